@@ -1,0 +1,435 @@
+//! The bully election (Garcia-Molina): the highest live id becomes coordinator.
+//!
+//! Rules, as the course states them:
+//! - A process that notices the coordinator is dead (no heartbeat for `leader_timeout`) holds an
+//!   election: it sends ELECTION to every higher id. If no ANSWER comes back within
+//!   `answer_timeout`, it wins and announces itself with COORDINATOR to everyone.
+//! - A process that receives ELECTION from a lower id answers ANSWER (the "OK") and holds its own
+//!   election, unless it already is.
+//! - A process that got an ANSWER waits `coordinator_timeout` for the COORDINATOR, and holds a new
+//!   election if none comes.
+//! - A process that starts (or restarts) holds an election, so a recovering higher id takes over:
+//!   it "bullies" the current coordinator out, as does any process that hears from a lower leader.
+//! - The coordinator sends HEARTBEAT every `heartbeat`; this is the failure detector.
+//!
+//! Promise: in every stable period all live nodes agree on one leader, the highest live id; an
+//! election finishes within a bound after the leader dies. Cost: best case n−2 messages (the next
+//! highest notices and just announces), worst case O(n²) (the lowest notices first).
+//! Not safe under false suspicion or partitions: each side elects its own highest id.
+
+use crate::check::{count_messages, sends_between, stats, CheckReport, LeaderViews, PropertyResult, Run, Verdict};
+use crate::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::registry::{parse_params, Algorithm, PropertyInfo};
+use crate::trace::AppliedFault;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum BullyMsg {
+    Election,
+    Answer,
+    Coordinator,
+    Heartbeat,
+}
+
+impl Message for BullyMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            BullyMsg::Election => "election",
+            BullyMsg::Answer => "answer",
+            BullyMsg::Coordinator => "coordinator",
+            BullyMsg::Heartbeat => "heartbeat",
+        }
+    }
+}
+
+/// The messages an election costs (heartbeats are the failure detector, not the election).
+const ELECTION_MESSAGES: [&str; 3] = ["election", "answer", "coordinator"];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BullyParams {
+    pub heartbeat_ms: u64,
+    /// A follower suspects the leader after this long without a heartbeat ...
+    pub leader_timeout_ms: u64,
+    /// ... plus a random extra up to this, so that followers do not all suspect at once.
+    pub timeout_jitter_ms: u64,
+    pub answer_timeout_ms: u64,
+    pub coordinator_timeout_ms: u64,
+    /// Longest acceptable time from a leader's death to agreement on the next; derived from the
+    /// timeouts when not given.
+    pub election_bound_ms: Option<u64>,
+}
+
+impl Default for BullyParams {
+    fn default() -> Self {
+        BullyParams {
+            heartbeat_ms: 50,
+            leader_timeout_ms: 250,
+            timeout_jitter_ms: 100,
+            answer_timeout_ms: 100,
+            coordinator_timeout_ms: 200,
+            election_bound_ms: None,
+        }
+    }
+}
+
+impl BullyParams {
+    /// Detection (timeout + jitter), one election round that may lose its coordinator
+    /// (answer + coordinator timeouts), a second round, and 100 ms for delivery and scheduling.
+    pub fn election_bound(&self) -> Nanos {
+        let derived = self.leader_timeout_ms
+            + self.timeout_jitter_ms
+            + 2 * self.answer_timeout_ms
+            + self.coordinator_timeout_ms
+            + 100;
+        self.election_bound_ms.unwrap_or(derived) * MS
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.leader_timeout_ms {
+            return Err(format!(
+                "params.heartbeat_ms ({}) must be above 0 and below params.leader_timeout_ms ({})",
+                self.heartbeat_ms, self.leader_timeout_ms
+            ));
+        }
+        if self.answer_timeout_ms == 0 || self.coordinator_timeout_ms == 0 {
+            return Err("params.answer_timeout_ms and params.coordinator_timeout_ms must be above 0".into());
+        }
+        Ok(())
+    }
+}
+
+pub struct BullyNode {
+    me: NodeId,
+    params: BullyParams,
+    leader: Option<NodeId>,
+    /// Holding an election: sent ELECTION, waiting for an ANSWER or the COORDINATOR.
+    electing: bool,
+}
+
+impl BullyNode {
+    pub fn new(me: NodeId, params: BullyParams) -> Self {
+        BullyNode { me, params, leader: None, electing: false }
+    }
+
+    fn hold_election(&mut self, ctx: &mut Ctx) {
+        if self.electing {
+            return;
+        }
+        self.electing = true;
+        ctx.event("election_started", json!({}));
+        ctx.cancel_timer("leader_timeout");
+        let higher: Vec<NodeId> = ctx.peers().iter().copied().filter(|p| *p > ctx.me()).collect();
+        if higher.is_empty() {
+            return self.become_coordinator(ctx);
+        }
+        for peer in higher {
+            ctx.send(peer, &BullyMsg::Election);
+        }
+        ctx.set_timer("answer", self.params.answer_timeout_ms * MS);
+    }
+
+    fn become_coordinator(&mut self, ctx: &mut Ctx) {
+        self.electing = false;
+        ctx.cancel_timer("answer");
+        ctx.cancel_timer("coordinator");
+        ctx.cancel_timer("leader_timeout");
+        ctx.event("elected", json!({ "leader": ctx.me() }));
+        self.set_leader(ctx, ctx.me());
+        ctx.broadcast(&BullyMsg::Coordinator);
+        ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+    }
+
+    fn follow(&mut self, ctx: &mut Ctx, leader: NodeId) {
+        self.electing = false;
+        ctx.cancel_timer("answer");
+        ctx.cancel_timer("coordinator");
+        ctx.cancel_timer("heartbeat");
+        self.set_leader(ctx, leader);
+        self.expect_heartbeat(ctx);
+    }
+
+    fn set_leader(&mut self, ctx: &mut Ctx, leader: NodeId) {
+        if self.leader != Some(leader) {
+            self.leader = Some(leader);
+            ctx.event("leader", json!({ "leader": leader }));
+        }
+    }
+
+    fn expect_heartbeat(&mut self, ctx: &mut Ctx) {
+        let jitter = ctx.rng().random_range(0..=self.params.timeout_jitter_ms);
+        ctx.set_timer("leader_timeout", (self.params.leader_timeout_ms + jitter) * MS);
+    }
+}
+
+impl Process for BullyNode {
+    type Msg = BullyMsg;
+
+    fn on_start(&mut self, ctx: &mut Ctx) {
+        self.hold_election(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: BullyMsg) {
+        match msg {
+            BullyMsg::Election if from < ctx.me() => {
+                ctx.send(from, &BullyMsg::Answer);
+                if self.leader == Some(ctx.me()) {
+                    // Already coordinator: the lower node missed it, so say it again.
+                    ctx.broadcast(&BullyMsg::Coordinator);
+                } else {
+                    self.hold_election(ctx);
+                }
+            }
+            BullyMsg::Election => {} // from a higher id: it will win, nothing to do
+            BullyMsg::Answer => {
+                ctx.cancel_timer("answer");
+                ctx.set_timer("coordinator", self.params.coordinator_timeout_ms * MS);
+            }
+            BullyMsg::Coordinator | BullyMsg::Heartbeat if from > ctx.me() => {
+                if self.leader == Some(from) {
+                    self.expect_heartbeat(ctx);
+                } else {
+                    self.follow(ctx, from);
+                }
+            }
+            // A lower id claims to lead while this node lives: bully it out.
+            BullyMsg::Coordinator | BullyMsg::Heartbeat => {
+                if self.leader == Some(ctx.me()) {
+                    ctx.broadcast(&BullyMsg::Coordinator);
+                } else {
+                    self.hold_election(ctx);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
+        match name {
+            "answer" => self.become_coordinator(ctx),
+            "coordinator" => {
+                self.electing = false;
+                self.hold_election(ctx);
+            }
+            "heartbeat" if self.leader == Some(ctx.me()) => {
+                ctx.broadcast(&BullyMsg::Heartbeat);
+                ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+            }
+            "leader_timeout" => {
+                if let Some(dead) = self.leader.take() {
+                    ctx.event("leader_lost", json!({ "leader": dead, "reason": "no heartbeat" }));
+                }
+                self.hold_election(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+        match args.first().map(String::as_str) {
+            Some("elect") => {
+                self.electing = false;
+                self.hold_election(ctx);
+                Ok("election started".into())
+            }
+            _ => Err(format!("unknown command {args:?}; bully knows: elect")),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let role = match (self.leader, self.electing) {
+            (_, true) => "electing",
+            (Some(leader), false) if leader == self.me => "leader",
+            (Some(_), false) => "follower",
+            (None, false) => "idle",
+        };
+        Status { role: role.into(), leader: self.leader, term: None }
+    }
+}
+
+/// The registry entry.
+pub struct Bully;
+
+impl Algorithm for Bully {
+    fn name(&self) -> &'static str {
+        "bully"
+    }
+
+    fn summary(&self) -> &'static str {
+        "bully election: the highest live id leads; heartbeats detect a dead leader"
+    }
+
+    fn build(&self, me: NodeId, _peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
+        let params: BullyParams = parse_params(params)?;
+        params.validate()?;
+        Ok(Box::new(BullyNode::new(me, params)))
+    }
+
+    fn properties(&self) -> Vec<PropertyInfo> {
+        vec![
+            PropertyInfo {
+                name: "stable_agreement",
+                promise: "in every stable period all live nodes agree on one leader, the highest live id",
+            },
+            PropertyInfo {
+                name: "election_within_bound",
+                promise: "after the leader dies (or at start, or when a higher id returns) agreement on the new leader comes within the bound",
+            },
+            PropertyInfo {
+                name: "election_message_cost",
+                promise: "messages per election stay within the textbook worst case, n²−1 for n nodes",
+            },
+        ]
+    }
+
+    fn check(&self, run: &Run) -> CheckReport {
+        check_bully(run)
+    }
+}
+
+fn check_bully(run: &Run) -> CheckReport {
+    let params: BullyParams = parse_params(&run.params).unwrap_or_default();
+    let bound = params.election_bound();
+    let views = LeaderViews::from_run(run);
+    let n = run.nodes.len() as u64;
+    let worst = (n * n).saturating_sub(1);
+
+    // Periods between disturbances; each long enough to settle is judged just before it ends.
+    let mut boundaries: Vec<Nanos> = vec![run.start];
+    boundaries.extend(run.disturbances().iter().map(|f| f.t));
+    boundaries.push(run.end);
+    let mut agreement = PropertyResult::new("stable_agreement", Verdict::Held, "");
+    let (mut judged, mut partitioned) = (0, 0);
+    for pair in boundaries.windows(2) {
+        let (from, to) = (pair[0], pair[1]);
+        if to < from + bound {
+            continue;
+        }
+        if run.partitioned_at(from) {
+            partitioned += 1;
+            continue;
+        }
+        judged += 1;
+        let at = to - 1;
+        let highest = views.live_at(at).into_iter().max();
+        if views.agreement_at(at) != highest || highest.is_none() {
+            agreement.verdict = Verdict::Violated;
+            agreement.detail = format!(
+                "stable period {:.0}–{:.0} ms ended with views {} (highest live id: {})",
+                run.ms(from),
+                run.ms(to),
+                views.describe(at),
+                highest.map_or("none".into(), |h| h.to_string())
+            );
+            agreement.evidence = views.causes(at);
+            break;
+        }
+    }
+    if agreement.verdict == Verdict::Held {
+        agreement.detail = format!(
+            "{judged} stable period(s) of at least {} ms judged, all agreed on the highest live id{}",
+            bound / MS,
+            if partitioned > 0 { format!("; {partitioned} partitioned period(s) not judged") } else { String::new() }
+        );
+        if judged == 0 {
+            agreement.verdict = Verdict::Unknown;
+            agreement.detail = format!("no stable period of at least {} ms to judge", bound / MS);
+        }
+    }
+
+    // Elections: at start, after the leader's death, after a higher id's return.
+    let mut episodes: Vec<(Nanos, &str)> = vec![(run.start, "start")];
+    for f in run.disturbances() {
+        match f.fault {
+            AppliedFault::Kill { was_leader: true, .. } => episodes.push((f.t, "leader killed")),
+            AppliedFault::Restart { node } if Some(node) > views.agreement_at(f.t) => {
+                episodes.push((f.t, "higher id restarted"))
+            }
+            AppliedFault::Heal => episodes.push((f.t, "partition healed")),
+            _ => {}
+        }
+    }
+    let mut latency = PropertyResult::new("election_within_bound", Verdict::Held, "");
+    let mut cost = PropertyResult::new("election_message_cost", Verdict::Held, "");
+    let (mut latencies, mut costs, mut unjudged) = (vec![], vec![], 0);
+    for (t0, why) in &episodes {
+        let next = boundaries.iter().copied().find(|b| *b > *t0).unwrap_or(run.end);
+        let expected = views.live_at(*t0 + 1).into_iter().max();
+        let Some(expected) = expected else { continue };
+        match views.first_agreement_on(expected, *t0, next.saturating_sub(1)) {
+            Some(done) => {
+                let ms = (done - t0) as f64 / MS as f64;
+                latencies.push(ms);
+                let sent = sends_between(&run.records, &ELECTION_MESSAGES, *t0, done);
+                costs.push(sent as f64);
+                if done - t0 > bound && latency.verdict == Verdict::Held {
+                    latency.verdict = Verdict::Violated;
+                    latency.detail = format!(
+                        "election after {why} at {:.0} ms took {ms:.0} ms, above the bound of {} ms",
+                        run.ms(*t0),
+                        bound / MS
+                    );
+                    latency.evidence = views.causes(done);
+                }
+                if sent > worst && cost.verdict == Verdict::Held {
+                    cost.verdict = Verdict::Violated;
+                    cost.detail = format!(
+                        "election after {why} at {:.0} ms cost {sent} messages, above the worst case n²−1 = {worst}",
+                        run.ms(*t0)
+                    );
+                }
+            }
+            None if next >= t0 + bound => {
+                if latency.verdict == Verdict::Held {
+                    latency.verdict = Verdict::Violated;
+                    latency.detail = format!(
+                        "no agreement on node {expected} within {} ms of the {why} at {:.0} ms; views then: {}",
+                        bound / MS,
+                        run.ms(*t0),
+                        views.describe(t0 + bound)
+                    );
+                    latency.evidence = views.causes(t0 + bound);
+                }
+            }
+            None => unjudged += 1,
+        }
+    }
+    let unjudged_note =
+        if unjudged > 0 { format!("; {unjudged} cut short by the next fault, not judged") } else { String::new() };
+    if latency.verdict == Verdict::Held {
+        latency.detail = format!(
+            "{} election(s), slowest {:.0} ms, bound {} ms{unjudged_note}",
+            latencies.len(),
+            latencies.iter().copied().fold(0.0, f64::max),
+            bound / MS
+        );
+        if latencies.is_empty() {
+            latency.verdict = Verdict::Unknown;
+        }
+    }
+    if cost.verdict == Verdict::Held {
+        cost.detail = format!(
+            "messages per election {:?}; textbook: best n−2 = {}, worst n²−1 = {worst}",
+            costs.iter().map(|c| *c as u64).collect::<Vec<_>>(),
+            n.saturating_sub(2)
+        );
+        if costs.is_empty() {
+            cost.verdict = Verdict::Unknown;
+        }
+    }
+
+    let mut report = CheckReport { properties: vec![agreement, latency, cost], ..Default::default() };
+    report.metrics.insert("election_ms".into(), stats(&latencies));
+    report.metrics.insert(
+        "messages_per_election".into(),
+        json!({
+            "measured": stats(&costs),
+            "textbook_best": n.saturating_sub(2),
+            "textbook_worst": worst,
+            "counted_types": ELECTION_MESSAGES,
+        }),
+    );
+    report.metrics.insert("heartbeats".into(), json!(count_messages(&run.records).by_type.get("heartbeat")));
+    report
+}

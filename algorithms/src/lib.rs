@@ -1,0 +1,17 @@
+//! clusterlab's algorithms: sans-IO state machines, the deterministic simulator that drives them
+//! in virtual time, and the checkers that judge a run from its traces.
+//!
+//! Nothing in this crate performs IO, reads a clock or draws OS randomness: the real `node`
+//! binary and [`sim::simulate`] are the two hosts that give the same processes a world.
+
+pub mod bully;
+pub mod check;
+pub mod process;
+pub mod registry;
+pub mod schedule;
+pub mod sim;
+pub mod trace;
+
+pub use check::{CheckReport, Run, Verdict};
+pub use process::{Ctx, DynProcess, Effect, Message, Nanos, NodeId, Process, Status, MS};
+pub use registry::{catalogue, find, Algorithm};

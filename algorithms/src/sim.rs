@@ -1,0 +1,394 @@
+//! A deterministic simulator: virtual time, one seed, and the same trace format as real nodes.
+//!
+//! Everything random (message delays, loss, start skew, each process's RNG) is drawn from RNGs
+//! derived from the seed, and events at equal times are ordered by when they were scheduled, so
+//! a seed always gives the same trace, byte for byte. Links are FIFO by default, like TCP.
+
+use crate::check::Run;
+use crate::process::{node_rng, Ctx, DynProcess, Effect, Nanos, NodeId, Status, MS};
+use crate::registry::Algorithm;
+use crate::schedule::{agreed_leader, FaultSpec, Groups, Target};
+use crate::trace::{AppliedFault, Clocks, FaultRecord, TraceRecord, VectorClock, What};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp, Normal};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::time::Duration;
+
+/// How long a message takes on a link.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Delay {
+    Fixed { ms: f64 },
+    Uniform { min_ms: f64, max_ms: f64 },
+    Normal { mean_ms: f64, stddev_ms: f64 },
+    Exponential { mean_ms: f64 },
+}
+
+impl Default for Delay {
+    fn default() -> Self {
+        Delay::Uniform { min_ms: 0.5, max_ms: 5.0 }
+    }
+}
+
+impl Delay {
+    pub fn validate(&self) -> Result<(), String> {
+        let ok = match *self {
+            Delay::Fixed { ms } => ms >= 0.0,
+            Delay::Uniform { min_ms, max_ms } => min_ms >= 0.0 && max_ms >= min_ms,
+            Delay::Normal { mean_ms, stddev_ms } => mean_ms >= 0.0 && stddev_ms >= 0.0,
+            Delay::Exponential { mean_ms } => mean_ms > 0.0,
+        };
+        ok.then_some(()).ok_or_else(|| format!("delay {self:?}: times must be non-negative and min ≤ max"))
+    }
+
+    /// Draws one delay; negative draws of the normal distribution count as zero.
+    pub fn sample(&self, rng: &mut impl Rng) -> Nanos {
+        let ms = match *self {
+            Delay::Fixed { ms } => ms,
+            Delay::Uniform { min_ms, max_ms } if max_ms > min_ms => rng.random_range(min_ms..max_ms),
+            Delay::Uniform { min_ms, .. } => min_ms,
+            Delay::Normal { mean_ms, stddev_ms } => {
+                Normal::new(mean_ms, stddev_ms).map_or(mean_ms, |d| d.sample(rng))
+            }
+            Delay::Exponential { mean_ms } => Exp::new(1.0 / mean_ms).map_or(mean_ms, |d| d.sample(rng)),
+        };
+        (ms.max(0.0) * MS as f64) as Nanos
+    }
+}
+
+/// The simulated network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkModel {
+    pub delay: Delay,
+    /// Probability that a message is lost.
+    pub loss: f64,
+    /// Deliver in send order on each directed link, as TCP does.
+    pub fifo: bool,
+    /// Processes start at random moments within this many milliseconds.
+    pub start_skew_ms: f64,
+}
+
+impl Default for NetworkModel {
+    fn default() -> Self {
+        NetworkModel { delay: Delay::default(), loss: 0.0, fifo: true, start_skew_ms: 10.0 }
+    }
+}
+
+/// One simulated experiment.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub nodes: usize,
+    pub seed: u64,
+    pub duration: Duration,
+    pub instance: String,
+    pub params: Value,
+    pub network: NetworkModel,
+    pub faults: Vec<FaultSpec>,
+}
+
+/// What a simulation produced: the same artefacts a real run leaves behind.
+pub struct SimOutcome {
+    pub records: Vec<TraceRecord>,
+    pub faults: Vec<FaultRecord>,
+    pub run: Run,
+}
+
+impl SimOutcome {
+    /// All records as JSON lines, in the order they happened.
+    pub fn trace_jsonl(&self) -> String {
+        self.records.iter().map(TraceRecord::to_json_line).collect()
+    }
+}
+
+enum Event {
+    Start(NodeId),
+    Deliver { from: NodeId, to: NodeId, lc: u64, vc: VectorClock, kind: &'static str, body: Vec<u8> },
+    Timer { node: NodeId, name: String, generation: u64 },
+    Fault(usize),
+}
+
+struct Queued {
+    at: Nanos,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+struct SimNode {
+    process: Option<Box<dyn DynProcess>>,
+    incarnation: u64,
+    /// Live timers: name → generation; a fire with another generation is stale.
+    timers: BTreeMap<String, u64>,
+    persisted: Option<Vec<u8>>,
+    clocks: Clocks,
+    rng: ChaCha8Rng,
+}
+
+struct Simulation<'a> {
+    algorithm: &'a dyn Algorithm,
+    cfg: &'a SimConfig,
+    ids: Vec<NodeId>,
+    now: Nanos,
+    seq: u64,
+    generation: u64,
+    queue: BinaryHeap<Reverse<Queued>>,
+    nodes: BTreeMap<NodeId, SimNode>,
+    net_rng: ChaCha8Rng,
+    link_free_at: BTreeMap<(NodeId, NodeId), Nanos>,
+    partition: Option<Groups>,
+    last_killed: Option<NodeId>,
+    records: Vec<TraceRecord>,
+    faults: Vec<FaultRecord>,
+}
+
+/// Runs one experiment in virtual time. Parameters are checked by building every process first.
+pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome, String> {
+    let ids: Vec<NodeId> = (1..=cfg.nodes as NodeId).collect();
+    let mut nodes = BTreeMap::new();
+    for &id in &ids {
+        let peers: Vec<NodeId> = ids.iter().copied().filter(|p| *p != id).collect();
+        algorithm.build(id, &peers, &cfg.params)?;
+        nodes.insert(
+            id,
+            SimNode {
+                process: None,
+                incarnation: 0,
+                timers: BTreeMap::new(),
+                persisted: None,
+                clocks: Clocks::new(id),
+                rng: node_rng(cfg.seed, id, 0),
+            },
+        );
+    }
+    cfg.network.delay.validate()?;
+    for f in &cfg.faults {
+        f.validate(cfg.nodes)?;
+    }
+    let mut sim = Simulation {
+        algorithm,
+        cfg,
+        ids: ids.clone(),
+        now: 0,
+        seq: 0,
+        generation: 0,
+        queue: BinaryHeap::new(),
+        nodes,
+        net_rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+        link_free_at: BTreeMap::new(),
+        partition: None,
+        last_killed: None,
+        records: Vec::new(),
+        faults: Vec::new(),
+    };
+    sim.faults.push(FaultRecord { t: 0, fault: AppliedFault::RunStart { nodes: ids.clone() } });
+    for &id in &ids {
+        let skew = (sim.net_rng.random::<f64>() * cfg.network.start_skew_ms * MS as f64) as Nanos;
+        sim.schedule(skew, Event::Start(id));
+    }
+    for (i, f) in cfg.faults.iter().enumerate() {
+        sim.schedule(f.at().as_nanos() as Nanos, Event::Fault(i));
+    }
+    let end = cfg.duration.as_nanos() as Nanos;
+    while let Some(Reverse(next)) = sim.queue.pop() {
+        if next.at > end {
+            break;
+        }
+        sim.now = next.at;
+        sim.handle(next.event);
+    }
+    sim.faults.push(FaultRecord { t: end, fault: AppliedFault::RunEnd });
+    let run = Run::new(algorithm.name(), ids, cfg.params.clone(), sim.records.clone(), sim.faults.clone());
+    Ok(SimOutcome { records: sim.records, faults: sim.faults, run })
+}
+
+impl Simulation<'_> {
+    fn schedule(&mut self, at: Nanos, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse(Queued { at, seq: self.seq, event }));
+    }
+
+    fn record(&mut self, node: NodeId, what: What) -> u64 {
+        let n = self.nodes.get_mut(&node).expect("known node");
+        let r = n.clocks.stamp(self.now, &self.cfg.instance, what);
+        let lc = r.lc;
+        self.records.push(r);
+        lc
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Start(id) => self.start(id),
+            Event::Deliver { from, to, lc, vc, kind, body } => {
+                if !self.linked(from, to) || self.nodes[&to].process.is_none() {
+                    return;
+                }
+                let now = self.now;
+                let instance = self.cfg.instance.clone();
+                let n = self.nodes.get_mut(&to).expect("known node");
+                let what = What::Recv { from, msg_type: kind.to_string(), msg_lc: lc };
+                let r = n.clocks.stamp_receive(now, &instance, lc, &vc, what);
+                self.records.push(r);
+                let result = self.drive(to, |p, ctx| p.on_body(ctx, from, &body).map_err(|e| e.to_string()));
+                if let Some(Err(reason)) = result {
+                    self.record(to, What::Malformed { from: Some(from), reason });
+                }
+            }
+            Event::Timer { node, name, generation } => {
+                let n = &self.nodes[&node];
+                if n.process.is_none() || n.timers.get(&name) != Some(&generation) {
+                    return; // stale: cancelled, replaced, or from an earlier incarnation
+                }
+                self.nodes.get_mut(&node).unwrap().timers.remove(&name);
+                self.record(node, What::Timer { name: name.clone() });
+                self.drive(node, |p, ctx| p.on_timer(ctx, &name));
+            }
+            Event::Fault(i) => {
+                let cfg = self.cfg;
+                self.apply_fault(&cfg.faults[i])
+            }
+        }
+    }
+
+    fn start(&mut self, id: NodeId) {
+        let peers: Vec<NodeId> = self.ids.iter().copied().filter(|p| *p != id).collect();
+        let process = self.algorithm.build(id, &peers, &self.cfg.params).expect("parameters were checked");
+        let seed = self.cfg.seed;
+        let n = self.nodes.get_mut(&id).expect("known node");
+        n.incarnation += 1;
+        n.rng = node_rng(seed, id, n.incarnation);
+        n.timers.clear();
+        n.process = Some(process);
+        let incarnation = n.incarnation;
+        self.record(id, What::Start { incarnation });
+        self.drive(id, |p, ctx| p.on_start(ctx));
+    }
+
+    /// Runs one handler of `id`'s process and carries out its effects in order.
+    fn drive<R>(&mut self, id: NodeId, handler: impl FnOnce(&mut dyn DynProcess, &mut Ctx) -> R) -> Option<R> {
+        let peers: Vec<NodeId> = self.ids.iter().copied().filter(|p| *p != id).collect();
+        let now = self.now;
+        let n = self.nodes.get_mut(&id)?;
+        let mut process = n.process.take()?;
+        let persisted = n.persisted.clone();
+        let mut ctx = Ctx::new(id, &peers, now, &mut n.rng, persisted.as_deref());
+        let result = handler(process.as_mut(), &mut ctx);
+        let effects = ctx.into_effects();
+        n.process = Some(process);
+        for effect in effects {
+            self.carry_out(id, effect);
+        }
+        Some(result)
+    }
+
+    fn carry_out(&mut self, id: NodeId, effect: Effect) {
+        match effect {
+            Effect::Send(out) => {
+                let what = What::Send { to: out.to, msg_type: out.kind.to_string(), msg: out.shown };
+                let lc = self.record(id, what);
+                let vc = self.records.last().expect("just recorded").vc.clone();
+                let lost = self.cfg.network.loss > 0.0 && self.net_rng.random::<f64>() < self.cfg.network.loss;
+                if lost || !self.linked(id, out.to) {
+                    return;
+                }
+                let mut at = self.now + self.cfg.network.delay.sample(&mut self.net_rng);
+                if self.cfg.network.fifo {
+                    let free = self.link_free_at.entry((id, out.to)).or_insert(0);
+                    at = at.max(*free);
+                    *free = at;
+                }
+                self.schedule(at, Event::Deliver { from: id, to: out.to, lc, vc, kind: out.kind, body: out.body });
+            }
+            Effect::SetTimer { name, after } => {
+                self.generation += 1;
+                let generation = self.generation;
+                self.nodes.get_mut(&id).unwrap().timers.insert(name.clone(), generation);
+                self.schedule(self.now + after, Event::Timer { node: id, name, generation });
+            }
+            Effect::CancelTimer { name } => {
+                self.nodes.get_mut(&id).unwrap().timers.remove(&name);
+            }
+            Effect::Persist(bytes) => self.nodes.get_mut(&id).unwrap().persisted = Some(bytes),
+            Effect::Event { name, data } => {
+                self.record(id, What::Event { name, data });
+            }
+        }
+    }
+
+    fn linked(&self, from: NodeId, to: NodeId) -> bool {
+        self.partition.as_ref().is_none_or(|g| g.connects(from, to))
+    }
+
+    fn statuses(&self) -> Vec<(NodeId, Status)> {
+        self.nodes
+            .iter()
+            .filter_map(|(id, n)| n.process.as_ref().map(|p| (*id, p.status())))
+            .collect()
+    }
+
+    fn resolve(&self, target: Target) -> Option<NodeId> {
+        match target {
+            Target::Id(id) => Some(id),
+            Target::Leader => agreed_leader(&self.statuses()),
+            Target::LastKilled => self.last_killed,
+        }
+    }
+
+    fn apply_fault(&mut self, spec: &FaultSpec) {
+        let now = self.now;
+        let applied = match spec {
+            FaultSpec::Kill { node, .. } => {
+                let leader = agreed_leader(&self.statuses());
+                match self.resolve(*node).filter(|id| self.nodes[id].process.is_some()) {
+                    Some(id) => {
+                        let n = self.nodes.get_mut(&id).unwrap();
+                        n.process = None;
+                        n.timers.clear();
+                        self.last_killed = Some(id);
+                        Some(AppliedFault::Kill { node: id, was_leader: leader == Some(id) })
+                    }
+                    None => None,
+                }
+            }
+            FaultSpec::Restart { node, .. } => match self.resolve(*node).filter(|id| self.nodes[id].process.is_none()) {
+                Some(id) => {
+                    self.faults.push(FaultRecord { t: now, fault: AppliedFault::Restart { node: id } });
+                    self.start(id);
+                    return;
+                }
+                None => None,
+            },
+            FaultSpec::Partition { groups, .. } => {
+                self.partition = Some(groups.clone());
+                Some(AppliedFault::Partition { groups: groups.0.clone() })
+            }
+            FaultSpec::Heal { .. } => {
+                self.partition = None;
+                Some(AppliedFault::Heal)
+            }
+        };
+        if let Some(fault) = applied {
+            self.faults.push(FaultRecord { t: now, fault });
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! A node's configuration: one TOML file, written by the orchestrator for each node it launches or
+//! by a person starting nodes by hand (on one host or several; see `configs/node-example.toml`).
+
+use algorithms::NodeId;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub id: NodeId,
+    /// Nodes only talk to nodes of the same cluster (checked in the hello).
+    pub cluster: String,
+    /// Address to listen on for peers.
+    pub listen: SocketAddr,
+    /// Address outgoing connections are bound to (iptables rules tell nodes apart by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind: Option<std::net::IpAddr>,
+    /// Every other node of the cluster.
+    pub peers: Vec<Peer>,
+    /// The trace file, `node-<id>.jsonl`; appended to across restarts.
+    pub trace: PathBuf,
+    /// Where instances persist state (survives restarts).
+    pub data_dir: PathBuf,
+    /// Unix socket for the control protocol; none for a node started without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<PathBuf>,
+    /// Seed of the run; each instance's RNG derives from it, the node id and the incarnation.
+    #[serde(default)]
+    pub seed: u64,
+    /// Wait for a `start` request before starting instances (the orchestrator starts all nodes
+    /// together once they are connected).
+    #[serde(default)]
+    pub hold: bool,
+    /// Record every send and receive in the trace (off only for transport benchmarks).
+    #[serde(default = "yes")]
+    pub trace_messages: bool,
+    pub instances: Vec<InstanceConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    pub id: NodeId,
+    pub addr: SocketAddr,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// The instance name frames carry, e.g. `"bully"` or `"lock"`.
+    pub name: String,
+    /// The algorithm's name in the catalogue.
+    pub algorithm: String,
+    #[serde(default)]
+    pub params: Value,
+}
+
+impl NodeConfig {
+    /// Reads a node config file; errors name the file and the key.
+    pub fn load(path: &Path) -> anyhow::Result<NodeConfig> {
+        let settings = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .build()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let cfg: NodeConfig = settings.try_deserialize().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        cfg.validate().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Ok(cfg)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.peers.iter().any(|p| p.id == self.id) {
+            return Err(format!("peers: node {} lists itself", self.id));
+        }
+        if self.instances.is_empty() {
+            return Err("instances: a node needs at least one instance".into());
+        }
+        let ids: Vec<NodeId> = self.peers.iter().map(|p| p.id).collect();
+        for inst in &self.instances {
+            let algorithm = algorithms::find(&inst.algorithm).map_err(|e| format!("instances.algorithm: {e}"))?;
+            algorithm.build(self.id, &ids, &inst.params).map_err(|e| format!("instance {:?}: {e}", inst.name))?;
+        }
+        Ok(())
+    }
+
+    /// Ids of the other nodes, ascending.
+    pub fn peer_ids(&self) -> Vec<NodeId> {
+        let mut ids: Vec<NodeId> = self.peers.iter().map(|p| p.id).collect();
+        ids.sort_unstable();
+        ids
+    }
+}
