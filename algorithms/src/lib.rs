@@ -4,6 +4,7 @@
 //! Nothing in this crate performs IO, reads a clock or draws OS randomness: the real `node`
 //! binary and [`sim::simulate`] are the two hosts that give the same processes a world.
 
+pub mod bench;
 pub mod bully;
 pub mod check;
 pub mod process;

@@ -34,7 +34,7 @@ pub trait Algorithm: Sync {
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
-    vec![&crate::bully::Bully]
+    vec![&crate::bully::Bully, &crate::bench::Bench]
 }
 
 /// Looks an algorithm up by name; the error lists the known names.
