@@ -58,6 +58,7 @@ impl Run {
                 matches!(
                     f.fault,
                     AppliedFault::Kill { .. }
+                        | AppliedFault::Exited { .. }
                         | AppliedFault::Restart { .. }
                         | AppliedFault::Partition { .. }
                         | AppliedFault::Heal
@@ -205,7 +206,7 @@ impl LeaderViews {
         // Records and kills interleave by time; a kill comes after every record of the killed
         // process, since a dead process writes nothing.
         let mut kills = run.faults.iter().filter_map(|f| match f.fault {
-            AppliedFault::Kill { node, .. } => Some((f.t, node)),
+            AppliedFault::Kill { node, .. } | AppliedFault::Exited { node, .. } => Some((f.t, node)),
             _ => None,
         });
         let mut next_kill = kills.next();
@@ -266,13 +267,8 @@ impl LeaderViews {
 
     /// The first moment in `[from, to]` at which all live nodes agree on `expected`.
     pub fn first_agreement_on(&self, expected: NodeId, from: Nanos, to: Nanos) -> Option<Nanos> {
-        let mut moments: Vec<Nanos> = self
-            .changes
-            .values()
-            .flatten()
-            .map(|(t, _, _)| *t)
-            .filter(|t| *t >= from && *t <= to)
-            .collect();
+        let mut moments: Vec<Nanos> =
+            self.changes.values().flatten().map(|(t, _, _)| *t).filter(|t| *t >= from && *t <= to).collect();
         moments.push(from);
         moments.sort_unstable();
         moments.dedup();

@@ -199,10 +199,8 @@ impl<P: Process> DynProcess for P {
     }
 
     fn on_body(&mut self, ctx: &mut Ctx, from: NodeId, body: &[u8]) -> Result<(), BadBody> {
-        let msg: P::Msg = rmp_serde::from_slice(body).map_err(|e| BadBody {
-            instance_kind: std::any::type_name::<P::Msg>(),
-            reason: e.to_string(),
-        })?;
+        let msg: P::Msg = rmp_serde::from_slice(body)
+            .map_err(|e| BadBody { instance_kind: std::any::type_name::<P::Msg>(), reason: e.to_string() })?;
         Process::on_message(self, ctx, from, msg);
         Ok(())
     }

@@ -55,8 +55,9 @@ impl FaultSpec {
             }
         };
         match self {
-            FaultSpec::Kill { node: Target::Id(id), .. }
-            | FaultSpec::Restart { node: Target::Id(id), .. } => check(*id),
+            FaultSpec::Kill { node: Target::Id(id), .. } | FaultSpec::Restart { node: Target::Id(id), .. } => {
+                check(*id)
+            }
             FaultSpec::Partition { groups, .. } => groups.0.iter().flatten().try_for_each(|id| check(*id)),
             _ => Ok(()),
         }
@@ -101,7 +102,10 @@ impl<'de> Deserialize<'de> for Target {
                 match v {
                     "leader" => Ok(Target::Leader),
                     "last_killed" => Ok(Target::LastKilled),
-                    other => other.parse::<u64>().map_err(|_| E::invalid_value(de::Unexpected::Str(other), &self)).and_then(|n| self.visit_u64(n)),
+                    other => other
+                        .parse::<u64>()
+                        .map_err(|_| E::invalid_value(de::Unexpected::Str(other), &self))
+                        .and_then(|n| self.visit_u64(n)),
                 }
             }
         }
@@ -206,9 +210,10 @@ mod tests {
         let spec: FaultSpec =
             serde_json::from_value(serde_json::json!({"action": "kill", "at": "3s", "node": "leader"})).unwrap();
         assert_eq!(spec, FaultSpec::Kill { at: Duration::from_secs(3), node: Target::Leader });
-        let err = serde_json::from_value::<FaultSpec>(serde_json::json!({"action": "kill", "at": "3s", "node": "boss"}))
-            .unwrap_err()
-            .to_string();
+        let err =
+            serde_json::from_value::<FaultSpec>(serde_json::json!({"action": "kill", "at": "3s", "node": "boss"}))
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("boss"), "{err}");
     }
 }

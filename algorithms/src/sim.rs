@@ -51,9 +51,7 @@ impl Delay {
             Delay::Fixed { ms } => ms,
             Delay::Uniform { min_ms, max_ms } if max_ms > min_ms => rng.random_range(min_ms..max_ms),
             Delay::Uniform { min_ms, .. } => min_ms,
-            Delay::Normal { mean_ms, stddev_ms } => {
-                Normal::new(mean_ms, stddev_ms).map_or(mean_ms, |d| d.sample(rng))
-            }
+            Delay::Normal { mean_ms, stddev_ms } => Normal::new(mean_ms, stddev_ms).map_or(mean_ms, |d| d.sample(rng)),
             Delay::Exponential { mean_ms } => Exp::new(1.0 / mean_ms).map_or(mean_ms, |d| d.sample(rng)),
         };
         (ms.max(0.0) * MS as f64) as Nanos
@@ -340,10 +338,7 @@ impl Simulation<'_> {
     }
 
     fn statuses(&self) -> Vec<(NodeId, Status)> {
-        self.nodes
-            .iter()
-            .filter_map(|(id, n)| n.process.as_ref().map(|p| (*id, p.status())))
-            .collect()
+        self.nodes.iter().filter_map(|(id, n)| n.process.as_ref().map(|p| (*id, p.status()))).collect()
     }
 
     fn resolve(&self, target: Target) -> Option<NodeId> {
@@ -370,14 +365,16 @@ impl Simulation<'_> {
                     None => None,
                 }
             }
-            FaultSpec::Restart { node, .. } => match self.resolve(*node).filter(|id| self.nodes[id].process.is_none()) {
-                Some(id) => {
-                    self.faults.push(FaultRecord { t: now, fault: AppliedFault::Restart { node: id } });
-                    self.start(id);
-                    return;
+            FaultSpec::Restart { node, .. } => {
+                match self.resolve(*node).filter(|id| self.nodes[id].process.is_none()) {
+                    Some(id) => {
+                        self.faults.push(FaultRecord { t: now, fault: AppliedFault::Restart { node: id } });
+                        self.start(id);
+                        return;
+                    }
+                    None => None,
                 }
-                None => None,
-            },
+            }
             FaultSpec::Partition { groups, .. } => {
                 self.partition = Some(groups.clone());
                 Some(AppliedFault::Partition { groups: groups.0.clone() })

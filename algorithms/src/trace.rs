@@ -99,14 +99,7 @@ impl Clocks {
     pub fn stamp(&mut self, t: Nanos, instance: &str, what: What) -> TraceRecord {
         self.lc += 1;
         *self.vc.entry(self.me).or_insert(0) += 1;
-        TraceRecord {
-            t,
-            node: self.me,
-            instance: instance.to_string(),
-            lc: self.lc,
-            vc: self.vc.clone(),
-            what,
-        }
+        TraceRecord { t, node: self.me, instance: instance.to_string(), lc: self.lc, vc: self.vc.clone(), what }
     }
 
     /// Stamps a receive: element-wise maximum with the sender's clocks, then one tick.
@@ -139,12 +132,26 @@ pub struct FaultRecord {
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum AppliedFault {
     /// The experiment's clock starts: nodes are up and connected.
-    RunStart { nodes: Vec<NodeId> },
+    RunStart {
+        nodes: Vec<NodeId>,
+    },
     /// SIGKILL (or a simulated crash). `was_leader` says whether it was the leader then.
-    Kill { node: NodeId, was_leader: bool },
-    Restart { node: NodeId },
+    Kill {
+        node: NodeId,
+        was_leader: bool,
+    },
+    Restart {
+        node: NodeId,
+    },
+    /// A process ended that nobody killed (it crashed or exited on its own).
+    Exited {
+        node: NodeId,
+        code: Option<i32>,
+    },
     /// Links between different groups are cut; nodes in no group are isolated.
-    Partition { groups: Vec<Vec<NodeId>> },
+    Partition {
+        groups: Vec<Vec<NodeId>>,
+    },
     Heal,
     RunEnd,
 }
@@ -164,18 +171,9 @@ mod tests {
         let mut b = Clocks::new(2);
         b.stamp(0, "x", What::Timer { name: "t".into() });
         b.stamp(0, "x", What::Timer { name: "t".into() });
-        let send = a.stamp(
-            5,
-            "x",
-            What::Send { to: 2, msg_type: "m".into(), msg: Value::Null },
-        );
-        let recv = b.stamp_receive(
-            9,
-            "x",
-            send.lc,
-            &send.vc,
-            What::Recv { from: 1, msg_type: "m".into(), msg_lc: send.lc },
-        );
+        let send = a.stamp(5, "x", What::Send { to: 2, msg_type: "m".into(), msg: Value::Null });
+        let recv =
+            b.stamp_receive(9, "x", send.lc, &send.vc, What::Recv { from: 1, msg_type: "m".into(), msg_lc: send.lc });
         assert_eq!(recv.lc, 3);
         assert_eq!(recv.vc, VectorClock::from([(1, 1), (2, 3)]));
     }
@@ -183,11 +181,7 @@ mod tests {
     #[test]
     fn records_round_trip_through_json_lines() {
         let mut c = Clocks::new(3);
-        let r = c.stamp(
-            42,
-            "bully",
-            What::Event { name: "elected".into(), data: serde_json::json!({"leader": 3}) },
-        );
+        let r = c.stamp(42, "bully", What::Event { name: "elected".into(), data: serde_json::json!({"leader": 3}) });
         let line = r.to_json_line();
         assert!(line.contains(r#""kind":"event""#), "{line}");
         assert_eq!(parse_jsonl(&line).unwrap(), vec![r]);

@@ -1,0 +1,289 @@
+//! The node processes of one run: launching, connecting, killing, restarting and stopping them.
+//!
+//! Nodes must never outlive the orchestrator, whatever ends it: each child gets
+//! `PR_SET_PDEATHSIG = SIGKILL` (the kernel kills it when the orchestrator's main thread dies,
+//! SIGKILL included), holds an `attach` control connection that it treats as its lifeline, and is
+//! killed by [`Cluster`]'s `Drop` on every ordinary exit path. Children run in their own process
+//! group so that a terminal's Ctrl-C reaches only the orchestrator, which then stops them in order
+//! and keeps their traces complete.
+
+use algorithms::schedule::agreed_leader;
+use algorithms::{NodeId, Status};
+use anyhow::{anyhow, bail, Context, Result};
+use node::config::{InstanceConfig, NodeConfig, Peer};
+use node::control::{Client, NodeStatus, Request, Response};
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How to lay out one cluster.
+pub struct ClusterSpec {
+    pub node_bin: PathBuf,
+    pub run_dir: PathBuf,
+    pub cluster_id: String,
+    pub nodes: usize,
+    pub seed: u64,
+    pub instance: InstanceConfig,
+}
+
+struct Member {
+    config: NodeConfig,
+    config_path: PathBuf,
+    child: Option<Child>,
+    /// The `attach` connection: when it closes, the node exits.
+    lifeline: Option<Client>,
+}
+
+pub struct Cluster {
+    spec: ClusterSpec,
+    members: BTreeMap<NodeId, Member>,
+    /// Where control sockets live when the run directory's path is too long for one.
+    socket_dir: Option<PathBuf>,
+}
+
+/// Picks `n` free ports on 127.0.0.1 (bound together, then released for the nodes).
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    let listeners: Vec<TcpListener> =
+        (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<_>>()?;
+    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+}
+
+impl Cluster {
+    /// Writes every node's config; starts nothing yet.
+    pub fn prepare(spec: ClusterSpec) -> Result<Cluster> {
+        let ports = free_ports(spec.nodes).context("finding free loopback ports")?;
+        let ids: Vec<NodeId> = (1..=spec.nodes as NodeId).collect();
+        let addr = |id: NodeId| SocketAddr::from(([127, 0, 0, 1], ports[id as usize - 1]));
+        // A Unix socket path must fit in 108 bytes; long run directories get a short stand-in.
+        let probe = spec.run_dir.join(format!("node-{}.sock", spec.nodes));
+        let socket_dir = (probe.as_os_str().len() > 100)
+            .then(|| std::env::temp_dir().join(format!("clusterlab-{}-{}", std::process::id(), spec.cluster_id.len())));
+        if let Some(dir) = &socket_dir {
+            fs::create_dir_all(dir)?;
+        }
+        fs::create_dir_all(spec.run_dir.join("nodes"))?;
+        fs::create_dir_all(spec.run_dir.join("logs"))?;
+        let mut members = BTreeMap::new();
+        for &id in &ids {
+            let data_dir = spec.run_dir.join("data").join(format!("node-{id}"));
+            fs::create_dir_all(&data_dir)?;
+            let control = socket_dir.as_ref().unwrap_or(&spec.run_dir).join(format!("node-{id}.sock"));
+            let config = NodeConfig {
+                id,
+                cluster: spec.cluster_id.clone(),
+                listen: addr(id),
+                bind: None,
+                peers: ids.iter().filter(|p| **p != id).map(|p| Peer { id: *p, addr: addr(*p) }).collect(),
+                trace: spec.run_dir.join(format!("node-{id}.jsonl")),
+                data_dir,
+                control: Some(control),
+                seed: spec.seed,
+                hold: true,
+                trace_messages: true,
+                instances: vec![spec.instance.clone()],
+            };
+            let config_path = spec.run_dir.join("nodes").join(format!("node-{id}.toml"));
+            members.insert(id, Member { config, config_path, child: None, lifeline: None });
+        }
+        Ok(Cluster { spec, members, socket_dir })
+    }
+
+    pub fn ids(&self) -> Vec<NodeId> {
+        self.members.keys().copied().collect()
+    }
+
+    fn member(&mut self, id: NodeId) -> Result<&mut Member> {
+        let n = self.members.len();
+        self.members.get_mut(&id).ok_or_else(|| anyhow!("node {id} does not exist (nodes are 1..={n})"))
+    }
+
+    /// Launches node `id`; `hold` keeps its instances waiting for `start`.
+    pub fn spawn(&mut self, id: NodeId, hold: bool) -> Result<()> {
+        let node_bin = self.spec.node_bin.clone();
+        let log_path = self.spec.run_dir.join("logs").join(format!("node-{id}.log"));
+        let m = self.member(id)?;
+        m.config.hold = hold;
+        let text = toml::to_string_pretty(&m.config).context("rendering node config")?;
+        fs::write(&m.config_path, text).with_context(|| format!("writing {}", m.config_path.display()))?;
+        if let Some(sock) = &m.config.control {
+            let _ = fs::remove_file(sock);
+        }
+        let log = fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
+        let parent = std::process::id() as i32;
+        let mut cmd = Command::new(&node_bin);
+        cmd.arg("--config").arg(&m.config_path).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        // SAFETY: only async-signal-safe calls (setpgid, prctl, getppid, _exit) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::setpgid(0, 0);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // The orchestrator may have died between fork and prctl.
+                if libc::getppid() != parent {
+                    libc::_exit(1);
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().with_context(|| format!("starting {}", node_bin.display()))?;
+        m.child = Some(child);
+        m.lifeline = None;
+        Ok(())
+    }
+
+    /// Waits until node `id` answers on its control socket, then attaches the lifeline.
+    pub fn attach(&mut self, id: NodeId, deadline: Instant) -> Result<()> {
+        loop {
+            let m = self.member(id)?;
+            if let Some(status) = m.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("node {id} exited during start-up ({status}); {}", self.log_tail(id));
+            }
+            let sock = m.config.control.clone().expect("orchestrated nodes have a control socket");
+            if let Ok(mut client) = Client::connect(&sock, CONTROL_TIMEOUT) {
+                if client.call(&Request::Attach).is_ok_and(|r| r.ok) {
+                    // The lifeline is only read on close; no timeout may end it.
+                    self.member(id)?.lifeline = Some(client);
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("node {id} did not open its control socket in time; {}", self.log_tail(id));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until every live node has an outbound connection to every other live node.
+    pub fn await_connected(&mut self, deadline: Instant) -> Result<()> {
+        loop {
+            let live = self.live();
+            let mut missing = Vec::new();
+            for &id in &live {
+                let want: Vec<NodeId> = live.iter().copied().filter(|p| *p != id).collect();
+                match self.status(id) {
+                    Ok(s) if want.iter().all(|p| s.connected.contains(p)) => {}
+                    Ok(s) => missing.push(format!("node {id} connected to {:?} of {want:?}", s.connected)),
+                    Err(e) => missing.push(format!("node {id}: {e}")),
+                }
+            }
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("nodes did not connect in time: {}", missing.join("; "));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn request(&self, id: NodeId, request: &Request) -> Result<Response> {
+        let m = self.members.get(&id).ok_or_else(|| anyhow!("node {id} does not exist"))?;
+        let sock = m.config.control.as_ref().expect("orchestrated nodes have a control socket");
+        let mut client =
+            Client::connect(sock, CONTROL_TIMEOUT).with_context(|| format!("node {id}: control socket"))?;
+        let reply = client.call(request).with_context(|| format!("node {id}: control request"))?;
+        match reply.ok {
+            true => Ok(reply),
+            false => Err(anyhow!("node {id}: {}", reply.error.unwrap_or_default())),
+        }
+    }
+
+    pub fn status(&self, id: NodeId) -> Result<NodeStatus> {
+        self.request(id, &Request::Status)?.status.ok_or_else(|| anyhow!("node {id}: status reply without status"))
+    }
+
+    /// Nodes whose process is running.
+    pub fn live(&mut self) -> Vec<NodeId> {
+        self.members
+            .iter_mut()
+            .filter_map(|(id, m)| {
+                let running = m.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+                running.then_some(*id)
+            })
+            .collect()
+    }
+
+    /// Nodes that exited although nobody asked them to, with their exit status.
+    pub fn reap_unexpected(&mut self) -> Vec<(NodeId, Option<i32>)> {
+        let mut gone = Vec::new();
+        for (id, m) in self.members.iter_mut() {
+            if let Some(child) = m.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    gone.push((*id, status.code()));
+                    m.child = None;
+                    m.lifeline = None;
+                }
+            }
+        }
+        gone
+    }
+
+    /// The leader as the live nodes see it.
+    pub fn leader(&mut self) -> Option<NodeId> {
+        let instance = self.spec.instance.name.clone();
+        let views: Vec<(NodeId, Status)> = self
+            .live()
+            .into_iter()
+            .filter_map(|id| self.status(id).ok().and_then(|s| s.instances.get(&instance).cloned()).map(|s| (id, s)))
+            .collect();
+        agreed_leader(&views)
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill(&mut self, id: NodeId) -> Result<()> {
+        let m = self.member(id)?;
+        let mut child = m.child.take().ok_or_else(|| anyhow!("node {id} is not running"))?;
+        m.lifeline = None;
+        child.kill().ok();
+        child.wait().with_context(|| format!("waiting for node {id}"))?;
+        Ok(())
+    }
+
+    /// Asks every live node to stop, then kills what is left after `grace`.
+    pub fn shutdown(&mut self, grace: Duration) {
+        for id in self.live() {
+            let _ = self.request(id, &Request::Shutdown);
+        }
+        let deadline = Instant::now() + grace;
+        while !self.live().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.kill_all();
+    }
+
+    fn kill_all(&mut self) {
+        for m in self.members.values_mut() {
+            m.lifeline = None;
+            if let Some(mut child) = m.child.take() {
+                child.kill().ok();
+                child.wait().ok();
+            }
+        }
+    }
+
+    /// The last lines of a node's log, for error messages.
+    pub fn log_tail(&self, id: NodeId) -> String {
+        let path = self.spec.run_dir.join("logs").join(format!("node-{id}.log"));
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+        if lines.is_empty() {
+            format!("its log {} is empty", path.display())
+        } else {
+            format!("last lines of {}:\n  {}", path.display(), lines.join("\n  "))
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.kill_all();
+        if let Some(dir) = &self.socket_dir {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! Experiment files: what to run, on how many nodes, for how long, with which faults.
+//!
+//! Layered with the config crate: the TOML file, then `CLUSTERLAB_*` environment variables
+//! (`CLUSTERLAB_NODES=7`, `CLUSTERLAB_SIM__LOSS=0.05`: `__` separates nested keys), then
+//! command-line flags. The resolved experiment is saved in the run directory.
+
+use algorithms::schedule::FaultSpec;
+use algorithms::sim::{Delay, NetworkModel};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// Names the run directory; defaults to the file's stem.
+    #[serde(default)]
+    pub name: String,
+    /// The algorithm's name in the catalogue (`orchestrator list` shows them).
+    pub algorithm: String,
+    #[serde(default = "default_nodes")]
+    pub nodes: usize,
+    /// Every random choice of the run derives from this seed.
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "default_duration", with = "humantime_serde")]
+    pub duration: Duration,
+    /// The algorithm's parameters, checked by the algorithm (unknown keys are errors).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub params: Value,
+    /// Process faults at given times.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultSpec>,
+    #[serde(default)]
+    pub sim: SimSection,
+    /// How long to wait for nodes to start and connect before giving up.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+/// `[sim]`: how `orchestrator sim` models the network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SimSection {
+    /// How many seeds `orchestrator sim` runs when `--seeds` is not given.
+    pub seeds: u64,
+    pub delay: Delay,
+    pub loss: f64,
+    pub fifo: bool,
+    pub start_skew_ms: f64,
+}
+
+impl Default for SimSection {
+    fn default() -> Self {
+        let net = NetworkModel::default();
+        SimSection { seeds: 100, delay: net.delay, loss: net.loss, fifo: net.fifo, start_skew_ms: net.start_skew_ms }
+    }
+}
+
+impl SimSection {
+    pub fn network(&self) -> NetworkModel {
+        NetworkModel { delay: self.delay.clone(), loss: self.loss, fifo: self.fifo, start_skew_ms: self.start_skew_ms }
+    }
+}
+
+fn default_nodes() -> usize {
+    5
+}
+fn default_duration() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Values given on the command line; they override the file and the environment.
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub nodes: Option<usize>,
+    pub seed: Option<u64>,
+    pub duration: Option<Duration>,
+}
+
+/// A bad experiment: the message names the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+impl Experiment {
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Experiment, ConfigError> {
+        let fail = |message: String| ConfigError { file: path.to_path_buf(), message };
+        if !path.is_file() {
+            return Err(fail("no such experiment file".into()));
+        }
+        let mut builder =
+            config::Config::builder().add_source(config::File::from(path).format(config::FileFormat::Toml)).add_source(
+                config::Environment::with_prefix("CLUSTERLAB").prefix_separator("_").separator("__").try_parsing(true),
+            );
+        let set = |b: config::ConfigBuilder<_>, key: &str, value: config::Value| {
+            b.set_override(key, value).expect("override keys are valid")
+        };
+        if let Some(n) = overrides.nodes {
+            builder = set(builder, "nodes", (n as u64).into());
+        }
+        if let Some(seed) = overrides.seed {
+            builder = set(builder, "seed", seed.to_string().into());
+        }
+        if let Some(d) = overrides.duration {
+            builder = set(builder, "duration", humantime::format_duration(d).to_string().into());
+        }
+        let settings = builder.build().map_err(|e| fail(e.to_string()))?;
+        let mut exp: Experiment = settings.try_deserialize().map_err(|e| fail(describe(e)))?;
+        if exp.name.is_empty() {
+            exp.name = path.file_stem().map_or("experiment".into(), |s| s.to_string_lossy().into_owned());
+        }
+        exp.validate().map_err(fail)?;
+        Ok(exp)
+    }
+
+    /// Everything that can be checked before a process starts.
+    pub fn validate(&self) -> Result<(), String> {
+        let algorithm = algorithms::find(&self.algorithm).map_err(|e| format!("algorithm: {e}"))?;
+        if !(1..=64).contains(&self.nodes) {
+            return Err(format!("nodes: {} is out of range (1 to 64)", self.nodes));
+        }
+        if self.duration.is_zero() {
+            return Err("duration: must be above zero".into());
+        }
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(format!("name: {:?} must be letters, digits, '-', '_' or '.'", self.name));
+        }
+        let ids: Vec<_> = (1..=self.nodes as u32).collect();
+        algorithm.build(1, &ids[1..], &self.params)?;
+        for (i, fault) in self.faults.iter().enumerate() {
+            fault.validate(self.nodes).map_err(|e| format!("faults[{i}]: {e}"))?;
+            if fault.at() >= self.duration {
+                return Err(format!(
+                    "faults[{i}]: at {} is not within the run's duration {}",
+                    humantime::format_duration(fault.at()),
+                    humantime::format_duration(self.duration)
+                ));
+            }
+        }
+        self.sim.delay.validate().map_err(|e| format!("sim.delay: {e}"))?;
+        if !(0.0..=1.0).contains(&self.sim.loss) {
+            return Err(format!("sim.loss: {} is not a probability (0 to 1)", self.sim.loss));
+        }
+        Ok(())
+    }
+
+    /// The resolved experiment as TOML, saved in the run directory.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not render: {e}\n"))
+    }
+}
+
+/// The config crate names the key for type errors but serde's unknown-field message does not say
+/// it is a key of this file; make both read the same way.
+fn describe(e: config::ConfigError) -> String {
+    let text = e.to_string();
+    match text.strip_prefix("unknown field ") {
+        Some(rest) => format!("unknown key {rest}"),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn scratch() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "clusterlab-exp-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_file() {
+        let dir = scratch();
+        let path = write(&dir, "typo.toml", "algorithm = \"bully\"\nnodez = 3\n");
+        let err = Experiment::load(&path, &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("typo.toml") && err.contains("nodez"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_bad_value_and_an_unknown_param_are_named() {
+        let dir = scratch();
+        let path = write(&dir, "bad.toml", "algorithm = \"bully\"\nnodes = \"many\"\n");
+        let err = Experiment::load(&path, &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("bad.toml") && err.contains("nodes"), "{err}");
+        let path = write(&dir, "param.toml", "algorithm = \"bully\"\n[params]\nheartbeat = 5\n");
+        let err = Experiment::load(&path, &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("params") && err.contains("heartbeat"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn an_unknown_algorithm_lists_the_known_ones() {
+        let dir = scratch();
+        let path = write(&dir, "alg.toml", "algorithm = \"bullie\"\n");
+        let err = Experiment::load(&path, &Overrides::default()).unwrap_err().to_string();
+        assert!(err.contains("bullie") && err.contains("known algorithms: bully"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn flags_override_the_file_and_the_result_round_trips() {
+        let dir = scratch();
+        let path = write(
+            &dir,
+            "ok.toml",
+            "algorithm = \"bully\"\nnodes = 3\nduration = \"4s\"\n[[faults]]\nat = \"1s\"\naction = \"kill\"\nnode = \"leader\"\n",
+        );
+        let over = Overrides { nodes: Some(4), seed: Some(9), duration: None };
+        let exp = Experiment::load(&path, &over).unwrap();
+        assert_eq!((exp.nodes, exp.seed, exp.name.as_str()), (4, 9, "ok"));
+        assert_eq!(exp.duration, Duration::from_secs(4));
+        let again: Experiment = toml::from_str(&exp.to_toml()).unwrap();
+        assert_eq!(again, exp);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

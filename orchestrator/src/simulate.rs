@@ -1,0 +1,80 @@
+//! `orchestrator sim`: the same experiment in the deterministic simulator, over many seeds.
+
+use crate::experiment::Experiment;
+use crate::report::{judge, verdict_word, Summary};
+use crate::run::create_run_dir;
+use crate::Failure;
+use algorithms::sim::{simulate, SimConfig, SimOutcome};
+use algorithms::{Algorithm, Verdict};
+use std::fmt::Write as _;
+use std::path::Path;
+
+fn sim_config(exp: &Experiment, seed: u64) -> SimConfig {
+    SimConfig {
+        nodes: exp.nodes,
+        seed,
+        duration: exp.duration,
+        instance: exp.algorithm.clone(),
+        params: exp.params.clone(),
+        network: exp.sim.network(),
+        faults: exp.faults.clone(),
+    }
+}
+
+fn run_seed(algorithm: &dyn Algorithm, exp: &Experiment, seed: u64) -> Result<SimOutcome, Failure> {
+    simulate(algorithm, &sim_config(exp, seed)).map_err(Failure::BadInput)
+}
+
+/// Runs `count` seeds from `first`; prints each seed that does not hold and how to replay it.
+/// Returns whether every seed held.
+pub fn sweep(exp: &Experiment, config_path: &Path, first: u64, count: u64) -> Result<bool, Failure> {
+    let algorithm = algorithms::find(&exp.algorithm).map_err(Failure::BadInput)?;
+    let started = std::time::Instant::now();
+    let mut failing = Vec::new();
+    for seed in first..first.saturating_add(count) {
+        let outcome = run_seed(algorithm, exp, seed)?;
+        let report = algorithm.check(&outcome.run);
+        if report.verdict() != Verdict::Held {
+            let mut line = format!("seed {seed}: {}", verdict_word(report.verdict()));
+            for p in report.properties.iter().filter(|p| p.verdict != Verdict::Held) {
+                let _ = write!(line, "; {} {}: {}", verdict_word(p.verdict), p.name, p.detail);
+            }
+            println!("{line}");
+            failing.push(seed);
+        }
+    }
+    println!(
+        "{} · {} · {} nodes · {count} seeds from {first} in {:.1} s: {} held, {} not",
+        exp.name,
+        exp.algorithm,
+        exp.nodes,
+        started.elapsed().as_secs_f64(),
+        count - failing.len() as u64,
+        failing.len()
+    );
+    if let Some(seed) = failing.first() {
+        println!("replay one: orchestrator sim {} --seed {seed}", config_path.display());
+    }
+    Ok(failing.is_empty())
+}
+
+/// Runs one seed and leaves a run directory like `orchestrator run` does.
+pub fn replay(exp: &Experiment, seed: u64, out: &Path) -> Result<Summary, Failure> {
+    let algorithm = algorithms::find(&exp.algorithm).map_err(Failure::BadInput)?;
+    let outcome = run_seed(algorithm, exp, seed)?;
+    let run_dir = create_run_dir(out, &format!("{}-sim", exp.name)).map_err(Failure::Run)?;
+    let io = |e: std::io::Error| Failure::Run(e.into());
+    let mut exp = exp.clone();
+    exp.seed = seed;
+    std::fs::write(run_dir.join("experiment.toml"), exp.to_toml()).map_err(io)?;
+    for id in &outcome.run.nodes {
+        let lines: String = outcome.records.iter().filter(|r| r.node == *id).map(|r| r.to_json_line()).collect();
+        std::fs::write(run_dir.join(format!("node-{id}.jsonl")), lines).map_err(io)?;
+    }
+    let faults: String =
+        outcome.faults.iter().filter_map(|f| serde_json::to_string(f).ok()).map(|l| l + "\n").collect();
+    std::fs::write(run_dir.join("orchestrator.jsonl"), faults).map_err(io)?;
+    let summary = judge(algorithm, &exp.name, "sim", seed, &outcome.run, false, vec![], &run_dir);
+    summary.write(&run_dir).map_err(Failure::Run)?;
+    Ok(summary)
+}
