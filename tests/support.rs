@@ -1,1 +1,96 @@
+//! Helpers for end-to-end tests: find the built binaries, make scratch directories, and prove
+//! that no process of a run is left behind.
+//!
+//! `cargo test --workspace` builds the `node` and `orchestrator` binaries before any test runs
+//! (both packages have integration tests), into the same target directory as these tests.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A built binary of the workspace, beside the test executable's `deps/` directory.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let path = dir.join(name);
+    assert!(path.is_file(), "{} is missing: run the tests with `cargo test --workspace`", path.display());
+    path
+}
+
+/// The repository root (for `configs/`).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// A fresh directory under the system temp dir, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("clusterlab-e2e-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write scratch file");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn orchestrator(args: &[&str]) -> Output {
+    Command::new(binary("orchestrator")).args(args).current_dir(repo()).output().expect("run orchestrator")
+}
+
+/// Processes whose command line mentions `needle` (e.g. a run directory): a run's leftovers.
+pub fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return found };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            // A zombie has an empty command line and holds nothing.
+            if text.contains(needle) {
+                found.push(format!("{}: {}", entry.file_name().to_string_lossy(), text.trim()));
+            }
+        }
+    }
+    found
+}
+
+/// The single run directory under `out` (the `latest` link points at it).
+pub fn latest_run(out: &Path) -> PathBuf {
+    let link = out.join("latest");
+    let target = std::fs::read_link(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()));
+    out.join(target)
+}
+
+pub fn summary(run_dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(run_dir.join("summary.json")).expect("summary.json");
+    serde_json::from_str(&text).expect("summary.json parses")
+}
+
+/// Every record of a node's trace, parsed (panics on a line that does not parse).
+pub fn trace(run_dir: &Path, id: u32) -> Vec<algorithms::trace::TraceRecord> {
+    let path = run_dir.join(format!("node-{id}.jsonl"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    algorithms::trace::parse_jsonl(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

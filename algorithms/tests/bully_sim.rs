@@ -74,12 +74,8 @@ fn bully_survives_message_loss_and_jittery_delays() {
 fn a_killed_leader_is_replaced_by_the_next_highest_and_takes_over_on_return() {
     let bully = find("bully").unwrap();
     let outcome = simulate(bully, &experiment(3, crash_and_recover())).unwrap();
-    let elected: Vec<u64> = outcome
-        .records
-        .iter()
-        .filter(|r| r.event_name() == Some("elected"))
-        .map(|r| r.node as u64)
-        .collect();
+    let elected: Vec<u64> =
+        outcome.records.iter().filter(|r| r.event_name() == Some("elected")).map(|r| r.node as u64).collect();
     // 5 leads first, 4 after 5 dies, 5 again after its restart at 6 s.
     assert_eq!(elected.first(), Some(&5));
     assert!(elected.contains(&4), "{elected:?}");

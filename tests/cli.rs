@@ -1,0 +1,68 @@
+//! The orchestrator's command line: bad input, simulator sweeps and byte-identical replays.
+
+use clusterlab_e2e::*;
+
+#[test]
+fn an_unknown_key_is_exit_2_naming_the_key_and_the_file() {
+    let scratch = Scratch::new("cli-key");
+    let exp = scratch.write("typo.toml", "algorithm = \"bully\"\nnodez = 3\n");
+    let output = orchestrator(&["run", exp.to_str().unwrap(), "--out", scratch.path().to_str().unwrap()]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("typo.toml") && stderr.contains("nodez"), "{stderr}");
+}
+
+#[test]
+fn an_unknown_algorithm_is_exit_2_listing_the_known_ones() {
+    let scratch = Scratch::new("cli-alg");
+    let exp = scratch.write("alg.toml", "algorithm = \"paxos-made-up\"\n");
+    let output = orchestrator(&["sim", exp.to_str().unwrap()]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("paxos-made-up") && stderr.contains("known algorithms:") && stderr.contains("bully"));
+}
+
+#[test]
+fn usage_errors_are_exit_2() {
+    assert_eq!(orchestrator(&["run"]).status.code(), Some(2));
+    assert_eq!(orchestrator(&["fly"]).status.code(), Some(2));
+    assert_eq!(orchestrator(&["run", "configs/no-such-file.toml"]).status.code(), Some(2));
+}
+
+#[test]
+fn a_simulator_sweep_holds_and_a_replay_is_byte_identical() {
+    let scratch = Scratch::new("cli-sim");
+    let output = orchestrator(&["sim", "configs/bully.toml", "--seeds", "100"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+    assert!(text(&output.stdout).contains("100 held, 0 not"));
+
+    let out = scratch.path().to_str().unwrap();
+    let mut traces = Vec::new();
+    for _ in 0..2 {
+        let replay = orchestrator(&["sim", "configs/bully.toml", "--seed", "42", "--out", out]);
+        assert_eq!(replay.status.code(), Some(0), "{}", text(&replay.stdout));
+        let dir = latest_run(scratch.path());
+        traces.push((1..=5).map(|id| std::fs::read(dir.join(format!("node-{id}.jsonl"))).unwrap()).collect::<Vec<_>>());
+        assert_eq!(summary(&dir)["mode"], "sim");
+    }
+    assert_eq!(traces[0], traces[1]);
+}
+
+#[test]
+fn a_failing_seed_is_printed_with_its_replay_command() {
+    // Half the messages lost: bully cannot keep agreement, and the sweep must say where.
+    let scratch = Scratch::new("cli-fail");
+    let exp = scratch.write(
+        "lossy.toml",
+        "algorithm = \"bully\"\nduration = \"5s\"\n[[faults]]\nat = \"2s\"\naction = \"kill\"\nnode = \"leader\"\n[sim]\nloss = 0.5\n",
+    );
+    let output = orchestrator(&["sim", exp.to_str().unwrap(), "--seeds", "20"]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("VIOLATED"), "{stdout}");
+    let replay = stdout.lines().find(|l| l.starts_with("replay one:")).expect("a replay line");
+    let seed: u64 = replay.rsplit(' ').next().unwrap().parse().unwrap();
+    let out = scratch.path().join("runs");
+    let again = orchestrator(&["sim", exp.to_str().unwrap(), "--seed", &seed.to_string(), "--out", out.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1), "the replayed seed fails again");
+}
