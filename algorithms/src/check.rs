@@ -306,6 +306,8 @@ pub fn stats(values: &[f64]) -> Value {
         "count": sorted.len(),
         "mean": round(sorted.iter().sum::<f64>() / sorted.len() as f64),
         "p50": round(pick(0.5)),
+        "p90": round(pick(0.9)),
+        "p99": round(pick(0.99)),
         "max": round(*sorted.last().unwrap()),
         "values": values.iter().map(|v| round(*v)).collect::<Vec<_>>(),
     })

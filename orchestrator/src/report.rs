@@ -158,12 +158,20 @@ pub fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
-/// A metric on one line: statistics objects show count, mean, p50 and max.
-fn short_metric(value: &Value) -> String {
+/// A metric on one line: statistics objects show count, mean, percentiles and max.
+pub fn short_metric(value: &Value) -> String {
     let Some(map) = value.as_object() else { return value.to_string() };
     if map.contains_key("count") {
         let get = |k: &str| map.get(k).map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-        return format!("n={} mean={} p50={} max={}", get("count"), get("mean"), get("p50"), get("max"));
+        return format!(
+            "n={} mean={} p50={} p90={} p99={} max={}",
+            get("count"),
+            get("mean"),
+            get("p50"),
+            get("p90"),
+            get("p99"),
+            get("max")
+        );
     }
     map.iter().map(|(k, v)| format!("{k}={}", short_metric(v))).collect::<Vec<_>>().join(" ")
 }

@@ -1,11 +1,14 @@
 //! `orchestrator sim`: the same experiment in the deterministic simulator, over many seeds.
 
 use crate::experiment::Experiment;
-use crate::report::{judge, verdict_word, Summary};
+use crate::report::{judge, short_metric, verdict_word, Summary};
 use crate::run::create_run_dir;
 use crate::Failure;
+use algorithms::check::stats;
 use algorithms::sim::{simulate, SimConfig, SimOutcome};
 use algorithms::{Algorithm, Verdict};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -31,9 +34,14 @@ pub fn sweep(exp: &Experiment, config_path: &Path, first: u64, count: u64) -> Re
     let algorithm = algorithms::find(&exp.algorithm).map_err(Failure::BadInput)?;
     let started = std::time::Instant::now();
     let mut failing = Vec::new();
+    // Figures of every seed pooled: e.g. all election latencies of all seeds.
+    let mut pooled: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for seed in first..first.saturating_add(count) {
         let outcome = run_seed(algorithm, exp, seed)?;
         let report = algorithm.check(&outcome.run);
+        for (name, value) in &report.metrics {
+            collect_values(name, value, &mut pooled);
+        }
         if report.verdict() != Verdict::Held {
             let mut line = format!("seed {seed}: {}", verdict_word(report.verdict()));
             for p in report.properties.iter().filter(|p| p.verdict != Verdict::Held) {
@@ -52,10 +60,25 @@ pub fn sweep(exp: &Experiment, config_path: &Path, first: u64, count: u64) -> Re
         count - failing.len() as u64,
         failing.len()
     );
+    for (name, values) in &pooled {
+        println!("  {name} over all seeds: {}", short_metric(&stats(values)));
+    }
     if let Some(seed) = failing.first() {
         println!("replay one: orchestrator sim {} --seed {seed}", config_path.display());
     }
     Ok(failing.is_empty())
+}
+
+/// Gathers the `values` of every statistics object in a metric (nested ones named `a.b`).
+fn collect_values(name: &str, value: &Value, pooled: &mut BTreeMap<String, Vec<f64>>) {
+    let Some(map) = value.as_object() else { return };
+    if let Some(values) = map.get("values").and_then(Value::as_array) {
+        pooled.entry(name.to_string()).or_default().extend(values.iter().filter_map(Value::as_f64));
+        return;
+    }
+    for (key, inner) in map {
+        collect_values(&format!("{name}.{key}"), inner, pooled);
+    }
 }
 
 /// Runs one seed and leaves a run directory like `orchestrator run` does.
