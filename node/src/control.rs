@@ -22,7 +22,10 @@ pub enum Request {
     Status,
     /// Start the instances of a node launched with `hold = true`.
     Start,
-    Command { instance: String, args: Vec<String> },
+    Command {
+        instance: String,
+        args: Vec<String>,
+    },
     Shutdown,
     /// Ties the node's life to this connection: the orchestrator's death ends the node.
     Attach,

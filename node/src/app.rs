@@ -1,0 +1,137 @@
+//! Wiring: opens the trace, binds the sockets, starts the actors, and stops the node cleanly.
+
+use crate::control_server;
+use crate::instance::{Instance, Setup, Start};
+use crate::tracer::Tracer;
+use crate::transport::{Links, Net, Stats, Transport};
+use actix::prelude::*;
+use algorithms::NodeId;
+use node::config::NodeConfig;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+/// Starting and stopping the node, shared by the control server, signal handlers and instances.
+pub struct Lifecycle {
+    tracer: Arc<Tracer>,
+    names: Vec<String>,
+    control: Option<PathBuf>,
+    stopping: Cell<bool>,
+    started: Cell<bool>,
+    instances: RefCell<Vec<Addr<Instance>>>,
+}
+
+impl Lifecycle {
+    /// Starts every instance, once; later calls do nothing.
+    pub fn start(&self) {
+        if !self.started.replace(true) {
+            tracing::info!("starting instances");
+            for addr in self.instances.borrow().iter() {
+                addr.do_send(Start);
+            }
+        }
+    }
+
+    pub fn started(&self) -> bool {
+        self.started.get()
+    }
+
+    /// Writes the `stop` records (nothing is traced after them), removes the control socket and
+    /// ends the actix system, whose runner returns `code` as the exit status.
+    pub fn stop(&self, reason: &str, code: i32) {
+        if self.stopping.replace(true) {
+            return;
+        }
+        tracing::info!("stopping: {reason}");
+        self.tracer.stop(&self.names, reason);
+        if let Some(path) = &self.control {
+            let _ = std::fs::remove_file(path);
+        }
+        System::current().stop_with_code(code);
+    }
+}
+
+/// Sets the node up inside the actix system. An error means the node cannot run (exit 3).
+pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let (tracer, incarnation) = Tracer::open(&cfg.trace, cfg.id, cfg.trace_messages)
+        .with_context(|| format!("cannot open the trace {}", cfg.trace.display()))?;
+    let tracer = Arc::new(tracer);
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("cannot create the data directory {}", cfg.data_dir.display()))?;
+    // Signals are caught from here on, so an early SIGTERM still stops the node cleanly.
+    let signals = control_server::Signals::install().context("cannot install signal handlers")?;
+    let listener =
+        tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let control = match &cfg.control {
+        Some(path) => Some(control_server::bind(path)?),
+        None => None,
+    };
+
+    let life = Rc::new(Lifecycle {
+        tracer: tracer.clone(),
+        names: cfg.instances.iter().map(|i| i.name.clone()).collect(),
+        control: cfg.control.clone(),
+        stopping: Cell::new(false),
+        started: Cell::new(false),
+        instances: RefCell::new(Vec::new()),
+    });
+    let peers: Vec<NodeId> = cfg.peer_ids();
+    let stats = Arc::new(Stats::default());
+    let (links, queues) = Links::new(&peers, stats.clone());
+
+    let mut routes = HashMap::new();
+    let mut by_name = BTreeMap::new();
+    for inst in &cfg.instances {
+        let setup = Setup {
+            me: cfg.id,
+            peers: &peers,
+            seed: cfg.seed,
+            incarnation,
+            data_dir: &cfg.data_dir,
+            links: links.clone(),
+            tracer: tracer.clone(),
+            life: life.clone(),
+        };
+        let instance = Instance::new(inst, setup).map_err(anyhow::Error::msg)?;
+        let addr = instance.start();
+        routes.insert(inst.name.clone(), addr.clone());
+        by_name.insert(inst.name.clone(), addr.clone());
+        life.instances.borrow_mut().push(addr);
+    }
+
+    let net = Rc::new(Net {
+        me: cfg.id,
+        cluster: cfg.cluster.clone(),
+        bind: cfg.bind,
+        peers: peers.iter().copied().collect::<HashSet<_>>(),
+        stats,
+        tracer,
+        routes,
+        connected: RefCell::new(BTreeSet::new()),
+    });
+    let addrs = cfg.peers.iter().map(|p| (p.id, p.addr)).collect();
+    let transport = Transport::new(net, listener, queues, addrs).start();
+
+    signals.spawn(life.clone());
+    if let Some(listener) = control {
+        actix_rt::spawn(control_server::serve(
+            listener,
+            control_server::Shared { id: cfg.id, life: life.clone(), instances: Rc::new(by_name), transport },
+        ));
+    }
+    tracing::info!(
+        "node {} of cluster {:?} listening on {} (incarnation {incarnation}, {} instance(s){})",
+        cfg.id,
+        cfg.cluster,
+        cfg.listen,
+        cfg.instances.len(),
+        if cfg.hold { ", held until start" } else { "" }
+    );
+    if !cfg.hold {
+        life.start();
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! The control endpoint: newline-delimited JSON over a Unix socket (see `node::control`), and the
+//! signal handlers, which end the node the same clean way a `shutdown` request does.
+
+use crate::app::Lifecycle;
+use crate::instance::{GetStatus, Instance, RunCommand};
+use crate::transport::{Transport, TransportStatus};
+use actix::prelude::*;
+use algorithms::NodeId;
+use futures::StreamExt;
+use node::control::{NodeStatus, Request, Response};
+use std::collections::BTreeMap;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::rc::Rc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio_util::codec::{FramedRead, LinesCodec};
+
+/// A request line longer than this is refused (and its connection closed).
+const MAX_LINE: usize = 1 << 20;
+
+/// Binds the control socket, replacing a stale socket file a killed node left behind, and makes
+/// it readable and writable by the owner only.
+pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
+    use anyhow::Context as _;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            std::fs::remove_file(path).with_context(|| format!("cannot remove the stale socket {}", path.display()))?
+        }
+        Ok(_) => anyhow::bail!("control socket path {} exists and is not a socket", path.display()),
+        Err(_) => {}
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    // The socket is created with mode 0600 (umask), so no other user can connect in between.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = bound.with_context(|| format!("cannot bind the control socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot chmod {}", path.display()))?;
+    Ok(listener)
+}
+
+/// What the request handlers need.
+#[derive(Clone)]
+pub struct Shared {
+    pub id: NodeId,
+    pub life: Rc<Lifecycle>,
+    pub instances: Rc<BTreeMap<String, Addr<Instance>>>,
+    pub transport: Addr<Transport>,
+}
+
+pub async fn serve(listener: UnixListener, shared: Shared) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                actix_rt::spawn(connection(stream, shared.clone()));
+            }
+            Err(e) => {
+                tracing::warn!("control accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// What to do once the reply is written.
+enum Then {
+    Continue,
+    /// The request stream is unusable: close this connection.
+    Close,
+    /// `shutdown`: stop the node.
+    Shutdown,
+    /// `attach`: stop the node when this connection ends.
+    Attach,
+}
+
+async fn connection(stream: UnixStream, shared: Shared) {
+    let (reader, mut writer) = stream.into_split();
+    let mut lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE));
+    let mut attached = false;
+    loop {
+        let (response, then) = match lines.next().await {
+            None => break,
+            Some(Err(e)) => (Response::error(format!("unreadable request: {e}")), Then::Close),
+            Some(Ok(line)) if line.trim().is_empty() => continue,
+            Some(Ok(line)) => match serde_json::from_str::<Request>(&line) {
+                Err(e) => (Response::error(format!("bad request: {e}")), Then::Continue),
+                Ok(request) => handle(request, &shared).await,
+            },
+        };
+        let mut text = serde_json::to_string(&response).unwrap_or_else(|_| r#"{"ok":false}"#.to_string());
+        text.push('\n');
+        let written = writer.write_all(text.as_bytes()).await;
+        match then {
+            Then::Continue => {}
+            Then::Attach => attached = true,
+            Then::Close => break,
+            Then::Shutdown => {
+                let _ = writer.flush().await;
+                shared.life.stop("shutdown requested", 0);
+                return;
+            }
+        }
+        if written.is_err() {
+            break;
+        }
+    }
+    if attached {
+        shared.life.stop("orchestrator gone", 0);
+    }
+}
+
+async fn handle(request: Request, shared: &Shared) -> (Response, Then) {
+    match request {
+        Request::Status => match status(shared).await {
+            Ok(status) => (Response { ok: true, status: Some(status), ..Default::default() }, Then::Continue),
+            Err(e) => (Response::error(e), Then::Continue),
+        },
+        Request::Start => {
+            shared.life.start();
+            (Response::ok(), Then::Continue)
+        }
+        Request::Command { instance, args } => {
+            let Some(addr) = shared.instances.get(&instance) else {
+                let known: Vec<&str> = shared.instances.keys().map(String::as_str).collect();
+                return (
+                    Response::error(format!("no instance {instance:?} on this node; it hosts: {}", known.join(", "))),
+                    Then::Continue,
+                );
+            };
+            let response = match addr.send(RunCommand(args)).await {
+                Ok(Ok(reply)) => Response { ok: true, reply: Some(reply), ..Default::default() },
+                Ok(Err(error)) => Response::error(error),
+                Err(e) => Response::error(format!("instance {instance:?} is gone: {e}")),
+            };
+            (response, Then::Continue)
+        }
+        Request::Shutdown => (Response::ok(), Then::Shutdown),
+        Request::Attach => (Response::ok(), Then::Attach),
+    }
+}
+
+async fn status(shared: &Shared) -> Result<NodeStatus, String> {
+    let (counters, connected) = shared.transport.send(TransportStatus).await.map_err(|e| format!("transport: {e}"))?;
+    let mut instances = BTreeMap::new();
+    for (name, addr) in shared.instances.iter() {
+        let status = addr.send(GetStatus).await.map_err(|e| format!("instance {name:?}: {e}"))?;
+        instances.insert(name.clone(), status);
+    }
+    Ok(NodeStatus {
+        id: shared.id,
+        pid: std::process::id(),
+        started: shared.life.started(),
+        connected,
+        instances,
+        counters,
+    })
+}
+
+/// SIGTERM and SIGINT, registered at start-up and handled once the node runs.
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+}
+
+impl Signals {
+    pub fn install() -> std::io::Result<Signals> {
+        Ok(Signals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    pub fn spawn(mut self, life: Rc<Lifecycle>) {
+        actix_rt::spawn(async move {
+            let name = tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            };
+            life.stop(&format!("{name} received"), 0);
+        });
+    }
+}

@@ -1,0 +1,292 @@
+//! One actix actor per algorithm instance: it owns the process and carries out its effects.
+//!
+//! The effects of a handler are carried out in the order the handler asked, exactly as the
+//! simulator's `carry_out` does (`algorithms/src/sim.rs`), so a real run and a simulated run of
+//! the same algorithm differ only in timing:
+//! - `Send`: stamp a `send` record, whose clocks travel in the envelope, then queue the frame;
+//! - `SetTimer`: `run_later` with a fresh generation number; a fire whose generation is no longer
+//!   the timer's (cancelled, replaced, or set before a restart) is ignored and not traced;
+//! - `CancelTimer`: forget the generation;
+//! - `Persist`: write the state durably *before* the next effect (temp file, fsync, rename);
+//! - `Event`: an `event` record.
+
+use crate::app::Lifecycle;
+use crate::tracer::Tracer;
+use crate::transport::Links;
+use actix::prelude::*;
+use algorithms::process::node_rng;
+use algorithms::trace::What;
+use algorithms::{Ctx, DynProcess, Effect, NodeId, Status};
+use bytes::Bytes;
+use node::wire::{self, Envelope, Frame};
+use rand_chacha::ChaCha8Rng;
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Envelopes that arrive before a held instance starts wait, at most this many.
+const EARLY_LIMIT: usize = 10_000;
+
+pub struct Instance {
+    name: String,
+    me: NodeId,
+    peers: Vec<NodeId>,
+    process: Box<dyn DynProcess>,
+    rng: ChaCha8Rng,
+    incarnation: u64,
+    /// Persisted state: read at start, replaced by every `Persist`, handed to every handler.
+    recovered: Option<Vec<u8>>,
+    state_path: PathBuf,
+    /// Live timers: name → generation.
+    timers: HashMap<String, u64>,
+    generation: u64,
+    started: bool,
+    early: Vec<Envelope>,
+    links: Links,
+    tracer: Arc<Tracer>,
+    life: Rc<Lifecycle>,
+}
+
+/// Where and how an instance lives; everything but the algorithm's own config.
+pub struct Setup<'a> {
+    pub me: NodeId,
+    pub peers: &'a [NodeId],
+    pub seed: u64,
+    pub incarnation: u64,
+    pub data_dir: &'a Path,
+    pub links: Links,
+    pub tracer: Arc<Tracer>,
+    pub life: Rc<Lifecycle>,
+}
+
+impl Instance {
+    /// Builds the process and reads its persisted state; errors name the instance.
+    pub fn new(cfg: &node::config::InstanceConfig, setup: Setup) -> Result<Instance, String> {
+        let algorithm = algorithms::find(&cfg.algorithm).map_err(|e| format!("instance {:?}: {e}", cfg.name))?;
+        let process =
+            algorithm.build(setup.me, setup.peers, &cfg.params).map_err(|e| format!("instance {:?}: {e}", cfg.name))?;
+        let state_path = setup.data_dir.join(format!("{}.state", cfg.name));
+        let recovered = match std::fs::read(&state_path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(format!("cannot read the state of instance {:?} ({}): {e}", cfg.name, state_path.display()))
+            }
+        };
+        Ok(Instance {
+            name: cfg.name.clone(),
+            me: setup.me,
+            peers: setup.peers.to_vec(),
+            process,
+            rng: node_rng(setup.seed, setup.me, setup.incarnation),
+            incarnation: setup.incarnation,
+            recovered,
+            state_path,
+            timers: HashMap::new(),
+            generation: 0,
+            started: false,
+            early: Vec::new(),
+            links: setup.links,
+            tracer: setup.tracer,
+            life: setup.life,
+        })
+    }
+
+    /// Runs one handler with a fresh context; returns its result and its effects.
+    fn run<R>(&mut self, handler: impl FnOnce(&mut dyn DynProcess, &mut Ctx) -> R) -> (R, Vec<Effect>) {
+        let mut ctx = Ctx::new(self.me, &self.peers, node::monotonic_ns(), &mut self.rng, self.recovered.as_deref());
+        let result = handler(self.process.as_mut(), &mut ctx);
+        (result, ctx.into_effects())
+    }
+
+    fn carry_out(&mut self, ctx: &mut Context<Self>, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Send(out) => {
+                    let (lc, vc) = self.tracer.record_send(&self.name, out.to, out.kind, out.shown);
+                    let frame = Frame::Msg(Envelope {
+                        from: self.me,
+                        to: out.to,
+                        instance: self.name.clone(),
+                        lc,
+                        vc,
+                        kind: out.kind.to_string(),
+                        body: out.body,
+                    });
+                    self.links.send(out.to, Bytes::from(wire::encode(&frame)));
+                }
+                Effect::SetTimer { name, after } => {
+                    self.generation += 1;
+                    let generation = self.generation;
+                    self.timers.insert(name.clone(), generation);
+                    // The old handle is not cancelled: the generation makes its fire a no-op,
+                    // which stays right even where cancelling `run_later` has been buggy.
+                    ctx.run_later(Duration::from_nanos(after), move |act, ctx| act.timer_fired(ctx, name, generation));
+                }
+                Effect::CancelTimer { name } => {
+                    self.timers.remove(&name);
+                }
+                Effect::Persist(bytes) => {
+                    if let Err(e) = persist(&self.state_path, &bytes) {
+                        // Going on would break the promise that state is durable before the
+                        // next effect: the node stops instead (exit 3, a runtime failure).
+                        let reason =
+                            format!("cannot persist instance {:?} ({}): {e}", self.name, self.state_path.display());
+                        tracing::error!("{reason}");
+                        self.life.stop(&reason, 3);
+                        return;
+                    }
+                    self.recovered = Some(bytes);
+                }
+                Effect::Event { name, data } => {
+                    self.tracer.record(&self.name, What::Event { name, data });
+                }
+            }
+        }
+    }
+
+    fn start(&mut self, ctx: &mut Context<Self>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.tracer.record(&self.name, What::Start { incarnation: self.incarnation });
+        let ((), effects) = self.run(|p, c| p.on_start(c));
+        self.carry_out(ctx, effects);
+        for envelope in std::mem::take(&mut self.early) {
+            self.receive(ctx, envelope);
+        }
+    }
+
+    fn receive(&mut self, ctx: &mut Context<Self>, envelope: Envelope) {
+        let Envelope { from, lc, vc, kind, body, .. } = envelope;
+        self.tracer.record_recv(&self.name, from, &kind, lc, &vc);
+        let (result, effects) = self.run(|p, c| p.on_body(c, from, &body));
+        if let Err(bad) = result {
+            self.links.stats.malformed_frames.fetch_add(1, Relaxed);
+            self.tracer.record(&self.name, What::Malformed { from: Some(from), reason: bad.to_string() });
+        }
+        self.carry_out(ctx, effects);
+    }
+
+    fn timer_fired(&mut self, ctx: &mut Context<Self>, name: String, generation: u64) {
+        if !self.started || self.timers.get(&name) != Some(&generation) {
+            return; // stale: cancelled or replaced
+        }
+        self.timers.remove(&name);
+        self.tracer.record(&self.name, What::Timer { name: name.clone() });
+        let ((), effects) = self.run(|p, c| p.on_timer(c, &name));
+        self.carry_out(ctx, effects);
+    }
+}
+
+/// Writes `bytes` so that after a crash the file holds either the old or the new state, whole.
+fn persist(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("state.tmp");
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?; // the rename itself must survive a crash
+    }
+    Ok(())
+}
+
+impl Actor for Instance {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // The control server uses `send().await`, which would wait beyond 16 queued messages.
+        ctx.set_mailbox_capacity(usize::MAX);
+    }
+}
+
+/// Start the process (first `start` request, or at once for a node that is not held).
+pub struct Start;
+
+impl Message for Start {
+    type Result = ();
+}
+
+impl Handler<Start> for Instance {
+    type Result = ();
+
+    fn handle(&mut self, _: Start, ctx: &mut Self::Context) {
+        self.start(ctx);
+    }
+}
+
+/// Envelopes from the transport, in arrival order.
+pub struct Deliver(pub Vec<Envelope>);
+
+impl Message for Deliver {
+    type Result = ();
+}
+
+impl Handler<Deliver> for Instance {
+    type Result = ();
+
+    fn handle(&mut self, Deliver(envelopes): Deliver, ctx: &mut Self::Context) {
+        for envelope in envelopes {
+            if self.started {
+                self.receive(ctx, envelope);
+            } else if self.early.len() < EARLY_LIMIT {
+                // A peer that started first: the message waits, as if delayed in the network.
+                self.early.push(envelope);
+            } else {
+                self.links.stats.dropped_frames.fetch_add(1, Relaxed);
+            }
+        }
+    }
+}
+
+/// Operator or client input; the reply is the process's answer.
+pub struct RunCommand(pub Vec<String>);
+
+impl Message for RunCommand {
+    type Result = Result<String, String>;
+}
+
+impl Handler<RunCommand> for Instance {
+    type Result = Result<String, String>;
+
+    fn handle(&mut self, RunCommand(args): RunCommand, ctx: &mut Self::Context) -> Self::Result {
+        if !self.started {
+            return Err(format!("instance {:?} has not started (the node is held until a start request)", self.name));
+        }
+        let (result, effects) = self.run(|p, c| p.on_command(c, &args));
+        let (ok, reply) = match &result {
+            Ok(reply) => (true, reply.clone()),
+            Err(error) => (false, error.clone()),
+        };
+        // Recorded before the effects: the command causes its sends and events.
+        self.tracer.record(&self.name, What::Command { args, ok, reply });
+        self.carry_out(ctx, effects);
+        result
+    }
+}
+
+/// The process's own view, `held` before it starts.
+pub struct GetStatus;
+
+impl Message for GetStatus {
+    type Result = Status;
+}
+
+impl Handler<GetStatus> for Instance {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
+        if self.started {
+            MessageResult(self.process.status())
+        } else {
+            MessageResult(Status { role: "held".into(), leader: None, term: None })
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! The trace writer: one JSON line per event, appended to `node-<id>.jsonl`.
+//!
+//! The node's clocks and the file sit behind one mutex, so a record is stamped and written in one
+//! critical section: the order of lines in the file is the order of the Lamport clock, even when
+//! several instances and the transport record at once. Each line goes out with a single write(2)
+//! on an unbuffered `O_APPEND` file: nothing waits in a user-space buffer, so a SIGKILL loses at
+//! most the record being written, and a torn last line is repaired at the next start.
+
+use algorithms::trace::{Clocks, TraceRecord, VectorClock, What};
+use algorithms::NodeId;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub struct Tracer {
+    path: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    clocks: Clocks,
+    file: File,
+    /// Whether `send` and `recv` records are written (they are always stamped).
+    trace_messages: bool,
+    /// Set once the `stop` records are written: nothing may follow them.
+    closed: bool,
+    /// A failed write is logged once, not once per record.
+    write_failed: bool,
+}
+
+/// What an existing trace file says about earlier lives of this node.
+#[derive(Debug, Default, PartialEq)]
+pub struct History {
+    /// The last record that parses, to resume the clocks from.
+    pub last: Option<TraceRecord>,
+    /// The highest incarnation of any `start` record.
+    pub incarnations: u64,
+    /// The file is non-empty and does not end with a newline (a write was cut short).
+    pub torn: bool,
+}
+
+impl History {
+    pub fn read(text: &str) -> History {
+        let torn = !text.is_empty() && !text.ends_with('\n');
+        let last = text.lines().rev().find_map(|line| serde_json::from_str::<TraceRecord>(line).ok());
+        // Only lines that can be start records are parsed: a long trace is read quickly.
+        let incarnations = text
+            .lines()
+            .filter(|line| line.contains(r#""kind":"start""#))
+            .filter_map(|line| serde_json::from_str::<TraceRecord>(line).ok())
+            .filter_map(|r| match r.what {
+                What::Start { incarnation } => Some(incarnation),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        History { last, incarnations, torn }
+    }
+}
+
+impl Tracer {
+    /// Opens (or creates) the trace file, resumes the clocks from its last record and returns the
+    /// incarnation this life of the node has: one more than the highest recorded so far. (With
+    /// several instances each start writes one `start` record per instance, all with the same
+    /// incarnation, so the highest number is counted rather than the records.)
+    pub fn open(path: &Path, node: NodeId, trace_messages: bool) -> io::Result<(Tracer, u64)> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let history = match std::fs::read(path) {
+            Ok(bytes) => History::read(&String::from_utf8_lossy(&bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => History::default(),
+            Err(e) => return Err(e),
+        };
+        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+        if history.torn {
+            file.write_all(b"\n")?;
+        }
+        let clocks = match history.last {
+            // Resume with this node's id even if the file was another node's.
+            Some(mut last) => {
+                last.node = node;
+                Clocks::resume(&last)
+            }
+            None => Clocks::new(node),
+        };
+        let inner = Inner { clocks, file, trace_messages, closed: false, write_failed: false };
+        Ok((Tracer { path: path.to_path_buf(), inner: Mutex::new(inner) }, history.incarnations + 1))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent data (a stamp is a few additions).
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stamps a local event and writes it.
+    pub fn record(&self, instance: &str, what: What) -> TraceRecord {
+        let mut inner = self.lock();
+        let record = inner.clocks.stamp(node::monotonic_ns(), instance, what);
+        inner.write(&record, &self.path);
+        record
+    }
+
+    /// Stamps a send; the record's `lc` and `vc` go into the envelope.
+    pub fn record_send(
+        &self,
+        instance: &str,
+        to: NodeId,
+        msg_type: &str,
+        msg: serde_json::Value,
+    ) -> (u64, VectorClock) {
+        let mut inner = self.lock();
+        let record =
+            inner.clocks.stamp(node::monotonic_ns(), instance, What::Send { to, msg_type: msg_type.to_string(), msg });
+        inner.write(&record, &self.path);
+        (record.lc, record.vc)
+    }
+
+    /// Stamps a receive of the message `(from, lc)` whose send carried `vc`.
+    pub fn record_recv(&self, instance: &str, from: NodeId, msg_type: &str, lc: u64, vc: &VectorClock) {
+        let mut inner = self.lock();
+        let what = What::Recv { from, msg_type: msg_type.to_string(), msg_lc: lc };
+        let record = inner.clocks.stamp_receive(node::monotonic_ns(), instance, lc, vc, what);
+        inner.write(&record, &self.path);
+    }
+
+    /// Writes a `stop` record for each instance and closes the trace: a stopped node's trace
+    /// ends with its stop records, whatever else was still under way.
+    pub fn stop(&self, instances: &[String], reason: &str) {
+        let mut inner = self.lock();
+        if inner.closed {
+            return;
+        }
+        for instance in instances {
+            let record = inner.clocks.stamp(node::monotonic_ns(), instance, What::Stop { reason: reason.to_string() });
+            inner.write(&record, &self.path);
+        }
+        inner.closed = true;
+    }
+}
+
+impl Inner {
+    fn write(&mut self, record: &TraceRecord, path: &Path) {
+        if self.closed {
+            return;
+        }
+        if !self.trace_messages && matches!(record.what, What::Send { .. } | What::Recv { .. }) {
+            return;
+        }
+        // One write(2) per line: a regular file takes the whole buffer at once.
+        if let Err(e) = self.file.write_all(record.to_json_line().as_bytes()) {
+            if !self.write_failed {
+                self.write_failed = true;
+                tracing::error!("cannot write the trace {}: {e}; later records may be missing", path.display());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use algorithms::trace::parse_jsonl;
+
+    fn temp_trace(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("clusterlab-tracer-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("node-1.jsonl")
+    }
+
+    #[test]
+    fn a_restart_resumes_clocks_counts_incarnations_and_mends_a_torn_line() {
+        let path = temp_trace("resume");
+        let (tracer, incarnation) = Tracer::open(&path, 1, true).unwrap();
+        assert_eq!(incarnation, 1);
+        tracer.record("a", What::Start { incarnation });
+        tracer.record("b", What::Start { incarnation });
+        let (lc, vc) = tracer.record_send("a", 2, "m", serde_json::Value::Null);
+        assert_eq!((lc, vc.get(&1).copied()), (3, Some(3)));
+        drop(tracer);
+        // A SIGKILL in the middle of a write leaves half a line.
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(br#"{"t":1,"no"#).unwrap();
+
+        let (tracer, incarnation) = Tracer::open(&path, 1, true).unwrap();
+        assert_eq!(incarnation, 2);
+        let r = tracer.record("a", What::Start { incarnation });
+        assert_eq!(r.lc, 4, "clocks go on from the last whole record");
+        tracer.stop(&["a".into()], "test");
+        tracer.record("a", What::Timer { name: "late".into() });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let good: Vec<&str> = text.lines().filter(|l| !l.starts_with(r#"{"t":1,"no"#)).collect();
+        let records = parse_jsonl(&good.join("\n")).unwrap();
+        assert_eq!(records.len(), 5, "{text}");
+        assert!(matches!(records.last().unwrap().what, What::Stop { .. }), "nothing after stop");
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn without_message_tracing_sends_are_stamped_but_not_written() {
+        let path = temp_trace("quiet");
+        let (tracer, _) = Tracer::open(&path, 1, false).unwrap();
+        tracer.record_send("a", 2, "m", serde_json::Value::Null);
+        tracer.record_recv("a", 2, "m", 5, &VectorClock::from([(2, 5)]));
+        let r = tracer.record("a", What::Timer { name: "t".into() });
+        assert_eq!(r.lc, 7, "the receive took the sender's clock");
+        let records = parse_jsonl(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(records, vec![r]);
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+}

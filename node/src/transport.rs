@@ -1,0 +1,412 @@
+//! The transport: owns every TCP connection of the node.
+//!
+//! - **Outbound**, one connection per peer, made by a link task: bound to `bind` when set (so
+//!   iptables rules can tell nodes apart), reconnected with exponential backoff, opened with a
+//!   [`Frame::Hello`], then fed from the peer's queue. Frames are fed into the codec while more are
+//!   queued and flushed when the queue is empty, so a burst costs one write(2), not one per frame.
+//! - **Inbound**, one reader task per accepted connection: the first frame must be a valid hello
+//!   from a known peer of the same cluster within [`HELLO_TIMEOUT`]; then each frame is decoded
+//!   and routed to its instance's actor. Bad input is counted and traced, never fatal: a frame
+//!   that does not decode is skipped (the length prefix keeps the framing intact), a length
+//!   prefix over [`wire::MAX_FRAME`] closes that connection only.
+//!
+//! Instances hand frames to the per-peer queues through [`Links`] directly rather than through
+//! the transport actor's mailbox: that saves an actor hop per message on the hottest path. The
+//! actor itself starts the tasks (they live in its context) and answers status queries.
+
+use crate::instance::{Deliver, Instance};
+use crate::tracer::Tracer;
+use actix::prelude::*;
+use algorithms::trace::What;
+use algorithms::NodeId;
+use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
+use node::control::Counters;
+use node::wire::{self, Envelope, Frame, WIRE_VERSION};
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::codec::{FramedRead, FramedWrite};
+
+/// Frames waiting for one peer, at most. Beyond this a send is dropped (and counted): a stopped
+/// or slow peer must not make the node's memory grow without bound.
+pub const QUEUE_LIMIT: usize = 10_000;
+/// An inbound connection must say hello within this time.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+const BACKOFF_START: Duration = Duration::from_millis(20);
+const BACKOFF_MAX: Duration = Duration::from_millis(500);
+/// A connect that neither succeeds nor fails in this time (a black-holed address) is a failure.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Most frames written between two flushes, so one busy link cannot hold a write buffer forever.
+const MAX_BATCH: usize = 1024;
+/// Most frames handed to instances in one batch (one actor message per batch and instance).
+const MAX_DELIVERY: usize = 512;
+
+/// What the transport has seen; atomics so instances and tasks count without messages.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub frames_sent: AtomicU64,
+    pub frames_received: AtomicU64,
+    pub malformed_frames: AtomicU64,
+    pub rejected_connections: AtomicU64,
+    pub unroutable_frames: AtomicU64,
+    pub dropped_frames: AtomicU64,
+}
+
+impl Stats {
+    pub fn counters(&self) -> Counters {
+        Counters {
+            frames_sent: self.frames_sent.load(Relaxed),
+            frames_received: self.frames_received.load(Relaxed),
+            malformed_frames: self.malformed_frames.load(Relaxed),
+            rejected_connections: self.rejected_connections.load(Relaxed),
+            unroutable_frames: self.unroutable_frames.load(Relaxed),
+            dropped_frames: self.dropped_frames.load(Relaxed),
+        }
+    }
+}
+
+fn bump(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Relaxed);
+}
+
+/// The instances' handle on the outbound queues.
+#[derive(Clone)]
+pub struct Links {
+    queues: Rc<HashMap<NodeId, mpsc::Sender<Bytes>>>,
+    pub stats: Arc<Stats>,
+}
+
+/// The receiving ends of the queues, for the transport's link tasks.
+pub type Queues = Vec<(NodeId, mpsc::Receiver<Bytes>)>;
+
+impl Links {
+    pub fn new(peers: &[NodeId], stats: Arc<Stats>) -> (Links, Queues) {
+        let mut senders = HashMap::new();
+        let mut receivers = Vec::new();
+        for &peer in peers {
+            let (tx, rx) = mpsc::channel(QUEUE_LIMIT);
+            senders.insert(peer, tx);
+            receivers.push((peer, rx));
+        }
+        (Links { queues: Rc::new(senders), stats }, receivers)
+    }
+
+    /// Queues one encoded frame for `to`; a full queue or an unknown peer drops it (counted).
+    pub fn send(&self, to: NodeId, frame: Bytes) {
+        let queued = self.queues.get(&to).map(|q| q.try_send(frame));
+        match queued {
+            Some(Ok(())) => {}
+            Some(Err(_)) => bump(&self.stats.dropped_frames, 1),
+            None => {
+                bump(&self.stats.dropped_frames, 1);
+                tracing::warn!("dropped a frame for node {to}, which is not a peer");
+            }
+        }
+    }
+}
+
+/// What every transport task shares (one thread: the actix system's).
+pub struct Net {
+    pub me: NodeId,
+    pub cluster: String,
+    pub bind: Option<IpAddr>,
+    pub peers: HashSet<NodeId>,
+    pub stats: Arc<Stats>,
+    pub tracer: Arc<Tracer>,
+    pub routes: HashMap<String, Addr<Instance>>,
+    /// Peers whose outbound connection is up (hello sent).
+    pub connected: RefCell<BTreeSet<NodeId>>,
+}
+
+impl Net {
+    /// Counts and traces bad input from `from` (the hello's node, if one was accepted).
+    fn malformed(&self, from: Option<NodeId>, reason: String) {
+        bump(&self.stats.malformed_frames, 1);
+        tracing::warn!("malformed frame: {reason}");
+        self.tracer.record("", What::Malformed { from, reason });
+    }
+
+    fn reject(&self, remote: SocketAddr, malformed: bool, reason: String) {
+        bump(&self.stats.rejected_connections, 1);
+        if malformed {
+            bump(&self.stats.malformed_frames, 1);
+        }
+        let reason = format!("connection from {remote} rejected: {reason}");
+        tracing::warn!("{reason}");
+        self.tracer.record("", What::Malformed { from: None, reason });
+    }
+}
+
+pub struct Transport {
+    net: Rc<Net>,
+    listener: Option<TcpListener>,
+    queues: Queues,
+    addrs: HashMap<NodeId, SocketAddr>,
+}
+
+impl Transport {
+    pub fn new(net: Rc<Net>, listener: TcpListener, queues: Queues, addrs: HashMap<NodeId, SocketAddr>) -> Self {
+        Transport { net, listener: Some(listener), queues, addrs }
+    }
+}
+
+impl Actor for Transport {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        if let Some(listener) = self.listener.take() {
+            ctx.spawn(accept_loop(listener, self.net.clone()).into_actor(self));
+        }
+        for (peer, rx) in std::mem::take(&mut self.queues) {
+            if let Some(addr) = self.addrs.get(&peer).copied() {
+                ctx.spawn(link(peer, addr, rx, self.net.clone()).into_actor(self));
+            }
+        }
+    }
+}
+
+/// The transport's part of `status`: counters and connected peers.
+pub struct TransportStatus;
+
+impl Message for TransportStatus {
+    type Result = (Counters, Vec<NodeId>);
+}
+
+impl Handler<TransportStatus> for Transport {
+    type Result = MessageResult<TransportStatus>;
+
+    fn handle(&mut self, _: TransportStatus, _: &mut Self::Context) -> Self::Result {
+        MessageResult((self.net.stats.counters(), self.net.connected.borrow().iter().copied().collect()))
+    }
+}
+
+async fn accept_loop(listener: TcpListener, net: Rc<Net>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                actix_rt::spawn(serve_inbound(stream, remote, net.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: wait, the condition may pass.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Reads the hello, then frames until the peer closes or sends something unframeable.
+async fn serve_inbound(stream: TcpStream, remote: SocketAddr, net: Rc<Net>) {
+    let _ = stream.set_nodelay(true);
+    let mut frames = FramedRead::new(stream, wire::codec());
+    let peer = match tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await {
+        Err(_) => return net.reject(remote, false, format!("no hello within {} s", HELLO_TIMEOUT.as_secs())),
+        Ok(None) => {
+            // Nothing at all was sent (a port probe): nothing malformed to record.
+            bump(&net.stats.rejected_connections, 1);
+            return tracing::debug!("connection from {remote} closed before its hello");
+        }
+        Ok(Some(Err(e))) => return net.reject(remote, true, format!("bad first frame: {e}")),
+        Ok(Some(Ok(bytes))) => {
+            bump(&net.stats.frames_received, 1);
+            match wire::decode(&bytes) {
+                Err(e) => return net.reject(remote, true, format!("undecodable hello: {e}")),
+                Ok(Frame::Msg(_)) => return net.reject(remote, false, "first frame is not a hello".into()),
+                Ok(Frame::Hello { node, cluster, version }) => {
+                    if let Err(reason) = check_hello(&net, node, &cluster, version) {
+                        return net.reject(remote, false, reason);
+                    }
+                    node
+                }
+            }
+        }
+    };
+    tracing::debug!("node {peer} connected from {remote}");
+    let mut batches = frames.ready_chunks(MAX_DELIVERY);
+    while let Some(batch) = batches.next().await {
+        let mut deliveries: Vec<(&Addr<Instance>, Vec<Envelope>)> = Vec::new();
+        let mut broken = None;
+        for item in batch {
+            match item {
+                Ok(bytes) => {
+                    bump(&net.stats.frames_received, 1);
+                    if let Some((addr, envelope)) = route(&net, peer, &bytes) {
+                        match deliveries.last_mut() {
+                            Some((last, group)) if *last == addr => group.push(envelope),
+                            _ => deliveries.push((addr, vec![envelope])),
+                        }
+                    }
+                }
+                Err(e) => {
+                    broken = Some(e);
+                    break;
+                }
+            }
+        }
+        for (addr, envelopes) in deliveries {
+            addr.do_send(Deliver(envelopes));
+        }
+        if let Some(e) = broken {
+            // The length prefix itself is bad: the stream cannot be re-synchronised.
+            net.malformed(Some(peer), format!("unreadable frame from node {peer}, connection closed: {e}"));
+            return;
+        }
+    }
+    tracing::debug!("node {peer} closed its connection from {remote}");
+}
+
+fn check_hello(net: &Net, node: NodeId, cluster: &str, version: u32) -> Result<(), String> {
+    if cluster != net.cluster {
+        return Err(format!("hello from cluster {cluster:?}, this node is in {:?}", net.cluster));
+    }
+    if version != WIRE_VERSION {
+        return Err(format!("hello with wire version {version}, this node speaks {WIRE_VERSION}"));
+    }
+    if !net.peers.contains(&node) {
+        return Err(format!("hello from node {node}, which is not a peer of node {}", net.me));
+    }
+    Ok(())
+}
+
+/// Decodes one frame from `peer` and finds its instance; bad or unroutable frames are counted.
+fn route<'n>(net: &'n Net, peer: NodeId, bytes: &[u8]) -> Option<(&'n Addr<Instance>, Envelope)> {
+    match wire::decode(bytes) {
+        Err(e) => net.malformed(Some(peer), format!("undecodable frame from node {peer}: {e}")),
+        Ok(Frame::Hello { .. }) => net.malformed(Some(peer), format!("second hello from node {peer}")),
+        Ok(Frame::Msg(envelope)) if envelope.from != peer => net.malformed(
+            Some(peer),
+            format!("envelope claims to be from node {} on the connection of node {peer}", envelope.from),
+        ),
+        Ok(Frame::Msg(envelope)) => match net.routes.get(&envelope.instance) {
+            Some(addr) if envelope.to == net.me => return Some((addr, envelope)),
+            _ => {
+                bump(&net.stats.unroutable_frames, 1);
+                tracing::debug!(
+                    "unroutable frame from node {peer}: instance {:?}, addressed to node {}",
+                    envelope.instance,
+                    envelope.to
+                );
+            }
+        },
+    }
+    None
+}
+
+/// Keeps one peer connected for the node's whole life and writes its queue into the connection.
+async fn link(peer: NodeId, addr: SocketAddr, mut queue: mpsc::Receiver<Bytes>, net: Rc<Net>) {
+    let hello =
+        Bytes::from(wire::encode(&Frame::Hello { node: net.me, cluster: net.cluster.clone(), version: WIRE_VERSION }));
+    let mut backoff = BACKOFF_START;
+    let mut failures = 0u64;
+    loop {
+        match connect(addr, net.bind).await {
+            Ok(stream) => {
+                backoff = BACKOFF_START;
+                failures = 0;
+                let lost = run_link(peer, stream, &hello, &mut queue, &net).await;
+                net.connected.borrow_mut().remove(&peer);
+                match lost {
+                    None => return, // every sender is gone: the node is stopping
+                    Some(reason) => tracing::info!("link to node {peer} at {addr} lost: {reason}"),
+                }
+            }
+            Err(e) => {
+                // Frames for an unreachable peer are lost, as on a dead link: an algorithm must
+                // not get a burst of stale messages when the peer comes back.
+                let mut dropped = 0;
+                while queue.try_recv().is_ok() {
+                    dropped += 1;
+                }
+                bump(&net.stats.dropped_frames, dropped);
+                failures += 1;
+                if failures == 1 || dropped > 0 {
+                    tracing::debug!("cannot reach node {peer} at {addr}: {e}; dropped {dropped} queued frame(s)");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    if let Some(ip) = bind {
+        socket.bind(SocketAddr::new(ip, 0))?;
+    }
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(addr))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Writes the hello and then queued frames until the connection breaks (`Some(reason)`) or the
+/// queue closes (`None`). Reading the connection, on which peers never write, notices at once
+/// when the peer goes away, so `connected` is right even on an idle link.
+async fn run_link(
+    peer: NodeId,
+    stream: TcpStream,
+    hello: &Bytes,
+    queue: &mut mpsc::Receiver<Bytes>,
+    net: &Net,
+) -> Option<String> {
+    let (mut reader, writer) = stream.into_split();
+    let mut sink = FramedWrite::new(writer, wire::codec());
+    if let Err(e) = sink.send(hello.clone()).await {
+        return Some(format!("hello failed: {e}"));
+    }
+    bump(&net.stats.frames_sent, 1);
+    net.connected.borrow_mut().insert(peer);
+    tracing::debug!("connected to node {peer}");
+    let mut scratch = [0u8; 256];
+    loop {
+        tokio::select! {
+            frame = queue.recv() => {
+                let first = frame?;
+                let (written, result) = write_batch(&mut sink, first, queue).await;
+                match result {
+                    Ok(()) => bump(&net.stats.frames_sent, written),
+                    Err(e) => {
+                        bump(&net.stats.dropped_frames, written);
+                        return Some(format!("write failed: {e}"));
+                    }
+                }
+            }
+            read = reader.read(&mut scratch) => match read {
+                Ok(0) => return Some("closed by the peer".into()),
+                Err(e) => return Some(format!("read failed: {e}")),
+                Ok(_) => {} // peers do not write on this connection; ignore whatever came
+            }
+        }
+    }
+}
+
+/// Feeds `first` and whatever else is queued (up to [`MAX_BATCH`]), then flushes once.
+async fn write_batch(
+    sink: &mut FramedWrite<tokio::net::tcp::OwnedWriteHalf, tokio_util::codec::LengthDelimitedCodec>,
+    first: Bytes,
+    queue: &mut mpsc::Receiver<Bytes>,
+) -> (u64, io::Result<()>) {
+    let mut n = 1;
+    if let Err(e) = sink.feed(first).await {
+        return (n, Err(e));
+    }
+    while n < MAX_BATCH as u64 {
+        let Ok(frame) = queue.try_recv() else { break };
+        n += 1;
+        if let Err(e) = sink.feed(frame).await {
+            return (n, Err(e));
+        }
+    }
+    (n, SinkExt::<Bytes>::flush(sink).await)
+}
