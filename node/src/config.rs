@@ -58,7 +58,7 @@ pub struct InstanceConfig {
     pub name: String,
     /// The algorithm's name in the catalogue.
     pub algorithm: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Value::is_null")]
     pub params: Value,
 }
 
