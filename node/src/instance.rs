@@ -290,3 +290,22 @@ impl Handler<GetStatus> for Instance {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persist_replaces_the_state_whole_and_leaves_no_temp_file() {
+        let dir = std::env::temp_dir().join(format!("clusterlab-persist-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bully.state");
+        persist(&path, b"first").unwrap();
+        persist(&path, b"second, longer").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
+        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("bully.state")]);
+        assert!(persist(&dir.join("missing/x.state"), b"x").is_err(), "errors are reported, not ignored");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

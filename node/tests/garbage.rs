@@ -1,0 +1,113 @@
+//! Bad input on a node's listen port is counted and traced, and never brings the node down.
+
+mod common;
+
+use algorithms::trace::What;
+use common::{connect, framed, node_closes, Cluster};
+use node::wire::{encode, Envelope, Frame, WIRE_VERSION};
+use std::io::Write;
+use std::time::Duration;
+
+fn hello(node: u32, cluster: &str, version: u32) -> Vec<u8> {
+    framed(&encode(&Frame::Hello { node, cluster: cluster.into(), version }))
+}
+
+/// Deterministic junk (an LCG), so a failure can be replayed.
+fn junk(len: usize, mut seed: u64) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 56) as u8
+        })
+        .collect()
+}
+
+fn malformed_reasons(records: &[algorithms::trace::TraceRecord]) -> Vec<String> {
+    records
+        .iter()
+        .filter_map(|r| match &r.what {
+            What::Malformed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn garbage_frames_are_counted_traced_and_survived() {
+    let mut cluster = Cluster::configure("garbage", 2, "bully", serde_json::json!({}));
+    cluster.spawn(1); // node 2 never runs: only the test speaks to node 1
+    let addr = cluster.node(1).listen();
+    let close = Duration::from_secs(3);
+
+    // Random bytes: the "length prefix" is far over the frame limit.
+    let mut bytes = junk(300, 1);
+    bytes[0] = 0xf3;
+    assert!(node_closes(&mut connect(addr), &bytes, close), "random bytes close the connection");
+
+    // A valid length prefix around junk, as the first frame: not a hello.
+    let junk_frame = framed(&[0xc1, 0xff, 0x00, 0x13, 0x37, 0xc1]);
+    assert!(node_closes(&mut connect(addr), &junk_frame, close), "a junk hello closes the connection");
+
+    // After a good hello, a junk frame is skipped and the connection keeps working ...
+    let mut stream = connect(addr);
+    stream.write_all(&hello(2, "test", WIRE_VERSION)).unwrap();
+    stream.write_all(&junk_frame).unwrap();
+    stream.write_all(&framed(&junk(40, 2))).unwrap();
+    let stray = Frame::Msg(Envelope {
+        from: 2,
+        to: 1,
+        instance: "no-such-instance".into(),
+        lc: 1,
+        vc: [(2, 1)].into(),
+        kind: "x".into(),
+        body: vec![0xc0],
+    });
+    stream.write_all(&framed(&encode(&stray))).unwrap();
+    let node = cluster.node(1);
+    common::wait_for(Duration::from_secs(3), "the stray frame to be counted", || {
+        (node.status().counters.unroutable_frames >= 1).then_some(())
+    });
+    // ... and an oversized length prefix closes it.
+    assert!(node_closes(&mut stream, &[0x7f, 0xff, 0xff, 0xff, 1, 2, 3], close), "oversized frame closes");
+
+    assert!(node.alive(), "{}", node.stderr());
+    let counters = node.status().counters;
+    assert!(counters.malformed_frames >= 4, "{counters:?}");
+    assert!(counters.rejected_connections >= 2, "{counters:?}");
+    let reasons = malformed_reasons(&node.trace());
+    assert!(reasons.len() >= 4, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("rejected") && r.contains("frame size too big")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("undecodable hello")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("undecodable frame from node 2")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("connection closed")), "{reasons:?}");
+    let records = node.trace();
+    assert!(
+        records.iter().any(|r| matches!(&r.what, What::Malformed { from: Some(2), .. })),
+        "frames after the hello are attributed to its node"
+    );
+}
+
+#[test]
+fn hellos_from_strangers_are_rejected_and_counted() {
+    let mut cluster = Cluster::configure("strangers", 2, "bully", serde_json::json!({}));
+    cluster.spawn(1);
+    let addr = cluster.node(1).listen();
+    let close = Duration::from_secs(3);
+
+    assert!(node_closes(&mut connect(addr), &hello(2, "other-cluster", WIRE_VERSION), close));
+    assert!(node_closes(&mut connect(addr), &hello(9, "test", WIRE_VERSION), close));
+    assert!(node_closes(&mut connect(addr), &hello(2, "test", WIRE_VERSION + 1), close));
+    // A hello that never comes: the node gives up after 2 s.
+    assert!(node_closes(&mut connect(addr), &[], Duration::from_secs(4)));
+
+    let node = cluster.node(1);
+    assert!(node.alive(), "{}", node.stderr());
+    let counters = node.status().counters;
+    assert_eq!(counters.rejected_connections, 4, "{counters:?}");
+    assert_eq!(counters.malformed_frames, 0, "every hello decoded: {counters:?}");
+    let reasons = malformed_reasons(&node.trace());
+    assert!(reasons.iter().any(|r| r.contains("\"other-cluster\"")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("node 9")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("wire version")), "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("no hello within")), "{reasons:?}");
+}
