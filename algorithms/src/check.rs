@@ -50,34 +50,35 @@ impl Run {
         (t.saturating_sub(self.start)) as f64 / MS as f64
     }
 
-    /// Times at which a process fault or partition changed the cluster, in order.
+    /// Every fault that changed the cluster (all but the run's start and end), in order.
     pub fn disturbances(&self) -> Vec<&FaultRecord> {
         self.faults
             .iter()
-            .filter(|f| {
-                matches!(
-                    f.fault,
-                    AppliedFault::Kill { .. }
-                        | AppliedFault::Exited { .. }
-                        | AppliedFault::Restart { .. }
-                        | AppliedFault::Partition { .. }
-                        | AppliedFault::Heal
-                )
-            })
+            .filter(|f| !matches!(f.fault, AppliedFault::RunStart { .. } | AppliedFault::RunEnd))
             .collect()
     }
 
-    /// Whether a partition is in force at `t`.
+    /// Whether some link is cut at `t`, by a partition or a one-way link fault.
     pub fn partitioned_at(&self, t: Nanos) -> bool {
-        let mut cut = false;
+        let mut partition = false;
+        let mut cut_links = BTreeSet::new();
         for f in self.faults.iter().take_while(|f| f.t <= t) {
-            match f.fault {
-                AppliedFault::Partition { .. } => cut = true,
-                AppliedFault::Heal => cut = false,
+            match &f.fault {
+                AppliedFault::Partition { cut, .. } => partition = !cut.is_empty(),
+                AppliedFault::Heal => {
+                    partition = false;
+                    cut_links.clear();
+                }
+                AppliedFault::Link(spec) if spec.cut => {
+                    cut_links.insert((spec.from, spec.to));
+                }
+                AppliedFault::Link(spec) => {
+                    cut_links.remove(&(spec.from, spec.to));
+                }
                 _ => {}
             }
         }
-        cut
+        partition || !cut_links.is_empty()
     }
 }
 
@@ -200,20 +201,33 @@ impl LeaderViews {
     pub fn from_run(run: &Run) -> LeaderViews {
         let mut changes: BTreeMap<NodeId, Vec<(Nanos, View, Option<EventRef>)>> =
             run.nodes.iter().map(|n| (*n, vec![(0, View::Down, None)])).collect();
-        let mut push = |node: NodeId, t: Nanos, view: View, at: Option<EventRef>| {
-            changes.entry(node).or_default().push((t, view, at));
-        };
-        // Records and kills interleave by time; a kill comes after every record of the killed
-        // process, since a dead process writes nothing.
-        let mut kills = run.faults.iter().filter_map(|f| match f.fault {
-            AppliedFault::Kill { node, .. } | AppliedFault::Exited { node, .. } => Some((f.t, node)),
+        // Records and process faults interleave by time; a kill comes after every record of the
+        // killed process, since a dead process writes nothing. A paused process counts as down
+        // (it acts on nothing) and gets its last view back when it resumes.
+        let mut process_faults = run.faults.iter().filter_map(|f| match f.fault {
+            AppliedFault::Kill { node, .. } | AppliedFault::Exited { node, .. } => Some((f.t, node, true)),
+            AppliedFault::Pause { node } => Some((f.t, node, true)),
+            AppliedFault::Resume { node } => Some((f.t, node, false)),
             _ => None,
         });
-        let mut next_kill = kills.next();
+        let mut next_fault = process_faults.next();
+        let mut before_pause: BTreeMap<NodeId, (View, Option<EventRef>)> = BTreeMap::new();
+        let mut apply = |changes: &mut BTreeMap<NodeId, Vec<(Nanos, View, Option<EventRef>)>>,
+                         (t, node, down): (Nanos, NodeId, bool)| {
+            let list = changes.entry(node).or_default();
+            if down {
+                if let Some((_, view, at)) = list.last() {
+                    before_pause.insert(node, (*view, at.clone()));
+                }
+                list.push((t, View::Down, None));
+            } else if let Some((view, at)) = before_pause.remove(&node) {
+                list.push((t, view, at));
+            }
+        };
         for r in &run.records {
-            while let Some((t, node)) = next_kill.filter(|(t, _)| *t <= r.t) {
-                push(node, t, View::Down, None);
-                next_kill = kills.next();
+            while let Some(f) = next_fault.filter(|(t, _, _)| *t <= r.t) {
+                apply(&mut changes, f);
+                next_fault = process_faults.next();
             }
             let view = match &r.what {
                 What::Start { .. } => Some(View::NoLeader),
@@ -225,12 +239,12 @@ impl LeaderViews {
                 _ => None,
             };
             if let Some(view) = view {
-                push(r.node, r.t, view, Some(EventRef::of(r)));
+                changes.entry(r.node).or_default().push((r.t, view, Some(EventRef::of(r))));
             }
         }
-        while let Some((t, node)) = next_kill {
-            push(node, t, View::Down, None);
-            next_kill = kills.next();
+        while let Some(f) = next_fault {
+            apply(&mut changes, f);
+            next_fault = process_faults.next();
         }
         LeaderViews { changes }
     }

@@ -1,51 +1,95 @@
-//! Faults scheduled by an experiment file, shared by the real orchestrator and the simulator so
-//! that one `[[faults]]` list means the same thing in `orchestrator run` and `orchestrator sim`.
+//! Faults, shared by the real orchestrator and the simulator so that one `[[faults]]` list (or one
+//! live command) means the same thing in `orchestrator run`, `orchestrator up` and `orchestrator sim`.
 
 use crate::process::{NodeId, Status};
+use crate::sim::Delay;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::Rng;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::time::Duration;
 
-/// One `[[faults]]` entry: at time `at` (since the run started), do `action`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
-pub enum FaultSpec {
-    /// SIGKILL the node (a crash in the simulator).
-    Kill {
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        node: Target,
-    },
-    /// Start a killed node again with the same id and data directory.
-    Restart {
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        node: Target,
-    },
-    /// Cut every link between nodes of different groups, e.g. `groups = "1,2|3,4,5"`.
-    Partition {
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-        groups: Groups,
-    },
-    /// Remove every partition.
-    Heal {
-        #[serde(with = "humantime_serde")]
-        at: Duration,
-    },
+/// One `[[faults]]` entry: at `at` (since the run started) do the action; with `for`, undo it
+/// that much later (restart a killed node, resume a paused one, heal, clear a link, stop drifting).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FaultSpec {
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    #[serde(rename = "for", with = "humantime_serde::option", skip_serializing_if = "Option::is_none")]
+    pub lasting: Option<Duration>,
+    #[serde(flatten)]
+    pub action: Action,
 }
 
-impl FaultSpec {
-    pub fn at(&self) -> Duration {
+impl<'de> Deserialize<'de> for FaultSpec {
+    /// `at` and `for` sit beside the action's own keys in one table; the action's keys are checked
+    /// strictly (unknown keys are errors), which serde's `flatten` cannot do.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut table = match Value::deserialize(d)? {
+            Value::Object(map) => map,
+            other => return Err(de::Error::custom(format!("a fault is a table, not {other}"))),
+        };
+        let duration = |key: &str, v: Value| -> Result<Duration, D::Error> {
+            let text =
+                v.as_str().ok_or_else(|| de::Error::custom(format!("`{key}` must be a duration like \"2s\"")))?;
+            humantime::parse_duration(text).map_err(|e| de::Error::custom(format!("`{key}` = {text:?}: {e}")))
+        };
+        let at = duration("at", table.remove("at").ok_or_else(|| de::Error::missing_field("at"))?)?;
+        let lasting = table.remove("for").map(|v| duration("for", v)).transpose()?;
+        // serde does not check unknown keys of a unit variant (`heal`): do it here.
+        if table.get("action").and_then(Value::as_str) == Some("heal") {
+            if let Some(key) = table.keys().find(|k| *k != "action") {
+                return Err(de::Error::custom(format!("unknown field `{key}`: heal takes no other keys")));
+            }
+        }
+        let action = Action::deserialize(Value::Object(table)).map_err(de::Error::custom)?;
+        Ok(FaultSpec { at, lasting, action })
+    }
+}
+
+/// What a fault does. Every way of injecting faults (schedule, nemesis, live CLI) speaks this.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Action {
+    /// SIGKILL the node (a crash in the simulator).
+    Kill { node: Target },
+    /// Start a killed node again with the same id and data directory.
+    Restart { node: Target },
+    /// SIGSTOP: the process freezes; its peers see silence, its timers fire late.
+    Pause { node: Target },
+    /// SIGCONT.
+    Resume { node: Target },
+    /// The node's clock runs at `rate` times true time (its timers fire after `after / rate`).
+    Drift { node: Target, rate: f64 },
+    /// Cut links according to a partition shape (see [`PartitionSpec`]).
+    Partition {
+        groups: PartitionSpec,
+        #[serde(default)]
+        mode: CutMode,
+    },
+    /// Remove every partition and link fault.
+    Heal,
+    /// Per-message faults on one directed link (all fields default to "no fault").
+    Link(LinkSpec),
+}
+
+impl Action {
+    /// The action that undoes this one after a `for` duration. Call it on the action as applied
+    /// (targets resolved to ids), so that "kill the leader for 2s" restarts the node it killed.
+    pub fn undo(&self) -> Option<Action> {
         match self {
-            FaultSpec::Kill { at, .. }
-            | FaultSpec::Restart { at, .. }
-            | FaultSpec::Partition { at, .. }
-            | FaultSpec::Heal { at } => *at,
+            Action::Kill { node } => Some(Action::Restart { node: *node }),
+            Action::Pause { node } => Some(Action::Resume { node: *node }),
+            Action::Drift { node, .. } => Some(Action::Drift { node: *node, rate: 1.0 }),
+            Action::Partition { .. } => Some(Action::Heal),
+            Action::Link(spec) => Some(Action::Link(LinkSpec::clear(spec.from, spec.to))),
+            Action::Restart { .. } | Action::Resume { .. } | Action::Heal => None,
         }
     }
 
-    /// Checks ids against the cluster size before anything starts.
+    /// Checks ids and values against the cluster size before anything starts.
     pub fn validate(&self, nodes: usize) -> Result<(), String> {
         let check = |id: NodeId| {
             if id == 0 || id as usize > nodes {
@@ -54,71 +98,212 @@ impl FaultSpec {
                 Ok(())
             }
         };
+        let target = |t: &Target| if let Target::Id(id) = t { check(*id) } else { Ok(()) };
         match self {
-            FaultSpec::Kill { node: Target::Id(id), .. } | FaultSpec::Restart { node: Target::Id(id), .. } => {
-                check(*id)
+            Action::Kill { node } | Action::Restart { node } | Action::Pause { node } | Action::Resume { node } => {
+                target(node)
             }
-            FaultSpec::Partition { groups, .. } => groups.0.iter().flatten().try_for_each(|id| check(*id)),
-            _ => Ok(()),
+            Action::Drift { node, rate } => {
+                target(node)?;
+                if !(rate.is_finite() && *rate > 0.0) {
+                    return Err(format!("rate {rate} must be above 0 (1.0 is true time)"));
+                }
+                Ok(())
+            }
+            Action::Partition { groups, .. } => groups.validate(nodes),
+            Action::Heal => Ok(()),
+            Action::Link(spec) => {
+                check(spec.from)?;
+                check(spec.to)?;
+                if spec.from == spec.to {
+                    return Err(format!("link {0}→{0} is not a link", spec.from));
+                }
+                spec.validate()
+            }
         }
     }
 }
 
-/// Which node a process fault hits: a fixed id, the current leader, or the node killed last.
+impl FaultSpec {
+    pub fn new(at: Duration, action: Action) -> FaultSpec {
+        FaultSpec { at, lasting: None, action }
+    }
+
+    pub fn validate(&self, nodes: usize) -> Result<(), String> {
+        self.action.validate(nodes)?;
+        if self.lasting.is_some() && self.action.undo().is_none() {
+            return Err("`for` only applies to kill, pause, drift, partition and link".into());
+        }
+        Ok(())
+    }
+}
+
+/// What a cut link does with traffic: drop it silently, or close the connection (TCP reset).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CutMode {
+    #[default]
+    Blackhole,
+    Reset,
+}
+
+/// Faults on one directed link, applied per message by the proxy (and the simulator).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    pub from: NodeId,
+    pub to: NodeId,
+    /// Nothing gets through from `from` to `to` (a one-way partition).
+    #[serde(default)]
+    pub cut: bool,
+    #[serde(default)]
+    pub mode: CutMode,
+    /// Extra delay per message, with jitter from the distribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Delay>,
+    /// Probability a message is dropped.
+    #[serde(default)]
+    pub loss: f64,
+    /// Probability a message is delivered twice.
+    #[serde(default)]
+    pub duplicate: f64,
+    /// Probability a message is held back and delivered after the next one.
+    #[serde(default)]
+    pub reorder: f64,
+}
+
+impl LinkSpec {
+    pub fn clear(from: NodeId, to: NodeId) -> LinkSpec {
+        LinkSpec { from, to, ..Default::default() }
+    }
+
+    /// True when the link behaves like a healthy one.
+    pub fn is_clear(&self) -> bool {
+        !self.cut && self.delay.is_none() && self.loss == 0.0 && self.duplicate == 0.0 && self.reorder == 0.0
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, p) in [("loss", self.loss), ("duplicate", self.duplicate), ("reorder", self.reorder)] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("{name} = {p} is not a probability (0 to 1)"));
+            }
+        }
+        self.delay.as_ref().map_or(Ok(()), Delay::validate)
+    }
+
+    /// One line for logs and `status`, e.g. `1→2 loss 0.3, delay uniform 5–20 ms`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.cut {
+            parts.push(format!("cut ({})", if self.mode == CutMode::Reset { "reset" } else { "blackhole" }));
+        }
+        if let Some(d) = &self.delay {
+            parts.push(format!("delay {}", d.describe()));
+        }
+        for (name, p) in [("loss", self.loss), ("duplicate", self.duplicate), ("reorder", self.reorder)] {
+            if p > 0.0 {
+                parts.push(format!("{name} {p}"));
+            }
+        }
+        if parts.is_empty() {
+            parts.push("clear".into());
+        }
+        format!("{}→{} {}", self.from, self.to, parts.join(", "))
+    }
+}
+
+/// Which node a process fault hits: a fixed id, the current leader, the node killed last, or
+/// one drawn from the run's seed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     Id(NodeId),
     Leader,
     LastKilled,
+    Random,
+}
+
+impl Target {
+    pub fn parse(text: &str) -> Result<Target, String> {
+        match text {
+            "leader" => Ok(Target::Leader),
+            "last_killed" => Ok(Target::LastKilled),
+            "random" => Ok(Target::Random),
+            other => other.parse::<NodeId>().map(Target::Id).map_err(|_| {
+                format!("{other:?} is not a node: expected a node id, \"leader\", \"last_killed\" or \"random\"")
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Target::Id(id) => write!(f, "{id}"),
+            Target::Leader => f.write_str("leader"),
+            Target::LastKilled => f.write_str("last_killed"),
+            Target::Random => f.write_str("random"),
+        }
+    }
 }
 
 impl Serialize for Target {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             Target::Id(id) => s.serialize_u32(*id),
-            Target::Leader => s.serialize_str("leader"),
-            Target::LastKilled => s.serialize_str("last_killed"),
+            other => s.serialize_str(&other.to_string()),
         }
     }
 }
 
 impl<'de> Deserialize<'de> for Target {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl de::Visitor<'_> for V {
-            type Value = Target;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str(r#"a node id, "leader" or "last_killed""#)
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Target, E> {
-                NodeId::try_from(v).map(Target::Id).map_err(|_| E::custom(format!("node id {v} is too large")))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Target, E> {
-                u64::try_from(v)
-                    .map_err(|_| E::custom(format!("node id {v} is negative")))
-                    .and_then(|v| self.visit_u64(v))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Target, E> {
-                match v {
-                    "leader" => Ok(Target::Leader),
-                    "last_killed" => Ok(Target::LastKilled),
-                    other => other
-                        .parse::<u64>()
-                        .map_err(|_| E::invalid_value(de::Unexpected::Str(other), &self))
-                        .and_then(|n| self.visit_u64(n)),
-                }
-            }
+        match Value::deserialize(d)? {
+            Value::Number(n) => n
+                .as_u64()
+                .and_then(|v| NodeId::try_from(v).ok())
+                .map(Target::Id)
+                .ok_or_else(|| de::Error::custom(format!("{n} is not a node id"))),
+            Value::String(s) => Target::parse(&s).map_err(de::Error::custom),
+            other => Err(de::Error::custom(format!(
+                "{other} is not a node: expected a node id, \"leader\", \"last_killed\" or \"random\""
+            ))),
         }
-        d.deserialize_any(V)
     }
 }
 
-/// Partition groups, written `"1,2|3,4,5"` or as a list of lists.
+/// A partition, by explicit groups or by one of the shapes Jepsen users know.
+///
+/// - `"1,2|3,4,5"`: explicit groups; links between groups are cut, a node in no group is isolated
+/// - `"isolate:3"`, `"isolate:leader"`, `"isolate:random"`: one node alone
+/// - `"halves"`: the lower half of the ids against the upper; `"random-halves"`: shuffled first
+/// - `"majorities-ring"`: every node sees a majority, but no two nodes see the same majority
+/// - `"bridge"`: two halves that only one node in the middle still connects
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Groups(pub Vec<Vec<NodeId>>);
+pub enum PartitionSpec {
+    Groups(Vec<Vec<NodeId>>),
+    Isolate(Target),
+    Halves,
+    RandomHalves,
+    MajoritiesRing,
+    Bridge,
+}
 
-impl Groups {
-    pub fn parse(spec: &str) -> Result<Groups, String> {
+/// The directed links a partition cuts.
+pub type Cut = BTreeSet<(NodeId, NodeId)>;
+
+impl PartitionSpec {
+    pub fn parse(spec: &str) -> Result<PartitionSpec, String> {
+        let spec = spec.trim();
+        match spec {
+            "halves" => return Ok(PartitionSpec::Halves),
+            "random-halves" => return Ok(PartitionSpec::RandomHalves),
+            "majorities-ring" => return Ok(PartitionSpec::MajoritiesRing),
+            "bridge" => return Ok(PartitionSpec::Bridge),
+            _ => {}
+        }
+        if let Some(target) = spec.strip_prefix("isolate:") {
+            return Target::parse(target).map(PartitionSpec::Isolate);
+        }
         let groups = spec
             .split('|')
             .map(|group| {
@@ -126,56 +311,142 @@ impl Groups {
                     .split(',')
                     .map(|id| {
                         id.trim().parse::<NodeId>().map_err(|_| {
-                            format!("bad node id {:?} in partition {spec:?} (expected e.g. \"1,2|3,4,5\")", id.trim())
+                            format!(
+                                "bad partition {spec:?}: {:?} is not a node id (expected groups like \"1,2|3,4,5\" \
+                                 or a shape: isolate:N, halves, random-halves, majorities-ring, bridge)",
+                                id.trim()
+                            )
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut seen = std::collections::BTreeSet::new();
+        let mut seen = BTreeSet::new();
         for id in groups.iter().flatten() {
             if !seen.insert(*id) {
-                return Err(format!("node {id} appears twice in partition {spec:?}"));
+                return Err(format!("bad partition {spec:?}: node {id} appears twice"));
             }
         }
-        Ok(Groups(groups))
+        Ok(PartitionSpec::Groups(groups))
     }
 
-    /// Whether a message may travel from `a` to `b` under this partition.
-    pub fn connects(&self, a: NodeId, b: NodeId) -> bool {
-        self.0.iter().any(|g| g.contains(&a) && g.contains(&b))
-    }
-}
-
-impl Serialize for Groups {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let text = self
-            .0
-            .iter()
-            .map(|g| g.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(","))
-            .collect::<Vec<_>>()
-            .join("|");
-        s.serialize_str(&text)
-    }
-}
-
-impl<'de> Deserialize<'de> for Groups {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Lists(Vec<Vec<NodeId>>),
+    pub fn validate(&self, nodes: usize) -> Result<(), String> {
+        let check = |id: &NodeId| {
+            if *id == 0 || *id as usize > nodes {
+                Err(format!("partition names node {id}, which does not exist (nodes are 1..={nodes})"))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            PartitionSpec::Groups(groups) => groups.iter().flatten().try_for_each(check),
+            PartitionSpec::Isolate(Target::Id(id)) => check(id),
+            PartitionSpec::Isolate(Target::LastKilled) => Err("isolate:last_killed makes no sense".into()),
+            _ => Ok(()),
         }
-        match Raw::deserialize(d)? {
-            Raw::Text(s) => Groups::parse(&s).map_err(de::Error::custom),
-            Raw::Lists(l) => Groups::parse(
-                &l.iter()
-                    .map(|g| g.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(","))
-                    .collect::<Vec<_>>()
-                    .join("|"),
-            )
-            .map_err(de::Error::custom),
+    }
+
+    /// The directed links this partition cuts among `nodes`, given the current leader and the
+    /// run's RNG (for the random shapes).
+    pub fn cut(&self, nodes: &[NodeId], leader: Option<NodeId>, rng: &mut impl Rng) -> Result<Cut, String> {
+        let groups: Vec<Vec<NodeId>> = match self {
+            PartitionSpec::Groups(groups) => groups.clone(),
+            PartitionSpec::Isolate(target) => {
+                let alone = match target {
+                    Target::Id(id) => *id,
+                    Target::Leader => leader.ok_or("isolate:leader, but the live nodes agree on no leader")?,
+                    Target::Random => *nodes.choose(rng).ok_or("no nodes")?,
+                    Target::LastKilled => return Err("isolate:last_killed makes no sense".into()),
+                };
+                vec![vec![alone], nodes.iter().copied().filter(|n| *n != alone).collect()]
+            }
+            PartitionSpec::Halves | PartitionSpec::RandomHalves => {
+                let mut order = nodes.to_vec();
+                if *self == PartitionSpec::RandomHalves {
+                    order.shuffle(rng);
+                }
+                let (a, b) = order.split_at(order.len() / 2);
+                vec![a.to_vec(), b.to_vec()]
+            }
+            PartitionSpec::MajoritiesRing => {
+                // Nodes on a shuffled ring; each sees the neighbours within `reach` on both
+                // sides, which makes a majority that is different for every node.
+                let mut ring = nodes.to_vec();
+                ring.shuffle(rng);
+                let n = ring.len();
+                let majority = n / 2 + 1;
+                let reach = majority / 2;
+                let mut cut = Cut::new();
+                for (i, a) in ring.iter().enumerate() {
+                    for (j, b) in ring.iter().enumerate() {
+                        let dist = (i as isize - j as isize).unsigned_abs();
+                        if a != b && dist.min(n - dist) > reach {
+                            cut.insert((*a, *b));
+                        }
+                    }
+                }
+                return Ok(cut);
+            }
+            PartitionSpec::Bridge => {
+                let (a, rest) = nodes.split_at(nodes.len() / 2);
+                let (bridge, b) = rest.split_first().ok_or("bridge needs at least one node")?;
+                let mut cut = Cut::new();
+                for x in a {
+                    for y in b {
+                        cut.insert((*x, *y));
+                        cut.insert((*y, *x));
+                    }
+                }
+                let _ = bridge;
+                return Ok(cut);
+            }
+        };
+        let group_of = |n: NodeId| groups.iter().position(|g| g.contains(&n));
+        let mut cut = Cut::new();
+        for a in nodes {
+            for b in nodes {
+                if a != b && (group_of(*a).is_none() || group_of(*a) != group_of(*b)) {
+                    cut.insert((*a, *b));
+                }
+            }
+        }
+        Ok(cut)
+    }
+}
+
+impl fmt::Display for PartitionSpec {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            PartitionSpec::Groups(groups) => {
+                let text: Vec<String> =
+                    groups.iter().map(|g| g.iter().map(|id| id.to_string()).collect::<Vec<_>>().join(",")).collect();
+                f.write_str(&text.join("|"))
+            }
+            PartitionSpec::Isolate(t) => write!(f, "isolate:{t}"),
+            PartitionSpec::Halves => f.write_str("halves"),
+            PartitionSpec::RandomHalves => f.write_str("random-halves"),
+            PartitionSpec::MajoritiesRing => f.write_str("majorities-ring"),
+            PartitionSpec::Bridge => f.write_str("bridge"),
+        }
+    }
+}
+
+impl Serialize for PartitionSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for PartitionSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => PartitionSpec::parse(&s).map_err(de::Error::custom),
+            Value::Array(groups) => {
+                let groups: Vec<Vec<NodeId>> =
+                    serde_json::from_value(Value::Array(groups)).map_err(de::Error::custom)?;
+                Ok(PartitionSpec::Groups(groups))
+            }
+            other => Err(de::Error::custom(format!("{other} is not a partition (e.g. \"1,2|3,4,5\" or \"halves\")"))),
         }
     }
 }
@@ -196,24 +467,61 @@ pub fn agreed_leader(views: &[(NodeId, Status)]) -> Option<NodeId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
+
+    fn rng() -> rand_chacha::ChaCha8Rng {
+        rand_chacha::ChaCha8Rng::seed_from_u64(1)
+    }
 
     #[test]
-    fn groups_parse_and_reject_nonsense() {
-        let g = Groups::parse("1,2|3,4,5").unwrap();
-        assert!(g.connects(1, 2) && g.connects(3, 5) && !g.connects(2, 3));
-        assert!(Groups::parse("1,x|2").unwrap_err().contains("\"x\""));
-        assert!(Groups::parse("1,2|2").unwrap_err().contains("twice"));
+    fn explicit_groups_cut_links_between_groups_only() {
+        let spec = PartitionSpec::parse("1,2|3,4,5").unwrap();
+        let cut = spec.cut(&[1, 2, 3, 4, 5], None, &mut rng()).unwrap();
+        assert!(!cut.contains(&(1, 2)) && !cut.contains(&(3, 5)));
+        assert!(cut.contains(&(2, 3)) && cut.contains(&(3, 2)));
+        assert_eq!(cut.len(), 12);
+        assert!(PartitionSpec::parse("1,x|2").unwrap_err().contains("\"x\""));
+        assert!(PartitionSpec::parse("1,2|2").unwrap_err().contains("twice"));
+    }
+
+    #[test]
+    fn shapes_cut_what_their_names_say() {
+        let nodes = [1, 2, 3, 4, 5];
+        let isolate = PartitionSpec::parse("isolate:leader").unwrap().cut(&nodes, Some(5), &mut rng()).unwrap();
+        assert_eq!(isolate.len(), 8);
+        assert!(isolate.iter().all(|(a, b)| *a == 5 || *b == 5));
+        let ring = PartitionSpec::parse("majorities-ring").unwrap().cut(&nodes, None, &mut rng()).unwrap();
+        for n in nodes {
+            let sees = nodes.iter().filter(|m| **m == n || !ring.contains(&(n, **m))).count();
+            assert_eq!(sees, 3, "node {n} sees a majority of 5");
+        }
+        let bridge = PartitionSpec::parse("bridge").unwrap().cut(&nodes, None, &mut rng()).unwrap();
+        assert!(bridge.iter().all(|(a, b)| *a != 3 && *b != 3), "node 3 is the bridge: {bridge:?}");
+        assert!(bridge.contains(&(1, 4)));
     }
 
     #[test]
     fn fault_specs_read_from_toml_like_values() {
         let spec: FaultSpec =
-            serde_json::from_value(serde_json::json!({"action": "kill", "at": "3s", "node": "leader"})).unwrap();
-        assert_eq!(spec, FaultSpec::Kill { at: Duration::from_secs(3), node: Target::Leader });
+            serde_json::from_value(serde_json::json!({"action": "kill", "at": "3s", "node": "leader", "for": "1s"}))
+                .unwrap();
+        assert_eq!(spec.action, Action::Kill { node: Target::Leader });
+        assert_eq!(spec.lasting, Some(Duration::from_secs(1)));
+        let applied = Action::Kill { node: Target::Id(5) };
+        assert_eq!(applied.undo(), Some(Action::Restart { node: Target::Id(5) }));
         let err =
             serde_json::from_value::<FaultSpec>(serde_json::json!({"action": "kill", "at": "3s", "node": "boss"}))
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("boss"), "{err}");
+        let err = serde_json::from_value::<FaultSpec>(serde_json::json!({"action": "heal", "at": "3s", "nod": 1}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nod"), "{err}");
+        let link: FaultSpec = serde_json::from_value(serde_json::json!(
+            {"action": "link", "at": "1s", "from": 1, "to": 2, "loss": 0.5, "delay": {"dist": "fixed", "ms": 5.0}}
+        ))
+        .unwrap();
+        assert!(matches!(link.action, Action::Link(LinkSpec { from: 1, to: 2, loss, .. }) if loss == 0.5));
     }
 }

@@ -7,7 +7,7 @@
 use crate::check::Run;
 use crate::process::{node_rng, Ctx, DynProcess, Effect, Nanos, NodeId, Status, MS};
 use crate::registry::Algorithm;
-use crate::schedule::{agreed_leader, FaultSpec, Groups, Target};
+use crate::schedule::{agreed_leader, Action, Cut, FaultSpec, LinkSpec, Target};
 use crate::trace::{AppliedFault, Clocks, FaultRecord, TraceRecord, VectorClock, What};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -35,6 +35,16 @@ impl Default for Delay {
 }
 
 impl Delay {
+    /// e.g. `uniform 1–5 ms`.
+    pub fn describe(&self) -> String {
+        match self {
+            Delay::Fixed { ms } => format!("{ms} ms"),
+            Delay::Uniform { min_ms, max_ms } => format!("uniform {min_ms}–{max_ms} ms"),
+            Delay::Normal { mean_ms, stddev_ms } => format!("normal {mean_ms}±{stddev_ms} ms"),
+            Delay::Exponential { mean_ms } => format!("exponential, mean {mean_ms} ms"),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         let ok = match *self {
             Delay::Fixed { ms } => ms >= 0.0,
@@ -105,9 +115,24 @@ impl SimOutcome {
 
 enum Event {
     Start(NodeId),
-    Deliver { from: NodeId, to: NodeId, lc: u64, vc: VectorClock, kind: &'static str, body: Vec<u8> },
-    Timer { node: NodeId, name: String, generation: u64 },
-    Fault(usize),
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        lc: u64,
+        vc: VectorClock,
+        kind: &'static str,
+        body: Vec<u8>,
+    },
+    Timer {
+        node: NodeId,
+        name: String,
+        generation: u64,
+    },
+    /// A fault to apply now; `undo_after` schedules its undo (a `for` duration).
+    Fault {
+        action: Action,
+        undo_after: Option<Duration>,
+    },
 }
 
 struct Queued {
@@ -141,6 +166,23 @@ struct SimNode {
     persisted: Option<Vec<u8>>,
     clocks: Clocks,
     rng: ChaCha8Rng,
+    /// Events held while the process is paused (SIGSTOP), replayed in order on resume.
+    held: Option<Vec<Event>>,
+    /// The node's own clock: `local = base_local + (true − base_true) × rate`.
+    drift: LocalClock,
+}
+
+#[derive(Clone, Copy)]
+struct LocalClock {
+    base_true: Nanos,
+    base_local: Nanos,
+    rate: f64,
+}
+
+impl LocalClock {
+    fn at(&self, now: Nanos) -> Nanos {
+        self.base_local + ((now - self.base_true) as f64 * self.rate) as Nanos
+    }
 }
 
 struct Simulation<'a> {
@@ -154,7 +196,12 @@ struct Simulation<'a> {
     nodes: BTreeMap<NodeId, SimNode>,
     net_rng: ChaCha8Rng,
     link_free_at: BTreeMap<(NodeId, NodeId), Nanos>,
-    partition: Option<Groups>,
+    /// Directed links a partition cuts.
+    cut: Cut,
+    /// Per-message faults on directed links.
+    links: BTreeMap<(NodeId, NodeId), LinkSpec>,
+    /// Draws random fault targets and partition shapes.
+    fault_rng: ChaCha8Rng,
     last_killed: Option<NodeId>,
     records: Vec<TraceRecord>,
     faults: Vec<FaultRecord>,
@@ -176,6 +223,8 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
                 persisted: None,
                 clocks: Clocks::new(id),
                 rng: node_rng(cfg.seed, id, 0),
+                held: None,
+                drift: LocalClock { base_true: 0, base_local: 0, rate: 1.0 },
             },
         );
     }
@@ -194,7 +243,9 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
         nodes,
         net_rng: ChaCha8Rng::seed_from_u64(cfg.seed),
         link_free_at: BTreeMap::new(),
-        partition: None,
+        cut: Cut::new(),
+        links: BTreeMap::new(),
+        fault_rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xfa17),
         last_killed: None,
         records: Vec::new(),
         faults: Vec::new(),
@@ -204,8 +255,8 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
         let skew = (sim.net_rng.random::<f64>() * cfg.network.start_skew_ms * MS as f64) as Nanos;
         sim.schedule(skew, Event::Start(id));
     }
-    for (i, f) in cfg.faults.iter().enumerate() {
-        sim.schedule(f.at().as_nanos() as Nanos, Event::Fault(i));
+    for f in &cfg.faults {
+        sim.schedule(f.at.as_nanos() as Nanos, Event::Fault { action: f.action.clone(), undo_after: f.lasting });
     }
     let end = cfg.duration.as_nanos() as Nanos;
     while let Some(Reverse(next)) = sim.queue.pop() {
@@ -235,6 +286,15 @@ impl Simulation<'_> {
     }
 
     fn handle(&mut self, event: Event) {
+        let target = match &event {
+            Event::Deliver { to, .. } => Some(*to),
+            Event::Timer { node, .. } => Some(*node),
+            _ => None,
+        };
+        if let Some(held) = target.and_then(|id| self.nodes.get_mut(&id)).and_then(|n| n.held.as_mut()) {
+            held.push(event);
+            return;
+        }
         match event {
             Event::Start(id) => self.start(id),
             Event::Deliver { from, to, lc, vc, kind, body } => {
@@ -261,9 +321,15 @@ impl Simulation<'_> {
                 self.record(node, What::Timer { name: name.clone() });
                 self.drive(node, |p, ctx| p.on_timer(ctx, &name));
             }
-            Event::Fault(i) => {
-                let cfg = self.cfg;
-                self.apply_fault(&cfg.faults[i])
+            Event::Fault { action, undo_after } => {
+                if let Some(applied) = self.apply_fault(&action) {
+                    if let (Some(after), Some(undo)) = (undo_after, applied.undo()) {
+                        self.schedule(
+                            self.now + after.as_nanos() as Nanos,
+                            Event::Fault { action: undo, undo_after: None },
+                        );
+                    }
+                }
             }
         }
     }
@@ -285,8 +351,8 @@ impl Simulation<'_> {
     /// Runs one handler of `id`'s process and carries out its effects in order.
     fn drive<R>(&mut self, id: NodeId, handler: impl FnOnce(&mut dyn DynProcess, &mut Ctx) -> R) -> Option<R> {
         let peers: Vec<NodeId> = self.ids.iter().copied().filter(|p| *p != id).collect();
-        let now = self.now;
         let n = self.nodes.get_mut(&id)?;
+        let now = n.drift.at(self.now);
         let mut process = n.process.take()?;
         let persisted = n.persisted.clone();
         let mut ctx = Ctx::new(id, &peers, now, &mut n.rng, persisted.as_deref());
@@ -305,23 +371,42 @@ impl Simulation<'_> {
                 let what = What::Send { to: out.to, msg_type: out.kind.to_string(), msg: out.shown };
                 let lc = self.record(id, what);
                 let vc = self.records.last().expect("just recorded").vc.clone();
-                let lost = self.cfg.network.loss > 0.0 && self.net_rng.random::<f64>() < self.cfg.network.loss;
-                if lost || !self.linked(id, out.to) {
+                let link = self.links.get(&(id, out.to)).cloned().unwrap_or_default();
+                let chance = |rng: &mut ChaCha8Rng, p: f64| p > 0.0 && rng.random::<f64>() < p;
+                let lost = chance(&mut self.net_rng, self.cfg.network.loss) || chance(&mut self.net_rng, link.loss);
+                if lost || link.cut || !self.linked(id, out.to) {
                     return;
                 }
-                let mut at = self.now + self.cfg.network.delay.sample(&mut self.net_rng);
-                if self.cfg.network.fifo {
-                    let free = self.link_free_at.entry((id, out.to)).or_insert(0);
-                    at = at.max(*free);
-                    *free = at;
+                let copies = if chance(&mut self.net_rng, link.duplicate) { 2 } else { 1 };
+                for _ in 0..copies {
+                    let mut at = self.now + self.cfg.network.delay.sample(&mut self.net_rng);
+                    at += link.delay.as_ref().map_or(0, |d| d.sample(&mut self.net_rng));
+                    // A reordered message skips the FIFO queue and overtakes or trails the others.
+                    let reordered = chance(&mut self.net_rng, link.reorder);
+                    if self.cfg.network.fifo && !reordered {
+                        let free = self.link_free_at.entry((id, out.to)).or_insert(0);
+                        at = at.max(*free);
+                        *free = at;
+                    }
+                    let deliver = Event::Deliver {
+                        from: id,
+                        to: out.to,
+                        lc,
+                        vc: vc.clone(),
+                        kind: out.kind,
+                        body: out.body.clone(),
+                    };
+                    self.schedule(at, deliver);
                 }
-                self.schedule(at, Event::Deliver { from: id, to: out.to, lc, vc, kind: out.kind, body: out.body });
             }
             Effect::SetTimer { name, after } => {
                 self.generation += 1;
                 let generation = self.generation;
-                self.nodes.get_mut(&id).unwrap().timers.insert(name.clone(), generation);
-                self.schedule(self.now + after, Event::Timer { node: id, name, generation });
+                let n = self.nodes.get_mut(&id).unwrap();
+                n.timers.insert(name.clone(), generation);
+                // `after` is on the node's clock; a fast clock fires early in true time.
+                let true_after = (after as f64 / n.drift.rate) as Nanos;
+                self.schedule(self.now + true_after, Event::Timer { node: id, name, generation });
             }
             Effect::CancelTimer { name } => {
                 self.nodes.get_mut(&id).unwrap().timers.remove(&name);
@@ -334,58 +419,98 @@ impl Simulation<'_> {
     }
 
     fn linked(&self, from: NodeId, to: NodeId) -> bool {
-        self.partition.as_ref().is_none_or(|g| g.connects(from, to))
+        !self.cut.contains(&(from, to))
     }
 
     fn statuses(&self) -> Vec<(NodeId, Status)> {
         self.nodes.iter().filter_map(|(id, n)| n.process.as_ref().map(|p| (*id, p.status()))).collect()
     }
 
-    fn resolve(&self, target: Target) -> Option<NodeId> {
+    fn resolve(&mut self, target: Target) -> Option<NodeId> {
         match target {
             Target::Id(id) => Some(id),
             Target::Leader => agreed_leader(&self.statuses()),
             Target::LastKilled => self.last_killed,
+            Target::Random => {
+                let i = self.fault_rng.random_range(0..self.ids.len());
+                Some(self.ids[i])
+            }
         }
     }
 
-    fn apply_fault(&mut self, spec: &FaultSpec) {
+    fn running(&self, id: NodeId) -> bool {
+        self.nodes.get(&id).is_some_and(|n| n.process.is_some())
+    }
+
+    /// Applies one fault and records it; returns the action with its targets resolved (so its
+    /// undo hits the same node), or `None` when it did not apply (e.g. killing a dead node).
+    fn apply_fault(&mut self, action: &Action) -> Option<Action> {
         let now = self.now;
-        let applied = match spec {
-            FaultSpec::Kill { node, .. } => {
+        let (applied, resolved) = match action {
+            Action::Kill { node } => {
                 let leader = agreed_leader(&self.statuses());
-                match self.resolve(*node).filter(|id| self.nodes[id].process.is_some()) {
-                    Some(id) => {
-                        let n = self.nodes.get_mut(&id).unwrap();
-                        n.process = None;
-                        n.timers.clear();
-                        self.last_killed = Some(id);
-                        Some(AppliedFault::Kill { node: id, was_leader: leader == Some(id) })
-                    }
-                    None => None,
+                let id = self.resolve(*node).filter(|id| self.running(*id))?;
+                let n = self.nodes.get_mut(&id).unwrap();
+                n.process = None;
+                n.timers.clear();
+                n.held = None;
+                self.last_killed = Some(id);
+                (AppliedFault::Kill { node: id, was_leader: leader == Some(id) }, Action::Kill { node: Target::Id(id) })
+            }
+            Action::Restart { node } => {
+                let id = self.resolve(*node).filter(|id| !self.running(*id))?;
+                self.faults.push(FaultRecord { t: now, fault: AppliedFault::Restart { node: id } });
+                self.start(id);
+                return Some(Action::Restart { node: Target::Id(id) });
+            }
+            Action::Pause { node } => {
+                let id = self.resolve(*node).filter(|id| self.running(*id))?;
+                let n = self.nodes.get_mut(&id).unwrap();
+                if n.held.is_some() {
+                    return None;
                 }
+                n.held = Some(Vec::new());
+                (AppliedFault::Pause { node: id }, Action::Pause { node: Target::Id(id) })
             }
-            FaultSpec::Restart { node, .. } => {
-                match self.resolve(*node).filter(|id| self.nodes[id].process.is_none()) {
-                    Some(id) => {
-                        self.faults.push(FaultRecord { t: now, fault: AppliedFault::Restart { node: id } });
-                        self.start(id);
-                        return;
-                    }
-                    None => None,
+            Action::Resume { node } => {
+                let id = self.resolve(*node)?;
+                let held = self.nodes.get_mut(&id)?.held.take()?;
+                self.faults.push(FaultRecord { t: now, fault: AppliedFault::Resume { node: id } });
+                for event in held {
+                    self.schedule(now, event);
                 }
+                return Some(Action::Resume { node: Target::Id(id) });
             }
-            FaultSpec::Partition { groups, .. } => {
-                self.partition = Some(groups.clone());
-                Some(AppliedFault::Partition { groups: groups.0.clone() })
+            Action::Drift { node, rate } => {
+                let id = self.resolve(*node)?;
+                let n = self.nodes.get_mut(&id)?;
+                n.drift = LocalClock { base_true: now, base_local: n.drift.at(now), rate: *rate };
+                (AppliedFault::Drift { node: id, rate: *rate }, Action::Drift { node: Target::Id(id), rate: *rate })
             }
-            FaultSpec::Heal { .. } => {
-                self.partition = None;
-                Some(AppliedFault::Heal)
+            Action::Partition { groups, mode } => {
+                let leader = agreed_leader(&self.statuses());
+                let ids = self.ids.clone();
+                let cut = groups.cut(&ids, leader, &mut self.fault_rng).ok()?;
+                self.cut = cut.clone();
+                let fault =
+                    AppliedFault::Partition { spec: groups.to_string(), mode: *mode, cut: cut.into_iter().collect() };
+                (fault, action.clone())
+            }
+            Action::Heal => {
+                self.cut.clear();
+                self.links.clear();
+                (AppliedFault::Heal, Action::Heal)
+            }
+            Action::Link(spec) => {
+                if spec.is_clear() {
+                    self.links.remove(&(spec.from, spec.to));
+                } else {
+                    self.links.insert((spec.from, spec.to), spec.clone());
+                }
+                (AppliedFault::Link(spec.clone()), action.clone())
             }
         };
-        if let Some(fault) = applied {
-            self.faults.push(FaultRecord { t: now, fault });
-        }
+        self.faults.push(FaultRecord { t: now, fault: applied });
+        Some(resolved)
     }
 }

@@ -1,7 +1,7 @@
 //! Bully in the simulator: many seeds with crashes and restarts, every property checked, and the
 //! same seed always giving the same trace.
 
-use algorithms::schedule::{FaultSpec, Target};
+use algorithms::schedule::{Action, FaultSpec, PartitionSpec, Target};
 use algorithms::sim::{simulate, NetworkModel, SimConfig};
 use algorithms::{find, Verdict};
 use serde_json::json;
@@ -25,10 +25,10 @@ fn at(s: f64) -> Duration {
 
 fn crash_and_recover() -> Vec<FaultSpec> {
     vec![
-        FaultSpec::Kill { at: at(2.0), node: Target::Leader },
-        FaultSpec::Kill { at: at(3.5), node: Target::Id(1) },
-        FaultSpec::Restart { at: at(5.0), node: Target::LastKilled },
-        FaultSpec::Restart { at: at(6.0), node: Target::Id(5) },
+        FaultSpec::new(at(2.0), Action::Kill { node: Target::Leader }),
+        FaultSpec::new(at(3.5), Action::Kill { node: Target::Id(1) }),
+        FaultSpec::new(at(5.0), Action::Restart { node: Target::LastKilled }),
+        FaultSpec::new(at(6.0), Action::Restart { node: Target::Id(5) }),
     ]
 }
 
@@ -87,11 +87,13 @@ fn a_killed_leader_is_replaced_by_the_next_highest_and_takes_over_on_return() {
 
 #[test]
 fn partitions_split_the_cluster_into_two_leaders_until_healed() {
-    use algorithms::schedule::Groups;
     let bully = find("bully").unwrap();
     let faults = vec![
-        FaultSpec::Partition { at: at(2.0), groups: Groups::parse("1,2|3,4,5").unwrap() },
-        FaultSpec::Heal { at: at(4.0) },
+        FaultSpec::new(
+            at(2.0),
+            Action::Partition { groups: PartitionSpec::parse("1,2|3,4,5").unwrap(), mode: Default::default() },
+        ),
+        FaultSpec::new(at(4.0), Action::Heal),
     ];
     let outcome = simulate(bully, &experiment(11, faults)).unwrap();
     let leader_of_1_2 = outcome

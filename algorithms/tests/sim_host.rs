@@ -3,7 +3,7 @@
 
 use algorithms::check::{CheckReport, Run};
 use algorithms::registry::PropertyInfo;
-use algorithms::schedule::{FaultSpec, Groups, Target};
+use algorithms::schedule::{Action, FaultSpec, PartitionSpec, Target};
 use algorithms::sim::{simulate, NetworkModel, SimConfig};
 use algorithms::trace::What;
 use algorithms::{Algorithm, Ctx, DynProcess, Message, NodeId, Process, Status, MS};
@@ -88,8 +88,8 @@ fn config(faults: Vec<FaultSpec>) -> SimConfig {
 #[test]
 fn persisted_state_survives_a_crash_and_restart() {
     let faults = vec![
-        FaultSpec::Kill { at: Duration::from_millis(1050), node: Target::Id(2) },
-        FaultSpec::Restart { at: Duration::from_millis(1500), node: Target::Id(2) },
+        FaultSpec::new(Duration::from_millis(1050), Action::Kill { node: Target::Id(2) }),
+        FaultSpec::new(Duration::from_millis(1500), Action::Restart { node: Target::Id(2) }),
     ];
     let outcome = simulate(&CounterAlgorithm, &config(faults)).unwrap();
     let recovered: Vec<u64> = outcome
@@ -111,7 +111,8 @@ fn persisted_state_survives_a_crash_and_restart() {
 
 #[test]
 fn a_partition_cuts_only_links_between_groups() {
-    let faults = vec![FaultSpec::Partition { at: Duration::ZERO, groups: Groups::parse("1,2|3").unwrap() }];
+    let partition = Action::Partition { groups: PartitionSpec::parse("1,2|3").unwrap(), mode: Default::default() };
+    let faults = vec![FaultSpec::new(Duration::ZERO, partition)];
     let outcome = simulate(&CounterAlgorithm, &config(faults)).unwrap();
     let received = |to: NodeId, from: NodeId| {
         outcome.records.iter().any(|r| r.node == to && matches!(r.what, What::Recv { from: f, .. } if f == from))

@@ -137,10 +137,10 @@ impl Experiment {
         algorithm.build(1, &ids[1..], &self.params)?;
         for (i, fault) in self.faults.iter().enumerate() {
             fault.validate(self.nodes).map_err(|e| format!("faults[{i}]: {e}"))?;
-            if fault.at() >= self.duration {
+            if fault.at >= self.duration {
                 return Err(format!(
                     "faults[{i}]: at {} is not within the run's duration {}",
-                    humantime::format_duration(fault.at()),
+                    humantime::format_duration(fault.at),
                     humantime::format_duration(self.duration)
                 ));
             }

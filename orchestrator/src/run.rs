@@ -4,7 +4,7 @@ use crate::cluster::{Cluster, ClusterSpec};
 use crate::experiment::Experiment;
 use crate::report::{judge, load_traces, Summary};
 use crate::Failure;
-use algorithms::schedule::{FaultSpec, Target};
+use algorithms::schedule::{Action, FaultSpec, Target};
 use algorithms::trace::{AppliedFault, FaultRecord};
 use algorithms::{NodeId, Run};
 use anyhow::{anyhow, Context, Result};
@@ -68,9 +68,9 @@ impl FaultLog {
 }
 
 pub fn run(exp: &Experiment, opts: &RunOptions) -> Result<Summary, Failure> {
-    if let Some(i) = exp.faults.iter().position(|f| matches!(f, FaultSpec::Partition { .. } | FaultSpec::Heal { .. })) {
+    if let Some(i) = exp.faults.iter().position(|f| !matches!(f.action, Action::Kill { .. } | Action::Restart { .. })) {
         return Err(Failure::BadInput(format!(
-            "faults[{i}]: partitions need the network proxy, which `run` does not have yet; use `orchestrator sim`"
+            "faults[{i}]: only kill and restart work on real nodes so far; use `orchestrator sim` for the others"
         )));
     }
     let algorithm = algorithms::find(&exp.algorithm).map_err(Failure::BadInput)?;
@@ -146,7 +146,7 @@ fn drive(
     }
 
     let mut schedule: Vec<&FaultSpec> = exp.faults.iter().collect();
-    schedule.sort_by_key(|f| f.at());
+    schedule.sort_by_key(|f| f.at);
     let mut schedule = schedule.into_iter().peekable();
     let mut last_killed: Option<NodeId> = None;
     while started.elapsed() < exp.duration {
@@ -159,9 +159,9 @@ fn drive(
             problems.push(message);
             log.record(AppliedFault::Exited { node: id, code });
         }
-        while let Some(fault) = schedule.next_if(|f| started.elapsed() >= f.at()) {
+        while let Some(fault) = schedule.next_if(|f| started.elapsed() >= f.at) {
             if let Err(e) = apply(fault, cluster, log, &mut last_killed) {
-                let message = format!("fault at {} skipped: {e}", humantime::format_duration(fault.at()));
+                let message = format!("fault at {} skipped: {e}", humantime::format_duration(fault.at));
                 eprintln!("warning: {message}");
                 problems.push(message);
             }
@@ -172,8 +172,8 @@ fn drive(
 }
 
 fn apply(fault: &FaultSpec, cluster: &mut Cluster, log: &mut FaultLog, last_killed: &mut Option<NodeId>) -> Result<()> {
-    match fault {
-        FaultSpec::Kill { node, .. } => {
+    match &fault.action {
+        Action::Kill { node } => {
             let leader = cluster.leader();
             let id = resolve(*node, leader, *last_killed)?;
             cluster.kill(id)?;
@@ -181,7 +181,7 @@ fn apply(fault: &FaultSpec, cluster: &mut Cluster, log: &mut FaultLog, last_kill
             eprintln!("killed node {id}{}", if leader == Some(id) { " (the leader)" } else { "" });
             *last_killed = Some(id);
         }
-        FaultSpec::Restart { node, .. } => {
+        Action::Restart { node } => {
             let id = resolve(*node, None, *last_killed)?;
             if cluster.live().contains(&id) {
                 return Err(anyhow!("node {id} is running"));
@@ -191,7 +191,7 @@ fn apply(fault: &FaultSpec, cluster: &mut Cluster, log: &mut FaultLog, last_kill
             cluster.attach(id, Instant::now() + Duration::from_secs(5))?;
             eprintln!("restarted node {id}");
         }
-        FaultSpec::Partition { .. } | FaultSpec::Heal { .. } => unreachable!("rejected before the run"),
+        _ => unreachable!("rejected before the run"),
     }
     Ok(())
 }
@@ -201,5 +201,6 @@ fn resolve(target: Target, leader: Option<NodeId>, last_killed: Option<NodeId>) 
         Target::Id(id) => Ok(id),
         Target::Leader => leader.ok_or_else(|| anyhow!("the live nodes agree on no leader")),
         Target::LastKilled => last_killed.ok_or_else(|| anyhow!("no node has been killed yet")),
+        Target::Random => Err(anyhow!("random targets are not supported here yet")),
     }
 }
