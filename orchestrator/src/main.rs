@@ -6,6 +6,7 @@
 
 mod cluster;
 mod experiment;
+mod proxy;
 mod report;
 mod run;
 mod simulate;
