@@ -194,12 +194,15 @@ pub enum View {
 /// changes and `leader_lost` when they stop believing in one.
 pub struct LeaderViews {
     /// Per node: (time, view, the record that set it), in time order.
-    changes: BTreeMap<NodeId, Vec<(Nanos, View, Option<EventRef>)>>,
+    changes: BTreeMap<NodeId, Vec<ViewChange>>,
 }
+
+/// When a node's view changed, to what, and which record changed it (none for a kill or pause).
+type ViewChange = (Nanos, View, Option<EventRef>);
 
 impl LeaderViews {
     pub fn from_run(run: &Run) -> LeaderViews {
-        let mut changes: BTreeMap<NodeId, Vec<(Nanos, View, Option<EventRef>)>> =
+        let mut changes: BTreeMap<NodeId, Vec<ViewChange>> =
             run.nodes.iter().map(|n| (*n, vec![(0, View::Down, None)])).collect();
         // Records and process faults interleave by time; a kill comes after every record of the
         // killed process, since a dead process writes nothing. A paused process counts as down
@@ -212,8 +215,7 @@ impl LeaderViews {
         });
         let mut next_fault = process_faults.next();
         let mut before_pause: BTreeMap<NodeId, (View, Option<EventRef>)> = BTreeMap::new();
-        let mut apply = |changes: &mut BTreeMap<NodeId, Vec<(Nanos, View, Option<EventRef>)>>,
-                         (t, node, down): (Nanos, NodeId, bool)| {
+        let mut apply = |changes: &mut BTreeMap<NodeId, Vec<ViewChange>>, (t, node, down): (Nanos, NodeId, bool)| {
             let list = changes.entry(node).or_default();
             if down {
                 if let Some((_, view, at)) = list.last() {

@@ -525,3 +525,119 @@ mod tests {
         assert!(matches!(link.action, Action::Link(LinkSpec { from: 1, to: 2, loss, .. }) if loss == 0.5));
     }
 }
+
+/// A nemesis: every `interval`, a fault drawn from `kinds` with the run's seed, lasting half the
+/// interval; none in the last `recovery` of the run, so that liveness can be judged after a
+/// safety phase. It expands to an ordinary schedule, so real runs and the simulator see the same
+/// faults for the same seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Nemesis {
+    #[serde(with = "humantime_serde")]
+    pub start: Duration,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub recovery: Duration,
+    pub kinds: Vec<String>,
+}
+
+impl Default for Nemesis {
+    fn default() -> Self {
+        Nemesis {
+            start: Duration::from_secs(1),
+            interval: Duration::from_secs(1),
+            recovery: Duration::from_secs(3),
+            kinds: ["kill", "pause", "partition-halves", "isolate-leader"].map(String::from).to_vec(),
+        }
+    }
+}
+
+/// Every kind the nemesis knows, as written in `kinds`.
+pub const NEMESIS_KINDS: &[&str] = &[
+    "kill",
+    "kill-leader",
+    "pause",
+    "pause-leader",
+    "partition-halves",
+    "partition-random-halves",
+    "partition-majorities-ring",
+    "partition-bridge",
+    "isolate-random",
+    "isolate-leader",
+    "one-way",
+    "link-loss",
+    "link-delay",
+    "link-duplicate",
+    "link-reorder",
+    "drift",
+];
+
+impl Nemesis {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.interval.is_zero() {
+            return Err("nemesis.interval must be above zero".into());
+        }
+        if self.kinds.is_empty() {
+            return Err("nemesis.kinds is empty".into());
+        }
+        for kind in &self.kinds {
+            if !NEMESIS_KINDS.contains(&kind.as_str()) {
+                return Err(format!("nemesis.kinds: unknown kind {kind:?}; known kinds: {}", NEMESIS_KINDS.join(", ")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The faults of a run of `duration` on `nodes` nodes.
+    pub fn plan(&self, nodes: usize, duration: Duration, seed: u64) -> Vec<FaultSpec> {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x006e_656d_6573_6973);
+        let ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
+        let lasting = self.interval / 2;
+        let stop = duration.saturating_sub(self.recovery);
+        let mut plan = Vec::new();
+        let mut at = self.start;
+        while at + lasting <= stop && nodes >= 2 {
+            let kind = self.kinds.choose(&mut rng).expect("validated: not empty").as_str();
+            let node = Target::Id(*ids.choose(&mut rng).expect("nodes"));
+            let mut link = || {
+                let from = *ids.choose(&mut rng).expect("nodes");
+                let to = *ids.iter().filter(|n| **n != from).collect::<Vec<_>>().choose(&mut rng).expect("two nodes");
+                LinkSpec::clear(from, *to)
+            };
+            let action = match kind {
+                "kill" => Action::Kill { node },
+                "kill-leader" => Action::Kill { node: Target::Leader },
+                "pause" => Action::Pause { node },
+                "pause-leader" => Action::Pause { node: Target::Leader },
+                "partition-halves" => Action::Partition { groups: PartitionSpec::Halves, mode: CutMode::Blackhole },
+                "partition-random-halves" => {
+                    Action::Partition { groups: PartitionSpec::RandomHalves, mode: CutMode::Blackhole }
+                }
+                "partition-majorities-ring" => {
+                    Action::Partition { groups: PartitionSpec::MajoritiesRing, mode: CutMode::Blackhole }
+                }
+                "partition-bridge" => Action::Partition { groups: PartitionSpec::Bridge, mode: CutMode::Blackhole },
+                "isolate-random" => {
+                    Action::Partition { groups: PartitionSpec::Isolate(node), mode: CutMode::Blackhole }
+                }
+                "isolate-leader" => {
+                    Action::Partition { groups: PartitionSpec::Isolate(Target::Leader), mode: CutMode::Blackhole }
+                }
+                "one-way" => Action::Link(LinkSpec { cut: true, ..link() }),
+                "link-loss" => Action::Link(LinkSpec { loss: 0.5, ..link() }),
+                "link-delay" => {
+                    Action::Link(LinkSpec { delay: Some(Delay::Uniform { min_ms: 20.0, max_ms: 100.0 }), ..link() })
+                }
+                "link-duplicate" => Action::Link(LinkSpec { duplicate: 0.5, ..link() }),
+                "link-reorder" => Action::Link(LinkSpec { reorder: 0.5, ..link() }),
+                "drift" => Action::Drift { node, rate: 2.0 },
+                other => unreachable!("validated kind {other}"),
+            };
+            plan.push(FaultSpec { at, lasting: Some(lasting), action });
+            at += self.interval;
+        }
+        plan
+    }
+}

@@ -10,6 +10,7 @@
 //! {"op":"command","instance":"bully","args":["elect"]} → {"ok":true,"reply":"election started"}
 //! {"op":"shutdown"}                                → {"ok":true}   (then the node exits)
 //! {"op":"attach"}                                  → {"ok":true}   (the node exits when this connection closes)
+//! {"op":"drift","rate":1.5}                        → {"ok":true}   (the node's clock runs 1.5× true time)
 //! ```
 
 use algorithms::{NodeId, Status};
@@ -29,6 +30,9 @@ pub enum Request {
     Shutdown,
     /// Ties the node's life to this connection: the orchestrator's death ends the node.
     Attach,
+    /// From now on the node's clock runs at `rate` times true time: `ctx.now()` advances `rate`
+    /// times as fast and timers fire after `after / rate` (the clock-drift fault).
+    Drift { rate: f64 },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

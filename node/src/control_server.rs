@@ -141,6 +141,7 @@ async fn handle(request: Request, shared: &Shared) -> (Response, Then) {
         }
         Request::Shutdown => (Response::ok(), Then::Shutdown),
         Request::Attach => (Response::ok(), Then::Attach),
+        Request::Drift { .. } => (Response::error("this node does not support clock drift yet"), Then::Continue),
     }
 }
 

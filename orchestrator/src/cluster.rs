@@ -7,12 +7,13 @@
 //! group so that a terminal's Ctrl-C reaches only the orchestrator, which then stops them in order
 //! and keeps their traces complete.
 
+use crate::netns::Netns;
 use algorithms::schedule::agreed_leader;
 use algorithms::{NodeId, Status};
 use anyhow::{anyhow, bail, Context, Result};
 use node::config::{InstanceConfig, NodeConfig, Peer};
 use node::control::{Client, NodeStatus, Request, Response};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt;
@@ -27,9 +28,17 @@ pub struct ClusterSpec {
     pub node_bin: PathBuf,
     pub run_dir: PathBuf,
     pub cluster_id: String,
-    pub nodes: usize,
     pub seed: u64,
     pub instance: InstanceConfig,
+    /// Each node's own listen address.
+    pub listen: BTreeMap<NodeId, SocketAddr>,
+    /// The address node `from` dials to reach `to`: the proxy's listener for that link, or the
+    /// peer's own address.
+    pub dial: BTreeMap<(NodeId, NodeId), SocketAddr>,
+    /// Bind outgoing connections to the node's own listen address (iptables rules need it).
+    pub bind_own_address: bool,
+    /// Start the nodes inside this network namespace.
+    pub netns: Option<Netns>,
 }
 
 struct Member {
@@ -43,12 +52,14 @@ struct Member {
 pub struct Cluster {
     spec: ClusterSpec,
     members: BTreeMap<NodeId, Member>,
+    /// Nodes stopped with SIGSTOP: they cannot answer, so nobody asks them.
+    paused: BTreeSet<NodeId>,
     /// Where control sockets live when the run directory's path is too long for one.
     socket_dir: Option<PathBuf>,
 }
 
 /// Picks `n` free ports on 127.0.0.1 (bound together, then released for the nodes).
-fn free_ports(n: usize) -> Result<Vec<u16>> {
+pub fn free_ports(n: usize) -> Result<Vec<u16>> {
     let listeners: Vec<TcpListener> =
         (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<_>>()?;
     listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
@@ -57,16 +68,8 @@ fn free_ports(n: usize) -> Result<Vec<u16>> {
 impl Cluster {
     /// Writes every node's config; starts nothing yet.
     pub fn prepare(spec: ClusterSpec) -> Result<Cluster> {
-        let ports = free_ports(spec.nodes).context("finding free loopback ports")?;
-        let ids: Vec<NodeId> = (1..=spec.nodes as NodeId).collect();
-        let addr = |id: NodeId| SocketAddr::from(([127, 0, 0, 1], ports[id as usize - 1]));
-        // A Unix socket path must fit in 108 bytes; long run directories get a short stand-in.
-        let probe = spec.run_dir.join(format!("node-{}.sock", spec.nodes));
-        let socket_dir = (probe.as_os_str().len() > 100)
-            .then(|| std::env::temp_dir().join(format!("clusterlab-{}-{}", std::process::id(), spec.cluster_id.len())));
-        if let Some(dir) = &socket_dir {
-            fs::create_dir_all(dir)?;
-        }
+        let ids: Vec<NodeId> = spec.listen.keys().copied().collect();
+        let socket_dir = socket_dir(&spec.run_dir)?;
         fs::create_dir_all(spec.run_dir.join("nodes"))?;
         fs::create_dir_all(spec.run_dir.join("logs"))?;
         let mut members = BTreeMap::new();
@@ -77,9 +80,9 @@ impl Cluster {
             let config = NodeConfig {
                 id,
                 cluster: spec.cluster_id.clone(),
-                listen: addr(id),
-                bind: None,
-                peers: ids.iter().filter(|p| **p != id).map(|p| Peer { id: *p, addr: addr(*p) }).collect(),
+                listen: spec.listen[&id],
+                bind: spec.bind_own_address.then(|| spec.listen[&id].ip()),
+                peers: ids.iter().filter(|p| **p != id).map(|p| Peer { id: *p, addr: spec.dial[&(id, *p)] }).collect(),
                 trace: spec.run_dir.join(format!("node-{id}.jsonl")),
                 data_dir,
                 control: Some(control),
@@ -91,7 +94,7 @@ impl Cluster {
             let config_path = spec.run_dir.join("nodes").join(format!("node-{id}.toml"));
             members.insert(id, Member { config, config_path, child: None, lifeline: None });
         }
-        Ok(Cluster { spec, members, socket_dir })
+        Ok(Cluster { spec, members, paused: BTreeSet::new(), socket_dir })
     }
 
     pub fn ids(&self) -> Vec<NodeId> {
@@ -107,6 +110,7 @@ impl Cluster {
     pub fn spawn(&mut self, id: NodeId, hold: bool) -> Result<()> {
         let node_bin = self.spec.node_bin.clone();
         let log_path = self.spec.run_dir.join("logs").join(format!("node-{id}.log"));
+        self.paused.remove(&id);
         let m = self.member(id)?;
         m.config.hold = hold;
         let text = toml::to_string_pretty(&m.config).context("rendering node config")?;
@@ -130,7 +134,11 @@ impl Cluster {
                 Ok(())
             });
         }
+        if let Some(netns) = &self.spec.netns {
+            netns.enter(&mut cmd);
+        }
         let child = cmd.spawn().with_context(|| format!("starting {}", node_bin.display()))?;
+        let m = self.member(id)?;
         m.child = Some(child);
         m.lifeline = None;
         Ok(())
@@ -161,7 +169,7 @@ impl Cluster {
     /// Waits until every live node has an outbound connection to every other live node.
     pub fn await_connected(&mut self, deadline: Instant) -> Result<()> {
         loop {
-            let live = self.live();
+            let live = self.responsive();
             let mut missing = Vec::new();
             for &id in &live {
                 let want: Vec<NodeId> = live.iter().copied().filter(|p| *p != id).collect();
@@ -208,6 +216,32 @@ impl Cluster {
             .collect()
     }
 
+    /// Running nodes that are not paused (the ones that can answer).
+    pub fn responsive(&mut self) -> Vec<NodeId> {
+        let paused = self.paused.clone();
+        self.live().into_iter().filter(|id| !paused.contains(id)).collect()
+    }
+
+    pub fn paused(&self) -> &BTreeSet<NodeId> {
+        &self.paused
+    }
+
+    /// SIGSTOP (`stop = true`) or SIGCONT.
+    pub fn signal_pause(&mut self, id: NodeId, stop: bool) -> Result<()> {
+        let running = self.live().contains(&id);
+        let m = self.member(id)?;
+        let child = m.child.as_ref().filter(|_| running).ok_or_else(|| anyhow!("node {id} is not running"))?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        let signal = if stop { nix::sys::signal::Signal::SIGSTOP } else { nix::sys::signal::Signal::SIGCONT };
+        nix::sys::signal::kill(pid, signal).with_context(|| format!("signalling node {id}"))?;
+        if stop {
+            self.paused.insert(id);
+        } else {
+            self.paused.remove(&id);
+        }
+        Ok(())
+    }
+
     /// Nodes that exited although nobody asked them to, with their exit status.
     pub fn reap_unexpected(&mut self) -> Vec<(NodeId, Option<i32>)> {
         let mut gone = Vec::new();
@@ -227,7 +261,7 @@ impl Cluster {
     pub fn leader(&mut self) -> Option<NodeId> {
         let instance = self.spec.instance.name.clone();
         let views: Vec<(NodeId, Status)> = self
-            .live()
+            .responsive()
             .into_iter()
             .filter_map(|id| self.status(id).ok().and_then(|s| s.instances.get(&instance).cloned()).map(|s| (id, s)))
             .collect();
@@ -241,11 +275,15 @@ impl Cluster {
         m.lifeline = None;
         child.kill().ok();
         child.wait().with_context(|| format!("waiting for node {id}"))?;
+        self.paused.remove(&id);
         Ok(())
     }
 
     /// Asks every live node to stop, then kills what is left after `grace`.
     pub fn shutdown(&mut self, grace: Duration) {
+        for id in self.paused.clone() {
+            let _ = self.signal_pause(id, false);
+        }
         for id in self.live() {
             let _ = self.request(id, &Request::Shutdown);
         }
@@ -254,6 +292,18 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(10));
         }
         self.kill_all();
+    }
+
+    pub fn pid(&self, id: NodeId) -> Option<u32> {
+        self.members.get(&id)?.child.as_ref().map(Child::id)
+    }
+
+    pub fn instance_name(&self) -> &str {
+        &self.spec.instance.name
+    }
+
+    pub fn netns(&self) -> Option<&Netns> {
+        self.spec.netns.as_ref()
     }
 
     fn kill_all(&mut self) {
@@ -286,4 +336,16 @@ impl Drop for Cluster {
             let _ = fs::remove_dir_all(dir);
         }
     }
+}
+
+/// A Unix socket path must fit in 108 bytes: a run directory with a long path gets its sockets in
+/// a short directory under the system temp dir instead (removed with the cluster).
+pub fn socket_dir(run_dir: &std::path::Path) -> Result<Option<PathBuf>> {
+    let probe = run_dir.join("node-64.sock");
+    if probe.as_os_str().len() <= 100 {
+        return Ok(None);
+    }
+    let dir = std::env::temp_dir().join(format!("clusterlab-{}", std::process::id()));
+    fs::create_dir_all(&dir)?;
+    Ok(Some(dir))
 }

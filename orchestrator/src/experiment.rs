@@ -4,7 +4,7 @@
 //! (`CLUSTERLAB_NODES=7`, `CLUSTERLAB_SIM__LOSS=0.05`: `__` separates nested keys), then
 //! command-line flags. The resolved experiment is saved in the run directory.
 
-use algorithms::schedule::FaultSpec;
+use algorithms::schedule::{FaultSpec, Nemesis};
 use algorithms::sim::{Delay, NetworkModel};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,6 +32,9 @@ pub struct Experiment {
     /// Process faults at given times.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
+    /// Faults drawn at random from the seed, then a quiet recovery phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nemesis: Option<Nemesis>,
     #[serde(default)]
     pub sim: SimSection,
     /// How long to wait for nodes to start and connect before giving up.
@@ -135,6 +138,9 @@ impl Experiment {
         }
         let ids: Vec<_> = (1..=self.nodes as u32).collect();
         algorithm.build(1, &ids[1..], &self.params)?;
+        if let Some(nemesis) = &self.nemesis {
+            nemesis.validate()?;
+        }
         for (i, fault) in self.faults.iter().enumerate() {
             fault.validate(self.nodes).map_err(|e| format!("faults[{i}]: {e}"))?;
             if fault.at >= self.duration {
@@ -150,6 +156,16 @@ impl Experiment {
             return Err(format!("sim.loss: {} is not a probability (0 to 1)", self.sim.loss));
         }
         Ok(())
+    }
+
+    /// The schedule and the nemesis's faults together, in time order.
+    pub fn all_faults(&self) -> Vec<FaultSpec> {
+        let mut all = self.faults.clone();
+        if let Some(nemesis) = &self.nemesis {
+            all.extend(nemesis.plan(self.nodes, self.duration, self.seed));
+        }
+        all.sort_by_key(|f| f.at);
+        all
     }
 
     /// The resolved experiment as TOML, saved in the run directory.

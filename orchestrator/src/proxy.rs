@@ -67,7 +67,7 @@ impl Proxy {
             .context("starting the proxy runtime")?;
         let mut links = BTreeMap::new();
         let mut listen = BTreeMap::new();
-        for (&from, _) in nodes {
+        for &from in nodes.keys() {
             for (&to, &target) in nodes {
                 if from == to {
                     continue;
@@ -112,11 +112,6 @@ impl Proxy {
         for link in self.links.values() {
             link.faults.send_replace(LinkSpec::clear(link.from, link.to));
         }
-    }
-
-    /// Links with faults in force, for `status`.
-    pub fn faulty_links(&self) -> Vec<LinkSpec> {
-        self.links.values().map(|l| l.faults.borrow().clone()).filter(|s| !s.is_clear()).collect()
     }
 
     pub fn counters(&self, from: NodeId, to: NodeId) -> Option<&LinkCounters> {

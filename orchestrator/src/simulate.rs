@@ -2,7 +2,7 @@
 
 use crate::experiment::Experiment;
 use crate::report::{judge, short_metric, verdict_word, Summary};
-use crate::run::create_run_dir;
+use crate::session::create_run_dir;
 use crate::Failure;
 use algorithms::check::stats;
 use algorithms::sim::{simulate, SimConfig, SimOutcome};
@@ -20,7 +20,7 @@ fn sim_config(exp: &Experiment, seed: u64) -> SimConfig {
         instance: exp.algorithm.clone(),
         params: exp.params.clone(),
         network: exp.sim.network(),
-        faults: exp.faults.clone(),
+        faults: exp.all_faults(),
     }
 }
 

@@ -1,0 +1,595 @@
+//! A cluster that is up: its nodes, its network (proxy, iptables namespace or direct), its fault
+//! log, and the one place where faults are applied, whichever way they come (the experiment's
+//! schedule, the nemesis, or a live command).
+
+use crate::cluster::{free_ports, Cluster, ClusterSpec};
+use crate::experiment::Experiment;
+use crate::netns::{self, Netns};
+use crate::proxy::Proxy;
+use crate::report::{judge, load_traces, Summary};
+use algorithms::schedule::{agreed_leader, Action, CutMode, LinkSpec, PartitionSpec, Target};
+use algorithms::trace::{AppliedFault, FaultRecord};
+use algorithms::{NodeId, Run, Status};
+use anyhow::{anyhow, bail, Context, Result};
+use node::config::InstanceConfig;
+use node::control::Request;
+use node::monotonic_ns;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How nodes reach each other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum NetMode {
+    /// Through the orchestrator's frame-aware proxy: every fault, no root needed.
+    #[default]
+    Proxy,
+    /// Each node on its own 127.0.0.x in a private network namespace; partitions are iptables
+    /// rules inside it (root only; partitions and one-way cuts, no per-message faults).
+    Iptables,
+    /// Straight TCP between nodes: process faults only.
+    Direct,
+}
+
+enum Network {
+    Proxy(Proxy),
+    Iptables,
+    Direct,
+}
+
+/// Creates `out/<name>-<timestamp>/` and points `out/latest` at it.
+pub fn create_run_dir(out: &Path, name: &str) -> Result<PathBuf> {
+    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .collect();
+    let mut dir = out.join(format!("{name}-{stamp}"));
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = out.join(format!("{name}-{stamp}-{n}"));
+    }
+    fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let latest = out.join("latest");
+    let _ = fs::remove_file(&latest);
+    let _ = std::os::unix::fs::symlink(dir.file_name().expect("named"), &latest);
+    Ok(dir)
+}
+
+/// The orchestrator's own event log, `orchestrator.jsonl`: one fault record a line.
+pub struct FaultLog {
+    file: File,
+    pub records: Vec<FaultRecord>,
+}
+
+impl FaultLog {
+    pub fn create(path: &Path) -> Result<FaultLog> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(FaultLog { file, records: Vec::new() })
+    }
+
+    pub fn record(&mut self, fault: AppliedFault) {
+        let record = FaultRecord { t: monotonic_ns(), fault };
+        if let Ok(mut line) = serde_json::to_string(&record) {
+            line.push('\n');
+            // One write per record: a killed orchestrator loses at most the record in flight.
+            let _ = self.file.write_all(line.as_bytes());
+        }
+        self.records.push(record);
+    }
+}
+
+/// What `status` shows: each node and the faults in force.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ClusterStatus {
+    pub run_dir: PathBuf,
+    pub algorithm: String,
+    pub net: String,
+    pub elapsed_ms: u64,
+    pub leader: Option<NodeId>,
+    pub nodes: Vec<NodeLine>,
+    pub partition: Option<String>,
+    pub links: Vec<String>,
+    pub drift: BTreeMap<NodeId, f64>,
+    /// iptables mode: the rules in force inside the run's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct NodeLine {
+    pub id: NodeId,
+    /// `up`, `paused` or `down`.
+    pub state: String,
+    pub pid: Option<u32>,
+    pub view: Option<Status>,
+    pub connected: Vec<NodeId>,
+}
+
+impl ClusterStatus {
+    pub fn human(&self) -> String {
+        let mut out = format!(
+            "{} · {} network · up {:.1} s · leader {}\n",
+            self.algorithm,
+            self.net,
+            self.elapsed_ms as f64 / 1000.0,
+            self.leader.map_or("none".into(), |l| l.to_string())
+        );
+        for n in &self.nodes {
+            let view = n.view.as_ref().map_or(String::new(), |v| {
+                let mut s = format!("{:<9}", v.role);
+                if let Some(l) = v.leader {
+                    s += &format!(" leader {l}");
+                }
+                if let Some(t) = v.term {
+                    s += &format!(" term {t}");
+                }
+                s
+            });
+            let pid = n.pid.map_or("-".into(), |p| p.to_string());
+            out += &format!("  node {:<3} {:<7} pid {:<8} {view}\n", n.id, n.state, pid);
+        }
+        match &self.partition {
+            Some(p) => out += &format!("  partition: {p}\n"),
+            None => out += "  partition: none\n",
+        }
+        for l in &self.links {
+            out += &format!("  link {l}\n");
+        }
+        for (id, rate) in &self.drift {
+            out += &format!("  node {id} clock rate {rate}\n");
+        }
+        if let Some(rules) = &self.rules {
+            out += "  iptables rules in the run's namespace:\n";
+            for rule in rules.lines() {
+                out += &format!("    {rule}\n");
+            }
+        }
+        out
+    }
+}
+
+/// A partition in force: what was asked, how links are cut, and which.
+type InForce = (String, CutMode, BTreeSet<(NodeId, NodeId)>);
+
+pub struct Session {
+    pub exp: Experiment,
+    cluster: Cluster,
+    network: Network,
+    pub log: FaultLog,
+    pub run_dir: PathBuf,
+    pub problems: Vec<String>,
+    started: Option<Instant>,
+    last_killed: Option<NodeId>,
+    partition: Option<InForce>,
+    links: BTreeMap<(NodeId, NodeId), LinkSpec>,
+    drift: BTreeMap<NodeId, f64>,
+    fault_rng: ChaCha8Rng,
+    net_mode: NetMode,
+    /// Undo actions of faults applied with a duration, and when they are due.
+    pending_undo: Vec<(Instant, Action)>,
+}
+
+impl Session {
+    /// Creates the run directory, the network and the node configs; starts nothing yet.
+    pub fn prepare(exp: &Experiment, out: &Path, node_bin: &Path, net: NetMode) -> Result<Session> {
+        let run_dir = create_run_dir(out, &exp.name)?;
+        fs::write(run_dir.join("experiment.toml"), exp.to_toml())?;
+        let log = FaultLog::create(&run_dir.join("orchestrator.jsonl"))?;
+        let ids: Vec<NodeId> = (1..=exp.nodes as NodeId).collect();
+        let (listen, netns) = match net {
+            NetMode::Iptables => {
+                let netns = Netns::create()?;
+                let listen = ids.iter().map(|id| (*id, SocketAddr::new(netns::address(*id), 7000))).collect();
+                (listen, Some(netns))
+            }
+            _ => {
+                let ports = free_ports(ids.len()).context("finding free loopback ports")?;
+                let listen: BTreeMap<NodeId, SocketAddr> =
+                    ids.iter().zip(ports).map(|(id, port)| (*id, SocketAddr::from(([127, 0, 0, 1], port)))).collect();
+                (listen, None)
+            }
+        };
+        let network = match net {
+            NetMode::Proxy => Network::Proxy(Proxy::start(&listen, exp.seed)?),
+            NetMode::Iptables => Network::Iptables,
+            NetMode::Direct => Network::Direct,
+        };
+        let mut dial = BTreeMap::new();
+        for from in &ids {
+            for to in ids.iter().filter(|to| *to != from) {
+                let addr = match &network {
+                    Network::Proxy(proxy) => proxy.address(*from, *to),
+                    _ => listen[to],
+                };
+                dial.insert((*from, *to), addr);
+            }
+        }
+        let cluster_id = run_dir.file_name().map_or("cluster".into(), |n| n.to_string_lossy().into_owned());
+        let spec = ClusterSpec {
+            node_bin: node_bin.to_path_buf(),
+            run_dir: run_dir.clone(),
+            cluster_id,
+            seed: exp.seed,
+            instance: InstanceConfig {
+                name: exp.algorithm.clone(),
+                algorithm: exp.algorithm.clone(),
+                params: exp.params.clone(),
+            },
+            listen,
+            dial,
+            bind_own_address: net == NetMode::Iptables,
+            netns,
+        };
+        let cluster = Cluster::prepare(spec)?;
+        Ok(Session {
+            exp: exp.clone(),
+            cluster,
+            network,
+            log,
+            run_dir,
+            problems: Vec::new(),
+            started: None,
+            last_killed: None,
+            partition: None,
+            links: BTreeMap::new(),
+            drift: BTreeMap::new(),
+            fault_rng: ChaCha8Rng::seed_from_u64(exp.seed ^ 0xfa17),
+            net_mode: net,
+            pending_undo: Vec::new(),
+        })
+    }
+
+    /// Launches every node, waits until they are all connected, then starts them together.
+    pub fn start(&mut self) -> Result<()> {
+        let deadline = Instant::now() + self.exp.connect_timeout;
+        for id in self.cluster.ids() {
+            self.cluster.spawn(id, true)?;
+        }
+        for id in self.cluster.ids() {
+            self.cluster.attach(id, deadline)?;
+        }
+        self.cluster.await_connected(deadline)?;
+        self.log.record(AppliedFault::RunStart { nodes: self.cluster.ids() });
+        self.started = Some(Instant::now());
+        for id in self.cluster.ids() {
+            self.cluster.request(id, &Request::Start)?;
+        }
+        Ok(())
+    }
+
+    /// Time since the nodes were started together.
+    pub fn elapsed(&self) -> Duration {
+        self.started.map_or(Duration::ZERO, |s| s.elapsed())
+    }
+
+    /// Housekeeping between events: notices nodes that died on their own, applies due undos.
+    pub fn tick(&mut self) {
+        for (id, code) in self.cluster.reap_unexpected() {
+            let message = format!("node {id} exited unexpectedly (exit code {code:?}); {}", self.cluster.log_tail(id));
+            eprintln!("warning: {message}");
+            self.problems.push(message);
+            self.log.record(AppliedFault::Exited { node: id, code });
+        }
+        let now = Instant::now();
+        let (due, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending_undo).into_iter().partition(|(t, _)| *t <= now);
+        self.pending_undo = later;
+        for (_, action) in due {
+            if let Err(e) = self.apply(&action, None) {
+                self.note(format!("undo {action:?} failed: {e:#}"));
+            }
+        }
+    }
+
+    pub fn note(&mut self, message: String) {
+        eprintln!("warning: {message}");
+        self.problems.push(message);
+    }
+
+    /// Undoes everything in force (for the nemesis's recovery phase and before judging).
+    pub fn heal_all(&mut self) -> Vec<String> {
+        let mut done = Vec::new();
+        let undos: Vec<Action> = std::mem::take(&mut self.pending_undo).into_iter().map(|(_, a)| a).collect();
+        for action in undos {
+            if let Ok(text) = self.apply(&action, None) {
+                done.push(text);
+            }
+        }
+        for id in self.cluster.paused().clone() {
+            if let Ok(text) = self.apply(&Action::Resume { node: Target::Id(id) }, None) {
+                done.push(text);
+            }
+        }
+        if self.partition.is_some() || !self.links.is_empty() {
+            if let Ok(text) = self.apply(&Action::Heal, None) {
+                done.push(text);
+            }
+        }
+        for id in self.drift.keys().copied().collect::<Vec<_>>() {
+            if let Ok(text) = self.apply(&Action::Drift { node: Target::Id(id), rate: 1.0 }, None) {
+                done.push(text);
+            }
+        }
+        done
+    }
+
+    fn resolve(&mut self, target: Target, leader: Option<NodeId>) -> Result<NodeId> {
+        let id = match target {
+            Target::Id(id) => id,
+            Target::Leader => leader.ok_or_else(|| anyhow!("the live nodes agree on no leader"))?,
+            Target::LastKilled => self.last_killed.ok_or_else(|| anyhow!("no node has been killed yet"))?,
+            Target::Random => {
+                use rand::seq::IndexedRandom;
+                let live = self.cluster.live();
+                *live.choose(&mut self.fault_rng).ok_or_else(|| anyhow!("no node is running"))?
+            }
+        };
+        if id == 0 || id as usize > self.exp.nodes {
+            bail!("node {id} does not exist (nodes are 1..={})", self.exp.nodes);
+        }
+        Ok(id)
+    }
+
+    /// Applies one fault, records it, and says what it did. With `lasting`, its undo (with the
+    /// targets resolved, so "kill the leader for 2s" restarts the node it killed) is scheduled.
+    pub fn apply(&mut self, action: &Action, lasting: Option<Duration>) -> Result<String> {
+        action.validate(self.exp.nodes).map_err(|e| anyhow!(e))?;
+        let needs_leader = matches!(
+            action,
+            Action::Kill { node: Target::Leader }
+                | Action::Pause { node: Target::Leader }
+                | Action::Drift { node: Target::Leader, .. }
+                | Action::Partition { groups: PartitionSpec::Isolate(Target::Leader), .. }
+        );
+        let leader = if needs_leader || matches!(action, Action::Kill { .. }) { self.cluster.leader() } else { None };
+        let (applied, resolved) = match action {
+            Action::Kill { node } => {
+                let id = self.resolve(*node, leader)?;
+                self.cluster.kill(id)?;
+                self.last_killed = Some(id);
+                (AppliedFault::Kill { node: id, was_leader: leader == Some(id) }, Action::Kill { node: Target::Id(id) })
+            }
+            Action::Restart { node } => {
+                let id = self.resolve(*node, leader)?;
+                if self.cluster.live().contains(&id) {
+                    bail!("node {id} is running; kill it first");
+                }
+                self.cluster.spawn(id, false)?;
+                self.log.record(AppliedFault::Restart { node: id });
+                self.cluster.attach(id, Instant::now() + Duration::from_secs(5))?;
+                if let Some(rate) = self.drift.get(&id).copied() {
+                    let _ = self.cluster.request(id, &Request::Drift { rate });
+                }
+                return Ok(AppliedFault::Restart { node: id }.describe());
+            }
+            Action::Pause { node } => {
+                let id = self.resolve(*node, leader)?;
+                if self.cluster.paused().contains(&id) {
+                    bail!("node {id} is already paused");
+                }
+                self.cluster.signal_pause(id, true)?;
+                (AppliedFault::Pause { node: id }, Action::Pause { node: Target::Id(id) })
+            }
+            Action::Resume { node } => {
+                let id = self.resolve(*node, leader)?;
+                if !self.cluster.paused().contains(&id) {
+                    bail!("node {id} is not paused");
+                }
+                self.cluster.signal_pause(id, false)?;
+                (AppliedFault::Resume { node: id }, Action::Resume { node: Target::Id(id) })
+            }
+            Action::Drift { node, rate } => {
+                let id = self.resolve(*node, leader)?;
+                self.cluster.request(id, &Request::Drift { rate: *rate })?;
+                if *rate == 1.0 {
+                    self.drift.remove(&id);
+                } else {
+                    self.drift.insert(id, *rate);
+                }
+                (AppliedFault::Drift { node: id, rate: *rate }, Action::Drift { node: Target::Id(id), rate: *rate })
+            }
+            Action::Partition { groups, mode } => {
+                let ids = self.cluster.ids();
+                let cut = groups.cut(&ids, leader, &mut self.fault_rng).map_err(|e| anyhow!(e))?;
+                self.set_cut(&cut, *mode)?;
+                self.partition = Some((groups.to_string(), *mode, cut.clone()));
+                let fault =
+                    AppliedFault::Partition { spec: groups.to_string(), mode: *mode, cut: cut.into_iter().collect() };
+                (fault, action.clone())
+            }
+            Action::Heal => {
+                match &self.network {
+                    Network::Proxy(proxy) => proxy.clear_all(),
+                    Network::Iptables => {
+                        self.cluster.netns().expect("iptables mode").set_cut(&BTreeSet::new(), CutMode::Blackhole)?
+                    }
+                    Network::Direct => {}
+                }
+                self.partition = None;
+                self.links.clear();
+                (AppliedFault::Heal, Action::Heal)
+            }
+            Action::Link(spec) => {
+                self.set_link(spec)?;
+                (AppliedFault::Link(spec.clone()), action.clone())
+            }
+        };
+        let text = applied.describe();
+        self.log.record(applied);
+        if let (Some(after), Some(undo)) = (lasting, resolved.undo()) {
+            self.pending_undo.push((Instant::now() + after, undo));
+        }
+        Ok(text)
+    }
+
+    /// Puts a partition in force on the network (replacing the previous one, keeping link faults).
+    fn set_cut(&mut self, cut: &BTreeSet<(NodeId, NodeId)>, mode: CutMode) -> Result<()> {
+        match &self.network {
+            Network::Proxy(proxy) => {
+                for from in self.cluster.ids() {
+                    for to in self.cluster.ids().into_iter().filter(|t| *t != from) {
+                        let mut spec =
+                            self.links.get(&(from, to)).cloned().unwrap_or_else(|| LinkSpec::clear(from, to));
+                        if cut.contains(&(from, to)) {
+                            spec.cut = true;
+                            spec.mode = mode;
+                        }
+                        proxy.set(spec)?;
+                    }
+                }
+                Ok(())
+            }
+            Network::Iptables => self.cluster.netns().expect("iptables mode").set_cut(cut, mode),
+            Network::Direct => {
+                bail!("partitions need the proxy (default) or --net iptables; this cluster runs --net direct")
+            }
+        }
+    }
+
+    fn set_link(&mut self, spec: &LinkSpec) -> Result<()> {
+        match &self.network {
+            Network::Proxy(proxy) => {
+                let mut effective = spec.clone();
+                if let Some((_, mode, cut)) = &self.partition {
+                    if cut.contains(&(spec.from, spec.to)) {
+                        effective.cut = true;
+                        effective.mode = *mode;
+                    }
+                }
+                proxy.set(effective)?;
+            }
+            Network::Iptables => {
+                let only_cut = LinkSpec { cut: spec.cut, mode: spec.mode, ..LinkSpec::clear(spec.from, spec.to) };
+                if *spec != only_cut {
+                    bail!("--net iptables can only cut links; delay, loss, duplication and reordering need the proxy");
+                }
+                let mut cut: BTreeSet<(NodeId, NodeId)> =
+                    self.partition.as_ref().map(|p| p.2.clone()).unwrap_or_default();
+                for l in self.links.values().chain(std::iter::once(spec)).filter(|l| l.cut) {
+                    cut.insert((l.from, l.to));
+                }
+                if !spec.cut {
+                    cut.remove(&(spec.from, spec.to));
+                }
+                self.cluster.netns().expect("iptables mode").set_cut(&cut, spec.mode)?;
+            }
+            Network::Direct => bail!("link faults need the proxy (default); this cluster runs --net direct"),
+        }
+        if spec.is_clear() {
+            self.links.remove(&(spec.from, spec.to));
+        } else {
+            self.links.insert((spec.from, spec.to), spec.clone());
+        }
+        Ok(())
+    }
+
+    /// Passes a command to an algorithm instance on a node.
+    pub fn command(&mut self, node: NodeId, instance: Option<&str>, args: Vec<String>) -> Result<String> {
+        if node == 0 || node as usize > self.exp.nodes {
+            bail!("node {node} does not exist (nodes are 1..={})", self.exp.nodes);
+        }
+        if !self.cluster.responsive().contains(&node) {
+            bail!("node {node} is not running (or paused)");
+        }
+        let instance = instance.unwrap_or(self.cluster.instance_name()).to_string();
+        let reply = self.cluster.request(node, &Request::Command { instance, args })?;
+        Ok(reply.reply.unwrap_or_default())
+    }
+
+    /// A link's faults, and what the proxy has done on it so far.
+    fn describe_link(&self, spec: &LinkSpec) -> String {
+        let mut text = spec.describe();
+        if let Network::Proxy(proxy) = &self.network {
+            if let Some(c) = proxy.counters(spec.from, spec.to) {
+                use std::sync::atomic::Ordering::Relaxed;
+                text += &format!(
+                    " (forwarded {}, dropped {}, duplicated {}, delayed {}, reordered {})",
+                    c.forwarded.load(Relaxed),
+                    c.dropped.load(Relaxed),
+                    c.duplicated.load(Relaxed),
+                    c.delayed.load(Relaxed),
+                    c.reordered.load(Relaxed)
+                );
+            }
+        }
+        text
+    }
+
+    pub fn status(&mut self) -> ClusterStatus {
+        let live = self.cluster.live();
+        let instance = self.cluster.instance_name().to_string();
+        let mut nodes = Vec::new();
+        let mut views = Vec::new();
+        for id in self.cluster.ids() {
+            let paused = self.cluster.paused().contains(&id);
+            let state = if !live.contains(&id) {
+                "down"
+            } else if paused {
+                "paused"
+            } else {
+                "up"
+            };
+            let status = if state == "up" { self.cluster.status(id).ok() } else { None };
+            let view = status.as_ref().and_then(|s| s.instances.get(&instance).cloned());
+            if let Some(v) = &view {
+                views.push((id, v.clone()));
+            }
+            nodes.push(NodeLine {
+                id,
+                state: state.into(),
+                pid: if state == "down" { None } else { self.cluster.pid(id) },
+                view,
+                connected: status.map(|s| s.connected).unwrap_or_default(),
+            });
+        }
+        ClusterStatus {
+            run_dir: self.run_dir.clone(),
+            algorithm: self.exp.algorithm.clone(),
+            net: format!("{:?}", self.net_mode).to_lowercase(),
+            elapsed_ms: self.elapsed().as_millis() as u64,
+            leader: agreed_leader(&views),
+            nodes,
+            partition: self
+                .partition
+                .as_ref()
+                .map(|(spec, _, cut)| format!("{spec} ({} directed links cut)", cut.len())),
+            links: self.links.values().map(|l| self.describe_link(l)).collect(),
+            rules: self.cluster.netns().and_then(|n| n.rules().ok()),
+            drift: self.drift.clone(),
+        }
+    }
+
+    /// Stops the nodes, then judges the run from the traces and writes `summary.json`.
+    pub fn finish(mut self, interrupted: bool) -> Result<Summary> {
+        self.log.record(AppliedFault::RunEnd);
+        self.cluster.shutdown(Duration::from_secs(3));
+        let netns_id = self.cluster.netns().map(|n| n.id.clone());
+        let Session { exp, cluster, network, run_dir, mut problems, .. } = self;
+        drop(cluster);
+        drop(network);
+        if let Some(id) = netns_id {
+            let left = netns::holders(&id);
+            if !left.is_empty() {
+                problems.push(format!("processes {left:?} still hold the run's network namespace"));
+            }
+        }
+        let algorithm = algorithms::find(&exp.algorithm).map_err(|e| anyhow!(e))?;
+        let ids: Vec<NodeId> = (1..=exp.nodes as NodeId).collect();
+        let (records, faults, mut trace_problems) = load_traces(&run_dir, &ids)?;
+        problems.append(&mut trace_problems);
+        let run = Run::new(algorithm.name(), ids, exp.params.clone(), records, faults);
+        let summary = judge(algorithm, &exp.name, "real", exp.seed, &run, interrupted, problems, &run_dir);
+        summary.write(&run_dir)?;
+        Ok(summary)
+    }
+}
