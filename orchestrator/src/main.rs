@@ -214,6 +214,12 @@ enum Cmd {
         /// Print JSON instead of the table
         #[arg(long)]
         json: bool,
+        /// Print only the leader every running node agrees on, or "none" (for scripts)
+        #[arg(long, conflicts_with = "json")]
+        leader: bool,
+        /// Print one line per node, "ID STATE LEADER" (LEADER is "none" when it names none)
+        #[arg(long, conflicts_with_all = ["json", "leader"])]
+        views: bool,
         #[command(flatten)]
         target: RunDir,
     },
@@ -450,10 +456,20 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             spec.validate().map_err(Failure::BadInput)?;
             apply(&t, Action::Link(spec), &lasting)
         }
-        Cmd::Status { json, target: t } => {
+        Cmd::Status { json, leader, views, target: t } => {
             let response = live::call(&t.run, &LiveRequest::Status, Duration::from_secs(15)).map_err(Failure::Run)?;
-            match (&response.status, json) {
-                (Some(status), true) => println!("{}", serde_json::to_string_pretty(status).unwrap_or_default()),
+            match &response.status {
+                Some(status) if json => println!("{}", serde_json::to_string_pretty(status).unwrap_or_default()),
+                Some(status) if leader => {
+                    println!("{}", status.unanimous_leader().map_or("none".to_string(), |l| l.to_string()))
+                }
+                Some(status) if views => {
+                    for n in &status.nodes {
+                        let named =
+                            n.view.as_ref().and_then(|v| if v.role == "leader" { Some(n.id) } else { v.leader });
+                        println!("{} {} {}", n.id, n.state, named.map_or("none".to_string(), |l| l.to_string()));
+                    }
+                }
                 _ => print!("{}", response.message),
             }
             Ok(ExitCode::from(response.code))

@@ -116,6 +116,17 @@ pub struct NodeLine {
 }
 
 impl ClusterStatus {
+    /// The leader every running, unpaused node names (a leader names itself), if they agree.
+    pub fn unanimous_leader(&self) -> Option<NodeId> {
+        let mut named = self
+            .nodes
+            .iter()
+            .filter(|n| n.state == "up")
+            .map(|n| n.view.as_ref().and_then(|v| if v.role == "leader" { Some(n.id) } else { v.leader }));
+        let first = named.next()??;
+        named.all(|l| l == Some(first)).then_some(first)
+    }
+
     pub fn human(&self) -> String {
         let mut out = format!(
             "{} · {} network · up {:.1} s · leader {}\n",
