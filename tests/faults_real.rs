@@ -1,0 +1,251 @@
+//! Faults on real nodes: every proxy fault observed in the traces, iptables partitions inside a
+//! private namespace that is gone afterwards, the live CLI's errors, and no process left behind
+//! when the orchestrator itself is SIGKILLed.
+
+use algorithms::trace::{parse_fault_lines, AppliedFault, TraceRecord, What};
+use clusterlab_e2e::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const THREE_BULLIES: &str = r#"
+algorithm = "bully"
+nodes = 3
+seed = 3
+duration = "30s"
+[params]
+heartbeat_ms = 40
+"#;
+
+/// A cluster started with `up --detach`, stopped (and judged) when dropped.
+struct Up {
+    run: PathBuf,
+    _scratch: Scratch,
+}
+
+impl Up {
+    fn start(tag: &str, experiment: &str, extra: &[&str]) -> Up {
+        let scratch = Scratch::new(tag);
+        let exp = scratch.write("exp.toml", experiment);
+        let out = scratch.path().join("runs");
+        let mut args = vec!["up", exp.to_str().unwrap(), "--out", out.to_str().unwrap(), "--detach"];
+        args.extend_from_slice(extra);
+        let output = orchestrator(&args);
+        assert_eq!(output.status.code(), Some(0), "up failed: {}{}", text(&output.stdout), text(&output.stderr));
+        let run = latest_run(&out);
+        Up { run, _scratch: scratch }
+    }
+
+    /// Runs a live command on this cluster (`--run` goes first: `cmd` takes trailing args).
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<&str> = vec![args[0], "--run", self.run.to_str().unwrap()];
+        all.extend_from_slice(&args[1..]);
+        orchestrator(&all)
+    }
+
+    fn await_views(&self, want: &[&str]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let views = text(&self.cli(&["status", "--views"]).stdout);
+            if want.iter().all(|w| views.lines().any(|l| l == *w)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "views {views:?}, wanted {want:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.cli(args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {}{}", text(&output.stdout), text(&output.stderr));
+        text(&output.stdout)
+    }
+
+    fn await_leader(&self, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let leader = text(&self.cli(&["status", "--leader"]).stdout).trim().to_string();
+            if leader == want {
+                return;
+            }
+            assert!(Instant::now() < deadline, "leader {leader:?}, wanted {want}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn down(&self) -> std::process::Output {
+        self.cli(&["down"])
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.down();
+    }
+}
+
+fn fault_times(run: &Path) -> Vec<(u64, AppliedFault)> {
+    let text = std::fs::read_to_string(run.join("orchestrator.jsonl")).unwrap();
+    parse_fault_lines(&text).into_iter().map(|f| (f.t, f.fault)).collect()
+}
+
+/// Sends on `from → to` between `start` and `end` (with a margin for frames in flight), and how
+/// many times the receiver got each of them.
+fn deliveries(run: &Path, from: u32, to: u32, start: u64, end: u64) -> Vec<(TraceRecord, usize, Vec<u64>)> {
+    let margin = 30_000_000;
+    let received: Vec<TraceRecord> = trace(run, to);
+    trace(run, from)
+        .into_iter()
+        .filter(|r| r.t > start + margin && r.t + margin < end)
+        .filter(|r| matches!(r.what, What::Send { to: t, .. } if t == to))
+        .map(|send| {
+            let arrivals: Vec<u64> = received
+                .iter()
+                .filter(|r| matches!(r.what, What::Recv { from: f, msg_lc, .. } if f == from && msg_lc == send.lc))
+                .map(|r| r.t)
+                .collect();
+            (send, arrivals.len(), arrivals)
+        })
+        .collect()
+}
+
+#[test]
+fn every_proxy_fault_shows_in_the_traces() {
+    let up = Up::start("proxy-faults", THREE_BULLIES, &[]);
+    up.await_leader("3");
+    up.ok(&["link", "3", "1", "--duplicate", "1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    up.ok(&["link", "3", "1", "--delay", "80ms"]);
+    std::thread::sleep(Duration::from_millis(500));
+    up.ok(&["link", "3", "1", "--loss", "1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    up.ok(&["heal"]);
+    up.await_leader("3");
+    up.ok(&["link", "3", "2", "--cut"]);
+    std::thread::sleep(Duration::from_millis(700));
+    let status = up.ok(&["status"]);
+    assert!(status.contains("3→2 cut"), "{status}");
+    up.ok(&["heal"]);
+    let output = up.down();
+    assert!(output.status.code().is_some());
+
+    let faults = fault_times(&up.run);
+    let at = |i: usize| {
+        faults.iter().filter(|(_, f)| matches!(f, AppliedFault::Link(_) | AppliedFault::Heal)).nth(i).unwrap().0
+    };
+    let (dup, delay, loss, heal, cut, heal2) = (at(0), at(1), at(2), at(3), at(4), at(5));
+
+    let duplicated = deliveries(&up.run, 3, 1, dup, delay);
+    assert!(duplicated.len() >= 5, "heartbeats were sent: {}", duplicated.len());
+    assert!(duplicated.iter().all(|(_, n, _)| *n == 2), "a duplicated message is received twice");
+
+    let delayed = deliveries(&up.run, 3, 1, delay, loss);
+    assert!(delayed.iter().all(|(s, n, at)| *n == 1 && at[0] - s.t >= 80_000_000), "each arrives ≥ 80 ms late");
+
+    let dropped = deliveries(&up.run, 3, 1, loss, heal);
+    assert!(!dropped.is_empty() && dropped.iter().all(|(_, n, _)| *n == 0), "a dropped message is never received");
+
+    let blocked = deliveries(&up.run, 3, 2, cut, heal2);
+    assert!(!blocked.is_empty() && blocked.iter().all(|(_, n, _)| *n == 0), "3→2 is cut");
+    let other_way = deliveries(&up.run, 2, 3, cut, heal2);
+    assert!(!other_way.is_empty(), "node 2 spoke to 3 while it heard nothing back");
+    assert!(other_way.iter().all(|(_, n, _)| *n == 1), "2→3 still works: a one-way partition");
+}
+
+#[test]
+fn live_commands_explain_bad_input_and_a_missing_cluster() {
+    let scratch = Scratch::new("live-errors");
+    let nowhere = scratch.path().join("runs/latest");
+    let down = orchestrator(&["down", "--run", nowhere.to_str().unwrap()]);
+    assert_eq!(down.status.code(), Some(3));
+    assert!(text(&down.stderr).contains("no cluster is up"), "{}", text(&down.stderr));
+
+    let up = Up::start("live-bad", THREE_BULLIES, &[]);
+    let unknown = up.cli(&["kill", "9"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("node 9 does not exist"), "{}", text(&unknown.stderr));
+    let malformed = up.cli(&["partition", "1,2|x"]);
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(text(&malformed.stderr).contains("\"x\" is not a node id"), "{}", text(&malformed.stderr));
+    let not_paused = up.cli(&["resume", "1"]);
+    assert_eq!(not_paused.status.code(), Some(3));
+    assert!(text(&not_paused.stderr).contains("not paused"));
+    // And the good ones say what they did.
+    assert!(up.ok(&["pause", "2"]).contains("paused node 2"));
+    assert!(up.ok(&["status"]).contains("paused"));
+    assert!(up.ok(&["resume", "2"]).contains("resumed node 2"));
+    assert!(up.ok(&["cmd", "1", "bully", "elect"]).contains("election started"));
+}
+
+#[test]
+fn sigkill_of_the_orchestrator_leaves_no_node_behind() {
+    let up = Up::start("sigkill", THREE_BULLIES, &[]);
+    up.await_leader("3");
+    let status = up.ok(&["status", "--json"]);
+    let pids: Vec<i32> = serde_json::from_str::<serde_json::Value>(&status).unwrap()["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["pid"].as_i64().unwrap() as i32)
+        .collect();
+    assert_eq!(pids.len(), 3);
+    let orchestrators: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            cmdline.contains("--ready-file") && cmdline.contains(up.run.parent().unwrap().to_str().unwrap())
+        })
+        .collect();
+    assert_eq!(orchestrators.len(), 1, "one background orchestrator");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(orchestrators[0]), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids.iter().any(|p| Path::new(&format!("/proc/{p}")).exists() && !is_zombie(*p)) {
+        assert!(Instant::now() < deadline, "nodes outlived their orchestrator");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(processes_mentioning(up.run.to_str().unwrap()).is_empty());
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.split_whitespace().nth(2) == Some("Z"))
+}
+
+#[test]
+fn iptables_partitions_live_in_a_namespace_that_is_gone_afterwards() {
+    if !nix::unistd::geteuid().is_root() || Command::new("iptables").arg("--version").output().is_err() {
+        eprintln!("skipped: needs root and iptables (CI installs iptables and runs as root)");
+        return;
+    }
+    let up = Up::start("iptables", THREE_BULLIES, &["--net", "iptables"]);
+    up.await_leader("3");
+    let status: serde_json::Value = serde_json::from_str(&up.ok(&["status", "--json"])).unwrap();
+    let pid = status["nodes"][0]["pid"].as_i64().unwrap();
+    let namespace = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let host = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(namespace, host, "nodes run in their own network namespace");
+
+    up.ok(&["partition", "isolate:3"]);
+    let rules = up.ok(&["status"]);
+    assert!(rules.contains("--ctorigsrc 127.0.0.13") && rules.contains("-j DROP"), "{rules}");
+    // Node 3 still leads itself; 1 and 2, cut off from it, elect 2.
+    up.await_views(&["1 up 2", "2 up 2", "3 up 3"]);
+    up.ok(&["heal"]);
+    up.ok(&["heal"]); // idempotent
+    up.await_leader("3");
+    std::thread::sleep(Duration::from_millis(1200)); // one stable period for the checker to judge
+    let output = up.down();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+
+    let holders: BTreeMap<i32, PathBuf> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|p| std::fs::read_link(format!("/proc/{p}/ns/net")).ok().map(|l| (p, l)))
+        .filter(|(_, l)| *l == namespace)
+        .collect();
+    assert!(holders.is_empty(), "the run's namespace is gone: {holders:?}");
+}
