@@ -44,16 +44,13 @@ node = "leader"
     assert!(summary["metrics"]["election_ms"]["count"].as_u64().unwrap() >= 2, "{summary:#}");
 
     // Node 4 took over after node 5 died, and every live node learned it.
-    let killed_at = algorithms::trace::parse_fault_lines(
-        &std::fs::read_to_string(run_dir.join("orchestrator.jsonl")).unwrap(),
-    )
-    .into_iter()
-    .find(|f| matches!(f.fault, algorithms::trace::AppliedFault::Kill { .. }))
-    .unwrap()
-    .t;
-    let elected_4 = trace(&run_dir, 4)
-        .into_iter()
-        .any(|r| r.t > killed_at && r.event_name() == Some("elected"));
+    let killed_at =
+        algorithms::trace::parse_fault_lines(&std::fs::read_to_string(run_dir.join("orchestrator.jsonl")).unwrap())
+            .into_iter()
+            .find(|f| matches!(f.fault, algorithms::trace::AppliedFault::Kill { .. }))
+            .unwrap()
+            .t;
+    let elected_4 = trace(&run_dir, 4).into_iter().any(|r| r.t > killed_at && r.event_name() == Some("elected"));
     assert!(elected_4, "node 4 should be elected after the kill");
     for id in 1..=3 {
         let follows_4 = trace(&run_dir, id).into_iter().any(|r| {

@@ -63,6 +63,7 @@ fn a_failing_seed_is_printed_with_its_replay_command() {
     let replay = stdout.lines().find(|l| l.starts_with("replay one:")).expect("a replay line");
     let seed: u64 = replay.rsplit(' ').next().unwrap().parse().unwrap();
     let out = scratch.path().join("runs");
-    let again = orchestrator(&["sim", exp.to_str().unwrap(), "--seed", &seed.to_string(), "--out", out.to_str().unwrap()]);
+    let again =
+        orchestrator(&["sim", exp.to_str().unwrap(), "--seed", &seed.to_string(), "--out", out.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1), "the replayed seed fails again");
 }
