@@ -296,8 +296,9 @@ impl Session {
             std::mem::take(&mut self.pending_undo).into_iter().partition(|(t, _)| *t <= now);
         self.pending_undo = later;
         for (_, action) in due {
-            if let Err(e) = self.apply(&action, None) {
-                self.note(format!("undo {action:?} failed: {e:#}"));
+            match self.apply(&action, None) {
+                Ok(done) => eprintln!("{:>8.3} s  {done}", self.elapsed().as_secs_f64()),
+                Err(e) => self.note(format!("undo {action:?} failed: {e:#}")),
             }
         }
     }
