@@ -249,3 +249,43 @@ fn iptables_partitions_live_in_a_namespace_that_is_gone_afterwards() {
         .collect();
     assert!(holders.is_empty(), "the run's namespace is gone: {holders:?}");
 }
+
+#[test]
+fn a_nemesis_run_applies_and_heals_its_faults_and_the_properties_hold() {
+    let scratch = Scratch::new("nemesis");
+    let out = scratch.path().join("runs");
+    let output = orchestrator(&[
+        "run",
+        "configs/bully-nemesis.toml",
+        "--duration",
+        "6s",
+        "--nodes",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let run = latest_run(&out);
+    assert_eq!(output.status.code(), Some(0), "{}{}", text(&output.stdout), text(&output.stderr));
+    let faults = fault_times(&run);
+    let injected =
+        faults.iter().filter(|(_, f)| !matches!(f, AppliedFault::RunStart { .. } | AppliedFault::RunEnd)).count();
+    assert!(injected >= 4, "two faults and their undos: {faults:?}");
+    // Every fault is undone before the recovery phase: nothing is down, paused or cut at the end.
+    let mut down = std::collections::BTreeSet::new();
+    let mut cut = false;
+    for (_, f) in &faults {
+        match f {
+            AppliedFault::Kill { node, .. } | AppliedFault::Pause { node } => {
+                down.insert(*node);
+            }
+            AppliedFault::Restart { node } | AppliedFault::Resume { node } => {
+                down.remove(node);
+            }
+            AppliedFault::Partition { .. } => cut = true,
+            AppliedFault::Heal => cut = false,
+            AppliedFault::Link(spec) => cut = !spec.is_clear(),
+            _ => {}
+        }
+    }
+    assert!(down.is_empty() && !cut, "healed before the end: {faults:?}");
+}

@@ -501,6 +501,20 @@ mod tests {
     }
 
     #[test]
+    fn the_nemesis_plans_the_same_faults_for_the_same_seed_and_leaves_a_quiet_end() {
+        let nemesis = Nemesis { kinds: NEMESIS_KINDS.iter().map(|k| k.to_string()).collect(), ..Nemesis::default() };
+        nemesis.validate().unwrap();
+        let plan = nemesis.plan(5, Duration::from_secs(20), 9);
+        assert_eq!(plan, nemesis.plan(5, Duration::from_secs(20), 9));
+        assert_ne!(plan, nemesis.plan(5, Duration::from_secs(20), 10));
+        assert_eq!(plan.len(), 16, "one fault a second from 1 s to 16.5 s");
+        assert!(plan.iter().all(|f| f.at + f.lasting.unwrap() <= Duration::from_secs(17)));
+        assert!(plan.iter().all(|f| f.action.validate(5).is_ok()));
+        let bad = Nemesis { kinds: vec!["meteor".into()], ..Nemesis::default() };
+        assert!(bad.validate().unwrap_err().contains("meteor"));
+    }
+
+    #[test]
     fn fault_specs_read_from_toml_like_values() {
         let spec: FaultSpec =
             serde_json::from_value(serde_json::json!({"action": "kill", "at": "3s", "node": "leader", "for": "1s"}))
