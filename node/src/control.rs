@@ -32,7 +32,9 @@ pub enum Request {
     Attach,
     /// From now on the node's clock runs at `rate` times true time: `ctx.now()` advances `rate`
     /// times as fast and timers fire after `after / rate` (the clock-drift fault).
-    Drift { rate: f64 },
+    Drift {
+        rate: f64,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

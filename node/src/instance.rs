@@ -18,7 +18,7 @@ use algorithms::process::node_rng;
 use algorithms::trace::What;
 use algorithms::{Ctx, DynProcess, Effect, NodeId, Status};
 use bytes::Bytes;
-use node::wire::{self, Envelope, Frame};
+use node::wire::{self, Envelope};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -108,16 +108,8 @@ impl Instance {
             match effect {
                 Effect::Send(out) => {
                     let (lc, vc) = self.tracer.record_send(&self.name, out.to, out.kind, out.shown);
-                    let frame = Frame::Msg(Envelope {
-                        from: self.me,
-                        to: out.to,
-                        instance: self.name.clone(),
-                        lc,
-                        vc,
-                        kind: out.kind.to_string(),
-                        body: out.body,
-                    });
-                    self.links.send(out.to, Bytes::from(wire::encode(&frame)));
+                    let frame = wire::encode_msg(self.me, out.to, &self.name, lc, &vc, out.kind, &out.body);
+                    self.links.send(out.to, Bytes::from(frame));
                 }
                 Effect::SetTimer { name, after } => {
                     self.generation += 1;

@@ -11,6 +11,12 @@ mod tracer;
 mod transport;
 
 use clap::Parser;
+
+/// mimalloc instead of glibc's malloc: every message costs a dozen small allocations (clocks,
+/// encoded bodies, trace records), and with glibc's allocator they were a third of a busy node's
+/// time (see `transport-bench`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use node::config::NodeConfig;
 use std::path::PathBuf;
 use std::process::ExitCode;

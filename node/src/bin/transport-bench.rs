@@ -41,6 +41,13 @@ struct Args {
     /// One-way frames for the raw stream (raw is fast: more frames, steadier figure).
     #[arg(long, default_value_t = 2_000_000)]
     raw_frames: u64,
+    /// The bench algorithm's flood window (most messages unacknowledged); below the node's
+    /// per-peer queue of 10 000 frames, or frames are dropped.
+    #[arg(long, default_value_t = 4096)]
+    window: u64,
+    /// The receiver acknowledges every this many flood messages.
+    #[arg(long, default_value_t = 512)]
+    ack_every: u64,
     /// The node binary (default: `node` beside this executable).
     #[arg(long)]
     node: Option<PathBuf>,
@@ -383,7 +390,11 @@ fn node_figures(bin: &Path, trace_messages: bool, args: &Args) -> anyhow::Result
             seed: 1,
             hold: false,
             trace_messages,
-            instances: vec![InstanceConfig { name: "bench".into(), algorithm: "bench".into(), params: Value::Null }],
+            instances: vec![InstanceConfig {
+                name: "bench".into(),
+                algorithm: "bench".into(),
+                params: serde_json::json!({ "window": args.window, "ack_every": args.ack_every }),
+            }],
         };
         let path = dir.join(format!("node-{id}.toml"));
         std::fs::write(&path, toml::to_string(&cfg)?)?;
