@@ -7,11 +7,14 @@
 pub mod bench;
 pub mod bully;
 pub mod check;
+pub mod mutex;
+pub mod mutex_check;
 pub mod process;
 pub mod registry;
 pub mod schedule;
 pub mod sim;
 pub mod trace;
+pub mod workload;
 
 pub use check::{CheckReport, Run, Verdict};
 pub use process::{Ctx, DynProcess, Effect, Message, Nanos, NodeId, Process, Status, MS};

@@ -1,0 +1,259 @@
+//! What every mutual exclusion algorithm shares: the client side of the critical section.
+//!
+//! An algorithm file (`central.rs`, `lamport.rs`, ...) holds only the algorithm's rules, as a
+//! [`MutexRules`]: how to ask for a resource, how to answer others, how to release. The
+//! [`MutexNode`] host wraps those rules into a [`Process`] and plays the client: the workload's
+//! timers and the `acquire RESOURCE` / `release RESOURCE` commands decide *when* a node wants a
+//! resource and when it leaves; the rules decide *whether* it may enter.
+//!
+//! The host and the rules together write the events the checkers in [`crate::mutex_check`] read:
+//! - `request {"resource", ...}`: the node wants the resource (the rules add their stamp, e.g.
+//!   `"ts"` for the timestamp-ordered algorithms), written by the rules with [`Cs::requested`];
+//! - `enter_cs {"resource"}`: the node entered, written by the rules with [`Cs::enter`];
+//! - `exit_cs {"resource"}`: the node left, written by the host *before* the rules send anything,
+//!   so the exit happens-before whatever lets the next node in.
+
+use crate::process::{Ctx, Message, NodeId, Process, Status};
+use crate::workload::Workload;
+use rand::Rng;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The rules of one mutual exclusion algorithm, for one node, over any number of resources.
+pub trait MutexRules: 'static {
+    type Msg: Message;
+
+    /// The process (re)starts; a restarted process starts from nothing but what it persisted.
+    fn start(&mut self, ctx: &mut Ctx, cs: &mut Cs);
+
+    /// The client wants `resource` (it is idle for it). The rules first record the request with
+    /// [`Cs::requested`], then ask for permission; they call [`Cs::enter`] once they have it,
+    /// here or in a later handler.
+    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str);
+
+    /// The client has left the critical section of `resource` (`exit_cs` is already traced).
+    fn release(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str);
+
+    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: Self::Msg);
+
+    /// One of the rules' own timers fired (the host keeps `workload` and `hold:*` for itself).
+    fn timer(&mut self, _ctx: &mut Ctx, _cs: &mut Cs, _name: &str) {}
+
+    /// Whether `resource` can be asked for at all (token algorithms know only their tokens).
+    fn can_request(&self, _resource: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether this node takes part in the workload (the central coordinator serves instead).
+    fn runs_workload(&self) -> bool {
+        true
+    }
+
+    /// The node the `leader` fault target should hit, as this node sees it: the coordinator, or
+    /// this node while it holds a token.
+    fn leader(&self) -> Option<NodeId> {
+        None
+    }
+
+    /// The rules' state for the `state` command.
+    fn state(&self) -> Value {
+        Value::Null
+    }
+}
+
+/// Where the client is with one resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Use {
+    /// Asked for it, not in yet. `auto`: the workload asked (and will release after `hold_ms`).
+    Waiting { auto: bool, traced: bool },
+    /// In its critical section.
+    Held { auto: bool },
+}
+
+/// The critical sections of one node as its client sees them, handed to the rules.
+pub struct Cs {
+    workload: Workload,
+    uses: BTreeMap<String, Use>,
+}
+
+impl Cs {
+    fn new(workload: Workload) -> Cs {
+        Cs { workload, uses: BTreeMap::new() }
+    }
+
+    /// The client is waiting for `resource`: it asked and has not entered yet.
+    pub fn wants(&self, resource: &str) -> bool {
+        matches!(self.uses.get(resource), Some(Use::Waiting { .. }))
+    }
+
+    /// The client is in the critical section of `resource`.
+    pub fn holds(&self, resource: &str) -> bool {
+        matches!(self.uses.get(resource), Some(Use::Held { .. }))
+    }
+
+    /// Records the request in the trace, with the rules' stamp (e.g. `{"ts": 17}`) merged in.
+    pub fn requested(&mut self, ctx: &mut Ctx, resource: &str, stamp: Value) {
+        if let Some(Use::Waiting { traced, .. }) = self.uses.get_mut(resource) {
+            *traced = true;
+        }
+        let mut data = json!({ "resource": resource });
+        if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), stamp) {
+            data.extend(extra);
+        }
+        ctx.event("request", data);
+    }
+
+    /// The rules grant the client `resource`: it enters the critical section. Entering a
+    /// resource the client is not waiting for is a bug in the rules, and ignored.
+    pub fn enter(&mut self, ctx: &mut Ctx, resource: &str) {
+        let Some(Use::Waiting { auto, .. }) = self.uses.get(resource).copied() else {
+            debug_assert!(false, "node {} entered {resource:?} without waiting for it", ctx.me());
+            return;
+        };
+        self.uses.insert(resource.to_string(), Use::Held { auto });
+        ctx.event("enter_cs", json!({ "resource": resource }));
+        if auto {
+            ctx.set_timer(&format!("hold:{resource}"), self.workload.hold());
+        }
+    }
+
+    fn describe(&self) -> Value {
+        let pick = |held: bool| -> Vec<&String> {
+            self.uses.iter().filter(|(_, u)| matches!(u, Use::Held { .. }) == held).map(|(r, _)| r).collect()
+        };
+        json!({ "held": pick(true), "waiting": pick(false) })
+    }
+}
+
+/// A mutual exclusion algorithm as a [`Process`]: its rules, driven by the workload and commands.
+pub struct MutexNode<R: MutexRules> {
+    rules: R,
+    cs: Cs,
+    /// `ctx.now()` when the process started: the workload's `start_after`/`stop_after` count from it.
+    started_at: u64,
+}
+
+impl<R: MutexRules> MutexNode<R> {
+    pub fn new(rules: R, workload: Workload) -> Self {
+        MutexNode { rules, cs: Cs::new(workload), started_at: 0 }
+    }
+
+    /// The client asks for `resource`; `auto` when the workload asks.
+    fn acquire(&mut self, ctx: &mut Ctx, resource: &str, auto: bool) {
+        self.cs.uses.insert(resource.to_string(), Use::Waiting { auto, traced: false });
+        self.rules.request(ctx, &mut self.cs, resource);
+        if let Some(Use::Waiting { traced: false, .. }) = self.cs.uses.get(resource) {
+            debug_assert!(false, "the rules did not record the request for {resource:?}");
+            self.cs.requested(ctx, resource, Value::Null);
+        }
+    }
+
+    /// The client leaves `resource`: `exit_cs` first, then the rules let the next one in.
+    fn leave(&mut self, ctx: &mut Ctx, resource: &str) {
+        self.cs.uses.remove(resource);
+        ctx.cancel_timer(&format!("hold:{resource}"));
+        ctx.event("exit_cs", json!({ "resource": resource }));
+        self.rules.release(ctx, &mut self.cs, resource);
+    }
+
+    /// One workload request: a resource this node is idle for, picked uniformly.
+    fn workload_tick(&mut self, ctx: &mut Ctx) {
+        let w = &self.cs.workload;
+        if w.stop_after().is_some_and(|stop| ctx.now().saturating_sub(self.started_at) >= stop) {
+            return;
+        }
+        let idle: Vec<String> = w.resources.iter().filter(|r| !self.cs.uses.contains_key(*r)).cloned().collect();
+        if !idle.is_empty() {
+            let pick = ctx.rng().random_range(0..idle.len());
+            self.acquire(ctx, &idle[pick], true);
+        }
+        let gap = self.cs.workload.next_gap(ctx.rng());
+        ctx.set_timer("workload", gap);
+    }
+}
+
+impl<R: MutexRules> Process for MutexNode<R> {
+    type Msg = R::Msg;
+
+    fn on_start(&mut self, ctx: &mut Ctx) {
+        self.started_at = ctx.now();
+        self.cs.uses.clear();
+        self.rules.start(ctx, &mut self.cs);
+        if self.cs.workload.active() && self.rules.runs_workload() {
+            let first = self.cs.workload.start_after() + self.cs.workload.next_gap(ctx.rng());
+            ctx.set_timer("workload", first);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: R::Msg) {
+        self.rules.message(ctx, &mut self.cs, from, msg);
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
+        if name == "workload" {
+            self.workload_tick(ctx);
+        } else if let Some(resource) = name.strip_prefix("hold:") {
+            if self.cs.holds(resource) {
+                self.leave(ctx, resource);
+            }
+        } else {
+            self.rules.timer(ctx, &mut self.cs, name);
+        }
+    }
+
+    /// `acquire RESOURCE` (held until `release RESOURCE`), `release RESOURCE`, `state`.
+    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        match args.as_slice() {
+            ["acquire", resource] => {
+                self.rules.can_request(resource)?;
+                if self.cs.wants(resource) {
+                    return Err(format!("already waiting for {resource}"));
+                }
+                if self.cs.holds(resource) {
+                    return Err(format!("already holding {resource}"));
+                }
+                self.acquire(ctx, resource, false);
+                Ok(if self.cs.holds(resource) {
+                    format!("entered {resource}")
+                } else {
+                    format!("requested {resource}; waiting")
+                })
+            }
+            ["release", resource] => {
+                if !self.cs.holds(resource) {
+                    return Err(format!("not holding {resource}"));
+                }
+                self.leave(ctx, resource);
+                Ok(format!("released {resource}"))
+            }
+            ["state"] => Ok(json!({ "client": self.cs.describe(), "rules": self.rules.state() }).to_string()),
+            _ => Err(format!(
+                "unknown command {args:?}; mutex algorithms know: acquire RESOURCE, release RESOURCE, state"
+            )),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let role = if self.cs.uses.values().any(|u| matches!(u, Use::Held { .. })) {
+            "in_cs"
+        } else if self.cs.uses.is_empty() {
+            "idle"
+        } else {
+            "waiting"
+        };
+        Status { role: role.into(), leader: self.rules.leader(), term: None }
+    }
+}
+
+/// Traces a token algorithm's `token {"resource", "op", ...}` event, from which
+/// [`crate::mutex_check::token_conservation`] rebuilds who held each token when:
+/// `create` (with `"reason"`), `receive` and `reclaim` start a node's custody, `send` ends it,
+/// and `discard` marks a stale copy thrown away.
+pub fn trace_token(ctx: &mut Ctx, resource: &str, op: &str, extra: Value) {
+    let mut data = json!({ "resource": resource, "op": op });
+    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
+        data.extend(extra);
+    }
+    ctx.event("token", data);
+}
