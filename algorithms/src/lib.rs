@@ -6,13 +6,19 @@
 
 pub mod bench;
 pub mod bully;
+pub mod central;
 pub mod check;
+pub mod lamport;
+pub mod maekawa;
 pub mod mutex;
 pub mod mutex_check;
 pub mod process;
 pub mod registry;
+pub mod ricart_agrawala;
 pub mod schedule;
 pub mod sim;
+pub mod suzuki_kasami;
+pub mod token_ring;
 pub mod trace;
 pub mod workload;
 

@@ -34,7 +34,18 @@ pub trait Algorithm: Sync {
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
-    vec![&crate::bully::Bully, &crate::bench::Bench]
+    let mut all: Vec<&'static dyn Algorithm> =
+        vec![&crate::bully::Bully, &crate::bench::Bench];
+    // Mutual exclusion.
+    all.extend([
+        &crate::central::Central as &'static dyn Algorithm,
+        &crate::token_ring::TokenRing,
+        &crate::lamport::Lamport,
+        &crate::ricart_agrawala::RicartAgrawala,
+        &crate::suzuki_kasami::SuzukiKasami,
+        &crate::maekawa::Maekawa,
+    ]);
+    all
 }
 
 /// Looks an algorithm up by name; the error lists the known names.

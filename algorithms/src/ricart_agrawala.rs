@@ -1,0 +1,189 @@
+//! Ricart–Agrawala (1981): permission from everyone, with replies held back instead of releases.
+//!
+//! Rules, as the course states them:
+//! - To enter R, P_i multicasts REQUEST(R, i, T_i), with T_i a Lamport timestamp (one more than
+//!   the highest it has seen; ties broken by id, so `(T, id)` orders requests totally), and waits
+//!   until every other process has sent a REPLY.
+//! - P_j receiving REQUEST(R, i, T_i):
+//!   - not interested in R: reply at once;
+//!   - in the critical section of R: do not reply; queue the request;
+//!   - also waiting for R: the earlier `(T, id)` wins. If P_j loses, it replies; if it wins, it
+//!     queues the request without replying.
+//! - On leaving R: reply to every queued request.
+//!
+//! Promise: mutual exclusion (two competing processes never reply to each other); entries in
+//! `(T, id)` order; 2(N−1) messages per entry, against Lamport's 3(N−1): the deferred reply
+//! doubles as the release.
+
+use crate::check::{CheckReport, Run};
+use crate::mutex::{Cs, MutexNode, MutexRules};
+use crate::mutex_check::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
+use crate::process::{Ctx, DynProcess, Message, NodeId};
+use crate::registry::{parse_params, Algorithm, PropertyInfo};
+use crate::workload::Workload;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RaMsg {
+    Request { resource: String, ts: u64 },
+    Reply { resource: String },
+}
+
+impl Message for RaMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            RaMsg::Request { .. } => "request",
+            RaMsg::Reply { .. } => "reply",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaParams {
+    pub workload: Workload,
+}
+
+/// This node's interest in one resource.
+#[derive(Debug, Default)]
+struct Interest {
+    /// Our request's timestamp while we want or hold the resource.
+    ts: Option<u64>,
+    /// Peers that replied to our request.
+    replies: BTreeSet<NodeId>,
+    /// Requests we hold back until we leave.
+    deferred: Vec<NodeId>,
+}
+
+pub struct RaNode {
+    me: NodeId,
+    peers: Vec<NodeId>,
+    /// The highest timestamp seen, ours included.
+    highest: u64,
+    interests: BTreeMap<String, Interest>,
+}
+
+impl RaNode {
+    pub fn new(me: NodeId, peers: &[NodeId]) -> Self {
+        RaNode { me, peers: peers.to_vec(), highest: 0, interests: BTreeMap::new() }
+    }
+
+    fn enter_if_everyone_replied(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+        let everyone = self.interests.get(resource).is_some_and(|i| i.replies.len() == self.peers.len());
+        if everyone && cs.wants(resource) {
+            cs.enter(ctx, resource);
+        }
+    }
+}
+
+impl MutexRules for RaNode {
+    type Msg = RaMsg;
+
+    fn start(&mut self, _ctx: &mut Ctx, _cs: &mut Cs) {
+        *self = RaNode::new(self.me, &self.peers);
+    }
+
+    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+        self.highest += 1;
+        let ts = self.highest;
+        cs.requested(ctx, resource, json!({ "ts": ts }));
+        let interest = self.interests.entry(resource.to_string()).or_default();
+        interest.ts = Some(ts);
+        interest.replies.clear();
+        ctx.broadcast(&RaMsg::Request { resource: resource.into(), ts });
+        self.enter_if_everyone_replied(ctx, cs, resource); // alone in the cluster
+    }
+
+    fn release(&mut self, ctx: &mut Ctx, _cs: &mut Cs, resource: &str) {
+        let interest = self.interests.entry(resource.to_string()).or_default();
+        interest.ts = None;
+        for to in std::mem::take(&mut interest.deferred) {
+            ctx.send(to, &RaMsg::Reply { resource: resource.into() });
+        }
+    }
+
+    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: RaMsg) {
+        match msg {
+            RaMsg::Request { resource, ts } => {
+                self.highest = self.highest.max(ts);
+                let me = self.me;
+                let interest = self.interests.entry(resource.clone()).or_default();
+                // We hold it, or we want it and our request is the earlier one: we win, and wait.
+                let we_win = match interest.ts {
+                    Some(_) if cs.holds(&resource) => true,
+                    Some(ours) => (ours, me) < (ts, from),
+                    None => false,
+                };
+                if we_win {
+                    interest.deferred.push(from);
+                } else {
+                    ctx.send(from, &RaMsg::Reply { resource });
+                }
+            }
+            RaMsg::Reply { resource } => {
+                let interest = self.interests.entry(resource.clone()).or_default();
+                if interest.ts.is_some() {
+                    interest.replies.insert(from);
+                }
+                self.enter_if_everyone_replied(ctx, cs, &resource);
+            }
+        }
+    }
+
+    fn state(&self) -> Value {
+        let interests: serde_json::Map<String, Value> = self
+            .interests
+            .iter()
+            .map(|(r, i)| (r.clone(), json!({ "ts": i.ts, "replies": i.replies, "deferred": i.deferred })))
+            .collect();
+        json!({ "highest": self.highest, "interests": interests })
+    }
+}
+
+/// The registry entry.
+pub struct RicartAgrawala;
+
+impl Algorithm for RicartAgrawala {
+    fn name(&self) -> &'static str {
+        "ricart-agrawala"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Ricart–Agrawala mutex: permission from all, replies deferred by the winner (2(N−1) messages per entry)"
+    }
+
+    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
+        let p: RaParams = parse_params(params)?;
+        p.workload.validate()?;
+        Ok(Box::new(MutexNode::new(RaNode::new(me, peers), p.workload)))
+    }
+
+    fn properties(&self) -> Vec<PropertyInfo> {
+        vec![
+            MUTUAL_EXCLUSION,
+            LIVENESS,
+            FAIRNESS,
+            PropertyInfo {
+                name: "message_cost", promise: "2(N−1) messages per entry: N−1 requests, N−1 replies"
+            },
+        ]
+    }
+
+    fn check(&self, run: &Run) -> CheckReport {
+        let h = History::from_run(run);
+        let mut report = common_report(run, &h);
+        report.properties.push(fairness(run, &h));
+        let n1 = run.nodes.len().saturating_sub(1) as u64;
+        // Entered (left or not): 2(N−1). Still waiting: its N−1 requests and fewer than N−1
+        // replies (the last one may be on its way).
+        let (exited, inside, waiting) = h.tally();
+        let base = 2 * n1 * (exited + inside);
+        let cost = Cost::of(run, &h, &[]);
+        let textbook = format!("2(N−1) = {}", 2 * n1);
+        report.properties.push(cost.judge("message_cost", base + n1 * waiting, base + 2 * n1 * waiting, &textbook));
+        report.metrics.insert("messages_per_entry".into(), cost.metric(&textbook, Some((2 * n1) as f64)));
+        report
+    }
+}
