@@ -1,5 +1,6 @@
 //! Wiring: opens the trace, binds the sockets, starts the actors, and stops the node cleanly.
 
+use crate::clock::DriftClock;
 use crate::control_server;
 use crate::instance::{Instance, Setup, Start};
 use crate::tracer::Tracer;
@@ -15,6 +16,8 @@ use std::sync::Arc;
 
 /// Starting and stopping the node, shared by the control server, signal handlers and instances.
 pub struct Lifecycle {
+    /// The time algorithms see (`ctx.now()`, timer delays), which a drift fault changes.
+    pub clock: DriftClock,
     tracer: Arc<Tracer>,
     names: Vec<String>,
     control: Option<PathBuf>,
@@ -71,6 +74,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
     };
 
     let life = Rc::new(Lifecycle {
+        clock: DriftClock::default(),
         tracer: tracer.clone(),
         names: cfg.instances.iter().map(|i| i.name.clone()).collect(),
         control: cfg.control.clone(),

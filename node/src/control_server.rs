@@ -141,7 +141,13 @@ async fn handle(request: Request, shared: &Shared) -> (Response, Then) {
         }
         Request::Shutdown => (Response::ok(), Then::Shutdown),
         Request::Attach => (Response::ok(), Then::Attach),
-        Request::Drift { .. } => (Response::error("this node does not support clock drift yet"), Then::Continue),
+        Request::Drift { rate } => match shared.life.clock.set_rate(rate) {
+            Ok(()) => {
+                tracing::info!("clock drift: algorithms' time now runs at {rate}× true time");
+                (Response::ok(), Then::Continue)
+            }
+            Err(e) => (Response::error(e), Then::Continue),
+        },
     }
 }
 

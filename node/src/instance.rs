@@ -9,6 +9,9 @@
 //! - `CancelTimer`: forget the generation;
 //! - `Persist`: write the state durably *before* the next effect (temp file, fsync, rename);
 //! - `Event`: an `event` record.
+//!
+//! Handlers see the node's drifting clock ([`crate::clock`]): `ctx.now()` and timer delays follow
+//! the drift fault, while trace timestamps stay on the true monotonic clock.
 
 use crate::app::Lifecycle;
 use crate::tracer::Tracer;
@@ -26,7 +29,6 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Envelopes that arrive before a held instance starts wait, at most this many.
 const EARLY_LIMIT: usize = 10_000;
@@ -98,7 +100,8 @@ impl Instance {
 
     /// Runs one handler with a fresh context; returns its result and its effects.
     fn run<R>(&mut self, handler: impl FnOnce(&mut dyn DynProcess, &mut Ctx) -> R) -> (R, Vec<Effect>) {
-        let mut ctx = Ctx::new(self.me, &self.peers, node::monotonic_ns(), &mut self.rng, self.recovered.as_deref());
+        let now = self.life.clock.now();
+        let mut ctx = Ctx::new(self.me, &self.peers, now, &mut self.rng, self.recovered.as_deref());
         let result = handler(self.process.as_mut(), &mut ctx);
         (result, ctx.into_effects())
     }
@@ -117,7 +120,8 @@ impl Instance {
                     self.timers.insert(name.clone(), generation);
                     // The old handle is not cancelled: the generation makes its fire a no-op,
                     // which stays right even where cancelling `run_later` has been buggy.
-                    ctx.run_later(Duration::from_nanos(after), move |act, ctx| act.timer_fired(ctx, name, generation));
+                    let delay = self.life.clock.delay(after); // shorter or longer under a drift fault
+                    ctx.run_later(delay, move |act, ctx| act.timer_fired(ctx, name, generation));
                 }
                 Effect::CancelTimer { name } => {
                     self.timers.remove(&name);

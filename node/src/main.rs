@@ -5,6 +5,7 @@
 //! that cannot be written, state that cannot be persisted).
 
 mod app;
+mod clock;
 mod control_server;
 mod instance;
 mod tracer;

@@ -154,3 +154,38 @@ fn bad_configs_exit_2_and_a_taken_port_exits_3() {
     assert_eq!(node.wait_exit(Duration::from_secs(5)).code(), Some(3));
     assert!(node.stderr().contains("cannot listen on"), "{}", node.stderr());
 }
+
+#[test]
+fn a_drift_request_speeds_up_the_algorithms_timers() {
+    // Heartbeats every 100 ms of the node's own time; at 4× they leave every 25 ms of true time.
+    let params = serde_json::json!({ "heartbeat_ms": 100, "leader_timeout_ms": 400 });
+    let mut cluster = Cluster::configure("drift", 2, "bully", params);
+    cluster.spawn(1);
+    let node = cluster.node(1);
+    wait_for(Duration::from_secs(5), "node 1 to lead alone", || {
+        (node.status().instances["bully"].role == "leader").then_some(())
+    });
+    let bad = node.call(&Request::Drift { rate: 0.0 });
+    assert!(!bad.ok && bad.error.unwrap().contains("positive"));
+    std::thread::sleep(Duration::from_millis(700));
+    let switched = node::monotonic_ns();
+    assert!(node.call(&Request::Drift { rate: 4.0 }).ok);
+    std::thread::sleep(Duration::from_millis(700));
+    // Median gaps between heartbeat timers (trace times are true time): robust to a slow moment.
+    let fires: Vec<u64> = node
+        .trace()
+        .iter()
+        .filter(|r| matches!(&r.what, What::Timer { name } if name == "heartbeat"))
+        .map(|r| r.t)
+        .collect();
+    let median_gap_ms = |times: Vec<u64>| {
+        let mut gaps: Vec<u64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+        gaps.sort_unstable();
+        gaps[gaps.len() / 2] as f64 / 1e6
+    };
+    let before = median_gap_ms(fires.iter().copied().filter(|t| *t < switched).collect());
+    // The timer set before the change still runs its old course: skip past it.
+    let after = median_gap_ms(fires.iter().copied().filter(|t| *t > switched + 150_000_000).collect());
+    assert!((95.0..200.0).contains(&before), "heartbeats every ~100 ms at true time: {before:.1} ms");
+    assert!(after < before / 2.5, "4× faster: every {after:.1} ms against {before:.1} ms");
+}
