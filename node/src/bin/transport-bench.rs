@@ -43,10 +43,10 @@ struct Args {
     raw_frames: u64,
     /// The bench algorithm's flood window (most messages unacknowledged); below the node's
     /// per-peer queue of 10 000 frames, or frames are dropped.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 1024)]
     window: u64,
     /// The receiver acknowledges every this many flood messages.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 128)]
     ack_every: u64,
     /// The node binary (default: `node` beside this executable).
     #[arg(long)]
