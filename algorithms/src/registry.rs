@@ -36,6 +36,10 @@ pub trait Algorithm: Sync {
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
     let mut all: Vec<&'static dyn Algorithm> =
         vec![&crate::bully::Bully, &crate::bench::Bench];
+    // Leader election.
+    all.extend([
+        &crate::raft_election::RaftElection as &'static dyn Algorithm,
+    ]);
     // Mutual exclusion.
     all.extend([
         &crate::central::Central as &'static dyn Algorithm,

@@ -1,0 +1,576 @@
+//! What the election checkers share, on top of [`crate::check`]: periods between disturbances,
+//! agreement among the nodes that take part, episodes that call for an election and how long each
+//! took, messages counted per election, who believed they led when, and each node's own clock.
+//!
+//! Every figure here comes from traces and the fault log alone, so it judges real runs, simulated
+//! runs and hand-made traces the same way.
+//!
+//! Words used throughout:
+//! - a *boundary* is a moment the cluster changed: the run's start and end, every fault (kill,
+//!   restart, pause, partition, heal, drift, link) and every process start;
+//! - a *period* runs from one boundary to the next; a *stable* period is one at least as long as the
+//!   algorithm's election bound, long enough for any election to settle;
+//! - the nodes *agree* at `t` when every live member names the same leader and that leader is a
+//!   live member too (so agreement on a dead leader is no agreement);
+//! - an *episode* is a moment that calls for an election (start, the leader's death, a heal, ...),
+//!   and its *latency* runs from that moment to the first agreement on an acceptable new leader.
+
+use crate::check::{stats, EventRef, LeaderViews, PropertyResult, Run, Verdict, View};
+use crate::process::{Nanos, NodeId, MS};
+use crate::trace::{AppliedFault, TraceRecord, What};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Who a stable period must agree on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// The highest live id (bully, ring elections).
+    Highest,
+    /// Any live member (Raft, leases, randomized).
+    Any,
+}
+
+/// The leader views of a run, seen through the nodes that take part in elections.
+pub struct Elections<'a> {
+    pub run: &'a Run,
+    pub views: LeaderViews,
+    /// The nodes that elect and follow (a lease store, for one, does not).
+    pub members: Vec<NodeId>,
+    boundaries: Vec<Nanos>,
+    /// Every moment at which some view may have changed, in order.
+    moments: Vec<Nanos>,
+}
+
+impl<'a> Elections<'a> {
+    pub fn new(run: &'a Run, members: Vec<NodeId>) -> Elections<'a> {
+        let views = LeaderViews::from_run(run);
+        let mut boundaries = vec![run.start, run.end];
+        boundaries.extend(run.disturbances().iter().map(|f| f.t));
+        boundaries.extend(run.records.iter().filter(|r| matches!(r.what, What::Start { .. })).map(|r| r.t));
+        boundaries.retain(|t| (run.start..=run.end).contains(t));
+        boundaries.sort_unstable();
+        boundaries.dedup();
+        let mut moments = boundaries.clone();
+        moments.extend(
+            run.records
+                .iter()
+                .filter(|r| {
+                    matches!(r.what, What::Start { .. } | What::Stop { .. })
+                        || matches!(r.event_name(), Some("leader" | "leader_lost"))
+                })
+                .map(|r| r.t),
+        );
+        moments.sort_unstable();
+        moments.dedup();
+        Elections { run, views, members, boundaries, moments }
+    }
+
+    /// Members running at `t`.
+    pub fn live(&self, t: Nanos) -> Vec<NodeId> {
+        self.members.iter().copied().filter(|n| self.views.at(*n, t) != View::Down).collect()
+    }
+
+    /// The leader every live member names at `t`, if they all name the same live member.
+    pub fn agreement(&self, t: Nanos) -> Option<NodeId> {
+        self.agreement_among(&self.live(t), t)
+    }
+
+    /// The leader every node of `group` names at `t`, if they all name the same one of them
+    /// and every one of them is running.
+    pub fn agreement_among(&self, group: &[NodeId], t: Nanos) -> Option<NodeId> {
+        let first = match self.views.at(*group.first()?, t) {
+            View::Leader(l) => l,
+            _ => return None,
+        };
+        let all = group.iter().all(|n| self.views.at(*n, t) == View::Leader(first));
+        (all && group.contains(&first)).then_some(first)
+    }
+
+    /// The first moment in `[from, to)` at which the members agree on a leader that `accept`
+    /// takes (it is also handed the live members then).
+    pub fn first_agreement(
+        &self,
+        from: Nanos,
+        to: Nanos,
+        accept: impl Fn(NodeId, &[NodeId]) -> bool,
+    ) -> Option<(Nanos, NodeId)> {
+        self.moments_in(from, to).find_map(|t| self.agreement(t).filter(|l| accept(*l, &self.live(t))).map(|l| (t, l)))
+    }
+
+    /// The first moment in `[from, to)` at which every node of `group` names one of them.
+    pub fn first_agreement_among(&self, group: &[NodeId], from: Nanos, to: Nanos) -> Option<(Nanos, NodeId)> {
+        self.moments_in(from, to).find_map(|t| self.agreement_among(group, t).map(|l| (t, l)))
+    }
+
+    /// `from`, then every moment of change in `(from, to)`.
+    fn moments_in(&self, from: Nanos, to: Nanos) -> impl Iterator<Item = Nanos> + '_ {
+        std::iter::once(from).chain(self.moments.iter().copied().filter(move |t| *t > from && *t < to))
+    }
+
+    /// Every live member's view at `t`, e.g. `1→5, 2→5, 3→none`.
+    pub fn describe(&self, t: Nanos) -> String {
+        let views: Vec<String> = self
+            .live(t)
+            .iter()
+            .map(|n| match self.views.at(*n, t) {
+                View::Leader(l) => format!("{n}→{l}"),
+                _ => format!("{n}→none"),
+            })
+            .collect();
+        if views.is_empty() {
+            "no live node".into()
+        } else {
+            views.join(", ")
+        }
+    }
+
+    /// The records behind every live member's view at `t`.
+    pub fn causes(&self, t: Nanos) -> Vec<EventRef> {
+        self.live(t).iter().filter_map(|n| self.views.cause(*n, t)).collect()
+    }
+
+    /// Consecutive boundaries: the periods in which nothing outside the algorithm changed.
+    pub fn periods(&self) -> Vec<(Nanos, Nanos)> {
+        self.boundaries.windows(2).map(|w| (w[0], w[1])).collect()
+    }
+
+    /// The first boundary after `t` (the run's end at the latest).
+    pub fn next_boundary(&self, t: Nanos) -> Nanos {
+        self.boundaries.iter().copied().find(|b| *b > t).unwrap_or(self.run.end)
+    }
+
+    /// Who held a leader's role at some point, and when: the intervals in which a node's own view
+    /// named itself, with the records that began and ended each.
+    pub fn reigns(&self) -> Vec<Reign> {
+        let mut reigns = Vec::new();
+        for &n in &self.members {
+            let mut open: Option<(Nanos, Option<EventRef>)> = None;
+            for &t in &self.moments {
+                let leads = self.views.at(n, t) == View::Leader(n);
+                match (&open, leads) {
+                    (None, true) => open = Some((t, self.views.cause(n, t))),
+                    (Some((from, began)), false) => {
+                        let ended = self.views.cause(n, t);
+                        reigns.push(Reign { node: n, from: *from, to: t, began: began.clone(), ended });
+                        open = None;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some((from, began)) = open {
+                reigns.push(Reign { node: n, from, to: self.run.end, began, ended: None });
+            }
+        }
+        reigns.sort_by_key(|r| (r.from, r.node));
+        reigns
+    }
+}
+
+/// An interval in which `node` believed it was the leader.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reign {
+    pub node: NodeId,
+    pub from: Nanos,
+    pub to: Nanos,
+    /// The record in which it began to believe so (its `leader` event).
+    pub began: Option<EventRef>,
+    /// The record that ended it (`leader`/`leader_lost`/`stop`), `None` for a kill or the run's end.
+    pub ended: Option<EventRef>,
+}
+
+/// Every pair of reigns of different nodes that overlap in true time, with the overlap.
+pub fn overlapping_reigns(reigns: &[Reign]) -> Vec<(Reign, Reign, Nanos, Nanos)> {
+    let mut found = Vec::new();
+    for (i, a) in reigns.iter().enumerate() {
+        for b in &reigns[i + 1..] {
+            let (from, to) = (a.from.max(b.from), a.to.min(b.to));
+            if a.node != b.node && from < to {
+                found.push((a.clone(), b.clone(), from, to));
+            }
+        }
+    }
+    found
+}
+
+/// "In every stable period the live members agree on one leader (the highest live id, for
+/// [`Expect::Highest`])", judged just before each stable period ends. Periods with a cut link
+/// are left out (every side may elect its own) and so are periods in which `can_elect` says no
+/// election can succeed (e.g. Raft without a live majority).
+pub fn stable_agreement(
+    el: &Elections,
+    bound: Nanos,
+    expect: Expect,
+    can_elect: &dyn Fn(Nanos) -> bool,
+) -> PropertyResult {
+    let mut result = PropertyResult::new("stable_agreement", Verdict::Held, "");
+    let (mut judged, mut skipped) = (0, 0);
+    for (from, to) in el.periods() {
+        if to < from + bound {
+            continue;
+        }
+        let at = to - 1;
+        if el.run.partitioned_at(from) || !can_elect(at) || el.live(at).is_empty() {
+            skipped += 1;
+            continue;
+        }
+        judged += 1;
+        let live = el.live(at);
+        let wanted = match expect {
+            Expect::Highest => live.iter().max().copied(),
+            Expect::Any => None,
+        };
+        let agreed = el.agreement(at);
+        if agreed.is_none() || (wanted.is_some() && agreed != wanted) {
+            result.verdict = Verdict::Violated;
+            result.detail = format!(
+                "stable period {:.0}–{:.0} ms ended with views {} (wanted: {})",
+                el.run.ms(from),
+                el.run.ms(to),
+                el.describe(at),
+                match wanted {
+                    Some(w) => format!("all on node {w}, the highest live id"),
+                    None => "all on one live leader".into(),
+                }
+            );
+            result.evidence = el.causes(at);
+            return result;
+        }
+    }
+    let what = match expect {
+        Expect::Highest => "the highest live id",
+        Expect::Any => "one live leader",
+    };
+    result.detail = format!("{judged} stable period(s) of at least {} ms judged, all agreed on {what}", bound / MS);
+    if skipped > 0 {
+        result.detail += &format!("; {skipped} partitioned or leaderless-by-design period(s) not judged");
+    }
+    if judged == 0 {
+        result.verdict = Verdict::Unknown;
+        result.detail = format!("no stable period of at least {} ms to judge", bound / MS);
+    }
+    result
+}
+
+/// A moment that calls for an election.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Episode {
+    pub t0: Nanos,
+    pub why: &'static str,
+    /// The leader that died or was cut off: the new agreement must name someone else.
+    pub old_leader: Option<NodeId>,
+}
+
+/// The episodes of a run: the start (from the moment the last node started), every death or pause
+/// of the agreed leader, every heal, and, when `highest_takes_over`, every restart of a node
+/// above the agreed leader.
+pub fn episodes(el: &Elections, highest_takes_over: bool) -> Vec<Episode> {
+    let first_starts = el.run.records.iter().filter(|r| matches!(r.what, What::Start { incarnation: 1 }));
+    let started = first_starts.map(|r| r.t).max().unwrap_or(el.run.start);
+    let mut found = vec![Episode { t0: started, why: "start", old_leader: None }];
+    for f in el.run.disturbances() {
+        let before = el.agreement(f.t.saturating_sub(1));
+        let (why, node) = match f.fault {
+            AppliedFault::Kill { node, .. } => ("leader killed", node),
+            AppliedFault::Exited { node, .. } => ("leader exited", node),
+            AppliedFault::Pause { node } => ("leader paused", node),
+            AppliedFault::Heal => {
+                found.push(Episode { t0: f.t, why: "partition healed", old_leader: None });
+                continue;
+            }
+            _ => continue,
+        };
+        if before == Some(node) && el.members.contains(&node) {
+            found.push(Episode { t0: f.t, why, old_leader: Some(node) });
+        }
+    }
+    if highest_takes_over {
+        for r in &el.run.records {
+            if matches!(r.what, What::Start { incarnation } if incarnation > 1)
+                && el.members.contains(&r.node)
+                && el.agreement(r.t.saturating_sub(1)).is_none_or(|l| r.node > l)
+            {
+                found.push(Episode { t0: r.t, why: "higher id restarted", old_leader: None });
+            }
+        }
+    }
+    found.sort_by_key(|e| e.t0);
+    found
+}
+
+/// One episode's election: from `t0` to agreement on `leader` at `done`, within `[t0, end)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timed {
+    pub episode: Episode,
+    pub done: Nanos,
+    pub leader: NodeId,
+    /// The next boundary: where this episode's window ends.
+    pub end: Nanos,
+}
+
+impl Timed {
+    pub fn ms(&self) -> f64 {
+        (self.done - self.episode.t0) as f64 / MS as f64
+    }
+}
+
+/// "After every episode the members agree on a new leader within `bound`": each episode's
+/// window runs to the next boundary; one cut short before the bound without agreement is not
+/// judged, and neither is one that starts partitioned or where `can_elect` says no election can
+/// succeed. Returns the property and every measured election.
+pub fn election_latency(
+    el: &Elections,
+    episodes: &[Episode],
+    bound: Nanos,
+    expect: Expect,
+    can_elect: &dyn Fn(Nanos) -> bool,
+) -> (PropertyResult, Vec<Timed>) {
+    let mut result = PropertyResult::new("election_within_bound", Verdict::Held, "");
+    let (mut timed, mut cut_short, mut skipped) = (Vec::new(), 0, 0);
+    for e in episodes {
+        let end = el.next_boundary(e.t0);
+        if el.run.partitioned_at(e.t0) || !can_elect(e.t0) {
+            skipped += 1;
+            continue;
+        }
+        let accept = |l: NodeId, live: &[NodeId]| {
+            Some(l) != e.old_leader && (expect == Expect::Any || live.iter().max() == Some(&l))
+        };
+        match el.first_agreement(e.t0, end, accept) {
+            Some((done, leader)) => {
+                let t = Timed { episode: e.clone(), done, leader, end };
+                if done - e.t0 > bound && result.verdict == Verdict::Held {
+                    result.verdict = Verdict::Violated;
+                    result.detail = format!(
+                        "election after {} at {:.0} ms took {:.0} ms, above the bound of {} ms",
+                        e.why,
+                        el.run.ms(e.t0),
+                        t.ms(),
+                        bound / MS
+                    );
+                    result.evidence = el.causes(done);
+                }
+                timed.push(t);
+            }
+            None if end >= e.t0 + bound => {
+                if result.verdict == Verdict::Held {
+                    result.verdict = Verdict::Violated;
+                    result.detail = format!(
+                        "no agreement on a new leader within {} ms of the {} at {:.0} ms; views then: {}",
+                        bound / MS,
+                        e.why,
+                        el.run.ms(e.t0),
+                        el.describe(e.t0 + bound)
+                    );
+                    result.evidence = el.causes(e.t0 + bound);
+                }
+            }
+            None => cut_short += 1,
+        }
+    }
+    if result.verdict == Verdict::Held {
+        let slowest = timed.iter().map(Timed::ms).fold(0.0, f64::max);
+        result.detail = format!("{} election(s), slowest {slowest:.0} ms, bound {} ms", timed.len(), bound / MS);
+        if cut_short > 0 {
+            result.detail += &format!("; {cut_short} cut short by the next fault, not judged");
+        }
+        if skipped > 0 {
+            result.detail += &format!("; {skipped} during a partition or without a quorum, not judged");
+        }
+        if timed.is_empty() {
+            result.verdict = Verdict::Unknown;
+        }
+    }
+    (result, timed)
+}
+
+/// Sends of the given types with `from <= t < to`, by type (types with no send are listed as 0).
+pub fn sends_by_type(records: &[TraceRecord], types: &[&str], from: Nanos, to: Nanos) -> BTreeMap<String, u64> {
+    let mut counts: BTreeMap<String, u64> = types.iter().map(|t| (t.to_string(), 0)).collect();
+    for r in records.iter().filter(|r| r.t >= from && r.t < to) {
+        if let What::Send { msg_type, .. } = &r.what {
+            if let Some(n) = counts.get_mut(msg_type) {
+                *n += 1;
+            }
+        }
+    }
+    counts
+}
+
+/// The `messages_per_election` metric: totals and per-type statistics over every measured
+/// election, and the textbook's figure beside them.
+pub fn message_metric(samples: &[BTreeMap<String, u64>], textbook: Value) -> Value {
+    let totals: Vec<f64> = samples.iter().map(|s| s.values().sum::<u64>() as f64).collect();
+    let mut by_type = serde_json::Map::new();
+    if let Some(first) = samples.first() {
+        for kind in first.keys() {
+            let values: Vec<f64> = samples.iter().map(|s| s.get(kind).copied().unwrap_or(0) as f64).collect();
+            by_type.insert(kind.clone(), stats(&values));
+        }
+    }
+    json!({ "measured": stats(&totals), "by_type": by_type, "textbook": textbook })
+}
+
+/// A node's own clock at true time `t`: true time scaled by the drift faults applied to it, as
+/// the simulator runs it (`local = true` until the first drift).
+pub fn local_time(run: &Run, node: NodeId, t: Nanos) -> Nanos {
+    let (mut base_true, mut base_local, mut rate) = (0u64, 0u64, 1.0f64);
+    for f in run.faults.iter().take_while(|f| f.t <= t) {
+        if let AppliedFault::Drift { node: n, rate: r } = f.fault {
+            if n == node {
+                base_local += ((f.t - base_true) as f64 * rate) as Nanos;
+                base_true = f.t;
+                rate = r;
+            }
+        }
+    }
+    base_local + ((t - base_true) as f64 * rate) as Nanos
+}
+
+/// The directed links cut at `t` by partitions and link faults.
+pub fn cut_at(run: &Run, t: Nanos) -> BTreeSet<(NodeId, NodeId)> {
+    let (mut partition, mut links) = (BTreeSet::new(), BTreeSet::new());
+    for f in run.faults.iter().take_while(|f| f.t <= t) {
+        match &f.fault {
+            AppliedFault::Partition { cut, .. } => partition = cut.iter().copied().collect(),
+            AppliedFault::Heal => {
+                partition.clear();
+                links.clear();
+            }
+            AppliedFault::Link(spec) if spec.cut => {
+                links.insert((spec.from, spec.to));
+            }
+            AppliedFault::Link(spec) => {
+                links.remove(&(spec.from, spec.to));
+            }
+            _ => {}
+        }
+    }
+    partition.union(&links).copied().collect()
+}
+
+/// Groups of `nodes` that can talk both ways, directly or through each other, given a cut.
+pub fn components(nodes: &[NodeId], cut: &BTreeSet<(NodeId, NodeId)>) -> Vec<Vec<NodeId>> {
+    let mut groups: Vec<Vec<NodeId>> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for &n in nodes {
+        if !seen.insert(n) {
+            continue;
+        }
+        let mut group = vec![n];
+        let mut i = 0;
+        while i < group.len() {
+            let a = group[i];
+            for &b in nodes {
+                if !seen.contains(&b) && !cut.contains(&(a, b)) && !cut.contains(&(b, a)) {
+                    seen.insert(b);
+                    group.push(b);
+                }
+            }
+            i += 1;
+        }
+        group.sort_unstable();
+        groups.push(group);
+    }
+    groups
+}
+
+/// Finds the `send` record behind each `recv`: `(node, lc)` of a send names its message.
+pub struct SentIndex<'a> {
+    sends: BTreeMap<(NodeId, u64), &'a TraceRecord>,
+}
+
+impl<'a> SentIndex<'a> {
+    pub fn new(records: &'a [TraceRecord]) -> SentIndex<'a> {
+        let sends = records.iter().filter(|r| matches!(r.what, What::Send { .. })).map(|r| ((r.node, r.lc), r));
+        SentIndex { sends: sends.collect() }
+    }
+
+    /// The send record a receive names.
+    pub fn send_of(&self, recv: &TraceRecord) -> Option<&'a TraceRecord> {
+        match recv.what {
+            What::Recv { from, msg_lc, .. } => self.sends.get(&(from, msg_lc)).copied(),
+            _ => None,
+        }
+    }
+}
+
+/// Decodes the message a `send` record shows (the algorithm's message type, as JSON).
+pub fn shown<M: DeserializeOwned>(send: &TraceRecord) -> Option<M> {
+    match &send.what {
+        What::Send { msg, .. } => serde_json::from_value(msg.clone()).ok(),
+        _ => None,
+    }
+}
+
+/// The data of an algorithm event named `name`, if `r` is one.
+pub fn event_data<'r>(r: &'r TraceRecord, name: &str) -> Option<&'r Value> {
+    match &r.what {
+        What::Event { name: n, data } if n == name => Some(data),
+        _ => None,
+    }
+}
+
+/// An unsigned field of an event's data.
+pub fn field(data: &Value, key: &str) -> Option<u64> {
+    data.get(key).and_then(Value::as_u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Clocks, FaultRecord};
+
+    fn event(c: &mut Clocks, t: Nanos, name: &str, data: Value) -> TraceRecord {
+        c.stamp(t * MS, "x", What::Event { name: name.into(), data })
+    }
+
+    fn start(c: &mut Clocks, t: Nanos) -> TraceRecord {
+        c.stamp(t * MS, "x", What::Start { incarnation: 1 })
+    }
+
+    #[test]
+    fn agreement_needs_every_live_member_on_one_live_leader() {
+        let (mut a, mut b) = (Clocks::new(1), Clocks::new(2));
+        let records = vec![
+            start(&mut a, 0),
+            start(&mut b, 0),
+            event(&mut a, 10, "leader", json!({"leader": 2})),
+            event(&mut b, 12, "leader", json!({"leader": 2})),
+        ];
+        let faults = vec![
+            FaultRecord { t: 0, fault: AppliedFault::RunStart { nodes: vec![1, 2] } },
+            FaultRecord { t: 50 * MS, fault: AppliedFault::Kill { node: 2, was_leader: true } },
+            FaultRecord { t: 100 * MS, fault: AppliedFault::RunEnd },
+        ];
+        let run = Run::new("x", vec![1, 2], Value::Null, records, faults);
+        let el = Elections::new(&run, vec![1, 2]);
+        assert_eq!(el.agreement(11 * MS), None, "node 2 has no view yet");
+        assert_eq!(el.agreement(12 * MS), Some(2));
+        assert_eq!(el.agreement(60 * MS), None, "node 1 still names the dead node 2");
+        let eps = episodes(&el, false);
+        assert_eq!(eps[1], Episode { t0: 50 * MS, why: "leader killed", old_leader: Some(2) });
+        let reigns = el.reigns();
+        assert_eq!((reigns[0].node, reigns[0].from, reigns[0].to), (2, 12 * MS, 50 * MS));
+    }
+
+    #[test]
+    fn drift_scales_a_nodes_clock_from_the_moment_it_applies() {
+        let faults = vec![
+            FaultRecord { t: 100, fault: AppliedFault::Drift { node: 2, rate: 2.0 } },
+            FaultRecord { t: 300, fault: AppliedFault::Drift { node: 2, rate: 1.0 } },
+        ];
+        let run = Run { faults, ..Default::default() };
+        assert_eq!(local_time(&run, 1, 500), 500);
+        assert_eq!(local_time(&run, 2, 200), 300);
+        assert_eq!(local_time(&run, 2, 400), 600);
+    }
+
+    #[test]
+    fn components_follow_two_way_links() {
+        let cut: BTreeSet<_> = [(1, 3), (3, 1), (2, 3), (3, 2), (1, 2)].into_iter().collect();
+        assert_eq!(components(&[1, 2, 3], &cut), vec![vec![1], vec![2], vec![3]]);
+        let cut: BTreeSet<_> = [(1, 3), (3, 1), (2, 3), (3, 2)].into_iter().collect();
+        assert_eq!(components(&[1, 2, 3], &cut), vec![vec![1, 2], vec![3]]);
+    }
+}
