@@ -34,11 +34,12 @@ pub trait Algorithm: Sync {
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
-    let mut all: Vec<&'static dyn Algorithm> =
-        vec![&crate::bully::Bully, &crate::bench::Bench];
+    let mut all: Vec<&'static dyn Algorithm> = vec![&crate::bully::Bully, &crate::bench::Bench];
     // Leader election.
     all.extend([
-        &crate::raft_election::RaftElection as &'static dyn Algorithm,
+        &crate::lelann::LeLann as &'static dyn Algorithm,
+        &crate::chang_roberts::ChangRoberts,
+        &crate::raft_election::RaftElection,
     ]);
     // Mutual exclusion.
     all.extend([

@@ -1,0 +1,245 @@
+//! Chang–Roberts ring election (1979): the highest id wins, and smaller ids are swallowed on the
+//! way, so far fewer messages travel than in LeLann's algorithm.
+//!
+//! Rules, as the course states them (the ring is the id order; see [`crate::ring`] for how a dead
+//! successor is skipped):
+//! - An initiator marks itself a *participant* and sends ELECTION(its id) to its successor.
+//! - A process receiving ELECTION(j):
+//!   - j above its own id: it passes the message on and becomes a participant;
+//!   - j below its own id: if not yet a participant it replaces j by its own id, passes that on
+//!     and becomes a participant; if already a participant it swallows the message;
+//!   - j its own id: its id went all the way round, so it is the highest: it is *elected*, stops
+//!     being a participant and sends ELECTED(its id) round the ring.
+//! - A process receiving ELECTED(j) for another j records j as leader, stops being a participant
+//!   and passes it on; the leader, receiving its own ELECTED back, knows everyone has heard.
+//! - A process that hears a lower id announced knows the election skipped it (it looked dead):
+//!   it swallows the announcement and calls a new election, as the bully algorithm's higher
+//!   processes do.
+//! - Processes call an election when they start (a restarted process does not know the leader,
+//!   and may be the highest) and when the leader's heartbeats stop; a participant that sees no
+//!   result within `election_timeout` starts over.
+//!
+//! Promise: exactly one process is elected, the highest live id, and every live process learns
+//! it. Cost: with one initiator at most 3n−1 messages (n−1 to reach the highest, n for its own id,
+//! n for ELECTED); with all initiating n·H(n) ≈ n ln n election messages on average and n(n+1)/2
+//! at worst, plus n for ELECTED.
+
+use crate::check::{CheckReport, Run};
+use crate::process::{Ctx, Message, NodeId, Process, Status, MS};
+use crate::registry::{parse_params, Algorithm, PropertyInfo};
+use crate::ring::{check_ring, Bounced, Ring, RingFacts, RingMsg, RingParams, Watch};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum CrMsg {
+    Election { id: NodeId },
+    Elected { id: NodeId },
+}
+
+impl Message for CrMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            CrMsg::Election { .. } => "election",
+            CrMsg::Elected { .. } => "elected",
+        }
+    }
+}
+
+pub struct ChangRobertsNode {
+    me: NodeId,
+    params: RingParams,
+    ring: Ring<CrMsg>,
+    watch: Watch,
+    participant: bool,
+}
+
+impl ChangRobertsNode {
+    pub fn new(me: NodeId, peers: &[NodeId], params: RingParams) -> Self {
+        let ring = Ring::new(me, peers, params.ack_timeout_ms * MS);
+        let watch = Watch::new(me, params.clone());
+        ChangRobertsNode { me, params, ring, watch, participant: false }
+    }
+
+    fn initiate(&mut self, ctx: &mut Ctx) {
+        if self.participate(ctx, true) {
+            let back = self.ring.send(ctx, CrMsg::Election { id: self.me });
+            self.bounced(ctx, back);
+        }
+    }
+
+    /// Becomes a participant; false if it already was one.
+    fn participate(&mut self, ctx: &mut Ctx, initiator: bool) -> bool {
+        if self.participant {
+            return false;
+        }
+        self.participant = true;
+        self.ring.fresh_round();
+        ctx.event("election_started", json!({ "initiator": initiator }));
+        self.watch.hold(ctx);
+        ctx.set_timer("election", self.params.election_timeout_ms * MS);
+        true
+    }
+
+    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: CrMsg) {
+        let back = match msg {
+            CrMsg::Election { id } => {
+                self.ring.alive(id);
+                if id > self.me {
+                    self.participate(ctx, false);
+                    self.ring.forward(ctx, hops, msg)
+                } else if id < self.me {
+                    if self.participate(ctx, false) {
+                        self.ring.send(ctx, CrMsg::Election { id: self.me })
+                    } else {
+                        None // swallowed: this process's own, higher id is already on its way
+                    }
+                } else {
+                    self.participant = false;
+                    ctx.cancel_timer("election");
+                    ctx.event("elected", json!({ "leader": self.me }));
+                    self.watch.take::<CrMsg>(ctx, self.me);
+                    self.ring.send(ctx, CrMsg::Elected { id: self.me })
+                }
+            }
+            // The announcement came back: every live process has heard it.
+            CrMsg::Elected { id } if id == self.me => None,
+            // A lower id announced to a live higher one: the election skipped this process (a
+            // lost acknowledgement made it look dead). It calls a new one, which it will win.
+            CrMsg::Elected { id } if id < self.me => {
+                self.ring.alive(id);
+                self.participant = false;
+                self.initiate(ctx);
+                None
+            }
+            CrMsg::Elected { id } => {
+                self.ring.alive(id);
+                self.participant = false;
+                ctx.cancel_timer("election");
+                self.watch.take::<CrMsg>(ctx, id);
+                self.ring.forward(ctx, hops, msg)
+            }
+        };
+        self.bounced(ctx, back);
+    }
+
+    /// A message no other process could take comes back here, as in a ring of one.
+    fn bounced(&mut self, ctx: &mut Ctx, back: Bounced<CrMsg>) {
+        if let Some((hops, msg)) = back {
+            self.on_ring(ctx, hops, msg);
+        }
+    }
+}
+
+impl Process for ChangRobertsNode {
+    type Msg = RingMsg<CrMsg>;
+
+    fn on_start(&mut self, ctx: &mut Ctx) {
+        self.initiate(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Self::Msg) {
+        self.ring.alive(from);
+        match msg {
+            RingMsg::Pass { seq, hops, body } => {
+                self.ring.ack(ctx, from, seq);
+                self.on_ring(ctx, hops, body);
+            }
+            RingMsg::Ack { seq } => self.ring.acked(ctx, from, seq),
+            RingMsg::Heartbeat => {
+                if self.watch.heard(ctx, from) {
+                    self.initiate(ctx);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
+        match name {
+            "ack" => {
+                for (hops, msg) in self.ring.timed_out(ctx) {
+                    self.on_ring(ctx, hops, msg);
+                }
+            }
+            "heartbeat" => self.watch.beat::<CrMsg>(ctx),
+            "leader_timeout" => {
+                self.watch.lose(ctx, "no heartbeat");
+                self.initiate(ctx);
+            }
+            "election" => {
+                self.participant = false;
+                self.initiate(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+        match args.first().map(String::as_str) {
+            Some("elect") => {
+                self.initiate(ctx);
+                Ok("election started".into())
+            }
+            _ => Err(format!("unknown command {args:?}; chang-roberts knows: elect")),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let leader = self.watch.leader();
+        let role = match (self.participant, leader) {
+            (true, _) => "electing",
+            (false, Some(l)) if l == self.me => "leader",
+            (false, Some(_)) => "follower",
+            (false, None) => "idle",
+        };
+        Status { role: role.into(), leader, term: None }
+    }
+}
+
+/// The registry entry.
+pub struct ChangRoberts;
+
+pub const FACTS: RingFacts = RingFacts {
+    election_types: &["election", "elected"],
+    worst: |n, initiators| if initiators <= 1 { 3 * n - 1 } else { n * (n + 1) / 2 + n },
+    textbook: |n| {
+        let harmonic: f64 = (1..=n).map(|k| 1.0 / k as f64).sum();
+        json!({
+            "one_initiator_worst": 3 * n - 1,
+            "all_initiating_average": (n as f64 * harmonic * 10.0).round() / 10.0 + n as f64,
+            "all_initiating_worst": n * (n + 1) / 2 + n,
+            "figure": format!(
+                "one initiator ≤ 3n−1 = {}; all initiating n·H(n) + n ≈ {:.1} on average (O(n log n)), n(n+1)/2 + n = {} at worst (O(n²)); acknowledgements of the ring's repair counted apart",
+                3 * n - 1,
+                n as f64 * harmonic + n as f64,
+                n * (n + 1) / 2 + n
+            ),
+        })
+    },
+};
+
+impl Algorithm for ChangRoberts {
+    fn name(&self) -> &'static str {
+        "chang-roberts"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Chang–Roberts ring election: smaller ids are swallowed, the highest id's message comes home"
+    }
+
+    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
+        let params: RingParams = parse_params(params)?;
+        params.validate()?;
+        Ok(Box::new(ChangRobertsNode::new(me, peers, params)))
+    }
+
+    fn properties(&self) -> Vec<PropertyInfo> {
+        crate::ring::properties(
+            "after a failure an election costs at most 3n−1 messages with one initiator, n(n+1)/2 + n with several",
+        )
+    }
+
+    fn check(&self, run: &Run) -> CheckReport {
+        check_ring(run, &FACTS)
+    }
+}

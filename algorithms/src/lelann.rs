@@ -1,0 +1,253 @@
+//! LeLann's ring election (1977), as the course presents it: the election message collects every
+//! id on its way round the ring, and the initiator, when it comes back, picks the highest.
+//!
+//! Rules, as the course states them (the ring is the id order; see [`crate::ring`] for how a dead
+//! successor is skipped):
+//! - An initiator marks itself a *participant* and sends ELECTION([its id]) to its successor.
+//! - A process receiving someone else's ELECTION(ids) marks itself a participant (so it calls no
+//!   election of its own meanwhile), appends its id and passes the message on: every id travels
+//!   the rest of the way round the ring.
+//! - When its own ELECTION comes back, the initiator holds every live id: it picks the highest as
+//!   leader and sends COORDINATOR(leader) round the ring; every process records the leader and
+//!   stops being a participant; the message stops when it is back at the initiator. The process
+//!   picked learns it is *elected*.
+//! - Several initiators run their elections side by side: each message goes all the way round, and
+//!   each initiator announces the same highest id.
+//! - A process that hears a lower id announced knows the election skipped it (it looked dead):
+//!   it swallows the announcement and calls a new election, as the bully algorithm's higher
+//!   processes do.
+//! - Processes call an election when they start and when the leader's heartbeats stop; a
+//!   participant that sees no result within `election_timeout` calls one itself. Each election
+//!   message carries a random tag, so one from an earlier election that comes back is dropped.
+//!
+//! Promise: exactly one process is elected, the highest live id, and every live process learns
+//! it. Cost: 2n messages per initiator (n ELECTION hops, n COORDINATOR hops), so 2n² = O(n²) when
+//! all initiate.
+
+use crate::check::{CheckReport, Run};
+use crate::process::{Ctx, Message, NodeId, Process, Status, MS};
+use crate::registry::{parse_params, Algorithm, PropertyInfo};
+use crate::ring::{check_ring, Bounced, Ring, RingFacts, RingMsg, RingParams, Watch};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LeLannMsg {
+    /// An initiator's election: the ids it has passed, the initiator's first.
+    Election { ids: Vec<NodeId>, tag: u32 },
+    /// The initiator's pick, on its way round.
+    Coordinator { leader: NodeId, initiator: NodeId },
+}
+
+impl Message for LeLannMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            LeLannMsg::Election { .. } => "election",
+            LeLannMsg::Coordinator { .. } => "coordinator",
+        }
+    }
+}
+
+pub struct LeLannNode {
+    me: NodeId,
+    params: RingParams,
+    ring: Ring<LeLannMsg>,
+    watch: Watch,
+    participant: bool,
+    /// The tag of this process's own election while its message is on its way round.
+    initiated: Option<u32>,
+}
+
+impl LeLannNode {
+    pub fn new(me: NodeId, peers: &[NodeId], params: RingParams) -> Self {
+        let ring = Ring::new(me, peers, params.ack_timeout_ms * MS);
+        let watch = Watch::new(me, params.clone());
+        LeLannNode { me, params, ring, watch, participant: false, initiated: None }
+    }
+
+    fn initiate(&mut self, ctx: &mut Ctx) {
+        if self.participate(ctx, true) {
+            let tag = ctx.rng().random();
+            self.initiated = Some(tag);
+            let back = self.ring.send(ctx, LeLannMsg::Election { ids: vec![self.me], tag });
+            self.bounced(ctx, back);
+        }
+    }
+
+    /// Becomes a participant; false if it already was one.
+    fn participate(&mut self, ctx: &mut Ctx, initiator: bool) -> bool {
+        if self.participant {
+            return false;
+        }
+        self.participant = true;
+        self.ring.fresh_round();
+        ctx.event("election_started", json!({ "initiator": initiator }));
+        self.watch.hold(ctx);
+        ctx.set_timer("election", self.params.election_timeout_ms * MS);
+        true
+    }
+
+    fn take_leader(&mut self, ctx: &mut Ctx, leader: NodeId) {
+        self.participant = false;
+        ctx.cancel_timer("election");
+        if leader == self.me && self.watch.leader() != Some(self.me) {
+            ctx.event("elected", json!({ "leader": self.me }));
+        }
+        self.watch.take::<LeLannMsg>(ctx, leader);
+    }
+
+    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: LeLannMsg) {
+        let back = match msg {
+            LeLannMsg::Election { mut ids, tag } => {
+                for id in &ids {
+                    self.ring.alive(*id);
+                }
+                if ids[0] != self.me {
+                    self.participate(ctx, false);
+                    ids.push(self.me);
+                    self.ring.forward(ctx, hops, LeLannMsg::Election { ids, tag })
+                } else if self.initiated == Some(tag) {
+                    // Home: it passed every live process; the highest id leads.
+                    self.initiated = None;
+                    let leader = *ids.iter().max().expect("its own id at least");
+                    self.take_leader(ctx, leader);
+                    self.ring.send(ctx, LeLannMsg::Coordinator { leader, initiator: self.me })
+                } else {
+                    None // an election of an earlier life or an abandoned one
+                }
+            }
+            LeLannMsg::Coordinator { initiator, .. } if initiator == self.me => None,
+            // A lower id announced to a live higher one: the election skipped this process (a
+            // lost acknowledgement made it look dead). It calls a new one, which it will win.
+            LeLannMsg::Coordinator { leader, .. } if leader < self.me => {
+                self.ring.alive(leader);
+                self.participant = false;
+                self.initiate(ctx);
+                None
+            }
+            LeLannMsg::Coordinator { leader, initiator } => {
+                self.ring.alive(leader);
+                self.take_leader(ctx, leader);
+                self.ring.forward(ctx, hops, LeLannMsg::Coordinator { leader, initiator })
+            }
+        };
+        self.bounced(ctx, back);
+    }
+
+    /// A message no other process could take comes back here, as in a ring of one.
+    fn bounced(&mut self, ctx: &mut Ctx, back: Bounced<LeLannMsg>) {
+        if let Some((hops, msg)) = back {
+            self.on_ring(ctx, hops, msg);
+        }
+    }
+}
+
+impl Process for LeLannNode {
+    type Msg = RingMsg<LeLannMsg>;
+
+    fn on_start(&mut self, ctx: &mut Ctx) {
+        self.initiate(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Self::Msg) {
+        self.ring.alive(from);
+        match msg {
+            RingMsg::Pass { seq, hops, body } => {
+                self.ring.ack(ctx, from, seq);
+                self.on_ring(ctx, hops, body);
+            }
+            RingMsg::Ack { seq } => self.ring.acked(ctx, from, seq),
+            RingMsg::Heartbeat => {
+                if self.watch.heard(ctx, from) {
+                    self.initiate(ctx);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
+        match name {
+            "ack" => {
+                for (hops, msg) in self.ring.timed_out(ctx) {
+                    self.on_ring(ctx, hops, msg);
+                }
+            }
+            "heartbeat" => self.watch.beat::<LeLannMsg>(ctx),
+            "leader_timeout" => {
+                self.watch.lose(ctx, "no heartbeat");
+                self.initiate(ctx);
+            }
+            "election" => {
+                self.participant = false;
+                self.initiated = None;
+                self.initiate(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+        match args.first().map(String::as_str) {
+            Some("elect") => {
+                self.initiate(ctx);
+                Ok("election started".into())
+            }
+            _ => Err(format!("unknown command {args:?}; lelann knows: elect")),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let leader = self.watch.leader();
+        let role = match (self.participant, leader) {
+            (true, _) => "electing",
+            (false, Some(l)) if l == self.me => "leader",
+            (false, Some(_)) => "follower",
+            (false, None) => "idle",
+        };
+        Status { role: role.into(), leader, term: None }
+    }
+}
+
+/// The registry entry.
+pub struct LeLann;
+
+pub const FACTS: RingFacts = RingFacts {
+    election_types: &["election", "coordinator"],
+    worst: |n, initiators| 2 * n * initiators,
+    textbook: |n| {
+        json!({
+            "per_initiator": 2 * n,
+            "all_initiating": 2 * n * n,
+            "figure": format!(
+                "2n = {} per initiator (n ELECTION + n COORDINATOR hops); 2n² = {} with all initiating, O(n²); acknowledgements of the ring's repair counted apart",
+                2 * n,
+                2 * n * n
+            ),
+        })
+    },
+};
+
+impl Algorithm for LeLann {
+    fn name(&self) -> &'static str {
+        "lelann"
+    }
+
+    fn summary(&self) -> &'static str {
+        "LeLann ring election: the message collects every id round the ring; the initiator picks the highest"
+    }
+
+    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
+        let params: RingParams = parse_params(params)?;
+        params.validate()?;
+        Ok(Box::new(LeLannNode::new(me, peers, params)))
+    }
+
+    fn properties(&self) -> Vec<PropertyInfo> {
+        crate::ring::properties("an election costs at most 2n messages per initiator (2n² with all initiating)")
+    }
+
+    fn check(&self, run: &Run) -> CheckReport {
+        check_ring(run, &FACTS)
+    }
+}

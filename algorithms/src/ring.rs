@@ -1,0 +1,441 @@
+//! What the two ring elections ([`crate::lelann`], [`crate::chang_roberts`]) share: the logical
+//! ring and its repair, the leader's heartbeat as failure detector, their parameters, and their
+//! checker.
+//!
+//! The ring is the id order: every process sends to the next higher id, the highest to the lowest.
+//! The course repairs a ring around a dead process by skipping it ("P5 is dead: skip to P0"), so
+//! every hop is acknowledged: a successor that does not acknowledge within `ack_timeout` is taken
+//! for dead, and the message (with every later one still unacknowledged) goes on to the next id
+//! round the ring. Suspicions last for one election: a process that joins a new election probes
+//! its direct successor again, so a restarted process is back in the ring at the next election.
+//! A message that has gone once round the ring without being consumed is dropped (the process
+//! that would consume it is gone); a process whose every successor is silent gets its messages
+//! back, as a ring of one.
+
+use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict, View};
+use crate::election_check::{
+    election_latency, episodes, event_data, message_metric, sends_by_type, stable_agreement, Elections, Expect, Timed,
+};
+use crate::process::{Ctx, Message, Nanos, NodeId, MS};
+use crate::trace::{AppliedFault, What};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeSet, VecDeque};
+
+/// A ring algorithm's messages: its own (`body`) travel hop by hop; acknowledgements repair the
+/// ring; heartbeats keep the leader.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RingMsg<P> {
+    /// One hop of a ring message. `seq` names the hop for its acknowledgement; `hops` counts the
+    /// hops the message has made so far, this one included.
+    Pass {
+        seq: u64,
+        hops: u32,
+        body: P,
+    },
+    Ack {
+        seq: u64,
+    },
+    /// From the leader to every process, every `heartbeat_ms`.
+    Heartbeat,
+}
+
+impl<P: Message> Message for RingMsg<P> {
+    fn kind(&self) -> &'static str {
+        match self {
+            RingMsg::Pass { body, .. } => body.kind(),
+            RingMsg::Ack { .. } => "ack",
+            RingMsg::Heartbeat => "heartbeat",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RingParams {
+    pub heartbeat_ms: u64,
+    /// A process suspects the leader after this long without a heartbeat ...
+    pub leader_timeout_ms: u64,
+    /// ... plus a random extra up to this, so that not every process calls an election at once.
+    pub timeout_jitter_ms: u64,
+    /// A successor that does not acknowledge a hop within this is skipped.
+    pub ack_timeout_ms: u64,
+    /// A process that takes part in an election and sees no result within this starts over.
+    pub election_timeout_ms: u64,
+    /// Longest acceptable time from a leader's death to agreement on the next; derived from the
+    /// timeouts when not given.
+    pub election_bound_ms: Option<u64>,
+}
+
+impl Default for RingParams {
+    fn default() -> Self {
+        RingParams {
+            heartbeat_ms: 50,
+            leader_timeout_ms: 250,
+            timeout_jitter_ms: 100,
+            ack_timeout_ms: 30,
+            election_timeout_ms: 300,
+            election_bound_ms: None,
+        }
+    }
+}
+
+impl RingParams {
+    /// Detection (timeout + jitter), one election that may fail with a process dying in it
+    /// (election timeout), a second one, and 100 ms for delivery and scheduling.
+    pub fn election_bound(&self) -> Nanos {
+        let derived = self.leader_timeout_ms + self.timeout_jitter_ms + 2 * self.election_timeout_ms + 100;
+        self.election_bound_ms.unwrap_or(derived) * MS
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.leader_timeout_ms {
+            return Err(format!(
+                "params.heartbeat_ms ({}) must be above 0 and below params.leader_timeout_ms ({})",
+                self.heartbeat_ms, self.leader_timeout_ms
+            ));
+        }
+        if self.ack_timeout_ms == 0 || self.election_timeout_ms <= self.ack_timeout_ms {
+            return Err(format!(
+                "params.ack_timeout_ms ({}) must be above 0 and below params.election_timeout_ms ({})",
+                self.ack_timeout_ms, self.election_timeout_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A hop sent but not yet acknowledged.
+#[derive(Clone, Debug)]
+struct Pending<P> {
+    seq: u64,
+    to: NodeId,
+    hops: u32,
+    body: P,
+    sent_at: Nanos,
+}
+
+/// One process's place in the ring: its successors, whom it suspects, and its unacknowledged hops.
+pub struct Ring<P> {
+    me: NodeId,
+    /// Every id of the cluster, ascending: the ring.
+    order: Vec<NodeId>,
+    suspected: BTreeSet<NodeId>,
+    unacked: VecDeque<Pending<P>>,
+    next_seq: u64,
+    ack_timeout: Nanos,
+}
+
+/// A message that came back because no other process could take it, and how far it had gone.
+pub type Bounced<P> = Option<(u32, P)>;
+
+impl<P: Message + Clone> Ring<P> {
+    pub fn new(me: NodeId, peers: &[NodeId], ack_timeout: Nanos) -> Ring<P> {
+        let mut order: Vec<NodeId> = peers.iter().copied().chain([me]).collect();
+        order.sort_unstable();
+        Ring { me, order, suspected: BTreeSet::new(), unacked: VecDeque::new(), next_seq: 0, ack_timeout }
+    }
+
+    /// The next id round the ring that is not suspected, `None` when all others are.
+    pub fn successor(&self) -> Option<NodeId> {
+        let at = self.order.iter().position(|n| *n == self.me).expect("me is in the ring");
+        (1..self.order.len()).map(|i| self.order[(at + i) % self.order.len()]).find(|n| !self.suspected.contains(n))
+    }
+
+    /// A new election: probe the whole ring again.
+    pub fn fresh_round(&mut self) {
+        self.suspected.clear();
+    }
+
+    /// `id` has been heard from (directly, or its id travels in a message): it is alive.
+    pub fn alive(&mut self, id: NodeId) {
+        self.suspected.remove(&id);
+    }
+
+    /// Starts `body` on its way round the ring.
+    pub fn send(&mut self, ctx: &mut Ctx, body: P) -> Bounced<P> {
+        self.hop(ctx, 1, body)
+    }
+
+    /// Passes on a message that has made `hops` hops. One that has made a whole round without
+    /// being consumed is dropped.
+    pub fn forward(&mut self, ctx: &mut Ctx, hops: u32, body: P) -> Bounced<P> {
+        if hops as usize >= self.order.len() {
+            ctx.event("ring_dropped", json!({ "kind": body.kind(), "hops": hops }));
+            return None;
+        }
+        self.hop(ctx, hops + 1, body)
+    }
+
+    fn hop(&mut self, ctx: &mut Ctx, hops: u32, body: P) -> Bounced<P> {
+        let Some(to) = self.successor() else { return Some((hops, body)) };
+        self.hop_to(ctx, to, hops, body);
+        None
+    }
+
+    fn hop_to(&mut self, ctx: &mut Ctx, to: NodeId, hops: u32, body: P) {
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        ctx.send(to, &RingMsg::Pass { seq, hops, body: body.clone() });
+        self.unacked.push_back(Pending { seq, to, hops, body, sent_at: ctx.now() });
+        if self.unacked.len() == 1 {
+            self.arm(ctx);
+        }
+    }
+
+    /// The acknowledgement of a hop this process received; sent before acting on it.
+    pub fn ack(&self, ctx: &mut Ctx, from: NodeId, seq: u64) {
+        ctx.send(from, &RingMsg::<P>::Ack { seq });
+    }
+
+    /// An acknowledgement arrived: the hop is done. Links are FIFO, so an earlier hop to the same
+    /// process still unacknowledged was lost (it reached the process before it was running): the
+    /// process is alive, and gets that hop again.
+    pub fn acked(&mut self, ctx: &mut Ctx, from: NodeId, seq: u64) {
+        let (lost, rest): (Vec<_>, Vec<_>) = self
+            .unacked
+            .drain(..)
+            .filter(|p| !(p.to == from && p.seq == seq))
+            .partition(|p| p.to == from && p.seq < seq);
+        self.unacked = rest.into();
+        for p in lost {
+            self.hop_to(ctx, from, p.hops, p.body);
+        }
+        self.arm(ctx);
+    }
+
+    /// The oldest hop was not acknowledged in time: its successor is taken for dead, and every
+    /// hop still waiting on that successor goes on to the next, in order. Returns what came back.
+    pub fn timed_out(&mut self, ctx: &mut Ctx) -> Vec<(u32, P)> {
+        let Some(dead) = self.unacked.front().map(|p| p.to) else { return vec![] };
+        self.suspected.insert(dead);
+        ctx.event("successor_suspected", json!({ "node": dead }));
+        let (stalled, waiting): (Vec<_>, Vec<_>) = self.unacked.drain(..).partition(|p| p.to == dead);
+        self.unacked = waiting.into();
+        let mut back = Vec::new();
+        for p in stalled {
+            back.extend(self.hop(ctx, p.hops, p.body));
+        }
+        self.arm(ctx);
+        back
+    }
+
+    fn arm(&self, ctx: &mut Ctx) {
+        match self.unacked.front() {
+            Some(p) => ctx.set_timer("ack", (p.sent_at + self.ack_timeout).saturating_sub(ctx.now()).max(1)),
+            None => ctx.cancel_timer("ack"),
+        }
+    }
+}
+
+/// The failure detector of both ring elections: the leader sends a heartbeat to every process
+/// every `heartbeat_ms`; a process that hears none from its leader for `leader_timeout_ms` (plus a
+/// random jitter) presumes it dead and calls an election.
+pub struct Watch {
+    me: NodeId,
+    leader: Option<NodeId>,
+    params: RingParams,
+}
+
+impl Watch {
+    pub fn new(me: NodeId, params: RingParams) -> Watch {
+        Watch { me, leader: None, params }
+    }
+
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+
+    /// An election's result: lead (heartbeats start) or follow (heartbeats are expected).
+    pub fn take<P: Message>(&mut self, ctx: &mut Ctx, leader: NodeId) {
+        if self.leader != Some(leader) {
+            self.leader = Some(leader);
+            ctx.event("leader", json!({ "leader": leader }));
+        }
+        if leader == self.me {
+            ctx.cancel_timer("leader_timeout");
+            self.beat::<P>(ctx);
+        } else {
+            ctx.cancel_timer("heartbeat");
+            self.expect(ctx);
+        }
+    }
+
+    /// (Re)starts the wait for the leader's next heartbeat.
+    pub fn expect(&self, ctx: &mut Ctx) {
+        let jitter = ctx.rng().random_range(0..=self.params.timeout_jitter_ms);
+        ctx.set_timer("leader_timeout", (self.params.leader_timeout_ms + jitter) * MS);
+    }
+
+    /// An election is running: its result will come; stop suspecting meanwhile.
+    pub fn hold(&self, ctx: &mut Ctx) {
+        ctx.cancel_timer("leader_timeout");
+    }
+
+    /// The leader is presumed dead.
+    pub fn lose(&mut self, ctx: &mut Ctx, reason: &str) {
+        if let Some(old) = self.leader.take() {
+            ctx.event("leader_lost", json!({ "leader": old, "reason": reason }));
+        }
+    }
+
+    /// The `heartbeat` timer: a leader's heartbeat to everyone.
+    pub fn beat<P: Message>(&self, ctx: &mut Ctx) {
+        if self.leader == Some(self.me) {
+            ctx.broadcast(&RingMsg::<P>::Heartbeat);
+            ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+        }
+    }
+
+    /// A heartbeat from `from`. Returns true when it shows a rival leader with a higher id than
+    /// this one's own leadership (two sides of a healed partition), which calls for an election.
+    pub fn heard(&self, ctx: &mut Ctx, from: NodeId) -> bool {
+        if self.leader == Some(from) {
+            self.expect(ctx);
+            return false;
+        }
+        self.leader == Some(self.me) && from > self.me
+    }
+}
+
+/// What a ring algorithm tells the shared checker about itself.
+pub struct RingFacts {
+    /// The message types an election costs (acknowledgements are the ring's repair, counted apart).
+    pub election_types: &'static [&'static str],
+    /// The textbook's most messages for an election with `initiators` initiators among `n`.
+    pub worst: fn(n: u64, initiators: u64) -> u64,
+    /// The textbook's figures, for the metrics.
+    pub textbook: fn(n: u64) -> Value,
+}
+
+/// The checker of both ring elections.
+pub fn check_ring(run: &Run, facts: &RingFacts) -> CheckReport {
+    let params: RingParams = crate::registry::parse_params(&run.params).unwrap_or_default();
+    let bound = params.election_bound();
+    let n = run.nodes.len() as u64;
+    let el = Elections::new(run, run.nodes.clone());
+    let anyone = |_: Nanos| true;
+
+    let elected = one_elected_highest(&el, params.election_timeout_ms * MS);
+    let agreement = stable_agreement(&el, bound, Expect::Highest, &anyone);
+    let eps = episodes(&el, true);
+    let (latency, timed) = election_latency(&el, &eps, bound, Expect::Highest, &anyone);
+
+    // Messages per election: from its episode to the next boundary, so the announcement's last
+    // hops count too. The start is measured but not held to the textbook: processes come up one
+    // by one, and the first elections race with the starts.
+    let mut cost = PropertyResult::new("election_message_cost", Verdict::Held, "");
+    let (mut samples, mut acks, mut initiators) = (Vec::new(), Vec::new(), Vec::new());
+    for t in &timed {
+        let (from, to) = (t.episode.t0, t.end);
+        let counts = sends_by_type(&run.records, facts.election_types, from, to);
+        let started = run.records.iter().filter(|r| r.t >= from && r.t < to);
+        let k = started
+            .filter_map(|r| event_data(r, "election_started"))
+            .filter(|d| d.get("initiator").and_then(Value::as_bool) == Some(true))
+            .count() as u64;
+        let sent: u64 = counts.values().sum();
+        let worst = (facts.worst)(n, k.max(1));
+        if t.episode.why != "start" && sent > worst && cost.verdict == Verdict::Held {
+            cost.verdict = Verdict::Violated;
+            cost.detail = format!(
+                "election after {} at {:.0} ms cost {sent} messages with {k} initiator(s), above the textbook's {worst}",
+                t.episode.why,
+                run.ms(from)
+            );
+        }
+        acks.push(sends_by_type(&run.records, &["ack"], from, to)["ack"] as f64);
+        initiators.push(k as f64);
+        samples.push(counts);
+    }
+    if cost.verdict == Verdict::Held {
+        let totals: Vec<u64> = samples.iter().map(|s| s.values().sum()).collect();
+        cost.detail = format!(
+            "messages per election {totals:?} with {:?} initiator(s); textbook worst: {} with one initiator, {} with all",
+            initiators.iter().map(|k| *k as u64).collect::<Vec<_>>(),
+            (facts.worst)(n, 1),
+            (facts.worst)(n, n)
+        );
+        if samples.is_empty() {
+            cost.verdict = Verdict::Unknown;
+        }
+    }
+
+    let mut report = CheckReport { properties: vec![elected, agreement, latency, cost], ..Default::default() };
+    let latencies: Vec<f64> = timed.iter().map(Timed::ms).collect();
+    report.metrics.insert("election_ms".into(), crate::check::stats(&latencies));
+    report.metrics.insert("messages_per_election".into(), message_metric(&samples, (facts.textbook)(n)));
+    report.metrics.insert("initiators_per_election".into(), crate::check::stats(&initiators));
+    report.metrics.insert("acks_per_election".into(), crate::check::stats(&acks));
+    report
+}
+
+/// "Exactly one elected node, the highest id among those alive": every win is by the highest id
+/// among the nodes that had been running for at least `grace`, the longest an election runs
+/// before it starts over (a node that starts later may have been skipped like a dead one by an
+/// election already under way, and wins the next). Within a period the live nodes do not
+/// change, so two winners in one period means one of them is caught by this rule, unless the
+/// higher one had only just started. Periods under a partition (each side elects its own) and
+/// right after a heal (an election begun in a side may end there) are not judged.
+fn one_elected_highest(el: &Elections, grace: Nanos) -> PropertyResult {
+    let run = el.run;
+    let mut result = PropertyResult::new("one_elected_highest", Verdict::Held, "");
+    let started: Vec<(NodeId, Nanos)> =
+        run.records.iter().filter(|r| matches!(r.what, What::Start { .. })).map(|r| (r.node, r.t)).collect();
+    // Running at `t` since at least `t − grace`: alive now, and no start within the grace.
+    let settled = |n: NodeId, t: Nanos| {
+        el.views.at(n, t) != View::Down && !started.iter().any(|(m, s)| *m == n && *s <= t && t < s + grace)
+    };
+    let (mut judged, mut wins) = (0, 0);
+    for (from, to) in el.periods() {
+        let after_heal = run.faults.iter().any(|f| f.t == from && matches!(f.fault, AppliedFault::Heal));
+        if run.partitioned_at(from) || after_heal {
+            continue;
+        }
+        let mut winner = false;
+        for r in run.records.iter().filter(|r| r.t >= from && r.t < to && r.event_name() == Some("elected")) {
+            wins += 1;
+            if let Some(h) = el.members.iter().copied().filter(|h| *h > r.node && settled(*h, r.t)).max() {
+                result.verdict = Verdict::Violated;
+                result.detail = format!(
+                    "node {} was elected at {:.0} ms while node {h}, a higher id, had been running for over {} ms",
+                    r.node,
+                    run.ms(r.t),
+                    grace / MS
+                );
+                // The win, and what the higher node believed then.
+                result.evidence = [Some(EventRef::of(r)), el.views.cause(h, r.t)].into_iter().flatten().collect();
+                return result;
+            }
+            winner = true;
+        }
+        judged += winner as usize;
+    }
+    result.detail = format!("{wins} win(s) in {judged} period(s), each by the highest live id");
+    if judged == 0 {
+        result.verdict = Verdict::Unknown;
+    }
+    result
+}
+
+/// The properties both ring elections promise; `worst` names the message bound.
+pub fn properties(worst: &'static str) -> Vec<crate::registry::PropertyInfo> {
+    use crate::registry::PropertyInfo;
+    vec![
+        PropertyInfo {
+            name: "one_elected_highest",
+            promise: "between two faults at most one process is elected, and it is the highest live id",
+        },
+        PropertyInfo {
+            name: "stable_agreement",
+            promise: "in every stable period every live process knows the highest live id as leader",
+        },
+        PropertyInfo {
+            name: "election_within_bound",
+            promise:
+                "after the leader dies (or at start, or when a higher id returns) everyone agrees within the bound",
+        },
+        PropertyInfo { name: "election_message_cost", promise: worst },
+    ]
+}
