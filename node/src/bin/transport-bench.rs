@@ -51,6 +51,9 @@ struct Args {
     /// The node binary (default: `node` beside this executable).
     #[arg(long)]
     node: Option<PathBuf>,
+    /// Rounds of every measurement; the table shows each figure's median.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
     /// Where the two ends run: `split` pins them to CPUs 0 and 1, `same` both to CPU 0, `none`
     /// leaves it to the scheduler. Pinning matters: in a VM a wake-up across CPUs costs tens of
     /// microseconds, so unpinned round trips jump between two figures as the scheduler moves the
@@ -112,6 +115,22 @@ struct Figures {
     msgs_per_s: f64,
 }
 
+impl Figures {
+    /// Each figure's median over the rounds (of an even count, the upper middle).
+    fn median(runs: &[Figures]) -> Figures {
+        let pick = |f: fn(&Figures) -> f64| {
+            let mut values: Vec<f64> = runs.iter().map(f).collect();
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        Figures {
+            rtt_p50_ns: pick(|f| f.rtt_p50_ns),
+            rtt_p99_ns: pick(|f| f.rtt_p99_ns),
+            msgs_per_s: pick(|f| f.msgs_per_s),
+        }
+    }
+}
+
 fn run(args: &Args) -> anyhow::Result<()> {
     let frame = sample_frame(1);
     println!(
@@ -128,16 +147,26 @@ fn run(args: &Args) -> anyhow::Result<()> {
         }
     );
 
-    eprintln!("raw tokio TCP ...");
-    let raw = raw_figures(args.pings, args.raw_frames, args.pin).context("raw TCP measurement")?;
+    // Rounds interleave raw and node measurements, so a disturbance of the machine (another
+    // process taking a CPU for a while) hits one round of each rather than all of one kind.
     let node_bin = node_binary(args)?;
-    let mut rows = vec![("raw tokio TCP (in-process)".to_string(), raw)];
-    for trace_messages in [false, true] {
-        eprintln!("two nodes, trace_messages = {trace_messages} ...");
-        let figures = node_figures(&node_bin, trace_messages, args)
-            .with_context(|| format!("nodes with trace_messages = {trace_messages}"))?;
-        rows.push((format!("node, trace_messages={trace_messages}"), figures));
+    let names = ["raw tokio TCP (in-process)", "node, trace_messages=false", "node, trace_messages=true"];
+    let mut samples: Vec<Vec<Figures>> = vec![vec![], vec![], vec![]];
+    for round in 1..=args.repeat {
+        eprintln!("round {round} of {}: raw tokio TCP ...", args.repeat);
+        samples[0].push(raw_figures(args.pings, args.raw_frames, args.pin).context("raw TCP measurement")?);
+        for (row, trace_messages) in [(1, false), (2, true)] {
+            eprintln!("round {round} of {}: two nodes, trace_messages = {trace_messages} ...", args.repeat);
+            let figures = node_figures(&node_bin, trace_messages, args)
+                .with_context(|| format!("nodes with trace_messages = {trace_messages}"))?;
+            samples[row].push(figures);
+        }
     }
+    if args.repeat > 1 {
+        println!("each figure is the median of {} rounds\n", args.repeat);
+    }
+    let rows: Vec<(String, Figures)> =
+        names.iter().zip(&samples).map(|(name, runs)| (name.to_string(), Figures::median(runs))).collect();
 
     let raw = &rows[0].1;
     println!("{:<32} {:>12} {:>12} {:>14} {:>10} {:>10}", "", "RTT p50", "RTT p99", "msgs/s", "RTT/raw", "rate/raw");
