@@ -517,7 +517,7 @@ mod tests {
                 match effect {
                     Effect::Send(out) => {
                         self.sent += 1;
-                        if self.drop_every.is_some_and(|n| self.sent % n == 0) {
+                        if self.drop_every.is_some_and(|n| self.sent.is_multiple_of(n)) {
                             continue;
                         }
                         self.wire.push_back((id, out.to, out.body));
