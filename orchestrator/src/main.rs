@@ -10,11 +10,16 @@ mod cluster;
 mod experiment;
 mod live;
 mod netns;
+mod plots;
+mod progress;
 mod proxy;
 mod report;
+mod report_html;
 mod run;
 mod session;
+mod shiviz;
 mod simulate;
+mod timeline;
 
 use algorithms::schedule::{Action, CutMode, LinkSpec, PartitionSpec, Target};
 use algorithms::sim::Delay;
@@ -237,6 +242,25 @@ enum Cmd {
     Down {
         #[command(flatten)]
         target: RunDir,
+    },
+    /// Write report.html and timeline.jsonl for an existing run directory
+    Report {
+        /// The run directory, e.g. runs/latest
+        run_dir: PathBuf,
+        /// How many events the diagram draws at most (the report says what it leaves out)
+        #[arg(long, default_value_t = report_html::DEFAULT_MAX_EVENTS)]
+        max_events: usize,
+    },
+    /// Write a run's events for another tool to stdout: `export --shiviz RUN_DIR > run.log`
+    Export {
+        /// ShiViz's log format (https://bestchai.bitbucket.io/shiviz/)
+        #[arg(long)]
+        shiviz: bool,
+        /// The run directory, e.g. runs/latest
+        run_dir: PathBuf,
+        /// Only the first N events (a prefix of the timeline, so the clocks stay valid)
+        #[arg(long)]
+        max_events: Option<usize>,
     },
 }
 
@@ -478,7 +502,61 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             live_call(&t.run, LiveRequest::Cmd { node, instance: Some(instance), args }, Duration::from_secs(15))
         }
         Cmd::Down { target: t } => live_call(&t.run, LiveRequest::Down, Duration::from_secs(60)),
+        Cmd::Report { run_dir, max_events } => report_cmd(&run_dir, max_events),
+        Cmd::Export { shiviz, run_dir, max_events } => export_cmd(shiviz, &run_dir, max_events),
     }
+}
+
+/// `orchestrator report RUN_DIR`: the page and the timeline for a run that already happened.
+fn report_cmd(run_dir: &Path, max_events: usize) -> Result<ExitCode, Failure> {
+    if !run_dir.is_dir() {
+        return Err(Failure::BadInput(format!("{} is not a run directory", run_dir.display())));
+    }
+    let (summary, judged) = report_html::load_summary(run_dir).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+    if judged {
+        summary.write(run_dir).map_err(Failure::Run)?;
+        eprintln!("{} had no summary.json: judged the traces again and wrote one", run_dir.display());
+    }
+    let written = report_html::write_run_files(&summary, max_events).map_err(Failure::Run)?;
+    println!(
+        "{} ({} KiB; the diagram draws {} of {} events)",
+        written.report.display(),
+        written.bytes.div_ceil(1024),
+        written.drawn,
+        written.total
+    );
+    println!("{}", written.timeline.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `orchestrator export --shiviz RUN_DIR`: the log on stdout, notes on stderr.
+fn export_cmd(shiviz: bool, run_dir: &Path, max_events: Option<usize>) -> Result<ExitCode, Failure> {
+    if !shiviz {
+        return Err(Failure::BadInput("choose a format: --shiviz".into()));
+    }
+    let (summary, _) = report_html::load_summary(run_dir).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+    let ids: Vec<NodeId> = (1..=summary.nodes as NodeId).collect();
+    let (records, faults, problems) = report::load_traces(run_dir, &ids).map_err(Failure::Run)?;
+    for p in problems {
+        eprintln!("warning: {p}");
+    }
+    let export = shiviz::export(&timeline::Timeline::new(records, faults), max_events);
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(export.text.as_bytes()).and_then(|_| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(Failure::Run(e.into()));
+        }
+    }
+    if export.differing > 0 {
+        eprintln!(
+            "note: {} of {} events' vector clocks differ from the traces' (a record missing from the traces, \
+             e.g. cut off by a SIGKILL); the export's clocks are recomputed from the \
+             send/receive pairs and follow ShiViz's rules",
+            export.differing, export.events
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `up --detach`: starts `up` again as a background process in its own session and returns once

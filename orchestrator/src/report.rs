@@ -114,7 +114,9 @@ impl Summary {
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     }
 
-    /// The few lines a person reads after a run.
+    /// What a person reads after a run: a compact table of the properties, the messages, the
+    /// key metrics and the faults, then the verdict and where the report is. The `verdict:` line
+    /// is what scripts and tests look for; keep its wording.
     pub fn human(&self) -> String {
         let mut out = format!(
             "{} · {} · {} nodes · seed {} · {:.1} s{}{}\n",
@@ -126,28 +128,107 @@ impl Summary {
             if self.mode == "sim" { " · simulated" } else { "" },
             if self.interrupted { " · INTERRUPTED" } else { "" },
         );
-        let width = self.properties.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        let mut rows: Vec<[String; 3]> = vec![["property".into(), "verdict".into(), "detail".into()]];
         for p in &self.properties {
-            out += &format!("  {:<8} {:<width$}  {}\n", verdict_word(p.verdict), p.name, p.detail);
+            rows.push([p.name.clone(), verdict_word(p.verdict).into(), p.detail.clone()]);
         }
+        out += &table(&rows, true);
         let mut types: Vec<_> = self.messages.by_type.iter().collect();
         types.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         let by_type: Vec<String> = types.iter().map(|(t, n)| format!("{t} {n}")).collect();
-        out += &format!(
-            "  messages: {} sent, {} delivered ({})\n",
-            self.messages.total,
-            self.messages.delivered,
-            by_type.join(", ")
-        );
+        let mut facts: Vec<[String; 3]> = vec![[
+            "messages".into(),
+            format!("{} sent, {} delivered: {}", self.messages.total, self.messages.delivered, by_type.join(", ")),
+            String::new(),
+        ]];
         for (name, value) in &self.metrics {
-            out += &format!("  {name}: {}\n", short_metric(value));
+            facts.push([name.clone(), compact_metric(value), String::new()]);
         }
+        let applied: Vec<String> = self
+            .faults
+            .iter()
+            .filter(|f| !matches!(f["action"].as_str(), Some("run_start" | "run_end")))
+            .map(|f| {
+                let at = f["at_ms"].as_f64().unwrap_or(0.0) / 1000.0;
+                let mut fault = f.clone();
+                if let Some(map) = fault.as_object_mut() {
+                    map.remove("at_ms"); // not a field of the fault (link specs reject unknown keys)
+                }
+                let fault: Option<algorithms::trace::AppliedFault> = serde_json::from_value(fault).ok();
+                format!("{at:>5.1} s  {}", fault.map_or_else(|| f["action"].to_string(), |f| f.describe()))
+            })
+            .collect();
+        // A nemesis applies dozens: the first few here, all of them in the report.
+        const SHOWN: usize = 6;
+        for (i, line) in applied.iter().take(SHOWN).enumerate() {
+            facts.push([if i == 0 { "faults".into() } else { String::new() }, line.clone(), String::new()]);
+        }
+        if applied.len() > SHOWN {
+            facts.push([
+                String::new(),
+                format!("… and {} more (see the report)", applied.len() - SHOWN),
+                String::new(),
+            ]);
+        }
+        out += &table(&facts, false);
         for p in &self.problems {
             out += &format!("  problem: {p}\n");
         }
         out += &format!("verdict: {}\n", verdict_word(self.verdict).to_uppercase());
+        let report = self.run_dir.join("report.html");
+        if report.is_file() {
+            out += &format!("report: {}\n", report.display());
+        }
         out
     }
+}
+
+/// Rows in aligned columns, indented by two spaces; with a header, a rule under it. Empty last
+/// cells leave no trailing spaces.
+fn table(rows: &[[String; 3]], header: bool) -> String {
+    let width = |c: usize| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0);
+    let (w0, w1) = (width(0), width(1));
+    let mut out = String::new();
+    for (i, row) in rows.iter().enumerate() {
+        let line = format!("  {:<w0$}  {:<w1$}  {}", row[0], row[1], row[2]);
+        out += line.trim_end();
+        out.push('\n');
+        if header && i == 0 {
+            out += &format!("  {}  {}  {}\n", "─".repeat(w0), "─".repeat(w1), "─".repeat(width(2).min(60)));
+        }
+    }
+    out
+}
+
+/// A metric for the summary table: statistics as `n=3 mean=110.3 p50=11.2 p90=314.4 max=314.4`,
+/// per-operation message figures as `mean 17.3 (max 28); textbook best 3, worst 24`.
+pub fn compact_metric(value: &Value) -> String {
+    let Some(map) = value.as_object() else { return value.to_string() };
+    if let Some(measured) = map.get("measured") {
+        let mut text = match measured.as_object() {
+            Some(stats) if stats.contains_key("count") => format!(
+                "mean {} (max {}, n={})",
+                stats.get("mean").map_or("-".into(), |v| v.to_string()),
+                stats.get("max").map_or("-".into(), |v| v.to_string()),
+                stats.get("count").map_or("-".into(), |v| v.to_string())
+            ),
+            _ => short_metric(measured),
+        };
+        let mut textbook: Vec<String> = Vec::new();
+        match map.get("textbook") {
+            Some(Value::String(t)) => textbook.push(t.clone()),
+            Some(Value::Null) | None => {}
+            Some(v) => textbook.push(short_metric(v)),
+        }
+        for (k, v) in map.iter().filter(|(k, _)| k.starts_with("textbook_") && *k != "textbook_value") {
+            textbook.push(format!("{} {v}", &k["textbook_".len()..]));
+        }
+        if !textbook.is_empty() {
+            text += &format!("; textbook {}", textbook.join(", "));
+        }
+        return text;
+    }
+    short_metric(value)
 }
 
 pub fn verdict_word(v: Verdict) -> &'static str {

@@ -88,6 +88,9 @@ pub fn run(exp: &Experiment, mut opts: RunOptions) -> Result<Summary, Failure> {
         }
     };
     let summary = session.finish(interrupted).map_err(Failure::Run);
+    if let Ok(summary) = &summary {
+        crate::report_html::write_or_warn(summary);
+    }
     drop(live);
     if let Some(down) = down {
         down.reply(summary.as_ref().map_err(|e| match e {
@@ -109,6 +112,7 @@ fn drive(
     stop: &AtomicBool,
     stay_up: bool,
 ) -> Result<(bool, Option<DownRequest>), Failure> {
+    let mut progress = crate::progress::Progress::run((!stay_up).then_some(exp.duration));
     let mut pending = schedule.iter().peekable();
     let recovery_at = exp.nemesis.as_ref().map(|n| exp.duration.saturating_sub(n.recovery));
     let mut recovered = false;
@@ -120,16 +124,17 @@ fn drive(
             return Ok((false, None));
         }
         session.tick();
+        progress.at(session.elapsed());
         while let Some(fault) = pending.next_if(|f| session.elapsed() >= f.at) {
             match session.apply(&fault.action, fault.lasting) {
-                Ok(done) => eprintln!("{:>8.3} s  {done}", session.elapsed().as_secs_f64()),
+                Ok(done) => progress.println(format!("{:>8.3} s  {done}", session.elapsed().as_secs_f64())),
                 Err(e) => session.note(format!("fault at {} skipped: {e:#}", humantime::format_duration(fault.at))),
             }
         }
         if let Some(at) = recovery_at.filter(|at| !recovered && session.elapsed() >= *at) {
             recovered = true;
             for done in session.heal_all() {
-                eprintln!("{:>8.3} s  recovery phase: {done}", at.as_secs_f64());
+                progress.println(format!("{:>8.3} s  recovery phase: {done}", at.as_secs_f64()));
             }
         }
         if let Some(down) = live.poll(session) {

@@ -36,8 +36,10 @@ pub fn sweep(exp: &Experiment, config_path: &Path, first: u64, count: u64) -> Re
     let mut failing = Vec::new();
     // Figures of every seed pooled: e.g. all election latencies of all seeds.
     let mut pooled: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut progress = crate::progress::Progress::seeds(count);
     for seed in first..first.saturating_add(count) {
         let outcome = run_seed(algorithm, exp, seed)?;
+        progress.inc();
         let report = algorithm.check(&outcome.run);
         for (name, value) in &report.metrics {
             collect_values(name, value, &mut pooled);
@@ -47,10 +49,11 @@ pub fn sweep(exp: &Experiment, config_path: &Path, first: u64, count: u64) -> Re
             for p in report.properties.iter().filter(|p| p.verdict != Verdict::Held) {
                 let _ = write!(line, "; {} {}: {}", verdict_word(p.verdict), p.name, p.detail);
             }
-            println!("{line}");
+            progress.stdout_line(line);
             failing.push(seed);
         }
     }
+    progress.finish();
     println!(
         "{} · {} · {} nodes · {count} seeds from {first} in {:.1} s: {} held, {} not",
         exp.name,
@@ -99,5 +102,6 @@ pub fn replay(exp: &Experiment, seed: u64, out: &Path) -> Result<Summary, Failur
     std::fs::write(run_dir.join("orchestrator.jsonl"), faults).map_err(io)?;
     let summary = judge(algorithm, &exp.name, "sim", seed, &outcome.run, false, vec![], &run_dir);
     summary.write(&run_dir).map_err(Failure::Run)?;
+    crate::report_html::write_or_warn(&summary);
     Ok(summary)
 }
