@@ -40,6 +40,8 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &crate::lelann::LeLann as &'static dyn Algorithm,
         &crate::chang_roberts::ChangRoberts,
         &crate::raft_election::RaftElection,
+        &crate::lease::Lease,
+        &crate::randomized::Randomized,
     ]);
     // Mutual exclusion.
     all.extend([

@@ -97,11 +97,11 @@ fn chang_roberts_holds_every_property_over_300_seeds_with_crashes_restarts_and_p
     }
 }
 
-/// When the highest id restarts it is the only initiator and nothing is swallowed: Chang–Roberts
-/// sends exactly 2n messages (its id round, then ELECTED round), LeLann exactly n² (every id
-/// round the whole ring), and every hop is acknowledged once.
+/// When the highest id restarts it is the only initiator and nothing is swallowed: both send
+/// exactly 2n messages (Chang–Roberts its id round, then ELECTED round; LeLann the election
+/// collecting every id, then COORDINATOR round), and every hop is acknowledged once.
 #[test]
-fn a_returning_highest_id_costs_2n_with_chang_roberts_and_n_squared_with_lelann() {
+fn a_returning_highest_id_costs_2n_with_either_ring_election() {
     let faults =
         || vec![fault(1.0, Action::Kill { node: Target::Id(5) }), fault(3.0, Action::Restart { node: Target::Id(5) })];
     for seed in 0..20 {

@@ -1,0 +1,660 @@
+//! Lease-based leader election, as Kubernetes' client-go `leaderelection` package does it.
+//!
+//! One node (`store`, node 1 by default) plays the API server: it keeps the lease record and
+//! updates it atomically, a compare-and-swap on the record's version (optimistic concurrency,
+//! like a `resourceVersion`). Every other node is a candidate. The record holds the holder, the
+//! acquire and renew times (on the holder's own clock), the lease duration and the number of
+//! transitions (changes of holder).
+//!
+//! Rules, as client-go states them:
+//! - Every `retry_period` (with a little jitter) a candidate reads the record. Whenever the record
+//!   differs from the one it saw last, it notes the time on its *own* clock: the observed time.
+//! - A candidate that does not hold the lease takes it over only when the holder is empty or a
+//!   full `lease_duration` has passed since its observed time without the record changing: it
+//!   writes itself as holder with acquire and renew times now and `transitions + 1`, conditional
+//!   on the version it read. If two try at once, one write fails and its writer follows the other.
+//! - The holder renews every `retry_period` (a write of the renew time). If it has not renewed
+//!   successfully within `renew_deadline` of sending the last successful renewal, it stops acting
+//!   as leader.
+//! - `lease_duration > renew_deadline > 1.2 × retry_period`: an old holder gives up before anyone
+//!   may take over, *as long as clocks run at the same rate*. Times are measured on each node's own
+//!   clock and never compared across nodes, so skew does not matter, but drift does: a holder whose
+//!   clock runs slow (or a candidate whose clock runs fast) can act as leader while another does.
+//!   client-go promises no fencing; the checker reports the overlap with the events that show it.
+//!
+//! Defaults scale client-go's 15 s / 10 s / 2 s down tenfold to lab time: 1500 / 1000 / 200 ms.
+
+use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::election_check::{
+    election_latency, episodes, event_data, field, local_time, message_metric, overlapping_reigns, sends_by_type,
+    shown, stable_agreement, Elections, Expect, SentIndex, Timed,
+};
+use crate::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::registry::{parse_params, Algorithm, PropertyInfo};
+use crate::trace::{AppliedFault, What};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The lease record, as a `coordination.k8s.io` Lease holds it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LeaseRecord {
+    pub holder: Option<NodeId>,
+    /// On the holder's clock (milliseconds), as client-go writes its own `MicroTime`.
+    pub acquire_time_ms: u64,
+    pub renew_time_ms: u64,
+    pub lease_duration_ms: u64,
+    pub transitions: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum LeaseMsg {
+    /// Read the record.
+    Get {
+        req: u64,
+    },
+    Record {
+        req: u64,
+        record: LeaseRecord,
+        version: u64,
+    },
+    /// Write `record` if the stored version is still `expected`.
+    Update {
+        req: u64,
+        expected: u64,
+        record: LeaseRecord,
+    },
+    /// The outcome, and the record as stored now.
+    UpdateResult {
+        req: u64,
+        ok: bool,
+        record: LeaseRecord,
+        version: u64,
+    },
+}
+
+impl Message for LeaseMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            LeaseMsg::Get { .. } => "get",
+            LeaseMsg::Record { .. } => "record",
+            LeaseMsg::Update { .. } => "update",
+            LeaseMsg::UpdateResult { .. } => "update_result",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeaseParams {
+    /// The node that keeps the record (plays the API server); it is no candidate.
+    pub store: NodeId,
+    pub lease_duration_ms: u64,
+    pub renew_deadline_ms: u64,
+    pub retry_period_ms: u64,
+    /// Longest acceptable time from the holder's death to agreement on the next; derived when
+    /// not given.
+    pub election_bound_ms: Option<u64>,
+}
+
+impl Default for LeaseParams {
+    fn default() -> Self {
+        LeaseParams {
+            store: 1,
+            lease_duration_ms: 1500,
+            renew_deadline_ms: 1000,
+            retry_period_ms: 200,
+            election_bound_ms: None,
+        }
+    }
+}
+
+impl LeaseParams {
+    /// After the holder dies the others last saw it renew up to a (jittered) retry period
+    /// earlier; they take over at their first read a full lease duration later, and the rest
+    /// learn it at their next read: lease duration + 2.4 retry periods, plus 100 ms slack.
+    pub fn election_bound(&self) -> Nanos {
+        self.election_bound_ms.unwrap_or(self.lease_duration_ms + self.retry_period_ms * 3 + 100) * MS
+    }
+
+    fn validate(&self, cluster: usize) -> Result<(), String> {
+        if self.store == 0 || self.store as usize > cluster {
+            return Err(format!("params.store ({}) must be a node of the cluster (1..={cluster})", self.store));
+        }
+        if cluster < 2 {
+            return Err("a lease election needs the store and at least one candidate: nodes ≥ 2".into());
+        }
+        // client-go: LeaseDuration > RenewDeadline > JitterFactor (1.2) × RetryPeriod.
+        if self.retry_period_ms == 0
+            || self.renew_deadline_ms * 10 <= self.retry_period_ms * 12
+            || self.lease_duration_ms <= self.renew_deadline_ms
+        {
+            return Err(format!(
+                "params.lease_duration_ms ({}) > params.renew_deadline_ms ({}) > 1.2 × params.retry_period_ms ({}) > 0 must hold",
+                self.lease_duration_ms, self.renew_deadline_ms, self.retry_period_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The API server's part: the record, its version, compare-and-swap.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct Store {
+    record: LeaseRecord,
+    version: u64,
+}
+
+/// A request in flight, and when (own clock) it was sent.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    req: u64,
+    sent_at: Nanos,
+}
+
+/// A candidate's part: what it saw of the record and when, and whether it leads.
+#[derive(Clone, Debug, Default)]
+struct Candidate {
+    /// client-go's observedRecord (with its version) and observedTime, on this node's clock.
+    observed: Option<(LeaseRecord, u64, Nanos)>,
+    leading: bool,
+    /// Who this node believes holds the lease (traced when it changes).
+    view: Option<NodeId>,
+    next_req: u64,
+    in_flight: Option<InFlight>,
+}
+
+enum Role {
+    Store(Store),
+    Candidate(Candidate),
+}
+
+pub struct LeaseNode {
+    me: NodeId,
+    params: LeaseParams,
+    role: Role,
+}
+
+impl LeaseNode {
+    pub fn new(me: NodeId, params: LeaseParams) -> Self {
+        let role =
+            if me == params.store { Role::Store(Store::default()) } else { Role::Candidate(Candidate::default()) };
+        LeaseNode { me, params, role }
+    }
+}
+
+impl Store {
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: LeaseMsg) {
+        match msg {
+            LeaseMsg::Get { req } => {
+                ctx.send(from, &LeaseMsg::Record { req, record: self.record.clone(), version: self.version });
+            }
+            LeaseMsg::Update { req, expected, record } => {
+                let ok = expected == self.version;
+                if ok {
+                    self.record = record;
+                    self.version += 1;
+                    ctx.persist(self);
+                    ctx.event(
+                        "lease_updated",
+                        json!({ "version": self.version, "by": from, "holder": self.record.holder,
+                                "transitions": self.record.transitions,
+                                "acquire_time_ms": self.record.acquire_time_ms, "renew_time_ms": self.record.renew_time_ms }),
+                    );
+                }
+                let (record, version) = (self.record.clone(), self.version);
+                ctx.send(from, &LeaseMsg::UpdateResult { req, ok, record, version });
+            }
+            LeaseMsg::Record { .. } | LeaseMsg::UpdateResult { .. } => {}
+        }
+    }
+}
+
+impl Candidate {
+    fn view(&mut self, ctx: &mut Ctx, holder: Option<NodeId>, reason: &str) {
+        if self.view == holder {
+            return;
+        }
+        match (self.view, holder) {
+            (_, Some(h)) => ctx.event("leader", json!({ "leader": h })),
+            (Some(old), None) => ctx.event("leader_lost", json!({ "leader": old, "reason": reason })),
+            (None, None) => {}
+        }
+        self.view = holder;
+    }
+
+    /// client-go's observedRecord/observedTime: the clock starts when the record changes.
+    fn observe(&mut self, ctx: &Ctx, record: &LeaseRecord, version: u64) {
+        if self.observed.as_ref().is_none_or(|(_, v, _)| *v != version) {
+            self.observed = Some((record.clone(), version, ctx.now()));
+        }
+    }
+
+    fn request(&mut self, ctx: &mut Ctx, store: NodeId, build: impl FnOnce(u64) -> LeaseMsg) {
+        self.next_req += 1;
+        let req = self.next_req;
+        self.in_flight = Some(InFlight { req, sent_at: ctx.now() });
+        ctx.send(store, &build(req));
+    }
+
+    fn step_down(&mut self, ctx: &mut Ctx, me: NodeId, holder: Option<NodeId>, reason: &str) {
+        if self.leading {
+            self.leading = false;
+            ctx.cancel_timer("renew_deadline");
+            ctx.event("leader_lost", json!({ "leader": me, "reason": reason }));
+            self.view = None;
+        }
+        self.view(ctx, holder, reason);
+    }
+}
+
+impl LeaseNode {
+    /// One round of client-go's tryAcquireOrRenew: read the record, then decide.
+    fn tick(&mut self, ctx: &mut Ctx) {
+        let (store, period) = (self.params.store, self.params.retry_period_ms);
+        let Role::Candidate(c) = &mut self.role else { return };
+        c.request(ctx, store, |req| LeaseMsg::Get { req });
+        // The holder renews every retry period; the others poll with client-go's jitter.
+        let jitter = if c.leading { 0 } else { ctx.rng().random_range(0..=period / 5) };
+        ctx.set_timer("retry", (period + jitter) * MS);
+    }
+
+    fn on_record(&mut self, ctx: &mut Ctx, record: LeaseRecord, version: u64) {
+        let (me, p) = (self.me, self.params.clone());
+        let Role::Candidate(c) = &mut self.role else { return };
+        c.observe(ctx, &record, version);
+        let observed_at = c.observed.as_ref().map_or(ctx.now(), |(_, _, at)| *at);
+        let expired = ctx.now() >= observed_at + p.lease_duration_ms * MS;
+        let now_ms = ctx.now() / MS;
+        match record.holder {
+            // The holder renews: same acquire time and transitions, a new renew time.
+            Some(h) if h == me => {
+                let renewed = LeaseRecord { renew_time_ms: now_ms, ..record };
+                c.request(ctx, p.store, |req| LeaseMsg::Update { req, expected: version, record: renewed });
+            }
+            // Free, or not renewed for a full lease duration as this node saw it: take it.
+            holder if holder.is_none() || expired => {
+                c.view(ctx, None, "lease expired");
+                let taken = LeaseRecord {
+                    holder: Some(me),
+                    acquire_time_ms: now_ms,
+                    renew_time_ms: now_ms,
+                    lease_duration_ms: p.lease_duration_ms,
+                    transitions: record.transitions + 1,
+                };
+                c.request(ctx, p.store, |req| LeaseMsg::Update { req, expected: version, record: taken });
+            }
+            holder => c.step_down(ctx, me, holder, "another node holds the lease"),
+        }
+    }
+
+    fn on_update_result(&mut self, ctx: &mut Ctx, ok: bool, record: LeaseRecord, version: u64, sent_at: Nanos) {
+        let (me, deadline) = (self.me, self.params.renew_deadline_ms * MS);
+        let Role::Candidate(c) = &mut self.role else { return };
+        c.observe(ctx, &record, version);
+        if ok && record.holder == Some(me) {
+            // The renew deadline runs from when this successful request was sent.
+            ctx.set_timer("renew_deadline", (sent_at + deadline).saturating_sub(ctx.now()).max(1));
+            if !c.leading {
+                c.leading = true;
+                ctx.event("elected", json!({ "leader": me, "transitions": record.transitions }));
+                c.view(ctx, Some(me), "acquired");
+            }
+        } else if record.holder != Some(me) {
+            c.step_down(ctx, me, record.holder, "another node holds the lease");
+        }
+    }
+}
+
+impl Process for LeaseNode {
+    type Msg = LeaseMsg;
+
+    fn on_start(&mut self, ctx: &mut Ctx) {
+        match &mut self.role {
+            Role::Store(store) => {
+                *store = ctx.recovered_as().unwrap_or_default();
+                ctx.event("lease_store", json!({ "version": store.version, "holder": store.record.holder }));
+            }
+            Role::Candidate(_) => self.tick(ctx),
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: LeaseMsg) {
+        let in_flight = match &mut self.role {
+            Role::Store(store) => return store.on_message(ctx, from, msg),
+            Role::Candidate(c) => c.in_flight,
+        };
+        // Only the answer to the latest request counts: an older one is out of date.
+        let Some(InFlight { req: current, sent_at }) = in_flight else { return };
+        match msg {
+            LeaseMsg::Record { req, record, version } if req == current => self.on_record(ctx, record, version),
+            LeaseMsg::UpdateResult { req, ok, record, version } if req == current => {
+                self.on_update_result(ctx, ok, record, version, sent_at)
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
+        match name {
+            "retry" => self.tick(ctx),
+            "renew_deadline" => {
+                let me = self.me;
+                if let Role::Candidate(c) = &mut self.role {
+                    c.step_down(ctx, me, None, "renew deadline passed");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn status(&self) -> Status {
+        match &self.role {
+            Role::Store(store) => {
+                Status { role: "store".into(), leader: store.record.holder, term: Some(store.version) }
+            }
+            Role::Candidate(c) => Status {
+                role: if c.leading { "leader" } else { "candidate" }.into(),
+                leader: c.view,
+                term: c.observed.as_ref().map(|(r, _, _)| r.transitions),
+            },
+        }
+    }
+}
+
+/// The registry entry.
+pub struct Lease;
+
+impl Algorithm for Lease {
+    fn name(&self) -> &'static str {
+        "lease"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Kubernetes-style lease election: a CAS'd lease record on a store node, renew deadline, takeover after a full lease duration"
+    }
+
+    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
+        let params: LeaseParams = parse_params(params)?;
+        params.validate(peers.len() + 1)?;
+        Ok(Box::new(LeaseNode::new(me, params)))
+    }
+
+    fn properties(&self) -> Vec<PropertyInfo> {
+        vec![
+            PropertyInfo {
+                name: "no_early_takeover",
+                promise: "nobody takes the lease over before a full lease duration, on its own clock, since it last saw the record change",
+            },
+            PropertyInfo {
+                name: "transitions_grow",
+                promise: "the record's transitions counter only grows, by one at each change of holder",
+            },
+            PropertyInfo {
+                name: "single_leader",
+                promise: "no two candidates believe they hold the lease at the same time (fails under clock drift: no fencing)",
+            },
+            PropertyInfo {
+                name: "stable_agreement",
+                promise: "in every stable period with the store up, all live candidates name one live holder",
+            },
+            PropertyInfo {
+                name: "election_within_bound",
+                promise: "after the holder dies another takes over, and all know it, within the bound",
+            },
+            PropertyInfo {
+                name: "request_rate",
+                promise: "each candidate makes at most 1 read and 1 write per retry period",
+            },
+        ]
+    }
+
+    fn check(&self, run: &Run) -> CheckReport {
+        check_lease(run)
+    }
+}
+
+pub fn check_lease(run: &Run) -> CheckReport {
+    let params: LeaseParams = parse_params(&run.params).unwrap_or_default();
+    let bound = params.election_bound();
+    let candidates: Vec<NodeId> = run.nodes.iter().copied().filter(|n| *n != params.store).collect();
+    let el = Elections::new(run, candidates.clone());
+    let sent = SentIndex::new(&run.records);
+
+    let takeover = no_early_takeover(run, &params, &candidates, &sent);
+    let transitions = transitions_grow(run, params.store);
+    let single = single_leader(run, &el);
+    let store_up = |t: Nanos| el.views.at(params.store, t) != crate::check::View::Down && !el.live(t).is_empty();
+    let agreement = stable_agreement(&el, bound, Expect::Any, &store_up);
+    let eps = episodes(&el, false);
+    let (latency, timed) = election_latency(&el, &eps, bound, Expect::Any, &store_up);
+    let (rate, per_period) = request_rate(run, &params, &candidates);
+
+    let samples: Vec<BTreeMap<String, u64>> = timed
+        .iter()
+        .map(|t| sends_by_type(&run.records, &["get", "record", "update", "update_result"], t.episode.t0, t.done + 1))
+        .collect();
+    let mut report =
+        CheckReport { properties: vec![takeover, transitions, single, agreement, latency, rate], ..Default::default() };
+    let latencies: Vec<f64> = timed.iter().map(Timed::ms).collect();
+    report.metrics.insert("election_ms".into(), crate::check::stats(&latencies));
+    report.metrics.insert(
+        "messages_per_election".into(),
+        message_metric(
+            &samples,
+            json!({
+                "figure": "1 read + 1 write per retry period per candidate (with their replies); a takeover waits a full lease duration",
+                "per_candidate_per_retry_period": { "get": 1, "update": 1 },
+            }),
+        ),
+    );
+    report.metrics.insert("requests_per_retry_period".into(), per_period);
+    let last =
+        run.records.iter().rev().find_map(|r| event_data(r, "lease_updated").and_then(|d| field(d, "transitions")));
+    report.metrics.insert("transitions".into(), json!(last.unwrap_or(0)));
+    report
+}
+
+/// "No takeover before the lease duration since the last observed renewal": replays what each
+/// candidate read from the store (the records its replies carried) and checks every write in
+/// which it names itself holder in place of another against its own clock, rebuilt from the
+/// drift faults.
+fn no_early_takeover(run: &Run, p: &LeaseParams, candidates: &[NodeId], sent: &SentIndex) -> PropertyResult {
+    let mut result = PropertyResult::new("no_early_takeover", Verdict::Held, "");
+    let duration = p.lease_duration_ms * MS;
+    let mut takeovers = 0;
+    for &c in candidates {
+        // (record seen, its version, own clock when first seen, the receive that showed it)
+        let mut observed: Option<(LeaseRecord, u64, Nanos, EventRef)> = None;
+        for r in run.records.iter().filter(|r| r.node == c) {
+            match &r.what {
+                What::Start { .. } => observed = None,
+                What::Recv { .. } => {
+                    let seen = sent.send_of(r).and_then(shown::<LeaseMsg>).and_then(|m| match m {
+                        LeaseMsg::Record { record, version, .. } | LeaseMsg::UpdateResult { record, version, .. } => {
+                            Some((record, version))
+                        }
+                        _ => None,
+                    });
+                    if let Some((record, version)) = seen {
+                        if observed.as_ref().is_none_or(|o| o.1 != version) {
+                            observed = Some((record, version, local_time(run, c, r.t), EventRef::of(r)));
+                        }
+                    }
+                }
+                What::Send { .. } => {
+                    let Some(LeaseMsg::Update { record, .. }) = shown::<LeaseMsg>(r) else { continue };
+                    let Some((seen, _, seen_at, seen_ref)) = &observed else { continue };
+                    let previous = seen.holder.filter(|h| *h != c);
+                    if record.holder != Some(c) || previous.is_none() {
+                        continue;
+                    }
+                    takeovers += 1;
+                    let waited = local_time(run, c, r.t).saturating_sub(*seen_at);
+                    if waited < duration {
+                        result.verdict = Verdict::Violated;
+                        result.detail = format!(
+                            "node {c} tried to take the lease from node {} at {:.0} ms, {:.0} ms (its clock) after it saw the record change, before the lease duration of {} ms",
+                            previous.unwrap_or(0),
+                            run.ms(r.t),
+                            waited as f64 / MS as f64,
+                            p.lease_duration_ms
+                        );
+                        result.evidence = vec![seen_ref.clone(), EventRef::of(r)];
+                        return result;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    result.detail = format!(
+        "{takeovers} takeover attempt(s), each a full lease duration ({} ms) after the candidate last saw the record change, on its own clock",
+        p.lease_duration_ms
+    );
+    result
+}
+
+/// The store's record: transitions never fall, and rise by exactly one at each change of holder.
+fn transitions_grow(run: &Run, store: NodeId) -> PropertyResult {
+    let mut result = PropertyResult::new("transitions_grow", Verdict::Held, "");
+    let mut last: Option<(Option<u64>, u64, EventRef)> = None;
+    let mut changes = 0;
+    for r in run.records.iter().filter(|r| r.node == store) {
+        let Some(data) = event_data(r, "lease_updated") else { continue };
+        let (holder, transitions) = (field(data, "holder"), field(data, "transitions").unwrap_or(0));
+        if let Some((before, count, at)) = &last {
+            let expected = if holder != *before { count + 1 } else { *count };
+            if transitions != expected {
+                result.verdict = Verdict::Violated;
+                result.detail = format!(
+                    "the record's transitions went from {count} to {transitions} as the holder went from {before:?} to {holder:?} (expected {expected})"
+                );
+                result.evidence = vec![at.clone(), EventRef::of(r)];
+                return result;
+            }
+            changes += (holder != *before) as usize;
+        }
+        last = Some((holder, transitions, EventRef::of(r)));
+    }
+    result.detail = match last {
+        Some((_, count, _)) => format!("{changes} change(s) of holder after the first, transitions now {count}"),
+        None => {
+            result.verdict = Verdict::Unknown;
+            "the store never updated the record".into()
+        }
+    };
+    result
+}
+
+/// No two candidates believe they lead at once. Overlaps are what clock drift causes: the detail
+/// names the drift the nodes were under.
+fn single_leader(run: &Run, el: &Elections) -> PropertyResult {
+    let mut result = PropertyResult::new("single_leader", Verdict::Held, "");
+    let reigns = el.reigns();
+    if let Some((a, b, from, to)) = overlapping_reigns(&reigns).into_iter().next() {
+        let drift: Vec<String> = run
+            .faults
+            .iter()
+            .filter(|f| f.t <= to)
+            .filter_map(|f| match f.fault {
+                AppliedFault::Drift { node, rate } if node == a.node || node == b.node => {
+                    Some(format!("node {node}'s clock at {rate}× from {:.0} ms", run.ms(f.t)))
+                }
+                _ => None,
+            })
+            .collect();
+        result.verdict = Verdict::Violated;
+        result.detail = format!(
+            "nodes {} and {} both believed they held the lease from {:.0} to {:.0} ms ({:.0} ms){}; leases without fencing tokens do not prevent this",
+            a.node,
+            b.node,
+            run.ms(from),
+            run.ms(to),
+            (to - from) as f64 / MS as f64,
+            if drift.is_empty() { String::new() } else { format!(" under clock drift: {}", drift.join(", ")) }
+        );
+        result.evidence = [&a.began, &b.began, &a.ended, &b.ended].into_iter().flatten().cloned().collect();
+        return result;
+    }
+    result.detail = format!("{} reign(s), none overlapping", reigns.len());
+    result
+}
+
+/// At most one read per retry period per candidate (on its own clock), and no write without a
+/// read before it. An interval in which the node's clock changed rate is not judged: a timer set
+/// before the change fires when it was due in true time. Returns the property and reads and
+/// writes per retry period per candidate.
+fn request_rate(run: &Run, p: &LeaseParams, candidates: &[NodeId]) -> (PropertyResult, Value) {
+    let mut result = PropertyResult::new("request_rate", Verdict::Held, "");
+    let period = p.retry_period_ms * MS;
+    let span = (run.end.saturating_sub(run.start)) as f64 / period as f64;
+    let (mut reads, mut writes) = (0u64, 0u64);
+    for &c in candidates {
+        let mut last_get: Option<(Nanos, EventRef, Nanos)> = None;
+        let mut gets_since_update = 0;
+        for r in run.records.iter().filter(|r| r.node == c) {
+            match &r.what {
+                What::Start { .. } => last_get = None,
+                What::Send { msg_type, .. } if msg_type == "get" => {
+                    reads += 1;
+                    gets_since_update += 1;
+                    let now = local_time(run, c, r.t);
+                    if let Some((before, at, true_before)) = &last_get {
+                        let drifted = run.faults.iter().any(|f| {
+                            matches!(f.fault, AppliedFault::Drift { node, .. } if node == c)
+                                && f.t > *true_before
+                                && f.t <= r.t
+                        });
+                        // 1 ms for the host's timer granularity.
+                        if now + MS < before + period && !drifted && result.verdict == Verdict::Held {
+                            result.verdict = Verdict::Violated;
+                            result.detail = format!(
+                                "node {c} read the record twice within {:.0} ms (retry period {} ms)",
+                                (now - before) as f64 / MS as f64,
+                                p.retry_period_ms
+                            );
+                            result.evidence = vec![at.clone(), EventRef::of(r)];
+                        }
+                    }
+                    last_get = Some((now, EventRef::of(r), r.t));
+                }
+                What::Send { msg_type, .. } if msg_type == "update" => {
+                    writes += 1;
+                    if gets_since_update == 0 && result.verdict == Verdict::Held {
+                        result.verdict = Verdict::Violated;
+                        result.detail = format!("node {c} wrote the record without reading it first");
+                        result.evidence = vec![EventRef::of(r)];
+                    }
+                    gets_since_update = 0;
+                }
+                _ => {}
+            }
+        }
+    }
+    let per = |n: u64| ((n as f64 / span.max(1.0) / candidates.len().max(1) as f64) * 100.0).round() / 100.0;
+    if result.verdict == Verdict::Held {
+        result.detail = format!(
+            "{:.2} reads and {:.2} writes per retry period per candidate; textbook: at most 1 + 1",
+            per(reads),
+            per(writes)
+        );
+    }
+    (result, json!({ "reads": per(reads), "writes": per(writes), "textbook": { "reads": 1, "writes": 1 } }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_params_name_their_key() {
+        let err = Lease.build(2, &[1, 3], &json!({"renew_deadline_ms": 2000})).err().unwrap();
+        assert!(err.contains("params.lease_duration_ms"), "{err}");
+        let err = Lease.build(2, &[1, 3], &json!({"store": 7})).err().unwrap();
+        assert!(err.contains("params.store"), "{err}");
+        let err = Lease.build(2, &[1, 3], &json!({"retry_period_ms": 900})).err().unwrap();
+        assert!(err.contains("1.2 × params.retry_period_ms"), "{err}");
+    }
+}

@@ -1,0 +1,480 @@
+//! Randomized election: every candidate draws a random number, the highest draw wins, and a tie
+//! for the highest means everybody draws again.
+//!
+//! Rules, as the course states them (with the round numbers and heartbeats a real run needs):
+//! - A process that hears no heartbeat from a leader for `leader_timeout` (plus a random jitter)
+//!   calls an election: it announces round `r + 1` (one above every round it has seen) to all.
+//! - On joining a round (calling it, or hearing of a newer one by an ELECTION or a DRAW), a
+//!   process draws a number in `1..=draw_max` from its seeded random source and sends DRAW(round,
+//!   number) to all, then collects the others' draws for `collect_ms`.
+//! - Then it decides: the highest draw wins. If two or more share the highest, it is a tie: every
+//!   process that saw it joins round `r + 1` and draws again.
+//! - The winner leads and sends heartbeats carrying its claim (round, draw). Claims order by
+//!   round, then draw, then id: a process that hears a higher claim than its leader's follows it
+//!   instead (two winners can only come from draws that did not reach everybody, e.g. across a
+//!   partition), and a leader that hears a higher claim steps down.
+//! - A process that (re)starts waits for a heartbeat before calling an election, and keeps its
+//!   round across restarts; a leader answers a call for an old round with its heartbeat.
+//!
+//! Promise: in stable periods all live processes follow one leader; each winner held the highest
+//! draw of its round among those it received (ties were drawn again); an election finishes within
+//! a bound. Cost: (n−1) ELECTION + n(n−1) DRAW = n²−1 messages per round with one caller, and
+//! n(n−1) more per redraw; with draws in 1..=m among n the chance of a tie at the top is small
+//! when m ≫ n.
+
+use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::election_check::{
+    election_latency, episodes, event_data, field, message_metric, sends_by_type, shown, stable_agreement, Elections,
+    Expect, SentIndex, Timed,
+};
+use crate::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::registry::{parse_params, Algorithm, PropertyInfo};
+use crate::trace::What;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RandMsg {
+    /// "Let us elect a leader in `round`."
+    Election {
+        round: u64,
+    },
+    Draw {
+        round: u64,
+        value: u32,
+    },
+    /// The leader's heartbeat, with its claim: the round it won and its draw.
+    Heartbeat {
+        round: u64,
+        value: u32,
+    },
+}
+
+impl Message for RandMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            RandMsg::Election { .. } => "election",
+            RandMsg::Draw { .. } => "draw",
+            RandMsg::Heartbeat { .. } => "heartbeat",
+        }
+    }
+}
+
+const ELECTION_MESSAGES: [&str; 2] = ["election", "draw"];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RandomizedParams {
+    pub heartbeat_ms: u64,
+    pub leader_timeout_ms: u64,
+    pub timeout_jitter_ms: u64,
+    /// How long a process collects the others' draws before deciding.
+    pub collect_ms: u64,
+    /// Draws are uniform in `1..=draw_max`; small values make ties (and redraws) common.
+    pub draw_max: u32,
+    /// Longest acceptable time from a leader's death to agreement on the next; derived when not
+    /// given.
+    pub election_bound_ms: Option<u64>,
+}
+
+impl Default for RandomizedParams {
+    fn default() -> Self {
+        RandomizedParams {
+            heartbeat_ms: 50,
+            leader_timeout_ms: 250,
+            timeout_jitter_ms: 100,
+            collect_ms: 30,
+            draw_max: 1000,
+            election_bound_ms: None,
+        }
+    }
+}
+
+impl RandomizedParams {
+    /// Detection (timeout + jitter), four collection rounds (one and up to three redraws), and
+    /// 100 ms for delivery and scheduling.
+    pub fn election_bound(&self) -> Nanos {
+        let derived = self.leader_timeout_ms + self.timeout_jitter_ms + 4 * self.collect_ms + 100;
+        self.election_bound_ms.unwrap_or(derived) * MS
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.leader_timeout_ms {
+            return Err(format!(
+                "params.heartbeat_ms ({}) must be above 0 and below params.leader_timeout_ms ({})",
+                self.heartbeat_ms, self.leader_timeout_ms
+            ));
+        }
+        if self.collect_ms == 0 {
+            return Err("params.collect_ms must be above 0".into());
+        }
+        if self.draw_max < 2 {
+            return Err(format!("params.draw_max ({}) must be at least 2, or every round is a tie", self.draw_max));
+        }
+        Ok(())
+    }
+}
+
+/// A leader's claim; the higher claim leads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Claim {
+    round: u64,
+    value: u32,
+    id: NodeId,
+}
+
+/// The draws of the round this process is collecting.
+struct Draws {
+    round: u64,
+    seen: BTreeMap<NodeId, u32>,
+}
+
+pub struct RandomizedNode {
+    me: NodeId,
+    params: RandomizedParams,
+    /// The newest round this process has seen (kept across restarts).
+    round: u64,
+    drawing: Option<Draws>,
+    leader: Option<Claim>,
+}
+
+impl RandomizedNode {
+    pub fn new(me: NodeId, params: RandomizedParams) -> Self {
+        RandomizedNode { me, params, round: 0, drawing: None, leader: None }
+    }
+
+    fn expect_heartbeat(&self, ctx: &mut Ctx) {
+        let jitter = ctx.rng().random_range(0..=self.params.timeout_jitter_ms);
+        ctx.set_timer("leader_timeout", (self.params.leader_timeout_ms + jitter) * MS);
+    }
+
+    fn call_election(&mut self, ctx: &mut Ctx) {
+        let round = self.round + 1;
+        ctx.event("election_started", json!({ "round": round, "initiator": true }));
+        ctx.broadcast(&RandMsg::Election { round });
+        self.join(ctx, round);
+    }
+
+    /// Draws for `round`, tells everyone, and collects the others' draws.
+    fn join(&mut self, ctx: &mut Ctx, round: u64) {
+        self.round = round;
+        ctx.persist(&self.round);
+        let value = ctx.rng().random_range(1..=self.params.draw_max);
+        ctx.event("draw", json!({ "round": round, "value": value }));
+        self.drawing = Some(Draws { round, seen: BTreeMap::from([(self.me, value)]) });
+        ctx.broadcast(&RandMsg::Draw { round, value });
+        ctx.cancel_timer("leader_timeout");
+        ctx.set_timer("collect", self.params.collect_ms * MS);
+    }
+
+    /// Hears of a round newer than any it has seen: takes part.
+    fn hear_of(&mut self, ctx: &mut Ctx, round: u64) {
+        if round > self.round {
+            ctx.event("election_started", json!({ "round": round, "initiator": false }));
+            self.join(ctx, round);
+        }
+    }
+
+    /// The collection time is over: the highest draw wins; a tie at the top draws again.
+    fn decide(&mut self, ctx: &mut Ctx) {
+        let Some(draws) = self.drawing.take() else { return };
+        let top = *draws.seen.values().max().expect("its own draw at least");
+        let best: Vec<NodeId> = draws.seen.iter().filter(|(_, v)| **v == top).map(|(n, _)| *n).collect();
+        if best.len() > 1 {
+            ctx.event("tie", json!({ "round": draws.round, "value": top, "nodes": best }));
+            return self.join(ctx, draws.round + 1);
+        }
+        let claim = Claim { round: draws.round, value: top, id: best[0] };
+        if claim.id == self.me {
+            ctx.event(
+                "elected",
+                json!({ "leader": self.me, "round": claim.round, "value": top, "draws": draws.seen.len() }),
+            );
+        }
+        self.follow(ctx, claim);
+    }
+
+    /// Takes `claim`'s node as leader (itself included).
+    fn follow(&mut self, ctx: &mut Ctx, claim: Claim) {
+        let was = self.leader.map(|c| c.id);
+        self.leader = Some(claim);
+        if was != Some(claim.id) {
+            ctx.event("leader", json!({ "leader": claim.id, "round": claim.round }));
+        }
+        if claim.id == self.me {
+            ctx.cancel_timer("leader_timeout");
+            self.beat(ctx);
+        } else {
+            ctx.cancel_timer("heartbeat");
+            self.expect_heartbeat(ctx);
+        }
+    }
+
+    fn beat(&self, ctx: &mut Ctx) {
+        if let Some(claim) = self.leader.filter(|c| c.id == self.me) {
+            ctx.broadcast(&RandMsg::Heartbeat { round: claim.round, value: claim.value });
+            ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+        }
+    }
+
+    fn my_claim(&self) -> Option<Claim> {
+        self.leader.filter(|c| c.id == self.me)
+    }
+}
+
+impl Process for RandomizedNode {
+    type Msg = RandMsg;
+
+    fn on_start(&mut self, ctx: &mut Ctx) {
+        self.round = ctx.recovered_as().unwrap_or(0);
+        self.expect_heartbeat(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: RandMsg) {
+        match msg {
+            RandMsg::Election { round } if round > self.round => self.hear_of(ctx, round),
+            // A call for a round already held: its caller missed the result; the leader tells it.
+            RandMsg::Election { .. } => {
+                if let Some(claim) = self.my_claim() {
+                    ctx.send(from, &RandMsg::Heartbeat { round: claim.round, value: claim.value });
+                }
+            }
+            RandMsg::Draw { round, value } => {
+                self.hear_of(ctx, round);
+                if let Some(draws) = self.drawing.as_mut().filter(|d| d.round == round) {
+                    draws.seen.insert(from, value);
+                }
+            }
+            RandMsg::Heartbeat { round, value } => {
+                let claim = Claim { round, value, id: from };
+                if self.leader == Some(claim) {
+                    self.expect_heartbeat(ctx);
+                } else if self.drawing.as_ref().is_some_and(|d| d.round > round) {
+                    // An election newer than this claim is under way.
+                } else if self.leader.is_none_or(|mine| claim > mine) {
+                    if self.my_claim().is_some() {
+                        ctx.event("leader_lost", json!({ "leader": self.me, "reason": "a higher claim" }));
+                    }
+                    self.round = self.round.max(round);
+                    ctx.persist(&self.round);
+                    self.drawing = None;
+                    ctx.cancel_timer("collect");
+                    self.follow(ctx, claim);
+                } else if let Some(mine) = self.my_claim() {
+                    // A lower claimant: tell it who leads, so it steps down.
+                    ctx.send(from, &RandMsg::Heartbeat { round: mine.round, value: mine.value });
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
+        match name {
+            "collect" => self.decide(ctx),
+            "heartbeat" => self.beat(ctx),
+            "leader_timeout" => {
+                if let Some(old) = self.leader.take() {
+                    ctx.event("leader_lost", json!({ "leader": old.id, "reason": "no heartbeat" }));
+                }
+                self.call_election(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+        match args.first().map(String::as_str) {
+            Some("elect") => {
+                self.call_election(ctx);
+                Ok(format!("called round {}", self.round))
+            }
+            _ => Err(format!("unknown command {args:?}; randomized knows: elect")),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let role = match (&self.drawing, self.leader) {
+            (Some(_), _) => "electing",
+            (None, Some(c)) if c.id == self.me => "leader",
+            (None, Some(_)) => "follower",
+            (None, None) => "idle",
+        };
+        Status { role: role.into(), leader: self.leader.map(|c| c.id), term: Some(self.round) }
+    }
+}
+
+/// The registry entry.
+pub struct Randomized;
+
+impl Algorithm for Randomized {
+    fn name(&self) -> &'static str {
+        "randomized"
+    }
+
+    fn summary(&self) -> &'static str {
+        "randomized election: everyone draws a random number, the highest wins, ties draw again"
+    }
+
+    fn build(&self, me: NodeId, _peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
+        let params: RandomizedParams = parse_params(params)?;
+        params.validate()?;
+        Ok(Box::new(RandomizedNode::new(me, params)))
+    }
+
+    fn properties(&self) -> Vec<PropertyInfo> {
+        vec![
+            PropertyInfo {
+                name: "highest_draw_wins",
+                promise: "every winner drew its round's highest number among the draws it received, with no tie",
+            },
+            PropertyInfo {
+                name: "stable_agreement",
+                promise: "in every stable period without partitions all live processes follow one live leader",
+            },
+            PropertyInfo {
+                name: "election_within_bound",
+                promise: "after the leader dies (or at start) all agree on a new leader within the bound",
+            },
+            PropertyInfo {
+                name: "election_message_cost",
+                promise: "an election costs at most (n−1) per caller plus n(n−1) per round of draws",
+            },
+        ]
+    }
+
+    fn check(&self, run: &Run) -> CheckReport {
+        check_randomized(run)
+    }
+}
+
+pub fn check_randomized(run: &Run) -> CheckReport {
+    let params: RandomizedParams = parse_params(&run.params).unwrap_or_default();
+    let bound = params.election_bound();
+    let n = run.nodes.len() as u64;
+    let el = Elections::new(run, run.nodes.clone());
+    let anyone = |_: Nanos| true;
+
+    let wins = highest_draw_wins(run);
+    let agreement = stable_agreement(&el, bound, Expect::Any, &anyone);
+    let eps = episodes(&el, false);
+    let (latency, timed) = election_latency(&el, &eps, bound, Expect::Any, &anyone);
+
+    let mut cost = PropertyResult::new("election_message_cost", Verdict::Held, "");
+    let (mut samples, mut rounds_per) = (Vec::new(), Vec::new());
+    for t in &timed {
+        let (from, to) = (t.episode.t0, t.end);
+        let counts = sends_by_type(&run.records, &ELECTION_MESSAGES, from, to);
+        let mut callers = 0;
+        let mut rounds = BTreeSet::new();
+        for r in run.records.iter().filter(|r| r.t >= from && r.t < to) {
+            if let Some(data) = event_data(r, "election_started") {
+                callers += (data.get("initiator").and_then(Value::as_bool) == Some(true)) as u64;
+            }
+            if let Some(round) = event_data(r, "draw").and_then(|d| field(d, "round")) {
+                rounds.insert(round);
+            }
+        }
+        let rounds = rounds.len() as u64;
+        let most = callers * (n - 1) + rounds * n * (n - 1);
+        let sent: u64 = counts.values().sum();
+        if sent > most && cost.verdict == Verdict::Held {
+            cost.verdict = Verdict::Violated;
+            cost.detail = format!(
+                "election after {} at {:.0} ms cost {sent} messages for {callers} caller(s) and {rounds} round(s), above {most}",
+                t.episode.why,
+                run.ms(from)
+            );
+        }
+        rounds_per.push(rounds as f64);
+        samples.push(counts);
+    }
+    if cost.verdict == Verdict::Held {
+        let totals: Vec<u64> = samples.iter().map(|s| s.values().sum()).collect();
+        cost.detail = format!(
+            "messages per election {totals:?} over {:?} round(s); per round with one caller n²−1 = {}",
+            rounds_per.iter().map(|r| *r as u64).collect::<Vec<_>>(),
+            n * n - 1
+        );
+        if samples.is_empty() {
+            cost.verdict = Verdict::Unknown;
+        }
+    }
+
+    let mut report = CheckReport { properties: vec![wins, agreement, latency, cost], ..Default::default() };
+    let latencies: Vec<f64> = timed.iter().map(Timed::ms).collect();
+    report.metrics.insert("election_ms".into(), crate::check::stats(&latencies));
+    report.metrics.insert("rounds_per_election".into(), crate::check::stats(&rounds_per));
+    report.metrics.insert(
+        "messages_per_election".into(),
+        message_metric(
+            &samples,
+            json!({
+                "per_round_one_caller": n * n - 1,
+                "figure": format!("(n−1) ELECTION + n(n−1) DRAW = n²−1 = {} per round with one caller; n(n−1) = {} more per redraw after a tie", n * n - 1, n * (n - 1)),
+            }),
+        ),
+    );
+    report
+}
+
+/// Every `elected` event: the winner's own draw of that round is the number it claims, and every
+/// draw of that round it received before winning is strictly lower.
+fn highest_draw_wins(run: &Run) -> PropertyResult {
+    let mut result = PropertyResult::new("highest_draw_wins", Verdict::Held, "");
+    let sent = SentIndex::new(&run.records);
+    let mut checked = 0;
+    for win in run.records.iter().filter(|r| r.event_name() == Some("elected")) {
+        let What::Event { data, .. } = &win.what else { continue };
+        let (Some(round), Some(value)) = (field(data, "round"), field(data, "value")) else { continue };
+        checked += 1;
+        let before = run.records.iter().filter(|r| r.node == win.node && r.t <= win.t && r.lc < win.lc);
+        let mut own = None;
+        for r in before {
+            if let Some(d) = event_data(r, "draw").filter(|d| field(d, "round") == Some(round)) {
+                own = Some((field(d, "value"), EventRef::of(r)));
+            }
+            let Some(RandMsg::Draw { round: rr, value: v }) = sent.send_of(r).and_then(shown::<RandMsg>) else {
+                continue;
+            };
+            if rr == round && v as u64 >= value {
+                result.verdict = Verdict::Violated;
+                result.detail = format!(
+                    "node {} won round {round} with {value}, but had received {v} from node {} in that round",
+                    win.node,
+                    sent.send_of(r).map_or(0, |s| s.node)
+                );
+                result.evidence = vec![EventRef::of(r), EventRef::of(win)];
+                return result;
+            }
+        }
+        match own {
+            Some((Some(v), _)) if v == value => {}
+            other => {
+                result.verdict = Verdict::Violated;
+                result.detail = format!("node {} won round {round} claiming {value}, but drew {other:?}", win.node);
+                result.evidence = other.map(|(_, at)| at).into_iter().chain([EventRef::of(win)]).collect();
+                return result;
+            }
+        }
+    }
+    result.detail = format!("{checked} win(s), each with the strictly highest draw its winner received");
+    if checked == 0 {
+        result.verdict = Verdict::Unknown;
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_params_name_their_key() {
+        let err = Randomized.build(1, &[2], &json!({"draw_max": 1})).err().unwrap();
+        assert!(err.contains("params.draw_max"), "{err}");
+        let err = Randomized.build(1, &[2], &json!({"collect_ms": 0})).err().unwrap();
+        assert!(err.contains("params.collect_ms"), "{err}");
+    }
+}
