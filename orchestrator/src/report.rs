@@ -256,3 +256,46 @@ pub fn short_metric(value: &Value) -> String {
     }
     map.iter().map(|(k, v)| format!("{k}={}", short_metric(v))).collect::<Vec<_>>().join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_is_a_compact_table_ending_with_the_verdict() {
+        let mut properties = vec![PropertyResult::new("stable_agreement", Verdict::Held, "3 periods judged")];
+        properties.push(PropertyResult::new("election_within_bound", Verdict::Violated, "took 900 ms"));
+        let summary = Summary {
+            name: "bully".into(),
+            algorithm: "bully".into(),
+            mode: "real".into(),
+            nodes: 5,
+            seed: 1,
+            duration_ms: 6000.7,
+            verdict: Verdict::Violated,
+            properties,
+            messages: MessageCounts {
+                total: 10,
+                by_type: BTreeMap::from([("a".into(), 3), ("b".into(), 7)]),
+                delivered: 9,
+            },
+            metrics: BTreeMap::from([(
+                "messages_per_election".into(),
+                serde_json::json!({"measured": {"count": 2, "mean": 4.0, "max": 5.0}, "textbook_best": 3}),
+            )]),
+            faults: vec![serde_json::json!({"action": "link", "from": 1, "to": 2, "loss": 0.5, "at_ms": 1500.0})],
+            interrupted: false,
+            problems: vec![],
+            run_dir: PathBuf::from("/nonexistent"),
+        };
+        let text = summary.human();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "bully · bully · 5 nodes · seed 1 · 6.0 s");
+        assert_eq!(lines[1], "  property               verdict   detail");
+        assert_eq!(lines[4], "  election_within_bound  VIOLATED  took 900 ms");
+        assert_eq!(lines[5], "  messages               10 sent, 9 delivered: b 7, a 3");
+        assert_eq!(lines[6], "  messages_per_election  mean 4.0 (max 5.0, n=2); textbook best 3");
+        assert_eq!(lines[7], "  faults                   1.5 s  link 1→2 loss 0.5");
+        assert_eq!(lines.last(), Some(&"verdict: VIOLATED"), "no report line without a report");
+    }
+}

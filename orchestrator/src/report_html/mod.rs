@@ -608,3 +608,100 @@ pub fn load_summary(run_dir: &Path) -> Result<(Summary, bool)> {
     let summary = crate::report::judge(algorithm, &exp.name, mode, exp.seed, &run, false, problems, run_dir);
     Ok((summary, true))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use algorithms::check::{EventRef, MessageCounts, PropertyResult};
+    use algorithms::trace::{AppliedFault, Clocks, FaultRecord};
+    use serde_json::json;
+
+    fn summary(properties: Vec<PropertyResult>, metrics: BTreeMap<String, Value>) -> Summary {
+        Summary {
+            name: "t".into(),
+            algorithm: "bully".into(),
+            mode: "sim".into(),
+            nodes: 2,
+            seed: 1,
+            duration_ms: 1.0,
+            verdict: Verdict::Violated,
+            properties,
+            messages: MessageCounts::default(),
+            metrics,
+            faults: vec![],
+            interrupted: false,
+            problems: vec!["node 2 exited <unexpectedly>".into()],
+            run_dir: PathBuf::from("/tmp/run"),
+        }
+    }
+
+    #[test]
+    fn the_page_escapes_what_nodes_wrote_and_links_evidence_to_the_diagram() {
+        let (mut a, mut b) = (Clocks::new(1), Clocks::new(2));
+        let body = json!("</script><script>alert(1)</script>");
+        let s = a.stamp(1_000_000, "x", What::Send { to: 2, msg_type: "evil<b>".into(), msg: body });
+        let r = b.stamp_receive(
+            2_000_000,
+            "x",
+            s.lc,
+            &s.vc,
+            What::Recv { from: 1, msg_type: "evil<b>".into(), msg_lc: s.lc },
+        );
+        let leader = b.stamp(3_000_000, "x", What::Event { name: "leader".into(), data: json!({"leader": 2}) });
+        let lost = a.stamp(4_000_000, "x", What::Send { to: 2, msg_type: "evil<b>".into(), msg: Value::Null });
+        let faults = vec![
+            FaultRecord { t: 0, fault: AppliedFault::RunStart { nodes: vec![1, 2] } },
+            FaultRecord { t: 3_500_000, fault: AppliedFault::Kill { node: 2, was_leader: true } },
+            FaultRecord { t: 5_000_000, fault: AppliedFault::RunEnd },
+        ];
+        let tl = Timeline::new(vec![s, r, leader.clone(), lost], faults);
+        let mut violated = PropertyResult::new("agreement", Verdict::Violated, "views 1→none, 2→2");
+        violated.evidence = vec![EventRef::of(&leader)];
+        let (page, drawn) = render(&summary(vec![violated], BTreeMap::new()), &[1, 2], &tl, 100);
+        assert_eq!(drawn, 4);
+        assert!(!page.contains("</script><script>alert"), "a message body cannot end the page's script");
+        assert!(!page.contains("evil<b>"), "nor add markup");
+        assert!(page.contains("&lt;unexpectedly&gt;"));
+        assert!(page.contains(r##"href="#ev-2-3" data-node="2" data-lc="3""##), "evidence links to its event");
+        assert!(page.contains("0.003 s · leader {&quot;leader&quot;:2} [lc 3]"), "and says what it is");
+        assert!(page.contains(r#""evidence":[[2,3,"agreement"]]"#));
+        // One delivered message, one not delivered (its addressee was killed).
+        assert!(page.contains(r#""msgs":[[0,1,0,2],[3,-1,0,2]]"#), "{}", &page[page.find("\"msgs\"").unwrap()..][..80]);
+        assert!(page.contains(r#""kind":"down","lanes":[2]"#));
+    }
+
+    #[test]
+    fn per_operation_rows_read_every_checker_shape() {
+        let metrics = BTreeMap::from([
+            (
+                "messages_per_election".to_string(),
+                json!({"measured": {"count": 3, "mean": 17.3, "p50": 20.0, "max": 28.0},
+                       "textbook_best": 3, "textbook_worst": 24, "counted_types": ["election", "answer"]}),
+            ),
+            (
+                "messages_per_entry".to_string(),
+                json!({"measured": 8.0, "messages": 800, "entries": 100, "textbook": "2(N−1) = 8",
+                       "textbook_value": 8.0, "by_type": {"reply": 4.0, "request": 4.0}}),
+            ),
+            ("election_ms".to_string(), json!({"count": 0})),
+        ]);
+        let rows = per_operation(&metrics);
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    "election".to_string(),
+                    "mean 17.3 · p50 20.0 · max 28.0 (over 3)".to_string(),
+                    "best 3 · worst 24".to_string(),
+                    "counts election, answer".to_string()
+                ),
+                (
+                    "entry".to_string(),
+                    "8.0 (800 messages for 100 entries)".to_string(),
+                    "2(N−1) = 8".to_string(),
+                    "reply 4.0 · request 4.0".to_string()
+                ),
+            ]
+        );
+    }
+}
