@@ -5,7 +5,7 @@ source "$(dirname "$0")/lib.sh"
 start_cluster
 old=$(await_leader "" 5) || verdict fail "no leader after start-up"
 orch partition "isolate:$old" >/dev/null || verdict fail "could not isolate node $old"
-deadline=$((SECONDS + 3)); majority=none
+deadline=$((SECONDS + 5)); majority=none
 while [ $SECONDS -le $deadline ]; do
   # The leaders named by every running node except the isolated one.
   named=$(orch status --views | awk -v old="$old" '$1 != old && $2 == "up" { print $3 }' | sort -u)
@@ -14,7 +14,7 @@ while [ $SECONDS -le $deadline ]; do
   fi
   sleep 0.1
 done
-[ "$majority" != none ] || verdict fail "the majority did not agree on a new leader within 3 s of isolating $old"
+[ "$majority" != none ] || verdict fail "the majority did not agree on a new leader within 5 s of isolating $old"
 orch heal >/dev/null || verdict fail "could not heal"
-after=$(await_leader "" 3) || verdict fail "no agreement on one leader within 3 s after the heal"
+after=$(await_leader "" 5) || verdict fail "no agreement on one leader within 5 s after the heal"
 verdict pass "leader $old isolated, majority elected $majority, after the heal all follow $after"

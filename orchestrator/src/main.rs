@@ -7,6 +7,7 @@
 //! out (e.g. no cluster is up); 130 interrupted by Ctrl-C or SIGTERM (the summary is still written).
 
 mod cluster;
+mod compare;
 mod experiment;
 mod live;
 mod netns;
@@ -108,6 +109,15 @@ enum Cmd {
     },
     /// List the algorithms and the properties each one promises
     List,
+    /// Compare mutual exclusion experiments under one workload at several cluster sizes: messages
+    /// per entry (measured and textbook), synchronization delay, waits and throughput in one table
+    Compare {
+        /// Experiment files, e.g. configs/mutex-*.toml
+        #[arg(required = true)]
+        configs: Vec<PathBuf>,
+        #[command(flatten)]
+        args: compare::CompareArgs,
+    },
     /// Start a cluster and keep it up until `orchestrator down`
     Up {
         #[command(flatten)]
@@ -422,6 +432,7 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
                 }
             }
         }
+        Cmd::Compare { configs, args } => compare::compare(&configs, &args),
         Cmd::List => {
             for algorithm in algorithms::catalogue() {
                 println!("{:<16} {}", algorithm.name(), algorithm.summary());
