@@ -28,8 +28,9 @@ fn chromium() -> PathBuf {
     panic!("chromium is not installed: `apt-get install -y chromium` (or set CHROMIUM to its path)");
 }
 
-/// Loads a page in headless chromium and returns the DOM after its scripts ran.
-fn dump_dom(page: &Path, scratch: &Scratch) -> String {
+/// Loads a page (with `fragment`, e.g. "#selftest") in headless chromium and returns the DOM
+/// after its scripts ran.
+fn dump_dom(page: &Path, fragment: &str, scratch: &Scratch) -> String {
     let profile = scratch.path().join(format!("chromium-profile-{}", page.display().to_string().len()));
     let _ = std::fs::remove_dir_all(&profile);
     let out_path = scratch.path().join("dom.html");
@@ -47,7 +48,7 @@ fn dump_dom(page: &Path, scratch: &Scratch) -> String {
         ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--dump-dom")
-        .arg(format!("file://{}", page.canonicalize().expect("page exists").display()))
+        .arg(format!("file://{}{fragment}", page.canonicalize().expect("page exists").display()))
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(Stdio::null())
@@ -85,6 +86,13 @@ fn attributes(html: &str, id: &str) -> BTreeMap<String, String> {
         rest = &rest[eq + 2 + value_end + 1..];
     }
     attrs
+}
+
+/// The diagram's SVG in a dumped DOM (the page's own script text mentions the same markup).
+fn diagram(dom: &str) -> &str {
+    let start = dom.find("<svg id=\"diagram\"").expect("the diagram's svg");
+    let end = start + dom[start..].find("</svg>").expect("the svg ends");
+    &dom[start..end]
 }
 
 /// Receives whose send is in the traces: the arrows the diagram must draw.
@@ -144,19 +152,21 @@ node = "leader"
     let html = std::fs::read_to_string(&page).expect("report.html in the run directory");
     assert_self_contained(&html);
 
-    let dom = dump_dom(&page, &scratch);
+    // `#selftest`: the page also uses each of its controls once (axis, zoom, filters, evidence).
+    let dom = dump_dom(&page, "#selftest", &scratch);
     let status = attributes(&dom, "report-status");
+    assert_eq!(status.get("data-selftest").map(String::as_str), Some("passed"), "{status:?}");
     assert_eq!(status.get("data-errors").map(String::as_str), Some("0"), "script errors: {status:?}\n{}", {
         let at = dom.find("id=\"report-status\"").unwrap();
         &dom[at..(at + 600).min(dom.len())]
     });
     assert_eq!(status["data-status"], "rendered", "{status:?}");
     assert_eq!(status["data-lanes"], "3");
-    assert_eq!(dom.matches("class=\"lane\"").count(), 3, "one lane per node");
+    assert_eq!(diagram(&dom).matches("class=\"lane\"").count(), 3, "one lane per node");
     let arrows = delivered(&run_dir, 3);
     assert!(arrows > 10, "a run of 2 s delivers messages: {arrows}");
     assert_eq!(status["data-arrows"], arrows.to_string());
-    assert_eq!(dom.matches("data-arrow=\"delivered\"").count(), arrows, "one arrow per delivered message");
+    assert_eq!(diagram(&dom).matches("data-arrow=\"delivered\"").count(), arrows, "one arrow per delivered message");
     assert_eq!(status["data-events"], trace_lines(&run_dir, 3).to_string(), "a small run is drawn whole");
     assert!(!html.contains("This diagram draws"), "nothing is left out of a small run");
 
@@ -350,12 +360,13 @@ node = "last_killed"
     assert!(html.contains("This diagram draws 6,000 of"), "the report says it left events out");
     assert!(html.contains("heartbeat messages"), "and which ones");
 
-    let dom = dump_dom(&page, &scratch);
+    let dom = dump_dom(&page, "#selftest", &scratch);
     let status = attributes(&dom, "report-status");
     assert_eq!(status.get("data-errors").map(String::as_str), Some("0"), "{status:?}");
+    assert_eq!(status.get("data-selftest").map(String::as_str), Some("passed"), "{status:?}");
     assert_eq!(status["data-status"], "rendered");
     assert_eq!(status["data-events"], "6000");
-    assert_eq!(dom.matches("class=\"lane\"").count(), 5);
+    assert_eq!(diagram(&dom).matches("class=\"lane\"").count(), 5);
     // Every election message is drawn; only heartbeats and timers were thinned out.
     let trim_at = html.find("id=\"diagram-trim\"").expect("the trim note");
     let trim = &html[trim_at..trim_at + html[trim_at..].find("</div>").unwrap()];

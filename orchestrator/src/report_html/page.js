@@ -338,4 +338,31 @@
   status.setAttribute('data-events', String(D.ev.length));
   status.setAttribute('data-errors', String(window.__reportErrors.length));
   status.setAttribute('data-status', window.__reportErrors.length ? 'errors' : 'rendered');
+
+  // With #selftest in the address, every control is used once and the outcome recorded in
+  // #report-status, so a headless browser test covers the interactive parts too.
+  if (location.hash === '#selftest') {
+    var problems = [];
+    var first = svg.querySelector('[data-k]');
+    if (first) {
+      first.dispatchEvent(new MouseEvent('mousemove', { bubbles: true, clientX: 20, clientY: 20 }));
+      if (tip.hidden || !tip.textContent) { problems.push('no tooltip'); }
+    }
+    document.querySelector('input[name="axis"][value="order"]').click();
+    if (svg.querySelectorAll('[data-arrow="delivered"]').length !== drawn.arrows) { problems.push('arrows lost on the event-order axis'); }
+    document.querySelector('[data-zoom="in"]').click();
+    document.querySelector('[data-zoom="fit"]').click();
+    document.querySelector('input[name="axis"][value="time"]').click();
+    document.querySelector('[data-zoom="in"]').click();
+    document.querySelectorAll('input[data-type]').forEach(function (c) { c.click(); });
+    if (!/display: none/.test(sheet.textContent) && D.types.length) { problems.push('type filter did nothing'); }
+    document.querySelectorAll('input[data-type]').forEach(function (c) { c.click(); });
+    document.getElementById('show-timers').click();
+    document.getElementById('show-labels').click();
+    var link = document.querySelector('a.evidence-link');
+    if (link) { link.click(); }
+    var errors = window.__reportErrors.length;
+    status.setAttribute('data-errors', String(errors));
+    status.setAttribute('data-selftest', errors || problems.length ? 'failed: ' + problems.concat(window.__reportErrors).join('; ') : 'passed');
+  }
 })();
