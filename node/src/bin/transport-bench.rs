@@ -150,12 +150,21 @@ fn run(args: &Args) -> anyhow::Result<()> {
     // Rounds interleave raw and node measurements, so a disturbance of the machine (another
     // process taking a CPU for a while) hits one round of each rather than all of one kind.
     let node_bin = node_binary(args)?;
-    let names = ["raw tokio TCP (in-process)", "node, trace_messages=false", "node, trace_messages=true"];
-    let mut samples: Vec<Vec<Figures>> = vec![vec![], vec![], vec![]];
+    let names = [
+        "raw tokio TCP, bytes copied",
+        "raw tokio TCP + MessagePack",
+        "node, trace_messages=false",
+        "node, trace_messages=true",
+    ];
+    let mut samples: Vec<Vec<Figures>> = vec![vec![], vec![], vec![], vec![]];
     for round in 1..=args.repeat {
-        eprintln!("round {round} of {}: raw tokio TCP ...", args.repeat);
-        samples[0].push(raw_figures(args.pings, args.raw_frames, args.pin).context("raw TCP measurement")?);
-        for (row, trace_messages) in [(1, false), (2, true)] {
+        for (row, serialize) in [(0, false), (1, true)] {
+            eprintln!("round {round} of {}: {} ...", args.repeat, names[row]);
+            let figures =
+                raw_figures(args.pings, args.raw_frames, args.pin, serialize).context("raw TCP measurement")?;
+            samples[row].push(figures);
+        }
+        for (row, trace_messages) in [(2, false), (3, true)] {
             eprintln!("round {round} of {}: two nodes, trace_messages = {trace_messages} ...", args.repeat);
             let figures = node_figures(&node_bin, trace_messages, args)
                 .with_context(|| format!("nodes with trace_messages = {trace_messages}"))?;
@@ -168,27 +177,35 @@ fn run(args: &Args) -> anyhow::Result<()> {
     let rows: Vec<(String, Figures)> =
         names.iter().zip(&samples).map(|(name, runs)| (name.to_string(), Figures::median(runs))).collect();
 
-    let raw = &rows[0].1;
-    println!("{:<32} {:>12} {:>12} {:>14} {:>10} {:>10}", "", "RTT p50", "RTT p99", "msgs/s", "RTT/raw", "rate/raw");
+    let (raw, coded) = (&rows[0].1, &rows[1].1);
+    println!(
+        "{:<30} {:>11} {:>11} {:>12} {:>8} {:>9} {:>11}",
+        "", "RTT p50", "RTT p99", "msgs/s", "RTT/raw", "rate/raw", "rate/coded"
+    );
     for (name, f) in &rows {
         println!(
-            "{:<32} {:>9.1} µs {:>9.1} µs {:>14} {:>9.2}× {:>9.2}×",
+            "{:<30} {:>8.1} µs {:>8.1} µs {:>12} {:>7.2}× {:>8.2}× {:>10.2}×",
             name,
             f.rtt_p50_ns / 1e3,
             f.rtt_p99_ns / 1e3,
             thousands(f.msgs_per_s),
             f.rtt_p50_ns / raw.rtt_p50_ns,
-            f.msgs_per_s / raw.msgs_per_s
+            f.msgs_per_s / raw.msgs_per_s,
+            f.msgs_per_s / coded.msgs_per_s
         );
     }
     println!();
-    for (name, f) in &rows[1..] {
+    let word = |met: bool| if met { "met" } else { "NOT met" };
+    for (name, f) in &rows[2..] {
         let rtt = f.rtt_p50_ns / raw.rtt_p50_ns;
         let rate = f.msgs_per_s / raw.msgs_per_s;
+        let rate_coded = f.msgs_per_s / coded.msgs_per_s;
         println!(
-            "{name}: round trip {rtt:.2}× raw (target ≤ 2×: {}), throughput {rate:.2}× raw (target ≥ 0.5×: {})",
-            if rtt <= 2.0 { "met" } else { "NOT met" },
-            if rate >= 0.5 { "met" } else { "NOT met" }
+            "{name}: round trip {rtt:.2}× raw (target ≤ 2×: {}); throughput {rate:.2}× raw bytes, \
+             {rate_coded:.2}× raw MessagePack (target ≥ 0.5×: {} / {})",
+            word(rtt <= 2.0),
+            word(rate >= 0.5),
+            word(rate_coded >= 0.5)
         );
     }
     Ok(())
@@ -230,7 +247,11 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Raw figures: the server runs on its own thread and runtime, as another process would.
-fn raw_figures(pings: u64, frames: u64, pin: Pin) -> anyhow::Result<Figures> {
+///
+/// With `serialize`, every frame is encoded afresh on the way out and decoded on the way in, as
+/// any MessagePack transport must: the floor for a node that also runs an algorithm per message.
+/// Without it, pre-encoded bytes are copied: the floor of TCP and the codec alone.
+fn raw_figures(pings: u64, frames: u64, pin: Pin, serialize: bool) -> anyhow::Result<Figures> {
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
@@ -244,7 +265,11 @@ fn raw_figures(pings: u64, frames: u64, pin: Pin) -> anyhow::Result<Figures> {
             stream.set_nodelay(true)?;
             let mut echo = Framed::new(stream, wire::codec());
             while let Some(frame) = echo.next().await {
-                echo.send(frame?.freeze()).await?;
+                let frame = frame?;
+                if serialize {
+                    wire::decode(&frame)?;
+                }
+                echo.send(frame.freeze()).await?;
             }
             // Second connection: count frames, time from the first to the last.
             let (stream, _) = listener.accept().await?;
@@ -253,7 +278,10 @@ fn raw_figures(pings: u64, frames: u64, pin: Pin) -> anyhow::Result<Figures> {
             let (mut first, mut n) = (None, 0u64);
             let mut last = Instant::now();
             while let Some(frame) = sink.next().await {
-                frame?;
+                let frame = frame?;
+                if serialize {
+                    wire::decode(&frame)?;
+                }
                 last = Instant::now();
                 first.get_or_insert(last);
                 n += 1;
@@ -265,7 +293,7 @@ fn raw_figures(pings: u64, frames: u64, pin: Pin) -> anyhow::Result<Figures> {
     let client = std::thread::spawn(move || -> anyhow::Result<Vec<f64>> {
         pin_to(pin.cpu(0))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        rt.block_on(raw_client(addr, pings, frames))
+        rt.block_on(raw_client(addr, pings, frames, serialize))
     });
     let rtts = client.join().map_err(|_| anyhow!("raw client panicked"))??;
     let rate = server.join().map_err(|_| anyhow!("raw server panicked"))??;
@@ -275,7 +303,7 @@ fn raw_figures(pings: u64, frames: u64, pin: Pin) -> anyhow::Result<Figures> {
 }
 
 /// Ping-pong on one connection, then a one-way stream on a second.
-async fn raw_client(addr: SocketAddr, pings: u64, frames: u64) -> anyhow::Result<Vec<f64>> {
+async fn raw_client(addr: SocketAddr, pings: u64, frames: u64, serialize: bool) -> anyhow::Result<Vec<f64>> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let mut conn = Framed::new(stream, wire::codec());
@@ -283,7 +311,10 @@ async fn raw_client(addr: SocketAddr, pings: u64, frames: u64) -> anyhow::Result
     for k in 0..pings + pings / 10 {
         let start = Instant::now();
         conn.send(sample_frame(k)).await?;
-        conn.next().await.ok_or_else(|| anyhow!("echo closed"))??;
+        let echoed = conn.next().await.ok_or_else(|| anyhow!("echo closed"))??;
+        if serialize {
+            wire::decode(&echoed)?;
+        }
         if k >= pings / 10 {
             rtts.push(start.elapsed().as_nanos() as f64); // the first tenth warms up
         }
@@ -293,8 +324,9 @@ async fn raw_client(addr: SocketAddr, pings: u64, frames: u64) -> anyhow::Result
     stream.set_nodelay(true)?;
     let mut conn = Framed::new(stream, wire::codec());
     let template = sample_frame(1);
-    for _ in 0..frames {
-        conn.feed(template.clone()).await?; // the codec's buffer batches the writes
+    for seq in 0..frames {
+        // The codec's buffer batches the writes.
+        conn.feed(if serialize { sample_frame(seq) } else { template.clone() }).await?;
     }
     SinkExt::<Bytes>::flush(&mut conn).await?;
     Ok(rtts)
