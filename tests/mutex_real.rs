@@ -51,7 +51,13 @@ fn central() {
 fn token_ring_regenerates_the_token_lost_with_its_killed_holder() {
     let (summary, run_dir, _s) = run("token-ring");
     assert_eq!(property(&summary, "token_conservation")["verdict"], "held");
-    let kill = summary["faults"].as_array().unwrap().iter().find(|f| f["action"] == "kill").expect("a kill");
+    let regenerated = summary["metrics"]["tokens_regenerated"].as_u64().unwrap();
+    // The `leader` target is the token holder; if at that instant the token was between nodes,
+    // nobody held it and the kill was skipped: then nothing may be regenerated.
+    let Some(kill) = summary["faults"].as_array().unwrap().iter().find(|f| f["action"] == "kill") else {
+        assert_eq!(regenerated, 0, "{summary:#}");
+        return;
+    };
     let killed = kill["node"].as_u64().unwrap() as u32;
     // Did the killed node hold the token when it died? Its last token event before the kill says.
     let faults = std::fs::read_to_string(run_dir.join("orchestrator.jsonl")).unwrap();
@@ -69,7 +75,6 @@ fn token_ring_regenerates_the_token_lost_with_its_killed_holder() {
         })
         .last();
     let held = matches!(last_token_op.as_deref(), Some("receive" | "create" | "reclaim"));
-    let regenerated = summary["metrics"]["tokens_regenerated"].as_u64().unwrap();
     assert_eq!(regenerated, held as u64, "holder killed: {held}; {summary:#}");
     if held {
         let detail = property(&summary, "token_conservation")["detail"].as_str().unwrap();

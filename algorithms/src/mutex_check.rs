@@ -8,9 +8,10 @@
 //!   happens-before the entry of the next (vector clocks) and comes first on the monotonic clock;
 //!   a node that died inside counts as out from the moment it died. A violation names both
 //!   intervals.
-//! - **liveness**: every request is granted, unless its node died first, or the run ended before
-//!   it could be: a request still waiting at the end is judged once it has waited longer than
-//!   `max(1 s, twice the longest completed wait)`. The longest wait is reported.
+//! - **liveness**: every request is granted, unless its node died first, the cluster is cut apart
+//!   at the end, or the run ended before it could be: a request still waiting at the end is judged
+//!   once it has waited longer than `max(1 s, twice the longest completed wait)`. The longest wait
+//!   is reported.
 //! - **fairness** (timestamp-ordered algorithms): entries come in `(timestamp, id)` order.
 //! - **token conservation** (token algorithms): the token's custody intervals form the same kind
 //!   of chain as critical sections, so there is never more than one token; a new token may only
@@ -342,9 +343,12 @@ pub fn liveness_grace(h: &History) -> Nanos {
 pub fn liveness(run: &Run, h: &History) -> PropertyResult {
     let mut p = PropertyResult::new(LIVENESS.name, Verdict::Held, "");
     let grace = liveness_grace(h);
-    // Nodes stopped when the run ended are not dead: their waiting requests are judged.
+    // Nodes stopped when the run ended are not dead: their waiting requests are judged. A cluster
+    // still cut apart at the end owes nobody a grant.
     let died_early = |w: &&Pending| w.down.is_some_and(|t| t < run.end);
-    let starved: Vec<&Pending> = h.pending.iter().filter(|w| !died_early(w) && w.request.t + grace < run.end).collect();
+    let cut_off = run.partitioned_at(run.end);
+    let starved: Vec<&Pending> =
+        h.pending.iter().filter(|w| !cut_off && !died_early(w) && w.request.t + grace < run.end).collect();
     let died = h.pending.iter().filter(died_early).count();
     let recent = h.pending.len() - starved.len() - died;
     if let Some(w) = starved.iter().min_by_key(|w| w.request.t) {
@@ -370,7 +374,9 @@ pub fn liveness(run: &Run, h: &History) -> PropertyResult {
     if died > 0 {
         notes.push(format!("{died} ended by the death of their node"));
     }
-    if recent > 0 {
+    if cut_off && recent > 0 {
+        notes.push(format!("{recent} still waiting in a cluster cut apart at the end, not judged"));
+    } else if recent > 0 {
         notes.push(format!("{recent} made in the last {:.0} ms, still waiting at the end", grace as f64 / MS as f64));
     }
     let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };

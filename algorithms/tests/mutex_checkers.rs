@@ -175,6 +175,19 @@ fn liveness_catches_a_request_never_granted_but_excuses_the_dead_and_the_late() 
 }
 
 #[test]
+fn liveness_does_not_judge_requests_in_a_cluster_cut_apart_at_the_end() {
+    let mut t = Traces::new(2);
+    t.request(1, 10, "printer");
+    let cut = vec![(1, 2), (2, 1)];
+    let fault = AppliedFault::Partition { spec: "1|2".into(), mode: Default::default(), cut };
+    t.faults.push(FaultRecord { t: 500 * MS, fault });
+    let run = t.run("lamport", json!({}), 3000);
+    let p = mutex_check::liveness(&run, &History::from_run(&run));
+    assert_eq!(p.verdict, Verdict::Held, "{p:#?}");
+    assert!(p.detail.contains("cut apart"), "{}", p.detail);
+}
+
+#[test]
 fn liveness_reports_the_longest_wait() {
     let mut t = Traces::new(2);
     t.request(1, 10, "printer");
