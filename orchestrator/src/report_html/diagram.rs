@@ -33,6 +33,8 @@ pub struct Trim {
     pub total: usize,
     /// One line per kind of event left out, e.g. "3,120 of 4,800 heartbeat messages".
     pub left_out: Vec<String>,
+    /// The diagram shows one stretch of the run whole (its axis spans only that stretch).
+    pub stretch: bool,
 }
 
 #[derive(Serialize)]
@@ -77,10 +79,22 @@ struct Unit {
 }
 
 /// Chooses the records to draw within `budget`; returns a flag per record and what was left out.
-pub fn select(tl: &Timeline, evidence: &HashSet<(NodeId, u64)>, budget: usize) -> (Vec<bool>, Option<Trim>) {
+/// `anchor` is the first evidence of a violation, if any: where a window is centred; `start`
+/// is the run's start (monotonic ns), for the times the note gives.
+pub fn select(
+    tl: &Timeline,
+    evidence: &HashSet<(NodeId, u64)>,
+    anchor: Option<(NodeId, u64)>,
+    budget: usize,
+    start: u64,
+) -> (Vec<bool>, Option<Trim>) {
     let n = tl.records.len();
     if n <= budget {
         return (vec![true; n], None);
+    }
+    let of_note = tl.records.iter().filter(|r| of_note(r) || evidence.contains(&(r.node, r.lc))).count();
+    if of_note > budget / 2 {
+        return window(tl, anchor, budget, start);
     }
     let mut keep = vec![false; n];
     // Categories: (priority group, name) → units. Group 0: always drawn; 1: messages; 2: timers.
@@ -156,7 +170,61 @@ pub fn select(tl: &Timeline, evidence: &HashSet<(NodeId, u64)>, budget: usize) -
         });
     }
     let drawn = keep.iter().filter(|k| **k).count();
-    (keep, Some(Trim { drawn, total: n, left_out }))
+    (keep, Some(Trim { drawn, total: n, left_out, stretch: false }))
+}
+
+/// Starts, stops, commands, algorithm events, malformed input: what the diagram is for.
+fn of_note(r: &algorithms::trace::TraceRecord) -> bool {
+    !matches!(r.what, What::Send { .. } | What::Recv { .. } | What::Timer { .. })
+}
+
+/// When events of note alone would fill most of the budget (a long, busy run: say a mutex with
+/// thousands of entries), thinning out message types cannot make room; a sample of everything
+/// would be unreadable. The diagram then shows one stretch of the run in full: around the first
+/// violation's evidence, else from the start, plus the other end of every message that crosses
+/// the stretch's edges. (Evidence outside the stretch is listed with the verdicts, not drawn.)
+fn window(tl: &Timeline, anchor: Option<(NodeId, u64)>, budget: usize, run_start: u64) -> (Vec<bool>, Option<Trim>) {
+    let n = tl.records.len();
+    let order: Vec<usize> = tl.record_order().collect();
+    let width = (budget * 9 / 10).max(1).min(order.len());
+    let at = anchor.and_then(|a| order.iter().position(|i| (tl.records[*i].node, tl.records[*i].lc) == a));
+    let start = at.map_or(0, |p| p.saturating_sub(width / 2).min(order.len() - width));
+    let end = start + width;
+    let mut keep = vec![false; n];
+    let mut with_partners = |i: usize, keep: &mut Vec<bool>| {
+        keep[i] = true;
+        if let Some(s) = tl.send_of[i] {
+            keep[s] = true;
+        }
+        for r in tl.recvs_of.get(&i).into_iter().flatten() {
+            keep[*r] = true;
+        }
+    };
+    for i in &order[start..end] {
+        with_partners(*i, &mut keep);
+    }
+    let drawn = keep.iter().filter(|k| **k).count();
+    let seconds = |i: usize| (tl.records[order[i]].t as f64 - run_start as f64) / 1e9;
+    let around = if at.is_some() { "around the first violation's evidence" } else { "from the start" };
+    let mut edges = Vec::new();
+    if start > 0 {
+        edges.push(format!("the {} events before {:.3} s", thousands(start), seconds(start)));
+    }
+    if end < order.len() {
+        edges.push(format!("the {} events after {:.3} s", thousands(order.len() - end), seconds(end - 1)));
+    }
+    let mut left_out = vec![format!(
+        "{}: the diagram shows the stretch {around} whole, because the run's events of note alone \
+         (algorithm events, starts, stops, commands) would fill it",
+        edges.join(" and ")
+    )];
+    if drawn > width {
+        left_out.push(format!(
+            "(drawn too: the other ends of {} messages crossing the stretch's edges)",
+            thousands(drawn - width)
+        ));
+    }
+    (keep, Some(Trim { drawn, total: n, left_out, stretch: true }))
 }
 
 /// 12345 → "12,345".
@@ -188,8 +256,10 @@ pub fn data(
     let type_index: BTreeMap<&str, usize> = types.iter().enumerate().map(|(i, (t, _))| (t.as_str(), i)).collect();
     let mut ev = Vec::new();
     let mut index_of = vec![usize::MAX; tl.records.len()];
-    let mut t0 = 0f64;
-    let mut t_last = t1;
+    // The whole run, unless the diagram shows one stretch of it.
+    let stretch = trim.as_ref().is_some_and(|t| t.stretch);
+    let mut t0 = if stretch { f64::INFINITY } else { 0f64 };
+    let mut t_last = if stretch { f64::NEG_INFINITY } else { t1 };
     for i in tl.record_order().filter(|i| keep[*i]) {
         let r = &tl.records[i];
         let t = (ms(r.t) * 1000.0).round() / 1000.0;
@@ -228,8 +298,9 @@ pub fn data(
             }
         }
     }
-    // Critical sections, from every record (enter/exit are always drawn anyway).
-    let mut open: BTreeMap<(NodeId, String), f64> = BTreeMap::new();
+    // Critical sections whose entry or exit is drawn (both are, unless the budget is spent on
+    // events of note alone), so that their number stays within the budget too.
+    let mut open: BTreeMap<(NodeId, String), (f64, bool)> = BTreeMap::new();
     let mut cs = Vec::new();
     for i in tl.record_order() {
         let r = &tl.records[i];
@@ -238,11 +309,13 @@ pub fn data(
                 data.get("resource").map_or(String::new(), |v| v.as_str().map_or(v.to_string(), String::from));
             match name.as_str() {
                 "enter_cs" => {
-                    open.insert((r.node, resource), ms(r.t));
+                    open.insert((r.node, resource), (ms(r.t), keep[i]));
                 }
                 "exit_cs" => {
-                    if let Some(t) = open.remove(&(r.node, resource.clone())) {
-                        cs.push((r.node, t, ms(r.t), resource));
+                    if let Some((t, drawn)) = open.remove(&(r.node, resource.clone())) {
+                        if drawn || keep[i] {
+                            cs.push((r.node, t, ms(r.t), resource));
+                        }
                     }
                 }
                 _ => {}
@@ -252,12 +325,16 @@ pub fn data(
             // A process that restarts or stops is out of every critical section.
             let gone: Vec<(NodeId, String)> = open.keys().filter(|(n, _)| *n == r.node).cloned().collect();
             for key in gone {
-                let t = open.remove(&key).unwrap_or_default();
-                cs.push((key.0, t, ms(r.t), key.1));
+                let (t, drawn) = open.remove(&key).unwrap_or_default();
+                if drawn || keep[i] {
+                    cs.push((key.0, t, ms(r.t), key.1));
+                }
             }
         }
     }
-    cs.extend(open.into_iter().map(|((node, resource), t)| (node, t, t1, resource)));
+    cs.extend(
+        open.into_iter().filter(|(_, (_, drawn))| *drawn).map(|((node, resource), (t, _))| (node, t, t1, resource)),
+    );
     DiagramData {
         nodes: nodes.to_vec(),
         t0,
@@ -304,14 +381,14 @@ mod tests {
     #[test]
     fn everything_is_drawn_within_the_budget() {
         let tl = run(10);
-        let (keep, trim) = select(&tl, &HashSet::new(), 100);
+        let (keep, trim) = select(&tl, &HashSet::new(), None, 100, 0);
         assert!(keep.iter().all(|k| *k) && trim.is_none());
     }
 
     #[test]
     fn past_the_budget_rare_types_and_events_stay_and_heartbeats_near_them_are_kept() {
         let tl = run(100); // 201 records
-        let (keep, trim) = select(&tl, &HashSet::new(), 21);
+        let (keep, trim) = select(&tl, &HashSet::new(), None, 21, 0);
         let trim = trim.unwrap();
         assert_eq!((trim.drawn, trim.total), (21, 201));
         let drawn: Vec<&TraceRecord> = tl.records.iter().zip(&keep).filter(|(_, k)| **k).map(|(r, _)| r).collect();
@@ -340,9 +417,47 @@ mod tests {
         let tl = run(100);
         let last_beat = tl.records.iter().rfind(|r| matches!(r.what, What::Send { .. })).unwrap();
         let evidence = HashSet::from([(last_beat.node, last_beat.lc)]);
-        let (keep, _) = select(&tl, &evidence, 21);
+        let (keep, _) = select(&tl, &evidence, None, 21, 0);
         let i = tl.records.iter().position(|r| r == last_beat).unwrap();
         assert!(keep[i]);
         assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn when_events_of_note_fill_the_budget_a_stretch_around_the_violation_is_drawn_whole() {
+        // 100 algorithm events on node 1, one message in the middle.
+        let (mut a, mut b) = (Clocks::new(1), Clocks::new(2));
+        let mut records: Vec<TraceRecord> =
+            (0..100).map(|t| a.stamp(t * 10, "x", What::Event { name: "e".into(), data: Value::Null })).collect();
+        let s = a.stamp(505, "x", What::Send { to: 2, msg_type: "m".into(), msg: Value::Null });
+        records.push(b.stamp_receive(
+            506,
+            "x",
+            s.lc,
+            &s.vc,
+            What::Recv { from: 1, msg_type: "m".into(), msg_lc: s.lc },
+        ));
+        records.push(s.clone());
+        let anchor = records[70].clone();
+        let tl = Timeline::new(records, vec![]);
+        let evidence = HashSet::from([(anchor.node, anchor.lc), (1, 1)]);
+        let (keep, trim) = select(&tl, &evidence, Some((anchor.node, anchor.lc)), 20, 0);
+        let trim = trim.unwrap();
+        let drawn: Vec<u64> = tl.records.iter().zip(&keep).filter(|(_, k)| **k).map(|(r, _)| r.t).collect();
+        // 18 consecutive records around t=700 (the far-away evidence at t=0 is not drawn).
+        assert_eq!(drawn.len(), 18, "{drawn:?}");
+        assert!(!drawn.contains(&0) && drawn.contains(&700));
+        assert!(
+            trim.left_out[0].starts_with("the 61 events before 0.000 s and the 23 events after"),
+            "{:?}",
+            trim.left_out
+        );
+        // From the start when nothing was violated; a message crossing the edge is drawn whole.
+        let (keep, _) = select(&tl, &HashSet::new(), None, 112, 0);
+        assert!(keep.iter().all(|k| *k));
+        let (keep, _) = select(&tl, &HashSet::new(), None, 60, 0);
+        let send = tl.records.iter().position(|r| r.t == 505).unwrap();
+        let recv = tl.records.iter().position(|r| r.t == 506).unwrap();
+        assert_eq!(keep[send], keep[recv]);
     }
 }

@@ -92,7 +92,12 @@ pub fn render(summary: &Summary, nodes: &[NodeId], tl: &Timeline, max_events: us
     let evidence: Vec<_> =
         summary.properties.iter().flat_map(|p| p.evidence.iter().map(|e| (e.clone(), p.name.clone()))).collect();
     let must: HashSet<(NodeId, u64)> = evidence.iter().map(|(e, _)| (e.node, e.lc)).collect();
-    let (keep, trim) = diagram::select(tl, &must, max_events);
+    let anchor = summary
+        .properties
+        .iter()
+        .find(|p| p.verdict == Verdict::Violated && !p.evidence.is_empty())
+        .map(|p| (p.evidence[0].node, p.evidence[0].lc));
+    let (keep, trim) = diagram::select(tl, &must, anchor, max_events, start);
     let data = diagram::data(tl, nodes, &ms, end_ms, &keep, trim.clone(), (fault_spans.clone(), marks), evidence);
     let drawn = data.ev.len();
     let types = types_by_count(tl);
@@ -413,22 +418,56 @@ fn latency_charts(tl: &Timeline, ms: &dyn Fn(u64) -> f64, end_ms: f64, fault_spa
         if points.is_empty() {
             continue;
         }
-        charts.push(Chart {
-            title: format!("{title} ({} in this run)", points.len()),
-            x_label: "when it started (s since the run started)".into(),
-            y_label: "ms".into(),
-            x_max: end_ms / 1000.0,
-            bands: bands(fault_spans),
-            series: vec![Series {
+        let count = points.len();
+        let series = if count <= MAX_DOTS {
+            vec![Series {
                 name: name.into(),
                 colour: colour.into(),
                 style: Style::Dots,
                 points: points.iter().map(|(x, y, _)| (*x, *y)).collect(),
                 tips: points.into_iter().map(|(_, _, tip)| tip).collect(),
-            }],
+            }]
+        } else {
+            summarized(&points, end_ms / 1000.0, colour)
+        };
+        charts.push(Chart {
+            title: format!("{title} ({count} in this run)"),
+            x_label: "when it started (s since the run started)".into(),
+            y_label: "ms".into(),
+            x_max: end_ms / 1000.0,
+            bands: bands(fault_spans),
+            series,
         });
     }
     charts
+}
+
+/// More dots than this would make the page heavy and unreadable: they become lines instead.
+const MAX_DOTS: usize = 1500;
+
+/// Median and maximum per time bucket, for a plot with too many points to show one by one.
+fn summarized(points: &[(f64, f64, String)], x_max: f64, colour: &str) -> Vec<Series> {
+    const BUCKETS: usize = 120;
+    let width = (x_max / BUCKETS as f64).max(1e-9);
+    let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); BUCKETS];
+    for (x, y, _) in points {
+        buckets[((x / width) as usize).min(BUCKETS - 1)].push(*y);
+    }
+    let (mut median, mut max) = (Vec::new(), Vec::new());
+    for (i, values) in buckets.iter_mut().enumerate().filter(|(_, v)| !v.is_empty()) {
+        values.sort_by(f64::total_cmp);
+        let x = (i as f64 + 0.5) * width;
+        median.push((x, values[values.len() / 2]));
+        max.push((x, values[values.len() - 1]));
+    }
+    let line = |name: &str, colour: &str, points| Series {
+        name: format!("{name} per {:.2} s", width),
+        colour: colour.into(),
+        style: Style::Line,
+        points,
+        tips: vec![],
+    };
+    vec![line("median", colour, median), line("max", "#c62828", max)]
 }
 
 fn messages_section(
