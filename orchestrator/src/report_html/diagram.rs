@@ -191,7 +191,7 @@ fn window(tl: &Timeline, anchor: Option<(NodeId, u64)>, budget: usize, run_start
     let start = at.map_or(0, |p| p.saturating_sub(width / 2).min(order.len() - width));
     let end = start + width;
     let mut keep = vec![false; n];
-    let mut with_partners = |i: usize, keep: &mut Vec<bool>| {
+    let with_partners = |i: usize, keep: &mut Vec<bool>| {
         keep[i] = true;
         if let Some(s) = tl.send_of[i] {
             keep[s] = true;
