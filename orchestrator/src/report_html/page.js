@@ -166,6 +166,8 @@
         dropped++;
       }
     });
+    var paired = {};
+    D.msgs.forEach(function (m) { if (m[1] >= 0) { paired[m[1]] = true; } });
     var evs = el('g', { 'class': 'events' }, svg);
     var lastLabel = {};
     D.ev.forEach(function (e, i) {
@@ -173,6 +175,9 @@
       if (kind === 'send') {
         var ti = typeIndex[e[4]];
         el('circle', { 'class': 'send t' + ti, cx: x, cy: y, r: 2.6, fill: D.colours[ti], 'data-k': key }, evs);
+      } else if (kind === 'recv' && !paired[i]) {
+        // A receive whose send is not in the traces (e.g. cut off by a SIGKILL mid-write).
+        el('circle', { cx: x, cy: y, r: 3.5, fill: '#fff', stroke: '#555', 'data-k': key }, evs);
       } else if (kind === 'timer') {
         el('line', { 'class': 'timer', x1: x, x2: x, y1: y - 5, y2: y + 5, 'data-k': key }, evs);
       } else if (kind === 'event') {
