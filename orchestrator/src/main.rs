@@ -529,14 +529,17 @@ fn report_cmd(run_dir: &Path, max_events: usize) -> Result<ExitCode, Failure> {
         eprintln!("{} had no summary.json: judged the traces again and wrote one", run_dir.display());
     }
     let written = report_html::write_run_files(&summary, max_events).map_err(Failure::Run)?;
-    println!(
-        "{} ({} KiB; the diagram draws {} of {} events)",
+    // A closed pipe (`| head -1`) is no error: the files are written.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stdout(),
+        "{} ({} KiB; the diagram draws {} of {} events)\n{}",
         written.report.display(),
         written.bytes.div_ceil(1024),
         written.drawn,
-        written.total
+        written.total,
+        written.timeline.display()
     );
-    println!("{}", written.timeline.display());
     Ok(ExitCode::SUCCESS)
 }
 
