@@ -66,14 +66,11 @@ fn token_ring_regenerates_the_token_lost_with_its_killed_holder() {
         .find(|f| matches!(f.fault, algorithms::trace::AppliedFault::Kill { .. }))
         .unwrap()
         .t;
-    let last_token_op = trace(&run_dir, killed)
-        .into_iter()
-        .filter(|r| r.t <= killed_at)
-        .filter_map(|r| match r.what {
+    let last_token_op =
+        trace(&run_dir, killed).into_iter().rev().filter(|r| r.t <= killed_at).find_map(|r| match r.what {
             What::Event { name, data } if name == "token" => data["op"].as_str().map(str::to_string),
             _ => None,
-        })
-        .last();
+        });
     let held = matches!(last_token_op.as_deref(), Some("receive" | "create" | "reclaim"));
     assert_eq!(regenerated, held as u64, "holder killed: {held}; {summary:#}");
     if held {
