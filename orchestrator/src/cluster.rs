@@ -59,9 +59,34 @@ pub struct Cluster {
 }
 
 /// Picks `n` free ports on 127.0.0.1 (bound together, then released for the nodes).
+///
+/// The ports come from below the kernel's ephemeral range: a port released there could be taken
+/// by any outgoing connection on the machine (nodes make many) before the node binds it, while
+/// below it only another listener could. Where the range leaves no room, ephemeral ports it is.
 pub fn free_ports(n: usize) -> Result<Vec<u16>> {
-    let listeners: Vec<TcpListener> =
-        (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<_>>()?;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let low = 10_000u16;
+    let mut listeners: Vec<TcpListener> = Vec::with_capacity(n);
+    if ephemeral_start > low + 1000 {
+        // Start somewhere different in every process, so concurrent runs rarely probe the same ports.
+        let span = (ephemeral_start - low) as u64;
+        let mut next = (std::process::id() as u64 * 7919 + node::monotonic_ns() / 1000) % span;
+        for _ in 0..span {
+            if listeners.len() == n {
+                break;
+            }
+            if let Ok(l) = TcpListener::bind(("127.0.0.1", low + next as u16)) {
+                listeners.push(l);
+            }
+            next = (next + 1) % span;
+        }
+    }
+    while listeners.len() < n {
+        listeners.push(TcpListener::bind("127.0.0.1:0")?);
+    }
     listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 

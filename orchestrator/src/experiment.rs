@@ -143,13 +143,6 @@ impl Experiment {
         }
         for (i, fault) in self.faults.iter().enumerate() {
             fault.validate(self.nodes).map_err(|e| format!("faults[{i}]: {e}"))?;
-            if fault.at >= self.duration {
-                return Err(format!(
-                    "faults[{i}]: at {} is not within the run's duration {}",
-                    humantime::format_duration(fault.at),
-                    humantime::format_duration(self.duration)
-                ));
-            }
         }
         self.sim.delay.validate().map_err(|e| format!("sim.delay: {e}"))?;
         if !(0.0..=1.0).contains(&self.sim.loss) {
@@ -158,9 +151,25 @@ impl Experiment {
         Ok(())
     }
 
-    /// The schedule and the nemesis's faults together, in time order.
+    /// What is odd but not wrong, e.g. faults after the end of a run shortened with --duration.
+    pub fn warnings(&self) -> Vec<String> {
+        self.faults
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.at >= self.duration)
+            .map(|(i, f)| {
+                format!(
+                    "faults[{i}] at {} falls after the run's end ({}) and is skipped",
+                    humantime::format_duration(f.at),
+                    humantime::format_duration(self.duration)
+                )
+            })
+            .collect()
+    }
+
+    /// The schedule and the nemesis's faults together, in time order (those after the end left out).
     pub fn all_faults(&self) -> Vec<FaultSpec> {
-        let mut all = self.faults.clone();
+        let mut all: Vec<FaultSpec> = self.faults.iter().filter(|f| f.at < self.duration).cloned().collect();
         if let Some(nemesis) = &self.nemesis {
             all.extend(nemesis.plan(self.nodes, self.duration, self.seed));
         }

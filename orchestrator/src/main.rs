@@ -309,7 +309,11 @@ fn main() -> ExitCode {
 
 fn load(common: &Common) -> Result<Experiment, Failure> {
     let overrides = Overrides { nodes: common.nodes, seed: common.seed, duration: common.duration };
-    Experiment::load(&common.config, &overrides).map_err(|e| Failure::BadInput(e.to_string()))
+    let exp = Experiment::load(&common.config, &overrides).map_err(|e| Failure::BadInput(e.to_string()))?;
+    for warning in exp.warnings() {
+        eprintln!("warning: {}: {warning}", common.config.display());
+    }
+    Ok(exp)
 }
 
 /// The exit code for a verdict (see the module docs).
