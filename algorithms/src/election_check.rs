@@ -135,6 +135,13 @@ impl<'a> Elections<'a> {
         self.boundaries.windows(2).map(|w| (w[0], w[1])).collect()
     }
 
+    /// When `node`, down at `t`, went down: the last moment up to `t` at which it was running
+    /// just before (`t` itself if it was running until then).
+    pub fn went_down(&self, node: NodeId, t: Nanos) -> Nanos {
+        let before = self.moments.iter().copied().filter(|m| *m <= t).rev();
+        before.take_while(|m| self.views.at(node, *m) == View::Down).last().unwrap_or(t)
+    }
+
     /// The first boundary after `t` (the run's end at the latest).
     pub fn next_boundary(&self, t: Nanos) -> Nanos {
         self.boundaries.iter().copied().find(|b| *b > t).unwrap_or(self.run.end)
@@ -255,10 +262,14 @@ pub fn stable_agreement(
 /// A moment that calls for an election.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Episode {
+    /// When the cluster changed: latencies count from here.
     pub t0: Nanos,
     pub why: &'static str,
     /// The leader that died or was cut off: the new agreement must name someone else.
     pub old_leader: Option<NodeId>,
+    /// The boundary the episode belongs to (its fault); its window runs to the next boundary.
+    /// Later than `t0` only when a killed process stopped before its kill was recorded.
+    pub at: Nanos,
 }
 
 /// The episodes of a run: the start (from the moment the last node started), every death or pause
@@ -267,21 +278,24 @@ pub struct Episode {
 pub fn episodes(el: &Elections, highest_takes_over: bool) -> Vec<Episode> {
     let first_starts = el.run.records.iter().filter(|r| matches!(r.what, What::Start { incarnation: 1 }));
     let started = first_starts.map(|r| r.t).max().unwrap_or(el.run.start);
-    let mut found = vec![Episode { t0: started, why: "start", old_leader: None }];
+    let mut found = vec![Episode { t0: started, why: "start", old_leader: None, at: started }];
     for f in el.run.disturbances() {
-        let before = el.agreement(f.t.saturating_sub(1));
         let (why, node) = match f.fault {
             AppliedFault::Kill { node, .. } => ("leader killed", node),
             AppliedFault::Exited { node, .. } => ("leader exited", node),
             AppliedFault::Pause { node } => ("leader paused", node),
             AppliedFault::Heal => {
-                found.push(Episode { t0: f.t, why: "partition healed", old_leader: None });
+                found.push(Episode { t0: f.t, why: "partition healed", old_leader: None, at: f.t });
                 continue;
             }
             _ => continue,
         };
-        if before == Some(node) && el.members.contains(&node) {
-            found.push(Episode { t0: f.t, why, old_leader: Some(node) });
+        // The fault is recorded once it is done; the process may have gone down a little
+        // earlier (a node whose control connection closes stops cleanly): judge who led just
+        // before it went down, and count from then.
+        let down = el.went_down(node, f.t);
+        if el.agreement(down.saturating_sub(1)) == Some(node) && el.members.contains(&node) {
+            found.push(Episode { t0: down, why, old_leader: Some(node), at: f.t });
         }
     }
     if highest_takes_over {
@@ -290,7 +304,7 @@ pub fn episodes(el: &Elections, highest_takes_over: bool) -> Vec<Episode> {
                 && el.members.contains(&r.node)
                 && el.agreement(r.t.saturating_sub(1)).is_none_or(|l| r.node > l)
             {
-                found.push(Episode { t0: r.t, why: "higher id restarted", old_leader: None });
+                found.push(Episode { t0: r.t, why: "higher id restarted", old_leader: None, at: r.t });
             }
         }
     }
@@ -328,8 +342,8 @@ pub fn election_latency(
     let mut result = PropertyResult::new("election_within_bound", Verdict::Held, "");
     let (mut timed, mut cut_short, mut skipped) = (Vec::new(), 0, 0);
     for e in episodes {
-        let end = el.next_boundary(e.t0);
-        if el.run.partitioned_at(e.t0) || !can_elect(e.t0) {
+        let end = el.next_boundary(e.at);
+        if el.run.partitioned_at(e.at) || !can_elect(e.at) {
             skipped += 1;
             continue;
         }
@@ -549,9 +563,35 @@ mod tests {
         assert_eq!(el.agreement(12 * MS), Some(2));
         assert_eq!(el.agreement(60 * MS), None, "node 1 still names the dead node 2");
         let eps = episodes(&el, false);
-        assert_eq!(eps[1], Episode { t0: 50 * MS, why: "leader killed", old_leader: Some(2) });
+        assert_eq!(eps[1], Episode { t0: 50 * MS, why: "leader killed", old_leader: Some(2), at: 50 * MS });
         let reigns = el.reigns();
         assert_eq!((reigns[0].node, reigns[0].from, reigns[0].to), (2, 12 * MS, 50 * MS));
+    }
+
+    /// A kill closes the node's control connection before the signal lands, and the node may
+    /// stop cleanly first: the episode still counts, from the moment it went down.
+    #[test]
+    fn a_leader_that_stops_just_before_its_kill_is_recorded_counts_as_killed() {
+        let (mut a, mut b, mut c) = (Clocks::new(1), Clocks::new(2), Clocks::new(3));
+        let mut records = vec![start(&mut a, 0), start(&mut b, 0), start(&mut c, 0)];
+        for (clocks, t) in [(&mut a, 10), (&mut b, 10), (&mut c, 10)] {
+            records.push(event(clocks, t, "leader", json!({"leader": 3})));
+        }
+        records.push(c.stamp(49 * MS, "x", What::Stop { reason: "orchestrator gone".into() }));
+        for (clocks, t) in [(&mut a, 300), (&mut b, 300)] {
+            records.push(event(clocks, t, "leader", json!({"leader": 2})));
+        }
+        let faults = vec![
+            FaultRecord { t: 0, fault: AppliedFault::RunStart { nodes: vec![1, 2, 3] } },
+            FaultRecord { t: 50 * MS, fault: AppliedFault::Kill { node: 3, was_leader: true } },
+            FaultRecord { t: 900 * MS, fault: AppliedFault::RunEnd },
+        ];
+        let run = Run::new("x", vec![1, 2, 3], Value::Null, records, faults);
+        let el = Elections::new(&run, vec![1, 2, 3]);
+        let eps = episodes(&el, false);
+        assert_eq!(eps[1], Episode { t0: 49 * MS, why: "leader killed", old_leader: Some(3), at: 50 * MS });
+        let (_, timed) = election_latency(&el, &eps, 500 * MS, Expect::Any, &|_| true);
+        assert_eq!(timed.last().map(Timed::ms), Some(251.0));
     }
 
     #[test]

@@ -537,6 +537,13 @@ pub fn check_raft(run: &Run) -> CheckReport {
     let agreement = stable_agreement(&el, bound, Expect::Any, &can_elect);
 
     // Elections measured: every episode, and the downtime after each death of the leader.
+    //
+    // Downtime, precisely: from the moment the agreed leader went down (the time the orchestrator
+    // or simulator recorded its SIGKILL; its own `stop` record if that came first, as when a kill
+    // closes the node's control connection before the signal lands) to the first moment at which
+    // every live node names one and the same live node, other than the dead one, as leader: the
+    // new leader has won its election and its first heartbeat has reached every follower. So it
+    // includes detection (an election timeout), the election itself, and the first heartbeat.
     let eps = episodes(&el, false);
     let (_, timed) = election_latency(&el, &eps, bound, Expect::Any, &can_elect);
     let (cost, samples) = election_cost(run, &timed, n, params.pre_vote);
@@ -554,7 +561,7 @@ pub fn check_raft(run: &Run) -> CheckReport {
     report.metrics.insert(
         "downtime_reference".into(),
         json!({
-            "definition": "from the SIGKILL of the agreed leader to the first moment every live node follows one new live leader",
+            "definition": "from the moment the agreed leader went down (its SIGKILL; its own `stop` record if it stopped first) to the first moment every live node follows one new live leader",
             "timeouts_ms": [params.election_timeout_min_ms, params.election_timeout_max_ms],
             "raft_paper_figure_16": "5 servers, broadcast ≈ 15 ms, 1000 trials: 150–155 ms timeouts gave a median downtime of 287 ms; 150–300 ms is the recommended range, where elections complete about a third of the way into it",
         }),
