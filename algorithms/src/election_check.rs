@@ -398,6 +398,16 @@ pub fn election_latency(
     (result, timed)
 }
 
+/// A list of counts for a detail line: in full when short, else its size, median and maximum.
+pub fn listing(values: &[u64]) -> String {
+    if values.len() <= 10 {
+        return format!("{values:?}");
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    format!("{} values, median {}, max {}", sorted.len(), sorted[sorted.len() / 2], sorted[sorted.len() - 1])
+}
+
 /// Sends of the given types with `from <= t < to`, by type (types with no send are listed as 0).
 pub fn sends_by_type(records: &[TraceRecord], types: &[&str], from: Nanos, to: Nanos) -> BTreeMap<String, u64> {
     let mut counts: BTreeMap<String, u64> = types.iter().map(|t| (t.to_string(), 0)).collect();

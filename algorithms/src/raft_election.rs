@@ -29,8 +29,8 @@
 
 use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
 use crate::election_check::{
-    components, cut_at, election_latency, episodes, event_data, field, message_metric, sends_by_type, stable_agreement,
-    Elections, Expect, SentIndex, Timed,
+    components, cut_at, election_latency, episodes, event_data, field, listing, message_metric, sends_by_type,
+    stable_agreement, Elections, Expect, SentIndex, Timed,
 };
 use crate::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 use crate::registry::{parse_params, Algorithm, PropertyInfo};
@@ -687,7 +687,9 @@ fn election_cost(run: &Run, timed: &[Timed], n: usize, pre_vote: bool) -> (Prope
     if result.verdict == Verdict::Held {
         let totals: Vec<u64> = samples.iter().map(|s| s.values().sum()).collect();
         result.detail = format!(
-            "messages per election {totals:?} for {candidacies:?} candidacies; textbook: 2(N−1) = {per} per candidate per term"
+            "messages per election {} for {} candidacies; textbook: 2(N−1) = {per} per candidate per term",
+            listing(&totals),
+            listing(&candidacies)
         );
         if samples.is_empty() {
             result.verdict = Verdict::Unknown;

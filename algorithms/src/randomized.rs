@@ -24,8 +24,8 @@
 
 use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
 use crate::election_check::{
-    election_latency, episodes, event_data, field, message_metric, sends_by_type, shown, stable_agreement, Elections,
-    Expect, SentIndex, Timed,
+    election_latency, episodes, event_data, field, listing, message_metric, sends_by_type, shown, stable_agreement,
+    Elections, Expect, SentIndex, Timed,
 };
 use crate::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 use crate::registry::{parse_params, Algorithm, PropertyInfo};
@@ -392,9 +392,11 @@ pub fn check_randomized(run: &Run) -> CheckReport {
     }
     if cost.verdict == Verdict::Held {
         let totals: Vec<u64> = samples.iter().map(|s| s.values().sum()).collect();
+        let rounds: Vec<u64> = rounds_per.iter().map(|r| *r as u64).collect();
         cost.detail = format!(
-            "messages per election {totals:?} over {:?} round(s); per round with one caller n²−1 = {}",
-            rounds_per.iter().map(|r| *r as u64).collect::<Vec<_>>(),
+            "messages per election {} over {} round(s); per round with one caller n²−1 = {}",
+            listing(&totals),
+            listing(&rounds),
             n * n - 1
         );
         if samples.is_empty() {

@@ -14,7 +14,8 @@
 
 use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict, View};
 use crate::election_check::{
-    election_latency, episodes, event_data, message_metric, sends_by_type, stable_agreement, Elections, Expect, Timed,
+    election_latency, episodes, event_data, listing, message_metric, sends_by_type, stable_agreement, Elections,
+    Expect, Timed,
 };
 use crate::process::{Ctx, Message, Nanos, NodeId, MS};
 use crate::trace::{AppliedFault, What};
@@ -351,9 +352,11 @@ pub fn check_ring(run: &Run, facts: &RingFacts) -> CheckReport {
     }
     if cost.verdict == Verdict::Held {
         let totals: Vec<u64> = samples.iter().map(|s| s.values().sum()).collect();
+        let initiators: Vec<u64> = initiators.iter().map(|k| *k as u64).collect();
         cost.detail = format!(
-            "messages per election {totals:?} with {:?} initiator(s); textbook worst: {} with one initiator, {} with all",
-            initiators.iter().map(|k| *k as u64).collect::<Vec<_>>(),
+            "messages per election {} with {} initiator(s); textbook worst: {} with one initiator, {} with all",
+            listing(&totals),
+            listing(&initiators),
             (facts.worst)(n, 1),
             (facts.worst)(n, n)
         );
