@@ -431,6 +431,8 @@ pub fn check_lease(run: &Run) -> CheckReport {
     let (latency, timed) = election_latency(&el, &eps, bound, Expect::Any, &store_up);
     let (rate, per_period) = request_rate(run, &params, &candidates);
 
+    // Candidates poll the store for ever, so an election's messages run from its episode to the
+    // agreement on the new holder, not to the next fault as for the other elections.
     let samples: Vec<BTreeMap<String, u64>> = timed
         .iter()
         .map(|t| sends_by_type(&run.records, &["get", "record", "update", "update_result"], t.episode.t0, t.done + 1))

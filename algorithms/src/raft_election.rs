@@ -545,6 +545,7 @@ pub fn check_raft(run: &Run) -> CheckReport {
     // new leader has won its election and its first heartbeat has reached every follower. So it
     // includes detection (an election timeout), the election itself, and the first heartbeat.
     let eps = episodes(&el, false);
+    // Only the measured elections: leader_within_bound judges liveness (partitions included).
     let (_, timed) = election_latency(&el, &eps, bound, Expect::Any, &can_elect);
     let (cost, samples) = election_cost(run, &timed, n, params.pre_vote);
     let latencies: Vec<f64> = timed.iter().map(Timed::ms).collect();
