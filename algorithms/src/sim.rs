@@ -223,7 +223,8 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
                 persisted: None,
                 clocks: Clocks::new(id),
                 rng: node_rng(cfg.seed, id, 0),
-                held: None,
+                // Like a real node held until `start`, a node not started yet keeps what arrives.
+                held: Some(Vec::new()),
                 drift: LocalClock { base_true: 0, base_local: 0, rate: 1.0 },
             },
         );
@@ -343,9 +344,13 @@ impl Simulation<'_> {
         n.rng = node_rng(seed, id, n.incarnation);
         n.timers.clear();
         n.process = Some(process);
+        let early = n.held.take().unwrap_or_default();
         let incarnation = n.incarnation;
         self.record(id, What::Start { incarnation });
         self.drive(id, |p, ctx| p.on_start(ctx));
+        for event in early {
+            self.schedule(self.now, event);
+        }
     }
 
     /// Runs one handler of `id`'s process and carries out its effects in order.
@@ -473,7 +478,7 @@ impl Simulation<'_> {
                 (AppliedFault::Pause { node: id }, Action::Pause { node: Target::Id(id) })
             }
             Action::Resume { node } => {
-                let id = self.resolve(*node)?;
+                let id = self.resolve(*node).filter(|id| self.running(*id))?;
                 let held = self.nodes.get_mut(&id)?.held.take()?;
                 self.faults.push(FaultRecord { t: now, fault: AppliedFault::Resume { node: id } });
                 for event in held {

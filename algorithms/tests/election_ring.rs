@@ -165,8 +165,9 @@ fn agreement_survives_message_loss() {
             cfg.network.loss = 0.02;
             let report = finder.check(&simulate(finder, &cfg).unwrap().run);
             // A lost acknowledgement skips a live process and a lost ELECTED leaves one behind
-            // until its leader timeout: agreement and the bound still hold; the costs do not.
-            for name in ["stable_agreement", "election_within_bound"] {
+            // until its leader timeout, so the election bound (stated for reliable links) and
+            // the costs may not hold; agreement in stable periods must.
+            for name in ["stable_agreement"] {
                 let p = report.properties.iter().find(|p| p.name == name).unwrap();
                 assert_ne!(p.verdict, Verdict::Violated, "{alg} seed {seed}: {p:#?}");
             }

@@ -297,9 +297,11 @@ impl Cluster {
     pub fn kill(&mut self, id: NodeId) -> Result<()> {
         let m = self.member(id)?;
         let mut child = m.child.take().ok_or_else(|| anyhow!("node {id} is not running"))?;
-        m.lifeline = None;
+        // SIGKILL before the lifeline closes: a node that saw its lifeline close first would
+        // stop gracefully, and a kill must be a crash.
         child.kill().ok();
         child.wait().with_context(|| format!("waiting for node {id}"))?;
+        m.lifeline = None;
         self.paused.remove(&id);
         Ok(())
     }
