@@ -25,9 +25,9 @@
 //! at worst, plus n for ELECTED.
 
 use crate::check::{CheckReport, Run};
-use crate::process::{Ctx, Message, NodeId, Process, Status, MS};
+use crate::process::{Ctx, Message, NodeId, MS};
 use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::ring::{check_ring, Bounced, Ring, RingFacts, RingMsg, RingParams, Watch};
+use crate::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, Watch};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -122,77 +122,42 @@ impl ChangRobertsNode {
         };
         self.bounced(ctx, back);
     }
-
-    /// A message no other process could take comes back here, as in a ring of one.
-    fn bounced(&mut self, ctx: &mut Ctx, back: Bounced<CrMsg>) {
-        if let Some((hops, msg)) = back {
-            self.on_ring(ctx, hops, msg);
-        }
-    }
 }
 
-impl Process for ChangRobertsNode {
-    type Msg = RingMsg<CrMsg>;
+impl RingElection for ChangRobertsNode {
+    type Body = CrMsg;
+    const NAME: &'static str = "chang-roberts";
 
-    fn on_start(&mut self, ctx: &mut Ctx) {
-        self.initiate(ctx);
+    fn me(&self) -> NodeId {
+        self.me
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Self::Msg) {
-        self.ring.alive(from);
-        match msg {
-            RingMsg::Pass { seq, hops, body } => {
-                self.ring.ack(ctx, from, seq);
-                self.on_ring(ctx, hops, body);
-            }
-            RingMsg::Ack { seq } => self.ring.acked(ctx, from, seq),
-            RingMsg::Heartbeat => {
-                if self.watch.heard(ctx, from) {
-                    self.initiate(ctx);
-                }
-            }
-        }
+    fn ring(&mut self) -> &mut Ring<CrMsg> {
+        &mut self.ring
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        match name {
-            "ack" => {
-                for (hops, msg) in self.ring.timed_out(ctx) {
-                    self.on_ring(ctx, hops, msg);
-                }
-            }
-            "heartbeat" => self.watch.beat::<CrMsg>(ctx),
-            "leader_timeout" => {
-                self.watch.lose(ctx, "no heartbeat");
-                self.initiate(ctx);
-            }
-            "election" => {
-                self.participant = false;
-                self.initiate(ctx);
-            }
-            _ => {}
-        }
+    fn watch(&self) -> &Watch {
+        &self.watch
     }
 
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
-        match args.first().map(String::as_str) {
-            Some("elect") => {
-                self.initiate(ctx);
-                Ok("election started".into())
-            }
-            _ => Err(format!("unknown command {args:?}; chang-roberts knows: elect")),
-        }
+    fn watch_mut(&mut self) -> &mut Watch {
+        &mut self.watch
     }
 
-    fn status(&self) -> Status {
-        let leader = self.watch.leader();
-        let role = match (self.participant, leader) {
-            (true, _) => "electing",
-            (false, Some(l)) if l == self.me => "leader",
-            (false, Some(_)) => "follower",
-            (false, None) => "idle",
-        };
-        Status { role: role.into(), leader, term: None }
+    fn participant(&self) -> bool {
+        self.participant
+    }
+
+    fn initiate(&mut self, ctx: &mut Ctx) {
+        ChangRobertsNode::initiate(self, ctx)
+    }
+
+    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: CrMsg) {
+        ChangRobertsNode::on_ring(self, ctx, hops, msg)
+    }
+
+    fn abandon(&mut self) {
+        self.participant = false;
     }
 }
 
@@ -230,7 +195,7 @@ impl Algorithm for ChangRoberts {
     fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
         let params: RingParams = parse_params(params)?;
         params.validate()?;
-        Ok(Box::new(ChangRobertsNode::new(me, peers, params)))
+        Ok(Box::new(RingNode(ChangRobertsNode::new(me, peers, params))))
     }
 
     fn properties(&self) -> Vec<PropertyInfo> {

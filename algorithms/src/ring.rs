@@ -300,6 +300,109 @@ impl Watch {
     }
 }
 
+/// The rules of one ring election; [`RingNode`] hosts them: acknowledged hops, the leader's
+/// heartbeats, the timers, the `elect` command and the status are the same for every ring.
+pub trait RingElection: 'static {
+    type Body: Message + Clone;
+
+    /// The algorithm's name, for command errors.
+    const NAME: &'static str;
+
+    fn me(&self) -> NodeId;
+    fn ring(&mut self) -> &mut Ring<Self::Body>;
+    fn watch(&self) -> &Watch;
+    fn watch_mut(&mut self) -> &mut Watch;
+    /// Taking part in an election that has not ended yet.
+    fn participant(&self) -> bool;
+
+    /// Calls an election (unless this process already takes part in one).
+    fn initiate(&mut self, ctx: &mut Ctx);
+    /// A ring message arrived, after `hops` hops.
+    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: Self::Body);
+    /// The election ran out of time: forget it, so that `initiate` starts afresh.
+    fn abandon(&mut self);
+
+    /// A message no other process could take comes back here, as in a ring of one.
+    fn bounced(&mut self, ctx: &mut Ctx, back: Bounced<Self::Body>) {
+        if let Some((hops, msg)) = back {
+            self.on_ring(ctx, hops, msg);
+        }
+    }
+}
+
+/// A ring election as a process.
+pub struct RingNode<E: RingElection>(pub E);
+
+impl<E: RingElection> crate::Process for RingNode<E>
+where
+    E::Body: Serialize + serde::de::DeserializeOwned,
+{
+    type Msg = RingMsg<E::Body>;
+
+    fn on_start(&mut self, ctx: &mut Ctx) {
+        self.0.initiate(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Self::Msg) {
+        let election = &mut self.0;
+        election.ring().alive(from);
+        match msg {
+            RingMsg::Pass { seq, hops, body } => {
+                election.ring().ack(ctx, from, seq);
+                election.on_ring(ctx, hops, body);
+            }
+            RingMsg::Ack { seq } => election.ring().acked(ctx, from, seq),
+            RingMsg::Heartbeat => {
+                if election.watch().heard(ctx, from) {
+                    election.initiate(ctx);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
+        let election = &mut self.0;
+        match name {
+            "ack" => {
+                for (hops, msg) in election.ring().timed_out(ctx) {
+                    election.on_ring(ctx, hops, msg);
+                }
+            }
+            "heartbeat" => election.watch().beat::<E::Body>(ctx),
+            "leader_timeout" => {
+                election.watch_mut().lose(ctx, "no heartbeat");
+                election.initiate(ctx);
+            }
+            "election" => {
+                election.abandon();
+                election.initiate(ctx);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+        match args.first().map(String::as_str) {
+            Some("elect") => {
+                self.0.initiate(ctx);
+                Ok("election started".into())
+            }
+            _ => Err(format!("unknown command {args:?}; {} knows: elect", E::NAME)),
+        }
+    }
+
+    fn status(&self) -> crate::Status {
+        let leader = self.0.watch().leader();
+        let role = match (self.0.participant(), leader) {
+            (true, _) => "electing",
+            (false, Some(l)) if l == self.0.me() => "leader",
+            (false, Some(_)) => "follower",
+            (false, None) => "idle",
+        };
+        crate::Status { role: role.into(), leader, term: None }
+    }
+}
+
 /// What a ring algorithm tells the shared checker about itself.
 pub struct RingFacts {
     /// The message types an election costs (acknowledgements are the ring's repair, counted apart).
