@@ -17,10 +17,12 @@
 //! highest notices and just announces), worst case O(n²) (the lowest notices first).
 //! Not safe under false suspicion or partitions: each side elects its own highest id.
 
-use crate::check::{count_messages, sends_between, stats, CheckReport, LeaderViews, PropertyResult, Run, Verdict};
+use crate::check::{count_messages, stats, CheckReport, PropertyResult, Run, Verdict};
+use crate::election_check::{
+    election_latency, episodes, listing, message_metric, sends_by_type, stable_agreement, Elections, Expect, Timed,
+};
 use crate::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::trace::AppliedFault;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -293,151 +295,56 @@ impl Algorithm for Bully {
 fn check_bully(run: &Run) -> CheckReport {
     let params: BullyParams = parse_params(&run.params).unwrap_or_default();
     let bound = params.election_bound();
-    let views = LeaderViews::from_run(run);
     let n = run.nodes.len() as u64;
     let worst = (n * n).saturating_sub(1);
+    let el = Elections::new(run, run.nodes.clone());
+    let anyone = |_: Nanos| true;
 
-    // Periods between disturbances; each long enough to settle is judged just before it ends.
-    let mut boundaries: Vec<Nanos> = vec![run.start];
-    boundaries.extend(run.disturbances().iter().map(|f| f.t));
-    boundaries.push(run.end);
-    let mut agreement = PropertyResult::new("stable_agreement", Verdict::Held, "");
-    let (mut judged, mut partitioned) = (0, 0);
-    for pair in boundaries.windows(2) {
-        let (from, to) = (pair[0], pair[1]);
-        if to < from + bound {
-            continue;
-        }
-        if run.partitioned_at(from) {
-            partitioned += 1;
-            continue;
-        }
-        judged += 1;
-        let at = to - 1;
-        let highest = views.live_at(at).into_iter().max();
-        if views.agreement_at(at) != highest || highest.is_none() {
-            agreement.verdict = Verdict::Violated;
-            agreement.detail = format!(
-                "stable period {:.0}–{:.0} ms ended with views {} (highest live id: {})",
-                run.ms(from),
-                run.ms(to),
-                views.describe(at),
-                highest.map_or("none".into(), |h| h.to_string())
-            );
-            agreement.evidence = views.causes(at);
-            break;
-        }
-    }
-    if agreement.verdict == Verdict::Held {
-        agreement.detail = format!(
-            "{judged} stable period(s) of at least {} ms judged, all agreed on the highest live id{}",
-            bound / MS,
-            if partitioned > 0 { format!("; {partitioned} partitioned period(s) not judged") } else { String::new() }
-        );
-        if judged == 0 {
-            agreement.verdict = Verdict::Unknown;
-            agreement.detail = format!("no stable period of at least {} ms to judge", bound / MS);
-        }
-    }
+    let agreement = stable_agreement(&el, bound, Expect::Highest, &anyone);
+    let eps = episodes(&el, true);
+    let (latency, timed) = election_latency(&el, &eps, bound, Expect::Highest, &anyone);
 
-    // Elections: at start, after the leader's death, after a higher id's return.
-    let mut episodes: Vec<(Nanos, &str)> = vec![(run.start, "start")];
-    for f in run.disturbances() {
-        match f.fault {
-            AppliedFault::Kill { was_leader: true, .. } => episodes.push((f.t, "leader killed")),
-            AppliedFault::Restart { node } if Some(node) > views.agreement_at(f.t.saturating_sub(1)) => {
-                episodes.push((f.t, "higher id restarted"))
-            }
-            AppliedFault::Heal => episodes.push((f.t, "partition healed")),
-            _ => {}
-        }
-    }
-    let mut latency = PropertyResult::new("election_within_bound", Verdict::Held, "");
+    // The textbook's bound is for one election among running processes: at start the processes
+    // come up one by one, and after a heal TCP delivers the messages it held back during the
+    // partition, so only elections after a leader's death or a higher id's return are held to
+    // it (the others are still counted).
     let mut cost = PropertyResult::new("election_message_cost", Verdict::Held, "");
-    let (mut latencies, mut costs, mut unjudged) = (vec![], vec![], 0);
-    for (t0, why) in &episodes {
-        let next = boundaries.iter().copied().find(|b| *b > *t0).unwrap_or(run.end);
-        // The highest id running by the deadline (at start, processes come up one by one).
-        let expected = views.live_at(next.min(t0 + bound) - 1).into_iter().max();
-        let Some(expected) = expected else { continue };
-        match views.first_agreement_on(expected, *t0, next.saturating_sub(1)) {
-            Some(done) => {
-                let ms = (done - t0) as f64 / MS as f64;
-                latencies.push(ms);
-                let sent = sends_between(&run.records, &ELECTION_MESSAGES, *t0, done);
-                costs.push(sent as f64);
-                if done - t0 > bound && latency.verdict == Verdict::Held {
-                    latency.verdict = Verdict::Violated;
-                    latency.detail = format!(
-                        "election after {why} at {:.0} ms took {ms:.0} ms, above the bound of {} ms",
-                        run.ms(*t0),
-                        bound / MS
-                    );
-                    latency.evidence = views.causes(done);
-                }
-                // The textbook's bound is for one election among running processes: at start
-                // the processes come up one by one, and after a heal TCP delivers the messages
-                // it held back during the partition, so only elections after a leader's death or
-                // a higher id's return are held to it (the others are still counted).
-                let textbook_election = matches!(*why, "leader killed" | "higher id restarted");
-                if sent > worst && textbook_election && cost.verdict == Verdict::Held {
-                    cost.verdict = Verdict::Violated;
-                    cost.detail = format!(
-                        "election after {why} at {:.0} ms cost {sent} messages, above the worst case n²−1 = {worst}",
-                        run.ms(*t0)
-                    );
-                }
-            }
-            None if next >= t0 + bound => {
-                if latency.verdict == Verdict::Held {
-                    latency.verdict = Verdict::Violated;
-                    latency.detail = format!(
-                        "no agreement on node {expected} within {} ms of the {why} at {:.0} ms; views then: {}",
-                        bound / MS,
-                        run.ms(*t0),
-                        views.describe(t0 + bound)
-                    );
-                    latency.evidence = views.causes(t0 + bound);
-                }
-            }
-            None => unjudged += 1,
+    let mut samples = Vec::new();
+    for t in &timed {
+        let counts = sends_by_type(&run.records, &ELECTION_MESSAGES, t.episode.t0, t.done);
+        let sent: u64 = counts.values().sum();
+        let textbook_election = matches!(t.episode.why, "leader killed" | "leader exited" | "higher id restarted");
+        if sent > worst && textbook_election && cost.verdict == Verdict::Held {
+            cost.verdict = Verdict::Violated;
+            cost.detail = format!(
+                "election after {} at {:.0} ms cost {sent} messages, above the worst case n²−1 = {worst}",
+                t.episode.why,
+                run.ms(t.episode.t0)
+            );
         }
-    }
-    let unjudged_note =
-        if unjudged > 0 { format!("; {unjudged} cut short by the next fault, not judged") } else { String::new() };
-    if latency.verdict == Verdict::Held {
-        latency.detail = format!(
-            "{} election(s), slowest {:.0} ms, bound {} ms{unjudged_note}",
-            latencies.len(),
-            latencies.iter().copied().fold(0.0, f64::max),
-            bound / MS
-        );
-        if latencies.is_empty() {
-            latency.verdict = Verdict::Unknown;
-        }
+        samples.push(counts);
     }
     if cost.verdict == Verdict::Held {
+        let totals: Vec<u64> = samples.iter().map(|s| s.values().sum()).collect();
         cost.detail = format!(
-            "messages per election {:?}; textbook: best n−2 = {}, worst n²−1 = {worst}",
-            costs.iter().map(|c| *c as u64).collect::<Vec<_>>(),
+            "messages per election {}; textbook: best n−2 = {}, worst n²−1 = {worst}",
+            listing(&totals),
             n.saturating_sub(2)
         );
-        if costs.is_empty() {
+        if samples.is_empty() {
             cost.verdict = Verdict::Unknown;
         }
     }
 
     let mut report = CheckReport { properties: vec![agreement, latency, cost], ..Default::default() };
+    let latencies: Vec<f64> = timed.iter().map(Timed::ms).collect();
     report.metrics.insert("election_ms".into(), stats(&latencies));
-    report.metrics.insert(
-        "messages_per_election".into(),
-        json!({
-            "measured": stats(&costs),
-            "textbook_best": n.saturating_sub(2),
-            "textbook_worst": worst,
-            "counted_types": ELECTION_MESSAGES,
-        }),
-    );
+    let textbook = json!({
+        "best": n.saturating_sub(2),
+        "worst": worst,
+        "figure": format!("best n−2 = {} (the next highest notices first), worst O(n²), n²−1 = {worst} here", n.saturating_sub(2)),
+    });
+    report.metrics.insert("messages_per_election".into(), message_metric(&samples, textbook));
     report.metrics.insert("heartbeats".into(), json!(count_messages(&run.records).by_type.get("heartbeat")));
     report
 }
