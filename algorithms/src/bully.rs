@@ -339,11 +339,7 @@ fn check_bully(run: &Run) -> CheckReport {
     let mut report = CheckReport { properties: vec![agreement, latency, cost], ..Default::default() };
     let latencies: Vec<f64> = timed.iter().map(Timed::ms).collect();
     report.metrics.insert("election_ms".into(), stats(&latencies));
-    let textbook = json!({
-        "best": n.saturating_sub(2),
-        "worst": worst,
-        "figure": format!("best n−2 = {} (the next highest notices first), worst O(n²), n²−1 = {worst} here", n.saturating_sub(2)),
-    });
+    let textbook = json!(format!("best n−2 = {}, worst O(n²): n²−1 = {worst}", n.saturating_sub(2)));
     report.metrics.insert("messages_per_election".into(), message_metric(&samples, textbook));
     report.metrics.insert("heartbeats".into(), json!(count_messages(&run.records).by_type.get("heartbeat")));
     report
