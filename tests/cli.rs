@@ -67,3 +67,40 @@ fn a_failing_seed_is_printed_with_its_replay_command() {
         orchestrator(&["sim", exp.to_str().unwrap(), "--seed", &seed.to_string(), "--out", out.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1), "the replayed seed fails again");
 }
+
+#[test]
+fn the_proxy_benchmark_runs_and_prints_its_figures() {
+    // A figure is printed, not judged: timing belongs in benchmarks, never in tests.
+    let output = orchestrator(&["bench", "proxy", "--paced", "200", "--flood", "5000", "--rounds", "1"]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
+    assert!(stdout.contains("added median latency per message") && stdout.contains("× direct"), "{stdout}");
+}
+
+#[test]
+fn environment_variables_override_the_file_and_flags_override_both() {
+    let scratch = Scratch::new("cli-env");
+    let out = scratch.path().to_str().unwrap();
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = std::process::Command::new(binary("orchestrator"));
+        cmd.args(["sim", "configs/bully.toml", "--seed", "4", "--out", out]).args(args).current_dir(repo());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let output = cmd.output().unwrap();
+        assert!(output.status.code().is_some(), "{}", text(&output.stderr));
+        summary(&latest_run(scratch.path()))
+    };
+    assert_eq!(run(&[("CLUSTERLAB_NODES", "3")], &[])["nodes"], 3);
+    assert_eq!(run(&[("CLUSTERLAB_NODES", "3")], &["--nodes", "4"])["nodes"], 4);
+    let resolved = std::fs::read_to_string(latest_run(scratch.path()).join("experiment.toml")).unwrap();
+    assert!(resolved.contains("nodes = 4"), "the resolved experiment is saved: {resolved}");
+    let bad = std::process::Command::new(binary("orchestrator"))
+        .args(["sim", "configs/bully.toml", "--seeds", "1"])
+        .env("CLUSTERLAB_NODES", "many")
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("nodes"), "{}", text(&bad.stderr));
+}

@@ -6,6 +6,7 @@
 //! unknown node, malformed spec); 3 the run itself failed, or a live command could not be carried
 //! out (e.g. no cluster is up); 130 interrupted by Ctrl-C or SIGTERM (the summary is still written).
 
+mod bench;
 mod cluster;
 mod compare;
 mod experiment;
@@ -253,6 +254,11 @@ enum Cmd {
         #[command(flatten)]
         target: RunDir,
     },
+    /// Benchmarks that print their figures (not tests): `bench proxy`
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
     /// Write report.html and timeline.jsonl for an existing run directory
     Report {
         /// The run directory, e.g. runs/latest
@@ -271,6 +277,22 @@ enum Cmd {
         /// Only the first N events (a prefix of the timeline, so the clocks stay valid)
         #[arg(long)]
         max_events: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// The proxy's added latency per message and its throughput, against a direct link
+    Proxy {
+        /// Frames sent one at a time, for latency
+        #[arg(long, default_value_t = 5000)]
+        paced: usize,
+        /// Frames sent back to back, for the rate
+        #[arg(long, default_value_t = 500_000)]
+        flood: usize,
+        /// Rounds of both measurements; the figures are medians
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
 }
 
@@ -515,6 +537,13 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
         }
         Cmd::Cmd { node, instance, args, target: t } => {
             live_call(&t.run, LiveRequest::Cmd { node, instance: Some(instance), args }, Duration::from_secs(15))
+        }
+        Cmd::Bench { what: BenchWhat::Proxy { paced, flood, rounds } } => {
+            if paced == 0 || flood == 0 || rounds == 0 {
+                return Err(Failure::BadInput("--paced, --flood and --rounds must be above 0".into()));
+            }
+            bench::proxy(paced, flood, rounds).map_err(Failure::Run)?;
+            Ok(ExitCode::SUCCESS)
         }
         Cmd::Down { target: t } => live_call(&t.run, LiveRequest::Down, Duration::from_secs(60)),
         Cmd::Report { run_dir, max_events } => report_cmd(&run_dir, max_events),

@@ -12,16 +12,18 @@ use algorithms::schedule::{CutMode, LinkSpec};
 use algorithms::NodeId;
 use anyhow::{Context, Result};
 use bytes::Bytes;
+use futures::FutureExt;
 use futures::{SinkExt, StreamExt};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec};
 
@@ -42,8 +44,8 @@ pub struct LinkCounters {
 struct Link {
     from: NodeId,
     to: NodeId,
-    /// The real listener of `to`.
-    target: SocketAddr,
+    /// The real listener of `to` (a restarted node may listen elsewhere).
+    target: Mutex<SocketAddr>,
     faults: watch::Sender<LinkSpec>,
     rng: Mutex<ChaCha8Rng>,
     counters: LinkCounters,
@@ -80,7 +82,7 @@ impl Proxy {
                 let link = Arc::new(Link {
                     from,
                     to,
-                    target,
+                    target: Mutex::new(target),
                     faults: watch::channel(LinkSpec::clear(from, to)).0,
                     rng: Mutex::new(rng),
                     counters: LinkCounters::default(),
@@ -95,6 +97,13 @@ impl Proxy {
     /// The address node `from` dials to reach node `to` through the proxy.
     pub fn address(&self, from: NodeId, to: NodeId) -> SocketAddr {
         self.listen[&(from, to)]
+    }
+
+    /// Points every link into `to` at a new address (new connections only).
+    pub fn retarget(&self, to: NodeId, addr: SocketAddr) {
+        for link in self.links.values().filter(|l| l.to == to) {
+            *link.target.lock().expect("proxy target") = addr;
+        }
     }
 
     /// Replaces the faults of one directed link.
@@ -144,7 +153,8 @@ async fn accept_loop(listener: TcpListener, link: Arc<Link>) {
                 reset(inbound);
                 return;
             }
-            if let Ok(outbound) = TcpStream::connect(link.target).await {
+            let target = *link.target.lock().expect("proxy target");
+            if let Ok(outbound) = TcpStream::connect(target).await {
                 relay(inbound, outbound, link).await;
             }
         });
@@ -166,6 +176,95 @@ struct Timed {
     frame: Bytes,
 }
 
+/// How many frames already waiting on the socket are routed before the next write: one flush
+/// per batch instead of one per frame.
+const BATCH: usize = 256;
+
+/// One proxied connection's state: the frames waiting to go out, in order.
+struct Relay {
+    link: Arc<Link>,
+    faults: watch::Receiver<LinkSpec>,
+    queue: VecDeque<Timed>,
+    /// Due time of the last queued frame: delays keep the link FIFO, like TCP.
+    last_due: Instant,
+    /// A frame held back to be overtaken by the next one.
+    held: Option<Bytes>,
+    hello_seen: bool,
+}
+
+/// What the connection does after a frame.
+enum Flow {
+    Go,
+    /// The link was cut in reset mode: close the connection.
+    Reset,
+}
+
+impl Relay {
+    fn push(&mut self, due: Instant, frame: Bytes) {
+        self.last_due = self.last_due.max(due);
+        self.queue.push_back(Timed { due: self.last_due, frame });
+    }
+
+    /// Applies the link's faults to one frame (the hello always passes).
+    fn route(&mut self, frame: Bytes) -> Flow {
+        if !self.hello_seen || self.faults.borrow().is_clear() {
+            // Healthy: due as soon as the frames before it (no clock read on the hot path).
+            self.hello_seen = true;
+            self.link.counters.forwarded.fetch_add(1, Ordering::Relaxed);
+            self.queue.push_back(Timed { due: self.last_due, frame });
+            return Flow::Go;
+        }
+        let now = Instant::now();
+        let link = Arc::clone(&self.link);
+        let counters = &link.counters;
+        let (lost, copies, extra, reorder) = {
+            let spec = self.faults.borrow();
+            if spec.cut {
+                counters.dropped.fetch_add(1, Ordering::Relaxed);
+                if spec.mode == CutMode::Reset {
+                    counters.resets.fetch_add(1, Ordering::Relaxed);
+                    return Flow::Reset;
+                }
+                return Flow::Go;
+            } else {
+                // Every random draw of a link comes from its own seeded stream.
+                let mut rng = self.link.rng.lock().expect("proxy rng");
+                let mut chance = |p: f64| p > 0.0 && rng.random::<f64>() < p;
+                let lost = chance(spec.loss);
+                let copies = if chance(spec.duplicate) { 2 } else { 1 };
+                let reorder = chance(spec.reorder);
+                let extra = spec.delay.as_ref().map_or(0, |d| d.sample(&mut *rng));
+                (lost, copies, Duration::from_nanos(extra), reorder)
+            }
+        };
+        if lost {
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            return Flow::Go;
+        }
+        if copies > 1 {
+            counters.duplicated.fetch_add(1, Ordering::Relaxed);
+        }
+        if !extra.is_zero() {
+            counters.delayed.fetch_add(1, Ordering::Relaxed);
+        }
+        if reorder && self.held.is_none() {
+            counters.reordered.fetch_add(1, Ordering::Relaxed);
+            self.held = Some(frame);
+            return Flow::Go;
+        }
+        for _ in 0..copies {
+            counters.forwarded.fetch_add(1, Ordering::Relaxed);
+            self.push(now + extra, frame.clone());
+        }
+        if let Some(late) = self.held.take() {
+            self.push(now + extra, late);
+        }
+        Flow::Go
+    }
+}
+
+/// Relays one connection in one task: frames are read, routed, and written once due; a healthy
+/// link writes them straight away, a whole batch per flush.
 async fn relay(inbound: TcpStream, outbound: TcpStream, link: Arc<Link>) {
     let _ = inbound.set_nodelay(true);
     let _ = outbound.set_nodelay(true);
@@ -174,111 +273,82 @@ async fn relay(inbound: TcpStream, outbound: TcpStream, link: Arc<Link>) {
     let codec = || LengthDelimitedCodec::builder().max_frame_length(node::wire::MAX_FRAME).new_codec();
     let mut frames = FramedRead::new(in_read, codec());
     let mut sink = FramedWrite::new(out_write, codec());
-    let mut faults = link.faults.subscribe();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Timed>();
-
-    // Writer: frames leave in order, each not before its due time; flush when the queue is empty.
-    let writer = tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut next = Some(first);
-            while let Some(Timed { due, frame }) = next.take() {
-                tokio::time::sleep_until(due).await;
-                if sink.feed(frame).await.is_err() {
-                    return;
-                }
-                next = rx.try_recv().ok();
-            }
-            if SinkExt::<Bytes>::flush(&mut sink).await.is_err() {
-                return;
-            }
-        }
-    });
     // Bytes the far side sends back (nodes send none) go back verbatim.
     let back = tokio::spawn(async move {
         let (mut r, mut w) = (out_read, in_write);
         let _ = tokio::io::copy(&mut r, &mut w).await;
     });
-
-    let mut hello_seen = false;
-    let mut last_due = Instant::now();
-    let mut held: Option<Bytes> = None;
-    loop {
-        let frame = tokio::select! {
-            frame = frames.next() => frame,
-            _ = faults.changed() => {
-                let spec = faults.borrow_and_update().clone();
-                if spec.cut && spec.mode == CutMode::Reset {
-                    link.counters.resets.fetch_add(1, Ordering::Relaxed);
-                    break;
+    let faults = link.faults.subscribe();
+    let mut relay =
+        Relay { link, faults, queue: VecDeque::new(), last_due: Instant::now(), held: None, hello_seen: false };
+    let far_future = Instant::now() + Duration::from_secs(86_400 * 365);
+    let (mut open, mut reset) = (true, false);
+    while open && !reset {
+        let head = relay.queue.front().map_or(far_future, |t| t.due);
+        tokio::select! {
+            frame = frames.next() => {
+                let mut next = Some(frame);
+                let mut taken = 0;
+                while let Some(frame) = next.take() {
+                    match frame {
+                        Some(Ok(frame)) => reset = matches!(relay.route(frame.freeze()), Flow::Reset),
+                        _ => open = false,
+                    }
+                    taken += 1;
+                    if !reset && open && taken < BATCH {
+                        // Take what is already here; stop at the first frame still on its way.
+                        next = frames.next().now_or_never();
+                    }
                 }
-                continue;
             }
-            _ = tokio::time::sleep(REORDER_HOLD), if held.is_some() => {
-                let frame = held.take().expect("checked");
-                last_due = last_due.max(Instant::now());
-                let _ = tx.send(Timed { due: last_due, frame });
-                continue;
+            _ = tokio::time::sleep_until(head), if head > Instant::now() => {}
+            _ = relay.faults.changed() => {
+                let spec = relay.faults.borrow_and_update();
+                if spec.cut && spec.mode == CutMode::Reset {
+                    relay.link.counters.resets.fetch_add(1, Ordering::Relaxed);
+                    reset = true;
+                }
             }
-        };
-        let Some(Ok(frame)) = frame else { break };
-        let frame = frame.freeze();
-        if !hello_seen {
-            hello_seen = true;
-            let _ = tx.send(Timed { due: Instant::now(), frame });
-            continue;
+            _ = tokio::time::sleep(REORDER_HOLD), if relay.held.is_some() => {
+                let late = relay.held.take().expect("checked");
+                relay.push(Instant::now(), late);
+            }
         }
-        let spec = faults.borrow().clone();
-        if spec.cut {
-            link.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            if spec.mode == CutMode::Reset {
-                link.counters.resets.fetch_add(1, Ordering::Relaxed);
+        if reset || write_due(&mut relay.queue, &mut sink, false).await.is_err() {
+            break;
+        }
+    }
+    back.abort();
+    if !reset {
+        // The sender is gone: what is queued still goes, each frame at its time.
+        let _ = write_due(&mut relay.queue, &mut sink, true).await;
+    }
+}
+
+/// Writes the frames that are due (all of them, waiting for each, with `all`), then flushes.
+async fn write_due(
+    queue: &mut VecDeque<Timed>,
+    sink: &mut FramedWrite<tokio::net::tcp::OwnedWriteHalf, LengthDelimitedCodec>,
+    all: bool,
+) -> std::io::Result<()> {
+    let mut wrote = false;
+    let mut now = Instant::now();
+    while let Some(head) = queue.front() {
+        if head.due > now {
+            if !all {
                 break;
             }
-            continue;
+            tokio::time::sleep_until(head.due).await;
+            now = Instant::now();
         }
-        // One lock per frame: every random draw of a link comes from its own seeded stream.
-        let (lost, copies, extra, reorder) = {
-            let mut rng = link.rng.lock().expect("proxy rng");
-            let mut chance = |p: f64| p > 0.0 && rng.random::<f64>() < p;
-            let lost = chance(spec.loss);
-            let copies = if chance(spec.duplicate) { 2 } else { 1 };
-            let reorder = chance(spec.reorder);
-            let extra = spec.delay.as_ref().map_or(0, |d| d.sample(&mut *rng));
-            (lost, copies, Duration::from_nanos(extra), reorder)
-        };
-        if lost {
-            link.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        if copies > 1 {
-            link.counters.duplicated.fetch_add(1, Ordering::Relaxed);
-        }
-        if !extra.is_zero() {
-            link.counters.delayed.fetch_add(1, Ordering::Relaxed);
-        }
-        // Delays keep the link FIFO (like TCP): a frame never leaves before an earlier one.
-        last_due = last_due.max(Instant::now() + extra);
-        if reorder && held.is_none() {
-            link.counters.reordered.fetch_add(1, Ordering::Relaxed);
-            held = Some(frame);
-            continue;
-        }
-        for _ in 0..copies {
-            link.counters.forwarded.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.send(Timed { due: last_due, frame: frame.clone() });
-        }
-        if let Some(late) = held.take() {
-            let _ = tx.send(Timed { due: last_due, frame: late });
-        }
+        let Timed { frame, .. } = queue.pop_front().expect("a head");
+        sink.feed(frame).await?;
+        wrote = true;
     }
-    drop(tx);
-    back.abort();
-    // A reset closes at once; otherwise let queued frames drain.
-    if faults.borrow().cut && faults.borrow().mode == CutMode::Reset {
-        writer.abort();
-    } else {
-        let _ = writer.await;
+    if wrote {
+        SinkExt::<Bytes>::flush(sink).await?;
     }
+    Ok(())
 }
 
 #[cfg(test)]
