@@ -24,7 +24,7 @@ use crate::run::RunOptions;
 use crate::session::{create_run_dir, NetMode};
 use crate::Failure;
 use algorithms::check::stats;
-use algorithms::sim::{simulate, SimConfig};
+use algorithms::sim::simulate;
 use algorithms::Verdict;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -220,15 +220,8 @@ fn sim_cell(config: &Path, exp: &Experiment, args: &CompareArgs) -> Result<Cell,
     let mut verdict = Verdict::Held;
     let mut problems = Vec::new();
     for seed in args.seed..args.seed + args.seeds.max(1) {
-        let cfg = SimConfig {
-            nodes: exp.nodes,
-            seed,
-            duration: exp.duration,
-            instance: exp.algorithm.clone(),
-            params: exp.params.clone(),
-            network: exp.sim.network(),
-            faults: vec![],
-        };
+        let mut cfg = crate::simulate::sim_config(exp, seed);
+        cfg.faults.clear(); // every cell runs the same workload and nothing else
         let outcome = simulate(algorithm, &cfg).map_err(Failure::BadInput)?;
         let report = algorithm.check(&outcome.run);
         let cost = &report.metrics["messages_per_entry"];

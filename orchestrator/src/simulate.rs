@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-fn sim_config(exp: &Experiment, seed: u64) -> SimConfig {
+/// The simulator's view of an experiment, for one seed.
+pub fn sim_config(exp: &Experiment, seed: u64) -> SimConfig {
     SimConfig {
         nodes: exp.nodes,
         seed,
