@@ -104,3 +104,26 @@ fn environment_variables_override_the_file_and_flags_override_both() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("nodes"), "{}", text(&bad.stderr));
 }
+
+#[test]
+fn the_cost_table_shows_lamport_against_ricart_agrawala() {
+    let scratch = Scratch::new("cli-compare");
+    let output = orchestrator(&[
+        "compare",
+        "configs/mutex-lamport.toml",
+        "configs/mutex-ricart-agrawala.toml",
+        "--nodes",
+        "3,5",
+        "--sim",
+        "--out",
+        scratch.path().to_str().unwrap(),
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
+    let rows: Vec<&str> =
+        stdout.lines().filter(|l| l.starts_with("lamport ") || l.starts_with("ricart-agrawala ")).collect();
+    assert_eq!(rows.len(), 4, "algorithm × N: {stdout}");
+    assert!(rows.iter().any(|r| r.contains("3(N−1) = 12") && r.contains("12.00")), "{stdout}");
+    assert!(rows.iter().any(|r| r.contains("2(N−1) = 8") && r.contains(" 8.00")), "{stdout}");
+    assert!(stdout.contains("N=5: 12.00 vs 8.00 (textbook 12 vs 8)"), "{stdout}");
+}
