@@ -144,21 +144,9 @@ impl Cluster {
             let _ = fs::remove_file(sock);
         }
         let log = fs::OpenOptions::new().create(true).append(true).open(&log_path)?;
-        let parent = std::process::id() as i32;
         let mut cmd = Command::new(&node_bin);
         cmd.arg("--config").arg(&m.config_path).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
-        // SAFETY: only async-signal-safe calls (setpgid, prctl, getppid, _exit) between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                libc::setpgid(0, 0);
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                // The orchestrator may have died between fork and prctl.
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
-                Ok(())
-            });
-        }
+        die_with_orchestrator(&mut cmd);
         if let Some(netns) = &self.spec.netns {
             netns.enter(&mut cmd);
         }
@@ -362,6 +350,25 @@ impl Drop for Cluster {
         if let Some(dir) = &self.socket_dir {
             let _ = fs::remove_dir_all(dir);
         }
+    }
+}
+
+/// Makes the child die with the orchestrator, however it ends: PR_SET_PDEATHSIG (SIGKILL when the
+/// orchestrator's thread that spawned it dies, so spawn from the main thread), in a process group
+/// of its own so a terminal's Ctrl-C reaches only the orchestrator.
+pub fn die_with_orchestrator(cmd: &mut Command) {
+    let parent = std::process::id() as i32;
+    // SAFETY: only async-signal-safe calls (setpgid, prctl, getppid, _exit) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setpgid(0, 0);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // The orchestrator may have died between fork and prctl.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
     }
 }
 

@@ -38,17 +38,12 @@ impl Netns {
         if which("iptables").is_none() {
             bail!("--net iptables needs the iptables command (e.g. apt-get install iptables)");
         }
-        let parent = std::process::id() as i32;
         let mut cmd = Command::new("sleep");
         cmd.arg("infinity").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        // SAFETY: only async-signal-safe calls between fork and exec.
+        crate::cluster::die_with_orchestrator(&mut cmd);
+        // SAFETY: unshare is async-signal-safe; it runs after the hooks above, before exec.
         unsafe {
-            cmd.pre_exec(move || {
-                libc::setpgid(0, 0);
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if libc::getppid() != parent {
-                    libc::_exit(1);
-                }
+            cmd.pre_exec(|| {
                 if libc::unshare(libc::CLONE_NEWNET) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
