@@ -187,9 +187,13 @@ impl Experiment {
 /// it is a key of this file; make both read the same way.
 fn describe(e: config::ConfigError) -> String {
     let text = e.to_string();
-    match text.strip_prefix("unknown field ") {
-        Some(rest) => format!("unknown key {rest}"),
-        None => text,
+    let Some(rest) = text.strip_prefix("unknown field ") else { return text };
+    // A key that came from the environment, not the file: say which variable set it.
+    let key = rest.split('`').nth(1).unwrap_or_default();
+    let variable = format!("CLUSTERLAB_{}", key.to_uppercase());
+    match std::env::var_os(&variable) {
+        Some(_) => format!("unknown key {rest} (set by the environment variable {variable})"),
+        None => format!("unknown key {rest}"),
     }
 }
 
