@@ -128,12 +128,18 @@ impl ClusterStatus {
     }
 
     pub fn human(&self) -> String {
+        // Algorithms without a leader (mutual exclusion) name none: say nothing about one then.
+        let has_leaders = self.nodes.iter().flat_map(|n| &n.view).any(|v| v.leader.is_some() || v.role == "leader");
+        let leader = match (self.leader, has_leaders) {
+            (Some(l), _) => format!(" · leader {l}"),
+            (None, true) => " · no agreed leader".into(),
+            (None, false) => String::new(),
+        };
         let mut out = format!(
-            "{} · {} network · up {:.1} s · leader {}\n",
+            "{} · {} network · up {:.1} s{leader}\n",
             self.algorithm,
             self.net,
-            self.elapsed_ms as f64 / 1000.0,
-            self.leader.map_or("none".into(), |l| l.to_string())
+            self.elapsed_ms as f64 / 1000.0
         );
         for n in &self.nodes {
             let view = n.view.as_ref().map_or(String::new(), |v| {
