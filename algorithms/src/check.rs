@@ -171,15 +171,6 @@ pub fn count_messages(records: &[TraceRecord]) -> MessageCounts {
     counts
 }
 
-/// Counts sends of the given types with `from <= t <= to`.
-pub fn sends_between(records: &[TraceRecord], types: &[&str], from: Nanos, to: Nanos) -> u64 {
-    records
-        .iter()
-        .filter(|r| r.t >= from && r.t <= to)
-        .filter(|r| matches!(&r.what, What::Send { msg_type, .. } if types.contains(&msg_type.as_str())))
-        .count() as u64
-}
-
 /// What one node believed at some moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum View {
@@ -265,47 +256,6 @@ impl LeaderViews {
             .get(&node)
             .and_then(|c| c.iter().take_while(|(at, _, _)| *at <= t).last())
             .and_then(|(_, _, r)| r.clone())
-    }
-
-    pub fn live_at(&self, t: Nanos) -> Vec<NodeId> {
-        self.changes.keys().copied().filter(|n| self.at(*n, t) != View::Down).collect()
-    }
-
-    /// The one leader every live node names at `t`, if they agree on one.
-    pub fn agreement_at(&self, t: Nanos) -> Option<NodeId> {
-        let live = self.live_at(t);
-        let mut named = live.iter().map(|n| self.at(*n, t));
-        match named.next()? {
-            View::Leader(l) if named.all(|v| v == View::Leader(l)) => Some(l),
-            _ => None,
-        }
-    }
-
-    /// The first moment in `[from, to]` at which all live nodes agree on `expected`.
-    pub fn first_agreement_on(&self, expected: NodeId, from: Nanos, to: Nanos) -> Option<Nanos> {
-        let mut moments: Vec<Nanos> =
-            self.changes.values().flatten().map(|(t, _, _)| *t).filter(|t| *t >= from && *t <= to).collect();
-        moments.push(from);
-        moments.sort_unstable();
-        moments.dedup();
-        moments.into_iter().find(|t| self.agreement_at(*t) == Some(expected))
-    }
-
-    /// Describes every live node's view at `t`, e.g. `1→5, 2→5, 3→none`.
-    pub fn describe(&self, t: Nanos) -> String {
-        self.live_at(t)
-            .iter()
-            .map(|n| match self.at(*n, t) {
-                View::Leader(l) => format!("{n}→{l}"),
-                _ => format!("{n}→none"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    /// The records behind every live node's view at `t`: the evidence of a disagreement.
-    pub fn causes(&self, t: Nanos) -> Vec<EventRef> {
-        self.live_at(t).iter().filter_map(|n| self.cause(*n, t)).collect()
     }
 }
 
