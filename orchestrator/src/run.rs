@@ -7,7 +7,7 @@ use crate::live::{DownRequest, LiveServer};
 use crate::report::Summary;
 use crate::session::{NetMode, Session};
 use crate::Failure;
-use algorithms::schedule::{Action, FaultSpec};
+use algorithms::schedule::FaultSpec;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,21 +29,7 @@ pub struct RunOptions {
 /// Faults the chosen network cannot apply are bad input, found before anything starts.
 fn check_network(faults: &[FaultSpec], net: NetMode) -> Result<(), String> {
     for (i, f) in faults.iter().enumerate() {
-        let needs = match &f.action {
-            Action::Partition { .. } | Action::Heal if net == NetMode::Direct => "the proxy or --net iptables",
-            Action::Link(spec) if net == NetMode::Direct => {
-                let _ = spec;
-                "the proxy"
-            }
-            Action::Link(spec)
-                if net == NetMode::Iptables
-                    && (spec.delay.is_some() || spec.loss > 0.0 || spec.duplicate > 0.0 || spec.reorder > 0.0) =>
-            {
-                "the proxy (iptables mode only cuts links)"
-            }
-            _ => continue,
-        };
-        return Err(format!("faults[{i}] ({:?}) needs {needs}", f.action));
+        net.allows(&f.action).map_err(|e| format!("faults[{i}]: {e}"))?;
     }
     Ok(())
 }

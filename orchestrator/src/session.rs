@@ -38,6 +38,26 @@ pub enum NetMode {
     Direct,
 }
 
+impl NetMode {
+    /// Whether this network can apply `action`; the error says what could.
+    pub fn allows(self, action: &Action) -> Result<(), String> {
+        match (self, action) {
+            (NetMode::Direct, Action::Partition { .. } | Action::Heal) => {
+                Err("partitions need the proxy (default) or --net iptables; this cluster runs --net direct".into())
+            }
+            (NetMode::Direct, Action::Link(_)) => {
+                Err("link faults need the proxy (default); this cluster runs --net direct".into())
+            }
+            (NetMode::Iptables, Action::Link(spec))
+                if spec.delay.is_some() || spec.loss > 0.0 || spec.duplicate > 0.0 || spec.reorder > 0.0 =>
+            {
+                Err("--net iptables can only cut links; delay, loss, duplication and reordering need the proxy".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 enum Network {
     Proxy(Proxy),
     Iptables,
@@ -362,6 +382,7 @@ impl Session {
     /// targets resolved, so "kill the leader for 2s" restarts the node it killed) is scheduled.
     pub fn apply(&mut self, action: &Action, lasting: Option<Duration>) -> Result<String> {
         action.validate(self.exp.nodes).map_err(|e| anyhow!(e))?;
+        self.net_mode.allows(action).map_err(|e| anyhow!(e))?;
         let needs_leader = matches!(
             action,
             Action::Kill { node: Target::Leader }
@@ -468,9 +489,7 @@ impl Session {
                 Ok(())
             }
             Network::Iptables => self.cluster.netns().expect("iptables mode").set_cut(cut, mode),
-            Network::Direct => {
-                bail!("partitions need the proxy (default) or --net iptables; this cluster runs --net direct")
-            }
+            Network::Direct => unreachable!("refused by NetMode::allows"),
         }
     }
 
@@ -487,10 +506,6 @@ impl Session {
                 proxy.set(effective)?;
             }
             Network::Iptables => {
-                let only_cut = LinkSpec { cut: spec.cut, mode: spec.mode, ..LinkSpec::clear(spec.from, spec.to) };
-                if *spec != only_cut {
-                    bail!("--net iptables can only cut links; delay, loss, duplication and reordering need the proxy");
-                }
                 let mut cut: BTreeSet<(NodeId, NodeId)> =
                     self.partition.as_ref().map(|p| p.2.clone()).unwrap_or_default();
                 for l in self.links.values().chain(std::iter::once(spec)).filter(|l| l.cut) {
@@ -501,7 +516,7 @@ impl Session {
                 }
                 self.cluster.netns().expect("iptables mode").set_cut(&cut, spec.mode)?;
             }
-            Network::Direct => bail!("link faults need the proxy (default); this cluster runs --net direct"),
+            Network::Direct => unreachable!("refused by NetMode::allows"),
         }
         if spec.is_clear() {
             self.links.remove(&(spec.from, spec.to));
