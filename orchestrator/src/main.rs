@@ -556,12 +556,13 @@ fn report_cmd(run_dir: &Path, max_events: usize) -> Result<ExitCode, Failure> {
     if !run_dir.is_dir() {
         return Err(Failure::BadInput(format!("{} is not a run directory", run_dir.display())));
     }
-    let (summary, judged) = report_html::load_summary(run_dir).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
-    if judged {
+    let loaded = report_html::load_run(run_dir).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+    let summary = loaded.summary;
+    if loaded.judged {
         summary.write(run_dir).map_err(Failure::Run)?;
         eprintln!("{} had no summary.json: judged the traces again and wrote one", run_dir.display());
     }
-    let written = report_html::write_run_files(&summary, max_events).map_err(Failure::Run)?;
+    let written = report_html::write_run_files(&summary, loaded.run, max_events).map_err(Failure::Run)?;
     // A closed pipe (`| head -1`) is no error: the files are written.
     use std::io::Write;
     let _ = writeln!(
@@ -581,13 +582,11 @@ fn export_cmd(shiviz: bool, run_dir: &Path, max_events: Option<usize>) -> Result
     if !shiviz {
         return Err(Failure::BadInput("choose a format: --shiviz".into()));
     }
-    let (summary, _) = report_html::load_summary(run_dir).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
-    let ids: Vec<NodeId> = (1..=summary.nodes as NodeId).collect();
-    let (records, faults, problems) = report::load_traces(run_dir, &ids).map_err(Failure::Run)?;
-    for p in problems {
+    let loaded = report_html::load_run(run_dir).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+    for p in &loaded.problems {
         eprintln!("warning: {p}");
     }
-    let export = shiviz::export(&timeline::Timeline::new(records, faults), max_events);
+    let export = shiviz::export(&timeline::Timeline::new(loaded.run.records, loaded.run.faults), max_events);
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(export.text.as_bytes()).and_then(|_| out.flush()) {

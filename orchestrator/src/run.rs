@@ -73,10 +73,10 @@ pub fn run(exp: &Experiment, mut opts: RunOptions) -> Result<Summary, Failure> {
             return Err(e);
         }
     };
-    let summary = session.finish(interrupted).map_err(Failure::Run);
-    if let Ok(summary) = &summary {
-        crate::report_html::write_or_warn(summary);
-    }
+    let summary = session.finish(interrupted).map_err(Failure::Run).map(|(summary, run)| {
+        crate::report_html::write_or_warn(&summary, run);
+        summary
+    });
     drop(live);
     if let Some(down) = down {
         down.reply(summary.as_ref().map_err(|e| match e {

@@ -602,8 +602,9 @@ impl Session {
         }
     }
 
-    /// Stops the nodes, then judges the run from the traces and writes `summary.json`.
-    pub fn finish(mut self, interrupted: bool) -> Result<Summary> {
+    /// Stops the nodes, then judges the run from the traces and writes `summary.json`; returns
+    /// the summary and the run it judged.
+    pub fn finish(mut self, interrupted: bool) -> Result<(Summary, Run)> {
         self.log.record(AppliedFault::RunEnd);
         self.cluster.shutdown(Duration::from_secs(3));
         let netns_id = self.cluster.netns().map(|n| n.id.clone());
@@ -623,6 +624,6 @@ impl Session {
         let run = Run::new(algorithm.name(), ids, exp.params.clone(), records, faults);
         let summary = judge(algorithm, &exp.name, "real", exp.seed, &run, interrupted, problems, &run_dir);
         summary.write(&run_dir)?;
-        Ok(summary)
+        Ok((summary, run))
     }
 }

@@ -103,6 +103,6 @@ pub fn replay(exp: &Experiment, seed: u64, out: &Path) -> Result<Summary, Failur
     std::fs::write(run_dir.join("orchestrator.jsonl"), faults).map_err(io)?;
     let summary = judge(algorithm, &exp.name, "sim", seed, &outcome.run, false, vec![], &run_dir);
     summary.write(&run_dir).map_err(Failure::Run)?;
-    crate::report_html::write_or_warn(&summary);
+    crate::report_html::write_or_warn(&summary, outcome.run);
     Ok(summary)
 }

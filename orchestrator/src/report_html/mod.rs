@@ -45,11 +45,11 @@ pub struct Written {
     pub total: usize,
 }
 
-/// Reads the run directory's traces and writes `timeline.jsonl` and `report.html` beside them.
-pub fn write_run_files(summary: &Summary, max_events: usize) -> Result<Written> {
+/// Writes `timeline.jsonl` and `report.html` in the run directory from the run's traces (those
+/// the summary was judged from: nothing is read twice).
+pub fn write_run_files(summary: &Summary, run: algorithms::Run, max_events: usize) -> Result<Written> {
     let ids: Vec<NodeId> = (1..=summary.nodes as NodeId).collect();
-    let (records, faults, _) = crate::report::load_traces(&summary.run_dir, &ids)?;
-    let tl = Timeline::new(records, faults);
+    let tl = Timeline::new(run.records, run.faults);
     let timeline = summary.run_dir.join("timeline.jsonl");
     tl.write_jsonl(&timeline)?;
     let (html, drawn) = render(summary, &ids, &tl, max_events);
@@ -60,8 +60,8 @@ pub fn write_run_files(summary: &Summary, max_events: usize) -> Result<Written> 
 
 /// Writes the run's files and returns the report's path; a failure is a note, never fatal,
 /// because the verdict and `summary.json` matter more than the page.
-pub fn write_or_warn(summary: &Summary) -> Option<PathBuf> {
-    match write_run_files(summary, DEFAULT_MAX_EVENTS) {
+pub fn write_or_warn(summary: &Summary, run: algorithms::Run) -> Option<PathBuf> {
+    match write_run_files(summary, run, DEFAULT_MAX_EVENTS) {
         Ok(w) => Some(w.report),
         Err(e) => {
             eprintln!("warning: no report for {}: {e:#}", summary.run_dir.display());
@@ -132,7 +132,7 @@ window.addEventListener('error', function (e) {{
     plots_section(&mut page, tl, &types, &colour_of, &fault_spans, &ms, end_ms);
     messages_section(&mut page, summary, tl, &types, &colour_of);
     metrics_section(&mut page, summary);
-    faults_section(&mut page, summary, tl, &ms);
+    faults_section(&mut page, tl, &ms);
     page += "</main>\n";
     let _ = writeln!(
         page,
@@ -599,7 +599,7 @@ fn metrics_section(page: &mut String, s: &Summary) {
     page.push_str("</tbody></table></section>\n");
 }
 
-fn faults_section(page: &mut String, s: &Summary, tl: &Timeline, ms: &dyn Fn(u64) -> f64) {
+fn faults_section(page: &mut String, tl: &Timeline, ms: &dyn Fn(u64) -> f64) {
     page.push_str(r#"<section id="faults"><h2>Faults</h2>"#);
     let applied: Vec<_> = tl
         .faults
@@ -620,32 +620,58 @@ fn faults_section(page: &mut String, s: &Summary, tl: &Timeline, ms: &dyn Fn(u64
         }
         page.push_str("</tbody></table>");
     }
-    let _ = s;
     page.push_str("</section>\n");
 }
 
-/// `orchestrator report RUN_DIR`: the summary from `summary.json`, or, when the run never got
-/// that far (e.g. the orchestrator was killed), judged again from `experiment.toml` and the traces.
-pub fn load_summary(run_dir: &Path) -> Result<(Summary, bool)> {
+/// A run that already happened, read back from its directory.
+pub struct Loaded {
+    pub summary: Summary,
+    pub run: algorithms::Run,
+    /// The summary was missing and the traces were judged again.
+    pub judged: bool,
+    /// Trace lines that did not parse.
+    pub problems: Vec<String>,
+}
+
+/// `orchestrator report|export RUN_DIR`: the traces, and the summary from `summary.json` or, when
+/// the run never got that far (e.g. the orchestrator was killed), judged again from
+/// `experiment.toml` and the traces.
+pub fn load_run(run_dir: &Path) -> Result<Loaded> {
     let path = run_dir.join("summary.json");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        let mut summary: Summary =
-            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
-        summary.run_dir = run_dir.to_path_buf();
-        return Ok((summary, false));
-    }
+    let saved = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            Some(serde_json::from_str::<Summary>(&text).with_context(|| format!("reading {}", path.display()))?)
+        }
+        Err(_) => None,
+    };
     let exp_path = run_dir.join("experiment.toml");
-    let text = std::fs::read_to_string(&exp_path)
-        .with_context(|| format!("{} has neither summary.json nor experiment.toml", run_dir.display()))?;
-    let exp: crate::experiment::Experiment =
-        toml::from_str(&text).with_context(|| format!("reading {}", exp_path.display()))?;
-    let algorithm = algorithms::find(&exp.algorithm).map_err(anyhow::Error::msg)?;
-    let ids: Vec<NodeId> = (1..=exp.nodes as NodeId).collect();
+    let exp: Option<crate::experiment::Experiment> = match std::fs::read_to_string(&exp_path) {
+        Ok(text) => Some(toml::from_str(&text).with_context(|| format!("reading {}", exp_path.display()))?),
+        Err(_) => None,
+    };
+    let (name, nodes, params) = match (&saved, &exp) {
+        (_, Some(exp)) => (exp.algorithm.clone(), exp.nodes, exp.params.clone()),
+        (Some(s), None) => (s.algorithm.clone(), s.nodes, Value::Null),
+        (None, None) => anyhow::bail!("{} has neither summary.json nor experiment.toml", run_dir.display()),
+    };
+    let algorithm = algorithms::find(&name).map_err(anyhow::Error::msg)?;
+    let ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
     let (records, faults, problems) = crate::report::load_traces(run_dir, &ids)?;
-    let run = algorithms::Run::new(algorithm.name(), ids, exp.params.clone(), records, faults);
-    let mode = if run_dir.file_name().is_some_and(|n| n.to_string_lossy().contains("-sim-")) { "sim" } else { "real" };
-    let summary = crate::report::judge(algorithm, &exp.name, mode, exp.seed, &run, false, problems, run_dir);
-    Ok((summary, true))
+    let run = algorithms::Run::new(algorithm.name(), ids, params, records, faults);
+    let (summary, judged) = match (saved, exp) {
+        (Some(mut summary), _) => {
+            summary.run_dir = run_dir.to_path_buf();
+            (summary, false)
+        }
+        (None, Some(exp)) => {
+            let sim = run_dir.file_name().is_some_and(|n| n.to_string_lossy().contains("-sim-"));
+            let mode = if sim { "sim" } else { "real" };
+            let problems = problems.clone();
+            (crate::report::judge(algorithm, &exp.name, mode, exp.seed, &run, false, problems, run_dir), true)
+        }
+        (None, None) => unreachable!("checked above"),
+    };
+    Ok(Loaded { summary, run, judged, problems })
 }
 
 #[cfg(test)]
