@@ -414,7 +414,7 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             };
             Ok(print_summary(&run::run(&exp, opts)?))
         }
-        Cmd::Up { common, launch, detach: true, .. } => detach(&common, &launch),
+        Cmd::Up { common, detach: true, .. } => detach(&common),
         Cmd::Up { common, launch, detach: false, ready_file, schedule } => {
             let mut exp = load(&common)?;
             if !schedule {
@@ -607,10 +607,9 @@ fn export_cmd(shiviz: bool, run_dir: &Path, max_events: Option<usize>) -> Result
 
 /// `up --detach`: starts `up` again as a background process in its own session and returns once
 /// it reports the cluster up (or fails, with its error output).
-fn detach(common: &Common, launch: &Launch) -> Result<ExitCode, Failure> {
+fn detach(common: &Common) -> Result<ExitCode, Failure> {
     use std::os::unix::process::CommandExt;
-    let exp = load(common)?; // bad input is reported here, in the foreground
-    drop(exp);
+    load(common)?; // bad input is reported here, in the foreground
     let tag = format!("clusterlab-up-{}", std::process::id());
     let ready = std::env::temp_dir().join(format!("{tag}.ready"));
     let log_path = std::env::temp_dir().join(format!("{tag}.log"));
@@ -619,7 +618,6 @@ fn detach(common: &Common, launch: &Launch) -> Result<ExitCode, Failure> {
     let mut args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--detach").collect();
     args.push("--ready-file".into());
     args.push(ready.to_string_lossy().into_owned());
-    let _ = launch;
     let mut cmd = std::process::Command::new(std::env::current_exe().map_err(|e| Failure::Run(e.into()))?);
     cmd.args(&args)
         .stdin(std::process::Stdio::null())
