@@ -58,27 +58,31 @@ impl Run {
             .collect()
     }
 
-    /// Whether some link is cut at `t`, by a partition or a one-way link fault.
-    pub fn partitioned_at(&self, t: Nanos) -> bool {
-        let mut partition = false;
-        let mut cut_links = BTreeSet::new();
+    /// The directed links cut at `t`, by a partition (the last one in force) or a one-way link fault.
+    pub fn cut_at(&self, t: Nanos) -> BTreeSet<(NodeId, NodeId)> {
+        let (mut partition, mut links) = (BTreeSet::new(), BTreeSet::new());
         for f in self.faults.iter().take_while(|f| f.t <= t) {
             match &f.fault {
-                AppliedFault::Partition { cut, .. } => partition = !cut.is_empty(),
+                AppliedFault::Partition { cut, .. } => partition = cut.iter().copied().collect(),
                 AppliedFault::Heal => {
-                    partition = false;
-                    cut_links.clear();
+                    partition.clear();
+                    links.clear();
                 }
                 AppliedFault::Link(spec) if spec.cut => {
-                    cut_links.insert((spec.from, spec.to));
+                    links.insert((spec.from, spec.to));
                 }
                 AppliedFault::Link(spec) => {
-                    cut_links.remove(&(spec.from, spec.to));
+                    links.remove(&(spec.from, spec.to));
                 }
                 _ => {}
             }
         }
-        partition || !cut_links.is_empty()
+        partition.union(&links).copied().collect()
+    }
+
+    /// Whether some link is cut at `t`.
+    pub fn partitioned_at(&self, t: Nanos) -> bool {
+        !self.cut_at(t).is_empty()
     }
 }
 

@@ -451,28 +451,6 @@ pub fn local_time(run: &Run, node: NodeId, t: Nanos) -> Nanos {
     base_local + ((t - base_true) as f64 * rate) as Nanos
 }
 
-/// The directed links cut at `t` by partitions and link faults.
-pub fn cut_at(run: &Run, t: Nanos) -> BTreeSet<(NodeId, NodeId)> {
-    let (mut partition, mut links) = (BTreeSet::new(), BTreeSet::new());
-    for f in run.faults.iter().take_while(|f| f.t <= t) {
-        match &f.fault {
-            AppliedFault::Partition { cut, .. } => partition = cut.iter().copied().collect(),
-            AppliedFault::Heal => {
-                partition.clear();
-                links.clear();
-            }
-            AppliedFault::Link(spec) if spec.cut => {
-                links.insert((spec.from, spec.to));
-            }
-            AppliedFault::Link(spec) => {
-                links.remove(&(spec.from, spec.to));
-            }
-            _ => {}
-        }
-    }
-    partition.union(&links).copied().collect()
-}
-
 /// Groups of `nodes` that can talk both ways, directly or through each other, given a cut.
 pub fn components(nodes: &[NodeId], cut: &BTreeSet<(NodeId, NodeId)>) -> Vec<Vec<NodeId>> {
     let mut groups: Vec<Vec<NodeId>> = Vec::new();

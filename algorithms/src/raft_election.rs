@@ -29,7 +29,7 @@
 
 use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
 use crate::election_check::{
-    components, cut_at, election_latency, episodes, event_data, field, listing, message_metric, sends_by_type,
+    components, election_latency, episodes, event_data, field, listing, message_metric, sends_by_type,
     stable_agreement, Elections, Expect, SentIndex, Timed,
 };
 use crate::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
@@ -589,7 +589,7 @@ fn majority_leader(el: &Elections, bound: Nanos, majority: usize) -> PropertyRes
     let (mut judged, mut slowest, mut short) = (0, 0.0f64, 0);
     for (from, to) in el.periods() {
         let live = el.live(from);
-        let cut = cut_at(el.run, from);
+        let cut = el.run.cut_at(from);
         let Some(group) = components(&live, &cut).into_iter().find(|g| g.len() >= majority) else { continue };
         match el.first_agreement_among(&group, from, to) {
             Some((done, _)) if done - from <= bound => {
@@ -713,7 +713,7 @@ fn rejoin_effects(el: &Elections, majority: usize) -> Rejoin {
     for f in run.faults.iter().filter(|f| matches!(f.fault, AppliedFault::Heal)) {
         let before = f.t.saturating_sub(1);
         let live = el.live(before);
-        let cut = cut_at(run, before);
+        let cut = run.cut_at(before);
         let Some(group) = components(&live, &cut).into_iter().find(|g| g.len() >= majority) else { continue };
         let Some(leader) = el.agreement_among(&group, before) else { continue };
         let Some(term) = leader_term(run, leader, before) else { continue };
