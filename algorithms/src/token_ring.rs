@@ -34,7 +34,6 @@ use crate::mutex_check::{
 };
 use crate::process::{Ctx, DynProcess, Message, Nanos, NodeId, MS};
 use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::trace::AppliedFault;
 use crate::workload::Workload;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -469,12 +468,7 @@ impl Algorithm for TokenRing {
 fn passes_before_entry(run: &Run, h: &History) -> PropertyResult {
     let mut p = PropertyResult::new(PASSES_BEFORE_ENTRY.name, Verdict::Held, "");
     let n = run.nodes.len();
-    let faults: Vec<u64> = run
-        .faults
-        .iter()
-        .filter(|f| !matches!(f.fault, AppliedFault::RunStart { .. } | AppliedFault::RunEnd))
-        .map(|f| f.t)
-        .collect();
+    let faults: Vec<u64> = run.disturbances().iter().map(|f| f.t).collect();
     let mut receipts: BTreeMap<&str, Vec<&crate::trace::TraceRecord>> = BTreeMap::new();
     let mut creations: Vec<u64> = Vec::new();
     for r in run.records.iter().filter(|r| r.event_name() == Some("token")) {
