@@ -175,10 +175,7 @@ fn prepare(config: &Path, n: usize, duration: Duration, args: &CompareArgs) -> R
 }
 
 fn real_cell(config: &Path, exp: &Experiment, args: &CompareArgs, out: &Path) -> Result<Cell, Failure> {
-    let node_bin = match &args.node_bin {
-        Some(path) => path.clone(),
-        None => std::env::current_exe().map_err(|e| Failure::Run(e.into()))?.with_file_name("node"),
-    };
+    let node_bin = crate::node_bin(args.node_bin.as_ref())?;
     let opts = RunOptions { out: out.to_path_buf(), node_bin, net: args.net, stay_up: false, on_ready: None };
     let summary = crate::run::run(exp, opts)?;
     let problems = summary

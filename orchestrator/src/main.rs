@@ -347,8 +347,9 @@ pub fn verdict_code(verdict: Verdict, interrupted: bool) -> u8 {
     }
 }
 
-fn node_bin(launch: &Launch) -> Result<PathBuf, Failure> {
-    match &launch.node_bin {
+/// The node binary: the one given, or `node` beside this executable.
+pub fn node_bin(given: Option<&PathBuf>) -> Result<PathBuf, Failure> {
+    match given {
         Some(path) => Ok(path.clone()),
         None => Ok(std::env::current_exe().map_err(|e| Failure::Run(e.into()))?.with_file_name("node")),
     }
@@ -407,7 +408,7 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             let exp = load(&common)?;
             let opts = run::RunOptions {
                 out: common.out.clone(),
-                node_bin: node_bin(&launch)?,
+                node_bin: node_bin(launch.node_bin.as_ref())?,
                 net: launch.net,
                 stay_up: false,
                 on_ready: None,
@@ -435,7 +436,7 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             });
             let opts = run::RunOptions {
                 out: common.out.clone(),
-                node_bin: node_bin(&launch)?,
+                node_bin: node_bin(launch.node_bin.as_ref())?,
                 net: launch.net,
                 stay_up: true,
                 on_ready: Some(on_ready),
