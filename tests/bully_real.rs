@@ -45,9 +45,9 @@ node = "leader"
 
     // Node 4 took over after node 5 died, and every live node learned it.
     let killed_at =
-        algorithms::trace::parse_fault_lines(&std::fs::read_to_string(run_dir.join("orchestrator.jsonl")).unwrap())
+        algorithms::faults::parse_fault_lines(&std::fs::read_to_string(run_dir.join("orchestrator.jsonl")).unwrap())
             .into_iter()
-            .find(|f| matches!(f.fault, algorithms::trace::AppliedFault::Kill { .. }))
+            .find(|f| matches!(f.fault, algorithms::faults::AppliedFault::Kill { .. }))
             .unwrap()
             .t;
     let elected_4 = trace(&run_dir, 4).into_iter().any(|r| r.t > killed_at && r.event_name() == Some("elected"));

@@ -2,7 +2,8 @@
 //! private namespace that is gone afterwards, the live CLI's errors, and no process left behind
 //! when the orchestrator itself is SIGKILLed.
 
-use algorithms::trace::{parse_fault_lines, AppliedFault, TraceRecord, What};
+use algorithms::faults::{parse_fault_lines, AppliedFault};
+use algorithms::trace::{TraceRecord, What};
 use clusterlab_e2e::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -61,9 +61,9 @@ fn token_ring_regenerates_the_token_lost_with_its_killed_holder() {
     let killed = kill["node"].as_u64().unwrap() as u32;
     // Did the killed node hold the token when it died? Its last token event before the kill says.
     let faults = std::fs::read_to_string(run_dir.join("orchestrator.jsonl")).unwrap();
-    let killed_at = algorithms::trace::parse_fault_lines(&faults)
+    let killed_at = algorithms::faults::parse_fault_lines(&faults)
         .into_iter()
-        .find(|f| matches!(f.fault, algorithms::trace::AppliedFault::Kill { .. }))
+        .find(|f| matches!(f.fault, algorithms::faults::AppliedFault::Kill { .. }))
         .unwrap()
         .t;
     let last_token_op =

@@ -3,32 +3,31 @@
 //!
 //! Nothing in this crate performs IO, reads a clock or draws OS randomness: the real `node`
 //! binary and [`sim::simulate`] are the two hosts that give the same processes a world.
+//!
+//! Where things are, bottom to top (a module imports only from the ones above it in this list,
+//! apart from the algorithms' shared checks in [`check`]):
+//!
+//! - [`core`]: the process interface ([`Process`], [`Ctx`], [`Effect`]) and the trace format;
+//! - [`faults`]: fault actions, targets, partition shapes, link faults, delays, the nemesis;
+//! - [`check`]: a run's traces ([`Run`]), verdicts, shared queries, and the election and mutual
+//!   exclusion checks every algorithm of those families uses;
+//! - [`algorithm`]: what an algorithm declares ([`Algorithm`]: name, params, properties, check);
+//! - the families: [`election`], [`mutex`], and [`load`] (the transport benchmark's load);
+//! - [`sim`]: the deterministic simulator;
+//! - [`catalogue`]: every algorithm by name.
 
-pub mod bench;
-pub mod bully;
-pub mod central;
-pub mod chang_roberts;
+pub mod algorithm;
+pub mod catalogue;
 pub mod check;
-pub mod election_check;
-pub mod lamport;
-pub mod lease;
-pub mod lelann;
-pub mod maekawa;
+pub mod core;
+pub mod election;
+pub mod faults;
+pub mod load;
 pub mod mutex;
-pub mod mutex_check;
-pub mod process;
-pub mod raft_election;
-pub mod randomized;
-pub mod registry;
-pub mod ricart_agrawala;
-pub mod ring;
-pub mod schedule;
 pub mod sim;
-pub mod suzuki_kasami;
-pub mod token_ring;
-pub mod trace;
-pub mod workload;
 
+pub use crate::core::{process, trace};
+pub use algorithm::Algorithm;
+pub use catalogue::{catalogue, find};
 pub use check::{CheckReport, Run, Verdict};
 pub use process::{Ctx, DynProcess, Effect, Message, Nanos, NodeId, Process, Status, MS};
-pub use registry::{catalogue, find, Algorithm};

@@ -1,7 +1,7 @@
 //! Bully in the simulator: many seeds with crashes and restarts, every property checked, and the
 //! same seed always giving the same trace.
 
-use algorithms::schedule::{Action, FaultSpec, PartitionSpec, Target};
+use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
 use algorithms::sim::{simulate, NetworkModel, SimConfig};
 use algorithms::{find, Verdict};
 use serde_json::json;
@@ -59,7 +59,7 @@ fn bully_survives_message_loss_and_jittery_delays() {
     for seed in 0..100 {
         let mut cfg = experiment(seed, crash_and_recover());
         cfg.network.loss = 0.02;
-        cfg.network.delay = algorithms::sim::Delay::Exponential { mean_ms: 3.0 };
+        cfg.network.delay = algorithms::faults::Delay::Exponential { mean_ms: 3.0 };
         let outcome = simulate(bully, &cfg).unwrap();
         // The textbook cost assumes reliable channels; lost messages cost retries, so only
         // agreement and the election bound are promised here.

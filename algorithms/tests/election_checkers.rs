@@ -1,13 +1,14 @@
 //! Every election checker can fail: each test hands a checker a small hand-made trace that breaks
 //! one property and expects that property reported violated, with the events that show it.
 
-use algorithms::chang_roberts::CrMsg;
 use algorithms::check::{CheckReport, EventRef, PropertyResult};
-use algorithms::lease::{LeaseMsg, LeaseRecord};
-use algorithms::randomized::RandMsg;
-use algorithms::ring::RingMsg;
-use algorithms::schedule::CutMode;
-use algorithms::trace::{AppliedFault, Clocks, FaultRecord, TraceRecord, What};
+use algorithms::election::lease::{LeaseMsg, LeaseRecord};
+use algorithms::election::randomized::RandMsg;
+use algorithms::election::ring::chang_roberts::CrMsg;
+use algorithms::election::ring::RingMsg;
+use algorithms::faults::CutMode;
+use algorithms::faults::{AppliedFault, FaultRecord};
+use algorithms::trace::{Clocks, TraceRecord, What};
 use algorithms::{find, Message, NodeId, Run, Verdict, MS};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -136,8 +137,8 @@ fn raft_more_vote_messages_than_one_candidacy_costs() {
     let mut t = Trace::new(3);
     t.event(10, 1, "election_started", json!({ "term": 1, "pre_vote": false }));
     for _ in 0..3 {
-        t.message(10, 1, 2, &algorithms::raft_election::RaftMsg::RequestVote { term: 1 });
-        t.message(10, 1, 3, &algorithms::raft_election::RaftMsg::RequestVote { term: 1 });
+        t.message(10, 1, 2, &algorithms::election::raft::RaftMsg::RequestVote { term: 1 });
+        t.message(10, 1, 3, &algorithms::election::raft::RaftMsg::RequestVote { term: 1 });
     }
     t.event(20, 1, "elected", json!({ "leader": 1, "term": 1 }));
     t.all_follow(20, &[1, 2, 3], 1, 1);

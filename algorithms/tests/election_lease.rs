@@ -3,7 +3,7 @@
 //! under clock drift two nodes lead at once and the checker says so, with the events.
 
 use algorithms::check::{CheckReport, PropertyResult};
-use algorithms::schedule::{Action, FaultSpec, PartitionSpec, Target};
+use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
 use algorithms::sim::{simulate, NetworkModel, SimConfig, SimOutcome};
 use algorithms::{find, Verdict};
 use serde_json::{json, Value};

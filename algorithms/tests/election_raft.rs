@@ -2,8 +2,9 @@
 //! partitions, every property checked; PreVote against a follower that rejoins after isolation.
 
 use algorithms::check::CheckReport;
-use algorithms::schedule::{Action, FaultSpec, PartitionSpec, Target};
-use algorithms::sim::{simulate, Delay, NetworkModel, SimConfig, SimOutcome};
+use algorithms::faults::Delay;
+use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
+use algorithms::sim::{simulate, NetworkModel, SimConfig, SimOutcome};
 use algorithms::{find, Verdict};
 use serde_json::{json, Value};
 use std::time::Duration;

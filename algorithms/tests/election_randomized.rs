@@ -2,7 +2,7 @@
 //! partitions; ties drawn again; the highest draw wins.
 
 use algorithms::check::CheckReport;
-use algorithms::schedule::{Action, FaultSpec, PartitionSpec, Target};
+use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
 use algorithms::sim::{simulate, NetworkModel, SimConfig, SimOutcome};
 use algorithms::{find, Verdict};
 use serde_json::{json, Value};

@@ -2,7 +2,7 @@
 //! partitions; the textbook's message counts; a dead successor skipped; a partition healed.
 
 use algorithms::check::CheckReport;
-use algorithms::schedule::{Action, FaultSpec, PartitionSpec, Target};
+use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
 use algorithms::sim::{simulate, NetworkModel, SimConfig, SimOutcome};
 use algorithms::trace::What;
 use algorithms::{find, Verdict};

@@ -2,7 +2,7 @@
 //! entry, and what happens when the single point of failure fails.
 
 mod mutex_common;
-use algorithms::schedule::{Action, FaultSpec, Target};
+use algorithms::faults::{Action, FaultSpec, Target};
 use algorithms::Verdict;
 use mutex_common::*;
 use serde_json::json;

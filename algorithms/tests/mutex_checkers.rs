@@ -2,9 +2,10 @@
 //! to say so with the events that show it (a checker that cannot fail is a defect), plus the
 //! legitimate near-misses it must accept.
 
+use algorithms::check::mutex::{self, History};
 use algorithms::check::{EventRef, PropertyResult, Run};
-use algorithms::mutex_check::{self, History};
-use algorithms::trace::{AppliedFault, Clocks, FaultRecord, TraceRecord, What};
+use algorithms::faults::{AppliedFault, FaultRecord};
+use algorithms::trace::{Clocks, TraceRecord, What};
 use algorithms::{find, NodeId, Verdict, MS};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -103,7 +104,7 @@ fn mutual_exclusion_catches_two_concurrent_critical_sections_by_their_vector_clo
     let e2 = t.enter(2, 20, "printer");
     let x2 = t.exit(2, 40, "printer");
     let run = t.run("lamport", json!({}), 100);
-    let p = mutex_check::mutual_exclusion(&run, &History::from_run(&run));
+    let p = mutex::mutual_exclusion(&run, &History::from_run(&run));
     assert_eq!(p.verdict, Verdict::Violated, "{p:#?}");
     assert!(p.detail.contains("nodes 1 and 2") && p.detail.contains("happen-before"), "{}", p.detail);
     shows(&p, &[&e1, &x1, &e2, &x2]);
@@ -119,7 +120,7 @@ fn mutual_exclusion_catches_an_entry_the_clocks_order_but_the_monotonic_time_doe
     t.recv(2, &s, 20);
     let e2 = t.enter(2, 21, "printer");
     let run = t.run("lamport", json!({}), 100);
-    let p = mutex_check::mutual_exclusion(&run, &History::from_run(&run));
+    let p = mutex::mutual_exclusion(&run, &History::from_run(&run));
     assert_eq!(p.verdict, Verdict::Violated, "{p:#?}");
     assert!(p.detail.contains("monotonic"), "{}", p.detail);
     shows(&p, &[&e1, &x1, &e2]);
@@ -136,7 +137,7 @@ fn mutual_exclusion_accepts_a_causal_handover_and_an_entry_after_the_holder_died
     t.kill(2, 40);
     t.enter(3, 50, "printer");
     let run = t.run("lamport", json!({}), 100);
-    let p = mutex_check::mutual_exclusion(&run, &History::from_run(&run));
+    let p = mutex::mutual_exclusion(&run, &History::from_run(&run));
     assert_eq!(p.verdict, Verdict::Held, "{p:#?}");
 }
 
@@ -147,7 +148,7 @@ fn mutual_exclusion_catches_an_entry_while_a_dead_holder_was_still_alive_or_one_
     t.kill(1, 40);
     t.enter(2, 30, "printer");
     let run = t.run("lamport", json!({}), 100);
-    let p = mutex_check::mutual_exclusion(&run, &History::from_run(&run));
+    let p = mutex::mutual_exclusion(&run, &History::from_run(&run));
     assert_eq!(p.verdict, Verdict::Violated);
     assert!(p.detail.contains("until it died"), "{}", p.detail);
 
@@ -155,7 +156,7 @@ fn mutual_exclusion_catches_an_entry_while_a_dead_holder_was_still_alive_or_one_
     t.enter(1, 10, "printer");
     t.enter(2, 30, "printer");
     let run = t.run("lamport", json!({}), 100);
-    let p = mutex_check::mutual_exclusion(&run, &History::from_run(&run));
+    let p = mutex::mutual_exclusion(&run, &History::from_run(&run));
     assert_eq!(p.verdict, Verdict::Violated);
     assert!(p.detail.contains("never gave it up"), "{}", p.detail);
 }
@@ -168,7 +169,7 @@ fn liveness_catches_a_request_never_granted_but_excuses_the_dead_and_the_late() 
     t.kill(2, 500);
     t.request(3, 2900, "printer"); // made just before the end: not judged
     let run = t.run("lamport", json!({}), 3000);
-    let p = mutex_check::liveness(&run, &History::from_run(&run));
+    let p = mutex::liveness(&run, &History::from_run(&run));
     assert_eq!(p.verdict, Verdict::Violated, "{p:#?}");
     assert!(p.detail.starts_with("1 request(s) never granted"), "{}", p.detail);
     assert_eq!(p.evidence, vec![EventRef::of(&starved)]);
@@ -182,7 +183,7 @@ fn liveness_does_not_judge_requests_in_a_cluster_cut_apart_at_the_end() {
     let fault = AppliedFault::Partition { spec: "1|2".into(), mode: Default::default(), cut };
     t.faults.push(FaultRecord { t: 500 * MS, fault });
     let run = t.run("lamport", json!({}), 3000);
-    let p = mutex_check::liveness(&run, &History::from_run(&run));
+    let p = mutex::liveness(&run, &History::from_run(&run));
     assert_eq!(p.verdict, Verdict::Held, "{p:#?}");
     assert!(p.detail.contains("cut apart"), "{}", p.detail);
 }
@@ -196,7 +197,7 @@ fn liveness_reports_the_longest_wait() {
     let r = t.request(2, 12, "printer");
     let e = t.enter(2, 92, "printer");
     let run = t.run("lamport", json!({}), 3000);
-    let p = mutex_check::liveness(&run, &History::from_run(&run));
+    let p = mutex::liveness(&run, &History::from_run(&run));
     assert_eq!(p.verdict, Verdict::Held);
     assert!(p.detail.contains("longest wait 80.0 ms (node 2"), "{}", p.detail);
     assert_eq!(p.evidence, vec![EventRef::of(&r), EventRef::of(&e)]);

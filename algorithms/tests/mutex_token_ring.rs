@@ -3,10 +3,11 @@
 //! undisturbed ring that never regenerates anything.
 
 mod mutex_common;
-use algorithms::mutex_check::{End, History};
-use algorithms::schedule::{Action, FaultSpec, Target};
+use algorithms::check::mutex::{End, History};
+use algorithms::faults::AppliedFault;
+use algorithms::faults::{Action, FaultSpec, Target};
 use algorithms::sim::SimConfig;
-use algorithms::trace::{AppliedFault, What};
+use algorithms::trace::What;
 use algorithms::Verdict;
 use mutex_common::*;
 use serde_json::{json, Value};

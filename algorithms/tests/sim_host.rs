@@ -1,9 +1,9 @@
 //! The simulator as a host: persisted state survives a crash, stale timers never fire, and
 //! partitions cut exactly the links between groups.
 
+use algorithms::algorithm::{Family, PropertyInfo};
 use algorithms::check::{CheckReport, Run};
-use algorithms::registry::PropertyInfo;
-use algorithms::schedule::{Action, FaultSpec, PartitionSpec, Target};
+use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
 use algorithms::sim::{simulate, NetworkModel, SimConfig};
 use algorithms::trace::What;
 use algorithms::{Algorithm, Ctx, DynProcess, Message, NodeId, Process, Status, MS};
@@ -58,6 +58,9 @@ struct CounterAlgorithm;
 impl Algorithm for CounterAlgorithm {
     fn name(&self) -> &'static str {
         "counter"
+    }
+    fn family(&self) -> Family {
+        Family::Load
     }
     fn summary(&self) -> &'static str {
         "test double"

@@ -8,7 +8,7 @@
 //! and keeps their traces complete.
 
 use crate::netns::Netns;
-use algorithms::schedule::agreed_leader;
+use algorithms::faults::agreed_leader;
 use algorithms::{NodeId, Status};
 use anyhow::{anyhow, bail, Context, Result};
 use node::config::{InstanceConfig, NodeConfig, Peer};

@@ -4,8 +4,9 @@
 //! (`CLUSTERLAB_NODES=7`, `CLUSTERLAB_SIM__LOSS=0.05`: `__` separates nested keys), then
 //! command-line flags. The resolved experiment is saved in the run directory.
 
-use algorithms::schedule::{FaultSpec, Nemesis};
-use algorithms::sim::{Delay, NetworkModel};
+use algorithms::faults::Delay;
+use algorithms::faults::{FaultSpec, Nemesis};
+use algorithms::sim::NetworkModel;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 
 use crate::report::Summary;
 use crate::session::{ClusterStatus, Session};
-use algorithms::schedule::Action;
+use algorithms::faults::Action;
 use algorithms::NodeId;
 use anyhow::{anyhow, Context, Result};
 use serde::{Deserialize, Serialize};

@@ -23,8 +23,8 @@ mod shiviz;
 mod simulate;
 mod timeline;
 
-use algorithms::schedule::{Action, CutMode, LinkSpec, PartitionSpec, Target};
-use algorithms::sim::Delay;
+use algorithms::faults::Delay;
+use algorithms::faults::{Action, CutMode, LinkSpec, PartitionSpec, Target};
 use algorithms::{NodeId, Verdict};
 use clap::{Parser, Subcommand};
 use experiment::{Experiment, Overrides};

@@ -7,7 +7,7 @@
 //! namespace and every rule in it, even if the orchestrator was SIGKILLed. The host's own
 //! firewall is never touched: every iptables command runs inside the namespace.
 
-use algorithms::schedule::{Cut, CutMode};
+use algorithms::faults::{Cut, CutMode};
 use algorithms::NodeId;
 use anyhow::{anyhow, bail, Context, Result};
 use std::fs::File;

@@ -8,7 +8,7 @@
 //! with faults still connects. All random choices come from one RNG per link seeded from the run's
 //! seed. Needs no root: it is a user-space TCP relay on 127.0.0.1.
 
-use algorithms::schedule::{CutMode, LinkSpec};
+use algorithms::faults::{CutMode, LinkSpec};
 use algorithms::NodeId;
 use anyhow::{Context, Result};
 use bytes::Bytes;
@@ -420,7 +420,7 @@ mod tests {
     #[test]
     fn duplication_delivers_twice_and_delay_holds_frames_back() {
         let (proxy, target) = setup();
-        let delay = algorithms::sim::Delay::Fixed { ms: 150.0 };
+        let delay = algorithms::faults::Delay::Fixed { ms: 150.0 };
         proxy.set(LinkSpec { duplicate: 1.0, delay: Some(delay), ..LinkSpec::clear(1, 2) }).unwrap();
         let started = std::time::Instant::now();
         let _client = send_all(&proxy, &[b"hello", b"x"]);

@@ -1,7 +1,8 @@
 //! Judging a run and telling the user: `summary.json` and the short human summary.
 
 use algorithms::check::{count_messages, MessageCounts, PropertyResult};
-use algorithms::trace::{parse_fault_lines, FaultRecord, TraceRecord};
+use algorithms::faults::{parse_fault_lines, FaultRecord};
+use algorithms::trace::TraceRecord;
 use algorithms::{Algorithm, NodeId, Run, Verdict, MS};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -154,7 +155,7 @@ impl Summary {
                 if let Some(map) = fault.as_object_mut() {
                     map.remove("at_ms"); // not a field of the fault (link specs reject unknown keys)
                 }
-                let fault: Option<algorithms::trace::AppliedFault> = serde_json::from_value(fault).ok();
+                let fault: Option<algorithms::faults::AppliedFault> = serde_json::from_value(fault).ok();
                 format!("{at:>5.1} s  {}", fault.map_or_else(|| f["action"].to_string(), |f| f.describe()))
             })
             .collect();

@@ -7,7 +7,7 @@ use crate::live::{DownRequest, LiveServer};
 use crate::report::Summary;
 use crate::session::{NetMode, Session};
 use crate::Failure;
-use algorithms::schedule::FaultSpec;
+use algorithms::faults::FaultSpec;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

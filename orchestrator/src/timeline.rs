@@ -9,7 +9,8 @@
 //! Ties are broken by the sum of the vector clock, which grows along every causal chain, so the
 //! order is a linear extension of happened-before: any prefix of it is a consistent cut.
 
-use algorithms::trace::{FaultRecord, TraceRecord, What};
+use algorithms::faults::FaultRecord;
+use algorithms::trace::{TraceRecord, What};
 use algorithms::NodeId;
 use anyhow::{Context, Result};
 use std::collections::{BTreeMap, HashMap};
@@ -134,7 +135,8 @@ fn merge(records: &[TraceRecord], faults: &[FaultRecord], send_of: &[Option<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
-    use algorithms::trace::{AppliedFault, Clocks};
+    use algorithms::faults::AppliedFault;
+    use algorithms::trace::Clocks;
     use serde_json::Value;
 
     fn send(c: &mut Clocks, t: u64, to: NodeId) -> TraceRecord {

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use algorithms::check::CheckReport;
-use algorithms::schedule::FaultSpec;
+use algorithms::faults::FaultSpec;
 use algorithms::sim::{simulate, NetworkModel, SimConfig, SimOutcome};
 use algorithms::{find, Verdict};
 use serde_json::{json, Value};

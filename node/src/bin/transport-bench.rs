@@ -226,14 +226,14 @@ fn thousands(v: f64) -> String {
 /// A frame like the ones nodes exchange during a flood: a `bench` envelope, named fields.
 fn sample_frame(seq: u64) -> Bytes {
     #[derive(serde::Serialize)]
-    enum BenchMsg {
+    enum LoadMsg {
         Flood { seq: u64, total: u64 },
     }
-    let body = rmp_serde::to_vec_named(&BenchMsg::Flood { seq, total: 1_000_000 }).expect("encodes");
+    let body = rmp_serde::to_vec_named(&LoadMsg::Flood { seq, total: 1_000_000 }).expect("encodes");
     let frame = Frame::Msg(Envelope {
         from: 1,
         to: 2,
-        instance: "bench".into(),
+        instance: "load".into(),
         lc: seq,
         vc: VectorClock::from([(1, seq), (2, 7)]),
         kind: "flood".into(),
@@ -408,7 +408,7 @@ fn connect(path: &Path) -> anyhow::Result<Client> {
 }
 
 fn command(client: &mut Client, args: &[String]) -> anyhow::Result<String> {
-    let response = client.call(&Request::Command { instance: "bench".into(), args: args.to_vec() })?;
+    let response = client.call(&Request::Command { instance: "load".into(), args: args.to_vec() })?;
     match (response.ok, response.reply, response.error) {
         (true, Some(reply), _) => Ok(reply),
         (_, _, error) => bail!("command {args:?} failed: {}", error.unwrap_or_default()),
@@ -441,7 +441,7 @@ fn node_figures(bin: &Path, trace_messages: bool, args: &Args) -> anyhow::Result
         let other = 3 - id;
         let cfg = NodeConfig {
             id,
-            cluster: "bench".into(),
+            cluster: "transport-bench".into(),
             listen: addrs[id as usize - 1],
             bind: None,
             peers: vec![Peer { id: other, addr: addrs[other as usize - 1] }],
@@ -452,8 +452,8 @@ fn node_figures(bin: &Path, trace_messages: bool, args: &Args) -> anyhow::Result
             hold: false,
             trace_messages,
             instances: vec![InstanceConfig {
-                name: "bench".into(),
-                algorithm: "bench".into(),
+                name: "load".into(),
+                algorithm: "load".into(),
                 params: serde_json::json!({ "window": args.window, "ack_every": args.ack_every }),
             }],
         };
@@ -479,9 +479,9 @@ fn node_figures(bin: &Path, trace_messages: bool, args: &Args) -> anyhow::Result
     let timeout = Duration::from_secs(120);
     let warm = (pings / 10).max(1);
     command(&mut one, &["ping".into(), warm.to_string()])?;
-    wait_result(&mut one, "bench_done", warm, timeout)?;
+    wait_result(&mut one, "load_done", warm, timeout)?;
     command(&mut one, &["ping".into(), pings.to_string()])?;
-    let ping = wait_result(&mut one, "bench_done", pings, timeout)?;
+    let ping = wait_result(&mut one, "load_done", pings, timeout)?;
 
     let warm = (flood / 10).max(1);
     command(&mut one, &["flood".into(), warm.to_string()])?;

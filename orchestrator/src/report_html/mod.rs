@@ -72,7 +72,7 @@ pub fn write_or_warn(summary: &Summary, run: algorithms::Run) -> Option<PathBuf>
 
 /// The run's time axis: `run_start` to `run_end` when the orchestrator logged them.
 fn axis(tl: &Timeline) -> (u64, u64) {
-    use algorithms::trace::AppliedFault;
+    use algorithms::faults::AppliedFault;
     let first = tl.records.iter().map(|r| r.t).min().unwrap_or(0);
     let last = tl.records.iter().map(|r| r.t).max().unwrap_or(0);
     let start =
@@ -607,7 +607,7 @@ fn faults_section(page: &mut String, tl: &Timeline, ms: &dyn Fn(u64) -> f64) {
         .filter(|f| {
             !matches!(
                 f.fault,
-                algorithms::trace::AppliedFault::RunStart { .. } | algorithms::trace::AppliedFault::RunEnd
+                algorithms::faults::AppliedFault::RunStart { .. } | algorithms::faults::AppliedFault::RunEnd
             )
         })
         .collect();
@@ -678,7 +678,8 @@ pub fn load_run(run_dir: &Path) -> Result<Loaded> {
 mod tests {
     use super::*;
     use algorithms::check::{EventRef, MessageCounts, PropertyResult};
-    use algorithms::trace::{AppliedFault, Clocks, FaultRecord};
+    use algorithms::faults::{AppliedFault, FaultRecord};
+    use algorithms::trace::Clocks;
     use serde_json::json;
 
     fn summary(properties: Vec<PropertyResult>, metrics: BTreeMap<String, Value>) -> Summary {

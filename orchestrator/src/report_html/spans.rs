@@ -1,8 +1,8 @@
 //! Fault periods: from the orchestrator's point events (kill, restart, pause, partition, heal…)
 //! to intervals with the lanes they hit, for shading the diagram and the plots.
 
-use algorithms::schedule::LinkSpec;
-use algorithms::trace::{AppliedFault, FaultRecord};
+use algorithms::faults::LinkSpec;
+use algorithms::faults::{AppliedFault, FaultRecord};
 use algorithms::NodeId;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -181,7 +181,7 @@ pub fn describe_cut(cut: &[(NodeId, NodeId)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use algorithms::schedule::CutMode;
+    use algorithms::faults::CutMode;
 
     fn at(t: u64, fault: AppliedFault) -> FaultRecord {
         FaultRecord { t, fault }

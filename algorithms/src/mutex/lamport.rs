@@ -15,12 +15,12 @@
 //! Promise: mutual exclusion; entries in `(T, id)` order; 3(N−1) messages per entry (N−1 each of
 //! REQUEST, REPLY, RELEASE). Needs reliable FIFO channels and live processes: one crash blocks all.
 
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Run};
-use crate::mutex::{Cs, MutexNode, MutexRules};
-use crate::mutex_check::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
-use crate::process::{Ctx, DynProcess, Message, NodeId};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::workload::Workload;
+use crate::core::process::{Ctx, DynProcess, Message, NodeId};
+use crate::mutex::host::{Cs, MutexNode, MutexRules};
+use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -154,6 +154,10 @@ pub struct Lamport;
 impl Algorithm for Lamport {
     fn name(&self) -> &'static str {
         "lamport"
+    }
+
+    fn family(&self) -> Family {
+        Family::Mutex
     }
 
     fn summary(&self) -> &'static str {

@@ -27,14 +27,15 @@
 //! bound. Cost: 2(N−1) messages per candidate per term (N−1 RequestVotes, N−1 replies), and as
 //! many again per pre-candidate with PreVote.
 
-use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
-use crate::election_check::{
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::check::election::{
     components, election_latency, episodes, event_data, field, listing, message_metric, sends_by_type,
     stable_agreement, Elections, Expect, SentIndex, Timed,
 };
-use crate::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::trace::{AppliedFault, What};
+use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::trace::What;
+use crate::faults::AppliedFault;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -398,6 +399,10 @@ pub struct RaftElection;
 impl Algorithm for RaftElection {
     fn name(&self) -> &'static str {
         "raft-election"
+    }
+
+    fn family(&self) -> Family {
+        Family::Election
     }
 
     fn summary(&self) -> &'static str {

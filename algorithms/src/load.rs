@@ -1,10 +1,10 @@
-//! `bench`: not a distributed algorithm but a load generator, so the transport of real nodes can be
+//! `load`: not a distributed algorithm but a load generator, so the transport of real nodes can be
 //! measured with the same machinery (commands, traces, checkers) as any algorithm.
 //!
 //! Commands (sent to one node over its control endpoint):
 //! - `ping COUNT [PEER]`: sends `Ping(k)` to `PEER` (default: the lowest other id) and waits for
 //!   `Pong(k)` before sending `Ping(k+1)`, one at a time, timing each round trip with `ctx.now()`.
-//!   When all `COUNT` are back it records the event `bench_done {count, rtt_ns_p50, rtt_ns_p99, ...}`.
+//!   When all `COUNT` are back it records the event `load_done {count, rtt_ns_p50, rtt_ns_p99, ...}`.
 //! - `flood COUNT [PEER]`: sends `COUNT` one-way `Flood` messages. At most `window` are
 //!   unacknowledged at a time and the receiver acknowledges every `ack_every` messages, so every
 //!   queue on the way stays bounded (a node drops frames beyond its per-peer queue limit). The
@@ -12,18 +12,18 @@
 //! - `results`: the latest finished ping and flood results of this node, as one JSON object.
 //!
 //! A run with no progress for `watchdog_ms` (a peer died, a frame was dropped) is abandoned with
-//! the event `bench_aborted`, so a broken link shows up as a failed property, not a hang.
+//! the event `load_aborted`, so a broken link shows up as a failed property, not a hang.
 
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
 use crate::check::{stats, CheckReport, EventRef, PropertyResult, Run, Verdict};
-use crate::process::{Ctx, DynProcess, Message, Nanos, NodeId, Process, Status, MS};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::trace::What;
+use crate::core::process::{Ctx, DynProcess, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::trace::What;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum BenchMsg {
+pub enum LoadMsg {
     Ping {
         k: u64,
     },
@@ -41,37 +41,37 @@ pub enum BenchMsg {
     },
 }
 
-impl Message for BenchMsg {
+impl Message for LoadMsg {
     fn kind(&self) -> &'static str {
         match self {
-            BenchMsg::Ping { .. } => "ping",
-            BenchMsg::Pong { .. } => "pong",
-            BenchMsg::Flood { .. } => "flood",
-            BenchMsg::FloodAck { .. } => "flood_ack",
+            LoadMsg::Ping { .. } => "ping",
+            LoadMsg::Pong { .. } => "pong",
+            LoadMsg::Flood { .. } => "flood",
+            LoadMsg::FloodAck { .. } => "flood_ack",
         }
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct BenchParams {
+pub struct LoadParams {
     /// Most flood messages in flight (sent, not yet acknowledged). Keep it well below the node's
     /// per-peer queue (10 000 frames) so a flood never loses frames to a full queue. Larger
     /// windows measured slower on loopback: bigger bursts delay the acknowledgements behind them.
     pub window: u64,
     /// The receiver acknowledges after this many flood messages.
     pub ack_every: u64,
-    /// A ping or flood with no progress for this long is abandoned (`bench_aborted`).
+    /// A ping or flood with no progress for this long is abandoned (`load_aborted`).
     pub watchdog_ms: u64,
 }
 
-impl Default for BenchParams {
+impl Default for LoadParams {
     fn default() -> Self {
-        BenchParams { window: 1024, ack_every: 128, watchdog_ms: 2000 }
+        LoadParams { window: 1024, ack_every: 128, watchdog_ms: 2000 }
     }
 }
 
-impl BenchParams {
+impl LoadParams {
     fn validate(&self) -> Result<(), String> {
         if self.window == 0 || self.ack_every == 0 || self.ack_every > self.window {
             return Err(format!(
@@ -110,8 +110,8 @@ struct FloodIn {
     last_ns: Nanos,
 }
 
-pub struct BenchNode {
-    params: BenchParams,
+pub struct LoadNode {
+    params: LoadParams,
     ping: Option<PingRun>,
     flood_out: Option<FloodOut>,
     flood_in: BTreeMap<NodeId, FloodIn>,
@@ -122,9 +122,9 @@ pub struct BenchNode {
     results: BTreeMap<&'static str, Value>,
 }
 
-impl BenchNode {
-    pub fn new(params: BenchParams) -> Self {
-        BenchNode {
+impl LoadNode {
+    pub fn new(params: LoadParams) -> Self {
+        LoadNode {
             params,
             ping: None,
             flood_out: None,
@@ -166,7 +166,7 @@ impl BenchNode {
         let Some(out) = self.flood_out.as_mut() else { return };
         while out.sent < out.total && out.sent < out.acked + self.params.window {
             out.sent += 1;
-            ctx.send(out.peer, &BenchMsg::Flood { seq: out.sent, total: out.total });
+            ctx.send(out.peer, &LoadMsg::Flood { seq: out.sent, total: out.total });
         }
     }
 
@@ -185,21 +185,21 @@ impl BenchNode {
             "rtt_ns_max": sorted[sorted.len() - 1],
             "rtt_ns_mean": mean,
         });
-        ctx.event("bench_done", data.clone());
-        self.results.insert("bench_done", data);
+        ctx.event("load_done", data.clone());
+        self.results.insert("load_done", data);
     }
 }
 
-impl Process for BenchNode {
-    type Msg = BenchMsg;
+impl Process for LoadNode {
+    type Msg = LoadMsg;
 
     fn on_start(&mut self, _ctx: &mut Ctx) {}
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: BenchMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: LoadMsg) {
         self.progress += 1;
         match msg {
-            BenchMsg::Ping { k } => ctx.send(from, &BenchMsg::Pong { k }),
-            BenchMsg::Pong { k } => {
+            LoadMsg::Ping { k } => ctx.send(from, &LoadMsg::Pong { k }),
+            LoadMsg::Pong { k } => {
                 let now = ctx.now();
                 let Some(run) = self.ping.as_mut().filter(|r| r.peer == from && r.k == k) else {
                     return; // a late pong of an abandoned run
@@ -211,10 +211,10 @@ impl Process for BenchNode {
                     run.k += 1;
                     run.sent_at = now;
                     let k = run.k;
-                    ctx.send(from, &BenchMsg::Ping { k });
+                    ctx.send(from, &LoadMsg::Ping { k });
                 }
             }
-            BenchMsg::Flood { seq, total } => {
+            LoadMsg::Flood { seq, total } => {
                 let now = ctx.now();
                 let flood = self.flood_in.entry(from).or_insert(FloodIn {
                     total,
@@ -233,7 +233,7 @@ impl Process for BenchNode {
                 if done || flood.unacked >= self.params.ack_every {
                     flood.unacked = 0;
                     let upto = flood.received;
-                    ctx.send(from, &BenchMsg::FloodAck { upto });
+                    ctx.send(from, &LoadMsg::FloodAck { upto });
                 }
                 if done {
                     let span = flood.last_ns.saturating_sub(flood.first_ns);
@@ -250,7 +250,7 @@ impl Process for BenchNode {
                     self.results.insert("flood_done", data);
                 }
             }
-            BenchMsg::FloodAck { upto } => {
+            LoadMsg::FloodAck { upto } => {
                 let Some(out) = self.flood_out.as_mut().filter(|o| o.peer == from) else { return };
                 out.acked = out.acked.max(upto);
                 if out.acked >= out.total {
@@ -274,7 +274,7 @@ impl Process for BenchNode {
             self.ping = None;
             self.flood_out = None;
             ctx.event(
-                "bench_aborted",
+                "load_aborted",
                 json!({ "what": what, "reason": format!("no progress for {} ms", self.params.watchdog_ms) }),
             );
         } else {
@@ -283,7 +283,7 @@ impl Process for BenchNode {
     }
 
     fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
-        let usage = "bench knows: ping COUNT [PEER], flood COUNT [PEER], results";
+        let usage = "load knows: ping COUNT [PEER], flood COUNT [PEER], results";
         match args.first().map(String::as_str) {
             Some("ping") => {
                 if self.ping.is_some() {
@@ -294,7 +294,7 @@ impl Process for BenchNode {
                 ctx.event("ping_started", json!({ "count": count, "peer": peer }));
                 let now = ctx.now();
                 self.ping = Some(PingRun { peer, count, k: 1, sent_at: now, rtts: Vec::with_capacity(count as usize) });
-                ctx.send(peer, &BenchMsg::Ping { k: 1 });
+                ctx.send(peer, &LoadMsg::Ping { k: 1 });
                 self.arm_watchdog(ctx);
                 Ok(format!("pinging node {peer} {count} times"))
             }
@@ -333,21 +333,25 @@ impl Process for BenchNode {
 }
 
 /// The registry entry.
-pub struct Bench;
+pub struct Load;
 
-impl Algorithm for Bench {
+impl Algorithm for Load {
     fn name(&self) -> &'static str {
-        "bench"
+        "load"
+    }
+
+    fn family(&self) -> Family {
+        Family::Load
     }
 
     fn summary(&self) -> &'static str {
-        "transport benchmark: ping-pong round trips and windowed one-way floods, driven by commands"
+        "load generator for the transport benchmark: ping-pong round trips and windowed one-way floods, driven by commands"
     }
 
     fn build(&self, _me: NodeId, _peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let params: BenchParams = parse_params(params)?;
+        let params: LoadParams = parse_params(params)?;
         params.validate()?;
-        Ok(Box::new(BenchNode::new(params)))
+        Ok(Box::new(LoadNode::new(params)))
     }
 
     fn properties(&self) -> Vec<PropertyInfo> {
@@ -361,7 +365,7 @@ impl Algorithm for Bench {
     }
 
     fn check(&self, run: &Run) -> CheckReport {
-        check_bench(run)
+        check_load(run)
     }
 }
 
@@ -369,10 +373,10 @@ fn event_u64(data: &Value, key: &str) -> Option<u64> {
     data.get(key).and_then(Value::as_u64)
 }
 
-/// Pairs every `ping_started` with the next `bench_done` of the same node and instance, and every
+/// Pairs every `ping_started` with the next `load_done` of the same node and instance, and every
 /// `flood_started` with a `flood_done` of the receiver naming the sender.
-fn check_bench(run: &Run) -> CheckReport {
-    let events: Vec<(&crate::trace::TraceRecord, &str, &Value)> = run
+fn check_load(run: &Run) -> CheckReport {
+    let events: Vec<(&crate::core::trace::TraceRecord, &str, &Value)> = run
         .records
         .iter()
         .filter_map(|r| match &r.what {
@@ -390,12 +394,10 @@ fn check_bench(run: &Run) -> CheckReport {
         runs += 1;
         let count = event_u64(data, "count");
         let outcome = events[i + 1..].iter().find(|(o, n, _)| {
-            o.node == r.node
-                && o.instance == r.instance
-                && matches!(*n, "bench_done" | "bench_aborted" | "ping_started")
+            o.node == r.node && o.instance == r.instance && matches!(*n, "load_done" | "load_aborted" | "ping_started")
         });
         match outcome {
-            Some((_, "bench_done", done)) if event_u64(done, "count") == count => {
+            Some((_, "load_done", done)) if event_u64(done, "count") == count => {
                 if let Some(p50) = event_u64(done, "rtt_ns_p50") {
                     rtt_p50_us.push(p50 as f64 / 1000.0);
                 }
@@ -409,7 +411,7 @@ fn check_bench(run: &Run) -> CheckReport {
                         count.unwrap_or(0),
                         run.ms(r.t),
                         match other {
-                            Some((_, "bench_aborted", d)) => format!("gave up: {}", d["reason"]),
+                            Some((_, "load_aborted", d)) => format!("gave up: {}", d["reason"]),
                             _ => "never got them all back".to_string(),
                         }
                     );
@@ -474,15 +476,15 @@ fn check_bench(run: &Run) -> CheckReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::process::node_rng;
-    use crate::trace::{Clocks, TraceRecord};
+    use crate::core::process::node_rng;
+    use crate::core::trace::{Clocks, TraceRecord};
     use crate::Effect;
     use std::collections::VecDeque;
 
-    /// Two bench nodes wired back to back: effects are carried out in order, messages delivered
+    /// Two load nodes wired back to back: effects are carried out in order, messages delivered
     /// FIFO with a fixed 10 µs delay, events recorded as trace records.
     struct Pair {
-        nodes: BTreeMap<NodeId, BenchNode>,
+        nodes: BTreeMap<NodeId, LoadNode>,
         clocks: BTreeMap<NodeId, Clocks>,
         wire: VecDeque<(NodeId, NodeId, Vec<u8>)>,
         now: Nanos,
@@ -492,9 +494,9 @@ mod tests {
     }
 
     impl Pair {
-        fn new(params: BenchParams) -> Pair {
+        fn new(params: LoadParams) -> Pair {
             Pair {
-                nodes: [(1, BenchNode::new(params.clone())), (2, BenchNode::new(params))].into(),
+                nodes: [(1, LoadNode::new(params.clone())), (2, LoadNode::new(params))].into(),
                 clocks: [(1, Clocks::new(1)), (2, Clocks::new(2))].into(),
                 wire: VecDeque::new(),
                 now: 0,
@@ -507,7 +509,7 @@ mod tests {
         fn drive(
             &mut self,
             id: NodeId,
-            f: impl FnOnce(&mut BenchNode, &mut Ctx) -> Result<String, String>,
+            f: impl FnOnce(&mut LoadNode, &mut Ctx) -> Result<String, String>,
         ) -> Result<String, String> {
             let peers: Vec<NodeId> = [1, 2].into_iter().filter(|p| *p != id).collect();
             let mut rng = node_rng(0, id, 1);
@@ -523,7 +525,7 @@ mod tests {
                         self.wire.push_back((id, out.to, out.body));
                     }
                     Effect::Event { name, data } => {
-                        let r = self.clocks.get_mut(&id).unwrap().stamp(self.now, "bench", What::Event { name, data });
+                        let r = self.clocks.get_mut(&id).unwrap().stamp(self.now, "load", What::Event { name, data });
                         self.records.push(r);
                     }
                     _ => {}
@@ -547,18 +549,18 @@ mod tests {
         }
 
         fn check(&self) -> CheckReport {
-            let run = Run::new("bench", vec![1, 2], Value::Null, self.records.clone(), vec![]);
-            Bench.check(&run)
+            let run = Run::new("load", vec![1, 2], Value::Null, self.records.clone(), vec![]);
+            Load.check(&run)
         }
     }
 
     #[test]
     fn ping_measures_every_round_trip() {
-        let mut pair = Pair::new(BenchParams::default());
+        let mut pair = Pair::new(LoadParams::default());
         let reply = pair.drive(1, |p, ctx| Process::on_command(p, ctx, &["ping".into(), "50".into()])).unwrap();
         assert!(reply.contains("node 2"), "{reply}");
         pair.run();
-        let done = pair.events("bench_done");
+        let done = pair.events("load_done");
         assert_eq!(done.len(), 1);
         let What::Event { data, .. } = &done[0].what else { unreachable!() };
         assert_eq!(data["count"], 50);
@@ -572,7 +574,7 @@ mod tests {
 
     #[test]
     fn flood_stays_within_the_window_and_arrives_whole() {
-        let params = BenchParams { window: 64, ack_every: 16, watchdog_ms: 1000 };
+        let params = LoadParams { window: 64, ack_every: 16, watchdog_ms: 1000 };
         let mut pair = Pair::new(params);
         pair.drive(1, |p, ctx| Process::on_command(p, ctx, &["flood".into(), "1000".into()])).unwrap();
         assert_eq!(pair.wire.len(), 64, "only one window leaves before the first ack");
@@ -585,37 +587,37 @@ mod tests {
 
     #[test]
     fn a_lost_message_is_caught_by_the_watchdog_and_the_checker() {
-        let mut pair = Pair::new(BenchParams::default());
+        let mut pair = Pair::new(LoadParams::default());
         pair.drop_every = Some(7);
         pair.drive(1, |p, ctx| Process::on_command(p, ctx, &["ping".into(), "20".into()])).unwrap();
         pair.run();
-        assert!(pair.events("bench_done").is_empty());
+        assert!(pair.events("load_done").is_empty());
         pair.now += 3000 * MS;
         pair.drive(1, |p, ctx| {
             Process::on_timer(p, ctx, "watchdog");
             Ok(String::new())
         })
         .unwrap();
-        assert_eq!(pair.events("bench_aborted").len(), 0, "progress was made since the watchdog was armed");
+        assert_eq!(pair.events("load_aborted").len(), 0, "progress was made since the watchdog was armed");
         pair.drive(1, |p, ctx| {
             Process::on_timer(p, ctx, "watchdog");
             Ok(String::new())
         })
         .unwrap();
-        assert_eq!(pair.events("bench_aborted").len(), 1);
+        assert_eq!(pair.events("load_aborted").len(), 1);
         let report = pair.check();
         assert_eq!(report.properties[0].verdict, Verdict::Violated, "{report:?}");
     }
 
     #[test]
     fn bad_commands_and_params_are_explained() {
-        let mut pair = Pair::new(BenchParams::default());
+        let mut pair = Pair::new(LoadParams::default());
         let err = pair.drive(1, |p, ctx| Process::on_command(p, ctx, &["ping".into(), "x".into()])).unwrap_err();
         assert!(err.contains("COUNT"), "{err}");
         let err =
             pair.drive(1, |p, ctx| Process::on_command(p, ctx, &["flood".into(), "5".into(), "9".into()])).unwrap_err();
         assert!(err.contains("not a peer"), "{err}");
-        let err = Bench.build(1, &[2], &json!({"window": 4, "ack_every": 8})).err().unwrap();
+        let err = Load.build(1, &[2], &json!({"window": 4, "ack_every": 8})).err().unwrap();
         assert!(err.contains("params.ack_every"), "{err}");
     }
 }

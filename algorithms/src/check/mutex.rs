@@ -1,6 +1,6 @@
 //! Checkers every mutual exclusion algorithm shares, judged from traces alone.
 //!
-//! They read the events [`crate::mutex::MutexNode`] and the rules write (`request`, `enter_cs`,
+//! They read the events [`crate::mutex::host::MutexNode`] and the rules write (`request`, `enter_cs`,
 //! `exit_cs`, and for token algorithms `token`), the `send`/`recv` records, the vector clocks on
 //! every record, and the faults the orchestrator applied:
 //!
@@ -18,10 +18,11 @@
 //!   appear after the holder of the old one died.
 //! - **message cost**: messages per entry, by type, against the textbook's formula.
 
+use crate::algorithm::PropertyInfo;
 use crate::check::{count_messages, stats, CheckReport, EventRef, PropertyResult, Run, Verdict};
-use crate::process::{Nanos, NodeId, MS};
-use crate::registry::PropertyInfo;
-use crate::trace::{AppliedFault, TraceRecord, VectorClock, What};
+use crate::core::process::{Nanos, NodeId, MS};
+use crate::core::trace::{TraceRecord, VectorClock, What};
+use crate::faults::AppliedFault;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 

@@ -11,9 +11,9 @@
 //! Requests arrive as a Poisson process (exponential gaps drawn from `ctx.rng()`, so a seed gives
 //! the same requests in the simulator every time); each picks one of the resources this node is
 //! not already waiting for or holding, uniformly. A node may hold several resources at once: each
-//! resource is its own critical section. The timers live in [`crate::mutex::MutexNode`].
+//! resource is its own critical section. The timers live in [`crate::mutex::host::MutexNode`].
 
-use crate::process::{Nanos, MS};
+use crate::core::process::{Nanos, MS};
 use rand::Rng;
 use rand_distr::{Distribution, Exp};
 use serde::{Deserialize, Serialize};

@@ -17,12 +17,12 @@
 //! highest notices and just announces), worst case O(n²) (the lowest notices first).
 //! Not safe under false suspicion or partitions: each side elects its own highest id.
 
-use crate::check::{count_messages, stats, CheckReport, PropertyResult, Run, Verdict};
-use crate::election_check::{
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::check::election::{
     election_latency, episodes, listing, message_metric, sends_by_type, stable_agreement, Elections, Expect, Timed,
 };
-use crate::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
+use crate::check::{count_messages, stats, CheckReport, PropertyResult, Run, Verdict};
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -258,6 +258,10 @@ pub struct Bully;
 impl Algorithm for Bully {
     fn name(&self) -> &'static str {
         "bully"
+    }
+
+    fn family(&self) -> Family {
+        Family::Election
     }
 
     fn summary(&self) -> &'static str {

@@ -6,15 +6,15 @@
 //! timers and the `acquire RESOURCE` / `release RESOURCE` commands decide *when* a node wants a
 //! resource and when it leaves; the rules decide *whether* it may enter.
 //!
-//! The host and the rules together write the events the checkers in [`crate::mutex_check`] read:
+//! The host and the rules together write the events the checkers in [`crate::check::mutex`] read:
 //! - `request {"resource", ...}`: the node wants the resource (the rules add their stamp, e.g.
 //!   `"ts"` for the timestamp-ordered algorithms), written by the rules with [`Cs::requested`];
 //! - `enter_cs {"resource"}`: the node entered, written by the rules with [`Cs::enter`];
 //! - `exit_cs {"resource"}`: the node left, written by the host *before* the rules send anything,
 //!   so the exit happens-before whatever lets the next node in.
 
-use crate::process::{Ctx, Message, NodeId, Process, Status};
-use crate::workload::Workload;
+use crate::core::process::{Ctx, Message, NodeId, Process, Status};
+use crate::mutex::workload::Workload;
 use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -247,7 +247,7 @@ impl<R: MutexRules> Process for MutexNode<R> {
 }
 
 /// Traces a token algorithm's `token {"resource", "op", ...}` event, from which
-/// [`crate::mutex_check::token_conservation`] rebuilds who held each token when:
+/// [`crate::check::mutex::token_conservation`] rebuilds who held each token when:
 /// `create` (with `"reason"`), `receive` and `reclaim` start a node's custody, `send` ends it,
 /// and `discard` marks a stale copy thrown away.
 pub fn trace_token(ctx: &mut Ctx, resource: &str, op: &str, extra: Value) {

@@ -24,14 +24,15 @@
 //!
 //! Defaults scale client-go's 15 s / 10 s / 2 s down tenfold to lab time: 1500 / 1000 / 200 ms.
 
-use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
-use crate::election_check::{
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::check::election::{
     election_latency, episodes, event_data, field, local_time, message_metric, overlapping_reigns, sends_by_type,
     shown, stable_agreement, Elections, Expect, SentIndex, Timed,
 };
-use crate::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::trace::{AppliedFault, What};
+use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::trace::What;
+use crate::faults::AppliedFault;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -369,6 +370,10 @@ pub struct Lease;
 impl Algorithm for Lease {
     fn name(&self) -> &'static str {
         "lease"
+    }
+
+    fn family(&self) -> Family {
+        Family::Election
     }
 
     fn summary(&self) -> &'static str {

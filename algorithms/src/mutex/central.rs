@@ -11,13 +11,13 @@
 //! (2 to enter, 1 to exit); synchronization delay 2T (a release, then a grant). The coordinator is
 //! a single point of failure: when it dies every resource is blocked, so no crash is claimed.
 
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::check::mutex::{common_report, message_field, sends_by_id, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
-use crate::mutex::{Cs, MutexNode, MutexRules};
-use crate::mutex_check::{common_report, message_field, sends_by_id, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
-use crate::process::{Ctx, DynProcess, Message, NodeId};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::trace::What;
-use crate::workload::Workload;
+use crate::core::process::{Ctx, DynProcess, Message, NodeId};
+use crate::core::trace::What;
+use crate::mutex::host::{Cs, MutexNode, MutexRules};
+use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -165,6 +165,10 @@ pub const FIFO_GRANTS: PropertyInfo = PropertyInfo {
 impl Algorithm for Central {
     fn name(&self) -> &'static str {
         "central"
+    }
+
+    fn family(&self) -> Family {
+        Family::Mutex
     }
 
     fn summary(&self) -> &'static str {

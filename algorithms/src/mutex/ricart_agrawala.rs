@@ -15,12 +15,12 @@
 //! `(T, id)` order; 2(N−1) messages per entry, against Lamport's 3(N−1): the deferred reply
 //! doubles as the release.
 
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Run};
-use crate::mutex::{Cs, MutexNode, MutexRules};
-use crate::mutex_check::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
-use crate::process::{Ctx, DynProcess, Message, NodeId};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::workload::Workload;
+use crate::core::process::{Ctx, DynProcess, Message, NodeId};
+use crate::mutex::host::{Cs, MutexNode, MutexRules};
+use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -148,6 +148,10 @@ pub struct RicartAgrawala;
 impl Algorithm for RicartAgrawala {
     fn name(&self) -> &'static str {
         "ricart-agrawala"
+    }
+
+    fn family(&self) -> Family {
+        Family::Mutex
     }
 
     fn summary(&self) -> &'static str {

@@ -27,21 +27,21 @@
 //! holder of the old one died); at most N−1 passes between a request and its entry. Cost: 1 to ∞
 //! token passes per entry (each acknowledged), the ring keeps circulating while idle.
 
-use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
-use crate::mutex::{trace_token, Cs, MutexNode, MutexRules};
-use crate::mutex_check::{
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::check::mutex::{
     common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
-use crate::process::{Ctx, DynProcess, Message, Nanos, NodeId, MS};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::workload::Workload;
+use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::core::process::{Ctx, DynProcess, Message, Nanos, NodeId, MS};
+use crate::mutex::host::{trace_token, Cs, MutexNode, MutexRules};
+use crate::mutex::workload::Workload;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum RingMsg {
+pub enum TokenRingMsg {
     /// The token of `resource`, in its `gen`-th generation, on its `hop`-th pass. `seq` is the
     /// sender's number for the ACK.
     Token { resource: String, gen: u64, hop: u64, seq: u64 },
@@ -53,13 +53,13 @@ pub enum RingMsg {
     Alive { reply: bool },
 }
 
-impl Message for RingMsg {
+impl Message for TokenRingMsg {
     fn kind(&self) -> &'static str {
         match self {
-            RingMsg::Token { .. } => "token",
-            RingMsg::Probe { .. } => "probe",
-            RingMsg::Ack { .. } => "ack",
-            RingMsg::Alive { .. } => "alive",
+            TokenRingMsg::Token { .. } => "token",
+            TokenRingMsg::Probe { .. } => "probe",
+            TokenRingMsg::Ack { .. } => "ack",
+            TokenRingMsg::Alive { .. } => "alive",
         }
     }
 }
@@ -120,7 +120,7 @@ impl TokenRingParams {
 
 /// One resource's token as one node sees it.
 #[derive(Debug, Default)]
-struct Ring {
+struct ResourceToken {
     /// `(gen, hop)` of the token while this node holds it.
     token: Option<(u64, u64)>,
     /// The newest `(gen, hop)` this node has held or passed on.
@@ -139,9 +139,9 @@ pub struct TokenRingNode {
     /// Peers known to be alive: they announced themselves and have not failed to acknowledge.
     alive: BTreeSet<NodeId>,
     /// Ring messages sent and not yet acknowledged: seq → (to, message).
-    unacked: BTreeMap<u64, (NodeId, RingMsg)>,
+    unacked: BTreeMap<u64, (NodeId, TokenRingMsg)>,
     seq: u64,
-    rings: BTreeMap<String, Ring>,
+    tokens: BTreeMap<String, ResourceToken>,
 }
 
 impl TokenRingNode {
@@ -150,8 +150,17 @@ impl TokenRingNode {
         ids.push(me);
         ids.sort_unstable();
         let loss_timeout = params.loss_timeout(ids.len());
-        let rings = params.workload.resources.iter().map(|r| (r.clone(), Ring::default())).collect();
-        TokenRingNode { me, ids, params, loss_timeout, alive: BTreeSet::new(), unacked: BTreeMap::new(), seq: 0, rings }
+        let tokens = params.workload.resources.iter().map(|r| (r.clone(), ResourceToken::default())).collect();
+        TokenRingNode {
+            me,
+            ids,
+            params,
+            loss_timeout,
+            alive: BTreeSet::new(),
+            unacked: BTreeMap::new(),
+            seq: 0,
+            tokens,
+        }
     }
 
     /// The next live process after this one in ring order (this one when it is alone).
@@ -164,11 +173,11 @@ impl TokenRingNode {
     }
 
     /// Sends a ring message to the successor and waits for its ACK.
-    fn ring_send(&mut self, ctx: &mut Ctx, to: NodeId, mut msg: RingMsg) {
+    fn ring_send(&mut self, ctx: &mut Ctx, to: NodeId, mut msg: TokenRingMsg) {
         self.seq += 1;
         let seq = self.seq;
         match &mut msg {
-            RingMsg::Token { seq: s, .. } | RingMsg::Probe { seq: s, .. } => *s = seq,
+            TokenRingMsg::Token { seq: s, .. } | TokenRingMsg::Probe { seq: s, .. } => *s = seq,
             _ => {}
         }
         ctx.send(to, &msg);
@@ -178,8 +187,8 @@ impl TokenRingNode {
 
     /// Whether this node holds the token of `resource` or has it on its way to the successor.
     fn has_token(&self, resource: &str) -> bool {
-        self.rings.get(resource).is_some_and(|r| r.token.is_some())
-            || self.unacked.values().any(|(_, m)| matches!(m, RingMsg::Token { resource: r, .. } if r == resource))
+        self.tokens.get(resource).is_some_and(|r| r.token.is_some())
+            || self.unacked.values().any(|(_, m)| matches!(m, TokenRingMsg::Token { resource: r, .. } if r == resource))
     }
 
     fn expect_token(&mut self, ctx: &mut Ctx, resource: &str) {
@@ -190,10 +199,10 @@ impl TokenRingNode {
     /// This node now holds the token: use it if the client waits for the resource, else let it
     /// rest for `pass_delay` and pass it on.
     fn take_token(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str, gen: u64, hop: u64) {
-        let ring = self.rings.get_mut(resource).expect("known resource");
-        ring.token = Some((gen, hop));
-        ring.seen = ring.seen.max((gen, hop));
-        ring.probing = None; // the token is alive
+        let token = self.tokens.get_mut(resource).expect("known resource");
+        token.token = Some((gen, hop));
+        token.seen = token.seen.max((gen, hop));
+        token.probing = None; // the token is alive
         self.expect_token(ctx, resource);
         if cs.wants(resource) {
             cs.enter(ctx, resource);
@@ -208,17 +217,17 @@ impl TokenRingNode {
             return;
         }
         let to = self.successor();
-        let ring = self.rings.get_mut(resource).expect("known resource");
-        let Some((gen, hop)) = ring.token else { return };
+        let token = self.tokens.get_mut(resource).expect("known resource");
+        let Some((gen, hop)) = token.token else { return };
         if to == self.me {
             // Alone: keep the token and look again later.
             ctx.set_timer(&format!("pass:{resource}"), (self.params.pass_delay_ms * MS).max(10 * MS));
             return;
         }
-        ring.token = None;
-        ring.seen = ring.seen.max((gen, hop + 1));
+        token.token = None;
+        token.seen = token.seen.max((gen, hop + 1));
         trace_token(ctx, resource, "send", json!({ "to": to, "gen": gen, "hop": hop + 1 }));
-        self.ring_send(ctx, to, RingMsg::Token { resource: resource.into(), gen, hop: hop + 1, seq: 0 });
+        self.ring_send(ctx, to, TokenRingMsg::Token { resource: resource.into(), gen, hop: hop + 1, seq: 0 });
         self.expect_token(ctx, resource);
     }
 
@@ -229,7 +238,7 @@ impl TokenRingNode {
             ctx.event("suspect", json!({ "node": to, "reason": "no ack" }));
         }
         match msg {
-            RingMsg::Token { resource, gen, hop, .. } => {
+            TokenRingMsg::Token { resource, gen, hop, .. } => {
                 // The token never arrived: take it back and pass it on to the next one.
                 trace_token(ctx, &resource, "reclaim", json!({ "from": to, "gen": gen, "hop": hop }));
                 self.take_token(ctx, cs, &resource, gen, hop);
@@ -238,13 +247,13 @@ impl TokenRingNode {
                     self.pass_token(ctx, cs, &resource);
                 }
             }
-            probe @ RingMsg::Probe { .. } => self.forward_probe(ctx, cs, probe),
+            probe @ TokenRingMsg::Probe { .. } => self.forward_probe(ctx, cs, probe),
             _ => {}
         }
     }
 
     /// Passes a probe to the successor; when this node is the only one left, the probe is back.
-    fn forward_probe(&mut self, ctx: &mut Ctx, cs: &mut Cs, probe: RingMsg) {
+    fn forward_probe(&mut self, ctx: &mut Ctx, cs: &mut Cs, probe: TokenRingMsg) {
         let to = self.successor();
         if to == self.me {
             self.on_probe(ctx, cs, probe);
@@ -260,30 +269,35 @@ impl TokenRingNode {
             return;
         }
         let me = self.me;
-        let ring = self.rings.get_mut(resource).expect("known resource");
-        ring.rounds += 1;
-        ring.probing = Some(ring.rounds);
-        let probe =
-            RingMsg::Probe { resource: resource.into(), origin: me, round: ring.rounds, gen: ring.seen.0, seq: 0 };
-        ctx.event("token_suspected", json!({ "resource": resource, "round": ring.rounds, "gen": ring.seen.0 }));
+        let token = self.tokens.get_mut(resource).expect("known resource");
+        token.rounds += 1;
+        token.probing = Some(token.rounds);
+        let probe = TokenRingMsg::Probe {
+            resource: resource.into(),
+            origin: me,
+            round: token.rounds,
+            gen: token.seen.0,
+            seq: 0,
+        };
+        ctx.event("token_suspected", json!({ "resource": resource, "round": token.rounds, "gen": token.seen.0 }));
         self.forward_probe(ctx, cs, probe);
     }
 
-    fn on_probe(&mut self, ctx: &mut Ctx, cs: &mut Cs, probe: RingMsg) {
-        let RingMsg::Probe { resource, origin, round, gen, .. } = &probe else { return };
+    fn on_probe(&mut self, ctx: &mut Ctx, cs: &mut Cs, probe: TokenRingMsg) {
+        let TokenRingMsg::Probe { resource, origin, round, gen, .. } = &probe else { return };
         let (origin, round, gen) = (*origin, *round, *gen);
-        if !self.rings.contains_key(resource) || self.has_token(resource) {
+        if !self.tokens.contains_key(resource) || self.has_token(resource) {
             return; // the token is here: not lost
         }
-        let ring = self.rings.get_mut(resource).expect("known resource");
-        if ring.seen.0 > gen {
+        let token = self.tokens.get_mut(resource).expect("known resource");
+        if token.seen.0 > gen {
             return; // a newer token exists; the prober has not seen it yet
         }
         if origin == self.me {
-            if ring.probing == Some(round) {
+            if token.probing == Some(round) {
                 // Around the whole ring and nobody had it: the token is lost. Create the next one.
-                ring.probing = None;
-                let gen = ring.seen.0.max(gen) + 1;
+                token.probing = None;
+                let gen = token.seen.0.max(gen) + 1;
                 trace_token(ctx, resource, "create", json!({ "reason": "regenerated", "gen": gen }));
                 let resource = resource.clone();
                 self.take_token(ctx, cs, &resource, gen, 0);
@@ -293,11 +307,11 @@ impl TokenRingNode {
         if !self.alive.contains(&origin) {
             return; // its origin is gone: let the probe die rather than circle forever
         }
-        if ring.probing.is_some() {
+        if token.probing.is_some() {
             if origin < self.me {
                 return; // our own probe covers this one
             }
-            ring.probing = None; // a higher origin probes: give way
+            token.probing = None; // a higher origin probes: give way
         }
         let resource = resource.clone();
         self.expect_token(ctx, &resource); // someone is looking: no need to probe too
@@ -306,13 +320,13 @@ impl TokenRingNode {
 }
 
 impl MutexRules for TokenRingNode {
-    type Msg = RingMsg;
+    type Msg = TokenRingMsg;
 
     fn start(&mut self, ctx: &mut Ctx, _cs: &mut Cs) {
         let peers: Vec<NodeId> = self.ids.iter().copied().filter(|id| *id != self.me).collect();
         *self = TokenRingNode::new(self.me, &peers, self.params.clone());
-        ctx.broadcast(&RingMsg::Alive { reply: true });
-        let resources: Vec<String> = self.rings.keys().cloned().collect();
+        ctx.broadcast(&TokenRingMsg::Alive { reply: true });
+        let resources: Vec<String> = self.tokens.keys().cloned().collect();
         // Only the first start creates tokens: a restarted initial holder must not add a second.
         let create = self.me == self.params.initial_holder && ctx.recovered().is_none();
         if create {
@@ -321,9 +335,9 @@ impl MutexRules for TokenRingNode {
         for resource in resources {
             if create {
                 trace_token(ctx, &resource, "create", json!({ "reason": "initial", "gen": 1 }));
-                let ring = self.rings.get_mut(&resource).expect("known resource");
-                ring.token = Some((1, 0));
-                ring.seen = (1, 0);
+                let token = self.tokens.get_mut(&resource).expect("known resource");
+                token.token = Some((1, 0));
+                token.seen = (1, 0);
                 ctx.set_timer(&format!("pass:{resource}"), self.params.pass_delay_ms * MS);
             }
             self.expect_token(ctx, &resource);
@@ -331,18 +345,18 @@ impl MutexRules for TokenRingNode {
     }
 
     fn can_request(&self, resource: &str) -> Result<(), String> {
-        match self.rings.contains_key(resource) {
+        match self.tokens.contains_key(resource) {
             true => Ok(()),
             false => Err(format!(
                 "token-ring has a token only for the resources in params.workload.resources: {:?}",
-                self.rings.keys().collect::<Vec<_>>()
+                self.tokens.keys().collect::<Vec<_>>()
             )),
         }
     }
 
     fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
         cs.requested(ctx, resource, Value::Null);
-        if self.rings.get(resource).is_some_and(|r| r.token.is_some()) {
+        if self.tokens.get(resource).is_some_and(|r| r.token.is_some()) {
             // The token rests here: use it instead of passing it on.
             ctx.cancel_timer(&format!("pass:{resource}"));
             cs.enter(ctx, resource);
@@ -353,32 +367,32 @@ impl MutexRules for TokenRingNode {
         self.pass_token(ctx, cs, resource);
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: RingMsg) {
+    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: TokenRingMsg) {
         // Any message shows its sender is alive.
         self.alive.insert(from);
         match msg {
-            RingMsg::Alive { reply } => {
+            TokenRingMsg::Alive { reply } => {
                 if reply {
-                    ctx.send(from, &RingMsg::Alive { reply: false });
+                    ctx.send(from, &TokenRingMsg::Alive { reply: false });
                 }
             }
-            RingMsg::Ack { seq } => {
+            TokenRingMsg::Ack { seq } => {
                 self.unacked.remove(&seq);
                 ctx.cancel_timer(&format!("ack:{seq}"));
             }
-            RingMsg::Token { resource, gen, hop, seq } => {
-                ctx.send(from, &RingMsg::Ack { seq });
-                let Some(ring) = self.rings.get(&resource) else { return };
-                if (gen, hop) <= ring.seen || ring.token.is_some() {
-                    trace_token(ctx, &resource, "discard", json!({ "gen": gen, "hop": hop, "seen": ring.seen }));
+            TokenRingMsg::Token { resource, gen, hop, seq } => {
+                ctx.send(from, &TokenRingMsg::Ack { seq });
+                let Some(token) = self.tokens.get(&resource) else { return };
+                if (gen, hop) <= token.seen || token.token.is_some() {
+                    trace_token(ctx, &resource, "discard", json!({ "gen": gen, "hop": hop, "seen": token.seen }));
                     return;
                 }
                 trace_token(ctx, &resource, "receive", json!({ "from": from, "gen": gen, "hop": hop }));
                 self.take_token(ctx, cs, &resource, gen, hop);
             }
-            probe @ RingMsg::Probe { .. } => {
-                if let RingMsg::Probe { seq, .. } = probe {
-                    ctx.send(from, &RingMsg::Ack { seq });
+            probe @ TokenRingMsg::Probe { .. } => {
+                if let TokenRingMsg::Probe { seq, .. } = probe {
+                    ctx.send(from, &TokenRingMsg::Ack { seq });
                 }
                 self.on_probe(ctx, cs, probe);
             }
@@ -399,16 +413,16 @@ impl MutexRules for TokenRingNode {
 
     /// The `leader` fault target hits a token holder, so an experiment can kill it.
     fn leader(&self) -> Option<NodeId> {
-        self.rings.values().any(|r| r.token.is_some()).then_some(self.me)
+        self.tokens.values().any(|r| r.token.is_some()).then_some(self.me)
     }
 
     fn state(&self) -> Value {
-        let rings: serde_json::Map<String, Value> = self
-            .rings
+        let tokens: serde_json::Map<String, Value> = self
+            .tokens
             .iter()
             .map(|(r, s)| (r.clone(), json!({ "token": s.token, "seen": s.seen, "probing": s.probing })))
             .collect();
-        json!({ "alive": self.alive, "successor": self.successor(), "rings": rings })
+        json!({ "alive": self.alive, "successor": self.successor(), "tokens": tokens })
     }
 }
 
@@ -423,6 +437,10 @@ pub const PASSES_BEFORE_ENTRY: PropertyInfo = PropertyInfo {
 impl Algorithm for TokenRing {
     fn name(&self) -> &'static str {
         "token-ring"
+    }
+
+    fn family(&self) -> Family {
+        Family::Mutex
     }
 
     fn summary(&self) -> &'static str {
@@ -469,7 +487,7 @@ fn passes_before_entry(run: &Run, h: &History) -> PropertyResult {
     let mut p = PropertyResult::new(PASSES_BEFORE_ENTRY.name, Verdict::Held, "");
     let n = run.nodes.len();
     let faults: Vec<u64> = run.disturbances().iter().map(|f| f.t).collect();
-    let mut receipts: BTreeMap<&str, Vec<&crate::trace::TraceRecord>> = BTreeMap::new();
+    let mut receipts: BTreeMap<&str, Vec<&crate::core::trace::TraceRecord>> = BTreeMap::new();
     let mut creations: Vec<u64> = Vec::new();
     for r in run.records.iter().filter(|r| r.event_name() == Some("token")) {
         let data = event_data(r);

@@ -1,4 +1,4 @@
-//! What the two ring elections ([`crate::lelann`], [`crate::chang_roberts`]) share: the logical
+//! What the two ring elections ([`crate::election::ring::lelann`], [`crate::election::ring::chang_roberts`]) share: the logical
 //! ring and its repair, the leader's heartbeat as failure detector, their parameters, and their
 //! checker.
 //!
@@ -12,13 +12,17 @@
 //! that would consume it is gone); a process whose every successor is silent gets its messages
 //! back, as a ring of one.
 
-use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict, View};
-use crate::election_check::{
+pub mod chang_roberts;
+pub mod lelann;
+
+use crate::check::election::{
     election_latency, episodes, event_data, listing, message_metric, sends_by_type, stable_agreement, Elections,
     Expect, Timed,
 };
-use crate::process::{Ctx, Message, Nanos, NodeId, MS};
-use crate::trace::{AppliedFault, What};
+use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict, View};
+use crate::core::process::{Ctx, Message, Nanos, NodeId, MS};
+use crate::core::trace::What;
+use crate::faults::AppliedFault;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -415,7 +419,7 @@ pub struct RingFacts {
 
 /// The checker of both ring elections.
 pub fn check_ring(run: &Run, facts: &RingFacts) -> CheckReport {
-    let params: RingParams = crate::registry::parse_params(&run.params).unwrap_or_default();
+    let params: RingParams = crate::algorithm::parse_params(&run.params).unwrap_or_default();
     let bound = params.election_bound();
     let n = run.nodes.len() as u64;
     let el = Elections::new(run, run.nodes.clone());
@@ -526,8 +530,8 @@ fn one_elected_highest(el: &Elections, grace: Nanos) -> PropertyResult {
 }
 
 /// The properties both ring elections promise; `worst` names the message bound.
-pub fn properties(worst: &'static str) -> Vec<crate::registry::PropertyInfo> {
-    use crate::registry::PropertyInfo;
+pub fn properties(worst: &'static str) -> Vec<crate::algorithm::PropertyInfo> {
+    use crate::algorithm::PropertyInfo;
     vec![
         PropertyInfo {
             name: "one_elected_highest",

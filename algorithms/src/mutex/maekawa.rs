@@ -25,13 +25,13 @@
 //! INQUIRE, YIELD and FAILED. The textbook's 3√N–5√N assumes K ≈ √N (projective-plane quorums);
 //! the grid's K ≈ 2√N − 1 trades messages for quorums anyone can build.
 
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::check::mutex::{common_report, event_data, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
-use crate::mutex::{Cs, MutexNode, MutexRules};
-use crate::mutex_check::{common_report, event_data, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
-use crate::process::{Ctx, DynProcess, Message, NodeId};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::trace::TraceRecord;
-use crate::workload::Workload;
+use crate::core::process::{Ctx, DynProcess, Message, NodeId};
+use crate::core::trace::TraceRecord;
+use crate::mutex::host::{Cs, MutexNode, MutexRules};
+use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -320,6 +320,10 @@ impl Algorithm for Maekawa {
         "maekawa"
     }
 
+    fn family(&self) -> Family {
+        Family::Mutex
+    }
+
     fn summary(&self) -> &'static str {
         "Maekawa mutex: votes from a grid quorum of ~2√N, INQUIRE/YIELD/FAILED against deadlock (3(K−1)–5(K−1) per entry)"
     }
@@ -422,7 +426,7 @@ fn one_vote(run: &Run) -> PropertyResult {
     for r in &run.records {
         let (name, data) = match (&r.what, r.event_name()) {
             (_, Some(name @ ("vote" | "unvote"))) => (name, event_data(r)),
-            (crate::trace::What::Start { .. }, _) => {
+            (crate::core::trace::What::Start { .. }, _) => {
                 outstanding.retain(|(voter, _), _| *voter != r.node); // a restart forgets its votes
                 continue;
             }

@@ -16,14 +16,14 @@
 //! joins Q at the next release and Q is FIFO); N messages per entry (N−1 requests and the token),
 //! 0 when the node already holds the token. A lost token is not regenerated: no crash is claimed.
 
-use crate::check::{CheckReport, Run};
-use crate::mutex::{trace_token, Cs, MutexNode, MutexRules};
-use crate::mutex_check::{
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::check::mutex::{
     common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
-use crate::process::{Ctx, DynProcess, Message, NodeId};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::workload::Workload;
+use crate::check::{CheckReport, Run};
+use crate::core::process::{Ctx, DynProcess, Message, NodeId};
+use crate::mutex::host::{trace_token, Cs, MutexNode, MutexRules};
+use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
@@ -214,6 +214,10 @@ impl Algorithm for SuzukiKasami {
         "suzuki-kasami"
     }
 
+    fn family(&self) -> Family {
+        Family::Mutex
+    }
+
     fn summary(&self) -> &'static str {
         "Suzuki–Kasami token mutex: broadcast numbered requests, the token carries LN and a queue (N messages per entry, 0 with the token)"
     }
@@ -250,7 +254,7 @@ impl Algorithm for SuzukiKasami {
         let n = run.nodes.len() as u64;
         // Each request made without the token costs N−1 requests, plus the token once it is sent
         // to the requester: at least (N−1)·asked + entered-by-token, at most N·asked.
-        let without_token = |r: &crate::trace::TraceRecord| event_data(r).get("has_token") == Some(&json!(false));
+        let without_token = |r: &crate::core::trace::TraceRecord| event_data(r).get("has_token") == Some(&json!(false));
         let asked = run.records.iter().filter(|r| r.event_name() == Some("request") && without_token(r)).count() as u64;
         let got_token = h.sections.iter().filter(|s| s.request.is_some_and(without_token)).count() as u64;
         let held = h.sections.iter().filter(|s| s.request.is_some_and(|r| !without_token(r))).count();

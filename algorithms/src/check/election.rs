@@ -16,8 +16,9 @@
 //!   and its *latency* runs from that moment to the first agreement on an acceptable new leader.
 
 use crate::check::{stats, EventRef, LeaderViews, PropertyResult, Run, Verdict, View};
-use crate::process::{Nanos, NodeId, MS};
-use crate::trace::{AppliedFault, TraceRecord, What};
+use crate::core::process::{Nanos, NodeId, MS};
+use crate::core::trace::{TraceRecord, What};
+use crate::faults::AppliedFault;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -521,7 +522,8 @@ pub fn field(data: &Value, key: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::{Clocks, FaultRecord};
+    use crate::core::trace::Clocks;
+    use crate::faults::FaultRecord;
 
     fn event(c: &mut Clocks, t: Nanos, name: &str, data: Value) -> TraceRecord {
         c.stamp(t * MS, "x", What::Event { name: name.into(), data })

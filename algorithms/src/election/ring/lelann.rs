@@ -1,7 +1,7 @@
 //! LeLann's ring election (1977), as the course presents it: the election message collects every
 //! id on its way round the ring, and the initiator, when it comes back, picks the highest.
 //!
-//! Rules, as the course states them (the ring is the id order; see [`crate::ring`] for how a dead
+//! Rules, as the course states them (the ring is the id order; see [`crate::election::ring`] for how a dead
 //! successor is skipped):
 //! - An initiator marks itself a *participant* and sends ELECTION([its id]) to its successor.
 //! - A process receiving someone else's ELECTION(ids) marks itself a participant (so it calls no
@@ -24,10 +24,10 @@
 //! it. Cost: 2n messages per initiator (n ELECTION hops, n COORDINATOR hops), so 2n² = O(n²) when
 //! all initiate.
 
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
 use crate::check::{CheckReport, Run};
-use crate::process::{Ctx, Message, NodeId, MS};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, Watch};
+use crate::core::process::{Ctx, Message, NodeId, MS};
+use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, Watch};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -198,6 +198,10 @@ impl Algorithm for LeLann {
         "lelann"
     }
 
+    fn family(&self) -> Family {
+        Family::Election
+    }
+
     fn summary(&self) -> &'static str {
         "LeLann ring election: the message collects every id round the ring; the initiator picks the highest"
     }
@@ -209,7 +213,9 @@ impl Algorithm for LeLann {
     }
 
     fn properties(&self) -> Vec<PropertyInfo> {
-        crate::ring::properties("an election costs at most 2n messages per initiator (2n² with all initiating)")
+        crate::election::ring::properties(
+            "an election costs at most 2n messages per initiator (2n² with all initiating)",
+        )
     }
 
     fn check(&self, run: &Run) -> CheckReport {

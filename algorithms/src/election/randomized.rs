@@ -22,14 +22,14 @@
 //! n(n−1) more per redraw; with draws in 1..=m among n the chance of a tie at the top is small
 //! when m ≫ n.
 
-use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
-use crate::election_check::{
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::check::election::{
     election_latency, episodes, event_data, field, listing, message_metric, sends_by_type, shown, stable_agreement,
     Elections, Expect, SentIndex, Timed,
 };
-use crate::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::trace::What;
+use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::trace::What;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -311,6 +311,10 @@ pub struct Randomized;
 impl Algorithm for Randomized {
     fn name(&self) -> &'static str {
         "randomized"
+    }
+
+    fn family(&self) -> Family {
+        Family::Election
     }
 
     fn summary(&self) -> &'static str {

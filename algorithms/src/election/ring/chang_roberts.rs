@@ -1,7 +1,7 @@
 //! Chang–Roberts ring election (1979): the highest id wins, and smaller ids are swallowed on the
 //! way, so far fewer messages travel than in LeLann's algorithm.
 //!
-//! Rules, as the course states them (the ring is the id order; see [`crate::ring`] for how a dead
+//! Rules, as the course states them (the ring is the id order; see [`crate::election::ring`] for how a dead
 //! successor is skipped):
 //! - An initiator marks itself a *participant* and sends ELECTION(its id) to its successor.
 //! - A process receiving ELECTION(j):
@@ -24,10 +24,10 @@
 //! n for ELECTED); with all initiating n·H(n) ≈ n ln n election messages on average and n(n+1)/2
 //! at worst, plus n for ELECTED.
 
+use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
 use crate::check::{CheckReport, Run};
-use crate::process::{Ctx, Message, NodeId, MS};
-use crate::registry::{parse_params, Algorithm, PropertyInfo};
-use crate::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, Watch};
+use crate::core::process::{Ctx, Message, NodeId, MS};
+use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, Watch};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -188,6 +188,10 @@ impl Algorithm for ChangRoberts {
         "chang-roberts"
     }
 
+    fn family(&self) -> Family {
+        Family::Election
+    }
+
     fn summary(&self) -> &'static str {
         "Chang–Roberts ring election: smaller ids are swallowed, the highest id's message comes home"
     }
@@ -199,7 +203,7 @@ impl Algorithm for ChangRoberts {
     }
 
     fn properties(&self) -> Vec<PropertyInfo> {
-        crate::ring::properties(
+        crate::election::ring::properties(
             "after a failure an election costs at most 3n−1 messages with one initiator, n(n+1)/2 + n with several",
         )
     }

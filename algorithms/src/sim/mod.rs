@@ -4,69 +4,19 @@
 //! derived from the seed, and events at equal times are ordered by when they were scheduled, so
 //! a seed always gives the same trace, byte for byte. Links are FIFO by default, like TCP.
 
+use crate::algorithm::Algorithm;
 use crate::check::Run;
-use crate::process::{node_rng, Ctx, DynProcess, Effect, Nanos, NodeId, Status, MS};
-use crate::registry::Algorithm;
-use crate::schedule::{agreed_leader, Action, Cut, FaultSpec, LinkSpec, Target};
-use crate::trace::{AppliedFault, Clocks, FaultRecord, TraceRecord, VectorClock, What};
+use crate::core::process::{node_rng, Ctx, DynProcess, Effect, Nanos, NodeId, Status, MS};
+use crate::core::trace::{Clocks, TraceRecord, VectorClock, What};
+use crate::faults::{agreed_leader, Action, Cut, Delay, FaultSpec, LinkSpec, Target};
+use crate::faults::{AppliedFault, FaultRecord};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp, Normal};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::time::Duration;
-
-/// How long a message takes on a link.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "dist", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Delay {
-    Fixed { ms: f64 },
-    Uniform { min_ms: f64, max_ms: f64 },
-    Normal { mean_ms: f64, stddev_ms: f64 },
-    Exponential { mean_ms: f64 },
-}
-
-impl Default for Delay {
-    fn default() -> Self {
-        Delay::Uniform { min_ms: 0.5, max_ms: 5.0 }
-    }
-}
-
-impl Delay {
-    /// e.g. `uniform 1–5 ms`.
-    pub fn describe(&self) -> String {
-        match self {
-            Delay::Fixed { ms } => format!("{ms} ms"),
-            Delay::Uniform { min_ms, max_ms } => format!("uniform {min_ms}–{max_ms} ms"),
-            Delay::Normal { mean_ms, stddev_ms } => format!("normal {mean_ms}±{stddev_ms} ms"),
-            Delay::Exponential { mean_ms } => format!("exponential, mean {mean_ms} ms"),
-        }
-    }
-
-    pub fn validate(&self) -> Result<(), String> {
-        let ok = match *self {
-            Delay::Fixed { ms } => ms >= 0.0,
-            Delay::Uniform { min_ms, max_ms } => min_ms >= 0.0 && max_ms >= min_ms,
-            Delay::Normal { mean_ms, stddev_ms } => mean_ms >= 0.0 && stddev_ms >= 0.0,
-            Delay::Exponential { mean_ms } => mean_ms > 0.0,
-        };
-        ok.then_some(()).ok_or_else(|| format!("delay {self:?}: times must be non-negative and min ≤ max"))
-    }
-
-    /// Draws one delay; negative draws of the normal distribution count as zero.
-    pub fn sample(&self, rng: &mut impl Rng) -> Nanos {
-        let ms = match *self {
-            Delay::Fixed { ms } => ms,
-            Delay::Uniform { min_ms, max_ms } if max_ms > min_ms => rng.random_range(min_ms..max_ms),
-            Delay::Uniform { min_ms, .. } => min_ms,
-            Delay::Normal { mean_ms, stddev_ms } => Normal::new(mean_ms, stddev_ms).map_or(mean_ms, |d| d.sample(rng)),
-            Delay::Exponential { mean_ms } => Exp::new(1.0 / mean_ms).map_or(mean_ms, |d| d.sample(rng)),
-        };
-        (ms.max(0.0) * MS as f64) as Nanos
-    }
-}
 
 /// The simulated network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

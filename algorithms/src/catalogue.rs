@@ -1,0 +1,61 @@
+//! The catalogue: algorithm names as written in experiment files, mapped to implementations.
+//!
+//! The top of the crate: it imports every algorithm, and nothing imports it but the hosts. To add
+//! an algorithm: write its module (a [`crate::Process`] and an [`Algorithm`] beside it), add one
+//! line here, and one experiment file in `configs/`. `orchestrator list`, the README check and
+//! the catalogue-wide tests derive their lists from [`catalogue`].
+
+use crate::algorithm::{Algorithm, Family};
+use crate::{election, load, mutex};
+
+/// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
+pub fn catalogue() -> Vec<&'static dyn Algorithm> {
+    vec![
+        &election::bully::Bully,
+        &election::ring::lelann::LeLann,
+        &election::ring::chang_roberts::ChangRoberts,
+        &election::raft::RaftElection,
+        &election::lease::Lease,
+        &election::randomized::Randomized,
+        &mutex::central::Central,
+        &mutex::token_ring::TokenRing,
+        &mutex::lamport::Lamport,
+        &mutex::ricart_agrawala::RicartAgrawala,
+        &mutex::suzuki_kasami::SuzukiKasami,
+        &mutex::maekawa::Maekawa,
+        &load::Load,
+    ]
+}
+
+/// The algorithms of one family, in catalogue order.
+pub fn family(family: Family) -> Vec<&'static dyn Algorithm> {
+    catalogue().into_iter().filter(|a| a.family() == family).collect()
+}
+
+/// Looks an algorithm up by name; the error lists the known names.
+pub fn find(name: &str) -> Result<&'static dyn Algorithm, String> {
+    catalogue().into_iter().find(|a| a.name() == name).ok_or_else(|| {
+        let known: Vec<_> = catalogue().iter().map(|a| a.name()).collect();
+        format!("unknown algorithm {name:?}; known algorithms: {}", known.join(", "))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_algorithm_lists_the_known_ones() {
+        let err = find("bullie").err().unwrap();
+        assert!(err.contains("\"bullie\"") && err.contains("bully"), "{err}");
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = catalogue().iter().map(|a| a.name()).collect();
+        names.sort_unstable();
+        let before = names.len();
+        names.dedup();
+        assert_eq!(before, names.len(), "two algorithms share a name");
+    }
+}

@@ -1,0 +1,155 @@
+//! Checkers judge runs from their traces alone, so real runs, simulated runs and third-party
+//! nodes are held to the same properties. This module holds what every checker shares: the run
+//! and verdicts here; message counts, leader views and statistics in [`query`]; the checks shared
+//! by a family in [`election`] and [`mutex`].
+
+pub mod election;
+pub mod mutex;
+pub mod query;
+
+pub use query::{count_messages, stats, LeaderViews, MessageCounts, View};
+
+use crate::core::process::{Nanos, NodeId, MS};
+use crate::core::trace::TraceRecord;
+use crate::faults::{AppliedFault, FaultRecord};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Everything a checker may look at: traces of every node and the faults applied.
+#[derive(Clone, Debug, Default)]
+pub struct Run {
+    pub algorithm: String,
+    pub nodes: Vec<NodeId>,
+    pub params: Value,
+    /// All nodes' records, ordered by time (ties: node, then Lamport clock).
+    pub records: Vec<TraceRecord>,
+    pub faults: Vec<FaultRecord>,
+    pub start: Nanos,
+    pub end: Nanos,
+}
+
+impl Run {
+    /// Builds a run from per-node traces and the fault log; start and end come from the
+    /// `run_start`/`run_end` records when present, else from the traces.
+    pub fn new(
+        algorithm: &str,
+        nodes: Vec<NodeId>,
+        params: Value,
+        mut records: Vec<TraceRecord>,
+        faults: Vec<FaultRecord>,
+    ) -> Run {
+        records.sort_by_key(|r| (r.t, r.node, r.lc));
+        let first = records.first().map_or(0, |r| r.t);
+        let last = records.last().map_or(0, |r| r.t);
+        let start = faults
+            .iter()
+            .find_map(|f| matches!(f.fault, AppliedFault::RunStart { .. }).then_some(f.t))
+            .unwrap_or(first);
+        let end = faults
+            .iter()
+            .find_map(|f| matches!(f.fault, AppliedFault::RunEnd).then_some(f.t))
+            .unwrap_or(last.max(start));
+        Run { algorithm: algorithm.to_string(), nodes, params, records, faults, start, end }
+    }
+
+    /// Milliseconds since the run started, for details a person reads.
+    pub fn ms(&self, t: Nanos) -> f64 {
+        (t.saturating_sub(self.start)) as f64 / MS as f64
+    }
+
+    /// Every fault that changed the cluster (all but the run's start and end), in order.
+    pub fn disturbances(&self) -> Vec<&FaultRecord> {
+        self.faults
+            .iter()
+            .filter(|f| !matches!(f.fault, AppliedFault::RunStart { .. } | AppliedFault::RunEnd))
+            .collect()
+    }
+
+    /// The directed links cut at `t`, by a partition (the last one in force) or a one-way link fault.
+    pub fn cut_at(&self, t: Nanos) -> BTreeSet<(NodeId, NodeId)> {
+        let (mut partition, mut links) = (BTreeSet::new(), BTreeSet::new());
+        for f in self.faults.iter().take_while(|f| f.t <= t) {
+            match &f.fault {
+                AppliedFault::Partition { cut, .. } => partition = cut.iter().copied().collect(),
+                AppliedFault::Heal => {
+                    partition.clear();
+                    links.clear();
+                }
+                AppliedFault::Link(spec) if spec.cut => {
+                    links.insert((spec.from, spec.to));
+                }
+                AppliedFault::Link(spec) => {
+                    links.remove(&(spec.from, spec.to));
+                }
+                _ => {}
+            }
+        }
+        partition.union(&links).copied().collect()
+    }
+
+    /// Whether some link is cut at `t`.
+    pub fn partitioned_at(&self, t: Nanos) -> bool {
+        !self.cut_at(t).is_empty()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Held,
+    Violated,
+    /// The run did not give the checker what it needs to judge (e.g. no long enough period).
+    Unknown,
+}
+
+/// Points at one trace record: `(node, lc)` is unique within a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRef {
+    pub node: NodeId,
+    pub lc: u64,
+}
+
+impl EventRef {
+    pub fn of(r: &TraceRecord) -> EventRef {
+        EventRef { node: r.node, lc: r.lc }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PropertyResult {
+    pub name: String,
+    pub verdict: Verdict,
+    pub detail: String,
+    /// The records that show a violation (or, for held liveness properties, the witnesses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<EventRef>,
+}
+
+impl PropertyResult {
+    pub fn new(name: &str, verdict: Verdict, detail: impl Into<String>) -> Self {
+        PropertyResult { name: name.to_string(), verdict, detail: detail.into(), evidence: vec![] }
+    }
+}
+
+/// What a checker concludes about a run.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckReport {
+    pub properties: Vec<PropertyResult>,
+    /// Named figures, e.g. `election_ms`, `messages_per_election`.
+    pub metrics: BTreeMap<String, Value>,
+}
+
+impl CheckReport {
+    /// Violated if any property is; unknown if any could not be judged; held otherwise.
+    pub fn verdict(&self) -> Verdict {
+        let verdicts: Vec<_> = self.properties.iter().map(|p| p.verdict).collect();
+        if verdicts.contains(&Verdict::Violated) {
+            Verdict::Violated
+        } else if verdicts.contains(&Verdict::Unknown) || verdicts.is_empty() {
+            Verdict::Unknown
+        } else {
+            Verdict::Held
+        }
+    }
+}

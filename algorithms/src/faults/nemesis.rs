@@ -1,0 +1,171 @@
+//! The nemesis: a seeded plan of faults drawn from a list of kinds, expanded into an ordinary
+//! schedule so that real runs and the simulator see the same faults for the same seed.
+
+use super::{Action, CutMode, Delay, FaultSpec, LinkSpec, PartitionSpec, Target};
+use crate::core::process::NodeId;
+use rand::seq::IndexedRandom;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A nemesis: every `interval`, a fault drawn from `kinds` with the run's seed, lasting half the
+/// interval; none in the last `recovery` of the run, so that liveness can be judged after a
+/// safety phase. It expands to an ordinary schedule, so real runs and the simulator see the same
+/// faults for the same seed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Nemesis {
+    #[serde(with = "humantime_serde")]
+    pub start: Duration,
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    #[serde(with = "humantime_serde")]
+    pub recovery: Duration,
+    pub kinds: Vec<NemesisKind>,
+}
+
+impl Default for Nemesis {
+    fn default() -> Self {
+        use NemesisKind::*;
+        Nemesis {
+            start: Duration::from_secs(1),
+            interval: Duration::from_secs(1),
+            recovery: Duration::from_secs(3),
+            kinds: vec![Kill, Pause, PartitionHalves, IsolateLeader],
+        }
+    }
+}
+
+/// One kind of fault the nemesis draws, as written in `kinds` (`"partition-halves"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NemesisKind {
+    /// SIGKILL a node drawn at random.
+    Kill,
+    KillLeader,
+    /// SIGSTOP a node drawn at random.
+    Pause,
+    PauseLeader,
+    PartitionHalves,
+    PartitionRandomHalves,
+    PartitionMajoritiesRing,
+    PartitionBridge,
+    IsolateRandom,
+    IsolateLeader,
+    /// Cut one directed link drawn at random.
+    OneWay,
+    /// Lose half the messages of one directed link.
+    LinkLoss,
+    /// Delay one directed link by 20–100 ms.
+    LinkDelay,
+    LinkDuplicate,
+    LinkReorder,
+    /// One node's clock runs twice as fast.
+    Drift,
+}
+
+impl NemesisKind {
+    /// Every kind, in the order the README lists them.
+    pub const ALL: [NemesisKind; 16] = {
+        use NemesisKind::*;
+        [
+            Kill,
+            KillLeader,
+            Pause,
+            PauseLeader,
+            PartitionHalves,
+            PartitionRandomHalves,
+            PartitionMajoritiesRing,
+            PartitionBridge,
+            IsolateRandom,
+            IsolateLeader,
+            OneWay,
+            LinkLoss,
+            LinkDelay,
+            LinkDuplicate,
+            LinkReorder,
+            Drift,
+        ]
+    };
+
+    /// The action of this kind, aimed at `node` or at `link` where the kind needs one.
+    fn action(self, node: Target, link: impl FnOnce() -> LinkSpec) -> Action {
+        use NemesisKind::*;
+        let partition = |groups| Action::Partition { groups, mode: CutMode::Blackhole };
+        match self {
+            Kill => Action::Kill { node },
+            KillLeader => Action::Kill { node: Target::Leader },
+            Pause => Action::Pause { node },
+            PauseLeader => Action::Pause { node: Target::Leader },
+            PartitionHalves => partition(PartitionSpec::Halves),
+            PartitionRandomHalves => partition(PartitionSpec::RandomHalves),
+            PartitionMajoritiesRing => partition(PartitionSpec::MajoritiesRing),
+            PartitionBridge => partition(PartitionSpec::Bridge),
+            IsolateRandom => partition(PartitionSpec::Isolate(node)),
+            IsolateLeader => partition(PartitionSpec::Isolate(Target::Leader)),
+            OneWay => Action::Link(LinkSpec { cut: true, ..link() }),
+            LinkLoss => Action::Link(LinkSpec { loss: 0.5, ..link() }),
+            LinkDelay => {
+                Action::Link(LinkSpec { delay: Some(Delay::Uniform { min_ms: 20.0, max_ms: 100.0 }), ..link() })
+            }
+            LinkDuplicate => Action::Link(LinkSpec { duplicate: 0.5, ..link() }),
+            LinkReorder => Action::Link(LinkSpec { reorder: 0.5, ..link() }),
+            Drift => Action::Drift { node, rate: 2.0 },
+        }
+    }
+}
+
+impl Nemesis {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.interval.is_zero() {
+            return Err("nemesis.interval must be above zero".into());
+        }
+        if self.kinds.is_empty() {
+            return Err("nemesis.kinds is empty".into());
+        }
+        Ok(())
+    }
+
+    /// The faults of a run of `duration` on `nodes` nodes.
+    pub fn plan(&self, nodes: usize, duration: Duration, seed: u64) -> Vec<FaultSpec> {
+        use rand::SeedableRng;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x006e_656d_6573_6973);
+        let ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
+        let lasting = self.interval / 2;
+        let stop = duration.saturating_sub(self.recovery);
+        let mut plan = Vec::new();
+        let mut at = self.start;
+        while at + lasting <= stop && nodes >= 2 {
+            let kind = *self.kinds.choose(&mut rng).expect("validated: not empty");
+            let node = Target::Id(*ids.choose(&mut rng).expect("nodes"));
+            let link = || {
+                let from = *ids.choose(&mut rng).expect("nodes");
+                let to = *ids.iter().filter(|n| **n != from).collect::<Vec<_>>().choose(&mut rng).expect("two nodes");
+                LinkSpec::clear(from, *to)
+            };
+            plan.push(FaultSpec { at, lasting: Some(lasting), action: kind.action(node, link) });
+            at += self.interval;
+        }
+        plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nemesis_plans_the_same_faults_for_the_same_seed_and_leaves_a_quiet_end() {
+        let nemesis = Nemesis { kinds: NemesisKind::ALL.to_vec(), ..Nemesis::default() };
+        nemesis.validate().unwrap();
+        let plan = nemesis.plan(5, Duration::from_secs(20), 9);
+        assert_eq!(plan, nemesis.plan(5, Duration::from_secs(20), 9));
+        assert_ne!(plan, nemesis.plan(5, Duration::from_secs(20), 10));
+        assert_eq!(plan.len(), 16, "one fault a second from 1 s to 16.5 s");
+        assert!(plan.iter().all(|f| f.at + f.lasting.unwrap() <= Duration::from_secs(17)));
+        assert!(plan.iter().all(|f| f.action.validate(5).is_ok()));
+        let err = serde_json::from_value::<Nemesis>(serde_json::json!({"kinds": ["kill", "meteor"]}))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("meteor") && err.contains("partition-halves"), "{err}");
+    }
+}

@@ -1,0 +1,84 @@
+//! The record of a fault as applied (targets resolved to ids), as written to `orchestrator.jsonl`
+//! and read back by the checkers.
+
+use super::{CutMode, LinkSpec};
+use crate::core::process::{Nanos, NodeId};
+use serde::{Deserialize, Serialize};
+
+/// A fault the orchestrator (or simulator) applied, as written to `orchestrator.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultRecord {
+    pub t: Nanos,
+    #[serde(flatten)]
+    pub fault: AppliedFault,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum AppliedFault {
+    /// The experiment's clock starts: nodes are up and connected.
+    RunStart {
+        nodes: Vec<NodeId>,
+    },
+    /// SIGKILL (or a simulated crash). `was_leader` says whether it was the leader then.
+    Kill {
+        node: NodeId,
+        was_leader: bool,
+    },
+    Restart {
+        node: NodeId,
+    },
+    /// A process ended that nobody killed (it crashed or exited on its own).
+    Exited {
+        node: NodeId,
+        code: Option<i32>,
+    },
+    /// SIGSTOP / SIGCONT.
+    Pause {
+        node: NodeId,
+    },
+    Resume {
+        node: NodeId,
+    },
+    /// The node's clock now runs at `rate` times true time.
+    Drift {
+        node: NodeId,
+        rate: f64,
+    },
+    /// These directed links are cut (replacing any earlier partition); `spec` is what was asked.
+    Partition {
+        spec: String,
+        mode: CutMode,
+        cut: Vec<(NodeId, NodeId)>,
+    },
+    /// Every partition and link fault removed.
+    Heal,
+    /// Per-message faults on one directed link (all clear: the link is healthy again).
+    Link(LinkSpec),
+    RunEnd,
+}
+
+impl AppliedFault {
+    /// The fault as a person reads it in logs and summaries.
+    pub fn describe(&self) -> String {
+        match self {
+            AppliedFault::RunStart { nodes } => format!("run started with nodes {nodes:?}"),
+            AppliedFault::Kill { node, was_leader: true } => format!("killed node {node} (the leader)"),
+            AppliedFault::Kill { node, .. } => format!("killed node {node}"),
+            AppliedFault::Restart { node } => format!("restarted node {node}"),
+            AppliedFault::Exited { node, code } => format!("node {node} exited on its own (code {code:?})"),
+            AppliedFault::Pause { node } => format!("paused node {node}"),
+            AppliedFault::Resume { node } => format!("resumed node {node}"),
+            AppliedFault::Drift { node, rate } => format!("node {node}'s clock runs at {rate}× true time"),
+            AppliedFault::Partition { spec, cut, .. } => format!("partition {spec} ({} directed links cut)", cut.len()),
+            AppliedFault::Heal => "healed every partition and link".into(),
+            AppliedFault::Link(spec) => format!("link {}", spec.describe()),
+            AppliedFault::RunEnd => "run ended".into(),
+        }
+    }
+}
+
+/// Orchestrator lines parse as fault records; unknown actions (from later versions) are skipped.
+pub fn parse_fault_lines(text: &str) -> Vec<FaultRecord> {
+    text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+}
