@@ -4,7 +4,7 @@
 //! This module is the bottom of the crate: every algorithm imports it and it imports none of them.
 //! The list of all algorithms lives at the top, in [`crate::catalogue`].
 
-use crate::check::{CheckReport, Run};
+use crate::check::{CheckReport, Execution};
 use crate::core::process::{DynProcess, NodeId};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -42,7 +42,7 @@ pub trait Algorithm: Sync {
     fn properties(&self) -> Vec<PropertyInfo>;
 
     /// Judges a run (real or simulated) from its traces.
-    fn check(&self, run: &Run) -> CheckReport;
+    fn check(&self, run: &Execution) -> CheckReport;
 }
 
 /// Reads an algorithm's `[params]` table into its parameter struct. `Null` (no table) gives the

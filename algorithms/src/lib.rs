@@ -9,7 +9,7 @@
 //!
 //! - [`core`]: the process interface ([`Process`], [`Ctx`], [`Effect`]) and the trace format;
 //! - [`faults`]: fault actions, targets, partition shapes, link faults, delays, the nemesis;
-//! - [`check`]: a run's traces ([`Run`]), verdicts, shared queries, and the election and mutual
+//! - [`check`]: a run's traces ([`Execution`]), verdicts, shared queries, and the election and mutual
 //!   exclusion checks every algorithm of those families uses;
 //! - [`algorithm`]: what an algorithm declares ([`Algorithm`]: name, params, properties, check);
 //! - the families: [`election`], [`mutex`], and [`load`] (the transport benchmark's load);
@@ -29,5 +29,5 @@ pub mod sim;
 pub use crate::core::{process, trace};
 pub use algorithm::Algorithm;
 pub use catalogue::{catalogue, find};
-pub use check::{CheckReport, Run, Verdict};
+pub use check::{CheckReport, Execution, Verdict};
 pub use process::{Ctx, DynProcess, Effect, Message, Nanos, NodeId, Process, Status, MS};

@@ -15,7 +15,7 @@
 //! the event `load_aborted`, so a broken link shows up as a failed property, not a hang.
 
 use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
-use crate::check::{stats, CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::check::{stats, CheckReport, EventRef, Execution, PropertyResult, Verdict};
 use crate::core::process::{Ctx, DynProcess, Message, Nanos, NodeId, Process, Status, MS};
 use crate::core::trace::What;
 use serde::{Deserialize, Serialize};
@@ -364,7 +364,7 @@ impl Algorithm for Load {
         ]
     }
 
-    fn check(&self, run: &Run) -> CheckReport {
+    fn check(&self, run: &Execution) -> CheckReport {
         check_load(run)
     }
 }
@@ -375,7 +375,7 @@ fn event_u64(data: &Value, key: &str) -> Option<u64> {
 
 /// Pairs every `ping_started` with the next `load_done` of the same node and instance, and every
 /// `flood_started` with a `flood_done` of the receiver naming the sender.
-fn check_load(run: &Run) -> CheckReport {
+fn check_load(run: &Execution) -> CheckReport {
     let events: Vec<(&crate::core::trace::TraceRecord, &str, &Value)> = run
         .records
         .iter()
@@ -549,7 +549,7 @@ mod tests {
         }
 
         fn check(&self) -> CheckReport {
-            let run = Run::new("load", vec![1, 2], Value::Null, self.records.clone(), vec![]);
+            let run = Execution::new("load", vec![1, 2], Value::Null, self.records.clone(), vec![]);
             Load.check(&run)
         }
     }

@@ -121,7 +121,8 @@ fn the_checker_reports_a_node_that_follows_the_wrong_leader() {
         What::Event { name: "leader".into(), data: json!({"leader": 3}) },
     );
     outcome.records.push(wrong.clone());
-    let run = algorithms::Run::new("bully", outcome.run.nodes.clone(), json!({}), outcome.records, outcome.faults);
+    let run =
+        algorithms::Execution::new("bully", outcome.run.nodes.clone(), json!({}), outcome.records, outcome.faults);
     let report = bully.check(&run);
     let agreement = &report.properties[0];
     assert_eq!(agreement.verdict, Verdict::Violated, "{agreement:#?}");

@@ -9,7 +9,7 @@ use algorithms::election::ring::RingMsg;
 use algorithms::faults::CutMode;
 use algorithms::faults::{AppliedFault, FaultRecord};
 use algorithms::trace::{Clocks, TraceRecord, What};
-use algorithms::{find, Message, NodeId, Run, Verdict, MS};
+use algorithms::{find, Execution, Message, NodeId, Verdict, MS};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -66,7 +66,7 @@ impl Trace {
 
     fn check(mut self, algorithm: &str, params: Value, end_ms: u64) -> CheckReport {
         self.fault(end_ms, AppliedFault::RunEnd);
-        let run = Run::new(algorithm, self.nodes.clone(), params, self.records, self.faults);
+        let run = Execution::new(algorithm, self.nodes.clone(), params, self.records, self.faults);
         find(algorithm).unwrap().check(&run)
     }
 }

@@ -3,7 +3,7 @@
 //! legitimate near-misses it must accept.
 
 use algorithms::check::mutex::{self, History};
-use algorithms::check::{EventRef, PropertyResult, Run};
+use algorithms::check::{EventRef, Execution, PropertyResult};
 use algorithms::faults::{AppliedFault, FaultRecord};
 use algorithms::trace::{Clocks, TraceRecord, What};
 use algorithms::{find, NodeId, Verdict, MS};
@@ -78,14 +78,14 @@ impl Traces {
         self.faults.push(FaultRecord { t: ms * MS, fault: AppliedFault::Kill { node, was_leader: false } });
     }
 
-    fn run(mut self, algorithm: &str, params: Value, end_ms: u64) -> Run {
+    fn run(mut self, algorithm: &str, params: Value, end_ms: u64) -> Execution {
         self.faults.push(FaultRecord { t: end_ms * MS, fault: AppliedFault::RunEnd });
         self.faults.sort_by_key(|f| f.t);
-        Run::new(algorithm, self.nodes, params, self.records, self.faults)
+        Execution::new(algorithm, self.nodes, params, self.records, self.faults)
     }
 }
 
-fn judged(algorithm: &str, run: &Run, property: &str) -> PropertyResult {
+fn judged(algorithm: &str, run: &Execution, property: &str) -> PropertyResult {
     let report = find(algorithm).unwrap().check(run);
     report.properties.into_iter().find(|p| p.name == property).unwrap_or_else(|| panic!("no {property}"))
 }

@@ -2,7 +2,7 @@
 //! partitions cut exactly the links between groups.
 
 use algorithms::algorithm::{Family, PropertyInfo};
-use algorithms::check::{CheckReport, Run};
+use algorithms::check::{CheckReport, Execution};
 use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
 use algorithms::sim::{simulate, NetworkModel, SimConfig};
 use algorithms::trace::What;
@@ -71,7 +71,7 @@ impl Algorithm for CounterAlgorithm {
     fn properties(&self) -> Vec<PropertyInfo> {
         vec![]
     }
-    fn check(&self, _: &Run) -> CheckReport {
+    fn check(&self, _: &Execution) -> CheckReport {
         CheckReport::default()
     }
 }

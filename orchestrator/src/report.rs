@@ -3,7 +3,7 @@
 use algorithms::check::{count_messages, MessageCounts, PropertyResult};
 use algorithms::faults::{parse_fault_lines, FaultRecord};
 use algorithms::trace::TraceRecord;
-use algorithms::{Algorithm, NodeId, Run, Verdict, MS};
+use algorithms::{Algorithm, Execution, NodeId, Verdict, MS};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -69,7 +69,7 @@ pub fn judge(
     name: &str,
     mode: &str,
     seed: u64,
-    run: &Run,
+    run: &Execution,
     interrupted: bool,
     problems: Vec<String>,
     run_dir: &Path,

@@ -9,7 +9,7 @@ use crate::proxy::Proxy;
 use crate::report::{judge, load_traces, Summary};
 use algorithms::faults::{agreed_leader, Action, CutMode, LinkSpec, PartitionSpec, Target};
 use algorithms::faults::{AppliedFault, FaultRecord};
-use algorithms::{NodeId, Run, Status};
+use algorithms::{Execution, NodeId, Status};
 use anyhow::{anyhow, bail, Context, Result};
 use node::config::InstanceConfig;
 use node::control::Request;
@@ -604,7 +604,7 @@ impl Session {
 
     /// Stops the nodes, then judges the run from the traces and writes `summary.json`; returns
     /// the summary and the run it judged.
-    pub fn finish(mut self, interrupted: bool) -> Result<(Summary, Run)> {
+    pub fn finish(mut self, interrupted: bool) -> Result<(Summary, Execution)> {
         self.log.record(AppliedFault::RunEnd);
         self.cluster.shutdown(Duration::from_secs(3));
         let netns_id = self.cluster.netns().map(|n| n.id.clone());
@@ -621,7 +621,7 @@ impl Session {
         let ids: Vec<NodeId> = (1..=exp.nodes as NodeId).collect();
         let (records, faults, mut trace_problems) = load_traces(&run_dir, &ids)?;
         problems.append(&mut trace_problems);
-        let run = Run::new(algorithm.name(), ids, exp.params.clone(), records, faults);
+        let run = Execution::new(algorithm.name(), ids, exp.params.clone(), records, faults);
         let summary = judge(algorithm, &exp.name, "real", exp.seed, &run, interrupted, problems, &run_dir);
         summary.write(&run_dir)?;
         Ok((summary, run))

@@ -15,7 +15,7 @@
 //! - an *episode* is a moment that calls for an election (start, the leader's death, a heal, ...),
 //!   and its *latency* runs from that moment to the first agreement on an acceptable new leader.
 
-use crate::check::{stats, EventRef, LeaderViews, PropertyResult, Run, Verdict, View};
+use crate::check::{stats, EventRef, Execution, LeaderViews, PropertyResult, Verdict, View};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::{TraceRecord, What};
 use crate::faults::AppliedFault;
@@ -34,7 +34,7 @@ pub enum Expect {
 
 /// The leader views of a run, seen through the nodes that take part in elections.
 pub struct Elections<'a> {
-    pub run: &'a Run,
+    pub run: &'a Execution,
     pub views: LeaderViews,
     /// The nodes that elect and follow (a lease store, for one, does not).
     pub members: Vec<NodeId>,
@@ -44,7 +44,7 @@ pub struct Elections<'a> {
 }
 
 impl<'a> Elections<'a> {
-    pub fn new(run: &'a Run, members: Vec<NodeId>) -> Elections<'a> {
+    pub fn new(run: &'a Execution, members: Vec<NodeId>) -> Elections<'a> {
         let views = LeaderViews::from_run(run);
         let mut boundaries = vec![run.start, run.end];
         boundaries.extend(run.disturbances().iter().map(|f| f.t));
@@ -438,7 +438,7 @@ pub fn message_metric(samples: &[BTreeMap<String, u64>], textbook: Value) -> Val
 
 /// A node's own clock at true time `t`: true time scaled by the drift faults applied to it, as
 /// the simulator runs it (`local = true` until the first drift).
-pub fn local_time(run: &Run, node: NodeId, t: Nanos) -> Nanos {
+pub fn local_time(run: &Execution, node: NodeId, t: Nanos) -> Nanos {
     let (mut base_true, mut base_local, mut rate) = (0u64, 0u64, 1.0f64);
     for f in run.faults.iter().take_while(|f| f.t <= t) {
         if let AppliedFault::Drift { node: n, rate: r } = f.fault {
@@ -547,7 +547,7 @@ mod tests {
             FaultRecord { t: 50 * MS, fault: AppliedFault::Kill { node: 2, was_leader: true } },
             FaultRecord { t: 100 * MS, fault: AppliedFault::RunEnd },
         ];
-        let run = Run::new("x", vec![1, 2], Value::Null, records, faults);
+        let run = Execution::new("x", vec![1, 2], Value::Null, records, faults);
         let el = Elections::new(&run, vec![1, 2]);
         assert_eq!(el.agreement(11 * MS), None, "node 2 has no view yet");
         assert_eq!(el.agreement(12 * MS), Some(2));
@@ -576,7 +576,7 @@ mod tests {
             FaultRecord { t: 50 * MS, fault: AppliedFault::Kill { node: 3, was_leader: true } },
             FaultRecord { t: 900 * MS, fault: AppliedFault::RunEnd },
         ];
-        let run = Run::new("x", vec![1, 2, 3], Value::Null, records, faults);
+        let run = Execution::new("x", vec![1, 2, 3], Value::Null, records, faults);
         let el = Elections::new(&run, vec![1, 2, 3]);
         let eps = episodes(&el, false);
         assert_eq!(eps[1], Episode { t0: 49 * MS, why: "leader killed", old_leader: Some(3), at: 50 * MS });
@@ -590,7 +590,7 @@ mod tests {
             FaultRecord { t: 100, fault: AppliedFault::Drift { node: 2, rate: 2.0 } },
             FaultRecord { t: 300, fault: AppliedFault::Drift { node: 2, rate: 1.0 } },
         ];
-        let run = Run { faults, ..Default::default() };
+        let run = Execution { faults, ..Default::default() };
         assert_eq!(local_time(&run, 1, 500), 500);
         assert_eq!(local_time(&run, 2, 200), 300);
         assert_eq!(local_time(&run, 2, 400), 600);

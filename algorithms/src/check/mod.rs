@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Everything a checker may look at: traces of every node and the faults applied.
+/// One execution of an experiment, real or simulated, as the checkers see it: every node's trace
+/// records and the faults applied. (`orchestrator run` is the command that makes one; this is
+/// what it leaves to be judged.)
 #[derive(Clone, Debug, Default)]
-pub struct Run {
+pub struct Execution {
     pub algorithm: String,
     pub nodes: Vec<NodeId>,
     pub params: Value,
@@ -29,7 +31,7 @@ pub struct Run {
     pub end: Nanos,
 }
 
-impl Run {
+impl Execution {
     /// Builds a run from per-node traces and the fault log; start and end come from the
     /// `run_start`/`run_end` records when present, else from the traces.
     pub fn new(
@@ -38,7 +40,7 @@ impl Run {
         params: Value,
         mut records: Vec<TraceRecord>,
         faults: Vec<FaultRecord>,
-    ) -> Run {
+    ) -> Execution {
         records.sort_by_key(|r| (r.t, r.node, r.lc));
         let first = records.first().map_or(0, |r| r.t);
         let last = records.last().map_or(0, |r| r.t);
@@ -50,7 +52,7 @@ impl Run {
             .iter()
             .find_map(|f| matches!(f.fault, AppliedFault::RunEnd).then_some(f.t))
             .unwrap_or(last.max(start));
-        Run { algorithm: algorithm.to_string(), nodes, params, records, faults, start, end }
+        Execution { algorithm: algorithm.to_string(), nodes, params, records, faults, start, end }
     }
 
     /// Milliseconds since the run started, for details a person reads.

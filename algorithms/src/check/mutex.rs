@@ -19,7 +19,7 @@
 //! - **message cost**: messages per entry, by type, against the textbook's formula.
 
 use crate::algorithm::PropertyInfo;
-use crate::check::{count_messages, stats, CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::check::{count_messages, stats, CheckReport, EventRef, Execution, PropertyResult, Verdict};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::{TraceRecord, VectorClock, What};
 use crate::faults::AppliedFault;
@@ -115,7 +115,7 @@ fn resource_of(data: &Value) -> Option<String> {
 }
 
 impl<'a> History<'a> {
-    pub fn from_run(run: &'a Run) -> History<'a> {
+    pub fn from_run(run: &'a Execution) -> History<'a> {
         let mut h = History::default();
         let mut scans: BTreeMap<NodeId, Scan<'a>> = BTreeMap::new();
         // A process that dies writes nothing more, so a death comes after its records at the same
@@ -243,7 +243,7 @@ pub fn happened_before(a: &VectorClock, b: &VectorClock) -> bool {
 /// record that happens-before, and is earlier on the monotonic clock than, the later one's start;
 /// or by its process dying first). Returns the pair and why.
 pub fn first_overlap<'s, 'a>(
-    run: &Run,
+    run: &Execution,
     spans: &'s [Span<'a>],
     what: &str,
 ) -> Option<(&'s Span<'a>, &'s Span<'a>, String)> {
@@ -309,7 +309,7 @@ fn show_vc(vc: &VectorClock) -> String {
 }
 
 /// Never two nodes in the critical section of one resource.
-pub fn mutual_exclusion(run: &Run, h: &History) -> PropertyResult {
+pub fn mutual_exclusion(run: &Execution, h: &History) -> PropertyResult {
     let mut p = PropertyResult::new(MUTUAL_EXCLUSION.name, Verdict::Held, "");
     match first_overlap(run, &h.sections, "the critical section of") {
         Some((a, b, why)) => {
@@ -341,7 +341,7 @@ pub fn liveness_grace(h: &History) -> Nanos {
 }
 
 /// Every request granted, unless its node died first or the run ended too soon after it.
-pub fn liveness(run: &Run, h: &History) -> PropertyResult {
+pub fn liveness(run: &Execution, h: &History) -> PropertyResult {
     let mut p = PropertyResult::new(LIVENESS.name, Verdict::Held, "");
     let grace = liveness_grace(h);
     // Nodes stopped when the run ended are not dead: their waiting requests are judged. A cluster
@@ -399,7 +399,7 @@ pub fn liveness(run: &Run, h: &History) -> PropertyResult {
 }
 
 /// Entries come in `(ts, id)` order of their requests (each `request` event carries `"ts"`).
-pub fn fairness(run: &Run, h: &History) -> PropertyResult {
+pub fn fairness(run: &Execution, h: &History) -> PropertyResult {
     let mut p = PropertyResult::new(FAIRNESS.name, Verdict::Held, "");
     let key = |s: &Span| s.request.and_then(|r| event_data(r).get("ts").and_then(Value::as_u64)).map(|ts| (ts, s.node));
     let mut by_resource: BTreeMap<&str, Vec<&Span>> = BTreeMap::new();
@@ -441,7 +441,7 @@ pub fn fairness(run: &Run, h: &History) -> PropertyResult {
 }
 
 /// Never two tokens of one resource: custody intervals chain like critical sections.
-pub fn token_conservation(run: &Run, h: &History) -> PropertyResult {
+pub fn token_conservation(run: &Execution, h: &History) -> PropertyResult {
     let mut p = PropertyResult::new(TOKEN_CONSERVATION.name, Verdict::Held, "");
     let token_events = || run.records.iter().filter(|r| r.event_name() == Some("token")).map(|r| (r, event_data(r)));
     let created: Vec<&TraceRecord> =
@@ -491,7 +491,7 @@ pub struct Cost {
 
 impl Cost {
     /// Counts every message sent, except the types in `ignore` (e.g. membership announcements).
-    pub fn of(run: &Run, h: &History, ignore: &[&str]) -> Cost {
+    pub fn of(run: &Execution, h: &History, ignore: &[&str]) -> Cost {
         let mut by_type = count_messages(&run.records).by_type;
         by_type.retain(|t, _| !ignore.contains(&t.as_str()));
         Cost { entries: h.entries(), total: by_type.values().sum(), by_type }
@@ -549,7 +549,7 @@ pub fn round2(v: f64) -> f64 {
 
 /// The shared part of every mutex report: mutual exclusion, liveness, and the timing metrics
 /// (`wait_ms`, `sync_delay_ms`, `entries`, `entries_per_s`).
-pub fn common_report(run: &Run, h: &History) -> CheckReport {
+pub fn common_report(run: &Execution, h: &History) -> CheckReport {
     let mut report = CheckReport { properties: vec![mutual_exclusion(run, h), liveness(run, h)], ..Default::default() };
     report.metrics.insert("wait_ms".into(), stats(&h.waits_ms()));
     report.metrics.insert("sync_delay_ms".into(), stats(&sync_delays_ms(h)));
@@ -591,7 +591,7 @@ pub fn event_data(r: &TraceRecord) -> &Value {
 }
 
 /// Every `send` record's message, by its id `(node, lc)`: what a `recv` record received.
-pub fn sends_by_id(run: &Run) -> BTreeMap<(NodeId, u64), &Value> {
+pub fn sends_by_id(run: &Execution) -> BTreeMap<(NodeId, u64), &Value> {
     run.records
         .iter()
         .filter_map(|r| match &r.what {

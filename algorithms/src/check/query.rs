@@ -1,7 +1,7 @@
 //! Queries over a run that checkers of every family ask: how many messages of each type, who
 //! believed whom was leader when, and summary statistics of a list of figures.
 
-use super::{EventRef, Run};
+use super::{EventRef, Execution};
 use crate::core::process::{Nanos, NodeId};
 use crate::core::trace::{TraceRecord, What};
 use crate::faults::AppliedFault;
@@ -59,7 +59,7 @@ pub struct LeaderViews {
 type ViewChange = (Nanos, View, Option<EventRef>);
 
 impl LeaderViews {
-    pub fn from_run(run: &Run) -> LeaderViews {
+    pub fn from_run(run: &Execution) -> LeaderViews {
         let mut changes: BTreeMap<NodeId, Vec<ViewChange>> =
             run.nodes.iter().map(|n| (*n, vec![(0, View::Down, None)])).collect();
         // Records and process faults interleave by time; a kill comes after every record of the

@@ -21,7 +21,7 @@ use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
 use crate::check::election::{
     election_latency, episodes, listing, message_metric, sends_by_type, stable_agreement, Elections, Expect, Timed,
 };
-use crate::check::{count_messages, stats, CheckReport, PropertyResult, Run, Verdict};
+use crate::check::{count_messages, stats, CheckReport, Execution, PropertyResult, Verdict};
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -291,12 +291,12 @@ impl Algorithm for Bully {
         ]
     }
 
-    fn check(&self, run: &Run) -> CheckReport {
+    fn check(&self, run: &Execution) -> CheckReport {
         check_bully(run)
     }
 }
 
-fn check_bully(run: &Run) -> CheckReport {
+fn check_bully(run: &Execution) -> CheckReport {
     let params: BullyParams = parse_params(&run.params).unwrap_or_default();
     let bound = params.election_bound();
     let n = run.nodes.len() as u64;

@@ -27,7 +27,7 @@ use crate::check::election::{
     election_latency, episodes, event_data, field, listing, message_metric, sends_by_type, shown, stable_agreement,
     Elections, Expect, SentIndex, Timed,
 };
-use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 use crate::core::trace::What;
 use rand::Rng;
@@ -348,12 +348,12 @@ impl Algorithm for Randomized {
         ]
     }
 
-    fn check(&self, run: &Run) -> CheckReport {
+    fn check(&self, run: &Execution) -> CheckReport {
         check_randomized(run)
     }
 }
 
-pub fn check_randomized(run: &Run) -> CheckReport {
+pub fn check_randomized(run: &Execution) -> CheckReport {
     let params: RandomizedParams = parse_params(&run.params).unwrap_or_default();
     let bound = params.election_bound();
     let n = run.nodes.len() as u64;
@@ -427,7 +427,7 @@ pub fn check_randomized(run: &Run) -> CheckReport {
 
 /// Every `elected` event: the winner's own draw of that round is the number it claims, and every
 /// draw of that round it received before winning is strictly lower.
-fn highest_draw_wins(run: &Run) -> PropertyResult {
+fn highest_draw_wins(run: &Execution) -> PropertyResult {
     let mut result = PropertyResult::new("highest_draw_wins", Verdict::Held, "");
     let sent = SentIndex::new(&run.records);
     let mut checked = 0;

@@ -13,7 +13,7 @@
 
 use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
 use crate::check::mutex::{common_report, message_field, sends_by_id, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
-use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
 use crate::core::process::{Ctx, DynProcess, Message, NodeId};
 use crate::core::trace::What;
 use crate::mutex::host::{Cs, MutexNode, MutexRules};
@@ -194,7 +194,7 @@ impl Algorithm for Central {
         ]
     }
 
-    fn check(&self, run: &Run) -> CheckReport {
+    fn check(&self, run: &Execution) -> CheckReport {
         let p: CentralParams = parse_params(&run.params).unwrap_or_default();
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
@@ -216,7 +216,7 @@ impl Algorithm for Central {
 }
 
 /// At the coordinator, the grants of each resource follow the order its requests arrived.
-fn fifo_grants(run: &Run, coordinator: NodeId) -> PropertyResult {
+fn fifo_grants(run: &Execution, coordinator: NodeId) -> PropertyResult {
     let mut p = PropertyResult::new(FIFO_GRANTS.name, Verdict::Held, "");
     let sends = sends_by_id(run);
     let mut queues: BTreeMap<String, VecDeque<(NodeId, EventRef)>> = BTreeMap::new();

@@ -17,7 +17,7 @@
 
 use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
 use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
-use crate::check::{CheckReport, Run};
+use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, DynProcess, Message, NodeId};
 use crate::mutex::host::{Cs, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
@@ -182,7 +182,7 @@ impl Algorithm for Lamport {
         ]
     }
 
-    fn check(&self, run: &Run) -> CheckReport {
+    fn check(&self, run: &Execution) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(fairness(run, &h));

@@ -27,7 +27,7 @@
 
 use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
 use crate::check::mutex::{common_report, event_data, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
-use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
 use crate::core::process::{Ctx, DynProcess, Message, NodeId};
 use crate::core::trace::TraceRecord;
 use crate::mutex::host::{Cs, MutexNode, MutexRules};
@@ -348,7 +348,7 @@ impl Algorithm for Maekawa {
         ]
     }
 
-    fn check(&self, run: &Run) -> CheckReport {
+    fn check(&self, run: &Execution) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(quorums_intersect(run));
@@ -381,7 +381,7 @@ impl Algorithm for Maekawa {
 }
 
 /// Every pair of quorums (from the `quorum` events) shares a member.
-fn quorums_intersect(run: &Run) -> PropertyResult {
+fn quorums_intersect(run: &Execution) -> PropertyResult {
     let mut p = PropertyResult::new(QUORUMS_INTERSECT.name, Verdict::Held, "");
     let mut quorums: BTreeMap<NodeId, (&TraceRecord, BTreeSet<NodeId>)> = BTreeMap::new();
     for r in run.records.iter().filter(|r| r.event_name() == Some("quorum")) {
@@ -419,7 +419,7 @@ fn quorums_intersect(run: &Run) -> PropertyResult {
 }
 
 /// No voter votes for a second request of a resource before its vote for the first came back.
-fn one_vote(run: &Run) -> PropertyResult {
+fn one_vote(run: &Execution) -> PropertyResult {
     let mut p = PropertyResult::new(ONE_VOTE.name, Verdict::Held, "");
     let mut outstanding: BTreeMap<(NodeId, String), &TraceRecord> = BTreeMap::new();
     let mut votes = 0;

@@ -20,7 +20,7 @@ use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
 use crate::check::mutex::{
     common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
-use crate::check::{CheckReport, Run};
+use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, DynProcess, Message, NodeId};
 use crate::mutex::host::{trace_token, Cs, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
@@ -247,7 +247,7 @@ impl Algorithm for SuzukiKasami {
         ]
     }
 
-    fn check(&self, run: &Run) -> CheckReport {
+    fn check(&self, run: &Execution) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(token_conservation(run, &h));

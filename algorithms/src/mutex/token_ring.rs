@@ -31,7 +31,7 @@ use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
 use crate::check::mutex::{
     common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
-use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
 use crate::core::process::{Ctx, DynProcess, Message, Nanos, NodeId, MS};
 use crate::mutex::host::{trace_token, Cs, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
@@ -461,7 +461,7 @@ impl Algorithm for TokenRing {
         vec![MUTUAL_EXCLUSION, LIVENESS, TOKEN_CONSERVATION, PASSES_BEFORE_ENTRY]
     }
 
-    fn check(&self, run: &Run) -> CheckReport {
+    fn check(&self, run: &Execution) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(token_conservation(run, &h));
@@ -483,7 +483,7 @@ impl Algorithm for TokenRing {
 
 /// At most N−1 other nodes receive the token between a request and its entry, judged for requests
 /// during which no fault struck and no token was regenerated.
-fn passes_before_entry(run: &Run, h: &History) -> PropertyResult {
+fn passes_before_entry(run: &Execution, h: &History) -> PropertyResult {
     let mut p = PropertyResult::new(PASSES_BEFORE_ENTRY.name, Verdict::Held, "");
     let n = run.nodes.len();
     let faults: Vec<u64> = run.disturbances().iter().map(|f| f.t).collect();

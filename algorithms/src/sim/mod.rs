@@ -5,7 +5,7 @@
 //! a seed always gives the same trace, byte for byte. Links are FIFO by default, like TCP.
 
 use crate::algorithm::Algorithm;
-use crate::check::Run;
+use crate::check::Execution;
 use crate::core::process::{node_rng, Ctx, DynProcess, Effect, Nanos, NodeId, Status, MS};
 use crate::core::trace::{Clocks, TraceRecord, VectorClock, What};
 use crate::faults::{agreed_leader, Action, Cut, Delay, FaultSpec, LinkSpec, Target};
@@ -53,7 +53,7 @@ pub struct SimConfig {
 pub struct SimOutcome {
     pub records: Vec<TraceRecord>,
     pub faults: Vec<FaultRecord>,
-    pub run: Run,
+    pub run: Execution,
 }
 
 impl SimOutcome {
@@ -218,7 +218,7 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
         sim.handle(next.event);
     }
     sim.faults.push(FaultRecord { t: end, fault: AppliedFault::RunEnd });
-    let run = Run::new(algorithm.name(), ids, cfg.params.clone(), sim.records.clone(), sim.faults.clone());
+    let run = Execution::new(algorithm.name(), ids, cfg.params.clone(), sim.records.clone(), sim.faults.clone());
     Ok(SimOutcome { records: sim.records, faults: sim.faults, run })
 }
 

@@ -47,7 +47,7 @@ pub struct Written {
 
 /// Writes `timeline.jsonl` and `report.html` in the run directory from the run's traces (those
 /// the summary was judged from: nothing is read twice).
-pub fn write_run_files(summary: &Summary, run: algorithms::Run, max_events: usize) -> Result<Written> {
+pub fn write_run_files(summary: &Summary, run: algorithms::Execution, max_events: usize) -> Result<Written> {
     let ids: Vec<NodeId> = (1..=summary.nodes as NodeId).collect();
     let tl = Timeline::new(run.records, run.faults);
     let timeline = summary.run_dir.join("timeline.jsonl");
@@ -60,7 +60,7 @@ pub fn write_run_files(summary: &Summary, run: algorithms::Run, max_events: usiz
 
 /// Writes the run's files and returns the report's path; a failure is a note, never fatal,
 /// because the verdict and `summary.json` matter more than the page.
-pub fn write_or_warn(summary: &Summary, run: algorithms::Run) -> Option<PathBuf> {
+pub fn write_or_warn(summary: &Summary, run: algorithms::Execution) -> Option<PathBuf> {
     match write_run_files(summary, run, DEFAULT_MAX_EVENTS) {
         Ok(w) => Some(w.report),
         Err(e) => {
@@ -626,7 +626,7 @@ fn faults_section(page: &mut String, tl: &Timeline, ms: &dyn Fn(u64) -> f64) {
 /// A run that already happened, read back from its directory.
 pub struct Loaded {
     pub summary: Summary,
-    pub run: algorithms::Run,
+    pub run: algorithms::Execution,
     /// The summary was missing and the traces were judged again.
     pub judged: bool,
     /// Trace lines that did not parse.
@@ -657,7 +657,7 @@ pub fn load_run(run_dir: &Path) -> Result<Loaded> {
     let algorithm = algorithms::find(&name).map_err(anyhow::Error::msg)?;
     let ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
     let (records, faults, problems) = crate::report::load_traces(run_dir, &ids)?;
-    let run = algorithms::Run::new(algorithm.name(), ids, params, records, faults);
+    let run = algorithms::Execution::new(algorithm.name(), ids, params, records, faults);
     let (summary, judged) = match (saved, exp) {
         (Some(mut summary), _) => {
             summary.run_dir = run_dir.to_path_buf();

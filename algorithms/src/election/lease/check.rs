@@ -7,14 +7,14 @@ use crate::check::election::{
     election_latency, episodes, event_data, field, local_time, message_metric, overlapping_reigns, sends_by_type,
     shown, stable_agreement, Elections, Expect, SentIndex, Timed,
 };
-use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::What;
 use crate::faults::AppliedFault;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-pub fn check_lease(run: &Run) -> CheckReport {
+pub fn check_lease(run: &Execution) -> CheckReport {
     let params: LeaseParams = parse_params(&run.params).unwrap_or_default();
     let bound = params.election_bound();
     let candidates: Vec<NodeId> = run.nodes.iter().copied().filter(|n| *n != params.store).collect();
@@ -61,7 +61,7 @@ pub fn check_lease(run: &Run) -> CheckReport {
 /// candidate read from the store (the records its replies carried) and checks every write in
 /// which it names itself holder in place of another against its own clock, rebuilt from the
 /// drift faults.
-fn no_early_takeover(run: &Run, p: &LeaseParams, candidates: &[NodeId], sent: &SentIndex) -> PropertyResult {
+fn no_early_takeover(run: &Execution, p: &LeaseParams, candidates: &[NodeId], sent: &SentIndex) -> PropertyResult {
     let mut result = PropertyResult::new("no_early_takeover", Verdict::Held, "");
     let duration = p.lease_duration_ms * MS;
     let mut takeovers = 0;
@@ -118,7 +118,7 @@ fn no_early_takeover(run: &Run, p: &LeaseParams, candidates: &[NodeId], sent: &S
 }
 
 /// The store's record: transitions never fall, and rise by exactly one at each change of holder.
-fn transitions_grow(run: &Run, store: NodeId) -> PropertyResult {
+fn transitions_grow(run: &Execution, store: NodeId) -> PropertyResult {
     let mut result = PropertyResult::new("transitions_grow", Verdict::Held, "");
     let mut last: Option<(Option<u64>, u64, EventRef)> = None;
     let mut changes = 0;
@@ -151,7 +151,7 @@ fn transitions_grow(run: &Run, store: NodeId) -> PropertyResult {
 
 /// No two candidates believe they lead at once. Overlaps are what clock drift causes: the detail
 /// names the drift the nodes were under.
-fn single_leader(run: &Run, el: &Elections) -> PropertyResult {
+fn single_leader(run: &Execution, el: &Elections) -> PropertyResult {
     let mut result = PropertyResult::new("single_leader", Verdict::Held, "");
     let reigns = el.reigns();
     if let Some((a, b, from, to)) = overlapping_reigns(&reigns).into_iter().next() {
@@ -187,7 +187,7 @@ fn single_leader(run: &Run, el: &Elections) -> PropertyResult {
 /// read before it. An interval in which the node's clock changed rate is not judged: a timer set
 /// before the change fires when it was due in true time. Returns the property and reads and
 /// writes per retry period per candidate.
-fn request_rate(run: &Run, p: &LeaseParams, candidates: &[NodeId]) -> (PropertyResult, Value) {
+fn request_rate(run: &Execution, p: &LeaseParams, candidates: &[NodeId]) -> (PropertyResult, Value) {
     let mut result = PropertyResult::new("request_rate", Verdict::Held, "");
     let period = p.retry_period_ms * MS;
     let span = (run.end.saturating_sub(run.start)) as f64 / period as f64;

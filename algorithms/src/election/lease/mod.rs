@@ -26,7 +26,7 @@
 
 mod check;
 use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
-use crate::check::{CheckReport, Run};
+use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 pub use check::check_lease;
 use rand::Rng;
@@ -410,7 +410,7 @@ impl Algorithm for Lease {
         ]
     }
 
-    fn check(&self, run: &Run) -> CheckReport {
+    fn check(&self, run: &Execution) -> CheckReport {
         check_lease(run)
     }
 }

@@ -7,14 +7,14 @@ use crate::check::election::{
     components, election_latency, episodes, event_data, field, listing, message_metric, sends_by_type,
     stable_agreement, Elections, Expect, SentIndex, Timed,
 };
-use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::What;
 use crate::faults::AppliedFault;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-fn term_events(run: &Run) -> impl Iterator<Item = (NodeId, u64, EventRef, &'static str)> + '_ {
+fn term_events(run: &Execution) -> impl Iterator<Item = (NodeId, u64, EventRef, &'static str)> + '_ {
     run.records.iter().filter_map(|r| match &r.what {
         What::Event { name, data } => {
             let kind = match name.as_str() {
@@ -31,7 +31,7 @@ fn term_events(run: &Run) -> impl Iterator<Item = (NodeId, u64, EventRef, &'stat
     })
 }
 
-pub fn check_raft(run: &Run) -> CheckReport {
+pub fn check_raft(run: &Execution) -> CheckReport {
     let params: RaftParams = parse_params(&run.params).unwrap_or_default();
     let bound = params.election_bound();
     let n = run.nodes.len();
@@ -207,7 +207,12 @@ fn majority_leader(el: &Elections, bound: Nanos, majority: usize) -> PropertyRes
 /// Messages per measured election, from its episode to the next boundary, and the check that
 /// each candidacy cost at most 2(N−1). Replies sent in the window to requests sent before it
 /// belong to an earlier election and are not counted.
-fn election_cost(run: &Run, timed: &[Timed], n: usize, pre_vote: bool) -> (PropertyResult, Vec<BTreeMap<String, u64>>) {
+fn election_cost(
+    run: &Execution,
+    timed: &[Timed],
+    n: usize,
+    pre_vote: bool,
+) -> (PropertyResult, Vec<BTreeMap<String, u64>>) {
     let sent = SentIndex::new(&run.records);
     let per = 2 * (n as u64 - 1);
     let mut result = PropertyResult::new("election_message_cost", Verdict::Held, "");
@@ -326,7 +331,7 @@ fn rejoin_effects(el: &Elections, majority: usize) -> Rejoin {
 }
 
 /// The term in which `leader` was last elected before `t`.
-fn leader_term(run: &Run, leader: NodeId, t: Nanos) -> Option<u64> {
+fn leader_term(run: &Execution, leader: NodeId, t: Nanos) -> Option<u64> {
     run.records
         .iter()
         .rev()

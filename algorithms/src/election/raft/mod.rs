@@ -29,7 +29,7 @@
 
 mod check;
 use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
-use crate::check::{CheckReport, Run};
+use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 pub use check::check_raft;
 use rand::Rng;
@@ -442,7 +442,7 @@ impl Algorithm for RaftElection {
         ]
     }
 
-    fn check(&self, run: &Run) -> CheckReport {
+    fn check(&self, run: &Execution) -> CheckReport {
         check_raft(run)
     }
 }

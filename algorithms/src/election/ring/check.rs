@@ -6,7 +6,7 @@ use crate::check::election::{
     election_latency, episodes, event_data, listing, message_metric, sends_by_type, stable_agreement, Elections,
     Expect, Timed,
 };
-use crate::check::{CheckReport, EventRef, PropertyResult, Run, Verdict, View};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict, View};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::What;
 use crate::faults::AppliedFault;
@@ -23,7 +23,7 @@ pub struct RingFacts {
 }
 
 /// The checker of both ring elections.
-pub fn check_ring(run: &Run, facts: &RingFacts) -> CheckReport {
+pub fn check_ring(run: &Execution, facts: &RingFacts) -> CheckReport {
     let params: RingParams = crate::algorithm::parse_params(&run.params).unwrap_or_default();
     let bound = params.election_bound();
     let n = run.nodes.len() as u64;

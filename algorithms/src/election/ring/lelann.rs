@@ -25,7 +25,7 @@
 //! all initiate.
 
 use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
-use crate::check::{CheckReport, Run};
+use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, MS};
 use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, Watch};
 use rand::Rng;
@@ -218,7 +218,7 @@ impl Algorithm for LeLann {
         )
     }
 
-    fn check(&self, run: &Run) -> CheckReport {
+    fn check(&self, run: &Execution) -> CheckReport {
         check_ring(run, &FACTS)
     }
 }
