@@ -127,3 +127,21 @@ fn the_cost_table_shows_lamport_against_ricart_agrawala() {
     assert!(rows.iter().any(|r| r.contains("2(N−1) = 8") && r.contains(" 8.00")), "{stdout}");
     assert!(stdout.contains("N=5: 12.00 vs 8.00 (textbook 12 vs 8)"), "{stdout}");
 }
+
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    let run = |variable: &str, value: &str| {
+        let output = std::process::Command::new(binary("orchestrator"))
+            .args(["sim", "configs/bully.toml", "--seeds", "1"])
+            .env(variable, value)
+            .current_dir(repo())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        text(&output.stderr)
+    };
+    let stderr = run("CLUSTERLAB_NODES", "many");
+    assert!(stderr.contains("CLUSTERLAB_NODES") && stderr.contains("bully.toml"), "{stderr}");
+    let stderr = run("CLUSTERLAB_SIM__LOSS", "lots");
+    assert!(stderr.contains("CLUSTERLAB_SIM__LOSS") && stderr.contains("sim.loss"), "{stderr}");
+}

@@ -121,7 +121,7 @@ impl Experiment {
         if exp.name.is_empty() {
             exp.name = path.file_stem().map_or("experiment".into(), |s| s.to_string_lossy().into_owned());
         }
-        exp.validate().map_err(fail)?;
+        exp.validate().map_err(|e| fail(with_variable(e)))?;
         Ok(exp)
     }
 
@@ -185,16 +185,38 @@ impl Experiment {
 }
 
 /// The config crate names the key for type errors but serde's unknown-field message does not say
-/// it is a key of this file; make both read the same way.
+/// it is a key of this file; make both read the same way, and name the environment variable when
+/// the key came from the environment.
 fn describe(e: config::ConfigError) -> String {
     let text = e.to_string();
-    let Some(rest) = text.strip_prefix("unknown field ") else { return text };
-    // A key that came from the environment, not the file: say which variable set it.
-    let key = rest.split('`').nth(1).unwrap_or_default();
-    let variable = format!("CLUSTERLAB_{}", key.to_uppercase());
-    match std::env::var_os(&variable) {
-        Some(_) => format!("unknown key {rest} (set by the environment variable {variable})"),
-        None => format!("unknown key {rest}"),
+    if let Some(rest) = text.strip_prefix("unknown field ") {
+        let key = rest.split('`').nth(1).unwrap_or_default();
+        return match set_by_environment(key) {
+            Some(variable) => format!("unknown key {rest} (set by the environment variable {variable})"),
+            None => format!("unknown key {rest}"),
+        };
+    }
+    // "invalid type: … for key `sim.loss` in the environment"
+    if let Some(key) = text.split("for key `").nth(1).and_then(|k| k.split('`').next()) {
+        if let Some(variable) = set_by_environment(key) {
+            return format!("{text} (the environment variable {variable})");
+        }
+    }
+    text
+}
+
+/// The environment variable that sets `key` (`sim.loss` → `CLUSTERLAB_SIM__LOSS`), if it is set.
+fn set_by_environment(key: &str) -> Option<String> {
+    let variable = format!("CLUSTERLAB_{}", key.replace('.', "__").to_uppercase());
+    std::env::var_os(&variable).map(|_| variable)
+}
+
+/// Names the environment variable behind a bad value found when validating (`params.x: …`).
+fn with_variable(message: String) -> String {
+    let key = message.split(':').next().unwrap_or_default();
+    match set_by_environment(key) {
+        Some(variable) if !key.contains(' ') => format!("{message} (set by the environment variable {variable})"),
+        _ => message,
     }
 }
 

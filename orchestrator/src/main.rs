@@ -558,6 +558,9 @@ fn report_cmd(run_dir: &Path, max_events: usize) -> Result<ExitCode, Failure> {
         return Err(Failure::BadInput(format!("{} is not a run directory", run_dir.display())));
     }
     let loaded = report_html::load_run(run_dir).map_err(|e| Failure::BadInput(format!("{e:#}")))?;
+    for p in &loaded.problems {
+        eprintln!("problem: {p}");
+    }
     let summary = loaded.summary;
     if loaded.judged {
         summary.write(run_dir).map_err(Failure::Run)?;

@@ -1,7 +1,7 @@
 //! Judging a run and telling the user: `summary.json` and the short human summary.
 
 use algorithms::check::{count_messages, MessageCounts, PropertyResult};
-use algorithms::faults::{parse_fault_lines, FaultRecord};
+use algorithms::faults::{read_fault_lines, FaultRecord};
 use algorithms::trace::TraceRecord;
 use algorithms::{Algorithm, Execution, NodeId, Verdict, MS};
 use anyhow::{Context, Result};
@@ -35,8 +35,9 @@ pub struct Summary {
     pub run_dir: PathBuf,
 }
 
-/// Reads every node's trace and the fault log from a run directory. Lines that do not parse are
-/// skipped and reported as problems rather than failing the whole check.
+/// Reads every node's trace and the fault log from a run directory. A missing or unreadable trace
+/// and every line that does not parse are problems of the run (named by file and line), never
+/// silently dropped: [`judge`] lets no run with problems be `held`.
 pub fn load_traces(run_dir: &Path, ids: &[NodeId]) -> Result<(Vec<TraceRecord>, Vec<FaultRecord>, Vec<String>)> {
     let mut records = Vec::new();
     let mut problems = Vec::new();
@@ -57,8 +58,9 @@ pub fn load_traces(run_dir: &Path, ids: &[NodeId]) -> Result<(Vec<TraceRecord>, 
         }
     }
     let log = run_dir.join("orchestrator.jsonl");
-    let faults =
-        parse_fault_lines(&std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?);
+    let (faults, bad) =
+        read_fault_lines(&std::fs::read_to_string(&log).with_context(|| format!("reading {}", log.display()))?);
+    problems.extend(bad.into_iter().map(|b| format!("{} {b}", log.display())));
     Ok((records, faults, problems))
 }
 
@@ -75,6 +77,7 @@ pub fn judge(
     run_dir: &Path,
 ) -> Summary {
     let report = algorithm.check(run);
+    let verdict = at_best_unknown_with(report.verdict(), &problems);
     let faults = run
         .faults
         .iter()
@@ -93,7 +96,7 @@ pub fn judge(
         nodes: run.nodes.len(),
         seed,
         duration_ms: round1((run.end.saturating_sub(run.start)) as f64 / MS as f64),
-        verdict: report.verdict(),
+        verdict,
         properties: report.properties,
         messages: count_messages(&run.records),
         metrics: report.metrics,
@@ -101,6 +104,16 @@ pub fn judge(
         interrupted,
         problems,
         run_dir: run_dir.to_path_buf(),
+    }
+}
+
+/// A run with problems around it (a trace missing or torn, a node that exited on its own, a fault
+/// whose undo failed) was not observed whole, so what its properties say cannot be `held`: at
+/// best `unknown`. A violation stays a violation: what was seen is enough to show it.
+pub fn at_best_unknown_with(verdict: Verdict, problems: &[String]) -> Verdict {
+    match verdict {
+        Verdict::Held if !problems.is_empty() => Verdict::Unknown,
+        other => other,
     }
 }
 
@@ -174,6 +187,15 @@ impl Summary {
         out += &table(&facts, false);
         for p in &self.problems {
             out += &format!("  problem: {p}\n");
+        }
+        if !self.problems.is_empty() && self.verdict == Verdict::Unknown {
+            let held = self.properties.iter().all(|p| p.verdict == Verdict::Held);
+            if held {
+                out += &format!(
+                    "  every property held on what was seen, but the run was not seen whole ({} problem(s) above)\n",
+                    self.problems.len()
+                );
+            }
         }
         out += &format!("verdict: {}\n", verdict_word(self.verdict).to_uppercase());
         let report = self.run_dir.join("report.html");
@@ -298,5 +320,14 @@ mod tests {
         assert_eq!(lines[6], "  messages_per_election  mean 4.0 (max 5.0, n=2); textbook best 3");
         assert_eq!(lines[7], "  faults                   1.5 s  link 1→2 loss 0.5");
         assert_eq!(lines.last(), Some(&"verdict: VIOLATED"), "no report line without a report");
+    }
+
+    #[test]
+    fn problems_around_a_run_leave_held_at_best_unknown_and_violated_as_it_is() {
+        let problems = vec!["runs/x/node-2.jsonl: No such file or directory".to_string()];
+        assert_eq!(at_best_unknown_with(Verdict::Held, &problems), Verdict::Unknown);
+        assert_eq!(at_best_unknown_with(Verdict::Violated, &problems), Verdict::Violated);
+        assert_eq!(at_best_unknown_with(Verdict::Unknown, &problems), Verdict::Unknown);
+        assert_eq!(at_best_unknown_with(Verdict::Held, &[]), Verdict::Held);
     }
 }

@@ -19,5 +19,5 @@ pub use action::{Action, FaultSpec};
 pub use link::{CutMode, Delay, LinkSpec};
 pub use nemesis::{Nemesis, NemesisKind};
 pub use partition::{Cut, PartitionSpec};
-pub use record::{parse_fault_lines, AppliedFault, FaultRecord};
+pub use record::{parse_fault_lines, read_fault_lines, AppliedFault, FaultRecord};
 pub use target::{agreed_leader, Target};

@@ -78,7 +78,35 @@ impl AppliedFault {
     }
 }
 
-/// Orchestrator lines parse as fault records; unknown actions (from later versions) are skipped.
+/// Reads `orchestrator.jsonl`: the fault records, and for every line that is not one (torn by a
+/// crash, edited by hand, written by a later version) its line number and what is wrong with it.
+pub fn read_fault_lines(text: &str) -> (Vec<FaultRecord>, Vec<String>) {
+    let (mut records, mut bad) = (Vec::new(), Vec::new());
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match serde_json::from_str(line) {
+            Ok(record) => records.push(record),
+            Err(e) => bad.push(format!("line {}: {e}", i + 1)),
+        }
+    }
+    (records, bad)
+}
+
+/// The fault records of `orchestrator.jsonl`, for tests and tools that only need the good lines;
+/// checkers go through [`read_fault_lines`], which reports the others.
 pub fn parse_fault_lines(text: &str) -> Vec<FaultRecord> {
-    text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect()
+    read_fault_lines(text).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_fault_line_is_reported_with_its_number() {
+        let text = "{\"t\":5,\"action\":\"heal\"}\n\n{\"t\":7,\"action\":\"ki";
+        let (records, bad) = read_fault_lines(text);
+        assert_eq!(records, vec![FaultRecord { t: 5, fault: AppliedFault::Heal }]);
+        assert_eq!(bad.len(), 1);
+        assert!(bad[0].starts_with("line 3: "), "{bad:?}");
+    }
 }

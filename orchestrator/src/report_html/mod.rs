@@ -661,6 +661,10 @@ pub fn load_run(run_dir: &Path) -> Result<Loaded> {
     let (summary, judged) = match (saved, exp) {
         (Some(mut summary), _) => {
             summary.run_dir = run_dir.to_path_buf();
+            // Traces damaged since the summary was written (or never read by it) are problems too.
+            let fresh: Vec<String> = problems.iter().filter(|p| !summary.problems.contains(p)).cloned().collect();
+            summary.problems.extend(fresh);
+            summary.verdict = crate::report::at_best_unknown_with(summary.verdict, &summary.problems);
             (summary, false)
         }
         (None, Some(exp)) => {
