@@ -2,7 +2,7 @@
 //! `[params]`, the properties it promises, and the checker that judges a run against them.
 //!
 //! This module is the bottom of the crate: every algorithm imports it and it imports none of them.
-//! The list of all algorithms lives at the top, in [`crate::catalogue`].
+//! The list of all algorithms lives at the top, in [`crate::catalogue`](mod@crate::catalogue).
 
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{DynProcess, NodeId};

@@ -14,7 +14,7 @@
 //! - [`algorithm`]: what an algorithm declares ([`Algorithm`]: name, params, properties, check);
 //! - the families: [`election`], [`mutex`], and [`load`] (the transport benchmark's load);
 //! - [`sim`]: the deterministic simulator;
-//! - [`catalogue`]: every algorithm by name.
+//! - [`catalogue`](mod@catalogue): every algorithm by name.
 
 pub mod algorithm;
 pub mod catalogue;

@@ -5,7 +5,7 @@
 //! - Every node keeps `RN[j]`, the highest request number it has heard from node j. The token
 //!   carries `LN[j]`, the number of j's request served last, and a queue Q of waiting nodes.
 //! - To enter R: a node holding R's (idle) token enters at once, with no message. Otherwise it
-//!   increments `RN[i]` and broadcasts REQUEST(R, i, RN[i]).
+//!   increments `RN[i]` and broadcasts REQUEST(R, i, RN\[i\]).
 //! - On REQUEST(R, j, n): `RN[j] = max(RN[j], n)`. A node holding R's idle token sends it to j
 //!   if that request is outstanding (`RN[j] = LN[j] + 1`); an older, duplicate request is ignored.
 //! - On receiving the token: enter.
