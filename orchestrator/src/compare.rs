@@ -113,7 +113,7 @@ pub fn compare(configs: &[PathBuf], args: &CompareArgs) -> Result<ExitCode, Fail
     let out_dir = if args.sim {
         None
     } else {
-        let stamp_dir = create_run_dir(&args.out, "compare").map_err(Failure::Run)?;
+        let stamp_dir = create_run_dir(&args.out, "compare")?;
         Some(stamp_dir)
     };
     let mode = if args.sim {

@@ -49,11 +49,11 @@ pub fn run(exp: &Experiment, mut opts: RunOptions) -> Result<Summary, Failure> {
     }
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP] {
-        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| Failure::Run(e.into()))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
-    let mut session = Session::prepare(exp, &opts.out, &opts.node_bin, opts.net).map_err(Failure::Run)?;
+    let mut session = Session::prepare(exp, &opts.out, &opts.node_bin, opts.net)?;
     eprintln!("run directory: {}", session.run_dir.display());
-    let live = LiveServer::bind(&session.run_dir).map_err(Failure::Run)?;
+    let live = LiveServer::bind(&session.run_dir)?;
     let run_dir = session.run_dir.clone();
     let started = session.start();
     let outcome = match started {

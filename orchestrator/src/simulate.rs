@@ -89,7 +89,7 @@ fn collect_values(name: &str, value: &Value, pooled: &mut BTreeMap<String, Vec<f
 pub fn replay(exp: &Experiment, seed: u64, out: &Path) -> Result<Summary, Failure> {
     let algorithm = algorithms::find(&exp.algorithm).map_err(Failure::BadInput)?;
     let outcome = run_seed(algorithm, exp, seed)?;
-    let run_dir = create_run_dir(out, &format!("{}-sim", exp.name)).map_err(Failure::Run)?;
+    let run_dir = create_run_dir(out, &format!("{}-sim", exp.name))?;
     let io = |e: std::io::Error| Failure::Run(e.into());
     let mut exp = exp.clone();
     exp.seed = seed;
@@ -102,7 +102,7 @@ pub fn replay(exp: &Experiment, seed: u64, out: &Path) -> Result<Summary, Failur
         outcome.faults.iter().filter_map(|f| serde_json::to_string(f).ok()).map(|l| l + "\n").collect();
     std::fs::write(run_dir.join("orchestrator.jsonl"), faults).map_err(io)?;
     let summary = judge(algorithm, &exp.name, "sim", seed, &outcome.run, false, vec![], &run_dir);
-    summary.write(&run_dir).map_err(Failure::Run)?;
+    summary.write(&run_dir)?;
     crate::report_html::write_or_warn(&summary, outcome.run);
     Ok(summary)
 }
