@@ -177,6 +177,7 @@ fn live_commands_explain_bad_input_and_a_missing_cluster() {
     assert!(up.ok(&["status"]).contains("paused"));
     assert!(up.ok(&["resume", "2"]).contains("resumed node 2"));
     assert!(up.ok(&["cmd", "1", "bully", "elect"]).contains("election started"));
+    assert!(up.ok(&["cmd", "1", "elect"]).contains("election started"), "the instance name is optional");
 }
 
 #[test]

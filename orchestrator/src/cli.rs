@@ -213,13 +213,13 @@ pub enum Cmd {
         #[command(flatten)]
         target: RunDir,
     },
-    /// Pass a command to an algorithm instance, e.g. `cmd 3 bully elect` (options go before NODE)
+    /// Pass a command to the node's algorithm, e.g. `cmd 3 elect` (`cmd 3 bully elect` also works;
+    /// options go before NODE)
     Cmd {
         #[command(flatten)]
         target: RunDir,
         node: NodeId,
-        /// The instance, named after its algorithm (e.g. bully)
-        instance: String,
+        /// The command and its arguments, optionally after the instance's name (the algorithm's)
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

@@ -128,7 +128,12 @@ impl LiveServer {
                         Err(e) => LiveResponse::failed(3, format!("{e:#}")),
                     },
                 },
-                Ok(LiveRequest::Cmd { node, instance, args }) => {
+                Ok(LiveRequest::Cmd { node, instance, mut args }) => {
+                    // Every node runs one instance, named after the algorithm: `cmd 3 bully elect`
+                    // and `cmd 3 elect` say the same.
+                    if instance.is_none() && args.len() > 1 && args[0] == session.exp.algorithm {
+                        args.remove(0);
+                    }
                     if node == 0 || node as usize > session.exp.nodes {
                         LiveResponse::failed(
                             2,

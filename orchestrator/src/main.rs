@@ -193,8 +193,8 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             apply(&t, Action::Link(spec), &lasting)
         }
         Cmd::Status { json, leader, views, target: t } => live_cmd::status(&t, json, leader, views),
-        Cmd::Cmd { node, instance, args, target: t } => {
-            live_call(&t.run, LiveRequest::Cmd { node, instance: Some(instance), args }, Duration::from_secs(15))
+        Cmd::Cmd { node, args, target: t } => {
+            live_call(&t.run, LiveRequest::Cmd { node, instance: None, args }, Duration::from_secs(15))
         }
         Cmd::Bench { what: BenchWhat::Proxy { paced, flood, rounds } } => {
             if paced == 0 || flood == 0 || rounds == 0 {
