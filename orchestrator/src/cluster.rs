@@ -7,6 +7,7 @@
 //! group so that a terminal's Ctrl-C reaches only the orchestrator, which then stops them in order
 //! and keeps their traces complete.
 
+use crate::child::die_with_orchestrator;
 use crate::netns::Netns;
 use algorithms::faults::agreed_leader;
 use algorithms::{NodeId, Status};
@@ -16,7 +17,6 @@ use node::control::{Client, NodeStatus, Request, Response};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -350,25 +350,6 @@ impl Drop for Cluster {
         if let Some(dir) = &self.socket_dir {
             let _ = fs::remove_dir_all(dir);
         }
-    }
-}
-
-/// Makes the child die with the orchestrator, however it ends: PR_SET_PDEATHSIG (SIGKILL when the
-/// orchestrator's thread that spawned it dies, so spawn from the main thread), in a process group
-/// of its own so a terminal's Ctrl-C reaches only the orchestrator.
-pub fn die_with_orchestrator(cmd: &mut Command) {
-    let parent = std::process::id() as i32;
-    // SAFETY: only async-signal-safe calls (setpgid, prctl, getppid, _exit) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::setpgid(0, 0);
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            // The orchestrator may have died between fork and prctl.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
     }
 }
 

@@ -7,6 +7,7 @@
 //! out (e.g. no cluster is up); 130 interrupted by Ctrl-C or SIGTERM (the summary is still written).
 
 mod bench;
+mod child;
 mod cluster;
 mod compare;
 mod experiment;
