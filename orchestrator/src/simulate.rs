@@ -2,7 +2,7 @@
 
 use crate::experiment::Experiment;
 use crate::report::{judge, short_metric, verdict_word, Summary};
-use crate::session::create_run_dir;
+use crate::run_dir::create_run_dir;
 use crate::Failure;
 use algorithms::check::stats;
 use algorithms::sim::{simulate, SimConfig, SimOutcome};

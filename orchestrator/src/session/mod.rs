@@ -5,194 +5,34 @@
 use crate::cluster::{free_ports, Cluster, ClusterSpec};
 use crate::experiment::Experiment;
 use crate::netns::{self, Netns};
+use crate::network::NetMode;
 use crate::proxy::Proxy;
 use crate::report::{judge, load_traces, Summary};
+use crate::run_dir::create_run_dir;
+use algorithms::faults::AppliedFault;
 use algorithms::faults::{agreed_leader, Action, CutMode, LinkSpec, PartitionSpec, Target};
-use algorithms::faults::{AppliedFault, FaultRecord};
-use algorithms::{Execution, NodeId, Status};
+use algorithms::{Execution, NodeId};
 use anyhow::{anyhow, bail, Context, Result};
 use node::config::InstanceConfig;
 use node::control::Request;
-use node::monotonic_ns;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How nodes reach each other.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "snake_case")]
-pub enum NetMode {
-    /// Through the orchestrator's frame-aware proxy: every fault, no root needed.
-    #[default]
-    Proxy,
-    /// Each node on its own 127.0.0.x in a private network namespace; partitions are iptables
-    /// rules inside it (root only; partitions and one-way cuts, no per-message faults).
-    Iptables,
-    /// Straight TCP between nodes: process faults only.
-    Direct,
-}
+mod fault_log;
+mod status;
 
-impl NetMode {
-    /// Whether this network can apply `action`; the error says what could.
-    pub fn allows(self, action: &Action) -> Result<(), String> {
-        match (self, action) {
-            (NetMode::Direct, Action::Partition { .. } | Action::Heal) => {
-                Err("partitions need the proxy (default) or --net iptables; this cluster runs --net direct".into())
-            }
-            (NetMode::Direct, Action::Link(_)) => {
-                Err("link faults need the proxy (default); this cluster runs --net direct".into())
-            }
-            (NetMode::Iptables, Action::Link(spec))
-                if spec.delay.is_some() || spec.loss > 0.0 || spec.duplicate > 0.0 || spec.reorder > 0.0 =>
-            {
-                Err("--net iptables can only cut links; delay, loss, duplication and reordering need the proxy".into())
-            }
-            _ => Ok(()),
-        }
-    }
-}
+pub use fault_log::FaultLog;
+pub use status::{ClusterStatus, NodeLine};
 
 enum Network {
     Proxy(Proxy),
     Iptables,
     Direct,
-}
-
-/// Creates `out/<name>-<timestamp>/` and points `out/latest` at it.
-pub fn create_run_dir(out: &Path, name: &str) -> Result<PathBuf> {
-    fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let stamp: String = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-        .to_string()
-        .chars()
-        .filter(|c| c.is_ascii_digit() || *c == 'T')
-        .collect();
-    let mut dir = out.join(format!("{name}-{stamp}"));
-    let mut n = 1;
-    while dir.exists() {
-        n += 1;
-        dir = out.join(format!("{name}-{stamp}-{n}"));
-    }
-    fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let latest = out.join("latest");
-    let _ = fs::remove_file(&latest);
-    let _ = std::os::unix::fs::symlink(dir.file_name().expect("named"), &latest);
-    Ok(dir)
-}
-
-/// The orchestrator's own event log, `orchestrator.jsonl`: one fault record a line.
-pub struct FaultLog {
-    file: File,
-    pub records: Vec<FaultRecord>,
-}
-
-impl FaultLog {
-    pub fn create(path: &Path) -> Result<FaultLog> {
-        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(FaultLog { file, records: Vec::new() })
-    }
-
-    pub fn record(&mut self, fault: AppliedFault) {
-        let record = FaultRecord { t: monotonic_ns(), fault };
-        if let Ok(mut line) = serde_json::to_string(&record) {
-            line.push('\n');
-            // One write per record: a killed orchestrator loses at most the record in flight.
-            let _ = self.file.write_all(line.as_bytes());
-        }
-        self.records.push(record);
-    }
-}
-
-/// What `status` shows: each node and the faults in force.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct ClusterStatus {
-    pub run_dir: PathBuf,
-    pub algorithm: String,
-    pub net: String,
-    pub elapsed_ms: u64,
-    pub leader: Option<NodeId>,
-    pub nodes: Vec<NodeLine>,
-    pub partition: Option<String>,
-    pub links: Vec<String>,
-    pub drift: BTreeMap<NodeId, f64>,
-    /// iptables mode: the rules in force inside the run's namespace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rules: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-pub struct NodeLine {
-    pub id: NodeId,
-    /// `up`, `paused` or `down`.
-    pub state: String,
-    pub pid: Option<u32>,
-    pub view: Option<Status>,
-    pub connected: Vec<NodeId>,
-}
-
-impl ClusterStatus {
-    /// The leader every running, unpaused node names (a leader names itself), if they agree.
-    pub fn unanimous_leader(&self) -> Option<NodeId> {
-        let mut named = self
-            .nodes
-            .iter()
-            .filter(|n| n.state == "up")
-            .map(|n| n.view.as_ref().and_then(|v| if v.role == "leader" { Some(n.id) } else { v.leader }));
-        let first = named.next()??;
-        named.all(|l| l == Some(first)).then_some(first)
-    }
-
-    pub fn human(&self) -> String {
-        // Algorithms without a leader (mutual exclusion) name none: say nothing about one then.
-        let has_leaders = self.nodes.iter().flat_map(|n| &n.view).any(|v| v.leader.is_some() || v.role == "leader");
-        let leader = match (self.leader, has_leaders) {
-            (Some(l), _) => format!(" · leader {l}"),
-            (None, true) => " · no agreed leader".into(),
-            (None, false) => String::new(),
-        };
-        let mut out = format!(
-            "{} · {} network · up {:.1} s{leader}\n",
-            self.algorithm,
-            self.net,
-            self.elapsed_ms as f64 / 1000.0
-        );
-        for n in &self.nodes {
-            let view = n.view.as_ref().map_or(String::new(), |v| {
-                let mut s = format!("{:<9}", v.role);
-                if let Some(l) = v.leader {
-                    s += &format!(" leader {l}");
-                }
-                if let Some(t) = v.term {
-                    s += &format!(" term {t}");
-                }
-                s
-            });
-            let pid = n.pid.map_or("-".into(), |p| p.to_string());
-            out += &format!("  node {:<3} {:<7} pid {:<8} {view}\n", n.id, n.state, pid);
-        }
-        match &self.partition {
-            Some(p) => out += &format!("  partition: {p}\n"),
-            None => out += "  partition: none\n",
-        }
-        for l in &self.links {
-            out += &format!("  link {l}\n");
-        }
-        for (id, rate) in &self.drift {
-            out += &format!("  node {id} clock rate {rate}\n");
-        }
-        if let Some(rules) = &self.rules {
-            out += "  iptables rules in the run's namespace:\n";
-            for rule in rules.lines() {
-                out += &format!("    {rule}\n");
-            }
-        }
-        out
-    }
 }
 
 /// A partition in force: what was asked, how links are cut, and which.
