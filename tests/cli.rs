@@ -127,3 +127,21 @@ fn the_cost_table_shows_lamport_against_ricart_agrawala() {
     assert!(rows.iter().any(|r| r.contains("2(N−1) = 8") && r.contains(" 8.00")), "{stdout}");
     assert!(stdout.contains("N=5: 12.00 vs 8.00 (textbook 12 vs 8)"), "{stdout}");
 }
+
+#[test]
+fn a_run_directory_says_how_it_ran_whatever_it_is_called() {
+    let scratch = Scratch::new("cli-run-json");
+    let out = scratch.path().to_str().unwrap();
+    let replay = orchestrator(&["sim", "configs/bully.toml", "--seed", "3", "--duration", "2s", "--out", out]);
+    assert_eq!(replay.status.code(), Some(0), "{}", text(&replay.stdout));
+    let dir = latest_run(scratch.path());
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run, serde_json::json!({"mode": "simulated"}));
+    // Renamed, and judged again without its summary: still a simulated run.
+    let renamed = scratch.path().join("my-run");
+    std::fs::rename(&dir, &renamed).unwrap();
+    std::fs::remove_file(renamed.join("summary.json")).unwrap();
+    let report = orchestrator(&["report", renamed.to_str().unwrap()]);
+    assert_eq!(report.status.code(), Some(0), "{}", text(&report.stderr));
+    assert_eq!(summary(&renamed)["mode"], "sim");
+}

@@ -8,7 +8,7 @@ use crate::experiment::Experiment;
 use crate::netns;
 use crate::network::{NetMode, Network};
 use crate::report::{judge, load_traces, Summary};
-use crate::run_dir::create_run_dir;
+use crate::run_dir::{create_run_dir, RunInfo};
 use algorithms::faults::{self, agreed_leader, Action, Applied, AppliedFault, FaultState};
 use algorithms::{Execution, NodeId};
 use anyhow::{anyhow, bail, Result};
@@ -47,6 +47,7 @@ impl Session {
     pub fn prepare(exp: &Experiment, out: &Path, node_bin: &Path, net: NetMode) -> Result<Session> {
         let run_dir = create_run_dir(out, &exp.name)?;
         fs::write(run_dir.join("experiment.toml"), exp.to_toml())?;
+        RunInfo::real(net).write(&run_dir)?;
         let log = FaultLog::create(&run_dir.join("orchestrator.jsonl"))?;
         let ids: Vec<NodeId> = (1..=exp.nodes as NodeId).collect();
         let (listen, network) = Network::start(net, &ids, exp.seed)?;
