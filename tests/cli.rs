@@ -145,3 +145,21 @@ fn a_bad_value_from_the_environment_names_the_variable() {
     let stderr = run("CLUSTERLAB_SIM__LOSS", "lots");
     assert!(stderr.contains("CLUSTERLAB_SIM__LOSS") && stderr.contains("sim.loss"), "{stderr}");
 }
+
+#[test]
+fn a_run_directory_says_how_it_ran_whatever_it_is_called() {
+    let scratch = Scratch::new("cli-run-json");
+    let out = scratch.path().to_str().unwrap();
+    let replay = orchestrator(&["sim", "configs/bully.toml", "--seed", "3", "--duration", "2s", "--out", out]);
+    assert_eq!(replay.status.code(), Some(0), "{}", text(&replay.stdout));
+    let dir = latest_run(scratch.path());
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run, serde_json::json!({"mode": "simulated"}));
+    // Renamed, and judged again without its summary: still a simulated run.
+    let renamed = scratch.path().join("my-run");
+    std::fs::rename(&dir, &renamed).unwrap();
+    std::fs::remove_file(renamed.join("summary.json")).unwrap();
+    let report = orchestrator(&["report", renamed.to_str().unwrap()]);
+    assert_eq!(report.status.code(), Some(0), "{}", text(&report.stderr));
+    assert_eq!(summary(&renamed)["mode"], "sim");
+}

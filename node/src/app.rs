@@ -1,60 +1,18 @@
-//! Wiring: opens the trace, binds the sockets, starts the actors, and stops the node cleanly.
+//! Wiring: opens the trace, binds the sockets and starts the actors ([`crate::lifecycle`] starts
+//! and stops them).
 
-use crate::clock::DriftClock;
 use crate::control_server;
-use crate::instance::{Instance, Setup, Start};
+use crate::instance::{Instance, Setup};
+use crate::lifecycle::Lifecycle;
 use crate::tracer::Tracer;
 use crate::transport::{Links, Net, Stats, Transport};
 use actix::prelude::*;
 use algorithms::NodeId;
 use node::config::NodeConfig;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
-
-/// Starting and stopping the node, shared by the control server, signal handlers and instances.
-pub struct Lifecycle {
-    /// The time algorithms see (`ctx.now()`, timer delays), which a drift fault changes.
-    pub clock: DriftClock,
-    tracer: Arc<Tracer>,
-    names: Vec<String>,
-    control: Option<PathBuf>,
-    stopping: Cell<bool>,
-    started: Cell<bool>,
-    instances: RefCell<Vec<Addr<Instance>>>,
-}
-
-impl Lifecycle {
-    /// Starts every instance, once; later calls do nothing.
-    pub fn start(&self) {
-        if !self.started.replace(true) {
-            tracing::info!("starting instances");
-            for addr in self.instances.borrow().iter() {
-                addr.do_send(Start);
-            }
-        }
-    }
-
-    pub fn started(&self) -> bool {
-        self.started.get()
-    }
-
-    /// Writes the `stop` records (nothing is traced after them), removes the control socket and
-    /// ends the actix system, whose runner returns `code` as the exit status.
-    pub fn stop(&self, reason: &str, code: i32) {
-        if self.stopping.replace(true) {
-            return;
-        }
-        tracing::info!("stopping: {reason}");
-        self.tracer.stop(&self.names, reason);
-        if let Some(path) = &self.control {
-            let _ = std::fs::remove_file(path);
-        }
-        System::current().stop_with_code(code);
-    }
-}
 
 /// Sets the node up inside the actix system. An error means the node cannot run (exit 3).
 pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
@@ -73,15 +31,8 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
         None => None,
     };
 
-    let life = Rc::new(Lifecycle {
-        clock: DriftClock::default(),
-        tracer: tracer.clone(),
-        names: cfg.instances.iter().map(|i| i.name.clone()).collect(),
-        control: cfg.control.clone(),
-        stopping: Cell::new(false),
-        started: Cell::new(false),
-        instances: RefCell::new(Vec::new()),
-    });
+    let names = cfg.instances.iter().map(|i| i.name.clone()).collect();
+    let life = Rc::new(Lifecycle::new(tracer.clone(), names, cfg.control.clone()));
     let peers: Vec<NodeId> = cfg.peer_ids();
     let stats = Arc::new(Stats::default());
     let (links, queues) = Links::new(&peers, stats.clone());
@@ -101,9 +52,9 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
         };
         let instance = Instance::new(inst, setup).map_err(anyhow::Error::msg)?;
         let addr = instance.start();
-        routes.insert(inst.name.clone(), addr.clone());
-        by_name.insert(inst.name.clone(), addr.clone());
-        life.instances.borrow_mut().push(addr);
+        routes.insert(inst.name.clone(), addr.clone().recipient());
+        life.add_instance(addr.clone().recipient());
+        by_name.insert(inst.name.clone(), addr);
     }
 
     let net = Rc::new(Net {

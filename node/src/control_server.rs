@@ -1,8 +1,8 @@
 //! The control endpoint: newline-delimited JSON over a Unix socket (see `node::control`), and the
 //! signal handlers, which end the node the same clean way a `shutdown` request does.
 
-use crate::app::Lifecycle;
 use crate::instance::{GetStatus, Instance, RunCommand};
+use crate::lifecycle::Lifecycle;
 use crate::transport::{Transport, TransportStatus};
 use actix::prelude::*;
 use algorithms::NodeId;

@@ -13,9 +13,9 @@
 //! Handlers see the node's drifting clock ([`crate::clock`]): `ctx.now()` and timer delays follow
 //! the drift fault, while trace timestamps stay on the true monotonic clock.
 
-use crate::app::Lifecycle;
+use crate::lifecycle::{Lifecycle, Start};
 use crate::tracer::Tracer;
-use crate::transport::Links;
+use crate::transport::{Deliver, Links};
 use actix::prelude::*;
 use algorithms::process::node_rng;
 use algorithms::trace::What;
@@ -203,26 +203,12 @@ impl Actor for Instance {
     }
 }
 
-/// Start the process (first `start` request, or at once for a node that is not held).
-pub struct Start;
-
-impl Message for Start {
-    type Result = ();
-}
-
 impl Handler<Start> for Instance {
     type Result = ();
 
     fn handle(&mut self, _: Start, ctx: &mut Self::Context) {
         self.start(ctx);
     }
-}
-
-/// Envelopes from the transport, in arrival order.
-pub struct Deliver(pub Vec<Envelope>);
-
-impl Message for Deliver {
-    type Result = ();
 }
 
 impl Handler<Deliver> for Instance {

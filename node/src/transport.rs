@@ -14,7 +14,6 @@
 //! the transport actor's mailbox: that saves an actor hop per message on the hottest path. The
 //! actor itself starts the tasks (they live in its context) and answers status queries.
 
-use crate::instance::{Deliver, Instance};
 use crate::tracer::Tracer;
 use actix::prelude::*;
 use algorithms::trace::What;
@@ -114,6 +113,14 @@ impl Links {
     }
 }
 
+/// Envelopes for one instance, in arrival order: what the transport hands on. The transport knows
+/// instances only as recipients of this message.
+pub struct Deliver(pub Vec<Envelope>);
+
+impl Message for Deliver {
+    type Result = ();
+}
+
 /// What every transport task shares (one thread: the actix system's).
 pub struct Net {
     pub me: NodeId,
@@ -122,7 +129,7 @@ pub struct Net {
     pub peers: HashSet<NodeId>,
     pub stats: Arc<Stats>,
     pub tracer: Arc<Tracer>,
-    pub routes: HashMap<String, Addr<Instance>>,
+    pub routes: HashMap<String, Recipient<Deliver>>,
     /// Peers whose outbound connection is up (hello sent).
     pub connected: RefCell<BTreeSet<NodeId>>,
 }
@@ -233,7 +240,7 @@ async fn serve_inbound(stream: TcpStream, remote: SocketAddr, net: Rc<Net>) {
     tracing::debug!("node {peer} connected from {remote}");
     let mut batches = frames.ready_chunks(MAX_DELIVERY);
     while let Some(batch) = batches.next().await {
-        let mut deliveries: Vec<(&Addr<Instance>, Vec<Envelope>)> = Vec::new();
+        let mut deliveries: Vec<(&Recipient<Deliver>, Vec<Envelope>)> = Vec::new();
         let mut broken = None;
         for item in batch {
             match item {
@@ -278,7 +285,7 @@ fn check_hello(net: &Net, node: NodeId, cluster: &str, version: u32) -> Result<(
 }
 
 /// Decodes one frame from `peer` and finds its instance; bad or unroutable frames are counted.
-fn route<'n>(net: &'n Net, peer: NodeId, bytes: &[u8]) -> Option<(&'n Addr<Instance>, Envelope)> {
+fn route<'n>(net: &'n Net, peer: NodeId, bytes: &[u8]) -> Option<(&'n Recipient<Deliver>, Envelope)> {
     match wire::decode(bytes) {
         Err(e) => net.malformed(Some(peer), format!("undecodable frame from node {peer}: {e}")),
         Ok(Frame::Hello { .. }) => net.malformed(Some(peer), format!("second hello from node {peer}")),

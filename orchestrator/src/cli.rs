@@ -1,7 +1,7 @@
 //! The command line: every subcommand and flag, as clap reads them. What each one does is in
 //! [`crate::execute`] and the modules it calls.
 
-use crate::session::NetMode;
+use crate::network::NetMode;
 use crate::{compare, report_html};
 use algorithms::NodeId;
 use clap::{Parser, Subcommand};

@@ -7,8 +7,8 @@
 //! group so that a terminal's Ctrl-C reaches only the orchestrator, which then stops them in order
 //! and keeps their traces complete.
 
+use crate::child::die_with_orchestrator;
 use crate::netns::Netns;
-use algorithms::faults::agreed_leader;
 use algorithms::{NodeId, Status};
 use anyhow::{anyhow, bail, Context, Result};
 use node::config::{InstanceConfig, NodeConfig, Peer};
@@ -16,9 +16,9 @@ use node::control::{Client, NodeStatus, Request, Response};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::net::{SocketAddr, TcpListener};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -38,7 +38,7 @@ pub struct ClusterSpec {
     /// Bind outgoing connections to the node's own listen address (iptables rules need it).
     pub bind_own_address: bool,
     /// Start the nodes inside this network namespace.
-    pub netns: Option<Netns>,
+    pub netns: Option<Arc<Netns>>,
 }
 
 struct Member {
@@ -270,15 +270,13 @@ impl Cluster {
         gone
     }
 
-    /// The leader as the live nodes see it.
-    pub fn leader(&mut self) -> Option<NodeId> {
+    /// What the instance on each node that can answer says of itself (role, leader).
+    pub fn views(&mut self) -> Vec<(NodeId, Status)> {
         let instance = self.spec.instance.name.clone();
-        let views: Vec<(NodeId, Status)> = self
-            .responsive()
+        self.responsive()
             .into_iter()
             .filter_map(|id| self.status(id).ok().and_then(|s| s.instances.get(&instance).cloned()).map(|s| (id, s)))
-            .collect();
-        agreed_leader(&views)
+            .collect()
     }
 
     /// SIGKILL, and wait for the process to be gone.
@@ -318,7 +316,7 @@ impl Cluster {
     }
 
     pub fn netns(&self) -> Option<&Netns> {
-        self.spec.netns.as_ref()
+        self.spec.netns.as_deref()
     }
 
     fn kill_all(&mut self) {
@@ -350,25 +348,6 @@ impl Drop for Cluster {
         if let Some(dir) = &self.socket_dir {
             let _ = fs::remove_dir_all(dir);
         }
-    }
-}
-
-/// Makes the child die with the orchestrator, however it ends: PR_SET_PDEATHSIG (SIGKILL when the
-/// orchestrator's thread that spawned it dies, so spawn from the main thread), in a process group
-/// of its own so a terminal's Ctrl-C reaches only the orchestrator.
-pub fn die_with_orchestrator(cmd: &mut Command) {
-    let parent = std::process::id() as i32;
-    // SAFETY: only async-signal-safe calls (setpgid, prctl, getppid, _exit) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::setpgid(0, 0);
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            // The orchestrator may have died between fork and prctl.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
     }
 }
 

@@ -19,9 +19,10 @@
 //! seconds): exact, repeatable figures with modelled delays instead of measured ones.
 
 use crate::experiment::{Experiment, Overrides};
+use crate::network::NetMode;
 use crate::report::verdict_word;
 use crate::run::RunOptions;
-use crate::session::{create_run_dir, NetMode};
+use crate::run_dir::create_run_dir;
 use crate::Failure;
 use algorithms::check::stats;
 use algorithms::sim::simulate;

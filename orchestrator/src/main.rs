@@ -5,6 +5,7 @@
 //! subcommand to the module that does it, [`failure`] says what exit codes mean.
 
 mod bench;
+mod child;
 mod cli;
 mod cluster;
 mod compare;
@@ -14,6 +15,7 @@ mod failure;
 mod live;
 mod live_cmd;
 mod netns;
+mod network;
 mod plots;
 mod progress;
 mod proxy;
@@ -21,6 +23,7 @@ mod report;
 mod report_cmd;
 mod report_html;
 mod run;
+mod run_dir;
 mod session;
 mod shiviz;
 mod simulate;

@@ -40,7 +40,7 @@ impl Netns {
         }
         let mut cmd = Command::new("sleep");
         cmd.arg("infinity").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        crate::cluster::die_with_orchestrator(&mut cmd);
+        crate::child::die_with_orchestrator(&mut cmd);
         // SAFETY: unshare is async-signal-safe; it runs after the hooks above, before exec.
         unsafe {
             cmd.pre_exec(|| {

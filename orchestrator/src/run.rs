@@ -4,8 +4,9 @@
 
 use crate::experiment::Experiment;
 use crate::live::{DownRequest, LiveServer};
+use crate::network::NetMode;
 use crate::report::Summary;
-use crate::session::{NetMode, Session};
+use crate::session::Session;
 use crate::Failure;
 use algorithms::faults::FaultSpec;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 
 use crate::experiment::Experiment;
 use crate::report::{judge, short_metric, verdict_word, Summary};
-use crate::session::create_run_dir;
+use crate::run_dir::{create_run_dir, RunInfo};
 use crate::Failure;
 use algorithms::check::stats;
 use algorithms::sim::{simulate, SimConfig, SimOutcome};
@@ -94,6 +94,7 @@ pub fn replay(exp: &Experiment, seed: u64, out: &Path) -> Result<Summary, Failur
     let mut exp = exp.clone();
     exp.seed = seed;
     std::fs::write(run_dir.join("experiment.toml"), exp.to_toml()).map_err(io)?;
+    RunInfo::simulated().write(&run_dir).map_err(Failure::Run)?;
     for id in &outcome.run.nodes {
         let lines: String = outcome.records.iter().filter(|r| r.node == *id).map(|r| r.to_json_line()).collect();
         std::fs::write(run_dir.join(format!("node-{id}.jsonl")), lines).map_err(io)?;

@@ -6,9 +6,11 @@
 //! - [`partition`]: partition shapes and the links they cut;
 //! - [`link`]: per-message link faults and delay distributions;
 //! - [`nemesis`]: seeded plans of random faults;
-//! - [`record`]: a fault as applied, in `orchestrator.jsonl`.
+//! - [`record`]: a fault as applied, in `orchestrator.jsonl`;
+//! - [`engine`]: the one place an action becomes operations on a cluster, real or simulated.
 
 pub mod action;
+pub mod engine;
 pub mod link;
 pub mod nemesis;
 pub mod partition;
@@ -16,6 +18,7 @@ pub mod record;
 pub mod target;
 
 pub use action::{Action, FaultSpec};
+pub use engine::{apply, recover, Applied, ClusterOps, FaultState, NetworkFaults, Partition, Recovered};
 pub use link::{CutMode, Delay, LinkSpec};
 pub use nemesis::{Nemesis, NemesisKind};
 pub use partition::{Cut, PartitionSpec};

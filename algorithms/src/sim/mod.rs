@@ -8,8 +8,8 @@ use crate::algorithm::Algorithm;
 use crate::check::Execution;
 use crate::core::process::{node_rng, Ctx, DynProcess, Effect, Nanos, NodeId, Status, MS};
 use crate::core::trace::{Clocks, TraceRecord, VectorClock, What};
-use crate::faults::{agreed_leader, Action, Cut, Delay, FaultSpec, LinkSpec, Target};
-use crate::faults::{AppliedFault, FaultRecord};
+use crate::faults::{self, Action, Applied, ClusterOps, Cut, CutMode, Delay, FaultSpec, LinkSpec};
+use crate::faults::{AppliedFault, FaultRecord, FaultState, NetworkFaults};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -150,9 +150,9 @@ struct Simulation<'a> {
     cut: Cut,
     /// Per-message faults on directed links.
     links: BTreeMap<(NodeId, NodeId), LinkSpec>,
-    /// Draws random fault targets and partition shapes.
-    fault_rng: ChaCha8Rng,
-    last_killed: Option<NodeId>,
+    /// The fault engine's memory (random targets, the node killed last, what is in force); out
+    /// only while the engine applies a fault to this simulation.
+    fault_state: Option<FaultState>,
     records: Vec<TraceRecord>,
     faults: Vec<FaultRecord>,
 }
@@ -196,8 +196,7 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
         link_free_at: BTreeMap::new(),
         cut: Cut::new(),
         links: BTreeMap::new(),
-        fault_rng: ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xfa17),
-        last_killed: None,
+        fault_state: Some(FaultState::new(cfg.seed)),
         records: Vec::new(),
         faults: Vec::new(),
     };
@@ -247,7 +246,7 @@ impl Simulation<'_> {
             return;
         }
         match event {
-            Event::Start(id) => self.start(id),
+            Event::Start(id) => self.launch(id),
             Event::Deliver { from, to, lc, vc, kind, body } => {
                 if !self.linked(from, to) || self.nodes[&to].process.is_none() {
                     return;
@@ -273,7 +272,9 @@ impl Simulation<'_> {
                 self.drive(node, |p, ctx| p.on_timer(ctx, &name));
             }
             Event::Fault { action, undo_after } => {
-                if let Some(applied) = self.apply_fault(&action) {
+                // A fault that cannot apply now (killing a node that is down, resuming one that
+                // is not paused) is skipped, as a real run skips it with a warning.
+                if let Ok(applied) = self.apply_fault(&action) {
                     if let (Some(after), Some(undo)) = (undo_after, applied.undo()) {
                         self.schedule(
                             self.now + after.as_nanos() as Nanos,
@@ -285,7 +286,7 @@ impl Simulation<'_> {
         }
     }
 
-    fn start(&mut self, id: NodeId) {
+    fn launch(&mut self, id: NodeId) {
         let peers: Vec<NodeId> = self.ids.iter().copied().filter(|p| *p != id).collect();
         let process = self.algorithm.build(id, &peers, &self.cfg.params).expect("parameters were checked");
         let seed = self.cfg.seed;
@@ -377,95 +378,97 @@ impl Simulation<'_> {
         !self.cut.contains(&(from, to))
     }
 
-    fn statuses(&self) -> Vec<(NodeId, Status)> {
-        self.nodes.iter().filter_map(|(id, n)| n.process.as_ref().map(|p| (*id, p.status()))).collect()
-    }
-
-    fn resolve(&mut self, target: Target) -> Option<NodeId> {
-        match target {
-            Target::Id(id) => Some(id),
-            Target::Leader => agreed_leader(&self.statuses()),
-            Target::LastKilled => self.last_killed,
-            Target::Random => {
-                let i = self.fault_rng.random_range(0..self.ids.len());
-                Some(self.ids[i])
-            }
-        }
-    }
-
     fn running(&self, id: NodeId) -> bool {
         self.nodes.get(&id).is_some_and(|n| n.process.is_some())
     }
 
-    /// Applies one fault and records it; returns the action with its targets resolved (so its
-    /// undo hits the same node), or `None` when it did not apply (e.g. killing a dead node).
-    fn apply_fault(&mut self, action: &Action) -> Option<Action> {
+    /// Applies one fault through the fault engine, the same code a real run uses.
+    fn apply_fault(&mut self, action: &Action) -> Result<Applied, String> {
+        let mut state = self.fault_state.take().expect("one fault at a time");
+        let applied = faults::apply(self, action, &mut state);
+        self.fault_state = Some(state);
+        applied
+    }
+}
+
+/// The simulated cluster's primitive operations, for the fault engine.
+impl ClusterOps for Simulation<'_> {
+    fn ids(&self) -> Vec<NodeId> {
+        self.ids.clone()
+    }
+
+    /// Every node with a process answers, a paused one too (from the state it froze in).
+    fn statuses(&mut self) -> Vec<(NodeId, Status)> {
+        self.nodes.iter().filter_map(|(id, n)| n.process.as_ref().map(|p| (*id, p.status()))).collect()
+    }
+
+    fn is_running(&mut self, id: NodeId) -> bool {
+        self.running(id)
+    }
+
+    fn is_paused(&mut self, id: NodeId) -> bool {
+        self.running(id) && self.nodes[&id].held.is_some()
+    }
+
+    fn kill(&mut self, id: NodeId) -> Result<(), String> {
+        let n = self.nodes.get_mut(&id).expect("known node");
+        n.process = None;
+        n.timers.clear();
+        n.held = None;
+        Ok(())
+    }
+
+    fn start(&mut self, id: NodeId) -> Result<(), String> {
+        self.launch(id);
+        Ok(())
+    }
+
+    /// Events for a paused node are held, and replayed in order on resume.
+    fn pause(&mut self, id: NodeId) -> Result<(), String> {
+        self.nodes.get_mut(&id).expect("known node").held = Some(Vec::new());
+        Ok(())
+    }
+
+    fn resume(&mut self, id: NodeId) -> Result<(), String> {
+        let held = self.nodes.get_mut(&id).expect("known node").held.take().unwrap_or_default();
+        for event in held {
+            self.schedule(self.now, event);
+        }
+        Ok(())
+    }
+
+    /// The clock goes on from where it is, at the new rate. It belongs to the node, not to its
+    /// process: a restarted node keeps it.
+    fn set_drift(&mut self, id: NodeId, rate: f64) -> Result<(), String> {
         let now = self.now;
-        let (applied, resolved) = match action {
-            Action::Kill { node } => {
-                let leader = agreed_leader(&self.statuses());
-                let id = self.resolve(*node).filter(|id| self.running(*id))?;
-                let n = self.nodes.get_mut(&id).unwrap();
-                n.process = None;
-                n.timers.clear();
-                n.held = None;
-                self.last_killed = Some(id);
-                (AppliedFault::Kill { node: id, was_leader: leader == Some(id) }, Action::Kill { node: Target::Id(id) })
-            }
-            Action::Restart { node } => {
-                let id = self.resolve(*node).filter(|id| !self.running(*id))?;
-                self.faults.push(FaultRecord { t: now, fault: AppliedFault::Restart { node: id } });
-                self.start(id);
-                return Some(Action::Restart { node: Target::Id(id) });
-            }
-            Action::Pause { node } => {
-                let id = self.resolve(*node).filter(|id| self.running(*id))?;
-                let n = self.nodes.get_mut(&id).unwrap();
-                if n.held.is_some() {
-                    return None;
-                }
-                n.held = Some(Vec::new());
-                (AppliedFault::Pause { node: id }, Action::Pause { node: Target::Id(id) })
-            }
-            Action::Resume { node } => {
-                let id = self.resolve(*node).filter(|id| self.running(*id))?;
-                let held = self.nodes.get_mut(&id)?.held.take()?;
-                self.faults.push(FaultRecord { t: now, fault: AppliedFault::Resume { node: id } });
-                for event in held {
-                    self.schedule(now, event);
-                }
-                return Some(Action::Resume { node: Target::Id(id) });
-            }
-            Action::Drift { node, rate } => {
-                let id = self.resolve(*node)?;
-                let n = self.nodes.get_mut(&id)?;
-                n.drift = LocalClock { base_true: now, base_local: n.drift.at(now), rate: *rate };
-                (AppliedFault::Drift { node: id, rate: *rate }, Action::Drift { node: Target::Id(id), rate: *rate })
-            }
-            Action::Partition { groups, mode } => {
-                let leader = agreed_leader(&self.statuses());
-                let ids = self.ids.clone();
-                let cut = groups.cut(&ids, leader, &mut self.fault_rng).ok()?;
-                self.cut = cut.clone();
-                let fault =
-                    AppliedFault::Partition { spec: groups.to_string(), mode: *mode, cut: cut.into_iter().collect() };
-                (fault, action.clone())
-            }
-            Action::Heal => {
-                self.cut.clear();
-                self.links.clear();
-                (AppliedFault::Heal, Action::Heal)
-            }
-            Action::Link(spec) => {
-                if spec.is_clear() {
-                    self.links.remove(&(spec.from, spec.to));
-                } else {
-                    self.links.insert((spec.from, spec.to), spec.clone());
-                }
-                (AppliedFault::Link(spec.clone()), action.clone())
-            }
-        };
-        self.faults.push(FaultRecord { t: now, fault: applied });
-        Some(resolved)
+        let n = self.nodes.get_mut(&id).expect("known node");
+        if n.drift.rate != rate {
+            n.drift = LocalClock { base_true: now, base_local: n.drift.at(now), rate };
+        }
+        Ok(())
+    }
+
+    fn set_cut(&mut self, cut: &Cut, _mode: CutMode, _in_force: &NetworkFaults) -> Result<(), String> {
+        self.cut = cut.clone();
+        Ok(())
+    }
+
+    fn set_link(&mut self, spec: &LinkSpec, _in_force: &NetworkFaults) -> Result<(), String> {
+        if spec.is_clear() {
+            self.links.remove(&(spec.from, spec.to));
+        } else {
+            self.links.insert((spec.from, spec.to), spec.clone());
+        }
+        Ok(())
+    }
+
+    fn heal(&mut self) -> Result<(), String> {
+        self.cut.clear();
+        self.links.clear();
+        Ok(())
+    }
+
+    fn record(&mut self, fault: AppliedFault) {
+        self.faults.push(FaultRecord { t: self.now, fault });
     }
 }

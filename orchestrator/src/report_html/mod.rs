@@ -668,8 +668,7 @@ pub fn load_run(run_dir: &Path) -> Result<Loaded> {
             (summary, false)
         }
         (None, Some(exp)) => {
-            let sim = run_dir.file_name().is_some_and(|n| n.to_string_lossy().contains("-sim-"));
-            let mode = if sim { "sim" } else { "real" };
+            let mode = crate::run_dir::RunInfo::read(run_dir)?.summary_mode();
             let problems = problems.clone();
             (crate::report::judge(algorithm, &exp.name, mode, exp.seed, &run, false, problems, run_dir), true)
         }

@@ -1,0 +1,211 @@
+//! How nodes reach each other: the network modes (`--net`), what each can do, and the network of
+//! a cluster that is up, which carries out partitions and link faults in its own way.
+
+use crate::cluster::free_ports;
+use crate::netns::Netns;
+use crate::proxy::Proxy;
+use algorithms::faults::{Action, Cut, CutMode, LinkSpec, NetworkFaults};
+use algorithms::NodeId;
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// How nodes reach each other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum NetMode {
+    /// Through the orchestrator's frame-aware proxy: every fault, no root needed.
+    #[default]
+    Proxy,
+    /// Each node on its own 127.0.0.x in a private network namespace; partitions are iptables
+    /// rules inside it (root only; partitions and one-way cuts, no per-message faults).
+    Iptables,
+    /// Straight TCP between nodes: process faults only.
+    Direct,
+}
+
+const DIRECT_CANNOT_PARTITION: &str =
+    "partitions need the proxy (default) or --net iptables; this cluster runs --net direct";
+const DIRECT_CANNOT_LINK: &str = "link faults need the proxy (default); this cluster runs --net direct";
+const IPTABLES_ONLY_CUTS: &str =
+    "--net iptables can only cut links; delay, loss, duplication and reordering need the proxy";
+
+impl NetMode {
+    /// Whether this network can apply `action`; the error says what could.
+    pub fn allows(self, action: &Action) -> Result<(), String> {
+        match (self, action) {
+            (NetMode::Direct, Action::Partition { .. } | Action::Heal) => Err(DIRECT_CANNOT_PARTITION.into()),
+            (NetMode::Direct, Action::Link(_)) => Err(DIRECT_CANNOT_LINK.into()),
+            (NetMode::Iptables, Action::Link(spec)) if per_message(spec) => Err(IPTABLES_ONLY_CUTS.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The word `status` and `run.json` use: `proxy`, `iptables`, `direct`.
+    pub fn word(self) -> &'static str {
+        match self {
+            NetMode::Proxy => "proxy",
+            NetMode::Iptables => "iptables",
+            NetMode::Direct => "direct",
+        }
+    }
+}
+
+/// Faults a proxy applies per message, beyond cutting the link.
+fn per_message(spec: &LinkSpec) -> bool {
+    spec.delay.is_some() || spec.loss > 0.0 || spec.duplicate > 0.0 || spec.reorder > 0.0
+}
+
+/// The network of a cluster that is up.
+pub enum Network {
+    /// Every directed link through the orchestrator's proxy.
+    Proxy(Proxy),
+    /// iptables rules in the run's namespace, which the cluster also starts its nodes in.
+    Iptables(Arc<Netns>),
+    /// Nodes dial each other straight: nothing to cut.
+    Direct,
+}
+
+impl Network {
+    /// The network for nodes `ids`: where each node listens, and the backend. iptables mode
+    /// creates the run's namespace and gives each node its own 127.0.0.x in it; the others put
+    /// every node on 127.0.0.1 on a free port, the proxy with a listener per directed link.
+    pub fn start(mode: NetMode, ids: &[NodeId], seed: u64) -> Result<(BTreeMap<NodeId, SocketAddr>, Network)> {
+        match mode {
+            NetMode::Iptables => {
+                let netns = Netns::create()?;
+                let listen = ids.iter().map(|id| (*id, SocketAddr::new(crate::netns::address(*id), 7000))).collect();
+                Ok((listen, Network::Iptables(Arc::new(netns))))
+            }
+            NetMode::Proxy => {
+                let listen = loopback(ids)?;
+                let proxy = Proxy::start(&listen, seed)?;
+                Ok((listen, Network::Proxy(proxy)))
+            }
+            NetMode::Direct => Ok((loopback(ids)?, Network::Direct)),
+        }
+    }
+
+    pub fn mode(&self) -> NetMode {
+        match self {
+            Network::Proxy(_) => NetMode::Proxy,
+            Network::Iptables(_) => NetMode::Iptables,
+            Network::Direct => NetMode::Direct,
+        }
+    }
+
+    /// The address node `from` dials to reach `to`, which listens on `listen`.
+    pub fn dial(&self, from: NodeId, to: NodeId, listen: SocketAddr) -> SocketAddr {
+        match self {
+            Network::Proxy(proxy) => proxy.address(from, to),
+            Network::Iptables(_) | Network::Direct => listen,
+        }
+    }
+
+    /// The namespace the nodes run in, in iptables mode.
+    pub fn netns(&self) -> Option<Arc<Netns>> {
+        match self {
+            Network::Iptables(netns) => Some(Arc::clone(netns)),
+            Network::Proxy(_) | Network::Direct => None,
+        }
+    }
+
+    /// Puts a partition in force among `ids`, replacing the previous one. The proxy keeps each
+    /// link's own faults (`in_force`); iptables rewrites its rules to exactly this cut.
+    pub fn set_cut(&self, ids: &[NodeId], cut: &Cut, mode: CutMode, in_force: &NetworkFaults) -> Result<()> {
+        match self {
+            Network::Proxy(proxy) => {
+                for &from in ids {
+                    for &to in ids.iter().filter(|t| **t != from) {
+                        let mut spec =
+                            in_force.links.get(&(from, to)).cloned().unwrap_or_else(|| LinkSpec::clear(from, to));
+                        if cut.contains(&(from, to)) {
+                            spec.cut = true;
+                            spec.mode = mode;
+                        }
+                        proxy.set(spec)?;
+                    }
+                }
+                Ok(())
+            }
+            Network::Iptables(netns) => netns.set_cut(cut, mode),
+            Network::Direct => bail!(DIRECT_CANNOT_PARTITION),
+        }
+    }
+
+    /// Replaces the faults of one directed link; the partition in force (`in_force`) stays.
+    pub fn set_link(&self, spec: &LinkSpec, in_force: &NetworkFaults) -> Result<()> {
+        match self {
+            Network::Proxy(proxy) => {
+                let mut effective = spec.clone();
+                if let Some(partition) = &in_force.partition {
+                    if partition.cut.contains(&(spec.from, spec.to)) {
+                        effective.cut = true;
+                        effective.mode = partition.mode;
+                    }
+                }
+                proxy.set(effective)
+            }
+            Network::Iptables(_) if per_message(spec) => bail!(IPTABLES_ONLY_CUTS),
+            Network::Iptables(netns) => {
+                let mut cut: BTreeSet<(NodeId, NodeId)> =
+                    in_force.partition.as_ref().map(|p| p.cut.clone()).unwrap_or_default();
+                for l in in_force.links.values().chain(std::iter::once(spec)).filter(|l| l.cut) {
+                    cut.insert((l.from, l.to));
+                }
+                if !spec.cut {
+                    cut.remove(&(spec.from, spec.to));
+                }
+                netns.set_cut(&cut, spec.mode)
+            }
+            Network::Direct => bail!(DIRECT_CANNOT_LINK),
+        }
+    }
+
+    /// Removes every partition and link fault.
+    pub fn heal(&self) -> Result<()> {
+        match self {
+            Network::Proxy(proxy) => {
+                proxy.clear_all();
+                Ok(())
+            }
+            Network::Iptables(netns) => netns.set_cut(&BTreeSet::new(), CutMode::Blackhole),
+            Network::Direct => bail!(DIRECT_CANNOT_PARTITION),
+        }
+    }
+
+    /// A link's faults, and what the proxy has done on it so far.
+    pub fn describe_link(&self, spec: &LinkSpec) -> String {
+        let mut text = spec.describe();
+        if let Network::Proxy(proxy) = self {
+            if let Some(c) = proxy.counters(spec.from, spec.to) {
+                use std::sync::atomic::Ordering::Relaxed;
+                text += &format!(
+                    " (forwarded {}, dropped {}, duplicated {}, delayed {}, reordered {})",
+                    c.forwarded.load(Relaxed),
+                    c.dropped.load(Relaxed),
+                    c.duplicated.load(Relaxed),
+                    c.delayed.load(Relaxed),
+                    c.reordered.load(Relaxed)
+                );
+            }
+        }
+        text
+    }
+
+    /// iptables mode: the rules in force inside the run's namespace.
+    pub fn rules(&self) -> Option<String> {
+        match self {
+            Network::Iptables(netns) => netns.rules().ok(),
+            Network::Proxy(_) | Network::Direct => None,
+        }
+    }
+}
+
+/// Every node on 127.0.0.1, each on a free port.
+fn loopback(ids: &[NodeId]) -> Result<BTreeMap<NodeId, SocketAddr>> {
+    let ports = free_ports(ids.len()).context("finding free loopback ports")?;
+    Ok(ids.iter().zip(ports).map(|(id, port)| (*id, SocketAddr::from(([127, 0, 0, 1], port)))).collect())
+}
