@@ -191,12 +191,6 @@ impl PropertyResult {
         self
     }
 
-    /// The old free constructor, while the checkers move to the ones above.
-    pub fn new(name: &str, verdict: Verdict, detail: impl Into<String>) -> Self {
-        let judged = (verdict != Verdict::Unknown) as usize;
-        PropertyResult { name: name.to_string(), verdict, detail: detail.into(), judged, evidence: vec![], sealed: () }
-    }
-
     pub fn is_held(&self) -> bool {
         self.verdict == Verdict::Held
     }

@@ -387,7 +387,7 @@ pub fn liveness(run: &Execution, h: &History) -> PropertyResult {
         h.sections.iter().filter_map(|s| s.request.map(|r| (s.start.t - r.t, s, r))).collect();
     let nothing = match h.requests {
         0 => "request was made".to_string(),
-        n => format!("request was granted ({n} request(s){notes})"),
+        n => format!("request was granted; {n} request(s){notes}"),
     };
     let Some((wait, s, r)) = granted.iter().max_by_key(|x| x.0) else {
         return PropertyResult::held(LIVENESS.name, 0, &nothing, "");
@@ -526,7 +526,7 @@ impl Cost {
             let detail = format!("{measured}; expected between {lower} and {upper} messages for this run");
             return PropertyResult::violated(name, detail, vec![]);
         }
-        PropertyResult::held(name, self.entries, &format!("entry to count messages for ({measured})"), measured)
+        PropertyResult::held(name, self.entries, &format!("entry to count messages for; {measured}"), measured)
     }
 }
 
