@@ -190,10 +190,6 @@ impl PropertyResult {
         self.evidence = evidence;
         self
     }
-
-    pub fn is_held(&self) -> bool {
-        self.verdict == Verdict::Held
-    }
 }
 
 /// What a checker concludes about a run.
@@ -215,5 +211,29 @@ impl CheckReport {
         } else {
             Verdict::Held
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_of_nothing_is_unknown_and_says_what_was_missing() {
+        let p = PropertyResult::held("cost", 0, "election compared with the bound", "0 elections");
+        assert_eq!((p.verdict, p.judged), (Verdict::Unknown, 0));
+        assert_eq!(p.detail, "nothing to judge: no election compared with the bound");
+        let p = PropertyResult::held("cost", 3, "election compared with the bound", "3 elections");
+        assert_eq!((p.verdict, p.judged, p.detail.as_str()), (Verdict::Held, 3, "3 elections"));
+    }
+
+    #[test]
+    fn summaries_carry_judged_and_old_ones_still_read() {
+        let p = PropertyResult::held("cost", 3, "election", "3 elections");
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json, serde_json::json!({"name": "cost", "verdict": "held", "detail": "3 elections", "judged": 3}));
+        assert_eq!(serde_json::from_value::<PropertyResult>(json).unwrap(), p);
+        let old = serde_json::json!({"name": "cost", "verdict": "unknown", "detail": "no election"});
+        assert_eq!(serde_json::from_value::<PropertyResult>(old).unwrap().judged, 0);
     }
 }
