@@ -15,7 +15,7 @@
 //! the event `load_aborted`, so a broken link shows up as a failed property, not a hang.
 
 use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
-use crate::check::{stats, CheckReport, EventRef, Execution, PropertyResult, Verdict};
+use crate::check::{stats, CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{Ctx, DynProcess, Message, Nanos, NodeId, Process, Status, MS};
 use crate::core::trace::What;
 use serde::{Deserialize, Serialize};
@@ -385,8 +385,7 @@ fn check_load(run: &Execution) -> CheckReport {
         })
         .collect();
 
-    let mut pings = PropertyResult::new("pings_answered", Verdict::Held, "");
-    let (mut runs, mut rtt_p50_us) = (0, vec![]);
+    let (mut runs, mut rtt_p50_us, mut pings) = (0, vec![], None);
     for (i, (r, name, data)) in events.iter().enumerate() {
         if *name != "ping_started" {
             continue;
@@ -402,34 +401,32 @@ fn check_load(run: &Execution) -> CheckReport {
                     rtt_p50_us.push(p50 as f64 / 1000.0);
                 }
             }
-            other => {
-                if pings.verdict == Verdict::Held {
-                    pings.verdict = Verdict::Violated;
-                    pings.detail = format!(
-                        "node {} started {} pings at {:.0} ms and {}",
-                        r.node,
-                        count.unwrap_or(0),
-                        run.ms(r.t),
-                        match other {
-                            Some((_, "load_aborted", d)) => format!("gave up: {}", d["reason"]),
-                            _ => "never got them all back".to_string(),
-                        }
-                    );
-                    pings.evidence = vec![EventRef::of(r)];
-                }
+            other if pings.is_none() => {
+                let detail = format!(
+                    "node {} started {} pings at {:.0} ms and {}",
+                    r.node,
+                    count.unwrap_or(0),
+                    run.ms(r.t),
+                    match other {
+                        Some((_, "load_aborted", d)) => format!("gave up: {}", d["reason"]),
+                        _ => "never got them all back".to_string(),
+                    }
+                );
+                pings = Some(PropertyResult::violated("pings_answered", detail, vec![EventRef::of(r)]));
             }
+            _ => {}
         }
     }
-    if pings.verdict == Verdict::Held {
-        pings.detail = format!("{runs} ping run(s), all answered");
-        if runs == 0 {
-            pings.verdict = Verdict::Unknown;
-            pings.detail = "no ping run in this trace".into();
-        }
-    }
+    let pings = pings.unwrap_or_else(|| {
+        PropertyResult::held(
+            "pings_answered",
+            runs,
+            "ping run in this trace",
+            format!("{runs} ping run(s), all answered"),
+        )
+    });
 
-    let mut floods = PropertyResult::new("floods_delivered", Verdict::Held, "");
-    let (mut flood_runs, mut rates) = (0, vec![]);
+    let (mut flood_runs, mut rates, mut floods) = (0, vec![], None);
     for (r, name, data) in &events {
         if *name != "flood_started" {
             continue;
@@ -445,27 +442,23 @@ fn check_load(run: &Execution) -> CheckReport {
         });
         match done {
             Some((_, _, d)) => rates.extend(d.get("msgs_per_s").and_then(Value::as_f64)),
-            None if floods.verdict == Verdict::Held => {
-                floods.verdict = Verdict::Violated;
-                floods.detail = format!(
+            None if floods.is_none() => {
+                let detail = format!(
                     "node {} flooded node {} with {} messages at {:.0} ms; the receiver never had them all",
                     r.node,
                     to.unwrap_or(0),
                     count.unwrap_or(0),
                     run.ms(r.t)
                 );
-                floods.evidence = vec![EventRef::of(r)];
+                floods = Some(PropertyResult::violated("floods_delivered", detail, vec![EventRef::of(r)]));
             }
             None => {}
         }
     }
-    if floods.verdict == Verdict::Held {
-        floods.detail = format!("{flood_runs} flood(s), all delivered whole");
-        if flood_runs == 0 {
-            floods.verdict = Verdict::Unknown;
-            floods.detail = "no flood in this trace".into();
-        }
-    }
+    let floods = floods.unwrap_or_else(|| {
+        let detail = format!("{flood_runs} flood(s), all delivered whole");
+        PropertyResult::held("floods_delivered", flood_runs, "flood in this trace", detail)
+    });
 
     let mut report = CheckReport { properties: vec![pings, floods], ..Default::default() };
     report.metrics.insert("rtt_us_p50".into(), stats(&rtt_p50_us));
@@ -476,6 +469,7 @@ fn check_load(run: &Execution) -> CheckReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check::Verdict;
     use crate::core::process::node_rng;
     use crate::core::trace::{Clocks, TraceRecord};
     use crate::Effect;

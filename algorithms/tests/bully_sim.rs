@@ -94,6 +94,8 @@ fn partitions_split_the_cluster_into_two_leaders_until_healed() {
             Action::Partition { groups: PartitionSpec::parse("1,2|3,4,5").unwrap(), mode: Default::default() },
         ),
         FaultSpec::new(at(4.0), Action::Heal),
+        // An election after a leader's death, for the message cost to be judged on.
+        FaultSpec::new(at(6.0), Action::Kill { node: Target::Leader }),
     ];
     let outcome = simulate(bully, &experiment(11, faults)).unwrap();
     let leader_of_1_2 = outcome

@@ -286,8 +286,8 @@ mod tests {
 
     #[test]
     fn the_summary_is_a_compact_table_ending_with_the_verdict() {
-        let mut properties = vec![PropertyResult::new("stable_agreement", Verdict::Held, "3 periods judged")];
-        properties.push(PropertyResult::new("election_within_bound", Verdict::Violated, "took 900 ms"));
+        let mut properties = vec![PropertyResult::held("stable_agreement", 3, "stable period", "3 periods judged")];
+        properties.push(PropertyResult::violated("election_within_bound", "took 900 ms", vec![]));
         let summary = Summary {
             name: "bully".into(),
             algorithm: "bully".into(),

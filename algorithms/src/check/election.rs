@@ -15,7 +15,7 @@
 //! - an *episode* is a moment that calls for an election (start, the leader's death, a heal, ...),
 //!   and its *latency* runs from that moment to the first agreement on an acceptable new leader.
 
-use crate::check::{stats, EventRef, Execution, LeaderViews, PropertyResult, Verdict, View};
+use crate::check::{stats, EventRef, Execution, LeaderViews, PropertyResult, View};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::{TraceRecord, What};
 use crate::faults::AppliedFault;
@@ -211,7 +211,7 @@ pub fn stable_agreement(
     expect: Expect,
     can_elect: &dyn Fn(Nanos) -> bool,
 ) -> PropertyResult {
-    let mut result = PropertyResult::new("stable_agreement", Verdict::Held, "");
+    const NAME: &str = "stable_agreement";
     let (mut judged, mut skipped) = (0, 0);
     for (from, to) in el.periods() {
         if to < from + bound {
@@ -230,8 +230,7 @@ pub fn stable_agreement(
         };
         let agreed = el.agreement(at);
         if agreed.is_none() || (wanted.is_some() && agreed != wanted) {
-            result.verdict = Verdict::Violated;
-            result.detail = format!(
+            let detail = format!(
                 "stable period {:.0}–{:.0} ms ended with views {} (wanted: {})",
                 el.run.ms(from),
                 el.run.ms(to),
@@ -241,23 +240,21 @@ pub fn stable_agreement(
                     None => "all on one live leader".into(),
                 }
             );
-            result.evidence = el.causes(at);
-            return result;
+            return PropertyResult::violated(NAME, detail, el.causes(at));
         }
     }
     let what = match expect {
         Expect::Highest => "the highest live id",
         Expect::Any => "one live leader",
     };
-    result.detail = format!("{judged} stable period(s) of at least {} ms judged, all agreed on {what}", bound / MS);
-    if skipped > 0 {
-        result.detail += &format!("; {skipped} partitioned or leaderless-by-design period(s) not judged");
-    }
-    if judged == 0 {
-        result.verdict = Verdict::Unknown;
-        result.detail = format!("no stable period of at least {} ms to judge", bound / MS);
-    }
-    result
+    let not_judged = match skipped {
+        0 => String::new(),
+        n => format!("; {n} partitioned or leaderless-by-design period(s) not judged"),
+    };
+    let detail =
+        format!("{judged} stable period(s) of at least {} ms judged, all agreed on {what}{not_judged}", bound / MS);
+    let nothing = format!("stable period of at least {} ms in which an election could succeed{not_judged}", bound / MS);
+    PropertyResult::held(NAME, judged, &nothing, detail)
 }
 
 /// A moment that calls for an election.
@@ -340,8 +337,9 @@ pub fn election_latency(
     expect: Expect,
     can_elect: &dyn Fn(Nanos) -> bool,
 ) -> (PropertyResult, Vec<Timed>) {
-    let mut result = PropertyResult::new("election_within_bound", Verdict::Held, "");
+    const NAME: &str = "election_within_bound";
     let (mut timed, mut cut_short, mut skipped) = (Vec::new(), 0, 0);
+    let mut violation: Option<PropertyResult> = None;
     for e in episodes {
         let end = el.next_boundary(e.at);
         if el.run.partitioned_at(e.at) || !can_elect(e.at) {
@@ -354,49 +352,47 @@ pub fn election_latency(
         match el.first_agreement(e.t0, end, accept) {
             Some((done, leader)) => {
                 let t = Timed { episode: e.clone(), done, leader, end };
-                if done - e.t0 > bound && result.verdict == Verdict::Held {
-                    result.verdict = Verdict::Violated;
-                    result.detail = format!(
+                if done - e.t0 > bound && violation.is_none() {
+                    let detail = format!(
                         "election after {} at {:.0} ms took {:.0} ms, above the bound of {} ms",
                         e.why,
                         el.run.ms(e.t0),
                         t.ms(),
                         bound / MS
                     );
-                    result.evidence = el.causes(done);
+                    violation = Some(PropertyResult::violated(NAME, detail, el.causes(done)));
                 }
                 timed.push(t);
             }
             None if end >= e.t0 + bound => {
-                if result.verdict == Verdict::Held {
-                    result.verdict = Verdict::Violated;
-                    result.detail = format!(
+                if violation.is_none() {
+                    let detail = format!(
                         "no agreement on a new leader within {} ms of the {} at {:.0} ms; views then: {}",
                         bound / MS,
                         e.why,
                         el.run.ms(e.t0),
                         el.describe(e.t0 + bound)
                     );
-                    result.evidence = el.causes(e.t0 + bound);
+                    violation = Some(PropertyResult::violated(NAME, detail, el.causes(e.t0 + bound)));
                 }
             }
             None => cut_short += 1,
         }
     }
-    if result.verdict == Verdict::Held {
-        let slowest = timed.iter().map(Timed::ms).fold(0.0, f64::max);
-        result.detail = format!("{} election(s), slowest {slowest:.0} ms, bound {} ms", timed.len(), bound / MS);
-        if cut_short > 0 {
-            result.detail += &format!("; {cut_short} cut short by the next fault, not judged");
-        }
-        if skipped > 0 {
-            result.detail += &format!("; {skipped} during a partition or without a quorum, not judged");
-        }
-        if timed.is_empty() {
-            result.verdict = Verdict::Unknown;
-        }
+    if let Some(violation) = violation {
+        return (violation, timed);
     }
-    (result, timed)
+    let mut not_judged = String::new();
+    if cut_short > 0 {
+        not_judged += &format!("; {cut_short} cut short by the next fault, not judged");
+    }
+    if skipped > 0 {
+        not_judged += &format!("; {skipped} during a partition or without a quorum, not judged");
+    }
+    let slowest = timed.iter().map(Timed::ms).fold(0.0, f64::max);
+    let detail = format!("{} election(s), slowest {slowest:.0} ms, bound {} ms{not_judged}", timed.len(), bound / MS);
+    let nothing = format!("election that could be timed against the bound of {} ms{not_judged}", bound / MS);
+    (PropertyResult::held(NAME, timed.len(), &nothing, detail), timed)
 }
 
 /// A list of counts for a detail line: in full when short, else its size, median and maximum.

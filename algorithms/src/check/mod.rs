@@ -118,19 +118,77 @@ impl EventRef {
     }
 }
 
+/// A property's verdict on one run, and why.
+///
+/// Built only by [`PropertyResult::held`], [`PropertyResult::violated`] and
+/// [`PropertyResult::unknown`]: a checker cannot say `held` without saying how many cases
+/// (elections, periods, entries, takeovers, ...) it judged, and `held` of nothing is `unknown`.
+/// No evidence, no `held`.
+// A private field rather than `#[non_exhaustive]`: that would still let the checkers in this crate
+// write results by hand.
+#[allow(clippy::manual_non_exhaustive)]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PropertyResult {
     pub name: String,
     pub verdict: Verdict,
     pub detail: String,
+    /// How many cases the checker judged: at least one when `held`, none when `unknown`, and for
+    /// `violated` the one case its detail names (checkers stop at the first).
+    #[serde(default)]
+    pub judged: usize,
     /// The records that show a violation (or, for held liveness properties, the witnesses).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<EventRef>,
+    /// Keeps the fields from being filled in by hand outside this module: use the constructors.
+    #[serde(skip)]
+    sealed: (),
 }
 
 impl PropertyResult {
-    pub fn new(name: &str, verdict: Verdict, detail: impl Into<String>) -> Self {
-        PropertyResult { name: name.to_string(), verdict, detail: detail.into(), evidence: vec![] }
+    /// The property held over `judged` cases; with none it is `unknown`, "nothing to judge: no
+    /// {what}" (`what` names the missing cases: "election compared with the bound").
+    pub fn held(name: &str, judged: usize, what: &str, detail: impl Into<String>) -> Self {
+        if judged == 0 {
+            return PropertyResult::unknown(name, format!("nothing to judge: no {what}"));
+        }
+        PropertyResult {
+            name: name.to_string(),
+            verdict: Verdict::Held,
+            detail: detail.into(),
+            judged,
+            evidence: vec![],
+            sealed: (),
+        }
+    }
+
+    /// The property broke; `evidence` holds the records that show it.
+    pub fn violated(name: &str, detail: impl Into<String>, evidence: Vec<EventRef>) -> Self {
+        PropertyResult {
+            name: name.to_string(),
+            verdict: Verdict::Violated,
+            detail: detail.into(),
+            judged: 1,
+            evidence,
+            sealed: (),
+        }
+    }
+
+    /// The run gave the checker nothing it could judge; `reason` says what was missing.
+    pub fn unknown(name: &str, reason: impl Into<String>) -> Self {
+        PropertyResult {
+            name: name.to_string(),
+            verdict: Verdict::Unknown,
+            detail: reason.into(),
+            judged: 0,
+            evidence: vec![],
+            sealed: (),
+        }
+    }
+
+    /// The same result with these records as its evidence (a held liveness property's witnesses).
+    pub fn with_evidence(mut self, evidence: Vec<EventRef>) -> Self {
+        self.evidence = evidence;
+        self
     }
 }
 
@@ -153,5 +211,29 @@ impl CheckReport {
         } else {
             Verdict::Held
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_of_nothing_is_unknown_and_says_what_was_missing() {
+        let p = PropertyResult::held("cost", 0, "election compared with the bound", "0 elections");
+        assert_eq!((p.verdict, p.judged), (Verdict::Unknown, 0));
+        assert_eq!(p.detail, "nothing to judge: no election compared with the bound");
+        let p = PropertyResult::held("cost", 3, "election compared with the bound", "3 elections");
+        assert_eq!((p.verdict, p.judged, p.detail.as_str()), (Verdict::Held, 3, "3 elections"));
+    }
+
+    #[test]
+    fn summaries_carry_judged_and_old_ones_still_read() {
+        let p = PropertyResult::held("cost", 3, "election", "3 elections");
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json, serde_json::json!({"name": "cost", "verdict": "held", "detail": "3 elections", "judged": 3}));
+        assert_eq!(serde_json::from_value::<PropertyResult>(json).unwrap(), p);
+        let old = serde_json::json!({"name": "cost", "verdict": "unknown", "detail": "no election"});
+        assert_eq!(serde_json::from_value::<PropertyResult>(old).unwrap().judged, 0);
     }
 }

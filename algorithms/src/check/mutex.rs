@@ -8,10 +8,11 @@
 //!   happens-before the entry of the next (vector clocks) and comes first on the monotonic clock;
 //!   a node that died inside counts as out from the moment it died. A violation names both
 //!   intervals.
-//! - **liveness**: every request is granted, unless its node died first, the cluster is cut apart
-//!   at the end, or the run ended before it could be: a request still waiting at the end is judged
-//!   once it has waited longer than `max(1 s, twice the longest completed wait)`. The longest wait
-//!   is reported.
+//! - **liveness**: every request is granted, unless its node died first, its node is cut off at
+//!   the end from another node (one it may wait on; a cut elsewhere excuses nobody), or the run
+//!   ended before it could be: a request still waiting at the end is judged once it has waited
+//!   longer than `max(1 s, twice the longest completed wait)`. The longest wait is reported; a run
+//!   in which no request was granted has nothing to judge (`unknown`).
 //! - **fairness** (timestamp-ordered algorithms): entries come in `(timestamp, id)` order.
 //! - **token conservation** (token algorithms): the token's custody intervals form the same kind
 //!   of chain as critical sections, so there is never more than one token; a new token may only
@@ -19,12 +20,12 @@
 //! - **message cost**: messages per entry, by type, against the textbook's formula.
 
 use crate::algorithm::PropertyInfo;
-use crate::check::{count_messages, stats, CheckReport, EventRef, Execution, PropertyResult, Verdict};
+use crate::check::{count_messages, stats, CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::{TraceRecord, VectorClock, What};
 use crate::faults::AppliedFault;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const MUTUAL_EXCLUSION: PropertyInfo = PropertyInfo {
     name: "mutual_exclusion",
@@ -310,28 +311,18 @@ fn show_vc(vc: &VectorClock) -> String {
 
 /// Never two nodes in the critical section of one resource.
 pub fn mutual_exclusion(run: &Execution, h: &History) -> PropertyResult {
-    let mut p = PropertyResult::new(MUTUAL_EXCLUSION.name, Verdict::Held, "");
-    match first_overlap(run, &h.sections, "the critical section of") {
-        Some((a, b, why)) => {
-            p.verdict = Verdict::Violated;
-            p.detail = why;
-            p.evidence = a.evidence();
-            p.evidence.extend(b.evidence());
-        }
-        None if h.sections.is_empty() => {
-            p.verdict = Verdict::Unknown;
-            p.detail = "no critical section was entered".into();
-        }
-        None => {
-            let resources: std::collections::BTreeSet<&str> = h.sections.iter().map(|s| s.resource.as_str()).collect();
-            p.detail = format!(
-                "{} critical section(s) over {} resource(s), each exit happens-before the next entry",
-                h.sections.len(),
-                resources.len()
-            );
-        }
+    if let Some((a, b, why)) = first_overlap(run, &h.sections, "the critical section of") {
+        let mut evidence = a.evidence();
+        evidence.extend(b.evidence());
+        return PropertyResult::violated(MUTUAL_EXCLUSION.name, why, evidence);
     }
-    p
+    let resources: BTreeSet<&str> = h.sections.iter().map(|s| s.resource.as_str()).collect();
+    let detail = format!(
+        "{} critical section(s) over {} resource(s), each exit happens-before the next entry",
+        h.sections.len(),
+        resources.len()
+    );
+    PropertyResult::held(MUTUAL_EXCLUSION.name, h.sections.len(), "critical section was entered", detail)
 }
 
 /// How long a request may still be waiting at the end of the run before it counts as starved.
@@ -340,21 +331,33 @@ pub fn liveness_grace(h: &History) -> Nanos {
     ((2.0 * longest * MS as f64) as Nanos).max(1000 * MS)
 }
 
-/// Every request granted, unless its node died first or the run ended too soon after it.
+/// The other nodes `node` cannot reach, or be reached from, at `t`: a cut link either way.
+pub fn cut_from(run: &Execution, node: NodeId, t: Nanos) -> Vec<NodeId> {
+    let cut = run.cut_at(t);
+    let cut_off = |m: &NodeId| *m != node && (cut.contains(&(node, *m)) || cut.contains(&(*m, node)));
+    run.nodes.iter().copied().filter(cut_off).collect()
+}
+
+/// Every request granted, unless its node died first, its node is cut off at the end from a
+/// node it waits on (every algorithm of the family may wait on any other node), or the run ended
+/// too soon after it. Held only when some request was granted.
 pub fn liveness(run: &Execution, h: &History) -> PropertyResult {
-    let mut p = PropertyResult::new(LIVENESS.name, Verdict::Held, "");
     let grace = liveness_grace(h);
-    // Nodes stopped when the run ended are not dead: their waiting requests are judged. A cluster
-    // still cut apart at the end owes nobody a grant.
-    let died_early = |w: &&Pending| w.down.is_some_and(|t| t < run.end);
-    let cut_off = run.partitioned_at(run.end);
-    let starved: Vec<&Pending> =
-        h.pending.iter().filter(|w| !cut_off && !died_early(w) && w.request.t + grace < run.end).collect();
-    let died = h.pending.iter().filter(died_early).count();
-    let recent = h.pending.len() - starved.len() - died;
+    // Nodes stopped when the run ended are not dead: their waiting requests are judged.
+    let (mut starved, mut died, mut recent, mut cut_off) = (Vec::new(), 0, 0, BTreeMap::new());
+    for w in &h.pending {
+        if w.down.is_some_and(|t| t < run.end) {
+            died += 1;
+        } else if w.request.t + grace >= run.end {
+            recent += 1;
+        } else if !cut_from(run, w.node, run.end).is_empty() {
+            *cut_off.entry(w.node).or_insert(0) += 1;
+        } else {
+            starved.push(w);
+        }
+    }
     if let Some(w) = starved.iter().min_by_key(|w| w.request.t) {
-        p.verdict = Verdict::Violated;
-        p.detail = format!(
+        let detail = format!(
             "{} request(s) never granted; the oldest: node {} asked for {:?} at {:.1} ms and was still waiting when the run ended at {:.1} ms",
             starved.len(),
             w.node,
@@ -362,45 +365,47 @@ pub fn liveness(run: &Execution, h: &History) -> PropertyResult {
             run.ms(w.request.t),
             run.ms(run.end)
         );
-        p.evidence = starved.iter().map(|w| EventRef::of(w.request)).collect();
-        return p;
+        return PropertyResult::violated(
+            LIVENESS.name,
+            detail,
+            starved.iter().map(|w| EventRef::of(w.request)).collect(),
+        );
     }
-    if h.requests == 0 {
-        p.verdict = Verdict::Unknown;
-        p.detail = "no request was made".into();
-        return p;
-    }
-    let longest = h.sections.iter().filter_map(|s| s.request.map(|r| (s.start.t - r.t, s, r))).max_by_key(|x| x.0);
     let mut notes = Vec::new();
     if died > 0 {
         notes.push(format!("{died} ended by the death of their node"));
     }
-    if cut_off && recent > 0 {
-        notes.push(format!("{recent} still waiting in a cluster cut apart at the end, not judged"));
-    } else if recent > 0 {
+    for (node, count) in &cut_off {
+        let others = cut_from(run, *node, run.end);
+        notes.push(format!("{count} at node {node}, cut off from node(s) {others:?} at the end, not judged"));
+    }
+    if recent > 0 {
         notes.push(format!("{recent} made in the last {:.0} ms, still waiting at the end", grace as f64 / MS as f64));
     }
     let notes = if notes.is_empty() { String::new() } else { format!(" ({})", notes.join("; ")) };
-    p.detail = match longest {
-        Some((wait, s, r)) => {
-            p.evidence = vec![EventRef::of(r), EventRef::of(s.start)];
-            format!(
-                "{} request(s), {} granted{notes}; longest wait {:.1} ms (node {}, {:?})",
-                h.requests,
-                h.entries(),
-                wait as f64 / MS as f64,
-                s.node,
-                s.resource
-            )
-        }
-        None => format!("{} request(s), none granted yet{notes}", h.requests),
+    let granted: Vec<(Nanos, &Span, &TraceRecord)> =
+        h.sections.iter().filter_map(|s| s.request.map(|r| (s.start.t - r.t, s, r))).collect();
+    let nothing = match h.requests {
+        0 => "request was made".to_string(),
+        n => format!("request was granted; {n} request(s){notes}"),
     };
-    p
+    let Some((wait, s, r)) = granted.iter().max_by_key(|x| x.0) else {
+        return PropertyResult::held(LIVENESS.name, 0, &nothing, "");
+    };
+    let detail = format!(
+        "{} request(s), {} granted{notes}; longest wait {:.1} ms (node {}, {:?})",
+        h.requests,
+        granted.len(),
+        *wait as f64 / MS as f64,
+        s.node,
+        s.resource
+    );
+    PropertyResult::held(LIVENESS.name, granted.len(), &nothing, detail)
+        .with_evidence(vec![EventRef::of(r), EventRef::of(s.start)])
 }
 
 /// Entries come in `(ts, id)` order of their requests (each `request` event carries `"ts"`).
 pub fn fairness(run: &Execution, h: &History) -> PropertyResult {
-    let mut p = PropertyResult::new(FAIRNESS.name, Verdict::Held, "");
     let key = |s: &Span| s.request.and_then(|r| event_data(r).get("ts").and_then(Value::as_u64)).map(|ts| (ts, s.node));
     let mut by_resource: BTreeMap<&str, Vec<&Span>> = BTreeMap::new();
     for s in &h.sections {
@@ -413,8 +418,7 @@ pub fn fairness(run: &Execution, h: &History) -> PropertyResult {
             let ((a, ka), (b, kb)) = (pair[0], pair[1]);
             judged += 1;
             if ka >= kb {
-                p.verdict = Verdict::Violated;
-                p.detail = format!(
+                let detail = format!(
                     "{resource:?}: node {} (request ({}, {})) entered at {:.1} ms before node {} (request ({}, {})) at {:.1} ms, out of (timestamp, id) order",
                     a.node,
                     ka.0,
@@ -425,38 +429,25 @@ pub fn fairness(run: &Execution, h: &History) -> PropertyResult {
                     kb.1,
                     run.ms(b.start.t)
                 );
-                p.evidence = a.evidence();
-                p.evidence.extend(b.evidence());
-                return p;
+                let mut evidence = a.evidence();
+                evidence.extend(b.evidence());
+                return PropertyResult::violated(FAIRNESS.name, detail, evidence);
             }
         }
     }
-    if judged == 0 {
-        p.verdict = Verdict::Unknown;
-        p.detail = "fewer than two timestamped entries to one resource".into();
-    } else {
-        p.detail = format!("{} entries, each in (timestamp, id) order after the one before", judged + 1);
-    }
-    p
+    let detail = format!("{} entries, each in (timestamp, id) order after the one before", judged + 1);
+    PropertyResult::held(FAIRNESS.name, judged, "two timestamped entries to one resource to compare", detail)
 }
 
 /// Never two tokens of one resource: custody intervals chain like critical sections.
 pub fn token_conservation(run: &Execution, h: &History) -> PropertyResult {
-    let mut p = PropertyResult::new(TOKEN_CONSERVATION.name, Verdict::Held, "");
     let token_events = || run.records.iter().filter(|r| r.event_name() == Some("token")).map(|r| (r, event_data(r)));
     let created: Vec<&TraceRecord> =
         token_events().filter(|(_, d)| d.get("op").and_then(Value::as_str) == Some("create")).map(|(r, _)| r).collect();
     if let Some((a, b, why)) = first_overlap(run, &h.custody, "the token of") {
-        p.verdict = Verdict::Violated;
-        p.detail = format!("two tokens at once: {why}");
-        p.evidence = a.evidence();
-        p.evidence.extend(b.evidence());
-        return p;
-    }
-    if created.is_empty() {
-        p.verdict = Verdict::Unknown;
-        p.detail = "no token was ever created".into();
-        return p;
+        let mut evidence = a.evidence();
+        evidence.extend(b.evidence());
+        return PropertyResult::violated(TOKEN_CONSERVATION.name, format!("two tokens at once: {why}"), evidence);
     }
     let regenerated: Vec<String> = created
         .iter()
@@ -471,14 +462,16 @@ pub fn token_conservation(run: &Execution, h: &History) -> PropertyResult {
             _ => None,
         })
         .collect();
-    p.detail = format!(
+    let detail = format!(
         "{} custody interval(s), never two tokens of one resource at once; {} token(s) created{}{}",
         h.custody.len(),
         created.len(),
         if lost.is_empty() { String::new() } else { format!("; lost {}", lost.join(", ")) },
         if regenerated.is_empty() { String::new() } else { format!("; regenerated by {}", regenerated.join(", ")) }
     );
-    p
+    // Custody without a creation is a trace that began mid-run: nothing to anchor it on.
+    let judged = if created.is_empty() { 0 } else { h.custody.len() };
+    PropertyResult::held(TOKEN_CONSERVATION.name, judged, "token was ever created", detail)
 }
 
 /// Messages per entry in a run, by type.
@@ -521,7 +514,6 @@ impl Cost {
     /// Held when `lower ≤ messages ≤ upper`; the bounds come from the textbook per-entry cost
     /// applied to the completed entries and to the requests still open at the end.
     pub fn judge(&self, name: &str, lower: u64, upper: u64, textbook: &str) -> PropertyResult {
-        let mut p = PropertyResult::new(name, Verdict::Held, "");
         let types: Vec<String> = self.by_type.iter().map(|(t, n)| format!("{t} {n}")).collect();
         let measured = format!(
             "{} messages for {} entries = {:.2} per entry ({}); textbook {textbook}",
@@ -530,16 +522,11 @@ impl Cost {
             self.per_entry(),
             types.join(", ")
         );
-        if self.entries == 0 {
-            p.verdict = Verdict::Unknown;
-            p.detail = format!("no entry to count messages for; {measured}");
-        } else if self.total < lower || self.total > upper {
-            p.verdict = Verdict::Violated;
-            p.detail = format!("{measured}; expected between {lower} and {upper} messages for this run");
-        } else {
-            p.detail = measured;
+        if self.entries > 0 && (self.total < lower || self.total > upper) {
+            let detail = format!("{measured}; expected between {lower} and {upper} messages for this run");
+            return PropertyResult::violated(name, detail, vec![]);
         }
-        p
+        PropertyResult::held(name, self.entries, &format!("entry to count messages for; {measured}"), measured)
     }
 }
 

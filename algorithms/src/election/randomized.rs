@@ -27,7 +27,7 @@ use crate::check::election::{
     election_latency, episodes, event_data, field, listing, message_metric, sends_by_type, shown, stable_agreement,
     Elections, Expect, SentIndex, Timed,
 };
-use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 use crate::core::trace::What;
 use rand::Rng;
@@ -365,8 +365,8 @@ pub fn check_randomized(run: &Execution) -> CheckReport {
     let eps = episodes(&el, false);
     let (latency, timed) = election_latency(&el, &eps, bound, Expect::Any, &anyone);
 
-    let mut cost = PropertyResult::new("election_message_cost", Verdict::Held, "");
-    let (mut samples, mut rounds_per) = (Vec::new(), Vec::new());
+    const COST: &str = "election_message_cost";
+    let (mut samples, mut rounds_per, mut violation) = (Vec::new(), Vec::new(), None);
     for t in &timed {
         let (from, to) = (t.episode.t0, t.end);
         let counts = sends_by_type(&run.records, &ELECTION_MESSAGES, from, to);
@@ -383,30 +383,28 @@ pub fn check_randomized(run: &Execution) -> CheckReport {
         let rounds = rounds.len() as u64;
         let most = callers * (n - 1) + rounds * n * (n - 1);
         let sent: u64 = counts.values().sum();
-        if sent > most && cost.verdict == Verdict::Held {
-            cost.verdict = Verdict::Violated;
-            cost.detail = format!(
+        if sent > most && violation.is_none() {
+            let detail = format!(
                 "election after {} at {:.0} ms cost {sent} messages for {callers} caller(s) and {rounds} round(s), above {most}",
                 t.episode.why,
                 run.ms(from)
             );
+            violation = Some(PropertyResult::violated(COST, detail, vec![]));
         }
         rounds_per.push(rounds as f64);
         samples.push(counts);
     }
-    if cost.verdict == Verdict::Held {
+    let cost = violation.unwrap_or_else(|| {
         let totals: Vec<u64> = samples.iter().map(|s| s.values().sum()).collect();
         let rounds: Vec<u64> = rounds_per.iter().map(|r| *r as u64).collect();
-        cost.detail = format!(
+        let detail = format!(
             "messages per election {} over {} round(s); per round with one caller n²−1 = {}",
             listing(&totals),
             listing(&rounds),
             n * n - 1
         );
-        if samples.is_empty() {
-            cost.verdict = Verdict::Unknown;
-        }
-    }
+        PropertyResult::held(COST, samples.len(), "election measured (no agreement on a leader)", detail)
+    });
 
     let mut report = CheckReport { properties: vec![wins, agreement, latency, cost], ..Default::default() };
     let latencies: Vec<f64> = timed.iter().map(Timed::ms).collect();
@@ -428,7 +426,7 @@ pub fn check_randomized(run: &Execution) -> CheckReport {
 /// Every `elected` event: the winner's own draw of that round is the number it claims, and every
 /// draw of that round it received before winning is strictly lower.
 fn highest_draw_wins(run: &Execution) -> PropertyResult {
-    let mut result = PropertyResult::new("highest_draw_wins", Verdict::Held, "");
+    const NAME: &str = "highest_draw_wins";
     let sent = SentIndex::new(&run.records);
     let mut checked = 0;
     for win in run.records.iter().filter(|r| r.event_name() == Some("elected")) {
@@ -445,31 +443,25 @@ fn highest_draw_wins(run: &Execution) -> PropertyResult {
                 continue;
             };
             if rr == round && v as u64 >= value {
-                result.verdict = Verdict::Violated;
-                result.detail = format!(
+                let detail = format!(
                     "node {} won round {round} with {value}, but had received {v} from node {} in that round",
                     win.node,
                     sent.send_of(r).map_or(0, |s| s.node)
                 );
-                result.evidence = vec![EventRef::of(r), EventRef::of(win)];
-                return result;
+                return PropertyResult::violated(NAME, detail, vec![EventRef::of(r), EventRef::of(win)]);
             }
         }
         match own {
             Some((Some(v), _)) if v == value => {}
             other => {
-                result.verdict = Verdict::Violated;
-                result.detail = format!("node {} won round {round} claiming {value}, but drew {other:?}", win.node);
-                result.evidence = other.map(|(_, at)| at).into_iter().chain([EventRef::of(win)]).collect();
-                return result;
+                let detail = format!("node {} won round {round} claiming {value}, but drew {other:?}", win.node);
+                let evidence = other.map(|(_, at)| at).into_iter().chain([EventRef::of(win)]).collect();
+                return PropertyResult::violated(NAME, detail, evidence);
             }
         }
     }
-    result.detail = format!("{checked} win(s), each with the strictly highest draw its winner received");
-    if checked == 0 {
-        result.verdict = Verdict::Unknown;
-    }
-    result
+    let detail = format!("{checked} win(s), each with the strictly highest draw its winner received");
+    PropertyResult::held(NAME, checked, "win (no `elected` event with its round and draw)", detail)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@
 
 use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
 use crate::check::mutex::{common_report, message_field, sends_by_id, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
-use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{Ctx, DynProcess, Message, NodeId};
 use crate::core::trace::What;
 use crate::mutex::host::{Cs, MutexNode, MutexRules};
@@ -217,7 +217,6 @@ impl Algorithm for Central {
 
 /// At the coordinator, the grants of each resource follow the order its requests arrived.
 fn fifo_grants(run: &Execution, coordinator: NodeId) -> PropertyResult {
-    let mut p = PropertyResult::new(FIFO_GRANTS.name, Verdict::Held, "");
     let sends = sends_by_id(run);
     let mut queues: BTreeMap<String, VecDeque<(NodeId, EventRef)>> = BTreeMap::new();
     let mut grants = 0;
@@ -250,24 +249,18 @@ fn fifo_grants(run: &Execution, coordinator: NodeId) -> PropertyResult {
         match queue.pop_front() {
             Some((first, _)) if first == who => {}
             first => {
-                p.verdict = Verdict::Violated;
-                p.detail = match &first {
+                let detail = match &first {
                     Some((first, _)) => format!(
                         "{resource:?} granted to node {who} at {:.1} ms, but node {first}'s request had arrived first",
                         run.ms(r.t)
                     ),
                     None => format!("{resource:?} granted to node {who} at {:.1} ms without a request", run.ms(r.t)),
                 };
-                p.evidence = first.into_iter().map(|(_, e)| e).chain([EventRef::of(r)]).collect();
-                return p;
+                let evidence = first.into_iter().map(|(_, e)| e).chain([EventRef::of(r)]).collect();
+                return PropertyResult::violated(FIFO_GRANTS.name, detail, evidence);
             }
         }
     }
-    if grants == 0 {
-        p.verdict = Verdict::Unknown;
-        p.detail = format!("coordinator {coordinator} granted nothing");
-    } else {
-        p.detail = format!("{grants} grant(s) by coordinator {coordinator}, each to the oldest waiting request");
-    }
-    p
+    let detail = format!("{grants} grant(s) by coordinator {coordinator}, each to the oldest waiting request");
+    PropertyResult::held(FIFO_GRANTS.name, grants, &format!("grant: coordinator {coordinator} granted nothing"), detail)
 }

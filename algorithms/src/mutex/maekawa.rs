@@ -27,7 +27,7 @@
 
 use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
 use crate::check::mutex::{common_report, event_data, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
-use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{Ctx, DynProcess, Message, NodeId};
 use crate::core::trace::TraceRecord;
 use crate::mutex::host::{Cs, MutexNode, MutexRules};
@@ -382,7 +382,6 @@ impl Algorithm for Maekawa {
 
 /// Every pair of quorums (from the `quorum` events) shares a member.
 fn quorums_intersect(run: &Execution) -> PropertyResult {
-    let mut p = PropertyResult::new(QUORUMS_INTERSECT.name, Verdict::Held, "");
     let mut quorums: BTreeMap<NodeId, (&TraceRecord, BTreeSet<NodeId>)> = BTreeMap::new();
     for r in run.records.iter().filter(|r| r.event_name() == Some("quorum")) {
         let members = event_data(r)
@@ -396,31 +395,28 @@ fn quorums_intersect(run: &Execution) -> PropertyResult {
     for (i, (a, (ra, qa))) in list.iter().enumerate() {
         for (b, (rb, qb)) in &list[i + 1..] {
             if qa.is_disjoint(qb) {
-                p.verdict = Verdict::Violated;
-                p.detail = format!("the quorums of node {a} {qa:?} and node {b} {qb:?} share no member");
-                p.evidence = vec![EventRef::of(ra), EventRef::of(rb)];
-                return p;
+                let detail = format!("the quorums of node {a} {qa:?} and node {b} {qb:?} share no member");
+                return PropertyResult::violated(
+                    QUORUMS_INTERSECT.name,
+                    detail,
+                    vec![EventRef::of(ra), EventRef::of(rb)],
+                );
             }
         }
     }
-    if quorums.len() < 2 {
-        p.verdict = Verdict::Unknown;
-        p.detail = "fewer than two quorums were announced".into();
-    } else {
-        let sizes: Vec<usize> = quorums.values().map(|(_, q)| q.len()).collect();
-        p.detail = format!(
-            "{} quorums of {}–{} members, every pair intersects",
-            quorums.len(),
-            sizes.iter().min().unwrap_or(&0),
-            sizes.iter().max().unwrap_or(&0)
-        );
-    }
-    p
+    let sizes: Vec<usize> = quorums.values().map(|(_, q)| q.len()).collect();
+    let detail = format!(
+        "{} quorums of {}–{} members, every pair intersects",
+        quorums.len(),
+        sizes.iter().min().unwrap_or(&0),
+        sizes.iter().max().unwrap_or(&0)
+    );
+    let pairs = quorums.len() * quorums.len().saturating_sub(1) / 2;
+    PropertyResult::held(QUORUMS_INTERSECT.name, pairs, "two quorums announced to compare", detail)
 }
 
 /// No voter votes for a second request of a resource before its vote for the first came back.
 fn one_vote(run: &Execution) -> PropertyResult {
-    let mut p = PropertyResult::new(ONE_VOTE.name, Verdict::Held, "");
     let mut outstanding: BTreeMap<(NodeId, String), &TraceRecord> = BTreeMap::new();
     let mut votes = 0;
     for r in &run.records {
@@ -440,8 +436,7 @@ fn one_vote(run: &Execution) -> PropertyResult {
         }
         votes += 1;
         if let Some(earlier) = outstanding.insert(key, r) {
-            p.verdict = Verdict::Violated;
-            p.detail = format!(
+            let detail = format!(
                 "node {} voted for node {} on {resource:?} at {:.1} ms while its vote for node {} (at {:.1} ms) was still out",
                 r.node,
                 data.get("for").unwrap_or(&Value::Null),
@@ -449,17 +444,11 @@ fn one_vote(run: &Execution) -> PropertyResult {
                 event_data(earlier).get("for").unwrap_or(&Value::Null),
                 run.ms(earlier.t)
             );
-            p.evidence = vec![EventRef::of(earlier), EventRef::of(r)];
-            return p;
+            return PropertyResult::violated(ONE_VOTE.name, detail, vec![EventRef::of(earlier), EventRef::of(r)]);
         }
     }
-    if votes == 0 {
-        p.verdict = Verdict::Unknown;
-        p.detail = "no vote was cast".into();
-    } else {
-        p.detail = format!("{votes} vote(s), never two outstanding at one voter for one resource");
-    }
-    p
+    let detail = format!("{votes} vote(s), never two outstanding at one voter for one resource");
+    PropertyResult::held(ONE_VOTE.name, votes, "vote was cast", detail)
 }
 
 #[cfg(test)]

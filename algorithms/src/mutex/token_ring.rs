@@ -31,7 +31,7 @@ use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
 use crate::check::mutex::{
     common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
-use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{Ctx, DynProcess, Message, Nanos, NodeId, MS};
 use crate::mutex::host::{trace_token, Cs, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
@@ -484,7 +484,6 @@ impl Algorithm for TokenRing {
 /// At most N−1 other nodes receive the token between a request and its entry, judged for requests
 /// during which no fault struck and no token was regenerated.
 fn passes_before_entry(run: &Execution, h: &History) -> PropertyResult {
-    let mut p = PropertyResult::new(PASSES_BEFORE_ENTRY.name, Verdict::Held, "");
     let n = run.nodes.len();
     let faults: Vec<u64> = run.disturbances().iter().map(|f| f.t).collect();
     let mut receipts: BTreeMap<&str, Vec<&crate::core::trace::TraceRecord>> = BTreeMap::new();
@@ -515,8 +514,7 @@ fn passes_before_entry(run: &Execution, h: &History) -> PropertyResult {
         judged += 1;
         most = most.max(passes.len());
         if passes.len() > n.saturating_sub(1) {
-            p.verdict = Verdict::Violated;
-            p.detail = format!(
+            let detail = format!(
                 "node {} waited for {:?} from {:.1} ms to {:.1} ms while the token passed {} other nodes (N−1 = {})",
                 s.node,
                 s.resource,
@@ -525,17 +523,11 @@ fn passes_before_entry(run: &Execution, h: &History) -> PropertyResult {
                 passes.len(),
                 n - 1
             );
-            p.evidence = vec![EventRef::of(request), EventRef::of(s.start)];
-            p.evidence.extend(passes.iter().map(|r| EventRef::of(r)));
-            return p;
+            let mut evidence = vec![EventRef::of(request), EventRef::of(s.start)];
+            evidence.extend(passes.iter().map(|r| EventRef::of(r)));
+            return PropertyResult::violated(PASSES_BEFORE_ENTRY.name, detail, evidence);
         }
     }
-    if judged == 0 {
-        p.verdict = Verdict::Unknown;
-        p.detail = "no entry without a fault in its wait to judge".into();
-    } else {
-        p.detail =
-            format!("{judged} entries judged; at most {most} other node(s) had the token first (N−1 = {})", n - 1);
-    }
-    p
+    let detail = format!("{judged} entries judged; at most {most} other node(s) had the token first (N−1 = {})", n - 1);
+    PropertyResult::held(PASSES_BEFORE_ENTRY.name, judged, "entry without a fault in its wait", detail)
 }

@@ -724,8 +724,7 @@ mod tests {
             FaultRecord { t: 5_000_000, fault: AppliedFault::RunEnd },
         ];
         let tl = Timeline::new(vec![s, r, leader.clone(), lost], faults);
-        let mut violated = PropertyResult::new("agreement", Verdict::Violated, "views 1→none, 2→2");
-        violated.evidence = vec![EventRef::of(&leader)];
+        let violated = PropertyResult::violated("agreement", "views 1→none, 2→2", vec![EventRef::of(&leader)]);
         let (page, drawn) = render(&summary(vec![violated], BTreeMap::new()), &[1, 2], &tl, 100);
         assert_eq!(drawn, 4);
         assert!(!page.contains("</script><script>alert"), "a message body cannot end the page's script");

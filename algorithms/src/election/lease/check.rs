@@ -7,7 +7,7 @@ use crate::check::election::{
     election_latency, episodes, event_data, field, local_time, message_metric, overlapping_reigns, sends_by_type,
     shown, stable_agreement, Elections, Expect, SentIndex, Timed,
 };
-use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::What;
 use crate::faults::AppliedFault;
@@ -62,7 +62,7 @@ pub fn check_lease(run: &Execution) -> CheckReport {
 /// which it names itself holder in place of another against its own clock, rebuilt from the
 /// drift faults.
 fn no_early_takeover(run: &Execution, p: &LeaseParams, candidates: &[NodeId], sent: &SentIndex) -> PropertyResult {
-    let mut result = PropertyResult::new("no_early_takeover", Verdict::Held, "");
+    const NAME: &str = "no_early_takeover";
     let duration = p.lease_duration_ms * MS;
     let mut takeovers = 0;
     for &c in candidates {
@@ -94,65 +94,67 @@ fn no_early_takeover(run: &Execution, p: &LeaseParams, candidates: &[NodeId], se
                     takeovers += 1;
                     let waited = local_time(run, c, r.t).saturating_sub(*seen_at);
                     if waited < duration {
-                        result.verdict = Verdict::Violated;
-                        result.detail = format!(
+                        let detail = format!(
                             "node {c} tried to take the lease from node {} at {:.0} ms, {:.0} ms (its clock) after it saw the record change, before the lease duration of {} ms",
                             previous.unwrap_or(0),
                             run.ms(r.t),
                             waited as f64 / MS as f64,
                             p.lease_duration_ms
                         );
-                        result.evidence = vec![seen_ref.clone(), EventRef::of(r)];
-                        return result;
+                        return PropertyResult::violated(NAME, detail, vec![seen_ref.clone(), EventRef::of(r)]);
                     }
                 }
                 _ => {}
             }
         }
     }
-    result.detail = format!(
+    let detail = format!(
         "{takeovers} takeover attempt(s), each a full lease duration ({} ms) after the candidate last saw the record change, on its own clock",
         p.lease_duration_ms
     );
-    result
+    PropertyResult::held(
+        NAME,
+        takeovers,
+        "takeover attempt (no candidate wrote itself in place of another holder)",
+        detail,
+    )
 }
 
 /// The store's record: transitions never fall, and rise by exactly one at each change of holder.
 fn transitions_grow(run: &Execution, store: NodeId) -> PropertyResult {
-    let mut result = PropertyResult::new("transitions_grow", Verdict::Held, "");
+    const NAME: &str = "transitions_grow";
     let mut last: Option<(Option<u64>, u64, EventRef)> = None;
-    let mut changes = 0;
+    let (mut changes, mut compared) = (0, 0);
     for r in run.records.iter().filter(|r| r.node == store) {
         let Some(data) = event_data(r, "lease_updated") else { continue };
         let (holder, transitions) = (field(data, "holder"), field(data, "transitions").unwrap_or(0));
         if let Some((before, count, at)) = &last {
+            compared += 1;
             let expected = if holder != *before { count + 1 } else { *count };
             if transitions != expected {
-                result.verdict = Verdict::Violated;
-                result.detail = format!(
+                let detail = format!(
                     "the record's transitions went from {count} to {transitions} as the holder went from {before:?} to {holder:?} (expected {expected})"
                 );
-                result.evidence = vec![at.clone(), EventRef::of(r)];
-                return result;
+                return PropertyResult::violated(NAME, detail, vec![at.clone(), EventRef::of(r)]);
             }
             changes += (holder != *before) as usize;
         }
         last = Some((holder, transitions, EventRef::of(r)));
     }
-    result.detail = match last {
-        Some((_, count, _)) => format!("{changes} change(s) of holder after the first, transitions now {count}"),
-        None => {
-            result.verdict = Verdict::Unknown;
-            "the store never updated the record".into()
-        }
+    let count = last.as_ref().map_or(0, |(_, count, _)| *count);
+    let detail =
+        format!("{compared} update(s) after the first, {changes} of them change(s) of holder; transitions now {count}");
+    let nothing = match last {
+        None => "update: the store never updated the record",
+        Some(_) => "second update of the record to compare with the first",
     };
-    result
+    PropertyResult::held(NAME, compared, nothing, detail)
 }
 
 /// No two candidates believe they lead at once. Overlaps are what clock drift causes: the detail
 /// names the drift the nodes were under.
 fn single_leader(run: &Execution, el: &Elections) -> PropertyResult {
-    let mut result = PropertyResult::new("single_leader", Verdict::Held, "");
+    const NAME: &str = "single_leader";
     let reigns = el.reigns();
     if let Some((a, b, from, to)) = overlapping_reigns(&reigns).into_iter().next() {
         let drift: Vec<String> = run
@@ -166,8 +168,7 @@ fn single_leader(run: &Execution, el: &Elections) -> PropertyResult {
                 _ => None,
             })
             .collect();
-        result.verdict = Verdict::Violated;
-        result.detail = format!(
+        let detail = format!(
             "nodes {} and {} both believed they held the lease from {:.0} to {:.0} ms ({:.0} ms){}; leases without fencing tokens do not prevent this",
             a.node,
             b.node,
@@ -176,11 +177,11 @@ fn single_leader(run: &Execution, el: &Elections) -> PropertyResult {
             (to - from) as f64 / MS as f64,
             if drift.is_empty() { String::new() } else { format!(" under clock drift: {}", drift.join(", ")) }
         );
-        result.evidence = [&a.began, &b.began, &a.ended, &b.ended].into_iter().flatten().cloned().collect();
-        return result;
+        let evidence = [&a.began, &b.began, &a.ended, &b.ended].into_iter().flatten().cloned().collect();
+        return PropertyResult::violated(NAME, detail, evidence);
     }
-    result.detail = format!("{} reign(s), none overlapping", reigns.len());
-    result
+    let detail = format!("{} reign(s), none overlapping", reigns.len());
+    PropertyResult::held(NAME, reigns.len(), "reign (no candidate ever believed it held the lease)", detail)
 }
 
 /// At most one read per retry period per candidate (on its own clock), and no write without a
@@ -188,7 +189,8 @@ fn single_leader(run: &Execution, el: &Elections) -> PropertyResult {
 /// before the change fires when it was due in true time. Returns the property and reads and
 /// writes per retry period per candidate.
 fn request_rate(run: &Execution, p: &LeaseParams, candidates: &[NodeId]) -> (PropertyResult, Value) {
-    let mut result = PropertyResult::new("request_rate", Verdict::Held, "");
+    const NAME: &str = "request_rate";
+    let mut violation: Option<PropertyResult> = None;
     let period = p.retry_period_ms * MS;
     let span = (run.end.saturating_sub(run.start)) as f64 / period as f64;
     let (mut reads, mut writes) = (0u64, 0u64);
@@ -209,24 +211,22 @@ fn request_rate(run: &Execution, p: &LeaseParams, candidates: &[NodeId]) -> (Pro
                                 && f.t <= r.t
                         });
                         // 1 ms for the host's timer granularity.
-                        if now + MS < before + period && !drifted && result.verdict == Verdict::Held {
-                            result.verdict = Verdict::Violated;
-                            result.detail = format!(
+                        if now + MS < before + period && !drifted && violation.is_none() {
+                            let detail = format!(
                                 "node {c} read the record twice within {:.0} ms (retry period {} ms)",
                                 (now - before) as f64 / MS as f64,
                                 p.retry_period_ms
                             );
-                            result.evidence = vec![at.clone(), EventRef::of(r)];
+                            violation = Some(PropertyResult::violated(NAME, detail, vec![at.clone(), EventRef::of(r)]));
                         }
                     }
                     last_get = Some((now, EventRef::of(r), r.t));
                 }
                 What::Send { msg_type, .. } if msg_type == "update" => {
                     writes += 1;
-                    if gets_since_update == 0 && result.verdict == Verdict::Held {
-                        result.verdict = Verdict::Violated;
-                        result.detail = format!("node {c} wrote the record without reading it first");
-                        result.evidence = vec![EventRef::of(r)];
+                    if gets_since_update == 0 && violation.is_none() {
+                        let detail = format!("node {c} wrote the record without reading it first");
+                        violation = Some(PropertyResult::violated(NAME, detail, vec![EventRef::of(r)]));
                     }
                     gets_since_update = 0;
                 }
@@ -235,12 +235,13 @@ fn request_rate(run: &Execution, p: &LeaseParams, candidates: &[NodeId]) -> (Pro
         }
     }
     let per = |n: u64| ((n as f64 / span.max(1.0) / candidates.len().max(1) as f64) * 100.0).round() / 100.0;
-    if result.verdict == Verdict::Held {
-        result.detail = format!(
-            "{:.2} reads and {:.2} writes per retry period per candidate; textbook: at most 1 + 1",
+    let result = violation.unwrap_or_else(|| {
+        let detail = format!(
+            "{reads} read(s) and {writes} write(s): {:.2} reads and {:.2} writes per retry period per candidate; textbook: at most 1 + 1",
             per(reads),
             per(writes)
         );
-    }
+        PropertyResult::held(NAME, (reads + writes) as usize, "read or write of the record by a candidate", detail)
+    });
     (result, json!({ "reads": per(reads), "writes": per(writes), "textbook": { "reads": 1, "writes": 1 } }))
 }

@@ -7,7 +7,7 @@ use crate::check::election::{
     components, election_latency, episodes, event_data, field, listing, message_metric, sends_by_type,
     stable_agreement, Elections, Expect, SentIndex, Timed,
 };
-use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::What;
 use crate::faults::AppliedFault;
@@ -38,22 +38,26 @@ pub fn check_raft(run: &Execution) -> CheckReport {
     let majority = n / 2 + 1;
     let el = Elections::new(run, run.nodes.clone());
 
-    // Safety: one leader per term, terms that only grow, one vote per term.
-    let mut leaders = PropertyResult::new("one_leader_per_term", Verdict::Held, "");
+    // Safety: one leader per term, terms that only grow, one vote per term. Each keeps its first
+    // violation; with no `elected`, `voted` or second term event there is nothing to judge.
+    let (mut leaders, mut votes, mut terms): (Option<PropertyResult>, Option<PropertyResult>, Option<PropertyResult>) =
+        (None, None, None);
     let mut elected_in: BTreeMap<u64, (NodeId, EventRef)> = BTreeMap::new();
-    let mut terms = PropertyResult::new("terms_never_decrease", Verdict::Held, "");
-    let mut last_term: BTreeMap<NodeId, (u64, EventRef)> = BTreeMap::new();
-    let mut votes = PropertyResult::new("one_vote_per_term", Verdict::Held, "");
     let mut voted: BTreeMap<(NodeId, u64), (NodeId, EventRef)> = BTreeMap::new();
+    let (mut wins, mut ballots) = (0, 0);
     for r in &run.records {
         let What::Event { name, data } = &r.what else { continue };
         let (Some(term), here) = (field(data, "term"), EventRef::of(r)) else { continue };
         if name == "elected" {
+            wins += 1;
             match elected_in.get(&term) {
-                Some((other, first)) if *other != r.node && leaders.verdict == Verdict::Held => {
-                    leaders.verdict = Verdict::Violated;
-                    leaders.detail = format!("nodes {other} and {} were both elected in term {term}", r.node);
-                    leaders.evidence = vec![first.clone(), here.clone()];
+                Some((other, first)) if *other != r.node && leaders.is_none() => {
+                    let detail = format!("nodes {other} and {} were both elected in term {term}", r.node);
+                    leaders = Some(PropertyResult::violated(
+                        "one_leader_per_term",
+                        detail,
+                        vec![first.clone(), here.clone()],
+                    ));
                 }
                 Some(_) => {}
                 None => {
@@ -63,11 +67,12 @@ pub fn check_raft(run: &Execution) -> CheckReport {
         }
         if name == "voted" {
             let Some(candidate) = field(data, "for").map(|c| c as NodeId) else { continue };
+            ballots += 1;
             match voted.get(&(r.node, term)) {
-                Some((other, first)) if *other != candidate && votes.verdict == Verdict::Held => {
-                    votes.verdict = Verdict::Violated;
-                    votes.detail = format!("node {} voted for both {other} and {candidate} in term {term}", r.node);
-                    votes.evidence = vec![first.clone(), here.clone()];
+                Some((other, first)) if *other != candidate && votes.is_none() => {
+                    let detail = format!("node {} voted for both {other} and {candidate} in term {term}", r.node);
+                    votes =
+                        Some(PropertyResult::violated("one_vote_per_term", detail, vec![first.clone(), here.clone()]));
                 }
                 Some(_) => {}
                 None => {
@@ -76,27 +81,31 @@ pub fn check_raft(run: &Execution) -> CheckReport {
             }
         }
     }
+    let mut last_term: BTreeMap<NodeId, (u64, EventRef)> = BTreeMap::new();
+    let mut steps = 0;
     for (node, term, here, kind) in term_events(run) {
         if let Some((before, at)) = last_term.get(&node) {
-            if term < *before && terms.verdict == Verdict::Held {
-                terms.verdict = Verdict::Violated;
-                terms.detail = format!("node {node}'s term went from {before} down to {term} (in a `{kind}` event)");
-                terms.evidence = vec![at.clone(), here.clone()];
+            steps += 1;
+            if term < *before && terms.is_none() {
+                let detail = format!("node {node}'s term went from {before} down to {term} (in a `{kind}` event)");
+                terms = Some(PropertyResult::violated("terms_never_decrease", detail, vec![at.clone(), here.clone()]));
             }
         }
         last_term.insert(node, (term, here));
     }
-    leaders.detail = match leaders.verdict {
-        Verdict::Held => format!("{} term(s) with a leader, each with exactly one", elected_in.len()),
-        _ => leaders.detail,
-    };
-    if terms.verdict == Verdict::Held {
+    let leaders = leaders.unwrap_or_else(|| {
+        let detail = format!("{wins} win(s) in {} term(s), one leader in each", elected_in.len());
+        PropertyResult::held("one_leader_per_term", wins, "election won (no `elected` event)", detail)
+    });
+    let terms = terms.unwrap_or_else(|| {
         let highest = last_term.values().map(|(t, _)| *t).max().unwrap_or(0);
-        terms.detail = format!("every node's term only grew (highest term {highest})");
-    }
-    if votes.verdict == Verdict::Held {
-        votes.detail = format!("{} vote(s), never two in one term by one node", voted.len());
-    }
+        let detail = format!("{steps} change(s) of a node's term seen, none down (highest term {highest})");
+        PropertyResult::held("terms_never_decrease", steps, "node reported a term twice", detail)
+    });
+    let votes = votes.unwrap_or_else(|| {
+        let detail = format!("{ballots} vote(s), never two candidates in one term by one node");
+        PropertyResult::held("one_vote_per_term", ballots, "vote cast (no `voted` event)", detail)
+    });
 
     // Liveness: every connected, live majority agrees on a leader within the bound.
     let liveness = majority_leader(&el, bound, majority);
@@ -152,7 +161,7 @@ pub fn check_raft(run: &Execution) -> CheckReport {
 /// both ways, that majority agrees on one of its members within `bound`, and still does when the
 /// period ends. Periods shorter than the bound without agreement are not judged.
 fn majority_leader(el: &Elections, bound: Nanos, majority: usize) -> PropertyResult {
-    let mut result = PropertyResult::new("leader_within_bound", Verdict::Held, "");
+    const NAME: &str = "leader_within_bound";
     let (mut judged, mut slowest, mut short) = (0, 0.0f64, 0);
     for (from, to) in el.periods() {
         let live = el.live(from);
@@ -163,45 +172,37 @@ fn majority_leader(el: &Elections, bound: Nanos, majority: usize) -> PropertyRes
                 judged += 1;
                 slowest = slowest.max((done - from) as f64 / MS as f64);
                 if to - from >= bound && el.agreement_among(&group, to - 1).is_none() {
-                    result.verdict = Verdict::Violated;
-                    result.detail = format!(
+                    let detail = format!(
                         "the majority {group:?} agreed at {:.0} ms but no longer at the end of the period ({:.0} ms): {}",
                         el.run.ms(done),
                         el.run.ms(to),
                         el.describe(to - 1)
                     );
-                    result.evidence = el.causes(to - 1);
-                    return result;
+                    return PropertyResult::violated(NAME, detail, el.causes(to - 1));
                 }
             }
             None if to - from < bound => short += 1,
             found => {
-                result.verdict = Verdict::Violated;
                 let when = found.map_or(format!("not before the period ended at {:.0} ms", el.run.ms(to)), |(d, _)| {
                     format!("only after {:.0} ms", (d - from) as f64 / MS as f64)
                 });
-                result.detail = format!(
+                let detail = format!(
                     "the connected majority {group:?} from {:.0} ms agreed on a leader {when}; bound {} ms; views at the bound: {}",
                     el.run.ms(from),
                     bound / MS,
                     el.describe(from + bound)
                 );
-                result.evidence = el.causes((from + bound).min(to - 1));
-                return result;
+                return PropertyResult::violated(NAME, detail, el.causes((from + bound).min(to - 1)));
             }
         }
     }
-    result.detail = format!(
-        "{judged} period(s) with a connected majority, each agreed on a leader, slowest after {slowest:.0} ms; bound {} ms",
+    let short = if short > 0 { format!("; {short} too short to judge") } else { String::new() };
+    let detail = format!(
+        "{judged} period(s) with a connected majority, each agreed on a leader, slowest after {slowest:.0} ms; bound {} ms{short}",
         bound / MS
     );
-    if short > 0 {
-        result.detail += &format!("; {short} too short to judge");
-    }
-    if judged == 0 {
-        result.verdict = Verdict::Unknown;
-    }
-    result
+    let nothing = format!("period with a live, connected majority long enough to elect a leader{short}");
+    PropertyResult::held(NAME, judged, &nothing, detail)
 }
 
 /// Messages per measured election, from its episode to the next boundary, and the check that
@@ -213,11 +214,10 @@ fn election_cost(
     n: usize,
     pre_vote: bool,
 ) -> (PropertyResult, Vec<BTreeMap<String, u64>>) {
+    const NAME: &str = "election_message_cost";
     let sent = SentIndex::new(&run.records);
     let per = 2 * (n as u64 - 1);
-    let mut result = PropertyResult::new("election_message_cost", Verdict::Held, "");
-    let mut samples = Vec::new();
-    let mut candidacies = Vec::new();
+    let (mut samples, mut candidacies, mut violation) = (Vec::new(), Vec::new(), None);
     for t in timed {
         let (from, to) = (t.episode.t0, t.end);
         let types = if pre_vote { [VOTE_MESSAGES, PRE_VOTE_MESSAGES].concat() } else { VOTE_MESSAGES.to_vec() };
@@ -246,28 +246,26 @@ fn election_cost(
         }
         let sum = |kinds: &[&str]| kinds.iter().filter_map(|k| counts.get(*k)).sum::<u64>();
         let (votes, pre) = (sum(&VOTE_MESSAGES), sum(&PRE_VOTE_MESSAGES));
-        if (votes > per * candidates || pre > per * pre_candidates) && result.verdict == Verdict::Held {
-            result.verdict = Verdict::Violated;
-            result.detail = format!(
+        if (votes > per * candidates || pre > per * pre_candidates) && violation.is_none() {
+            let detail = format!(
                 "election after {} at {:.0} ms: {votes} vote messages for {candidates} candidacies and {pre} pre-vote messages for {pre_candidates} pre-candidacies, above 2(N−1) = {per} each",
                 t.episode.why,
                 run.ms(from)
             );
+            violation = Some(PropertyResult::violated(NAME, detail, vec![]));
         }
         candidacies.push(candidates);
         samples.push(counts);
     }
-    if result.verdict == Verdict::Held {
+    let result = violation.unwrap_or_else(|| {
         let totals: Vec<u64> = samples.iter().map(|s| s.values().sum()).collect();
-        result.detail = format!(
+        let detail = format!(
             "messages per election {} for {} candidacies; textbook: 2(N−1) = {per} per candidate per term",
             listing(&totals),
             listing(&candidacies)
         );
-        if samples.is_empty() {
-            result.verdict = Verdict::Unknown;
-        }
-    }
+        PropertyResult::held(NAME, samples.len(), "election measured (no agreement on a leader)", detail)
+    });
     (result, samples)
 }
 
@@ -280,8 +278,8 @@ struct Rejoin {
 /// terms jump? With PreVote it must survive; without, the figures show the disruption.
 fn rejoin_effects(el: &Elections, majority: usize) -> Rejoin {
     let run = el.run;
-    let mut property = PropertyResult::new("rejoin_without_disruption", Verdict::Held, "");
-    let (mut heals, mut deposed, mut jumps) = (0, 0, Vec::new());
+    const NAME: &str = "rejoin_without_disruption";
+    let (mut heals, mut deposed, mut jumps, mut violation) = (0, 0, Vec::new(), None);
     for f in run.faults.iter().filter(|f| matches!(f.fault, AppliedFault::Heal)) {
         let before = f.t.saturating_sub(1);
         let live = el.live(before);
@@ -309,23 +307,19 @@ fn rejoin_effects(el: &Elections, majority: usize) -> Rejoin {
         jumps.push(top - term);
         if let Some(evidence) = lost {
             deposed += 1;
-            if property.verdict == Verdict::Held {
-                property.verdict = Verdict::Violated;
-                property.detail = format!(
+            if violation.is_none() {
+                let detail = format!(
                     "after the heal at {:.0} ms node {leader}, leader of term {term}, lost its leadership; terms rose to {top}",
                     run.ms(f.t)
                 );
-                property.evidence = vec![evidence];
+                violation = Some(PropertyResult::violated(NAME, detail, vec![evidence]));
             }
         }
     }
-    if property.verdict == Verdict::Held {
-        property.detail = format!("{heals} heal(s) with a leader on the majority side; every leader kept its term");
-        if heals == 0 {
-            property.verdict = Verdict::Unknown;
-            property.detail = "no heal with a leader on the majority side to judge".into();
-        }
-    }
+    let property = violation.unwrap_or_else(|| {
+        let detail = format!("{heals} heal(s) with a leader on the majority side; every leader kept its term");
+        PropertyResult::held(NAME, heals, "heal with a leader on the majority side", detail)
+    });
     let metric = json!({ "heals": heals, "leader_deposed": deposed, "term_jumps": jumps });
     Rejoin { property, metric }
 }

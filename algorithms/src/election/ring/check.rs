@@ -6,7 +6,7 @@ use crate::check::election::{
     election_latency, episodes, event_data, listing, message_metric, sends_by_type, stable_agreement, Elections,
     Expect, Timed,
 };
-use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict, View};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult, View};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::What;
 use crate::faults::AppliedFault;
@@ -38,8 +38,9 @@ pub fn check_ring(run: &Execution, facts: &RingFacts) -> CheckReport {
     // Messages per election: from its episode to the next boundary, so the announcement's last
     // hops count too. The start is measured but not held to the textbook: processes come up one
     // by one, and the first elections race with the starts.
-    let mut cost = PropertyResult::new("election_message_cost", Verdict::Held, "");
+    const COST: &str = "election_message_cost";
     let (mut samples, mut acks, mut initiators) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut compared, mut violation) = (0, None);
     for t in &timed {
         let (from, to) = (t.episode.t0, t.end);
         let counts = sends_by_type(&run.records, facts.election_types, from, to);
@@ -50,32 +51,37 @@ pub fn check_ring(run: &Execution, facts: &RingFacts) -> CheckReport {
             .count() as u64;
         let sent: u64 = counts.values().sum();
         let worst = (facts.worst)(n, k.max(1));
-        if t.episode.why != "start" && sent > worst && cost.verdict == Verdict::Held {
-            cost.verdict = Verdict::Violated;
-            cost.detail = format!(
-                "election after {} at {:.0} ms cost {sent} messages with {k} initiator(s), above the textbook's {worst}",
-                t.episode.why,
-                run.ms(from)
-            );
+        if t.episode.why != "start" {
+            compared += 1;
+            if sent > worst && violation.is_none() {
+                let detail = format!(
+                    "election after {} at {:.0} ms cost {sent} messages with {k} initiator(s), above the textbook's {worst}",
+                    t.episode.why,
+                    run.ms(from)
+                );
+                violation = Some(PropertyResult::violated(COST, detail, vec![]));
+            }
         }
         acks.push(sends_by_type(&run.records, &["ack"], from, to)["ack"] as f64);
         initiators.push(k as f64);
         samples.push(counts);
     }
-    if cost.verdict == Verdict::Held {
+    let cost = violation.unwrap_or_else(|| {
         let totals: Vec<u64> = samples.iter().map(|s| s.values().sum()).collect();
         let initiators: Vec<u64> = initiators.iter().map(|k| *k as u64).collect();
-        cost.detail = format!(
-            "messages per election {} with {} initiator(s); textbook worst: {} with one initiator, {} with all",
+        let detail = format!(
+            "messages per election {} with {} initiator(s) ({compared} held to the textbook); textbook worst: {} with one initiator, {} with all",
             listing(&totals),
             listing(&initiators),
             (facts.worst)(n, 1),
             (facts.worst)(n, n)
         );
-        if samples.is_empty() {
-            cost.verdict = Verdict::Unknown;
-        }
-    }
+        let nothing = format!(
+            "election after the start to compare with the textbook ({} start election(s) measured, not held to it)",
+            samples.len()
+        );
+        PropertyResult::held(COST, compared, &nothing, detail)
+    });
 
     let mut report = CheckReport { properties: vec![elected, agreement, latency, cost], ..Default::default() };
     let latencies: Vec<f64> = timed.iter().map(Timed::ms).collect();
@@ -94,15 +100,15 @@ pub fn check_ring(run: &Execution, facts: &RingFacts) -> CheckReport {
 /// higher one had only just started. Periods under a partition (each side elects its own) and
 /// right after a heal (an election begun in a side may end there) are not judged.
 fn one_elected_highest(el: &Elections, grace: Nanos) -> PropertyResult {
+    const NAME: &str = "one_elected_highest";
     let run = el.run;
-    let mut result = PropertyResult::new("one_elected_highest", Verdict::Held, "");
     let started: Vec<(NodeId, Nanos)> =
         run.records.iter().filter(|r| matches!(r.what, What::Start { .. })).map(|r| (r.node, r.t)).collect();
     // Running at `t` since at least `t − grace`: alive now, and no start within the grace.
     let settled = |n: NodeId, t: Nanos| {
         el.views.at(n, t) != View::Down && !started.iter().any(|(m, s)| *m == n && *s <= t && t < s + grace)
     };
-    let (mut judged, mut wins) = (0, 0);
+    let (mut periods, mut wins) = (0, 0);
     for (from, to) in el.periods() {
         let after_heal = run.faults.iter().any(|f| f.t == from && matches!(f.fault, AppliedFault::Heal));
         if run.partitioned_at(from) || after_heal {
@@ -112,26 +118,22 @@ fn one_elected_highest(el: &Elections, grace: Nanos) -> PropertyResult {
         for r in run.records.iter().filter(|r| r.t >= from && r.t < to && r.event_name() == Some("elected")) {
             wins += 1;
             if let Some(h) = el.members.iter().copied().filter(|h| *h > r.node && settled(*h, r.t)).max() {
-                result.verdict = Verdict::Violated;
-                result.detail = format!(
+                let detail = format!(
                     "node {} was elected at {:.0} ms while node {h}, a higher id, had been running for over {} ms",
                     r.node,
                     run.ms(r.t),
                     grace / MS
                 );
                 // The win, and what the higher node believed then.
-                result.evidence = [Some(EventRef::of(r)), el.views.cause(h, r.t)].into_iter().flatten().collect();
-                return result;
+                let evidence = [Some(EventRef::of(r)), el.views.cause(h, r.t)].into_iter().flatten().collect();
+                return PropertyResult::violated(NAME, detail, evidence);
             }
             winner = true;
         }
-        judged += winner as usize;
+        periods += winner as usize;
     }
-    result.detail = format!("{wins} win(s) in {judged} period(s), each by the highest live id");
-    if judged == 0 {
-        result.verdict = Verdict::Unknown;
-    }
-    result
+    let detail = format!("{wins} win(s) in {periods} period(s), each by the highest live id");
+    PropertyResult::held(NAME, wins, "win outside a partition (no `elected` event)", detail)
 }
 
 /// The properties both ring elections promise; `worst` names the message bound.
