@@ -1,0 +1,6 @@
+//! The simulator as a host (`host`), and what holds for the whole catalogue (`catalogue`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod host;
