@@ -1,10 +1,13 @@
 //! Helpers every test binary of this crate shares (`election`, `mutex`, `sim`): building
 //! simulator experiments and faults, running and judging them, finding a property's verdict, the
-//! catalogue's families, and the determinism check.
+//! catalogue's families, and the determinism check; [`rules`] calls one node's handlers directly and
+//! compares the exact effects.
 //!
 //! Each binary includes this module with `#[path = "../common/mod.rs"] mod common;` and uses only
 //! part of it.
 #![allow(dead_code)]
+
+pub mod rules;
 
 use algorithms::algorithm::{Algorithm, Family};
 use algorithms::check::{CheckReport, PropertyResult};

@@ -1,6 +1,7 @@
 //! The election algorithms: each one in the simulator over hundreds of seeds with faults
 //! (`bully`, `raft`, `ring`, `lease`, `randomized`), and every checker fed a hand-made trace that
-//! breaks its property (`checkers`).
+//! breaks its property (`checkers`); and the rules each algorithm file states, one handler call
+//! at a time (`rules_*`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -11,6 +12,7 @@ mod lease;
 mod raft;
 mod randomized;
 mod ring;
+mod rules_raft;
 
 use algorithms::algorithm::Family;
 use algorithms::catalogue;
