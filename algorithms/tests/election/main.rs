@@ -12,6 +12,7 @@ mod lease;
 mod raft;
 mod randomized;
 mod ring;
+mod rules_bully;
 mod rules_raft;
 
 use algorithms::algorithm::Family;
