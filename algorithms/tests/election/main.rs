@@ -13,6 +13,7 @@ mod raft;
 mod randomized;
 mod ring;
 mod rules_bully;
+mod rules_chang_roberts;
 mod rules_raft;
 
 use algorithms::algorithm::Family;
