@@ -1,6 +1,7 @@
 //! The mutual exclusion algorithms: each one in the simulator over hundreds of seeds, its
 //! message cost against the textbook's, the commands a person drives them with (`commands`), and
-//! every checker fed a hand-made trace that breaks its property (`checkers`).
+//! every checker fed a hand-made trace that breaks its property (`checkers`); and the rules each algorithm file states, one handler call
+//! at a time (`rules_*`).
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -11,6 +12,8 @@ mod commands;
 mod lamport;
 mod maekawa;
 mod ricart_agrawala;
+mod rules_lamport;
+mod rules_ricart_agrawala;
 mod suzuki_kasami;
 mod token_ring;
 
