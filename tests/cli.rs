@@ -127,3 +127,30 @@ fn the_cost_table_shows_lamport_against_ricart_agrawala() {
     assert!(rows.iter().any(|r| r.contains("2(N−1) = 8") && r.contains(" 8.00")), "{stdout}");
     assert!(stdout.contains("N=5: 12.00 vs 8.00 (textbook 12 vs 8)"), "{stdout}");
 }
+
+/// `orchestrator list` names every algorithm of the catalogue, each with every property it
+/// promises, and the README names every algorithm (as `name`), so neither falls behind.
+#[test]
+fn orchestrator_list_and_the_readme_name_every_algorithm() {
+    let output = orchestrator(&["list"]);
+    let listed = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{listed}");
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let catalogue = algorithms::catalogue();
+    let names: Vec<&str> =
+        listed.lines().filter(|l| !l.starts_with(' ')).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names, catalogue.iter().map(|a| a.name()).collect::<Vec<_>>(), "{listed}");
+    for algorithm in catalogue {
+        let name = algorithm.name();
+        let block: Vec<&str> = listed
+            .lines()
+            .skip_while(|l| l.split_whitespace().next() != Some(name))
+            .skip(1)
+            .take_while(|l| l.starts_with(' '))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let promised: Vec<&str> = algorithm.properties().iter().map(|p| p.name).collect();
+        assert_eq!(block, promised, "{name}'s properties in `orchestrator list`");
+        assert!(readme.contains(&format!("`{name}`")), "README.md does not name `{name}`");
+    }
+}
