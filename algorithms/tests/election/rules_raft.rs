@@ -404,3 +404,20 @@ fn a_pre_vote_refused_with_a_higher_term_sends_the_pre_candidate_back_to_followe
     );
     assert_eq!(n.status(), status("follower", None, 3));
 }
+
+/// §9.6: "A node returning from isolation therefore cannot win pre-votes while the others follow
+/// a leader, never increments its term": refused pre-votes of its own term change nothing, and
+/// its next timeout asks again for the same term.
+#[test]
+fn a_pre_candidate_refused_by_everyone_never_increments_its_term() {
+    let mut n = in_term(4, None, true);
+    fire(&mut n, "election");
+    for peer in PEERS {
+        assert_eq!(n.deliver(peer, PreVoteReply { term: 4, granted: false }), vec![]);
+    }
+    let mut again = vec![event("election_started", json!({ "term": 5, "pre_vote": true }))];
+    again.extend(sends(&PEERS, PreVote { term: 5 }));
+    again.push(set_timer("election", 150));
+    assert_eq!(fire(&mut n, "election"), again);
+    assert_eq!(n.status(), status("pre_candidate", None, 4));
+}
