@@ -14,6 +14,7 @@ mod randomized;
 mod ring;
 mod rules_bully;
 mod rules_chang_roberts;
+mod rules_lelann;
 mod rules_raft;
 
 use algorithms::algorithm::Family;
