@@ -163,3 +163,30 @@ fn a_run_directory_says_how_it_ran_whatever_it_is_called() {
     assert_eq!(report.status.code(), Some(0), "{}", text(&report.stderr));
     assert_eq!(summary(&renamed)["mode"], "sim");
 }
+
+/// `orchestrator list` names every algorithm of the catalogue, each with every property it
+/// promises, and the README names every algorithm (as `name`), so neither falls behind.
+#[test]
+fn orchestrator_list_and_the_readme_name_every_algorithm() {
+    let output = orchestrator(&["list"]);
+    let listed = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{listed}");
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let catalogue = algorithms::catalogue();
+    let names: Vec<&str> =
+        listed.lines().filter(|l| !l.starts_with(' ')).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names, catalogue.iter().map(|a| a.name()).collect::<Vec<_>>(), "{listed}");
+    for algorithm in catalogue {
+        let name = algorithm.name();
+        let block: Vec<&str> = listed
+            .lines()
+            .skip_while(|l| l.split_whitespace().next() != Some(name))
+            .skip(1)
+            .take_while(|l| l.starts_with(' '))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let promised: Vec<&str> = algorithm.properties().iter().map(|p| p.name).collect();
+        assert_eq!(block, promised, "{name}'s properties in `orchestrator list`");
+        assert!(readme.contains(&format!("`{name}`")), "README.md does not name `{name}`");
+    }
+}

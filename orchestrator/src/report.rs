@@ -259,6 +259,7 @@ pub fn verdict_word(v: Verdict) -> &'static str {
         Verdict::Held => "held",
         Verdict::Violated => "VIOLATED",
         Verdict::Unknown => "unknown",
+        Verdict::NotPromised => "n/a",
     }
 }
 

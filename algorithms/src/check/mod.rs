@@ -103,6 +103,10 @@ pub enum Verdict {
     Violated,
     /// The run did not give the checker what it needs to judge (e.g. no long enough period).
     Unknown,
+    /// The algorithm does not promise this property with the run's parameters (e.g. Raft's
+    /// rejoin without disruption, which only PreVote promises). It does not count towards the
+    /// run's verdict, and it is never `held`.
+    NotPromised,
 }
 
 /// Points at one trace record: `(node, lc)` is unique within a run.
@@ -185,6 +189,18 @@ impl PropertyResult {
         }
     }
 
+    /// The property is declared but not promised with these parameters; `why` says so.
+    pub fn not_promised(name: &str, why: impl Into<String>) -> Self {
+        PropertyResult {
+            name: name.to_string(),
+            verdict: Verdict::NotPromised,
+            detail: why.into(),
+            judged: 0,
+            evidence: vec![],
+            sealed: (),
+        }
+    }
+
     /// The same result with these records as its evidence (a held liveness property's witnesses).
     pub fn with_evidence(mut self, evidence: Vec<EventRef>) -> Self {
         self.evidence = evidence;
@@ -201,9 +217,11 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// Violated if any property is; unknown if any could not be judged; held otherwise.
+    /// Violated if any property is; unknown if any could not be judged (or none was promised);
+    /// held otherwise. Properties not promised with the run's parameters do not count.
     pub fn verdict(&self) -> Verdict {
-        let verdicts: Vec<_> = self.properties.iter().map(|p| p.verdict).collect();
+        let verdicts: Vec<_> =
+            self.properties.iter().map(|p| p.verdict).filter(|v| *v != Verdict::NotPromised).collect();
         if verdicts.contains(&Verdict::Violated) {
             Verdict::Violated
         } else if verdicts.contains(&Verdict::Unknown) || verdicts.is_empty() {
@@ -217,6 +235,16 @@ impl CheckReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_property_not_promised_does_not_count_but_is_never_held() {
+        let held = PropertyResult::held("a", 3, "case", "3 cases");
+        let na = PropertyResult::not_promised("b", "only with pre_vote");
+        let report = CheckReport { properties: vec![held, na.clone()], ..Default::default() };
+        assert_eq!(report.verdict(), Verdict::Held);
+        let report = CheckReport { properties: vec![na], ..Default::default() };
+        assert_eq!(report.verdict(), Verdict::Unknown, "nothing promised, nothing judged");
+    }
 
     #[test]
     fn held_of_nothing_is_unknown_and_says_what_was_missing() {

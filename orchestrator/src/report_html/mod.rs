@@ -154,6 +154,7 @@ fn verdict_class(v: Verdict) -> &'static str {
         Verdict::Held => "held",
         Verdict::Violated => "violated",
         Verdict::Unknown => "unknown",
+        Verdict::NotPromised => "not-promised",
     }
 }
 

@@ -1,10 +1,9 @@
 //! The centralized mutex in the simulator: hundreds of seeds, FIFO grants, exactly 3 messages per
 //! entry, and what happens when the single point of failure fails.
 
-mod mutex_common;
+use crate::common::*;
 use algorithms::faults::{Action, FaultSpec, Target};
 use algorithms::Verdict;
-use mutex_common::*;
 use serde_json::json;
 use std::time::Duration;
 

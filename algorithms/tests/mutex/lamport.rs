@@ -1,8 +1,7 @@
 //! Lamport's mutex in the simulator: hundreds of seeds, (timestamp, id) order, and exactly 3(N−1)
 //! messages per entry.
 
-mod mutex_common;
-use mutex_common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]

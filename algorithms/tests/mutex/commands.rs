@@ -1,11 +1,11 @@
 //! The `acquire RESOURCE` / `release RESOURCE` / `state` commands a person drives a mutex with,
 //! on every algorithm: here on a cluster of one, where each grant comes at once.
 
+use crate::common::names;
+use algorithms::algorithm::Family;
 use algorithms::process::node_rng;
 use algorithms::{find, Ctx, DynProcess, Effect};
 use serde_json::{json, Value};
-
-const ALGORITHMS: [&str; 6] = ["central", "token-ring", "lamport", "ricart-agrawala", "suzuki-kasami", "maekawa"];
 
 fn events(effects: &[Effect]) -> Vec<String> {
     effects
@@ -30,7 +30,7 @@ fn command(p: &mut dyn DynProcess, now: u64, args: &[&str]) -> (Result<String, S
 #[test]
 fn acquire_enters_release_leaves_and_mistakes_are_refused() {
     let params = json!({ "workload": { "rate_per_s": 0.0, "resources": ["printer"] } });
-    for name in ALGORITHMS {
+    for name in names(Family::Mutex) {
         let mut p = find(name).unwrap().build(1, &[], &params).unwrap();
         let mut rng = node_rng(1, 1, 1);
         let mut ctx = Ctx::new(1, &[], 0, &mut rng, None);
@@ -76,7 +76,7 @@ fn token_algorithms_know_only_the_resources_they_have_tokens_for() {
 
 #[test]
 fn bad_params_are_named() {
-    for name in ALGORITHMS {
+    for name in names(Family::Mutex) {
         let err = find(name).unwrap().build(1, &[2], &json!({ "workload": { "rate_per_s": -1.0 } })).err().unwrap();
         assert!(err.contains("params.workload.rate_per_s"), "{name}: {err}");
         let err = find(name).unwrap().build(1, &[2], &json!({ "wrokload": {} })).err().unwrap();

@@ -1,10 +1,11 @@
 //! The simulator as a host: persisted state survives a crash, stale timers never fire, and
 //! partitions cut exactly the links between groups.
 
+use crate::common::{experiment, partition, with_faults};
 use algorithms::algorithm::{Family, PropertyInfo};
 use algorithms::check::{CheckReport, Execution};
-use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
-use algorithms::sim::{simulate, NetworkModel, SimConfig};
+use algorithms::faults::{Action, FaultSpec, Target};
+use algorithms::sim::{simulate, SimConfig};
 use algorithms::trace::What;
 use algorithms::{Algorithm, Ctx, DynProcess, Message, NodeId, Process, Status, MS};
 use serde::{Deserialize, Serialize};
@@ -77,15 +78,7 @@ impl Algorithm for CounterAlgorithm {
 }
 
 fn config(faults: Vec<FaultSpec>) -> SimConfig {
-    SimConfig {
-        nodes: 3,
-        seed: 1,
-        duration: Duration::from_secs(2),
-        instance: "counter".into(),
-        params: Value::Null,
-        network: NetworkModel::default(),
-        faults,
-    }
+    with_faults(experiment("counter", 3, 1, 2.0, Value::Null), faults)
 }
 
 #[test]
@@ -114,8 +107,7 @@ fn persisted_state_survives_a_crash_and_restart() {
 
 #[test]
 fn a_partition_cuts_only_links_between_groups() {
-    let partition = Action::Partition { groups: PartitionSpec::parse("1,2|3").unwrap(), mode: Default::default() };
-    let faults = vec![FaultSpec::new(Duration::ZERO, partition)];
+    let faults = vec![FaultSpec::new(Duration::ZERO, partition("1,2|3"))];
     let outcome = simulate(&CounterAlgorithm, &config(faults)).unwrap();
     let received = |to: NodeId, from: NodeId| {
         outcome.records.iter().any(|r| r.node == to && matches!(r.what, What::Recv { from: f, .. } if f == from))

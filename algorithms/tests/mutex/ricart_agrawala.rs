@@ -1,8 +1,7 @@
 //! Ricart–Agrawala in the simulator: hundreds of seeds, (timestamp, id) order, exactly 2(N−1)
 //! messages per entry, and the course's comparison with Lamport on the same workload.
 
-mod mutex_common;
-use mutex_common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]

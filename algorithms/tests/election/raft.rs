@@ -1,32 +1,15 @@
 //! Raft leader election in the simulator: hundreds of seeds with crashes, restarts and
 //! partitions, every property checked; PreVote against a follower that rejoins after isolation.
 
-use algorithms::check::CheckReport;
-use algorithms::faults::Delay;
-use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
-use algorithms::sim::{simulate, NetworkModel, SimConfig, SimOutcome};
-use algorithms::{find, Verdict};
+use crate::common::*;
+use algorithms::faults::{Action, Delay, FaultSpec, Target};
+use algorithms::sim::{SimConfig, SimOutcome};
+use algorithms::Verdict;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn experiment(seed: u64, params: Value, faults: Vec<FaultSpec>) -> SimConfig {
-    SimConfig {
-        nodes: 5,
-        seed,
-        duration: Duration::from_secs(12),
-        instance: "raft-election".into(),
-        params,
-        network: NetworkModel::default(),
-        faults,
-    }
-}
-
-fn fault(s: f64, action: Action) -> FaultSpec {
-    FaultSpec::new(Duration::from_secs_f64(s), action)
-}
-
-fn partition(s: f64, spec: &str) -> FaultSpec {
-    fault(s, Action::Partition { groups: PartitionSpec::parse(spec).unwrap(), mode: Default::default() })
+fn raft(seed: u64, params: Value, faults: Vec<FaultSpec>) -> SimConfig {
+    with_faults(experiment("raft-election", 5, seed, 12.0, params), faults)
 }
 
 /// The leader dies and comes back, a follower dies too, the leader is cut off and healed, and the
@@ -36,38 +19,16 @@ fn crashes_restarts_partitions() -> Vec<FaultSpec> {
         fault(2.0, Action::Kill { node: Target::Leader }),
         fault(4.0, Action::Kill { node: Target::Random }),
         fault(5.0, Action::Restart { node: Target::LastKilled }),
-        partition(6.0, "isolate:leader"),
+        partition_at(6.0, "isolate:leader"),
         fault(8.0, Action::Heal),
         FaultSpec { lasting: Some(Duration::from_millis(1500)), ..fault(8.5, Action::Kill { node: Target::Leader }) },
     ]
 }
 
-fn run(seed: u64, params: Value, faults: Vec<FaultSpec>) -> (SimOutcome, CheckReport) {
-    let raft = find("raft-election").unwrap();
-    let outcome = simulate(raft, &experiment(seed, params, faults)).unwrap();
-    let report = raft.check(&outcome.run);
-    (outcome, report)
-}
-
-fn property<'a>(report: &'a CheckReport, name: &str) -> &'a algorithms::check::PropertyResult {
-    report.properties.iter().find(|p| p.name == name).unwrap_or_else(|| panic!("no property {name}"))
-}
-
-#[test]
-fn the_same_seed_gives_the_same_trace_byte_for_byte() {
-    let (a, _) = run(7, json!({}), crashes_restarts_partitions());
-    let (b, _) = run(7, json!({}), crashes_restarts_partitions());
-    let (c, _) = run(8, json!({}), crashes_restarts_partitions());
-    assert_eq!(a.trace_jsonl(), b.trace_jsonl());
-    assert_ne!(a.trace_jsonl(), c.trace_jsonl());
-}
-
 #[test]
 fn raft_holds_every_property_over_300_seeds_with_crashes_restarts_and_partitions() {
     let mut slowest: f64 = 0.0;
-    for seed in 0..300 {
-        let (_, report) = run(seed, json!({}), crashes_restarts_partitions());
-        assert_eq!(report.verdict(), Verdict::Held, "seed {seed}: {:#?}", report.properties);
+    for report in all_hold(0..300, |seed| raft(seed, json!({}), crashes_restarts_partitions())) {
         slowest = slowest.max(report.metrics["election_ms"]["max"].as_f64().unwrap_or(0.0));
     }
     println!("slowest election over 300 seeds: {slowest} ms");
@@ -75,20 +36,16 @@ fn raft_holds_every_property_over_300_seeds_with_crashes_restarts_and_partitions
 
 #[test]
 fn raft_with_pre_vote_holds_every_property_over_300_seeds() {
-    for seed in 0..300 {
-        let (_, report) = run(seed, json!({"pre_vote": true}), crashes_restarts_partitions());
-        assert_eq!(report.verdict(), Verdict::Held, "seed {seed}: {:#?}", report.properties);
-    }
+    all_hold(0..300, |seed| raft(seed, json!({"pre_vote": true}), crashes_restarts_partitions()));
 }
 
 #[test]
 fn safety_holds_under_message_loss_and_jittery_delays() {
     for seed in 0..100 {
-        let raft = find("raft-election").unwrap();
-        let mut cfg = experiment(seed, json!({"pre_vote": seed % 2 == 0}), crashes_restarts_partitions());
+        let mut cfg = raft(seed, json!({"pre_vote": seed % 2 == 0}), crashes_restarts_partitions());
         cfg.network.loss = 0.05;
         cfg.network.delay = Delay::Exponential { mean_ms: 4.0 };
-        let report = raft.check(&simulate(raft, &cfg).unwrap().run);
+        let (_, report) = run(&cfg);
         for name in ["one_leader_per_term", "terms_never_decrease", "one_vote_per_term", "election_message_cost"] {
             let p = property(&report, name);
             assert_eq!(p.verdict, Verdict::Held, "seed {seed}: {p:#?}");
@@ -120,18 +77,18 @@ fn pre_vote_keeps_a_rejoining_follower_from_deposing_the_leader() {
     let mut deposed_without = 0;
     for seed in 0..20 {
         // The simulation is deterministic, so a run without faults shows who leads at 2 s.
-        let (quiet, _) = run(seed, json!({}), vec![]);
+        let (quiet, _) = run(&raft(seed, json!({}), vec![]));
         let follower = a_follower_at(&quiet, 2.0);
-        let faults = vec![partition(2.0, &format!("isolate:{follower}")), fault(4.0, Action::Heal)];
+        let faults = vec![partition_at(2.0, &format!("isolate:{follower}")), fault(4.0, Action::Heal)];
 
-        let (_, without) = run(seed, json!({"pre_vote": false}), faults.clone());
+        let (_, without) = run(&raft(seed, json!({"pre_vote": false}), faults.clone()));
         assert_eq!(without.verdict(), Verdict::Held, "seed {seed}: {:#?}", without.properties);
         let rejoin = &without.metrics["rejoin"];
         assert_eq!(rejoin["heals"], 1, "seed {seed}: {rejoin}");
         assert!(rejoin["term_jumps"][0].as_u64().unwrap() >= 5, "isolated 2 s, it stood many times: {rejoin}");
         deposed_without += rejoin["leader_deposed"].as_u64().unwrap();
 
-        let (_, with) = run(seed, json!({"pre_vote": true}), faults);
+        let (_, with) = run(&raft(seed, json!({"pre_vote": true}), faults));
         assert_eq!(with.verdict(), Verdict::Held, "seed {seed}: {:#?}", with.properties);
         assert_eq!(property(&with, "rejoin_without_disruption").verdict, Verdict::Held);
         assert_eq!(with.metrics["rejoin"]["term_jumps"][0], 0, "seed {seed}: {}", with.metrics["rejoin"]);
@@ -154,7 +111,7 @@ fn randomized_timeouts_avoid_repeated_split_votes() {
                     ]
                 })
                 .collect();
-            let (outcome, _) = run(seed, params.clone(), faults);
+            let (outcome, _) = run(&raft(seed, params.clone(), faults));
             total += outcome.records.iter().filter(|r| r.event_name() == Some("election_started")).count() as f64;
         }
         total / 50.0

@@ -1,8 +1,7 @@
 //! Maekawa in the simulator: hundreds of seeds on full and partial grids, enough contention for
 //! INQUIRE/YIELD/FAILED to happen, and no deadlock.
 
-mod mutex_common;
-use mutex_common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[test]

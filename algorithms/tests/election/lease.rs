@@ -2,46 +2,14 @@
 //! holder and of the store, restarts and partitions; the takeover waits a full lease duration;
 //! under clock drift two nodes lead at once and the checker says so, with the events.
 
-use algorithms::check::{CheckReport, PropertyResult};
-use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
-use algorithms::sim::{simulate, NetworkModel, SimConfig, SimOutcome};
-use algorithms::{find, Verdict};
-use serde_json::{json, Value};
-use std::time::Duration;
+use crate::common::*;
+use algorithms::faults::{Action, FaultSpec, Target};
+use algorithms::sim::SimConfig;
+use algorithms::Verdict;
+use serde_json::json;
 
-fn experiment(seed: u64, params: Value, faults: Vec<FaultSpec>) -> SimConfig {
-    SimConfig {
-        nodes: 5,
-        seed,
-        duration: Duration::from_secs(12),
-        instance: "lease".into(),
-        params,
-        network: NetworkModel::default(),
-        faults,
-    }
-}
-
-fn fault(s: f64, action: Action) -> FaultSpec {
-    FaultSpec::new(Duration::from_secs_f64(s), action)
-}
-
-fn lasting(s: f64, secs: f64, action: Action) -> FaultSpec {
-    FaultSpec { lasting: Some(Duration::from_secs_f64(secs)), ..fault(s, action) }
-}
-
-fn partition(spec: &str) -> Action {
-    Action::Partition { groups: PartitionSpec::parse(spec).unwrap(), mode: Default::default() }
-}
-
-fn run(seed: u64, faults: Vec<FaultSpec>) -> (SimOutcome, CheckReport) {
-    let lease = find("lease").unwrap();
-    let outcome = simulate(lease, &experiment(seed, json!({}), faults)).unwrap();
-    let report = lease.check(&outcome.run);
-    (outcome, report)
-}
-
-fn property<'a>(report: &'a CheckReport, name: &str) -> &'a PropertyResult {
-    report.properties.iter().find(|p| p.name == name).unwrap()
+fn lease(seed: u64, faults: Vec<FaultSpec>) -> SimConfig {
+    with_faults(experiment("lease", 5, seed, 12.0, json!({})), faults)
 }
 
 /// The holder dies and returns; the store (node 1) dies for a while; a random node is cut off.
@@ -61,20 +29,8 @@ fn drift_then_isolate(rate: f64) -> Vec<FaultSpec> {
 }
 
 #[test]
-fn the_same_seed_gives_the_same_trace_byte_for_byte() {
-    let (a, _) = run(7, crashes_restarts_partitions());
-    let (b, _) = run(7, crashes_restarts_partitions());
-    let (c, _) = run(8, crashes_restarts_partitions());
-    assert_eq!(a.trace_jsonl(), b.trace_jsonl());
-    assert_ne!(a.trace_jsonl(), c.trace_jsonl());
-}
-
-#[test]
 fn lease_holds_every_property_over_300_seeds_with_crashes_restarts_and_partitions() {
-    for seed in 0..300 {
-        let (_, report) = run(seed, crashes_restarts_partitions());
-        assert_eq!(report.verdict(), Verdict::Held, "seed {seed}: {:#?}", report.properties);
-    }
+    all_hold(0..300, |seed| lease(seed, crashes_restarts_partitions()));
 }
 
 /// Others take over only after a full lease duration without seeing the record change: the
@@ -83,7 +39,7 @@ fn lease_holds_every_property_over_300_seeds_with_crashes_restarts_and_partition
 #[test]
 fn a_dead_holder_is_replaced_only_after_a_full_lease_duration() {
     for seed in 0..50 {
-        let (_, report) = run(seed, vec![fault(2.0, Action::Kill { node: Target::Leader })]);
+        let (_, report) = run(&lease(seed, vec![fault(2.0, Action::Kill { node: Target::Leader })]));
         assert_eq!(report.verdict(), Verdict::Held, "seed {seed}: {:#?}", report.properties);
         let elections = report.metrics["election_ms"]["values"].as_array().unwrap();
         let takeover = elections.last().unwrap().as_f64().unwrap();
@@ -98,7 +54,7 @@ fn a_dead_holder_is_replaced_only_after_a_full_lease_duration() {
 #[test]
 fn under_clock_drift_two_nodes_lead_at_once_and_the_checker_reports_it() {
     for seed in 0..30 {
-        let (_, report) = run(seed, drift_then_isolate(0.4));
+        let (_, report) = run(&lease(seed, drift_then_isolate(0.4)));
         let single = property(&report, "single_leader");
         assert_eq!(single.verdict, Verdict::Violated, "seed {seed}: {:#?}", report.properties);
         assert!(single.detail.contains("under clock drift") && single.detail.contains("0.4×"), "{}", single.detail);
@@ -107,7 +63,7 @@ fn under_clock_drift_two_nodes_lead_at_once_and_the_checker_reports_it() {
             assert_eq!(p.verdict, Verdict::Held, "seed {seed}: only the overlap is wrong: {p:#?}");
         }
 
-        let (_, control) = run(seed, drift_then_isolate(1.0));
+        let (_, control) = run(&lease(seed, drift_then_isolate(1.0)));
         assert_eq!(control.verdict(), Verdict::Held, "seed {seed}: {:#?}", control.properties);
     }
 }

@@ -1,8 +1,7 @@
 //! Suzuki–Kasami in the simulator: hundreds of seeds, one token, N messages per entry or none.
 
-mod mutex_common;
+use crate::common::*;
 use algorithms::trace::What;
-use mutex_common::*;
 use serde_json::json;
 
 #[test]

@@ -1,0 +1,151 @@
+//! Rule-level tests, in the style of raft-rs's paper tests and openraft's engine tests: one
+//! node's handler is called directly and the exact effects it asks for are compared, decoded back
+//! into something readable ([`Fx`]: a send as `(to, message)`, persisted state as JSON).
+//!
+//! [`Node`] is a host for one process with nothing around it: it hands the handler a [`Ctx`]
+//! with the node's id, its peers, a time the test sets, a seeded RNG and what the node last
+//! persisted, and returns the effects. Tests pick parameters that leave no randomness in what they
+//! compare (a timeout range of one value, no jitter).
+//!
+//! Timers are the one part of the process interface about to change (typed timers instead of
+//! names): a test fires a timer only with [`fire`], and timer effects are decoded only in
+//! [`decode`], so that change is an edit here and nowhere else.
+
+use algorithms::process::node_rng;
+use algorithms::{Ctx, Effect, Message, Nanos, NodeId, Process, Status, MS};
+use rand_chacha::ChaCha8Rng;
+use serde_json::Value;
+
+/// One effect, decoded for comparison.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fx<M> {
+    Send(NodeId, M),
+    /// A timer by name, and its delay in nanoseconds.
+    SetTimer(String, Nanos),
+    CancelTimer(String),
+    /// The persisted state, as the JSON its MessagePack decodes to.
+    Persist(Value),
+    Event(String, Value),
+}
+
+pub fn send<M>(to: NodeId, msg: M) -> Fx<M> {
+    Fx::Send(to, msg)
+}
+
+/// The same message to each of `to`, in that order (what `ctx.broadcast` does to the peers).
+pub fn sends<M: Clone>(to: &[NodeId], msg: M) -> Vec<Fx<M>> {
+    to.iter().map(|t| Fx::Send(*t, msg.clone())).collect()
+}
+
+pub fn set_timer<M>(name: &str, after_ms: u64) -> Fx<M> {
+    Fx::SetTimer(name.into(), after_ms * MS)
+}
+
+pub fn cancel_timer<M>(name: &str) -> Fx<M> {
+    Fx::CancelTimer(name.into())
+}
+
+pub fn persist<M>(state: Value) -> Fx<M> {
+    Fx::Persist(state)
+}
+
+pub fn event<M>(name: &str, data: Value) -> Fx<M> {
+    Fx::Event(name.into(), data)
+}
+
+/// Decodes a handler's effects. Sends must decode as the process's message type and carry its
+/// kind.
+pub fn decode<M: Message>(effects: Vec<Effect>) -> Vec<Fx<M>> {
+    effects
+        .into_iter()
+        .map(|e| match e {
+            Effect::Send(out) => {
+                let msg: M = rmp_serde::from_slice(&out.body).expect("a send decodes as the process's message");
+                assert_eq!(out.kind, msg.kind(), "a send's kind is its message's");
+                Fx::Send(out.to, msg)
+            }
+            Effect::SetTimer { name, after } => Fx::SetTimer(name, after),
+            Effect::CancelTimer { name } => Fx::CancelTimer(name),
+            Effect::Persist(bytes) => Fx::Persist(rmp_serde::from_slice(&bytes).expect("persisted state decodes")),
+            Effect::Event { name, data } => Fx::Event(name, data),
+        })
+        .collect()
+}
+
+/// One process and the little world a host gives it.
+pub struct Node<P: Process> {
+    pub process: P,
+    pub me: NodeId,
+    pub peers: Vec<NodeId>,
+    /// The time handlers see; tests move it with [`Node::at`].
+    pub now: Nanos,
+    rng: ChaCha8Rng,
+    /// What the process last persisted, handed back to it on every call (as the hosts do).
+    pub stored: Option<Vec<u8>>,
+}
+
+impl<P: Process> Node<P> {
+    pub fn new(me: NodeId, peers: &[NodeId], process: P) -> Self {
+        Node { process, me, peers: peers.to_vec(), now: 0, rng: node_rng(1, me, 1), stored: None }
+    }
+
+    /// Moves the clock to `ms` milliseconds.
+    pub fn at(&mut self, ms: u64) -> &mut Self {
+        self.now = ms * MS;
+        self
+    }
+
+    /// Calls one handler and returns what it asked for; persisted state is kept for the next call.
+    pub fn handle(&mut self, f: impl FnOnce(&mut P, &mut Ctx)) -> Vec<Fx<P::Msg>> {
+        let mut ctx = Ctx::new(self.me, &self.peers, self.now, &mut self.rng, self.stored.as_deref());
+        f(&mut self.process, &mut ctx);
+        let effects = ctx.into_effects();
+        if let Some(Effect::Persist(bytes)) = effects.iter().rfind(|e| matches!(e, Effect::Persist(_))) {
+            self.stored = Some(bytes.clone());
+        }
+        decode(effects)
+    }
+
+    pub fn start(&mut self) -> Vec<Fx<P::Msg>> {
+        self.handle(|p, ctx| p.on_start(ctx))
+    }
+
+    pub fn deliver(&mut self, from: NodeId, msg: P::Msg) -> Vec<Fx<P::Msg>> {
+        self.handle(|p, ctx| p.on_message(ctx, from, msg))
+    }
+
+    pub fn command(&mut self, args: &[&str]) -> (Result<String, String>, Vec<Fx<P::Msg>>) {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let mut reply = Err(String::new());
+        let effects = self.handle(|p, ctx| reply = p.on_command(ctx, &args));
+        (reply, effects)
+    }
+
+    /// A crash and restart: a new process in place of the old, started with what the old one
+    /// persisted, and a fresh RNG for the new incarnation.
+    pub fn restart(&mut self, process: P) -> Vec<Fx<P::Msg>> {
+        self.process = process;
+        self.rng = node_rng(1, self.me, 2);
+        self.start()
+    }
+
+    pub fn status(&self) -> Status {
+        self.process.status()
+    }
+}
+
+/// Fires the timer `name`: the one place a test fires a timer.
+pub fn fire<P: Process>(node: &mut Node<P>, name: &str) -> Vec<Fx<P::Msg>> {
+    node.handle(|p, ctx| p.on_timer(ctx, name))
+}
+
+/// Only the sends among `effects`, in order.
+pub fn messages<M: Clone>(effects: &[Fx<M>]) -> Vec<(NodeId, M)> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Fx::Send(to, m) => Some((*to, m.clone())),
+            _ => None,
+        })
+        .collect()
+}
