@@ -150,7 +150,7 @@ fn a_bad_value_from_the_environment_names_the_variable() {
 fn a_run_directory_says_how_it_ran_whatever_it_is_called() {
     let scratch = Scratch::new("cli-run-json");
     let out = scratch.path().to_str().unwrap();
-    let replay = orchestrator(&["sim", "configs/bully.toml", "--seed", "3", "--duration", "2s", "--out", out]);
+    let replay = orchestrator(&["sim", "configs/bully.toml", "--seed", "3", "--out", out]);
     assert_eq!(replay.status.code(), Some(0), "{}", text(&replay.stdout));
     let dir = latest_run(scratch.path());
     let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
