@@ -111,3 +111,44 @@ fn hellos_from_strangers_are_rejected_and_counted() {
     assert!(reasons.iter().any(|r| r.contains("wire version")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("no hello within")), "{reasons:?}");
 }
+
+/// A receive takes the maximum of its clocks and the sender's, then ticks: an envelope with a
+/// clock at `u64::MAX` made that tick overflow, a panic that ended a debug-built node. Clocks
+/// over `MAX_CLOCK`, or naming nodes outside the cluster, are malformed now.
+#[test]
+fn envelopes_with_impossible_clocks_are_malformed_not_fatal() {
+    let mut cluster = Cluster::configure("clocks", 2, "bully", serde_json::json!({}));
+    cluster.spawn(1);
+    let addr = cluster.node(1).listen();
+    let envelope = |lc: u64, vc: algorithms::trace::VectorClock| {
+        framed(&encode(&Frame::Msg(Envelope {
+            from: 2,
+            to: 1,
+            instance: "bully".into(),
+            lc,
+            vc,
+            kind: "x".into(),
+            body: vec![0xc1],
+        })))
+    };
+    let mut stream = connect(addr);
+    stream.write_all(&hello(2, "test", WIRE_VERSION)).unwrap();
+    stream.write_all(&envelope(u64::MAX, [(2, 1)].into())).unwrap();
+    stream.write_all(&envelope(1, [(1, u64::MAX), (2, 1)].into())).unwrap();
+    stream.write_all(&envelope(1, (1..=5000).map(|n| (n, 1)).collect())).unwrap();
+    stream.write_all(&envelope(node::wire::MAX_CLOCK, [(1, node::wire::MAX_CLOCK), (2, 3)].into())).unwrap();
+    assert!(node_closes(&mut stream, &[0xff; 4], Duration::from_secs(3)));
+
+    let node = cluster.node(1);
+    common::wait_for(Duration::from_secs(5), "the last envelope's bad body to be counted", || {
+        (node.status().counters.malformed_frames >= 5).then_some(())
+    });
+    assert!(node.alive(), "{}", node.stderr());
+    assert_eq!(node.status().counters.malformed_frames, 5, "3 clocks, 1 body, 1 length prefix");
+    let reasons = malformed_reasons(&node.trace());
+    assert_eq!(reasons.iter().filter(|r| r.contains("impossible clock")).count(), 3, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("names node 3, which is not in the cluster")), "{reasons:?}");
+    // The largest allowed clock was taken, and ticks on without overflowing.
+    let last = node.trace().into_iter().last().unwrap();
+    assert!(last.lc > node::wire::MAX_CLOCK && last.vc.len() <= 2, "{last:?}");
+}
