@@ -231,7 +231,7 @@ async fn accept_loop(listener: TcpListener, net: Rc<Net>) {
 /// Reads the hello, then frames until the peer closes or sends something unframeable.
 async fn serve_inbound(stream: TcpStream, remote: SocketAddr, net: Rc<Net>) {
     let _ = stream.set_nodelay(true);
-    let mut frames = FramedRead::new(stream, wire::codec());
+    let mut frames = FramedRead::new(stream, wire::FrameReader::new());
     let mut conn = Inbound::new(&net.gate);
     let first = match tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await {
         Err(_) => Step::Rejected(Rejection::Timeout { secs: HELLO_TIMEOUT.as_secs() }),

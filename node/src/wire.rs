@@ -71,6 +71,52 @@ pub fn codec() -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec()
 }
 
+/// [`codec`] for reading inbound connections, where a stream that ends inside a frame is an
+/// error even when nothing but the frame's length prefix came: `LengthDelimitedCodec` takes the
+/// prefix out of the buffer first, so its own end-of-stream check saw an empty buffer and took
+/// the cut for a clean close (a lost frame nobody counted).
+pub struct FrameReader {
+    inner: LengthDelimitedCodec,
+    /// A length prefix was taken and its payload has not come yet.
+    inside: bool,
+}
+
+impl FrameReader {
+    pub fn new() -> Self {
+        FrameReader { inner: codec(), inside: false }
+    }
+}
+
+impl Default for FrameReader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder for FrameReader {
+    type Item = bytes::BytesMut;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, buf: &mut bytes::BytesMut) -> std::io::Result<Option<bytes::BytesMut>> {
+        let before = buf.len();
+        let frame = self.inner.decode(buf)?;
+        if frame.is_some() {
+            self.inside = false;
+        } else if buf.len() < before {
+            self.inside = true;
+        }
+        Ok(frame)
+    }
+
+    fn decode_eof(&mut self, buf: &mut bytes::BytesMut) -> std::io::Result<Option<bytes::BytesMut>> {
+        match self.decode(buf)? {
+            Some(frame) => Ok(Some(frame)),
+            None if buf.is_empty() && !self.inside => Ok(None),
+            None => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the stream ended inside a frame")),
+        }
+    }
+}
+
 pub fn encode(frame: &Frame) -> Vec<u8> {
     // Sized for a typical envelope up front: growing from empty reallocates several times.
     let size = match frame {
@@ -347,6 +393,11 @@ impl Step {
         }
     }
 
+    /// Whether the transport writes a `malformed` trace record for this step.
+    pub fn traced(&self) -> bool {
+        !matches!(self, Step::Hello(_) | Step::Deliver(_) | Step::Unroutable(_) | Step::Rejected(Rejection::Silent))
+    }
+
     /// The `malformed` trace record's reason, for the steps that are traced. A rejection's
     /// reason starts with "rejected:"; the transport puts the remote address in front.
     pub fn reason(&self, peer: Option<NodeId>) -> Option<String> {
@@ -354,6 +405,9 @@ impl Step {
             Some(peer) => format!("node {peer}"),
             None => "an unknown node".to_string(),
         };
+        if !self.traced() {
+            return None;
+        }
         let reason = match self {
             Step::Hello(_) | Step::Deliver(_) | Step::Unroutable(_) | Step::Rejected(Rejection::Silent) => return None,
             Step::Rejected(Rejection::Timeout { secs }) => format!("rejected: no hello within {secs} s"),
@@ -504,12 +558,12 @@ pub struct Stream {
     pub traced: u64,
 }
 
-/// Cuts `bytes` into frames with [`codec`], exactly as the transport's reader does, and judges
+/// Cuts `bytes` into frames with [`FrameReader`], exactly as the transport's reader does, and judges
 /// each with [`Inbound`] until a step closes the connection; then, as if the peer closed it,
 /// the end of the stream. The fuzz targets and the randomized tests drive the node through it.
 pub fn decode_stream(gate: &Gate, bytes: &[u8]) -> Stream {
     let mut conn = Inbound::new(gate);
-    let mut codec = codec();
+    let mut codec = FrameReader::new();
     let mut buf = bytes::BytesMut::from(bytes);
     let mut out = Stream::default();
     loop {
@@ -530,9 +584,7 @@ pub fn decode_stream(gate: &Gate, bytes: &[u8]) -> Stream {
             Err(e) => conn.unreadable(&e),
         };
         step.count(&mut out.counters);
-        if step.reason(conn.peer()).is_some() {
-            out.traced += 1;
-        }
+        out.traced += u64::from(step.traced());
         let closes = step.closes();
         out.steps.push(step);
         if closes {
@@ -596,7 +648,7 @@ mod tests {
             rmp_serde::to_vec_named(&json!([1, 2, 3])).unwrap(),
             rmp_serde::to_vec(&hello).unwrap(),
             vec![],
-            // Found by fuzzing: a derived flat struct took both of these, the derived Frame not.
+            // A derived flat struct took both of these shapes, which the derived Frame rejects.
             rmp_serde::to_vec(&json!(["hello", 3, "c", 1, null, null, null, null, null, null, null])).unwrap(),
             int_keys(&[(0, json!("hello")), (1, json!(3)), (2, json!("c")), (3, json!(1))]),
             int_keys(&[(0, json!("msg")), (4, json!(1)), (5, json!(2)), (6, json!("i")), (7, json!(1))]),
@@ -697,7 +749,9 @@ mod tests {
         assert!(matches!(out.steps[8], Step::Unroutable(_)));
         assert!(matches!(out.steps[9], Step::Unroutable(_)));
         assert!(matches!(out.steps[10], Step::Deliver(_)));
-        assert!(matches!(&out.steps[11], Step::Malformed(Malformed::Unframeable(e)) if e.contains("bytes remaining")));
+        assert!(
+            matches!(&out.steps[11], Step::Malformed(Malformed::Unframeable(e)) if e.contains("ended inside a frame"))
+        );
         assert!(out.steps[11].closes());
         let c = out.counters;
         assert_eq!((c.frames_received, c.malformed_frames, c.unroutable_frames, c.rejected_connections), (11, 7, 2, 0));
@@ -705,9 +759,11 @@ mod tests {
 
         // Before a hello: every bad opening closes the connection and is counted once.
         let opening = |bytes: &[u8]| decode_stream(&gate, bytes);
-        let cases: [(&[u8], &str, u64); 8] = [
+        let cases: [(&[u8], &str, u64); 10] = [
             (&[], "Silent", 0),
             (&[0, 0], "Unframeable", 1),
+            (&[0, 0, 0, 9], "Unframeable", 1), // only a length prefix: tokio-util saw a clean end
+            (&[0, 0, 0, 0], "Undecodable", 1), // an empty frame
             (&[0x7f, 0xff, 0xff, 0xff, 1], "Unframeable", 1),
             (&framed(b"\xc1"), "Undecodable", 1),
             (&good, "NotHello", 0),
@@ -725,6 +781,10 @@ mod tests {
                 assert_eq!(out.traced, u64::from(kind != "Silent"), "{bytes:?}");
             }
         }
+        // After a hello too, a frame cut right after its length prefix is counted.
+        let cut = opening(&[hello(2, "c"), vec![0, 0, 0, 5]].concat());
+        assert!(matches!(cut.steps[..], [Step::Hello(2), Step::Malformed(Malformed::Unframeable(_))]), "{cut:?}");
+        assert_eq!(cut.counters.malformed_frames, 1);
         // A peer's long strings are cut short in reasons.
         let long = opening(&hello(2, &"x".repeat(100_000)));
         let reason = long.steps[0].reason(None).unwrap();

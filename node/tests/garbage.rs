@@ -152,3 +152,28 @@ fn envelopes_with_impossible_clocks_are_malformed_not_fatal() {
     let last = node.trace().into_iter().last().unwrap();
     assert!(last.lc > node::wire::MAX_CLOCK && last.vc.len() <= 2, "{last:?}");
 }
+
+/// tokio-util's length-delimited codec takes a frame's length prefix out of its buffer before
+/// the payload comes, so a connection that ended right after a prefix looked like a clean close:
+/// the cut frame was neither counted nor traced. It is malformed now, before a hello and after.
+#[test]
+fn a_connection_cut_right_after_a_length_prefix_is_malformed() {
+    let mut cluster = Cluster::configure("cut", 2, "bully", serde_json::json!({}));
+    cluster.spawn(1);
+    let addr = cluster.node(1).listen();
+    let cut = |bytes: &[u8]| {
+        let mut stream = connect(addr);
+        stream.write_all(bytes).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(node_closes(&mut stream, &[], Duration::from_secs(3)));
+    };
+    cut(&[0, 0, 0, 9]);
+    cut(&[hello(2, "test", WIRE_VERSION), vec![0, 0, 0, 5]].concat());
+
+    let node = cluster.node(1);
+    assert!(node.alive(), "{}", node.stderr());
+    let counters = node.status().counters;
+    assert_eq!((counters.malformed_frames, counters.rejected_connections), (2, 1), "{counters:?}");
+    let reasons = malformed_reasons(&node.trace());
+    assert_eq!(reasons.iter().filter(|r| r.contains("ended inside a frame")).count(), 2, "{reasons:?}");
+}
