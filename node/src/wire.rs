@@ -36,7 +36,10 @@ pub const MAX_DEPTH: usize = 32;
 
 /// Largest Lamport or vector clock entry an envelope may carry: 2^53 − 1, so that a receive
 /// (the maximum, then one tick) can never overflow a clock, and traces stay exact for
-/// JavaScript readers (the report). Real clocks count events and never come near it.
+/// JavaScript readers (the report). Real clocks count events and never come near it; a peer
+/// that sends clocks just under it can still push a node there, whose later messages its peers
+/// then refuse (a peer that passed the hello can disrupt an algorithm in many ways: this only
+/// keeps it from crashing the node or corrupting its trace).
 pub const MAX_CLOCK: u64 = (1 << 53) - 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
