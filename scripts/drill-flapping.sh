@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A flapping network: random halves partitioned and healed in a loop; after the last heal the
-# cluster must converge on one leader within 3 s.
+# cluster must converge on one leader within 5 s.
 source "$(dirname "$0")/lib.sh"
 FLAPS=${FLAPS:-6}
 start_cluster

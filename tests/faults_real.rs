@@ -7,7 +7,6 @@ use algorithms::trace::{TraceRecord, What};
 use clusterlab_e2e::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const THREE_BULLIES: &str = r#"
@@ -218,8 +217,10 @@ fn is_zombie(pid: i32) -> bool {
 
 #[test]
 fn iptables_partitions_live_in_a_namespace_that_is_gone_afterwards() {
-    if !nix::unistd::geteuid().is_root() || Command::new("iptables").arg("--version").output().is_err() {
-        eprintln!("skipped: needs root and iptables (CI installs iptables and runs as root)");
+    // Not `&&`-short-circuited into silence: each missing need is reported (or fails in CI).
+    let root = require_root("--net iptables creates a network namespace");
+    let iptables = require_tool("iptables", "`apt-get install -y iptables` (scripts/test does it as root)");
+    if !(root && iptables) {
         return;
     }
     let up = Up::start("iptables", THREE_BULLIES, &["--net", "iptables"]);

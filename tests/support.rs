@@ -1,11 +1,74 @@
-//! Helpers for end-to-end tests: find the built binaries, make scratch directories, and prove
-//! that no process of a run is left behind.
+//! Helpers for end-to-end tests: find the built binaries, make scratch directories, prove
+//! that no process of a run is left behind, and say loudly what a test could not check.
 //!
 //! `cargo test --workspace` builds the `node` and `orchestrator` binaries before any test runs
 //! (both packages have integration tests), into the same target directory as these tests.
+//!
+//! Some tests need what a machine may lack: chromium (the report in a browser), iptables and
+//! root (the iptables network). `scripts/test` installs the tools when run as root. Where one
+//! is still missing, [`require_tool`] and [`require_root`] decide: under CI (`CI=true`) the test
+//! fails; elsewhere it prints `SKIPPED: <test> needs <what>: <how to get it>` on stderr (past
+//! the test harness's capture, so it shows even when the test passes) and skips that part.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// Whether this runs in CI (`CI` set and not `false` or `0`, as CI services set it).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// The first of `names` that is an executable file on the PATH.
+pub fn on_path(names: &[&str]) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    names.iter().find_map(|name| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join(name))
+            .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+    })
+}
+
+/// The running test's name (the harness names each test's thread after it).
+fn test_name() -> String {
+    match std::thread::current().name() {
+        Some(name) if name != "main" => name.to_string(),
+        _ => "a test".to_string(),
+    }
+}
+
+/// `present`, or what to do about `what` missing: a failure under CI, else a loud SKIPPED line
+/// on stderr and false (the caller then skips what needs it).
+pub fn require(present: bool, what: &str, how: &str) -> bool {
+    if present {
+        return true;
+    }
+    let test = test_name();
+    if in_ci() {
+        panic!(
+            "{test} needs {what}, which this CI machine lacks: {how} (.ci/run runs scripts/test, which installs it)"
+        );
+    }
+    // Straight to the stderr file descriptor: `eprintln!` is captured for passing tests.
+    let line = format!("\nSKIPPED: {test} needs {what}: {how}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    false
+}
+
+/// Whether the command `tool` is on the PATH; see [`require`].
+pub fn require_tool(tool: &str, how: &str) -> bool {
+    require(on_path(&[tool]).is_some(), tool, how)
+}
+
+/// Whether this process runs as root; see [`require`].
+pub fn require_root(why: &str) -> bool {
+    require(
+        nix::unistd::geteuid().is_root(),
+        &format!("root ({why})"),
+        "run the tests as root, e.g. `sudo scripts/test`",
+    )
+}
 
 /// A built binary of the workspace, beside the test executable's `deps/` directory.
 pub fn binary(name: &str) -> PathBuf {

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use algorithms::NodeId;
 use node::config::NodeConfig;
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -57,16 +57,13 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
         by_name.insert(inst.name.clone(), addr);
     }
 
-    let net = Rc::new(Net {
+    let gate = node::wire::Gate {
         me: cfg.id,
         cluster: cfg.cluster.clone(),
-        bind: cfg.bind,
-        peers: peers.iter().copied().collect::<HashSet<_>>(),
-        stats,
-        tracer,
-        routes,
-        connected: RefCell::new(BTreeSet::new()),
-    });
+        peers: peers.iter().copied().collect(),
+        instances: routes.keys().cloned().collect(),
+    };
+    let net = Rc::new(Net { gate, bind: cfg.bind, stats, tracer, routes, connected: RefCell::new(BTreeSet::new()) });
     let addrs = cfg.peers.iter().map(|p| (p.id, p.addr)).collect();
     let transport = Transport::new(net, listener, queues, addrs).start();
 

@@ -6,9 +6,11 @@
 //!   queued and flushed when the queue is empty, so a burst costs one write(2), not one per frame.
 //! - **Inbound**, one reader task per accepted connection: the first frame must be a valid hello
 //!   from a known peer of the same cluster within [`HELLO_TIMEOUT`]; then each frame is decoded
-//!   and routed to its instance's actor. Bad input is counted and traced, never fatal: a frame
-//!   that does not decode is skipped (the length prefix keeps the framing intact), a length
-//!   prefix over [`wire::MAX_FRAME`] closes that connection only.
+//!   and routed to its instance's actor. What to do with each frame is [`wire::Inbound`]'s
+//!   decision (the same code the fuzz targets run); this task reads, counts and traces. Bad
+//!   input is counted and traced, never fatal: a frame that does not decode is skipped (the
+//!   length prefix keeps the framing intact), a length prefix over [`wire::MAX_FRAME`] closes
+//!   that connection only.
 //!
 //! Instances hand frames to the per-peer queues through [`Links`] directly rather than through
 //! the transport actor's mailbox: that saves an actor hop per message on the hottest path. The
@@ -21,9 +23,9 @@ use algorithms::NodeId;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use node::control::Counters;
-use node::wire::{self, Envelope, Frame, WIRE_VERSION};
+use node::wire::{self, Envelope, Frame, Gate, Inbound, Rejection, Step, WIRE_VERSION};
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
@@ -71,10 +73,21 @@ impl Stats {
             dropped_frames: self.dropped_frames.load(Relaxed),
         }
     }
+
+    /// Adds what a [`Step`] counts (see [`Step::count`]).
+    fn count(&self, step: &Step) {
+        let mut c = Counters::default();
+        step.count(&mut c);
+        bump(&self.malformed_frames, c.malformed_frames);
+        bump(&self.rejected_connections, c.rejected_connections);
+        bump(&self.unroutable_frames, c.unroutable_frames);
+    }
 }
 
 fn bump(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Relaxed);
+    if n > 0 {
+        counter.fetch_add(n, Relaxed);
+    }
 }
 
 /// The instances' handle on the outbound queues.
@@ -123,10 +136,9 @@ impl Message for Deliver {
 
 /// What every transport task shares (one thread: the actix system's).
 pub struct Net {
-    pub me: NodeId,
-    pub cluster: String,
+    /// This node, its cluster and peers, and the instances it hosts (the `routes`' names).
+    pub gate: Gate,
     pub bind: Option<IpAddr>,
-    pub peers: HashSet<NodeId>,
     pub stats: Arc<Stats>,
     pub tracer: Arc<Tracer>,
     pub routes: HashMap<String, Recipient<Deliver>>,
@@ -135,21 +147,33 @@ pub struct Net {
 }
 
 impl Net {
-    /// Counts and traces bad input from `from` (the hello's node, if one was accepted).
-    fn malformed(&self, from: Option<NodeId>, reason: String) {
-        bump(&self.stats.malformed_frames, 1);
-        tracing::warn!("malformed frame: {reason}");
-        self.tracer.record("", What::Malformed { from, reason });
-    }
-
-    fn reject(&self, remote: SocketAddr, malformed: bool, reason: String) {
-        bump(&self.stats.rejected_connections, 1);
-        if malformed {
-            bump(&self.stats.malformed_frames, 1);
+    /// Counts a step of an inbound connection from `remote` and traces it if it is bad.
+    fn judged(&self, remote: SocketAddr, peer: Option<NodeId>, step: &Step) {
+        self.stats.count(step);
+        match step {
+            Step::Rejected(Rejection::Silent) => tracing::debug!("connection from {remote} closed before its hello"),
+            Step::Unroutable(envelope) => tracing::debug!(
+                "unroutable frame from node {}: instance {:?}, addressed to node {}",
+                envelope.from,
+                envelope.instance,
+                envelope.to
+            ),
+            _ => {}
         }
-        let reason = format!("connection from {remote} rejected: {reason}");
-        tracing::warn!("{reason}");
-        self.tracer.record("", What::Malformed { from: None, reason });
+        if let Some(reason) = step.reason(peer) {
+            let (from, reason) = match step {
+                Step::Rejected(_) => {
+                    let reason = format!("connection from {remote} {reason}");
+                    tracing::warn!("{reason}");
+                    (None, reason)
+                }
+                _ => {
+                    tracing::warn!("malformed frame: {reason}");
+                    (peer, reason)
+                }
+            };
+            self.tracer.record("", What::Malformed { from, reason });
+        }
     }
 }
 
@@ -214,28 +238,19 @@ async fn accept_loop(listener: TcpListener, net: Rc<Net>) {
 /// Reads the hello, then frames until the peer closes or sends something unframeable.
 async fn serve_inbound(stream: TcpStream, remote: SocketAddr, net: Rc<Net>) {
     let _ = stream.set_nodelay(true);
-    let mut frames = FramedRead::new(stream, wire::codec());
-    let peer = match tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await {
-        Err(_) => return net.reject(remote, false, format!("no hello within {} s", HELLO_TIMEOUT.as_secs())),
-        Ok(None) => {
-            // Nothing at all was sent (a port probe): nothing malformed to record.
-            bump(&net.stats.rejected_connections, 1);
-            return tracing::debug!("connection from {remote} closed before its hello");
-        }
-        Ok(Some(Err(e))) => return net.reject(remote, true, format!("bad first frame: {e}")),
+    let mut frames = FramedRead::new(stream, wire::FrameReader::new());
+    let mut conn = Inbound::new(&net.gate);
+    let first = match tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await {
+        Err(_) => Step::Rejected(Rejection::Timeout { secs: HELLO_TIMEOUT.as_secs() }),
+        Ok(None) => conn.ended().unwrap_or(Step::Rejected(Rejection::Silent)),
+        Ok(Some(Err(e))) => conn.unreadable(&e),
         Ok(Some(Ok(bytes))) => {
             bump(&net.stats.frames_received, 1);
-            match wire::decode(&bytes) {
-                Err(e) => return net.reject(remote, true, format!("undecodable hello: {e}")),
-                Ok(Frame::Msg(_)) => return net.reject(remote, false, "first frame is not a hello".into()),
-                Ok(Frame::Hello { node, cluster, version }) => {
-                    if let Err(reason) = check_hello(&net, node, &cluster, version) {
-                        return net.reject(remote, false, reason);
-                    }
-                    node
-                }
-            }
+            conn.frame(&bytes)
         }
+    };
+    let Step::Hello(peer) = first else {
+        return net.judged(remote, None, &first);
     };
     tracing::debug!("node {peer} connected from {remote}");
     let mut batches = frames.ready_chunks(MAX_DELIVERY);
@@ -243,75 +258,45 @@ async fn serve_inbound(stream: TcpStream, remote: SocketAddr, net: Rc<Net>) {
         let mut deliveries: Vec<(&Recipient<Deliver>, Vec<Envelope>)> = Vec::new();
         let mut broken = None;
         for item in batch {
-            match item {
+            let step = match item {
                 Ok(bytes) => {
                     bump(&net.stats.frames_received, 1);
-                    if let Some((addr, envelope)) = route(&net, peer, &bytes) {
-                        match deliveries.last_mut() {
-                            Some((last, group)) if *last == addr => group.push(envelope),
-                            _ => deliveries.push((addr, vec![envelope])),
-                        }
-                    }
+                    conn.frame(&bytes)
                 }
                 Err(e) => {
-                    broken = Some(e);
+                    // The length prefix itself is bad: the stream cannot be re-synchronised.
+                    broken = Some(conn.unreadable(&e));
                     break;
                 }
+            };
+            match step {
+                Step::Deliver(envelope) => {
+                    let addr = &net.routes[&envelope.instance]; // the gate knows only routed names
+                    match deliveries.last_mut() {
+                        Some((last, group)) if *last == addr => group.push(envelope),
+                        _ => deliveries.push((addr, vec![envelope])),
+                    }
+                }
+                bad => net.judged(remote, Some(peer), &bad),
             }
         }
         for (addr, envelopes) in deliveries {
             addr.do_send(Deliver(envelopes));
         }
-        if let Some(e) = broken {
-            // The length prefix itself is bad: the stream cannot be re-synchronised.
-            net.malformed(Some(peer), format!("unreadable frame from node {peer}, connection closed: {e}"));
-            return;
+        if let Some(step) = broken {
+            return net.judged(remote, Some(peer), &step);
         }
     }
     tracing::debug!("node {peer} closed its connection from {remote}");
 }
 
-fn check_hello(net: &Net, node: NodeId, cluster: &str, version: u32) -> Result<(), String> {
-    if cluster != net.cluster {
-        return Err(format!("hello from cluster {cluster:?}, this node is in {:?}", net.cluster));
-    }
-    if version != WIRE_VERSION {
-        return Err(format!("hello with wire version {version}, this node speaks {WIRE_VERSION}"));
-    }
-    if !net.peers.contains(&node) {
-        return Err(format!("hello from node {node}, which is not a peer of node {}", net.me));
-    }
-    Ok(())
-}
-
-/// Decodes one frame from `peer` and finds its instance; bad or unroutable frames are counted.
-fn route<'n>(net: &'n Net, peer: NodeId, bytes: &[u8]) -> Option<(&'n Recipient<Deliver>, Envelope)> {
-    match wire::decode(bytes) {
-        Err(e) => net.malformed(Some(peer), format!("undecodable frame from node {peer}: {e}")),
-        Ok(Frame::Hello { .. }) => net.malformed(Some(peer), format!("second hello from node {peer}")),
-        Ok(Frame::Msg(envelope)) if envelope.from != peer => net.malformed(
-            Some(peer),
-            format!("envelope claims to be from node {} on the connection of node {peer}", envelope.from),
-        ),
-        Ok(Frame::Msg(envelope)) => match net.routes.get(&envelope.instance) {
-            Some(addr) if envelope.to == net.me => return Some((addr, envelope)),
-            _ => {
-                bump(&net.stats.unroutable_frames, 1);
-                tracing::debug!(
-                    "unroutable frame from node {peer}: instance {:?}, addressed to node {}",
-                    envelope.instance,
-                    envelope.to
-                );
-            }
-        },
-    }
-    None
-}
-
 /// Keeps one peer connected for the node's whole life and writes its queue into the connection.
 async fn link(peer: NodeId, addr: SocketAddr, mut queue: mpsc::Receiver<Bytes>, net: Rc<Net>) {
-    let hello =
-        Bytes::from(wire::encode(&Frame::Hello { node: net.me, cluster: net.cluster.clone(), version: WIRE_VERSION }));
+    let hello = Bytes::from(wire::encode(&Frame::Hello {
+        node: net.gate.me,
+        cluster: net.gate.cluster.clone(),
+        version: WIRE_VERSION,
+    }));
     let mut backoff = BACKOFF_START;
     let mut failures = 0u64;
     loop {

@@ -111,3 +111,69 @@ fn hellos_from_strangers_are_rejected_and_counted() {
     assert!(reasons.iter().any(|r| r.contains("wire version")), "{reasons:?}");
     assert!(reasons.iter().any(|r| r.contains("no hello within")), "{reasons:?}");
 }
+
+/// A receive takes the maximum of its clocks and the sender's, then ticks: an envelope with a
+/// clock at `u64::MAX` made that tick overflow, a panic that ended a debug-built node. Clocks
+/// over `MAX_CLOCK`, or naming nodes outside the cluster, are malformed now.
+#[test]
+fn envelopes_with_impossible_clocks_are_malformed_not_fatal() {
+    let mut cluster = Cluster::configure("clocks", 2, "bully", serde_json::json!({}));
+    cluster.spawn(1);
+    let addr = cluster.node(1).listen();
+    let envelope = |lc: u64, vc: algorithms::trace::VectorClock| {
+        framed(&encode(&Frame::Msg(Envelope {
+            from: 2,
+            to: 1,
+            instance: "bully".into(),
+            lc,
+            vc,
+            kind: "x".into(),
+            body: vec![0xc1],
+        })))
+    };
+    let mut stream = connect(addr);
+    stream.write_all(&hello(2, "test", WIRE_VERSION)).unwrap();
+    stream.write_all(&envelope(u64::MAX, [(2, 1)].into())).unwrap();
+    stream.write_all(&envelope(1, [(1, u64::MAX), (2, 1)].into())).unwrap();
+    stream.write_all(&envelope(1, (1..=5000).map(|n| (n, 1)).collect())).unwrap();
+    stream.write_all(&envelope(node::wire::MAX_CLOCK, [(1, node::wire::MAX_CLOCK), (2, 3)].into())).unwrap();
+    assert!(node_closes(&mut stream, &[0xff; 4], Duration::from_secs(3)));
+
+    let node = cluster.node(1);
+    common::wait_for(Duration::from_secs(5), "the last envelope's bad body to be counted", || {
+        (node.status().counters.malformed_frames >= 5).then_some(())
+    });
+    assert!(node.alive(), "{}", node.stderr());
+    assert_eq!(node.status().counters.malformed_frames, 5, "3 clocks, 1 body, 1 length prefix");
+    let reasons = malformed_reasons(&node.trace());
+    assert_eq!(reasons.iter().filter(|r| r.contains("impossible clock")).count(), 3, "{reasons:?}");
+    assert!(reasons.iter().any(|r| r.contains("names node 3, which is not in the cluster")), "{reasons:?}");
+    // The largest allowed clock was taken, and ticks on without overflowing.
+    let last = node.trace().into_iter().last().unwrap();
+    assert!(last.lc > node::wire::MAX_CLOCK && last.vc.len() <= 2, "{last:?}");
+}
+
+/// tokio-util's length-delimited codec takes a frame's length prefix out of its buffer before
+/// the payload comes, so a connection that ended right after a prefix looked like a clean close:
+/// the cut frame was neither counted nor traced. It is malformed now, before a hello and after.
+#[test]
+fn a_connection_cut_right_after_a_length_prefix_is_malformed() {
+    let mut cluster = Cluster::configure("cut", 2, "bully", serde_json::json!({}));
+    cluster.spawn(1);
+    let addr = cluster.node(1).listen();
+    let cut = |bytes: &[u8]| {
+        let mut stream = connect(addr);
+        stream.write_all(bytes).unwrap();
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        assert!(node_closes(&mut stream, &[], Duration::from_secs(3)));
+    };
+    cut(&[0, 0, 0, 9]);
+    cut(&[hello(2, "test", WIRE_VERSION), vec![0, 0, 0, 5]].concat());
+
+    let node = cluster.node(1);
+    assert!(node.alive(), "{}", node.stderr());
+    let counters = node.status().counters;
+    assert_eq!((counters.malformed_frames, counters.rejected_connections), (2, 1), "{counters:?}");
+    let reasons = malformed_reasons(&node.trace());
+    assert_eq!(reasons.iter().filter(|r| r.contains("ended inside a frame")).count(), 2, "{reasons:?}");
+}
