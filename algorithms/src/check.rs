@@ -2,6 +2,8 @@
 //! nodes are held to the same properties. This module holds what every checker shares: the run,
 //! verdicts, message counts, and who was alive and who each node believed was leader, when.
 
+pub mod history;
+
 use crate::process::{Nanos, NodeId, MS};
 use crate::trace::{AppliedFault, FaultRecord, TraceRecord, What};
 use serde::{Deserialize, Serialize};
