@@ -10,6 +10,7 @@ mod bench;
 mod cluster;
 mod compare;
 mod experiment;
+mod history;
 mod live;
 mod netns;
 mod plots;
@@ -254,7 +255,12 @@ enum Cmd {
         #[command(flatten)]
         target: RunDir,
     },
-    /// Benchmarks that print their figures (not tests): `bench proxy`
+    /// Client histories: `history check FILE --model kv`, `history gen --model kv --ops 10000`
+    History {
+        #[command(subcommand)]
+        what: history::HistoryCmd,
+    },
+    /// Benchmarks that print their figures (not tests): `bench proxy`, `bench history`
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
@@ -294,6 +300,8 @@ enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// The linearizability checker: ops checked per second on generated histories
+    History(history::BenchArgs),
 }
 
 /// Why a command could not give a verdict.
@@ -546,6 +554,8 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             bench::proxy(paced, flood, rounds).map_err(Failure::Run)?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::History { what } => history::run(what),
+        Cmd::Bench { what: BenchWhat::History(args) } => history::bench(&args),
         Cmd::Down { target: t } => live_call(&t.run, LiveRequest::Down, Duration::from_secs(60)),
         Cmd::Report { run_dir, max_events } => report_cmd(&run_dir, max_events),
         Cmd::Export { shiviz, run_dir, max_events } => export_cmd(shiviz, &run_dir, max_events),
