@@ -2,7 +2,7 @@
 //! [`crate::execute`] and the modules it calls.
 
 use crate::network::NetMode;
-use crate::{compare, report_html};
+use crate::{compare, history, report_html};
 use algorithms::NodeId;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -228,7 +228,12 @@ pub enum Cmd {
         #[command(flatten)]
         target: RunDir,
     },
-    /// Benchmarks that print their figures (not tests): `bench proxy`
+    /// Client histories: `history check FILE --model kv`, `history gen --model kv --ops 10000`
+    History {
+        #[command(subcommand)]
+        what: history::HistoryCmd,
+    },
+    /// Benchmarks that print their figures (not tests): `bench proxy`, `bench history`
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
@@ -268,4 +273,6 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 3)]
         rounds: usize,
     },
+    /// The linearizability checker: ops checked per second on generated histories
+    History(history::BenchArgs),
 }

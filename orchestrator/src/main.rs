@@ -12,6 +12,7 @@ mod compare;
 mod detach;
 mod experiment;
 mod failure;
+mod history;
 mod live;
 mod live_cmd;
 mod netns;
@@ -206,6 +207,8 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             bench::proxy(paced, flood, rounds)?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::History { what } => history::run(what),
+        Cmd::Bench { what: BenchWhat::History(args) } => history::bench(&args),
         Cmd::Down { target: t } => live_call(&t.run, LiveRequest::Down, Duration::from_secs(60)),
         Cmd::Report { run_dir, max_events } => report_cmd::report(&run_dir, max_events),
         Cmd::Export { shiviz, run_dir, max_events } => report_cmd::export(shiviz, &run_dir, max_events),

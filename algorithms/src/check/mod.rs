@@ -4,6 +4,7 @@
 //! by a family in [`election`] and [`mutex`].
 
 pub mod election;
+pub mod history;
 pub mod mutex;
 pub mod query;
 

@@ -15,6 +15,7 @@
 //! is what the headless-browser test reads.
 
 mod diagram;
+pub mod history;
 mod spans;
 
 use crate::plots::{esc, Band, Chart, Series, Style};
@@ -45,10 +46,13 @@ pub struct Written {
     pub total: usize,
 }
 
-/// Writes `timeline.jsonl` and `report.html` in the run directory from the run's traces (those
-/// the summary was judged from: nothing is read twice).
+/// Writes `timeline.jsonl`, `history.jsonl` (when the traces have client operations) and
+/// `report.html` in the run directory from the run's traces (those the summary was judged
+/// from: nothing is read twice).
 pub fn write_run_files(summary: &Summary, run: algorithms::Execution, max_events: usize) -> Result<Written> {
     let ids: Vec<NodeId> = (1..=summary.nodes as NodeId).collect();
+    // The clients' history (if the traces have one), before the page that shows it.
+    crate::history::write_run_history(&run, &summary.run_dir);
     let tl = Timeline::new(run.records, run.faults);
     let timeline = summary.run_dir.join("timeline.jsonl");
     tl.write_jsonl(&timeline)?;
@@ -128,6 +132,7 @@ window.addEventListener('error', function (e) {{
     page += r#"<div id="report-status" class="status-box" data-status="loading" data-errors="0" hidden></div>"#;
     page += "\n<main>\n";
     verdicts(&mut page, summary, tl, &by_event, &ms);
+    page += &history::section_for_run(&summary.run_dir).unwrap_or_default();
     diagram_section(&mut page, tl, &types, &colour_of, trim.as_ref());
     plots_section(&mut page, tl, &types, &colour_of, &fault_spans, &ms, end_ms);
     messages_section(&mut page, summary, tl, &types, &colour_of);
