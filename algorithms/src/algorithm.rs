@@ -46,10 +46,48 @@ pub trait Algorithm: Sync {
 }
 
 /// Reads an algorithm's `[params]` table into its parameter struct. `Null` (no table) gives the
-/// defaults; unknown keys and bad values are errors naming the key under `params.`.
+/// defaults; unknown keys and bad values are errors naming the key under `params.`, e.g.
+/// `params.heartbeat_ms: invalid value: integer `-5`, expected u64`.
 pub fn parse_params<T: DeserializeOwned + Default>(params: &Value) -> Result<T, String> {
     if params.is_null() {
         return Ok(T::default());
     }
-    serde_json::from_value(params.clone()).map_err(|e| format!("params: {e}"))
+    serde_path_to_error::deserialize(params.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        match path.as_str() {
+            "." => format!("params: {}", e.inner()),
+            _ => format!("params.{path}: {}", e.inner()),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Inner {
+        rate_per_s: f64,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Params {
+        heartbeat_ms: u64,
+        inner: Inner,
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = parse_params::<Params>(&json!({ "heartbeat_ms": -5 })).unwrap_err();
+        assert!(err.starts_with("params.heartbeat_ms: invalid value: integer `-5`, expected u64"), "{err}");
+        let err = parse_params::<Params>(&json!({ "inner": { "rate_per_s": "fast" } })).unwrap_err();
+        assert!(err.starts_with("params.inner.rate_per_s: invalid type: string"), "{err}");
+        let err = parse_params::<Params>(&json!({ "hearbeat_ms": 5 })).unwrap_err();
+        assert!(err.contains("params") && err.contains("hearbeat_ms"), "{err}");
+        assert_eq!(parse_params::<Params>(&Value::Null).unwrap().heartbeat_ms, 0, "no table: the defaults");
+    }
 }
