@@ -11,7 +11,8 @@
 //! - [`faults`]: fault actions, targets, partition shapes, link faults, delays, the nemesis;
 //! - [`check`]: a run's traces ([`Execution`]), verdicts, shared queries, and the election and mutual
 //!   exclusion checks every algorithm of those families uses;
-//! - [`algorithm`]: what an algorithm declares ([`Algorithm`]: name, params, properties, check);
+//! - [`algorithm`]: what an algorithm declares once ([`algorithm::Spec`]: name, params, properties,
+//!   build, check), and the object-safe [`Algorithm`] every `Spec` is;
 //! - the families: [`election`], [`mutex`], and [`load`] (the transport benchmark's load);
 //! - [`sim`]: the deterministic simulator;
 //! - [`catalogue`]: every algorithm by name.

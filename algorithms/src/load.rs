@@ -14,9 +14,9 @@
 //! A run with no progress for `watchdog_ms` (a peer died, a frame was dropped) is abandoned with
 //! the event `load_aborted`, so a broken link shows up as a failed property, not a hang.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{stats, CheckReport, EventRef, Execution, PropertyResult, Verdict};
-use crate::core::process::{Ctx, DynProcess, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 use crate::core::trace::What;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -71,8 +71,10 @@ impl Default for LoadParams {
     }
 }
 
-impl LoadParams {
-    fn validate(&self) -> Result<(), String> {
+impl LoadParams {}
+
+impl Params for LoadParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
         if self.window == 0 || self.ack_every == 0 || self.ack_every > self.window {
             return Err(format!(
                 "params.ack_every ({}) must be above 0 and at most params.window ({})",
@@ -332,29 +334,21 @@ impl Process for LoadNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Load;
 
-impl Algorithm for Load {
-    fn name(&self) -> &'static str {
-        "load"
+impl Spec for Load {
+    const NAME: &'static str = "load";
+    const FAMILY: Family = Family::Load;
+    const SUMMARY: &'static str =
+        "load generator for the transport benchmark: ping-pong round trips and windowed one-way floods, driven by commands";
+    type Params = LoadParams;
+
+    fn build(_me: NodeId, _peers: &[NodeId], p: &LoadParams) -> Result<impl Process, String> {
+        Ok(LoadNode::new(p.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Load
-    }
-
-    fn summary(&self) -> &'static str {
-        "load generator for the transport benchmark: ping-pong round trips and windowed one-way floods, driven by commands"
-    }
-
-    fn build(&self, _me: NodeId, _peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let params: LoadParams = parse_params(params)?;
-        params.validate()?;
-        Ok(Box::new(LoadNode::new(params)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             PropertyInfo { name: "pings_answered", promise: "every ping run gets all its pongs back" },
             PropertyInfo {
@@ -364,8 +358,8 @@ impl Algorithm for Load {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_load(run)
+    fn check(run: &Execution, p: &LoadParams) -> CheckReport {
+        check_load(run, p)
     }
 }
 
@@ -375,7 +369,7 @@ fn event_u64(data: &Value, key: &str) -> Option<u64> {
 
 /// Pairs every `ping_started` with the next `load_done` of the same node and instance, and every
 /// `flood_started` with a `flood_done` of the receiver naming the sender.
-fn check_load(run: &Execution) -> CheckReport {
+fn check_load(run: &Execution, _params: &LoadParams) -> CheckReport {
     let events: Vec<(&crate::core::trace::TraceRecord, &str, &Value)> = run
         .records
         .iter()
@@ -478,7 +472,7 @@ mod tests {
     use super::*;
     use crate::core::process::node_rng;
     use crate::core::trace::{Clocks, TraceRecord};
-    use crate::Effect;
+    use crate::{Algorithm, DynProcess, Effect};
     use std::collections::VecDeque;
 
     /// Two load nodes wired back to back: effects are carried out in order, messages delivered

@@ -1,12 +1,12 @@
 //! The simulator as a host: persisted state survives a crash, stale timers never fire, and
 //! partitions cut exactly the links between groups.
 
-use algorithms::algorithm::{Family, PropertyInfo};
+use algorithms::algorithm::{Family, NoParams, PropertyInfo, Spec};
 use algorithms::check::{CheckReport, Execution};
 use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
 use algorithms::sim::{simulate, NetworkModel, SimConfig};
 use algorithms::trace::What;
-use algorithms::{Algorithm, Ctx, DynProcess, Message, NodeId, Process, Status, MS};
+use algorithms::{Ctx, Message, NodeId, Process, Status, MS};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -55,23 +55,21 @@ impl Process for Counter {
 
 struct CounterAlgorithm;
 
-impl Algorithm for CounterAlgorithm {
-    fn name(&self) -> &'static str {
-        "counter"
-    }
-    fn family(&self) -> Family {
-        Family::Load
-    }
-    fn summary(&self) -> &'static str {
-        "test double"
-    }
-    fn build(&self, _: NodeId, _: &[NodeId], _: &Value) -> Result<Box<dyn DynProcess>, String> {
-        Ok(Box::new(Counter { ticks: 0 }))
-    }
-    fn properties(&self) -> Vec<PropertyInfo> {
+impl Spec for CounterAlgorithm {
+    const NAME: &'static str = "counter";
+    const FAMILY: Family = Family::Load;
+    const SUMMARY: &'static str = "test double";
+    type Params = NoParams;
+
+    fn properties() -> Vec<PropertyInfo> {
         vec![]
     }
-    fn check(&self, _: &Execution) -> CheckReport {
+
+    fn build(_: NodeId, _: &[NodeId], _: &NoParams) -> Result<impl Process, String> {
+        Ok(Counter { ticks: 0 })
+    }
+
+    fn check(_: &Execution, _: &NoParams) -> CheckReport {
         CheckReport::default()
     }
 }

@@ -17,7 +17,7 @@
 //! highest notices and just announces), worst case O(n²) (the lowest notices first).
 //! Not safe under false suspicion or partitions: each side elects its own highest id.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::election::{
     election_latency, episodes, listing, message_metric, sends_by_type, stable_agreement, Elections, Expect, Timed,
 };
@@ -25,7 +25,7 @@ use crate::check::{count_messages, stats, CheckReport, Execution, PropertyResult
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum BullyMsg {
@@ -88,8 +88,10 @@ impl BullyParams {
             + 100;
         self.election_bound_ms.unwrap_or(derived) * MS
     }
+}
 
-    fn validate(&self) -> Result<(), String> {
+impl Params for BullyParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
         if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.leader_timeout_ms {
             return Err(format!(
                 "params.heartbeat_ms ({}) must be above 0 and below params.leader_timeout_ms ({})",
@@ -252,29 +254,20 @@ impl Process for BullyNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Bully;
 
-impl Algorithm for Bully {
-    fn name(&self) -> &'static str {
-        "bully"
+impl Spec for Bully {
+    const NAME: &'static str = "bully";
+    const FAMILY: Family = Family::Election;
+    const SUMMARY: &'static str = "bully election: the highest live id leads; heartbeats detect a dead leader";
+    type Params = BullyParams;
+
+    fn build(me: NodeId, _peers: &[NodeId], params: &BullyParams) -> Result<impl Process, String> {
+        Ok(BullyNode::new(me, params.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Election
-    }
-
-    fn summary(&self) -> &'static str {
-        "bully election: the highest live id leads; heartbeats detect a dead leader"
-    }
-
-    fn build(&self, me: NodeId, _peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
-        let params: BullyParams = parse_params(params)?;
-        params.validate()?;
-        Ok(Box::new(BullyNode::new(me, params)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             PropertyInfo {
                 name: "stable_agreement",
@@ -291,13 +284,12 @@ impl Algorithm for Bully {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_bully(run)
+    fn check(run: &Execution, params: &BullyParams) -> CheckReport {
+        check_bully(run, params)
     }
 }
 
-fn check_bully(run: &Execution) -> CheckReport {
-    let params: BullyParams = parse_params(&run.params).unwrap_or_default();
+fn check_bully(run: &Execution, params: &BullyParams) -> CheckReport {
     let bound = params.election_bound();
     let n = run.nodes.len() as u64;
     let worst = (n * n).saturating_sub(1);

@@ -22,7 +22,7 @@
 //! n(n−1) more per redraw; with draws in 1..=m among n the chance of a tie at the top is small
 //! when m ≫ n.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::election::{
     election_latency, episodes, event_data, field, listing, message_metric, sends_by_type, shown, stable_agreement,
     Elections, Expect, SentIndex, Timed,
@@ -99,8 +99,10 @@ impl RandomizedParams {
         let derived = self.leader_timeout_ms + self.timeout_jitter_ms + 4 * self.collect_ms + 100;
         self.election_bound_ms.unwrap_or(derived) * MS
     }
+}
 
-    fn validate(&self) -> Result<(), String> {
+impl Params for RandomizedParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
         if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.leader_timeout_ms {
             return Err(format!(
                 "params.heartbeat_ms ({}) must be above 0 and below params.leader_timeout_ms ({})",
@@ -305,29 +307,21 @@ impl Process for RandomizedNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Randomized;
 
-impl Algorithm for Randomized {
-    fn name(&self) -> &'static str {
-        "randomized"
+impl Spec for Randomized {
+    const NAME: &'static str = "randomized";
+    const FAMILY: Family = Family::Election;
+    const SUMMARY: &'static str =
+        "randomized election: everyone draws a random number, the highest wins, ties draw again";
+    type Params = RandomizedParams;
+
+    fn build(me: NodeId, _peers: &[NodeId], p: &RandomizedParams) -> Result<impl Process, String> {
+        Ok(RandomizedNode::new(me, p.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Election
-    }
-
-    fn summary(&self) -> &'static str {
-        "randomized election: everyone draws a random number, the highest wins, ties draw again"
-    }
-
-    fn build(&self, me: NodeId, _peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
-        let params: RandomizedParams = parse_params(params)?;
-        params.validate()?;
-        Ok(Box::new(RandomizedNode::new(me, params)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             PropertyInfo {
                 name: "highest_draw_wins",
@@ -348,13 +342,12 @@ impl Algorithm for Randomized {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_randomized(run)
+    fn check(run: &Execution, p: &RandomizedParams) -> CheckReport {
+        check_randomized(run, p)
     }
 }
 
-pub fn check_randomized(run: &Execution) -> CheckReport {
-    let params: RandomizedParams = parse_params(&run.params).unwrap_or_default();
+pub fn check_randomized(run: &Execution, params: &RandomizedParams) -> CheckReport {
     let bound = params.election_bound();
     let n = run.nodes.len() as u64;
     let el = Elections::new(run, run.nodes.clone());
@@ -475,6 +468,7 @@ fn highest_draw_wins(run: &Execution) -> PropertyResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Algorithm;
 
     #[test]
     fn bad_params_name_their_key() {

@@ -11,10 +11,10 @@
 //! (2 to enter, 1 to exit); synchronization delay 2T (a release, then a grant). The coordinator is
 //! a single point of failure: when it dies every resource is blocked, so no crash is claimed.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, message_field, sends_by_id, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
-use crate::core::process::{Ctx, DynProcess, Message, NodeId};
+use crate::core::process::{Ctx, Message, NodeId};
 use crate::core::trace::What;
 use crate::mutex::host::{Cs, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
@@ -50,6 +50,12 @@ pub struct CentralParams {
 impl Default for CentralParams {
     fn default() -> Self {
         CentralParams { workload: Workload::default(), coordinator: 1 }
+    }
+}
+
+impl Params for CentralParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
+        self.workload.validate()
     }
 }
 
@@ -154,7 +160,7 @@ impl MutexRules for CentralNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Central;
 
 pub const FIFO_GRANTS: PropertyInfo = PropertyInfo {
@@ -162,30 +168,22 @@ pub const FIFO_GRANTS: PropertyInfo = PropertyInfo {
     promise: "the coordinator grants each resource in the order the requests arrived",
 };
 
-impl Algorithm for Central {
-    fn name(&self) -> &'static str {
-        "central"
-    }
+impl Spec for Central {
+    const NAME: &'static str = "central";
+    const FAMILY: Family = Family::Mutex;
+    const SUMMARY: &'static str =
+        "centralized mutex: a coordinator grants each resource from a FIFO queue (3 messages per entry)";
+    type Params = CentralParams;
 
-    fn family(&self) -> Family {
-        Family::Mutex
-    }
-
-    fn summary(&self) -> &'static str {
-        "centralized mutex: a coordinator grants each resource from a FIFO queue (3 messages per entry)"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let p: CentralParams = parse_params(params)?;
-        p.workload.validate()?;
+    fn build(me: NodeId, peers: &[NodeId], p: &CentralParams) -> Result<impl crate::Process, String> {
         if p.coordinator != me && !peers.contains(&p.coordinator) {
             return Err(format!("params.coordinator: node {} is not in the cluster", p.coordinator));
         }
         let rules = CentralNode { me, coordinator: p.coordinator, locks: BTreeMap::new() };
-        Ok(Box::new(MutexNode::new(rules, p.workload)))
+        Ok(MutexNode::new(rules, p.workload.clone()))
     }
 
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             MUTUAL_EXCLUSION,
             LIVENESS,
@@ -194,8 +192,7 @@ impl Algorithm for Central {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        let p: CentralParams = parse_params(&run.params).unwrap_or_default();
+    fn check(run: &Execution, p: &CentralParams) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(fifo_grants(run, p.coordinator));

@@ -15,10 +15,10 @@
 //! Promise: mutual exclusion; entries in `(T, id)` order; 3(N−1) messages per entry (N−1 each of
 //! REQUEST, REPLY, RELEASE). Needs reliable FIFO channels and live processes: one crash blocks all.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, DynProcess, Message, NodeId};
+use crate::core::process::{Ctx, Message, NodeId};
 use crate::mutex::host::{Cs, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
@@ -47,6 +47,12 @@ impl Message for LamportMsg {
 #[serde(deny_unknown_fields, default)]
 pub struct LamportParams {
     pub workload: Workload,
+}
+
+impl Params for LamportParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
+        self.workload.validate()
+    }
 }
 
 pub struct LamportNode {
@@ -148,29 +154,21 @@ impl MutexRules for LamportNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Lamport;
 
-impl Algorithm for Lamport {
-    fn name(&self) -> &'static str {
-        "lamport"
+impl Spec for Lamport {
+    const NAME: &'static str = "lamport";
+    const FAMILY: Family = Family::Mutex;
+    const SUMMARY: &'static str =
+        "Lamport's mutex: replicated request queues in Lamport-timestamp order (3(N−1) messages per entry)";
+    type Params = LamportParams;
+
+    fn build(me: NodeId, peers: &[NodeId], p: &LamportParams) -> Result<impl crate::Process, String> {
+        Ok(MutexNode::new(LamportNode::new(me, peers), p.workload.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Mutex
-    }
-
-    fn summary(&self) -> &'static str {
-        "Lamport's mutex: replicated request queues in Lamport-timestamp order (3(N−1) messages per entry)"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let p: LamportParams = parse_params(params)?;
-        p.workload.validate()?;
-        Ok(Box::new(MutexNode::new(LamportNode::new(me, peers), p.workload)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             MUTUAL_EXCLUSION,
             LIVENESS,
@@ -182,7 +180,7 @@ impl Algorithm for Lamport {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
+    fn check(run: &Execution, _p: &LamportParams) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(fairness(run, &h));

@@ -25,10 +25,10 @@
 //! INQUIRE, YIELD and FAILED. The textbook's 3√N–5√N assumes K ≈ √N (projective-plane quorums);
 //! the grid's K ≈ 2√N − 1 trades messages for quorums anyone can build.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, event_data, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
-use crate::core::process::{Ctx, DynProcess, Message, NodeId};
+use crate::core::process::{Ctx, Message, NodeId};
 use crate::core::trace::TraceRecord;
 use crate::mutex::host::{Cs, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
@@ -65,6 +65,12 @@ impl Message for MaekawaMsg {
 #[serde(deny_unknown_fields, default)]
 pub struct MaekawaParams {
     pub workload: Workload,
+}
+
+impl Params for MaekawaParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
+        self.workload.validate()
+    }
 }
 
 /// The grid quorum of `me` among `ids`: its row and its column in a grid of ⌈√N⌉ columns.
@@ -307,7 +313,7 @@ impl MutexRules for MaekawaNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Maekawa;
 
 pub const QUORUMS_INTERSECT: PropertyInfo =
@@ -315,26 +321,18 @@ pub const QUORUMS_INTERSECT: PropertyInfo =
 pub const ONE_VOTE: PropertyInfo =
     PropertyInfo { name: "one_vote", promise: "a voter has at most one outstanding vote per resource" };
 
-impl Algorithm for Maekawa {
-    fn name(&self) -> &'static str {
-        "maekawa"
+impl Spec for Maekawa {
+    const NAME: &'static str = "maekawa";
+    const FAMILY: Family = Family::Mutex;
+    const SUMMARY: &'static str =
+        "Maekawa mutex: votes from a grid quorum of ~2√N, INQUIRE/YIELD/FAILED against deadlock (3(K−1)–5(K−1) per entry)";
+    type Params = MaekawaParams;
+
+    fn build(me: NodeId, peers: &[NodeId], p: &MaekawaParams) -> Result<impl crate::Process, String> {
+        Ok(MutexNode::new(MaekawaNode::new(me, peers), p.workload.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Mutex
-    }
-
-    fn summary(&self) -> &'static str {
-        "Maekawa mutex: votes from a grid quorum of ~2√N, INQUIRE/YIELD/FAILED against deadlock (3(K−1)–5(K−1) per entry)"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let p: MaekawaParams = parse_params(params)?;
-        p.workload.validate()?;
-        Ok(Box::new(MutexNode::new(MaekawaNode::new(me, peers), p.workload)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             MUTUAL_EXCLUSION,
             LIVENESS,
@@ -348,7 +346,7 @@ impl Algorithm for Maekawa {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
+    fn check(run: &Execution, _p: &MaekawaParams) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(quorums_intersect(run));

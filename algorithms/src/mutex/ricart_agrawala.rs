@@ -15,10 +15,10 @@
 //! `(T, id)` order; 2(N−1) messages per entry, against Lamport's 3(N−1): the deferred reply
 //! doubles as the release.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, DynProcess, Message, NodeId};
+use crate::core::process::{Ctx, Message, NodeId};
 use crate::mutex::host::{Cs, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,12 @@ impl Message for RaMsg {
 #[serde(deny_unknown_fields, default)]
 pub struct RaParams {
     pub workload: Workload,
+}
+
+impl Params for RaParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
+        self.workload.validate()
+    }
 }
 
 /// This node's interest in one resource.
@@ -142,29 +148,21 @@ impl MutexRules for RaNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct RicartAgrawala;
 
-impl Algorithm for RicartAgrawala {
-    fn name(&self) -> &'static str {
-        "ricart-agrawala"
+impl Spec for RicartAgrawala {
+    const NAME: &'static str = "ricart-agrawala";
+    const FAMILY: Family = Family::Mutex;
+    const SUMMARY: &'static str =
+        "Ricart–Agrawala mutex: permission from all, replies deferred by the winner (2(N−1) messages per entry)";
+    type Params = RaParams;
+
+    fn build(me: NodeId, peers: &[NodeId], p: &RaParams) -> Result<impl crate::Process, String> {
+        Ok(MutexNode::new(RaNode::new(me, peers), p.workload.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Mutex
-    }
-
-    fn summary(&self) -> &'static str {
-        "Ricart–Agrawala mutex: permission from all, replies deferred by the winner (2(N−1) messages per entry)"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let p: RaParams = parse_params(params)?;
-        p.workload.validate()?;
-        Ok(Box::new(MutexNode::new(RaNode::new(me, peers), p.workload)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             MUTUAL_EXCLUSION,
             LIVENESS,
@@ -175,7 +173,7 @@ impl Algorithm for RicartAgrawala {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
+    fn check(run: &Execution, _p: &RaParams) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(fairness(run, &h));

@@ -16,12 +16,12 @@
 //! joins Q at the next release and Q is FIFO); N messages per entry (N−1 requests and the token),
 //! 0 when the node already holds the token. A lost token is not regenerated: no crash is claimed.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{
     common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, DynProcess, Message, NodeId};
+use crate::core::process::{Ctx, Message, NodeId};
 use crate::mutex::host::{trace_token, Cs, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,12 @@ pub struct SkParams {
 impl Default for SkParams {
     fn default() -> Self {
         SkParams { workload: Workload::default(), initial_holder: 1 }
+    }
+}
+
+impl Params for SkParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
+        self.workload.validate()
     }
 }
 
@@ -206,25 +212,17 @@ impl MutexRules for SkNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct SuzukiKasami;
 
-impl Algorithm for SuzukiKasami {
-    fn name(&self) -> &'static str {
-        "suzuki-kasami"
-    }
+impl Spec for SuzukiKasami {
+    const NAME: &'static str = "suzuki-kasami";
+    const FAMILY: Family = Family::Mutex;
+    const SUMMARY: &'static str =
+        "Suzuki–Kasami token mutex: broadcast numbered requests, the token carries LN and a queue (N messages per entry, 0 with the token)";
+    type Params = SkParams;
 
-    fn family(&self) -> Family {
-        Family::Mutex
-    }
-
-    fn summary(&self) -> &'static str {
-        "Suzuki–Kasami token mutex: broadcast numbered requests, the token carries LN and a queue (N messages per entry, 0 with the token)"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let p: SkParams = parse_params(params)?;
-        p.workload.validate()?;
+    fn build(me: NodeId, peers: &[NodeId], p: &SkParams) -> Result<impl crate::Process, String> {
         if p.initial_holder != me && !peers.contains(&p.initial_holder) {
             return Err(format!("params.initial_holder: node {} is not in the cluster", p.initial_holder));
         }
@@ -232,10 +230,10 @@ impl Algorithm for SuzukiKasami {
             return Err("params.workload.resources must name the resources to create tokens for".into());
         }
         let rules = SkNode::new(me, peers, p.initial_holder, &p.workload.resources);
-        Ok(Box::new(MutexNode::new(rules, p.workload)))
+        Ok(MutexNode::new(rules, p.workload.clone()))
     }
 
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             MUTUAL_EXCLUSION,
             LIVENESS,
@@ -247,7 +245,7 @@ impl Algorithm for SuzukiKasami {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
+    fn check(run: &Execution, _p: &SkParams) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(token_conservation(run, &h));

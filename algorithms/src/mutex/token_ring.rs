@@ -27,12 +27,12 @@
 //! holder of the old one died); at most N−1 passes between a request and its entry. Cost: 1 to ∞
 //! token passes per entry (each acknowledged), the ring keeps circulating while idle.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{
     common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
-use crate::core::process::{Ctx, DynProcess, Message, Nanos, NodeId, MS};
+use crate::core::process::{Ctx, Message, Nanos, NodeId, MS};
 use crate::mutex::host::{trace_token, Cs, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use rand::Rng;
@@ -102,8 +102,10 @@ impl TokenRingParams {
         let derived = n as u64 * (self.pass_delay_ms + self.workload.hold_ms + 10) + 2 * self.ack_timeout_ms;
         self.loss_timeout_ms.unwrap_or(derived) * MS
     }
+}
 
-    fn validate(&self) -> Result<(), String> {
+impl Params for TokenRingParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
         self.workload.validate()?;
         if self.workload.resources.is_empty() {
             return Err("params.workload.resources must name the resources to create tokens for".into());
@@ -426,7 +428,7 @@ impl MutexRules for TokenRingNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct TokenRing;
 
 pub const PASSES_BEFORE_ENTRY: PropertyInfo = PropertyInfo {
@@ -434,34 +436,25 @@ pub const PASSES_BEFORE_ENTRY: PropertyInfo = PropertyInfo {
     promise: "between a request and its entry the token passes at most N−1 other nodes (when no fault intervenes)",
 };
 
-impl Algorithm for TokenRing {
-    fn name(&self) -> &'static str {
-        "token-ring"
-    }
+impl Spec for TokenRing {
+    const NAME: &'static str = "token-ring";
+    const FAMILY: Family = Family::Mutex;
+    const SUMMARY: &'static str =
+        "token ring mutex: the token circulates P_i → P_(i+1 mod N); a lost token is detected and regenerated once";
+    type Params = TokenRingParams;
 
-    fn family(&self) -> Family {
-        Family::Mutex
-    }
-
-    fn summary(&self) -> &'static str {
-        "token ring mutex: the token circulates P_i → P_(i+1 mod N); a lost token is detected and regenerated once"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let p: TokenRingParams = parse_params(params)?;
-        p.validate()?;
+    fn build(me: NodeId, peers: &[NodeId], p: &TokenRingParams) -> Result<impl crate::Process, String> {
         if p.initial_holder != me && !peers.contains(&p.initial_holder) {
             return Err(format!("params.initial_holder: node {} is not in the cluster", p.initial_holder));
         }
-        let workload = p.workload.clone();
-        Ok(Box::new(MutexNode::new(TokenRingNode::new(me, peers, p), workload)))
+        Ok(MutexNode::new(TokenRingNode::new(me, peers, p.clone()), p.workload.clone()))
     }
 
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![MUTUAL_EXCLUSION, LIVENESS, TOKEN_CONSERVATION, PASSES_BEFORE_ENTRY]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
+    fn check(run: &Execution, _p: &TokenRingParams) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(token_conservation(run, &h));

@@ -25,13 +25,13 @@
 //! Defaults scale client-go's 15 s / 10 s / 2 s down tenfold to lab time: 1500 / 1000 / 200 ms.
 
 mod check;
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 pub use check::check_lease;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The lease record, as a `coordination.k8s.io` Lease holds it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -113,7 +113,9 @@ impl LeaseParams {
     pub fn election_bound(&self) -> Nanos {
         self.election_bound_ms.unwrap_or(self.lease_duration_ms + self.retry_period_ms * 3 + 100) * MS
     }
+}
 
+impl Params for LeaseParams {
     fn validate(&self, cluster: usize) -> Result<(), String> {
         if self.store == 0 || self.store as usize > cluster {
             return Err(format!("params.store ({}) must be a node of the cluster (1..={cluster})", self.store));
@@ -359,29 +361,21 @@ impl Process for LeaseNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Lease;
 
-impl Algorithm for Lease {
-    fn name(&self) -> &'static str {
-        "lease"
+impl Spec for Lease {
+    const NAME: &'static str = "lease";
+    const FAMILY: Family = Family::Election;
+    const SUMMARY: &'static str =
+        "Kubernetes-style lease election: a CAS'd lease record on a store node, renew deadline, takeover after a full lease duration";
+    type Params = LeaseParams;
+
+    fn build(me: NodeId, _peers: &[NodeId], p: &LeaseParams) -> Result<impl Process, String> {
+        Ok(LeaseNode::new(me, p.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Election
-    }
-
-    fn summary(&self) -> &'static str {
-        "Kubernetes-style lease election: a CAS'd lease record on a store node, renew deadline, takeover after a full lease duration"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
-        let params: LeaseParams = parse_params(params)?;
-        params.validate(peers.len() + 1)?;
-        Ok(Box::new(LeaseNode::new(me, params)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             PropertyInfo {
                 name: "no_early_takeover",
@@ -410,14 +404,15 @@ impl Algorithm for Lease {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_lease(run)
+    fn check(run: &Execution, p: &LeaseParams) -> CheckReport {
+        check_lease(run, p)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Algorithm;
 
     #[test]
     fn bad_params_name_their_key() {

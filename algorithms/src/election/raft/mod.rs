@@ -28,13 +28,13 @@
 //! many again per pre-candidate with PreVote.
 
 mod check;
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
 pub use check::check_raft;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -118,8 +118,10 @@ impl RaftParams {
     pub fn election_bound(&self) -> Nanos {
         self.election_bound_ms.unwrap_or(3 * self.election_timeout_max_ms + 100) * MS
     }
+}
 
-    fn validate(&self) -> Result<(), String> {
+impl Params for RaftParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
         if self.election_timeout_min_ms == 0 || self.election_timeout_max_ms < self.election_timeout_min_ms {
             return Err(format!(
                 "params.election_timeout_min_ms ({}) must be above 0 and at most params.election_timeout_max_ms ({})",
@@ -389,29 +391,21 @@ impl Process for RaftNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct RaftElection;
 
-impl Algorithm for RaftElection {
-    fn name(&self) -> &'static str {
-        "raft-election"
+impl Spec for RaftElection {
+    const NAME: &'static str = "raft-election";
+    const FAMILY: Family = Family::Election;
+    const SUMMARY: &'static str =
+        "Raft leader election: terms, randomized timeouts, one persisted vote per term, optional PreVote";
+    type Params = RaftParams;
+
+    fn build(me: NodeId, _peers: &[NodeId], p: &RaftParams) -> Result<impl Process, String> {
+        Ok(RaftNode::new(me, p.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Election
-    }
-
-    fn summary(&self) -> &'static str {
-        "Raft leader election: terms, randomized timeouts, one persisted vote per term, optional PreVote"
-    }
-
-    fn build(&self, me: NodeId, _peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
-        let params: RaftParams = parse_params(params)?;
-        params.validate()?;
-        Ok(Box::new(RaftNode::new(me, params)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             PropertyInfo { name: "one_leader_per_term", promise: "at most one node is elected in any term" },
             PropertyInfo {
@@ -442,8 +436,8 @@ impl Algorithm for RaftElection {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_raft(run)
+    fn check(run: &Execution, p: &RaftParams) -> CheckReport {
+        check_raft(run, p)
     }
 }
 
@@ -451,6 +445,7 @@ impl Algorithm for RaftElection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Algorithm;
 
     #[test]
     fn bad_params_name_their_key() {

@@ -24,12 +24,12 @@
 //! n for ELECTED); with all initiating n·H(n) ≈ n ln n election messages on average and n(n+1)/2
 //! at worst, plus n for ELECTED.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, MS};
 use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, Watch};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CrMsg {
@@ -161,7 +161,7 @@ impl RingElection for ChangRobertsNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct ChangRoberts;
 
 pub const FACTS: RingFacts = RingFacts {
@@ -183,32 +183,24 @@ pub const FACTS: RingFacts = RingFacts {
     },
 };
 
-impl Algorithm for ChangRoberts {
-    fn name(&self) -> &'static str {
-        "chang-roberts"
+impl Spec for ChangRoberts {
+    const NAME: &'static str = "chang-roberts";
+    const FAMILY: Family = Family::Election;
+    const SUMMARY: &'static str =
+        "Chang–Roberts ring election: smaller ids are swallowed, the highest id's message comes home";
+    type Params = RingParams;
+
+    fn build(me: NodeId, peers: &[NodeId], params: &RingParams) -> Result<impl crate::Process, String> {
+        Ok(RingNode(ChangRobertsNode::new(me, peers, params.clone())))
     }
 
-    fn family(&self) -> Family {
-        Family::Election
-    }
-
-    fn summary(&self) -> &'static str {
-        "Chang–Roberts ring election: smaller ids are swallowed, the highest id's message comes home"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
-        let params: RingParams = parse_params(params)?;
-        params.validate()?;
-        Ok(Box::new(RingNode(ChangRobertsNode::new(me, peers, params))))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         crate::election::ring::properties(
             "after a failure an election costs at most 3n−1 messages with one initiator, n(n+1)/2 + n with several",
         )
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_ring(run, &FACTS)
+    fn check(run: &Execution, params: &RingParams) -> CheckReport {
+        check_ring(run, params, &FACTS)
     }
 }

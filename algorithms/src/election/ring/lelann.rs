@@ -24,13 +24,13 @@
 //! it. Cost: 2n messages per initiator (n ELECTION hops, n COORDINATOR hops), so 2n² = O(n²) when
 //! all initiate.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, MS};
 use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, Watch};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LeLannMsg {
@@ -174,7 +174,7 @@ impl RingElection for LeLannNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct LeLann;
 
 pub const FACTS: RingFacts = RingFacts {
@@ -193,32 +193,24 @@ pub const FACTS: RingFacts = RingFacts {
     },
 };
 
-impl Algorithm for LeLann {
-    fn name(&self) -> &'static str {
-        "lelann"
+impl Spec for LeLann {
+    const NAME: &'static str = "lelann";
+    const FAMILY: Family = Family::Election;
+    const SUMMARY: &'static str =
+        "LeLann ring election: the message collects every id round the ring; the initiator picks the highest";
+    type Params = RingParams;
+
+    fn build(me: NodeId, peers: &[NodeId], params: &RingParams) -> Result<impl crate::Process, String> {
+        Ok(RingNode(LeLannNode::new(me, peers, params.clone())))
     }
 
-    fn family(&self) -> Family {
-        Family::Election
-    }
-
-    fn summary(&self) -> &'static str {
-        "LeLann ring election: the message collects every id round the ring; the initiator picks the highest"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
-        let params: RingParams = parse_params(params)?;
-        params.validate()?;
-        Ok(Box::new(RingNode(LeLannNode::new(me, peers, params))))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         crate::election::ring::properties(
             "an election costs at most 2n messages per initiator (2n² with all initiating)",
         )
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_ring(run, &FACTS)
+    fn check(run: &Execution, params: &RingParams) -> CheckReport {
+        check_ring(run, params, &FACTS)
     }
 }

@@ -88,8 +88,10 @@ impl RingParams {
         let derived = self.leader_timeout_ms + self.timeout_jitter_ms + 2 * self.election_timeout_ms + 100;
         self.election_bound_ms.unwrap_or(derived) * MS
     }
+}
 
-    pub fn validate(&self) -> Result<(), String> {
+impl crate::algorithm::Params for RingParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
         if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.leader_timeout_ms {
             return Err(format!(
                 "params.heartbeat_ms ({}) must be above 0 and below params.leader_timeout_ms ({})",
