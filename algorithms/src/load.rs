@@ -16,7 +16,7 @@
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{stats, CheckReport, EventRef, Execution, PropertyResult, Verdict};
-use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
 use crate::core::trace::What;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -51,6 +51,15 @@ impl Message for LoadMsg {
         }
     }
 }
+
+/// The watchdog that abandons a ping or flood without progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadTimer {
+    Watchdog,
+}
+
+impl Timer for LoadTimer {}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -137,12 +146,12 @@ impl LoadNode {
         }
     }
 
-    fn arm_watchdog(&mut self, ctx: &mut Ctx) {
+    fn arm_watchdog(&mut self, ctx: &mut Ctx<LoadTimer>) {
         self.progress_at_last_check = self.progress;
-        ctx.set_timer("watchdog", self.params.watchdog_ms * MS);
+        ctx.set_timer(LoadTimer::Watchdog, self.params.watchdog_ms * MS);
     }
 
-    fn pick_peer(ctx: &Ctx, arg: Option<&String>) -> Result<NodeId, String> {
+    fn pick_peer(ctx: &Ctx<LoadTimer>, arg: Option<&String>) -> Result<NodeId, String> {
         match arg {
             Some(text) => {
                 let peer: NodeId = text.parse().map_err(|_| format!("peer {text:?} is not a node id"))?;
@@ -164,7 +173,7 @@ impl LoadNode {
         }
     }
 
-    fn send_flood_window(&mut self, ctx: &mut Ctx) {
+    fn send_flood_window(&mut self, ctx: &mut Ctx<LoadTimer>) {
         let Some(out) = self.flood_out.as_mut() else { return };
         while out.sent < out.total && out.sent < out.acked + self.params.window {
             out.sent += 1;
@@ -172,7 +181,7 @@ impl LoadNode {
         }
     }
 
-    fn finish_ping(&mut self, ctx: &mut Ctx) {
+    fn finish_ping(&mut self, ctx: &mut Ctx<LoadTimer>) {
         let Some(run) = self.ping.take() else { return };
         let mut sorted = run.rtts.clone();
         sorted.sort_unstable();
@@ -194,10 +203,11 @@ impl LoadNode {
 
 impl Process for LoadNode {
     type Msg = LoadMsg;
+    type Timer = LoadTimer;
 
-    fn on_start(&mut self, _ctx: &mut Ctx) {}
+    fn on_start(&mut self, _ctx: &mut Ctx<LoadTimer>) {}
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: LoadMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<LoadTimer>, from: NodeId, msg: LoadMsg) {
         self.progress += 1;
         match msg {
             LoadMsg::Ping { k } => ctx.send(from, &LoadMsg::Pong { k }),
@@ -267,8 +277,9 @@ impl Process for LoadNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        if name != "watchdog" || (self.ping.is_none() && self.flood_out.is_none()) {
+    fn on_timer(&mut self, ctx: &mut Ctx<LoadTimer>, timer: LoadTimer) {
+        let LoadTimer::Watchdog = timer;
+        if self.ping.is_none() && self.flood_out.is_none() {
             return;
         }
         if self.progress == self.progress_at_last_check {
@@ -284,7 +295,7 @@ impl Process for LoadNode {
         }
     }
 
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+    fn on_command(&mut self, ctx: &mut Ctx<LoadTimer>, args: &[String]) -> Result<String, String> {
         let usage = "load knows: ping COUNT [PEER], flood COUNT [PEER], results";
         match args.first().map(String::as_str) {
             Some("ping") => {
@@ -472,7 +483,7 @@ mod tests {
     use super::*;
     use crate::core::process::node_rng;
     use crate::core::trace::{Clocks, TraceRecord};
-    use crate::{Algorithm, DynProcess, Effect};
+    use crate::{Algorithm, Effect};
     use std::collections::VecDeque;
 
     /// Two load nodes wired back to back: effects are carried out in order, messages delivered
@@ -503,7 +514,7 @@ mod tests {
         fn drive(
             &mut self,
             id: NodeId,
-            f: impl FnOnce(&mut LoadNode, &mut Ctx) -> Result<String, String>,
+            f: impl FnOnce(&mut LoadNode, &mut Ctx<LoadTimer>) -> Result<String, String>,
         ) -> Result<String, String> {
             let peers: Vec<NodeId> = [1, 2].into_iter().filter(|p| *p != id).collect();
             let mut rng = node_rng(0, id, 1);
@@ -532,7 +543,9 @@ mod tests {
             while let Some((from, to, body)) = self.wire.pop_front() {
                 self.now += 10_000;
                 self.drive(to, |p, ctx| {
-                    DynProcess::on_body(p, ctx, from, &body).map(|_| String::new()).map_err(|e| e.to_string())
+                    let msg: LoadMsg = rmp_serde::from_slice(&body).map_err(|e| e.to_string())?;
+                    Process::on_message(p, ctx, from, msg);
+                    Ok(String::new())
                 })
                 .unwrap();
             }
@@ -588,13 +601,13 @@ mod tests {
         assert!(pair.events("load_done").is_empty());
         pair.now += 3000 * MS;
         pair.drive(1, |p, ctx| {
-            Process::on_timer(p, ctx, "watchdog");
+            Process::on_timer(p, ctx, LoadTimer::Watchdog);
             Ok(String::new())
         })
         .unwrap();
         assert_eq!(pair.events("load_aborted").len(), 0, "progress was made since the watchdog was armed");
         pair.drive(1, |p, ctx| {
-            Process::on_timer(p, ctx, "watchdog");
+            Process::on_timer(p, ctx, LoadTimer::Watchdog);
             Ok(String::new())
         })
         .unwrap();

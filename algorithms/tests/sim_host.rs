@@ -4,6 +4,7 @@
 use algorithms::algorithm::{Family, NoParams, PropertyInfo, Spec};
 use algorithms::check::{CheckReport, Execution};
 use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
+use algorithms::process::Timer;
 use algorithms::sim::{simulate, NetworkModel, SimConfig};
 use algorithms::trace::What;
 use algorithms::{Ctx, Message, NodeId, Process, Status, MS};
@@ -25,27 +26,37 @@ impl Message for Ping {
     }
 }
 
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum CounterTimer {
+    Tick,
+    Never,
+}
+
+impl Timer for CounterTimer {}
+
 impl Process for Counter {
     type Msg = Ping;
+    type Timer = CounterTimer;
 
-    fn on_start(&mut self, ctx: &mut Ctx) {
+    fn on_start(&mut self, ctx: &mut Ctx<CounterTimer>) {
         self.ticks = ctx.recovered_as::<u64>().unwrap_or(0);
         ctx.event("recovered", json!({ "ticks": self.ticks }));
-        ctx.set_timer("tick", 100 * MS);
+        ctx.set_timer(CounterTimer::Tick, 100 * MS);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Ping) {
+    fn on_message(&mut self, ctx: &mut Ctx<CounterTimer>, from: NodeId, msg: Ping) {
         ctx.event("pinged", json!({ "from": from, "n": msg.0 }));
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        assert_eq!(name, "tick", "the cancelled timer must never fire");
+    fn on_timer(&mut self, ctx: &mut Ctx<CounterTimer>, timer: CounterTimer) {
+        assert_eq!(timer, CounterTimer::Tick, "the cancelled timer must never fire");
         self.ticks += 1;
         ctx.persist(&self.ticks);
         ctx.broadcast(&Ping(self.ticks));
-        ctx.set_timer("never", 50 * MS);
-        ctx.cancel_timer("never");
-        ctx.set_timer("tick", 100 * MS);
+        ctx.set_timer(CounterTimer::Never, 50 * MS);
+        ctx.cancel_timer(CounterTimer::Never);
+        ctx.set_timer(CounterTimer::Tick, 100 * MS);
     }
 
     fn status(&self) -> Status {

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt::Debug;
+use std::marker::PhantomData;
 
 /// Node ids are small positive integers, `1..=N` in orchestrated runs.
 pub type NodeId = u32;
@@ -26,21 +27,64 @@ pub trait Message: Serialize + DeserializeOwned + Debug {
     fn kind(&self) -> &'static str;
 }
 
+/// A process's timer: a small enum, e.g. `enum BullyTimer { Heartbeat, LeaderTimeout, .. }`, with
+/// data where one timer exists per something (`Ack(seq)`, `Pass(resource)`).
+///
+/// Hosts keep live timers by [`Timer::key`], which is also the `name` of the trace's `timer`
+/// record, and hand a fire back as the typed value, so a misspelt timer does not compile. The
+/// default key comes from serde with `#[serde(rename_all = "snake_case")]`: a unit variant is its
+/// name (`heartbeat`, `leader_timeout`), a variant with one value is `name:value` (`ack:3`,
+/// `pass:printer`; the value is a string, a number or a struct). Override both methods for
+/// another scheme, keeping `from_key(&t.key()) == Some(t)`.
+pub trait Timer: Serialize + DeserializeOwned + Debug + 'static {
+    fn key(&self) -> String {
+        match serde_json::to_value(self).expect("timers always encode") {
+            Value::String(name) => name,
+            Value::Object(map) if map.len() == 1 => {
+                let (name, value) = map.into_iter().next().expect("one entry");
+                match value {
+                    Value::String(text) => format!("{name}:{text}"),
+                    other => format!("{name}:{other}"),
+                }
+            }
+            other => panic!("a timer encodes as a name or as {{name: value}}, not {other}"),
+        }
+    }
+
+    fn from_key(key: &str) -> Option<Self> {
+        let Some((name, value)) = key.split_once(':') else {
+            return serde_json::from_value(Value::String(key.to_string())).ok();
+        };
+        let as_text = serde_json::json!({ name: value });
+        serde_json::from_value(as_text).ok().or_else(|| {
+            let parsed: Value = serde_json::from_str(value).ok()?;
+            serde_json::from_value(serde_json::json!({ name: parsed })).ok()
+        })
+    }
+}
+
+/// The timer type of a process that sets none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoTimer {}
+
+impl Timer for NoTimer {}
+
 /// A distributed algorithm as a state machine: one value per node and instance.
 pub trait Process: 'static {
     type Msg: Message;
+    type Timer: Timer;
 
     /// The process starts (first boot or restart; `ctx.recovered()` holds persisted state).
-    fn on_start(&mut self, ctx: &mut Ctx);
+    fn on_start(&mut self, ctx: &mut Ctx<Self::Timer>);
 
     /// A message from a peer arrived.
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Self::Msg);
+    fn on_message(&mut self, ctx: &mut Ctx<Self::Timer>, from: NodeId, msg: Self::Msg);
 
     /// A timer set with [`Ctx::set_timer`] fired (never a stale or cancelled one).
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str);
+    fn on_timer(&mut self, ctx: &mut Ctx<Self::Timer>, timer: Self::Timer);
 
     /// Operator or client input, e.g. `["elect"]` or `["acquire", "printer"]`.
-    fn on_command(&mut self, _ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+    fn on_command(&mut self, _ctx: &mut Ctx<Self::Timer>, args: &[String]) -> Result<String, String> {
         Err(format!("unknown command {args:?}"))
     }
 
@@ -64,7 +108,8 @@ pub struct Status {
 pub enum Effect {
     /// Send one encoded message to one peer.
     Send(Outgoing),
-    /// Fire `on_timer(name)` after `after` nanoseconds, replacing a timer of the same name.
+    /// Fire `on_timer` after `after` nanoseconds, replacing a timer of the same name: the timer's
+    /// [`Timer::key`].
     SetTimer { name: String, after: Nanos },
     /// Forget the timer of this name; a fire already on its way is ignored by the host.
     CancelTimer { name: String },
@@ -85,17 +130,26 @@ pub struct Outgoing {
     pub shown: Value,
 }
 
-/// What a handler sees of the world, and where it leaves its effects.
-pub struct Ctx<'a> {
-    me: NodeId,
-    peers: &'a [NodeId],
-    now: Nanos,
-    rng: &'a mut ChaCha8Rng,
-    recovered: Option<&'a [u8]>,
-    effects: Vec<Effect>,
+/// What a host hands each handler: who the process is, the time on its clock, its RNG and what
+/// it persisted. A [`Ctx`] wraps it for the handler.
+pub struct World<'a> {
+    pub me: NodeId,
+    /// Every other node of the cluster, in ascending id order.
+    pub peers: &'a [NodeId],
+    pub now: Nanos,
+    pub rng: &'a mut ChaCha8Rng,
+    pub recovered: Option<&'a [u8]>,
 }
 
-impl<'a> Ctx<'a> {
+/// What a handler sees of the world, and where it leaves its effects. `T` is the process's
+/// [`Timer`] type: only its timers can be set or cancelled.
+pub struct Ctx<'a, T> {
+    world: World<'a>,
+    effects: Vec<Effect>,
+    timers: PhantomData<fn(T)>,
+}
+
+impl<'a, T: Timer> Ctx<'a, T> {
     pub fn new(
         me: NodeId,
         peers: &'a [NodeId],
@@ -103,40 +157,44 @@ impl<'a> Ctx<'a> {
         rng: &'a mut ChaCha8Rng,
         recovered: Option<&'a [u8]>,
     ) -> Self {
-        Ctx { me, peers, now, rng, recovered, effects: Vec::new() }
+        Ctx::of(World { me, peers, now, rng, recovered })
+    }
+
+    pub fn of(world: World<'a>) -> Self {
+        Ctx { world, effects: Vec::new(), timers: PhantomData }
     }
 
     pub fn me(&self) -> NodeId {
-        self.me
+        self.world.me
     }
 
     /// Every other node of the cluster, in ascending id order.
     pub fn peers(&self) -> &[NodeId] {
-        self.peers
+        self.world.peers
     }
 
     /// The cluster size, this node included.
     pub fn cluster_size(&self) -> usize {
-        self.peers.len() + 1
+        self.world.peers.len() + 1
     }
 
     pub fn now(&self) -> Nanos {
-        self.now
+        self.world.now
     }
 
     /// The only source of randomness an algorithm may use: seeded from the run's seed.
     pub fn rng(&mut self) -> &mut ChaCha8Rng {
-        self.rng
+        self.world.rng
     }
 
     /// State persisted by an earlier incarnation of this process, if any.
     pub fn recovered(&self) -> Option<&[u8]> {
-        self.recovered
+        self.world.recovered
     }
 
     /// Decodes persisted state written with [`Ctx::persist`].
-    pub fn recovered_as<T: DeserializeOwned>(&self) -> Option<T> {
-        self.recovered.and_then(|bytes| rmp_serde::from_slice(bytes).ok())
+    pub fn recovered_as<S: DeserializeOwned>(&self) -> Option<S> {
+        self.world.recovered.and_then(|bytes| rmp_serde::from_slice(bytes).ok())
     }
 
     pub fn send<M: Message>(&mut self, to: NodeId, msg: &M) {
@@ -147,20 +205,22 @@ impl<'a> Ctx<'a> {
 
     /// Sends to every peer (not to itself), in ascending id order.
     pub fn broadcast<M: Message>(&mut self, msg: &M) {
-        for i in 0..self.peers.len() {
-            self.send(self.peers[i], msg);
+        for i in 0..self.world.peers.len() {
+            self.send(self.world.peers[i], msg);
         }
     }
 
-    pub fn set_timer(&mut self, name: &str, after: Nanos) {
-        self.effects.push(Effect::SetTimer { name: name.to_string(), after });
+    /// Fires `on_timer(timer)` after `after` nanoseconds on this node's clock, replacing the same
+    /// timer if it is set.
+    pub fn set_timer(&mut self, timer: impl Into<T>, after: Nanos) {
+        self.effects.push(Effect::SetTimer { name: timer.into().key(), after });
     }
 
-    pub fn cancel_timer(&mut self, name: &str) {
-        self.effects.push(Effect::CancelTimer { name: name.to_string() });
+    pub fn cancel_timer(&mut self, timer: impl Into<T>) {
+        self.effects.push(Effect::CancelTimer { name: timer.into().key() });
     }
 
-    pub fn persist<T: Serialize>(&mut self, state: &T) {
+    pub fn persist<S: Serialize>(&mut self, state: &S) {
         let bytes = rmp_serde::to_vec_named(state).expect("persisted state always encodes");
         self.effects.push(Effect::Persist(bytes));
     }
@@ -183,34 +243,48 @@ pub struct BadBody {
     pub reason: String,
 }
 
-/// [`Process`] with its message type erased, so a host can hold any algorithm.
+/// [`Process`] with its message and timer types erased, so a host can hold any algorithm. Each
+/// handler gets the host's [`World`] and returns the effects to carry out, in order.
 pub trait DynProcess {
-    fn on_start(&mut self, ctx: &mut Ctx);
+    fn on_start(&mut self, world: World) -> Vec<Effect>;
     /// Decodes `body` and hands it to `on_message`; a body that does not decode changes nothing.
-    fn on_body(&mut self, ctx: &mut Ctx, from: NodeId, body: &[u8]) -> Result<(), BadBody>;
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str);
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String>;
+    fn on_body(&mut self, world: World, from: NodeId, body: &[u8]) -> Result<Vec<Effect>, BadBody>;
+    /// The timer of this [`Timer::key`] fired. Hosts set only keys the process asked for, so a key
+    /// always decodes.
+    fn on_timer(&mut self, world: World, key: &str) -> Vec<Effect>;
+    fn on_command(&mut self, world: World, args: &[String]) -> (Result<String, String>, Vec<Effect>);
     fn status(&self) -> Status;
 }
 
 impl<P: Process> DynProcess for P {
-    fn on_start(&mut self, ctx: &mut Ctx) {
-        Process::on_start(self, ctx)
+    fn on_start(&mut self, world: World) -> Vec<Effect> {
+        let mut ctx = Ctx::of(world);
+        Process::on_start(self, &mut ctx);
+        ctx.into_effects()
     }
 
-    fn on_body(&mut self, ctx: &mut Ctx, from: NodeId, body: &[u8]) -> Result<(), BadBody> {
+    fn on_body(&mut self, world: World, from: NodeId, body: &[u8]) -> Result<Vec<Effect>, BadBody> {
         let msg: P::Msg = rmp_serde::from_slice(body)
             .map_err(|e| BadBody { instance_kind: std::any::type_name::<P::Msg>(), reason: e.to_string() })?;
-        Process::on_message(self, ctx, from, msg);
-        Ok(())
+        let mut ctx = Ctx::of(world);
+        Process::on_message(self, &mut ctx, from, msg);
+        Ok(ctx.into_effects())
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        Process::on_timer(self, ctx, name)
+    fn on_timer(&mut self, world: World, key: &str) -> Vec<Effect> {
+        let Some(timer) = P::Timer::from_key(key) else {
+            debug_assert!(false, "timer key {key:?} does not decode as {}", std::any::type_name::<P::Timer>());
+            return Vec::new();
+        };
+        let mut ctx = Ctx::of(world);
+        Process::on_timer(self, &mut ctx, timer);
+        ctx.into_effects()
     }
 
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
-        Process::on_command(self, ctx, args)
+    fn on_command(&mut self, world: World, args: &[String]) -> (Result<String, String>, Vec<Effect>) {
+        let mut ctx = Ctx::of(world);
+        let result = Process::on_command(self, &mut ctx, args);
+        (result, ctx.into_effects())
     }
 
     fn status(&self) -> Status {
@@ -228,4 +302,42 @@ pub fn node_rng(seed: u64, node: NodeId, incarnation: u64) -> ChaCha8Rng {
     key[12..20].copy_from_slice(&incarnation.to_le_bytes());
     key[20..].copy_from_slice(b"clusterlab!!");
     ChaCha8Rng::from_seed(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum T {
+        Heartbeat,
+        LeaderTimeout,
+        Ack(u64),
+        Pass(String),
+        Round { term: u64, node: NodeId },
+    }
+
+    impl Timer for T {}
+
+    #[test]
+    fn timer_keys_read_as_names_and_round_trip() {
+        let cases = [
+            (T::Heartbeat, "heartbeat"),
+            (T::LeaderTimeout, "leader_timeout"),
+            (T::Ack(3), "ack:3"),
+            (T::Pass("printer".into()), "pass:printer"),
+            (T::Pass("table:employees;row:15".into()), "pass:table:employees;row:15"),
+            (T::Pass("17".into()), "pass:17"),
+            (T::Pass("\"quoted\"".into()), "pass:\"quoted\""),
+            (T::Pass(String::new()), "pass:"),
+            (T::Round { term: 2, node: 5 }, r#"round:{"node":5,"term":2}"#),
+        ];
+        for (timer, key) in cases {
+            assert_eq!(timer.key(), key);
+            assert_eq!(T::from_key(key), Some(timer), "{key}");
+        }
+        assert_eq!(T::from_key("heartbeet"), None);
+        assert_eq!(T::from_key("ack:x"), None);
+    }
 }

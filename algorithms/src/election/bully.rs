@@ -22,7 +22,7 @@ use crate::check::election::{
     election_latency, episodes, listing, message_metric, sends_by_type, stable_agreement, Elections, Expect, Timed,
 };
 use crate::check::{count_messages, stats, CheckReport, Execution, PropertyResult, Verdict};
-use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -45,6 +45,19 @@ impl Message for BullyMsg {
         }
     }
 }
+
+/// The answer and coordinator timeouts of an election, the leader's heartbeat, and the
+/// followers' wait for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BullyTimer {
+    Answer,
+    Coordinator,
+    Heartbeat,
+    LeaderTimeout,
+}
+
+impl Timer for BullyTimer {}
 
 /// The messages an election costs (heartbeats are the failure detector, not the election).
 const ELECTION_MESSAGES: [&str; 3] = ["election", "answer", "coordinator"];
@@ -118,13 +131,13 @@ impl BullyNode {
         BullyNode { me, params, leader: None, electing: false }
     }
 
-    fn hold_election(&mut self, ctx: &mut Ctx) {
+    fn hold_election(&mut self, ctx: &mut Ctx<BullyTimer>) {
         if self.electing {
             return;
         }
         self.electing = true;
         ctx.event("election_started", json!({}));
-        ctx.cancel_timer("leader_timeout");
+        ctx.cancel_timer(BullyTimer::LeaderTimeout);
         let higher: Vec<NodeId> = ctx.peers().iter().copied().filter(|p| *p > ctx.me()).collect();
         if higher.is_empty() {
             return self.become_coordinator(ctx);
@@ -132,50 +145,51 @@ impl BullyNode {
         for peer in higher {
             ctx.send(peer, &BullyMsg::Election);
         }
-        ctx.set_timer("answer", self.params.answer_timeout_ms * MS);
+        ctx.set_timer(BullyTimer::Answer, self.params.answer_timeout_ms * MS);
     }
 
-    fn become_coordinator(&mut self, ctx: &mut Ctx) {
+    fn become_coordinator(&mut self, ctx: &mut Ctx<BullyTimer>) {
         self.electing = false;
-        ctx.cancel_timer("answer");
-        ctx.cancel_timer("coordinator");
-        ctx.cancel_timer("leader_timeout");
+        ctx.cancel_timer(BullyTimer::Answer);
+        ctx.cancel_timer(BullyTimer::Coordinator);
+        ctx.cancel_timer(BullyTimer::LeaderTimeout);
         ctx.event("elected", json!({ "leader": ctx.me() }));
         self.set_leader(ctx, ctx.me());
         ctx.broadcast(&BullyMsg::Coordinator);
-        ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+        ctx.set_timer(BullyTimer::Heartbeat, self.params.heartbeat_ms * MS);
     }
 
-    fn follow(&mut self, ctx: &mut Ctx, leader: NodeId) {
+    fn follow(&mut self, ctx: &mut Ctx<BullyTimer>, leader: NodeId) {
         self.electing = false;
-        ctx.cancel_timer("answer");
-        ctx.cancel_timer("coordinator");
-        ctx.cancel_timer("heartbeat");
+        ctx.cancel_timer(BullyTimer::Answer);
+        ctx.cancel_timer(BullyTimer::Coordinator);
+        ctx.cancel_timer(BullyTimer::Heartbeat);
         self.set_leader(ctx, leader);
         self.expect_heartbeat(ctx);
     }
 
-    fn set_leader(&mut self, ctx: &mut Ctx, leader: NodeId) {
+    fn set_leader(&mut self, ctx: &mut Ctx<BullyTimer>, leader: NodeId) {
         if self.leader != Some(leader) {
             self.leader = Some(leader);
             ctx.event("leader", json!({ "leader": leader }));
         }
     }
 
-    fn expect_heartbeat(&mut self, ctx: &mut Ctx) {
+    fn expect_heartbeat(&mut self, ctx: &mut Ctx<BullyTimer>) {
         let jitter = ctx.rng().random_range(0..=self.params.timeout_jitter_ms);
-        ctx.set_timer("leader_timeout", (self.params.leader_timeout_ms + jitter) * MS);
+        ctx.set_timer(BullyTimer::LeaderTimeout, (self.params.leader_timeout_ms + jitter) * MS);
     }
 }
 
 impl Process for BullyNode {
     type Msg = BullyMsg;
+    type Timer = BullyTimer;
 
-    fn on_start(&mut self, ctx: &mut Ctx) {
+    fn on_start(&mut self, ctx: &mut Ctx<BullyTimer>) {
         self.hold_election(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: BullyMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<BullyTimer>, from: NodeId, msg: BullyMsg) {
         match msg {
             BullyMsg::Election if from < ctx.me() => {
                 ctx.send(from, &BullyMsg::Answer);
@@ -187,8 +201,8 @@ impl Process for BullyNode {
                 }
             }
             BullyMsg::Answer if self.electing => {
-                ctx.cancel_timer("answer");
-                ctx.set_timer("coordinator", self.params.coordinator_timeout_ms * MS);
+                ctx.cancel_timer(BullyTimer::Answer);
+                ctx.set_timer(BullyTimer::Coordinator, self.params.coordinator_timeout_ms * MS);
             }
             // From a higher id (it will win), or a late answer to an election already over.
             BullyMsg::Election | BullyMsg::Answer => {}
@@ -211,28 +225,28 @@ impl Process for BullyNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        match name {
-            "answer" => self.become_coordinator(ctx),
-            "coordinator" => {
+    fn on_timer(&mut self, ctx: &mut Ctx<BullyTimer>, timer: BullyTimer) {
+        match timer {
+            BullyTimer::Answer => self.become_coordinator(ctx),
+            BullyTimer::Coordinator => {
                 self.electing = false;
                 self.hold_election(ctx);
             }
-            "heartbeat" if self.leader == Some(ctx.me()) => {
+            BullyTimer::Heartbeat if self.leader == Some(ctx.me()) => {
                 ctx.broadcast(&BullyMsg::Heartbeat);
-                ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+                ctx.set_timer(BullyTimer::Heartbeat, self.params.heartbeat_ms * MS);
             }
-            "leader_timeout" => {
+            BullyTimer::Heartbeat => {} // no longer leader
+            BullyTimer::LeaderTimeout => {
                 if let Some(dead) = self.leader.take() {
                     ctx.event("leader_lost", json!({ "leader": dead, "reason": "no heartbeat" }));
                 }
                 self.hold_election(ctx);
             }
-            _ => {}
         }
     }
 
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+    fn on_command(&mut self, ctx: &mut Ctx<BullyTimer>, args: &[String]) -> Result<String, String> {
         match args.first().map(String::as_str) {
             Some("elect") => {
                 self.electing = false;

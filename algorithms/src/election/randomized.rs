@@ -28,7 +28,7 @@ use crate::check::election::{
     Elections, Expect, SentIndex, Timed,
 };
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
-use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
 use crate::core::trace::What;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -61,6 +61,17 @@ impl Message for RandMsg {
         }
     }
 }
+
+/// The end of a round's collection of draws, the leader's heartbeat, and the wait for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RandomizedTimer {
+    Collect,
+    Heartbeat,
+    LeaderTimeout,
+}
+
+impl Timer for RandomizedTimer {}
 
 const ELECTION_MESSAGES: [&str; 2] = ["election", "draw"];
 
@@ -147,12 +158,12 @@ impl RandomizedNode {
         RandomizedNode { me, params, round: 0, drawing: None, leader: None }
     }
 
-    fn expect_heartbeat(&self, ctx: &mut Ctx) {
+    fn expect_heartbeat(&self, ctx: &mut Ctx<RandomizedTimer>) {
         let jitter = ctx.rng().random_range(0..=self.params.timeout_jitter_ms);
-        ctx.set_timer("leader_timeout", (self.params.leader_timeout_ms + jitter) * MS);
+        ctx.set_timer(RandomizedTimer::LeaderTimeout, (self.params.leader_timeout_ms + jitter) * MS);
     }
 
-    fn call_election(&mut self, ctx: &mut Ctx) {
+    fn call_election(&mut self, ctx: &mut Ctx<RandomizedTimer>) {
         let round = self.round + 1;
         ctx.event("election_started", json!({ "round": round, "initiator": true }));
         ctx.broadcast(&RandMsg::Election { round });
@@ -160,19 +171,19 @@ impl RandomizedNode {
     }
 
     /// Draws for `round`, tells everyone, and collects the others' draws.
-    fn join(&mut self, ctx: &mut Ctx, round: u64) {
+    fn join(&mut self, ctx: &mut Ctx<RandomizedTimer>, round: u64) {
         self.round = round;
         ctx.persist(&self.round);
         let value = ctx.rng().random_range(1..=self.params.draw_max);
         ctx.event("draw", json!({ "round": round, "value": value }));
         self.drawing = Some(Draws { round, seen: BTreeMap::from([(self.me, value)]) });
         ctx.broadcast(&RandMsg::Draw { round, value });
-        ctx.cancel_timer("leader_timeout");
-        ctx.set_timer("collect", self.params.collect_ms * MS);
+        ctx.cancel_timer(RandomizedTimer::LeaderTimeout);
+        ctx.set_timer(RandomizedTimer::Collect, self.params.collect_ms * MS);
     }
 
     /// Hears of a round newer than any it has seen: takes part.
-    fn hear_of(&mut self, ctx: &mut Ctx, round: u64) {
+    fn hear_of(&mut self, ctx: &mut Ctx<RandomizedTimer>, round: u64) {
         if round > self.round {
             ctx.event("election_started", json!({ "round": round, "initiator": false }));
             self.join(ctx, round);
@@ -180,7 +191,7 @@ impl RandomizedNode {
     }
 
     /// The collection time is over: the highest draw wins; a tie at the top draws again.
-    fn decide(&mut self, ctx: &mut Ctx) {
+    fn decide(&mut self, ctx: &mut Ctx<RandomizedTimer>) {
         let Some(draws) = self.drawing.take() else { return };
         let top = *draws.seen.values().max().expect("its own draw at least");
         let best: Vec<NodeId> = draws.seen.iter().filter(|(_, v)| **v == top).map(|(n, _)| *n).collect();
@@ -199,25 +210,25 @@ impl RandomizedNode {
     }
 
     /// Takes `claim`'s node as leader (itself included).
-    fn follow(&mut self, ctx: &mut Ctx, claim: Claim) {
+    fn follow(&mut self, ctx: &mut Ctx<RandomizedTimer>, claim: Claim) {
         let was = self.leader.map(|c| c.id);
         self.leader = Some(claim);
         if was != Some(claim.id) {
             ctx.event("leader", json!({ "leader": claim.id, "round": claim.round }));
         }
         if claim.id == self.me {
-            ctx.cancel_timer("leader_timeout");
+            ctx.cancel_timer(RandomizedTimer::LeaderTimeout);
             self.beat(ctx);
         } else {
-            ctx.cancel_timer("heartbeat");
+            ctx.cancel_timer(RandomizedTimer::Heartbeat);
             self.expect_heartbeat(ctx);
         }
     }
 
-    fn beat(&self, ctx: &mut Ctx) {
+    fn beat(&self, ctx: &mut Ctx<RandomizedTimer>) {
         if let Some(claim) = self.leader.filter(|c| c.id == self.me) {
             ctx.broadcast(&RandMsg::Heartbeat { round: claim.round, value: claim.value });
-            ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+            ctx.set_timer(RandomizedTimer::Heartbeat, self.params.heartbeat_ms * MS);
         }
     }
 
@@ -228,13 +239,14 @@ impl RandomizedNode {
 
 impl Process for RandomizedNode {
     type Msg = RandMsg;
+    type Timer = RandomizedTimer;
 
-    fn on_start(&mut self, ctx: &mut Ctx) {
+    fn on_start(&mut self, ctx: &mut Ctx<RandomizedTimer>) {
         self.round = ctx.recovered_as().unwrap_or(0);
         self.expect_heartbeat(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: RandMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<RandomizedTimer>, from: NodeId, msg: RandMsg) {
         match msg {
             RandMsg::Election { round } if round > self.round => self.hear_of(ctx, round),
             // A call for a round already held: its caller missed the result; the leader tells it.
@@ -262,7 +274,7 @@ impl Process for RandomizedNode {
                     self.round = self.round.max(round);
                     ctx.persist(&self.round);
                     self.drawing = None;
-                    ctx.cancel_timer("collect");
+                    ctx.cancel_timer(RandomizedTimer::Collect);
                     self.follow(ctx, claim);
                 } else if let Some(mine) = self.my_claim() {
                     // A lower claimant: tell it who leads, so it steps down.
@@ -272,21 +284,20 @@ impl Process for RandomizedNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        match name {
-            "collect" => self.decide(ctx),
-            "heartbeat" => self.beat(ctx),
-            "leader_timeout" => {
+    fn on_timer(&mut self, ctx: &mut Ctx<RandomizedTimer>, timer: RandomizedTimer) {
+        match timer {
+            RandomizedTimer::Collect => self.decide(ctx),
+            RandomizedTimer::Heartbeat => self.beat(ctx),
+            RandomizedTimer::LeaderTimeout => {
                 if let Some(old) = self.leader.take() {
                     ctx.event("leader_lost", json!({ "leader": old.id, "reason": "no heartbeat" }));
                 }
                 self.call_election(ctx);
             }
-            _ => {}
         }
     }
 
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+    fn on_command(&mut self, ctx: &mut Ctx<RandomizedTimer>, args: &[String]) -> Result<String, String> {
         match args.first().map(String::as_str) {
             Some("elect") => {
                 self.call_election(ctx);

@@ -14,9 +14,9 @@
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, message_field, sends_by_id, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
-use crate::core::process::{Ctx, Message, NodeId};
+use crate::core::process::{Message, NoTimer, NodeId};
 use crate::core::trace::What;
-use crate::mutex::host::{Cs, MutexNode, MutexRules};
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -79,7 +79,7 @@ impl CentralNode {
     }
 
     /// At the coordinator: `who` asks for `resource`.
-    fn on_request(&mut self, ctx: &mut Ctx, cs: &mut Cs, who: NodeId, resource: &str) {
+    fn on_request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, who: NodeId, resource: &str) {
         let lock = self.locks.entry(resource.to_string()).or_default();
         if lock.holder.is_none() {
             lock.holder = Some(who);
@@ -90,7 +90,7 @@ impl CentralNode {
     }
 
     /// At the coordinator: `who` gives `resource` back; the head of the queue gets it.
-    fn on_release(&mut self, ctx: &mut Ctx, cs: &mut Cs, who: NodeId, resource: &str) {
+    fn on_release(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, who: NodeId, resource: &str) {
         let lock = self.locks.entry(resource.to_string()).or_default();
         if lock.holder != Some(who) {
             return; // not the holder: nothing to give back
@@ -101,7 +101,7 @@ impl CentralNode {
         }
     }
 
-    fn grant(&mut self, ctx: &mut Ctx, cs: &mut Cs, to: NodeId, resource: &str) {
+    fn grant(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, to: NodeId, resource: &str) {
         if to == self.me {
             cs.enter(ctx, resource);
         } else {
@@ -112,12 +112,13 @@ impl CentralNode {
 
 impl MutexRules for CentralNode {
     type Msg = CentralMsg;
+    type Timer = NoTimer;
 
-    fn start(&mut self, _ctx: &mut Ctx, _cs: &mut Cs) {
+    fn start(&mut self, _ctx: &mut MutexCtx, _cs: &mut Cs) {
         self.locks.clear();
     }
 
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         cs.requested(ctx, resource, Value::Null);
         if self.is_coordinator() {
             self.on_request(ctx, cs, self.me, resource);
@@ -126,7 +127,7 @@ impl MutexRules for CentralNode {
         }
     }
 
-    fn release(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn release(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         if self.is_coordinator() {
             self.on_release(ctx, cs, self.me, resource);
         } else {
@@ -134,7 +135,7 @@ impl MutexRules for CentralNode {
         }
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: CentralMsg) {
+    fn message(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, from: NodeId, msg: CentralMsg) {
         match msg {
             CentralMsg::Request { resource } if self.is_coordinator() => self.on_request(ctx, cs, from, &resource),
             CentralMsg::Release { resource } if self.is_coordinator() => self.on_release(ctx, cs, from, &resource),

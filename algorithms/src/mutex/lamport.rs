@@ -18,8 +18,8 @@
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, Message, NodeId};
-use crate::mutex::host::{Cs, MutexNode, MutexRules};
+use crate::core::process::{Message, NoTimer, NodeId};
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -94,7 +94,7 @@ impl LamportNode {
     }
 
     /// Enters every resource whose own request heads the queue and is acknowledged by all.
-    fn enter_if_first(&mut self, ctx: &mut Ctx, cs: &mut Cs) {
+    fn enter_if_first(&mut self, ctx: &mut MutexCtx, cs: &mut Cs) {
         for (resource, &ts) in &self.mine {
             let heads = self.queues.get(resource).and_then(|q| q.first()) == Some(&(ts, self.me));
             let all_later = self.peers.iter().all(|p| self.latest.get(p).is_some_and(|l| *l > ts));
@@ -107,12 +107,13 @@ impl LamportNode {
 
 impl MutexRules for LamportNode {
     type Msg = LamportMsg;
+    type Timer = NoTimer;
 
-    fn start(&mut self, _ctx: &mut Ctx, _cs: &mut Cs) {
+    fn start(&mut self, _ctx: &mut MutexCtx, _cs: &mut Cs) {
         *self = LamportNode::new(self.me, &self.peers);
     }
 
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         let ts = self.tick();
         cs.requested(ctx, resource, json!({ "ts": ts }));
         self.mine.insert(resource.to_string(), ts);
@@ -121,7 +122,7 @@ impl MutexRules for LamportNode {
         self.enter_if_first(ctx, cs); // alone in the cluster: nobody to wait for
     }
 
-    fn release(&mut self, ctx: &mut Ctx, _cs: &mut Cs, resource: &str) {
+    fn release(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs, resource: &str) {
         if let Some(ts) = self.mine.remove(resource) {
             self.queues.entry(resource.to_string()).or_default().remove(&(ts, self.me));
         }
@@ -129,7 +130,7 @@ impl MutexRules for LamportNode {
         ctx.broadcast(&LamportMsg::Release { resource: resource.into(), ts });
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: LamportMsg) {
+    fn message(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, from: NodeId, msg: LamportMsg) {
         match msg {
             LamportMsg::Request { resource, ts } => {
                 self.receive(from, ts);

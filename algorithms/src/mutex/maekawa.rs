@@ -28,9 +28,9 @@
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, event_data, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
-use crate::core::process::{Ctx, Message, NodeId};
+use crate::core::process::{Message, NoTimer, NodeId};
 use crate::core::trace::TraceRecord;
-use crate::mutex::host::{Cs, MutexNode, MutexRules};
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -124,7 +124,7 @@ impl MaekawaNode {
     }
 
     /// Sends `msg` to `to`; a message to itself is handled at once, without the network.
-    fn deliver(&mut self, ctx: &mut Ctx, cs: &mut Cs, to: NodeId, msg: MaekawaMsg) {
+    fn deliver(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, to: NodeId, msg: MaekawaMsg) {
         if to == self.me {
             self.handle(ctx, cs, to, msg);
         } else {
@@ -133,7 +133,7 @@ impl MaekawaNode {
     }
 
     /// As a voter: vote for `stamp`.
-    fn vote(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str, stamp: Stamp) {
+    fn vote(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str, stamp: Stamp) {
         let voter = self.voters.entry(resource.to_string()).or_default();
         voter.voted_for = Some(stamp);
         voter.queue.remove(&stamp);
@@ -150,7 +150,7 @@ impl MaekawaNode {
     }
 
     /// As a voter: the vote for `stamp` is back (released or yielded); vote for the earliest.
-    fn vote_again(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str, stamp: Stamp, reason: &str) {
+    fn vote_again(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str, stamp: Stamp, reason: &str) {
         ctx.event("unvote", json!({ "resource": resource, "for": stamp.1, "ts": stamp.0, "reason": reason }));
         let voter = self.voters.entry(resource.to_string()).or_default();
         voter.voted_for = None;
@@ -160,7 +160,7 @@ impl MaekawaNode {
         }
     }
 
-    fn on_request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str, stamp: Stamp) {
+    fn on_request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str, stamp: Stamp) {
         let voter = self.voters.entry(resource.to_string()).or_default();
         let Some(current) = voter.voted_for else {
             return self.vote(ctx, cs, resource, stamp);
@@ -186,7 +186,7 @@ impl MaekawaNode {
     }
 
     /// As a requester: give the vote of `voter` back, since we cannot win now.
-    fn yield_to(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str, voter: NodeId) {
+    fn yield_to(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str, voter: NodeId) {
         let Some(ask) = self.asks.get_mut(resource) else { return };
         if !ask.votes.remove(&voter) {
             return;
@@ -197,7 +197,7 @@ impl MaekawaNode {
     }
 
     /// As a requester: a FAILED came (or we yielded): answer every waiting INQUIRE with YIELD.
-    fn yield_to_inquirers(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn yield_to_inquirers(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         let Some(ask) = self.asks.get_mut(resource) else { return };
         for voter in std::mem::take(&mut ask.inquiries) {
             self.yield_to(ctx, cs, resource, voter);
@@ -209,7 +209,7 @@ impl MaekawaNode {
         self.asks.get_mut(resource).filter(|a| a.ts == ts)
     }
 
-    fn handle(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: MaekawaMsg) {
+    fn handle(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, from: NodeId, msg: MaekawaMsg) {
         match msg {
             MaekawaMsg::Request { resource, ts } => {
                 self.clock = self.clock.max(ts);
@@ -269,15 +269,16 @@ impl MaekawaNode {
 
 impl MutexRules for MaekawaNode {
     type Msg = MaekawaMsg;
+    type Timer = NoTimer;
 
-    fn start(&mut self, ctx: &mut Ctx, _cs: &mut Cs) {
+    fn start(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs) {
         self.clock = 0;
         self.voters.clear();
         self.asks.clear();
         ctx.event("quorum", json!({ "members": self.quorum }));
     }
 
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         self.clock += 1;
         let ts = self.clock;
         cs.requested(ctx, resource, json!({ "ts": ts, "quorum": self.quorum.len() }));
@@ -287,14 +288,14 @@ impl MutexRules for MaekawaNode {
         }
     }
 
-    fn release(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn release(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         let Some(ask) = self.asks.remove(resource) else { return };
         for member in self.quorum.clone() {
             self.deliver(ctx, cs, member, MaekawaMsg::Release { resource: resource.into(), ts: ask.ts });
         }
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: MaekawaMsg) {
+    fn message(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, from: NodeId, msg: MaekawaMsg) {
         self.handle(ctx, cs, from, msg);
     }
 

@@ -18,8 +18,8 @@
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, Message, NodeId};
-use crate::mutex::host::{Cs, MutexNode, MutexRules};
+use crate::core::process::{Message, NoTimer, NodeId};
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -76,7 +76,7 @@ impl RaNode {
         RaNode { me, peers: peers.to_vec(), highest: 0, interests: BTreeMap::new() }
     }
 
-    fn enter_if_everyone_replied(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn enter_if_everyone_replied(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         let everyone = self.interests.get(resource).is_some_and(|i| i.replies.len() == self.peers.len());
         if everyone && cs.wants(resource) {
             cs.enter(ctx, resource);
@@ -86,12 +86,13 @@ impl RaNode {
 
 impl MutexRules for RaNode {
     type Msg = RaMsg;
+    type Timer = NoTimer;
 
-    fn start(&mut self, _ctx: &mut Ctx, _cs: &mut Cs) {
+    fn start(&mut self, _ctx: &mut MutexCtx, _cs: &mut Cs) {
         *self = RaNode::new(self.me, &self.peers);
     }
 
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         self.highest += 1;
         let ts = self.highest;
         cs.requested(ctx, resource, json!({ "ts": ts }));
@@ -102,7 +103,7 @@ impl MutexRules for RaNode {
         self.enter_if_everyone_replied(ctx, cs, resource); // alone in the cluster
     }
 
-    fn release(&mut self, ctx: &mut Ctx, _cs: &mut Cs, resource: &str) {
+    fn release(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs, resource: &str) {
         let interest = self.interests.entry(resource.to_string()).or_default();
         interest.ts = None;
         for to in std::mem::take(&mut interest.deferred) {
@@ -110,7 +111,7 @@ impl MutexRules for RaNode {
         }
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: RaMsg) {
+    fn message(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, from: NodeId, msg: RaMsg) {
         match msg {
             RaMsg::Request { resource, ts } => {
                 self.highest = self.highest.max(ts);

@@ -21,8 +21,8 @@ use crate::check::mutex::{
     common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, Message, NodeId};
-use crate::mutex::host::{trace_token, Cs, MutexNode, MutexRules};
+use crate::core::process::{Message, NoTimer, NodeId};
+use crate::mutex::host::{trace_token, Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -99,14 +99,14 @@ impl SkNode {
         res.rn.get(&j).copied().unwrap_or(0) == token.ln.get(&j).copied().unwrap_or(0) + 1
     }
 
-    fn send_token(&mut self, ctx: &mut Ctx, resource: &str, to: NodeId) {
+    fn send_token(&mut self, ctx: &mut MutexCtx, resource: &str, to: NodeId) {
         let Some(token) = self.resources.get_mut(resource).and_then(|r| r.token.take()) else { return };
         trace_token(ctx, resource, "send", json!({ "to": to, "queue": token.queue }));
         ctx.send(to, &SkMsg::Token { resource: resource.into(), token });
     }
 
     /// Leaving R (or holding an unwanted token): bring Q up to date and pass the token to its head.
-    fn pass_on(&mut self, ctx: &mut Ctx, resource: &str) {
+    fn pass_on(&mut self, ctx: &mut MutexCtx, resource: &str) {
         let me = self.me;
         let mut ids: Vec<NodeId> = self.peers.clone();
         ids.push(me);
@@ -128,8 +128,9 @@ impl SkNode {
 
 impl MutexRules for SkNode {
     type Msg = SkMsg;
+    type Timer = NoTimer;
 
-    fn start(&mut self, ctx: &mut Ctx, _cs: &mut Cs) {
+    fn start(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs) {
         let names: Vec<String> = self.resources.keys().cloned().collect();
         *self = SkNode::new(self.me, &self.peers, self.initial_holder, &names);
         // Only the first start creates tokens: a restarted initial holder must not add a second.
@@ -152,7 +153,7 @@ impl MutexRules for SkNode {
         }
     }
 
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         let me = self.me;
         let Some(res) = self.resources.get_mut(resource) else { return };
         if res.token.is_some() {
@@ -166,7 +167,7 @@ impl MutexRules for SkNode {
         ctx.broadcast(&SkMsg::Request { resource: resource.into(), n });
     }
 
-    fn release(&mut self, ctx: &mut Ctx, _cs: &mut Cs, resource: &str) {
+    fn release(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs, resource: &str) {
         let me = self.me;
         if let Some(res) = self.resources.get_mut(resource) {
             let served = res.rn.get(&me).copied().unwrap_or(0);
@@ -177,7 +178,7 @@ impl MutexRules for SkNode {
         self.pass_on(ctx, resource);
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: SkMsg) {
+    fn message(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, from: NodeId, msg: SkMsg) {
         match msg {
             SkMsg::Request { resource, n } => {
                 let Some(res) = self.resources.get_mut(&resource) else { return };

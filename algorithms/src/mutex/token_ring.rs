@@ -32,8 +32,8 @@ use crate::check::mutex::{
     common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
-use crate::core::process::{Ctx, Message, Nanos, NodeId, MS};
-use crate::mutex::host::{trace_token, Cs, MutexNode, MutexRules};
+use crate::core::process::{Message, Nanos, NodeId, Timer, MS};
+use crate::mutex::host::{trace_token, Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,18 @@ impl Message for TokenRingMsg {
         }
     }
 }
+
+/// The rules' timers: a resource's idle token moves on, a resource's token is overdue, a ring
+/// message is not acknowledged. Keys `pass:RESOURCE`, `loss:RESOURCE`, `ack:SEQ`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRingTimer {
+    Pass(String),
+    Loss(String),
+    Ack(u64),
+}
+
+impl Timer for TokenRingTimer {}
 
 /// Membership announcements are not part of what an entry costs.
 const MEMBERSHIP: [&str; 1] = ["alive"];
@@ -175,7 +187,7 @@ impl TokenRingNode {
     }
 
     /// Sends a ring message to the successor and waits for its ACK.
-    fn ring_send(&mut self, ctx: &mut Ctx, to: NodeId, mut msg: TokenRingMsg) {
+    fn ring_send(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, to: NodeId, mut msg: TokenRingMsg) {
         self.seq += 1;
         let seq = self.seq;
         match &mut msg {
@@ -184,7 +196,7 @@ impl TokenRingNode {
         }
         ctx.send(to, &msg);
         self.unacked.insert(seq, (to, msg));
-        ctx.set_timer(&format!("ack:{seq}"), self.params.ack_timeout_ms * MS);
+        ctx.set_timer(TokenRingTimer::Ack(seq), self.params.ack_timeout_ms * MS);
     }
 
     /// Whether this node holds the token of `resource` or has it on its way to the successor.
@@ -193,14 +205,14 @@ impl TokenRingNode {
             || self.unacked.values().any(|(_, m)| matches!(m, TokenRingMsg::Token { resource: r, .. } if r == resource))
     }
 
-    fn expect_token(&mut self, ctx: &mut Ctx, resource: &str) {
+    fn expect_token(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, resource: &str) {
         let jitter = ctx.rng().random_range(0..=self.loss_timeout / 2);
-        ctx.set_timer(&format!("loss:{resource}"), self.loss_timeout + jitter);
+        ctx.set_timer(TokenRingTimer::Loss(resource.to_string()), self.loss_timeout + jitter);
     }
 
     /// This node now holds the token: use it if the client waits for the resource, else let it
     /// rest for `pass_delay` and pass it on.
-    fn take_token(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str, gen: u64, hop: u64) {
+    fn take_token(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, resource: &str, gen: u64, hop: u64) {
         let token = self.tokens.get_mut(resource).expect("known resource");
         token.token = Some((gen, hop));
         token.seen = token.seen.max((gen, hop));
@@ -209,12 +221,12 @@ impl TokenRingNode {
         if cs.wants(resource) {
             cs.enter(ctx, resource);
         } else {
-            ctx.set_timer(&format!("pass:{resource}"), self.params.pass_delay_ms * MS);
+            ctx.set_timer(TokenRingTimer::Pass(resource.to_string()), self.params.pass_delay_ms * MS);
         }
     }
 
     /// Sends the token to the successor, unless the client is inside or nobody else is alive.
-    fn pass_token(&mut self, ctx: &mut Ctx, cs: &Cs, resource: &str) {
+    fn pass_token(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &Cs, resource: &str) {
         if cs.holds(resource) {
             return;
         }
@@ -223,7 +235,7 @@ impl TokenRingNode {
         let Some((gen, hop)) = token.token else { return };
         if to == self.me {
             // Alone: keep the token and look again later.
-            ctx.set_timer(&format!("pass:{resource}"), (self.params.pass_delay_ms * MS).max(10 * MS));
+            ctx.set_timer(TokenRingTimer::Pass(resource.to_string()), (self.params.pass_delay_ms * MS).max(10 * MS));
             return;
         }
         token.token = None;
@@ -234,7 +246,7 @@ impl TokenRingNode {
     }
 
     /// No ACK from `to` for message `seq`: `to` is dead; the message goes to the next live node.
-    fn ack_timed_out(&mut self, ctx: &mut Ctx, cs: &mut Cs, seq: u64) {
+    fn ack_timed_out(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, seq: u64) {
         let Some((to, msg)) = self.unacked.remove(&seq) else { return };
         if self.alive.remove(&to) {
             ctx.event("suspect", json!({ "node": to, "reason": "no ack" }));
@@ -245,7 +257,7 @@ impl TokenRingNode {
                 trace_token(ctx, &resource, "reclaim", json!({ "from": to, "gen": gen, "hop": hop }));
                 self.take_token(ctx, cs, &resource, gen, hop);
                 if !cs.holds(&resource) {
-                    ctx.cancel_timer(&format!("pass:{resource}"));
+                    ctx.cancel_timer(TokenRingTimer::Pass(resource.to_string()));
                     self.pass_token(ctx, cs, &resource);
                 }
             }
@@ -255,7 +267,7 @@ impl TokenRingNode {
     }
 
     /// Passes a probe to the successor; when this node is the only one left, the probe is back.
-    fn forward_probe(&mut self, ctx: &mut Ctx, cs: &mut Cs, probe: TokenRingMsg) {
+    fn forward_probe(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, probe: TokenRingMsg) {
         let to = self.successor();
         if to == self.me {
             self.on_probe(ctx, cs, probe);
@@ -265,7 +277,7 @@ impl TokenRingNode {
     }
 
     /// The loss timer of `resource` fired: probe the ring unless the token is here.
-    fn suspect_loss(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn suspect_loss(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, resource: &str) {
         self.expect_token(ctx, resource); // look again if this probe dies
         if self.has_token(resource) {
             return;
@@ -285,7 +297,7 @@ impl TokenRingNode {
         self.forward_probe(ctx, cs, probe);
     }
 
-    fn on_probe(&mut self, ctx: &mut Ctx, cs: &mut Cs, probe: TokenRingMsg) {
+    fn on_probe(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, probe: TokenRingMsg) {
         let TokenRingMsg::Probe { resource, origin, round, gen, .. } = &probe else { return };
         let (origin, round, gen) = (*origin, *round, *gen);
         if !self.tokens.contains_key(resource) || self.has_token(resource) {
@@ -323,8 +335,9 @@ impl TokenRingNode {
 
 impl MutexRules for TokenRingNode {
     type Msg = TokenRingMsg;
+    type Timer = TokenRingTimer;
 
-    fn start(&mut self, ctx: &mut Ctx, _cs: &mut Cs) {
+    fn start(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, _cs: &mut Cs) {
         let peers: Vec<NodeId> = self.ids.iter().copied().filter(|id| *id != self.me).collect();
         *self = TokenRingNode::new(self.me, &peers, self.params.clone());
         ctx.broadcast(&TokenRingMsg::Alive { reply: true });
@@ -340,7 +353,7 @@ impl MutexRules for TokenRingNode {
                 let token = self.tokens.get_mut(&resource).expect("known resource");
                 token.token = Some((1, 0));
                 token.seen = (1, 0);
-                ctx.set_timer(&format!("pass:{resource}"), self.params.pass_delay_ms * MS);
+                ctx.set_timer(TokenRingTimer::Pass(resource.to_string()), self.params.pass_delay_ms * MS);
             }
             self.expect_token(ctx, &resource);
         }
@@ -356,20 +369,20 @@ impl MutexRules for TokenRingNode {
         }
     }
 
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn request(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, resource: &str) {
         cs.requested(ctx, resource, Value::Null);
         if self.tokens.get(resource).is_some_and(|r| r.token.is_some()) {
             // The token rests here: use it instead of passing it on.
-            ctx.cancel_timer(&format!("pass:{resource}"));
+            ctx.cancel_timer(TokenRingTimer::Pass(resource.to_string()));
             cs.enter(ctx, resource);
         }
     }
 
-    fn release(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn release(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, resource: &str) {
         self.pass_token(ctx, cs, resource);
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: TokenRingMsg) {
+    fn message(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, from: NodeId, msg: TokenRingMsg) {
         // Any message shows its sender is alive.
         self.alive.insert(from);
         match msg {
@@ -380,7 +393,7 @@ impl MutexRules for TokenRingNode {
             }
             TokenRingMsg::Ack { seq } => {
                 self.unacked.remove(&seq);
-                ctx.cancel_timer(&format!("ack:{seq}"));
+                ctx.cancel_timer(TokenRingTimer::Ack(seq));
             }
             TokenRingMsg::Token { resource, gen, hop, seq } => {
                 ctx.send(from, &TokenRingMsg::Ack { seq });
@@ -401,15 +414,11 @@ impl MutexRules for TokenRingNode {
         }
     }
 
-    fn timer(&mut self, ctx: &mut Ctx, cs: &mut Cs, name: &str) {
-        if let Some(resource) = name.strip_prefix("pass:") {
-            let resource = resource.to_string();
-            self.pass_token(ctx, cs, &resource);
-        } else if let Some(resource) = name.strip_prefix("loss:") {
-            let resource = resource.to_string();
-            self.suspect_loss(ctx, cs, &resource);
-        } else if let Some(seq) = name.strip_prefix("ack:").and_then(|s| s.parse().ok()) {
-            self.ack_timed_out(ctx, cs, seq);
+    fn timer(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, timer: TokenRingTimer) {
+        match timer {
+            TokenRingTimer::Pass(resource) => self.pass_token(ctx, cs, &resource),
+            TokenRingTimer::Loss(resource) => self.suspect_loss(ctx, cs, &resource),
+            TokenRingTimer::Ack(seq) => self.ack_timed_out(ctx, cs, seq),
         }
     }
 

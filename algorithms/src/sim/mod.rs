@@ -6,7 +6,7 @@
 
 use crate::algorithm::Algorithm;
 use crate::check::Execution;
-use crate::core::process::{node_rng, Ctx, DynProcess, Effect, Nanos, NodeId, Status, MS};
+use crate::core::process::{node_rng, DynProcess, Effect, Nanos, NodeId, Status, World, MS};
 use crate::core::trace::{Clocks, TraceRecord, VectorClock, What};
 use crate::faults::{agreed_leader, Action, Cut, Delay, FaultSpec, LinkSpec, Target};
 use crate::faults::{AppliedFault, FaultRecord};
@@ -258,7 +258,10 @@ impl Simulation<'_> {
                 let what = What::Recv { from, msg_type: kind.to_string(), msg_lc: lc };
                 let r = n.clocks.stamp_receive(now, &instance, lc, &vc, what);
                 self.records.push(r);
-                let result = self.drive(to, |p, ctx| p.on_body(ctx, from, &body).map_err(|e| e.to_string()));
+                let result = self.drive(to, |p, world| match p.on_body(world, from, &body) {
+                    Ok(effects) => (Ok(()), effects),
+                    Err(bad) => (Err(bad.to_string()), Vec::new()),
+                });
                 if let Some(Err(reason)) = result {
                     self.record(to, What::Malformed { from: Some(from), reason });
                 }
@@ -270,7 +273,7 @@ impl Simulation<'_> {
                 }
                 self.nodes.get_mut(&node).unwrap().timers.remove(&name);
                 self.record(node, What::Timer { name: name.clone() });
-                self.drive(node, |p, ctx| p.on_timer(ctx, &name));
+                self.drive(node, |p, world| ((), p.on_timer(world, &name)));
             }
             Event::Fault { action, undo_after } => {
                 if let Some(applied) = self.apply_fault(&action) {
@@ -297,22 +300,25 @@ impl Simulation<'_> {
         let early = n.held.take().unwrap_or_default();
         let incarnation = n.incarnation;
         self.record(id, What::Start { incarnation });
-        self.drive(id, |p, ctx| p.on_start(ctx));
+        self.drive(id, |p, world| ((), p.on_start(world)));
         for event in early {
             self.schedule(self.now, event);
         }
     }
 
     /// Runs one handler of `id`'s process and carries out its effects in order.
-    fn drive<R>(&mut self, id: NodeId, handler: impl FnOnce(&mut dyn DynProcess, &mut Ctx) -> R) -> Option<R> {
+    fn drive<R>(
+        &mut self,
+        id: NodeId,
+        handler: impl FnOnce(&mut dyn DynProcess, World) -> (R, Vec<Effect>),
+    ) -> Option<R> {
         let peers: Vec<NodeId> = self.ids.iter().copied().filter(|p| *p != id).collect();
         let n = self.nodes.get_mut(&id)?;
         let now = n.drift.at(self.now);
         let mut process = n.process.take()?;
         let persisted = n.persisted.clone();
-        let mut ctx = Ctx::new(id, &peers, now, &mut n.rng, persisted.as_deref());
-        let result = handler(process.as_mut(), &mut ctx);
-        let effects = ctx.into_effects();
+        let world = World { me: id, peers: &peers, now, rng: &mut n.rng, recovered: persisted.as_deref() };
+        let (result, effects) = handler(process.as_mut(), world);
         n.process = Some(process);
         for effect in effects {
             self.carry_out(id, effect);

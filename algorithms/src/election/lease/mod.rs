@@ -27,7 +27,7 @@
 mod check;
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
 pub use check::check_lease;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -80,6 +80,16 @@ impl Message for LeaseMsg {
         }
     }
 }
+
+/// A candidate's next read (or the holder's next renewal), and the holder's renew deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseTimer {
+    Retry,
+    RenewDeadline,
+}
+
+impl Timer for LeaseTimer {}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -183,7 +193,7 @@ impl LeaseNode {
 }
 
 impl Store {
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: LeaseMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<LeaseTimer>, from: NodeId, msg: LeaseMsg) {
         match msg {
             LeaseMsg::Get { req } => {
                 ctx.send(from, &LeaseMsg::Record { req, record: self.record.clone(), version: self.version });
@@ -210,7 +220,7 @@ impl Store {
 }
 
 impl Candidate {
-    fn view(&mut self, ctx: &mut Ctx, holder: Option<NodeId>, reason: &str) {
+    fn view(&mut self, ctx: &mut Ctx<LeaseTimer>, holder: Option<NodeId>, reason: &str) {
         if self.view == holder {
             return;
         }
@@ -223,23 +233,23 @@ impl Candidate {
     }
 
     /// client-go's observedRecord/observedTime: the clock starts when the record changes.
-    fn observe(&mut self, ctx: &Ctx, record: &LeaseRecord, version: u64) {
+    fn observe(&mut self, ctx: &Ctx<LeaseTimer>, record: &LeaseRecord, version: u64) {
         if self.observed.as_ref().is_none_or(|(_, v, _)| *v != version) {
             self.observed = Some((record.clone(), version, ctx.now()));
         }
     }
 
-    fn request(&mut self, ctx: &mut Ctx, store: NodeId, build: impl FnOnce(u64) -> LeaseMsg) {
+    fn request(&mut self, ctx: &mut Ctx<LeaseTimer>, store: NodeId, build: impl FnOnce(u64) -> LeaseMsg) {
         self.next_req += 1;
         let req = self.next_req;
         self.in_flight = Some(InFlight { req, sent_at: ctx.now() });
         ctx.send(store, &build(req));
     }
 
-    fn step_down(&mut self, ctx: &mut Ctx, me: NodeId, holder: Option<NodeId>, reason: &str) {
+    fn step_down(&mut self, ctx: &mut Ctx<LeaseTimer>, me: NodeId, holder: Option<NodeId>, reason: &str) {
         if self.leading {
             self.leading = false;
-            ctx.cancel_timer("renew_deadline");
+            ctx.cancel_timer(LeaseTimer::RenewDeadline);
             ctx.event("leader_lost", json!({ "leader": me, "reason": reason }));
             self.view = None;
         }
@@ -249,16 +259,16 @@ impl Candidate {
 
 impl LeaseNode {
     /// One round of client-go's tryAcquireOrRenew: read the record, then decide.
-    fn tick(&mut self, ctx: &mut Ctx) {
+    fn tick(&mut self, ctx: &mut Ctx<LeaseTimer>) {
         let (store, period) = (self.params.store, self.params.retry_period_ms);
         let Role::Candidate(c) = &mut self.role else { return };
         c.request(ctx, store, |req| LeaseMsg::Get { req });
         // The holder renews every retry period; the others poll with client-go's jitter.
         let jitter = if c.leading { 0 } else { ctx.rng().random_range(0..=period / 5) };
-        ctx.set_timer("retry", (period + jitter) * MS);
+        ctx.set_timer(LeaseTimer::Retry, (period + jitter) * MS);
     }
 
-    fn on_record(&mut self, ctx: &mut Ctx, record: LeaseRecord, version: u64) {
+    fn on_record(&mut self, ctx: &mut Ctx<LeaseTimer>, record: LeaseRecord, version: u64) {
         let (me, p) = (self.me, self.params.clone());
         let Role::Candidate(c) = &mut self.role else { return };
         c.observe(ctx, &record, version);
@@ -287,13 +297,20 @@ impl LeaseNode {
         }
     }
 
-    fn on_update_result(&mut self, ctx: &mut Ctx, ok: bool, record: LeaseRecord, version: u64, sent_at: Nanos) {
+    fn on_update_result(
+        &mut self,
+        ctx: &mut Ctx<LeaseTimer>,
+        ok: bool,
+        record: LeaseRecord,
+        version: u64,
+        sent_at: Nanos,
+    ) {
         let (me, deadline) = (self.me, self.params.renew_deadline_ms * MS);
         let Role::Candidate(c) = &mut self.role else { return };
         c.observe(ctx, &record, version);
         if ok && record.holder == Some(me) {
             // The renew deadline runs from when this successful request was sent.
-            ctx.set_timer("renew_deadline", (sent_at + deadline).saturating_sub(ctx.now()).max(1));
+            ctx.set_timer(LeaseTimer::RenewDeadline, (sent_at + deadline).saturating_sub(ctx.now()).max(1));
             if !c.leading {
                 c.leading = true;
                 ctx.event("elected", json!({ "leader": me, "transitions": record.transitions }));
@@ -307,8 +324,9 @@ impl LeaseNode {
 
 impl Process for LeaseNode {
     type Msg = LeaseMsg;
+    type Timer = LeaseTimer;
 
-    fn on_start(&mut self, ctx: &mut Ctx) {
+    fn on_start(&mut self, ctx: &mut Ctx<LeaseTimer>) {
         match &mut self.role {
             Role::Store(store) => {
                 *store = ctx.recovered_as().unwrap_or_default();
@@ -318,7 +336,7 @@ impl Process for LeaseNode {
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: LeaseMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<LeaseTimer>, from: NodeId, msg: LeaseMsg) {
         let in_flight = match &mut self.role {
             Role::Store(store) => return store.on_message(ctx, from, msg),
             Role::Candidate(c) => c.in_flight,
@@ -334,16 +352,15 @@ impl Process for LeaseNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        match name {
-            "retry" => self.tick(ctx),
-            "renew_deadline" => {
+    fn on_timer(&mut self, ctx: &mut Ctx<LeaseTimer>, timer: LeaseTimer) {
+        match timer {
+            LeaseTimer::Retry => self.tick(ctx),
+            LeaseTimer::RenewDeadline => {
                 let me = self.me;
                 if let Role::Candidate(c) = &mut self.role {
                     c.step_down(ctx, me, None, "renew deadline passed");
                 }
             }
-            _ => {}
         }
     }
 

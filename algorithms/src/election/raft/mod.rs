@@ -30,7 +30,7 @@
 mod check;
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
 pub use check::check_raft;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -78,6 +78,16 @@ impl Message for RaftMsg {
         }
     }
 }
+
+/// A follower's (or candidate's) election timeout, and the leader's heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RaftTimer {
+    Election,
+    Heartbeat,
+}
+
+impl Timer for RaftTimer {}
 
 /// The messages an election costs; heartbeats and their replies keep a leader, they do not elect.
 const VOTE_MESSAGES: [&str; 2] = ["request_vote", "vote"];
@@ -182,23 +192,23 @@ impl RaftNode {
         self.durable.current_term
     }
 
-    fn majority(ctx: &Ctx) -> usize {
+    fn majority(ctx: &Ctx<RaftTimer>) -> usize {
         ctx.cluster_size() / 2 + 1
     }
 
     /// A fresh random timeout in `[T, 2T]`: rarely do two followers time out together.
-    fn reset_election_timer(&mut self, ctx: &mut Ctx) {
+    fn reset_election_timer(&mut self, ctx: &mut Ctx<RaftTimer>) {
         let (min, max) = (self.params.election_timeout_min_ms, self.params.election_timeout_max_ms);
         let timeout = ctx.rng().random_range(min * MS..=max * MS);
-        ctx.set_timer("election", timeout);
+        ctx.set_timer(RaftTimer::Election, timeout);
     }
 
     /// Term and vote go to stable storage before any later effect (a reply) is carried out.
-    fn persist(&self, ctx: &mut Ctx) {
+    fn persist(&self, ctx: &mut Ctx<RaftTimer>) {
         ctx.persist(&self.durable);
     }
 
-    fn lose_leader(&mut self, ctx: &mut Ctx, reason: &str) {
+    fn lose_leader(&mut self, ctx: &mut Ctx<RaftTimer>, reason: &str) {
         if let Some(old) = self.leader.take() {
             ctx.event("leader_lost", json!({ "leader": old, "term": self.term(), "reason": reason }));
         }
@@ -206,7 +216,7 @@ impl RaftNode {
 
     /// "If RPC request or response contains term T > currentTerm: set currentTerm = T, convert
     /// to follower." Returns whether the term changed.
-    fn observe_term(&mut self, ctx: &mut Ctx, term: u64, from: NodeId) -> bool {
+    fn observe_term(&mut self, ctx: &mut Ctx<RaftTimer>, term: u64, from: NodeId) -> bool {
         if term <= self.term() {
             return false;
         }
@@ -217,14 +227,14 @@ impl RaftNode {
         ctx.event("term", json!({ "term": term, "reason": format!("higher term from node {from}") }));
         self.role = Role::Follower;
         if was_leader {
-            ctx.cancel_timer("heartbeat");
+            ctx.cancel_timer(RaftTimer::Heartbeat);
             self.reset_election_timer(ctx);
         }
         true
     }
 
     /// PreVote: ask first, without touching the term.
-    fn start_pre_vote(&mut self, ctx: &mut Ctx) {
+    fn start_pre_vote(&mut self, ctx: &mut Ctx<RaftTimer>) {
         self.role = Role::PreCandidate;
         self.votes = BTreeSet::from([self.me]);
         let term = self.term() + 1;
@@ -237,7 +247,7 @@ impl RaftNode {
     }
 
     /// "Increment current term, change to candidate state, vote for self, send RequestVote."
-    fn start_election(&mut self, ctx: &mut Ctx) {
+    fn start_election(&mut self, ctx: &mut Ctx<RaftTimer>) {
         self.role = Role::Candidate;
         self.durable = Durable { current_term: self.term() + 1, voted_for: Some(self.me) };
         self.persist(ctx);
@@ -253,19 +263,19 @@ impl RaftNode {
         }
     }
 
-    fn become_leader(&mut self, ctx: &mut Ctx) {
+    fn become_leader(&mut self, ctx: &mut Ctx<RaftTimer>) {
         self.role = Role::Leader;
         self.leader = Some(self.me);
         let term = self.term();
-        ctx.cancel_timer("election");
+        ctx.cancel_timer(RaftTimer::Election);
         ctx.event("elected", json!({ "leader": self.me, "term": term, "votes": self.votes }));
         ctx.event("leader", json!({ "leader": self.me, "term": term }));
         ctx.broadcast(&RaftMsg::AppendEntries { term });
-        ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+        ctx.set_timer(RaftTimer::Heartbeat, self.params.heartbeat_ms * MS);
     }
 
     /// A leader of the current term spoke: follow it and restart the timeout.
-    fn follow(&mut self, ctx: &mut Ctx, leader: NodeId) {
+    fn follow(&mut self, ctx: &mut Ctx<RaftTimer>, leader: NodeId) {
         self.role = Role::Follower;
         self.heard_leader_at = Some(ctx.now());
         if self.leader != Some(leader) {
@@ -285,14 +295,15 @@ impl RaftNode {
 
 impl Process for RaftNode {
     type Msg = RaftMsg;
+    type Timer = RaftTimer;
 
-    fn on_start(&mut self, ctx: &mut Ctx) {
+    fn on_start(&mut self, ctx: &mut Ctx<RaftTimer>) {
         self.durable = ctx.recovered_as().unwrap_or_default();
         ctx.event("term", json!({ "term": self.term(), "reason": "start", "voted_for": self.durable.voted_for }));
         self.reset_election_timer(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: RaftMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, msg: RaftMsg) {
         match msg {
             RaftMsg::RequestVote { term } => {
                 self.observe_term(ctx, term, from);
@@ -350,9 +361,9 @@ impl Process for RaftNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        match name {
-            "election" if self.role != Role::Leader => {
+    fn on_timer(&mut self, ctx: &mut Ctx<RaftTimer>, timer: RaftTimer) {
+        match timer {
+            RaftTimer::Election if self.role != Role::Leader => {
                 self.lose_leader(ctx, "election timeout");
                 if self.params.pre_vote {
                     self.start_pre_vote(ctx);
@@ -360,15 +371,15 @@ impl Process for RaftNode {
                     self.start_election(ctx);
                 }
             }
-            "heartbeat" if self.role == Role::Leader => {
+            RaftTimer::Heartbeat if self.role == Role::Leader => {
                 ctx.broadcast(&RaftMsg::AppendEntries { term: self.term() });
-                ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+                ctx.set_timer(RaftTimer::Heartbeat, self.params.heartbeat_ms * MS);
             }
-            _ => {}
+            RaftTimer::Election | RaftTimer::Heartbeat => {} // a leader's election timer, a follower's heartbeat
         }
     }
 
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+    fn on_command(&mut self, ctx: &mut Ctx<RaftTimer>, args: &[String]) -> Result<String, String> {
         match args.first().map(String::as_str) {
             Some("elect") if self.role != Role::Leader => {
                 self.lose_leader(ctx, "election requested");

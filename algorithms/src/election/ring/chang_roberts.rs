@@ -27,7 +27,7 @@
 use crate::algorithm::{Family, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, MS};
-use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, Watch};
+use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, RingTimer, Watch};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -61,7 +61,7 @@ impl ChangRobertsNode {
         ChangRobertsNode { me, params, ring, watch, participant: false }
     }
 
-    fn initiate(&mut self, ctx: &mut Ctx) {
+    fn initiate(&mut self, ctx: &mut Ctx<RingTimer>) {
         if self.participate(ctx, true) {
             let back = self.ring.send(ctx, CrMsg::Election { id: self.me });
             self.bounced(ctx, back);
@@ -69,7 +69,7 @@ impl ChangRobertsNode {
     }
 
     /// Becomes a participant; false if it already was one.
-    fn participate(&mut self, ctx: &mut Ctx, initiator: bool) -> bool {
+    fn participate(&mut self, ctx: &mut Ctx<RingTimer>, initiator: bool) -> bool {
         if self.participant {
             return false;
         }
@@ -77,11 +77,11 @@ impl ChangRobertsNode {
         self.ring.fresh_round();
         ctx.event("election_started", json!({ "initiator": initiator }));
         self.watch.hold(ctx);
-        ctx.set_timer("election", self.params.election_timeout_ms * MS);
+        ctx.set_timer(RingTimer::Election, self.params.election_timeout_ms * MS);
         true
     }
 
-    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: CrMsg) {
+    fn on_ring(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, msg: CrMsg) {
         let back = match msg {
             CrMsg::Election { id } => {
                 self.ring.alive(id);
@@ -96,7 +96,7 @@ impl ChangRobertsNode {
                     }
                 } else {
                     self.participant = false;
-                    ctx.cancel_timer("election");
+                    ctx.cancel_timer(RingTimer::Election);
                     ctx.event("elected", json!({ "leader": self.me }));
                     self.watch.take::<CrMsg>(ctx, self.me);
                     self.ring.send(ctx, CrMsg::Elected { id: self.me })
@@ -115,7 +115,7 @@ impl ChangRobertsNode {
             CrMsg::Elected { id } => {
                 self.ring.alive(id);
                 self.participant = false;
-                ctx.cancel_timer("election");
+                ctx.cancel_timer(RingTimer::Election);
                 self.watch.take::<CrMsg>(ctx, id);
                 self.ring.forward(ctx, hops, msg)
             }
@@ -148,11 +148,11 @@ impl RingElection for ChangRobertsNode {
         self.participant
     }
 
-    fn initiate(&mut self, ctx: &mut Ctx) {
+    fn initiate(&mut self, ctx: &mut Ctx<RingTimer>) {
         ChangRobertsNode::initiate(self, ctx)
     }
 
-    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: CrMsg) {
+    fn on_ring(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, msg: CrMsg) {
         ChangRobertsNode::on_ring(self, ctx, hops, msg)
     }
 

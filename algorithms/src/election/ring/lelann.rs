@@ -27,7 +27,7 @@
 use crate::algorithm::{Family, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, MS};
-use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, Watch};
+use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, RingTimer, Watch};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -66,7 +66,7 @@ impl LeLannNode {
         LeLannNode { me, params, ring, watch, participant: false, initiated: None }
     }
 
-    fn initiate(&mut self, ctx: &mut Ctx) {
+    fn initiate(&mut self, ctx: &mut Ctx<RingTimer>) {
         if self.participate(ctx, true) {
             let tag = ctx.rng().random();
             self.initiated = Some(tag);
@@ -76,7 +76,7 @@ impl LeLannNode {
     }
 
     /// Becomes a participant; false if it already was one.
-    fn participate(&mut self, ctx: &mut Ctx, initiator: bool) -> bool {
+    fn participate(&mut self, ctx: &mut Ctx<RingTimer>, initiator: bool) -> bool {
         if self.participant {
             return false;
         }
@@ -84,20 +84,20 @@ impl LeLannNode {
         self.ring.fresh_round();
         ctx.event("election_started", json!({ "initiator": initiator }));
         self.watch.hold(ctx);
-        ctx.set_timer("election", self.params.election_timeout_ms * MS);
+        ctx.set_timer(RingTimer::Election, self.params.election_timeout_ms * MS);
         true
     }
 
-    fn take_leader(&mut self, ctx: &mut Ctx, leader: NodeId) {
+    fn take_leader(&mut self, ctx: &mut Ctx<RingTimer>, leader: NodeId) {
         self.participant = false;
-        ctx.cancel_timer("election");
+        ctx.cancel_timer(RingTimer::Election);
         if leader == self.me && self.watch.leader() != Some(self.me) {
             ctx.event("elected", json!({ "leader": self.me }));
         }
         self.watch.take::<LeLannMsg>(ctx, leader);
     }
 
-    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: LeLannMsg) {
+    fn on_ring(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, msg: LeLannMsg) {
         let back = match msg {
             LeLannMsg::Election { mut ids, tag } => {
                 for id in &ids {
@@ -160,11 +160,11 @@ impl RingElection for LeLannNode {
         self.participant
     }
 
-    fn initiate(&mut self, ctx: &mut Ctx) {
+    fn initiate(&mut self, ctx: &mut Ctx<RingTimer>) {
         LeLannNode::initiate(self, ctx)
     }
 
-    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: LeLannMsg) {
+    fn on_ring(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, msg: LeLannMsg) {
         LeLannNode::on_ring(self, ctx, hops, msg)
     }
 
