@@ -5,9 +5,11 @@
 //! binary and [`sim::simulate`] are the two hosts that give the same processes a world.
 //!
 //! Where things are, bottom to top (a module imports only from the ones above it in this list,
-//! apart from the algorithms' shared checks in [`check`]):
+//! apart from the algorithms' shared checks in [`check`], and the families' event types
+//! ([`election::ElectionEvent`], [`mutex::MutexEvent`]) that [`check`] reads):
 //!
-//! - [`core`]: the process interface ([`Process`], [`Ctx`], [`Effect`]) and the trace format;
+//! - [`core`]: the process interface ([`Process`], [`Ctx`], [`Effect`], typed timers), the trace
+//!   format, and typed algorithm events ([`core::event::Event`]);
 //! - [`faults`]: fault actions, targets, partition shapes, link faults, delays, the nemesis;
 //! - [`check`]: a run's traces ([`Execution`]), verdicts, shared queries, and the election and mutual
 //!   exclusion checks every algorithm of those families uses;

@@ -16,10 +16,11 @@
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{stats, CheckReport, EventRef, Execution, PropertyResult, Verdict};
+use crate::core::event::Event;
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
 use crate::core::trace::What;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,6 +52,48 @@ impl Message for LoadMsg {
         }
     }
 }
+
+/// The load generator's events: a run started (`ping_started`, `flood_started`), finished
+/// (`load_done` with the round-trip figures, `flood_done` at the receiver, `flood_sent` at the
+/// sender), or was abandoned (`load_aborted`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum LoadEvent {
+    PingStarted {
+        count: u64,
+        peer: NodeId,
+    },
+    FloodStarted {
+        count: u64,
+        to: NodeId,
+    },
+    LoadDone {
+        count: u64,
+        peer: NodeId,
+        rtt_ns_p50: Nanos,
+        rtt_ns_p99: Nanos,
+        rtt_ns_min: Nanos,
+        rtt_ns_max: Nanos,
+        rtt_ns_mean: Nanos,
+    },
+    FloodDone {
+        count: u64,
+        from: NodeId,
+        first_ns: Nanos,
+        last_ns: Nanos,
+        msgs_per_s: f64,
+    },
+    FloodSent {
+        count: u64,
+        to: NodeId,
+    },
+    LoadAborted {
+        what: String,
+        reason: String,
+    },
+}
+
+impl Event for LoadEvent {}
 
 /// The watchdog that abandons a ping or flood without progress.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,23 +224,28 @@ impl LoadNode {
         }
     }
 
+    /// Records a finished run's event, and keeps its data for the `results` command.
+    fn result(&mut self, ctx: &mut Ctx<LoadTimer>, name: &'static str, event: LoadEvent) {
+        ctx.emit(&event);
+        self.results.insert(name, event.to_parts().1);
+    }
+
     fn finish_ping(&mut self, ctx: &mut Ctx<LoadTimer>) {
         let Some(run) = self.ping.take() else { return };
         let mut sorted = run.rtts.clone();
         sorted.sort_unstable();
         let pick = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
         let mean = sorted.iter().sum::<Nanos>() / sorted.len() as Nanos;
-        let data = json!({
-            "count": run.count,
-            "peer": run.peer,
-            "rtt_ns_p50": pick(0.5),
-            "rtt_ns_p99": pick(0.99),
-            "rtt_ns_min": sorted[0],
-            "rtt_ns_max": sorted[sorted.len() - 1],
-            "rtt_ns_mean": mean,
-        });
-        ctx.event("load_done", data.clone());
-        self.results.insert("load_done", data);
+        let done = LoadEvent::LoadDone {
+            count: run.count,
+            peer: run.peer,
+            rtt_ns_p50: pick(0.5),
+            rtt_ns_p99: pick(0.99),
+            rtt_ns_min: sorted[0],
+            rtt_ns_max: sorted[sorted.len() - 1],
+            rtt_ns_mean: mean,
+        };
+        self.result(ctx, "load_done", done);
     }
 }
 
@@ -250,26 +298,24 @@ impl Process for LoadNode {
                 if done {
                     let span = flood.last_ns.saturating_sub(flood.first_ns);
                     let rate = if span > 0 { flood.total as f64 * 1e9 / span as f64 } else { 0.0 };
-                    let data = json!({
-                        "count": flood.total,
-                        "from": from,
-                        "first_ns": flood.first_ns,
-                        "last_ns": flood.last_ns,
-                        "msgs_per_s": rate.round(),
-                    });
+                    let done = LoadEvent::FloodDone {
+                        count: flood.total,
+                        from,
+                        first_ns: flood.first_ns,
+                        last_ns: flood.last_ns,
+                        msgs_per_s: rate.round(),
+                    };
                     self.flood_in.remove(&from);
-                    ctx.event("flood_done", data.clone());
-                    self.results.insert("flood_done", data);
+                    self.result(ctx, "flood_done", done);
                 }
             }
             LoadMsg::FloodAck { upto } => {
                 let Some(out) = self.flood_out.as_mut().filter(|o| o.peer == from) else { return };
                 out.acked = out.acked.max(upto);
                 if out.acked >= out.total {
-                    let data = json!({ "count": out.total, "to": out.peer });
+                    let sent = LoadEvent::FloodSent { count: out.total, to: out.peer };
                     self.flood_out = None;
-                    ctx.event("flood_sent", data.clone());
-                    self.results.insert("flood_sent", data);
+                    self.result(ctx, "flood_sent", sent);
                 } else {
                     self.send_flood_window(ctx);
                 }
@@ -286,10 +332,8 @@ impl Process for LoadNode {
             let what = if self.ping.is_some() { "ping" } else { "flood" };
             self.ping = None;
             self.flood_out = None;
-            ctx.event(
-                "load_aborted",
-                json!({ "what": what, "reason": format!("no progress for {} ms", self.params.watchdog_ms) }),
-            );
+            let reason = format!("no progress for {} ms", self.params.watchdog_ms);
+            ctx.emit(&LoadEvent::LoadAborted { what: what.into(), reason });
         } else {
             self.arm_watchdog(ctx);
         }
@@ -304,7 +348,7 @@ impl Process for LoadNode {
                 }
                 let count = Self::parse_count(args.get(1))?;
                 let peer = Self::pick_peer(ctx, args.get(2))?;
-                ctx.event("ping_started", json!({ "count": count, "peer": peer }));
+                ctx.emit(&LoadEvent::PingStarted { count, peer });
                 let now = ctx.now();
                 self.ping = Some(PingRun { peer, count, k: 1, sent_at: now, rtts: Vec::with_capacity(count as usize) });
                 ctx.send(peer, &LoadMsg::Ping { k: 1 });
@@ -317,7 +361,7 @@ impl Process for LoadNode {
                 }
                 let count = Self::parse_count(args.get(1))?;
                 let peer = Self::pick_peer(ctx, args.get(2))?;
-                ctx.event("flood_started", json!({ "count": count, "to": peer }));
+                ctx.emit(&LoadEvent::FloodStarted { count, to: peer });
                 self.flood_out = Some(FloodOut { peer, total: count, sent: 0, acked: 0 });
                 self.send_flood_window(ctx);
                 self.arm_watchdog(ctx);
@@ -484,6 +528,7 @@ mod tests {
     use crate::core::process::node_rng;
     use crate::core::trace::{Clocks, TraceRecord};
     use crate::{Algorithm, Effect};
+    use serde_json::json;
     use std::collections::VecDeque;
 
     /// Two load nodes wired back to back: effects are carried out in order, messages delivered

@@ -3,13 +3,14 @@
 
 use algorithms::algorithm::{Family, NoParams, PropertyInfo, Spec};
 use algorithms::check::{CheckReport, Execution};
+use algorithms::core::event::Event;
 use algorithms::faults::{Action, FaultSpec, PartitionSpec, Target};
 use algorithms::process::Timer;
 use algorithms::sim::{simulate, NetworkModel, SimConfig};
 use algorithms::trace::What;
 use algorithms::{Ctx, Message, NodeId, Process, Status, MS};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::Duration;
 
 /// Counts its ticks durably, pings every peer on each tick, and sets a timer it always cancels.
@@ -27,6 +28,15 @@ impl Message for Ping {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+enum CounterEvent {
+    Recovered { ticks: u64 },
+    Pinged { from: NodeId, n: u64 },
+}
+
+impl Event for CounterEvent {}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum CounterTimer {
     Tick,
@@ -41,12 +51,12 @@ impl Process for Counter {
 
     fn on_start(&mut self, ctx: &mut Ctx<CounterTimer>) {
         self.ticks = ctx.recovered_as::<u64>().unwrap_or(0);
-        ctx.event("recovered", json!({ "ticks": self.ticks }));
+        ctx.emit(&CounterEvent::Recovered { ticks: self.ticks });
         ctx.set_timer(CounterTimer::Tick, 100 * MS);
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<CounterTimer>, from: NodeId, msg: Ping) {
-        ctx.event("pinged", json!({ "from": from, "n": msg.0 }));
+        ctx.emit(&CounterEvent::Pinged { from, n: msg.0 });
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<CounterTimer>, timer: CounterTimer) {
@@ -108,8 +118,8 @@ fn persisted_state_survives_a_crash_and_restart() {
         .records
         .iter()
         .filter(|r| r.node == 2)
-        .filter_map(|r| match &r.what {
-            What::Event { name, data } if name == "recovered" => data["ticks"].as_u64(),
+        .filter_map(|r| match r.event_as::<CounterEvent>() {
+            Some(CounterEvent::Recovered { ticks }) => Some(ticks),
             _ => None,
         })
         .collect();

@@ -6,6 +6,7 @@
 //! drive the same code through the same effects, a schedule found by the simulator replays on
 //! real processes and the same checkers judge both.
 
+use crate::core::event::Event;
 use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -225,9 +226,10 @@ impl<'a, T: Timer> Ctx<'a, T> {
         self.effects.push(Effect::Persist(bytes));
     }
 
-    /// Records an algorithm event in the trace; checkers read these.
-    pub fn event(&mut self, name: &str, data: Value) {
-        self.effects.push(Effect::Event { name: name.to_string(), data });
+    /// Records an algorithm event in the trace (`elected`, `enter_cs`, ...); checkers read these.
+    pub fn emit(&mut self, event: &impl Event) {
+        let (name, data) = event.to_parts();
+        self.effects.push(Effect::Event { name, data });
     }
 
     pub fn into_effects(self) -> Vec<Effect> {

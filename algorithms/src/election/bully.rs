@@ -23,6 +23,7 @@ use crate::check::election::{
 };
 use crate::check::{count_messages, stats, CheckReport, Execution, PropertyResult, Verdict};
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
+use crate::election::ElectionEvent;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -136,7 +137,7 @@ impl BullyNode {
             return;
         }
         self.electing = true;
-        ctx.event("election_started", json!({}));
+        ctx.emit(&ElectionEvent::started());
         ctx.cancel_timer(BullyTimer::LeaderTimeout);
         let higher: Vec<NodeId> = ctx.peers().iter().copied().filter(|p| *p > ctx.me()).collect();
         if higher.is_empty() {
@@ -153,7 +154,7 @@ impl BullyNode {
         ctx.cancel_timer(BullyTimer::Answer);
         ctx.cancel_timer(BullyTimer::Coordinator);
         ctx.cancel_timer(BullyTimer::LeaderTimeout);
-        ctx.event("elected", json!({ "leader": ctx.me() }));
+        ctx.emit(&ElectionEvent::elected(ctx.me()));
         self.set_leader(ctx, ctx.me());
         ctx.broadcast(&BullyMsg::Coordinator);
         ctx.set_timer(BullyTimer::Heartbeat, self.params.heartbeat_ms * MS);
@@ -171,7 +172,7 @@ impl BullyNode {
     fn set_leader(&mut self, ctx: &mut Ctx<BullyTimer>, leader: NodeId) {
         if self.leader != Some(leader) {
             self.leader = Some(leader);
-            ctx.event("leader", json!({ "leader": leader }));
+            ctx.emit(&ElectionEvent::leader(leader));
         }
     }
 
@@ -239,7 +240,7 @@ impl Process for BullyNode {
             BullyTimer::Heartbeat => {} // no longer leader
             BullyTimer::LeaderTimeout => {
                 if let Some(dead) = self.leader.take() {
-                    ctx.event("leader_lost", json!({ "leader": dead, "reason": "no heartbeat" }));
+                    ctx.emit(&ElectionEvent::leader_lost(dead, "no heartbeat"));
                 }
                 self.hold_election(ctx);
             }

@@ -28,8 +28,10 @@ use crate::check::election::{
     Elections, Expect, SentIndex, Timed,
 };
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
+use crate::core::event::Event;
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
 use crate::core::trace::What;
+use crate::election::event::{Elected, ElectionEvent, LeaderView, Started};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -72,6 +74,17 @@ pub enum RandomizedTimer {
 }
 
 impl Timer for RandomizedTimer {}
+
+/// The randomized election's own events: a node's draw in a round (`draw`), and a tie at the top
+/// (`tie`) that calls the next round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum RandomizedEvent {
+    Draw { round: u64, value: u32 },
+    Tie { round: u64, value: u32, nodes: Vec<NodeId> },
+}
+
+impl Event for RandomizedEvent {}
 
 const ELECTION_MESSAGES: [&str; 2] = ["election", "draw"];
 
@@ -165,7 +178,11 @@ impl RandomizedNode {
 
     fn call_election(&mut self, ctx: &mut Ctx<RandomizedTimer>) {
         let round = self.round + 1;
-        ctx.event("election_started", json!({ "round": round, "initiator": true }));
+        ctx.emit(&ElectionEvent::ElectionStarted(Started {
+            round: Some(round),
+            initiator: Some(true),
+            ..Started::default()
+        }));
         ctx.broadcast(&RandMsg::Election { round });
         self.join(ctx, round);
     }
@@ -175,7 +192,7 @@ impl RandomizedNode {
         self.round = round;
         ctx.persist(&self.round);
         let value = ctx.rng().random_range(1..=self.params.draw_max);
-        ctx.event("draw", json!({ "round": round, "value": value }));
+        ctx.emit(&RandomizedEvent::Draw { round, value });
         self.drawing = Some(Draws { round, seen: BTreeMap::from([(self.me, value)]) });
         ctx.broadcast(&RandMsg::Draw { round, value });
         ctx.cancel_timer(RandomizedTimer::LeaderTimeout);
@@ -185,7 +202,11 @@ impl RandomizedNode {
     /// Hears of a round newer than any it has seen: takes part.
     fn hear_of(&mut self, ctx: &mut Ctx<RandomizedTimer>, round: u64) {
         if round > self.round {
-            ctx.event("election_started", json!({ "round": round, "initiator": false }));
+            ctx.emit(&ElectionEvent::ElectionStarted(Started {
+                round: Some(round),
+                initiator: Some(false),
+                ..Started::default()
+            }));
             self.join(ctx, round);
         }
     }
@@ -196,15 +217,18 @@ impl RandomizedNode {
         let top = *draws.seen.values().max().expect("its own draw at least");
         let best: Vec<NodeId> = draws.seen.iter().filter(|(_, v)| **v == top).map(|(n, _)| *n).collect();
         if best.len() > 1 {
-            ctx.event("tie", json!({ "round": draws.round, "value": top, "nodes": best }));
+            ctx.emit(&RandomizedEvent::Tie { round: draws.round, value: top, nodes: best.clone() });
             return self.join(ctx, draws.round + 1);
         }
         let claim = Claim { round: draws.round, value: top, id: best[0] };
         if claim.id == self.me {
-            ctx.event(
-                "elected",
-                json!({ "leader": self.me, "round": claim.round, "value": top, "draws": draws.seen.len() }),
-            );
+            ctx.emit(&ElectionEvent::Elected(Elected {
+                leader: self.me,
+                round: Some(claim.round),
+                value: Some(top),
+                draws: Some(draws.seen.len() as u64),
+                ..Elected::default()
+            }));
         }
         self.follow(ctx, claim);
     }
@@ -214,7 +238,7 @@ impl RandomizedNode {
         let was = self.leader.map(|c| c.id);
         self.leader = Some(claim);
         if was != Some(claim.id) {
-            ctx.event("leader", json!({ "leader": claim.id, "round": claim.round }));
+            ctx.emit(&ElectionEvent::Leader(LeaderView { leader: claim.id, term: None, round: Some(claim.round) }));
         }
         if claim.id == self.me {
             ctx.cancel_timer(RandomizedTimer::LeaderTimeout);
@@ -269,7 +293,7 @@ impl Process for RandomizedNode {
                     // An election newer than this claim is under way.
                 } else if self.leader.is_none_or(|mine| claim > mine) {
                     if self.my_claim().is_some() {
-                        ctx.event("leader_lost", json!({ "leader": self.me, "reason": "a higher claim" }));
+                        ctx.emit(&ElectionEvent::leader_lost(self.me, "a higher claim"));
                     }
                     self.round = self.round.max(round);
                     ctx.persist(&self.round);
@@ -290,7 +314,7 @@ impl Process for RandomizedNode {
             RandomizedTimer::Heartbeat => self.beat(ctx),
             RandomizedTimer::LeaderTimeout => {
                 if let Some(old) = self.leader.take() {
-                    ctx.event("leader_lost", json!({ "leader": old.id, "reason": "no heartbeat" }));
+                    ctx.emit(&ElectionEvent::leader_lost(old.id, "no heartbeat"));
                 }
                 self.call_election(ctx);
             }

@@ -16,6 +16,7 @@ use crate::check::mutex::{common_report, message_field, sends_by_id, Cost, Histo
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
 use crate::core::process::{Message, NoTimer, NodeId};
 use crate::core::trace::What;
+use crate::mutex::event::Request;
 use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
@@ -119,7 +120,7 @@ impl MutexRules for CentralNode {
     }
 
     fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
-        cs.requested(ctx, resource, Value::Null);
+        cs.requested(ctx, Request::of(resource));
         if self.is_coordinator() {
             self.on_request(ctx, cs, self.me, resource);
         } else {

@@ -6,7 +6,8 @@
 //! timers and the `acquire RESOURCE` / `release RESOURCE` commands decide *when* a node wants a
 //! resource and when it leaves; the rules decide *whether* it may enter.
 //!
-//! The host and the rules together write the events the checkers in [`crate::check::mutex`] read:
+//! The host and the rules together write the events ([`MutexEvent`]) the checkers in
+//! [`crate::check::mutex`] read:
 //! - `request {"resource", ...}`: the node wants the resource (the rules add their stamp, e.g.
 //!   `"ts"` for the timestamp-ordered algorithms), written by the rules with [`Cs::requested`];
 //! - `enter_cs {"resource"}`: the node entered, written by the rules with [`Cs::enter`];
@@ -14,6 +15,7 @@
 //!   so the exit happens-before whatever lets the next node in.
 
 use crate::core::process::{Ctx, Message, NoTimer, NodeId, Process, Status, Timer};
+use crate::mutex::event::{MutexEvent, Request};
 use crate::mutex::workload::Workload;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -134,16 +136,13 @@ impl Cs {
         matches!(self.uses.get(resource), Some(Use::Held { .. }))
     }
 
-    /// Records the request in the trace, with the rules' stamp (e.g. `{"ts": 17}`) merged in.
-    pub fn requested<T: Timer>(&mut self, ctx: &mut MutexCtx<T>, resource: &str, stamp: Value) {
-        if let Some(Use::Waiting { traced, .. }) = self.uses.get_mut(resource) {
+    /// Records the request in the trace, with the rules' stamp, e.g.
+    /// `Request { ts: Some(17), ..Request::of(resource) }`.
+    pub fn requested<T: Timer>(&mut self, ctx: &mut MutexCtx<T>, request: Request) {
+        if let Some(Use::Waiting { traced, .. }) = self.uses.get_mut(&request.resource) {
             *traced = true;
         }
-        let mut data = json!({ "resource": resource });
-        if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), stamp) {
-            data.extend(extra);
-        }
-        ctx.event("request", data);
+        ctx.emit(&MutexEvent::Request(request));
     }
 
     /// The rules grant the client `resource`: it enters the critical section. Entering a
@@ -154,7 +153,7 @@ impl Cs {
             return;
         };
         self.uses.insert(resource.to_string(), Use::Held { auto });
-        ctx.event("enter_cs", json!({ "resource": resource }));
+        ctx.emit(&MutexEvent::EnterCs { resource: resource.to_string() });
         if auto {
             ctx.set_timer(MutexTimer::Hold(resource.to_string()), self.workload.hold());
         }
@@ -187,7 +186,7 @@ impl<R: MutexRules> MutexNode<R> {
         self.rules.request(ctx, &mut self.cs, resource);
         if let Some(Use::Waiting { traced: false, .. }) = self.cs.uses.get(resource) {
             debug_assert!(false, "the rules did not record the request for {resource:?}");
-            self.cs.requested(ctx, resource, Value::Null);
+            self.cs.requested(ctx, Request::of(resource));
         }
     }
 
@@ -195,7 +194,7 @@ impl<R: MutexRules> MutexNode<R> {
     fn leave(&mut self, ctx: &mut MutexCtx<R::Timer>, resource: &str) {
         self.cs.uses.remove(resource);
         ctx.cancel_timer(MutexTimer::Hold(resource.to_string()));
-        ctx.event("exit_cs", json!({ "resource": resource }));
+        ctx.emit(&MutexEvent::ExitCs { resource: resource.to_string() });
         self.rules.release(ctx, &mut self.cs, resource);
     }
 
@@ -288,16 +287,4 @@ impl<R: MutexRules> Process for MutexNode<R> {
         };
         Status { role: role.into(), leader: self.rules.leader(), term: None }
     }
-}
-
-/// Traces a token algorithm's `token {"resource", "op", ...}` event, from which
-/// [`crate::check::mutex::token_conservation`] rebuilds who held each token when:
-/// `create` (with `"reason"`), `receive` and `reclaim` start a node's custody, `send` ends it,
-/// and `discard` marks a stale copy thrown away.
-pub fn trace_token<T: Timer>(ctx: &mut MutexCtx<T>, resource: &str, op: &str, extra: Value) {
-    let mut data = json!({ "resource": resource, "op": op });
-    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
-        data.extend(extra);
-    }
-    ctx.event("token", data);
 }

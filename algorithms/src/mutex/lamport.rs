@@ -19,6 +19,7 @@ use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Message, NoTimer, NodeId};
+use crate::mutex::event::Request;
 use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
@@ -115,7 +116,7 @@ impl MutexRules for LamportNode {
 
     fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         let ts = self.tick();
-        cs.requested(ctx, resource, json!({ "ts": ts }));
+        cs.requested(ctx, Request { ts: Some(ts), ..Request::of(resource) });
         self.mine.insert(resource.to_string(), ts);
         self.queues.entry(resource.to_string()).or_default().insert((ts, self.me));
         ctx.broadcast(&LamportMsg::Request { resource: resource.into(), ts });

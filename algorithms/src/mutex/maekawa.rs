@@ -28,8 +28,10 @@
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, event_data, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
+use crate::core::event::Event;
 use crate::core::process::{Message, NoTimer, NodeId};
 use crate::core::trace::TraceRecord;
+use crate::mutex::event::Request;
 use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
@@ -108,6 +110,31 @@ struct Ask {
     inquiries: BTreeSet<NodeId>,
 }
 
+/// Maekawa's own events: the node's quorum (`quorum`), and a voter's vote given (`vote`) or
+/// taken back (`unvote`, on a release or a yield), `for` the candidate's id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum MaekawaEvent {
+    Quorum {
+        members: Vec<NodeId>,
+    },
+    Vote {
+        resource: String,
+        #[serde(rename = "for")]
+        candidate: NodeId,
+        ts: u64,
+    },
+    Unvote {
+        resource: String,
+        #[serde(rename = "for")]
+        candidate: NodeId,
+        ts: u64,
+        reason: String,
+    },
+}
+
+impl Event for MaekawaEvent {}
+
 pub struct MaekawaNode {
     me: NodeId,
     quorum: Vec<NodeId>,
@@ -142,7 +169,7 @@ impl MaekawaNode {
         // Everyone still queued comes after the vote: make sure each knows it failed for now.
         let untold: Vec<Stamp> = voter.queue.difference(&voter.told).copied().collect();
         voter.told.extend(untold.iter().copied());
-        ctx.event("vote", json!({ "resource": resource, "for": stamp.1, "ts": stamp.0 }));
+        ctx.emit(&MaekawaEvent::Vote { resource: resource.into(), candidate: stamp.1, ts: stamp.0 });
         self.deliver(ctx, cs, stamp.1, MaekawaMsg::Grant { resource: resource.into(), ts: stamp.0 });
         for (ts, who) in untold {
             self.deliver(ctx, cs, who, MaekawaMsg::Failed { resource: resource.into(), ts });
@@ -151,7 +178,12 @@ impl MaekawaNode {
 
     /// As a voter: the vote for `stamp` is back (released or yielded); vote for the earliest.
     fn vote_again(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str, stamp: Stamp, reason: &str) {
-        ctx.event("unvote", json!({ "resource": resource, "for": stamp.1, "ts": stamp.0, "reason": reason }));
+        ctx.emit(&MaekawaEvent::Unvote {
+            resource: resource.into(),
+            candidate: stamp.1,
+            ts: stamp.0,
+            reason: reason.into(),
+        });
         let voter = self.voters.entry(resource.to_string()).or_default();
         voter.voted_for = None;
         voter.inquired = false;
@@ -275,13 +307,13 @@ impl MutexRules for MaekawaNode {
         self.clock = 0;
         self.voters.clear();
         self.asks.clear();
-        ctx.event("quorum", json!({ "members": self.quorum }));
+        ctx.emit(&MaekawaEvent::Quorum { members: self.quorum.clone() });
     }
 
     fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         self.clock += 1;
         let ts = self.clock;
-        cs.requested(ctx, resource, json!({ "ts": ts, "quorum": self.quorum.len() }));
+        cs.requested(ctx, Request { ts: Some(ts), quorum: Some(self.quorum.len() as u64), ..Request::of(resource) });
         self.asks.insert(resource.to_string(), Ask { ts, ..Ask::default() });
         for member in self.quorum.clone() {
             self.deliver(ctx, cs, member, MaekawaMsg::Request { resource: resource.into(), ts });

@@ -19,6 +19,7 @@ use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Message, NoTimer, NodeId};
+use crate::mutex::event::Request;
 use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
@@ -95,7 +96,7 @@ impl MutexRules for RaNode {
     fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         self.highest += 1;
         let ts = self.highest;
-        cs.requested(ctx, resource, json!({ "ts": ts }));
+        cs.requested(ctx, Request { ts: Some(ts), ..Request::of(resource) });
         let interest = self.interests.entry(resource.to_string()).or_default();
         interest.ts = Some(ts);
         interest.replies.clear();

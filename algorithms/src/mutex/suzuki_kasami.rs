@@ -22,7 +22,8 @@ use crate::check::mutex::{
 };
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Message, NoTimer, NodeId};
-use crate::mutex::host::{trace_token, Cs, MutexCtx, MutexNode, MutexRules};
+use crate::mutex::event::{MutexEvent, Request, TokenEvent, TokenOp};
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -101,7 +102,11 @@ impl SkNode {
 
     fn send_token(&mut self, ctx: &mut MutexCtx, resource: &str, to: NodeId) {
         let Some(token) = self.resources.get_mut(resource).and_then(|r| r.token.take()) else { return };
-        trace_token(ctx, resource, "send", json!({ "to": to, "queue": token.queue }));
+        ctx.emit(&MutexEvent::Token(TokenEvent {
+            to: Some(to),
+            queue: Some(token.queue.iter().copied().collect()),
+            ..TokenEvent::new(resource, TokenOp::Send)
+        }));
         ctx.send(to, &SkMsg::Token { resource: resource.into(), token });
     }
 
@@ -138,7 +143,10 @@ impl MutexRules for SkNode {
             ctx.persist(&"tokens created");
             for (name, res) in &mut self.resources {
                 res.token = Some(Token::default());
-                trace_token(ctx, name, "create", json!({ "reason": "initial" }));
+                ctx.emit(&MutexEvent::Token(TokenEvent {
+                    reason: Some("initial".into()),
+                    ..TokenEvent::new(name, TokenOp::Create)
+                }));
             }
         }
     }
@@ -157,13 +165,13 @@ impl MutexRules for SkNode {
         let me = self.me;
         let Some(res) = self.resources.get_mut(resource) else { return };
         if res.token.is_some() {
-            cs.requested(ctx, resource, json!({ "has_token": true }));
+            cs.requested(ctx, Request { has_token: Some(true), ..Request::of(resource) });
             return cs.enter(ctx, resource);
         }
         let n = res.rn.entry(me).or_insert(0);
         *n += 1;
         let n = *n;
-        cs.requested(ctx, resource, json!({ "has_token": false, "n": n }));
+        cs.requested(ctx, Request { has_token: Some(false), n: Some(n), ..Request::of(resource) });
         ctx.broadcast(&SkMsg::Request { resource: resource.into(), n });
     }
 
@@ -192,7 +200,7 @@ impl MutexRules for SkNode {
             SkMsg::Token { resource, token } => {
                 let Some(res) = self.resources.get_mut(&resource) else { return };
                 res.token = Some(token);
-                trace_token(ctx, &resource, "receive", json!({}));
+                ctx.emit(&MutexEvent::Token(TokenEvent::new(&resource, TokenOp::Receive)));
                 if cs.wants(&resource) {
                     cs.enter(ctx, &resource);
                 } else {

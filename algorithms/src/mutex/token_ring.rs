@@ -32,8 +32,10 @@ use crate::check::mutex::{
     common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
+use crate::core::event::Event;
 use crate::core::process::{Message, Nanos, NodeId, Timer, MS};
-use crate::mutex::host::{trace_token, Cs, MutexCtx, MutexNode, MutexRules};
+use crate::mutex::event::{MutexEvent, Request, TokenEvent, TokenOp};
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -75,6 +77,17 @@ pub enum TokenRingTimer {
 }
 
 impl Timer for TokenRingTimer {}
+
+/// Token ring's own events: a successor that did not acknowledge (`suspect`), and a probe for a
+/// token not seen for too long (`token_suspected`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum TokenRingEvent {
+    Suspect { node: NodeId, reason: String },
+    TokenSuspected { resource: String, round: u64, gen: u64 },
+}
+
+impl Event for TokenRingEvent {}
 
 /// Membership announcements are not part of what an entry costs.
 const MEMBERSHIP: [&str; 1] = ["alive"];
@@ -240,7 +253,12 @@ impl TokenRingNode {
         }
         token.token = None;
         token.seen = token.seen.max((gen, hop + 1));
-        trace_token(ctx, resource, "send", json!({ "to": to, "gen": gen, "hop": hop + 1 }));
+        ctx.emit(&MutexEvent::Token(TokenEvent {
+            to: Some(to),
+            gen: Some(gen),
+            hop: Some(hop + 1),
+            ..TokenEvent::new(resource, TokenOp::Send)
+        }));
         self.ring_send(ctx, to, TokenRingMsg::Token { resource: resource.into(), gen, hop: hop + 1, seq: 0 });
         self.expect_token(ctx, resource);
     }
@@ -249,12 +267,17 @@ impl TokenRingNode {
     fn ack_timed_out(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, seq: u64) {
         let Some((to, msg)) = self.unacked.remove(&seq) else { return };
         if self.alive.remove(&to) {
-            ctx.event("suspect", json!({ "node": to, "reason": "no ack" }));
+            ctx.emit(&TokenRingEvent::Suspect { node: to, reason: "no ack".into() });
         }
         match msg {
             TokenRingMsg::Token { resource, gen, hop, .. } => {
                 // The token never arrived: take it back and pass it on to the next one.
-                trace_token(ctx, &resource, "reclaim", json!({ "from": to, "gen": gen, "hop": hop }));
+                ctx.emit(&MutexEvent::Token(TokenEvent {
+                    from: Some(to),
+                    gen: Some(gen),
+                    hop: Some(hop),
+                    ..TokenEvent::new(&resource, TokenOp::Reclaim)
+                }));
                 self.take_token(ctx, cs, &resource, gen, hop);
                 if !cs.holds(&resource) {
                     ctx.cancel_timer(TokenRingTimer::Pass(resource.to_string()));
@@ -293,7 +316,7 @@ impl TokenRingNode {
             gen: token.seen.0,
             seq: 0,
         };
-        ctx.event("token_suspected", json!({ "resource": resource, "round": token.rounds, "gen": token.seen.0 }));
+        ctx.emit(&TokenRingEvent::TokenSuspected { resource: resource.into(), round: token.rounds, gen: token.seen.0 });
         self.forward_probe(ctx, cs, probe);
     }
 
@@ -312,7 +335,11 @@ impl TokenRingNode {
                 // Around the whole ring and nobody had it: the token is lost. Create the next one.
                 token.probing = None;
                 let gen = token.seen.0.max(gen) + 1;
-                trace_token(ctx, resource, "create", json!({ "reason": "regenerated", "gen": gen }));
+                ctx.emit(&MutexEvent::Token(TokenEvent {
+                    reason: Some("regenerated".into()),
+                    gen: Some(gen),
+                    ..TokenEvent::new(resource, TokenOp::Create)
+                }));
                 let resource = resource.clone();
                 self.take_token(ctx, cs, &resource, gen, 0);
             }
@@ -349,7 +376,11 @@ impl MutexRules for TokenRingNode {
         }
         for resource in resources {
             if create {
-                trace_token(ctx, &resource, "create", json!({ "reason": "initial", "gen": 1 }));
+                ctx.emit(&MutexEvent::Token(TokenEvent {
+                    reason: Some("initial".into()),
+                    gen: Some(1),
+                    ..TokenEvent::new(&resource, TokenOp::Create)
+                }));
                 let token = self.tokens.get_mut(&resource).expect("known resource");
                 token.token = Some((1, 0));
                 token.seen = (1, 0);
@@ -370,7 +401,7 @@ impl MutexRules for TokenRingNode {
     }
 
     fn request(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, resource: &str) {
-        cs.requested(ctx, resource, Value::Null);
+        cs.requested(ctx, Request::of(resource));
         if self.tokens.get(resource).is_some_and(|r| r.token.is_some()) {
             // The token rests here: use it instead of passing it on.
             ctx.cancel_timer(TokenRingTimer::Pass(resource.to_string()));
@@ -399,10 +430,21 @@ impl MutexRules for TokenRingNode {
                 ctx.send(from, &TokenRingMsg::Ack { seq });
                 let Some(token) = self.tokens.get(&resource) else { return };
                 if (gen, hop) <= token.seen || token.token.is_some() {
-                    trace_token(ctx, &resource, "discard", json!({ "gen": gen, "hop": hop, "seen": token.seen }));
+                    let discard = TokenEvent {
+                        gen: Some(gen),
+                        hop: Some(hop),
+                        seen: Some(token.seen),
+                        ..TokenEvent::new(&resource, TokenOp::Discard)
+                    };
+                    ctx.emit(&MutexEvent::Token(discard));
                     return;
                 }
-                trace_token(ctx, &resource, "receive", json!({ "from": from, "gen": gen, "hop": hop }));
+                ctx.emit(&MutexEvent::Token(TokenEvent {
+                    from: Some(from),
+                    gen: Some(gen),
+                    hop: Some(hop),
+                    ..TokenEvent::new(&resource, TokenOp::Receive)
+                }));
                 self.take_token(ctx, cs, &resource, gen, hop);
             }
             probe @ TokenRingMsg::Probe { .. } => {

@@ -27,11 +27,12 @@
 mod check;
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
+use crate::core::event::Event;
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
+use crate::election::event::{Elected, ElectionEvent};
 pub use check::check_lease;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 /// The lease record, as a `coordination.k8s.io` Lease holds it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -147,6 +148,27 @@ impl Params for LeaseParams {
     }
 }
 
+/// The lease's own events, written by the store: a successful update of the record
+/// (`lease_updated`), and the record it recovered at start (`lease_store`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum LeaseEvent {
+    LeaseUpdated {
+        version: u64,
+        by: NodeId,
+        holder: Option<NodeId>,
+        transitions: u64,
+        acquire_time_ms: u64,
+        renew_time_ms: u64,
+    },
+    LeaseStore {
+        version: u64,
+        holder: Option<NodeId>,
+    },
+}
+
+impl Event for LeaseEvent {}
+
 /// The API server's part: the record, its version, compare-and-swap.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 struct Store {
@@ -204,12 +226,14 @@ impl Store {
                     self.record = record;
                     self.version += 1;
                     ctx.persist(self);
-                    ctx.event(
-                        "lease_updated",
-                        json!({ "version": self.version, "by": from, "holder": self.record.holder,
-                                "transitions": self.record.transitions,
-                                "acquire_time_ms": self.record.acquire_time_ms, "renew_time_ms": self.record.renew_time_ms }),
-                    );
+                    ctx.emit(&LeaseEvent::LeaseUpdated {
+                        version: self.version,
+                        by: from,
+                        holder: self.record.holder,
+                        transitions: self.record.transitions,
+                        acquire_time_ms: self.record.acquire_time_ms,
+                        renew_time_ms: self.record.renew_time_ms,
+                    });
                 }
                 let (record, version) = (self.record.clone(), self.version);
                 ctx.send(from, &LeaseMsg::UpdateResult { req, ok, record, version });
@@ -225,8 +249,8 @@ impl Candidate {
             return;
         }
         match (self.view, holder) {
-            (_, Some(h)) => ctx.event("leader", json!({ "leader": h })),
-            (Some(old), None) => ctx.event("leader_lost", json!({ "leader": old, "reason": reason })),
+            (_, Some(h)) => ctx.emit(&ElectionEvent::leader(h)),
+            (Some(old), None) => ctx.emit(&ElectionEvent::leader_lost(old, reason)),
             (None, None) => {}
         }
         self.view = holder;
@@ -250,7 +274,7 @@ impl Candidate {
         if self.leading {
             self.leading = false;
             ctx.cancel_timer(LeaseTimer::RenewDeadline);
-            ctx.event("leader_lost", json!({ "leader": me, "reason": reason }));
+            ctx.emit(&ElectionEvent::leader_lost(me, reason));
             self.view = None;
         }
         self.view(ctx, holder, reason);
@@ -313,7 +337,11 @@ impl LeaseNode {
             ctx.set_timer(LeaseTimer::RenewDeadline, (sent_at + deadline).saturating_sub(ctx.now()).max(1));
             if !c.leading {
                 c.leading = true;
-                ctx.event("elected", json!({ "leader": me, "transitions": record.transitions }));
+                ctx.emit(&ElectionEvent::Elected(Elected {
+                    leader: me,
+                    transitions: Some(record.transitions),
+                    ..Elected::default()
+                }));
                 c.view(ctx, Some(me), "acquired");
             }
         } else if record.holder != Some(me) {
@@ -330,7 +358,7 @@ impl Process for LeaseNode {
         match &mut self.role {
             Role::Store(store) => {
                 *store = ctx.recovered_as().unwrap_or_default();
-                ctx.event("lease_store", json!({ "version": store.version, "holder": store.record.holder }));
+                ctx.emit(&LeaseEvent::LeaseStore { version: store.version, holder: store.record.holder });
             }
             Role::Candidate(_) => self.tick(ctx),
         }
@@ -430,6 +458,7 @@ impl Spec for Lease {
 mod tests {
     use super::*;
     use crate::Algorithm;
+    use serde_json::json;
 
     #[test]
     fn bad_params_name_their_key() {

@@ -30,11 +30,12 @@
 mod check;
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
+use crate::core::event::Event;
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
+use crate::election::event::{Elected, ElectionEvent, LeaderLost, LeaderView, Started};
 pub use check::check_raft;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::BTreeSet;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -88,6 +89,32 @@ pub enum RaftTimer {
 }
 
 impl Timer for RaftTimer {}
+
+/// Raft's own events: a node's term changed (`term`; at start with the vote it recovered), it
+/// voted (`voted`, `for` the candidate), or a leader heard another leader of its term
+/// (`conflict`, which never happens).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum RaftEvent {
+    Term {
+        term: u64,
+        reason: String,
+        /// Only at start: the vote recovered with the term (`null` for none).
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::core::event::present")]
+        voted_for: Option<Option<NodeId>>,
+    },
+    Voted {
+        term: u64,
+        #[serde(rename = "for")]
+        candidate: NodeId,
+    },
+    Conflict {
+        term: u64,
+        other_leader: NodeId,
+    },
+}
+
+impl Event for RaftEvent {}
 
 /// The messages an election costs; heartbeats and their replies keep a leader, they do not elect.
 const VOTE_MESSAGES: [&str; 2] = ["request_vote", "vote"];
@@ -210,7 +237,11 @@ impl RaftNode {
 
     fn lose_leader(&mut self, ctx: &mut Ctx<RaftTimer>, reason: &str) {
         if let Some(old) = self.leader.take() {
-            ctx.event("leader_lost", json!({ "leader": old, "term": self.term(), "reason": reason }));
+            ctx.emit(&ElectionEvent::LeaderLost(LeaderLost {
+                leader: old,
+                reason: reason.into(),
+                term: Some(self.term()),
+            }));
         }
     }
 
@@ -224,7 +255,7 @@ impl RaftNode {
         self.lose_leader(ctx, "higher term");
         self.durable = Durable { current_term: term, voted_for: None };
         self.persist(ctx);
-        ctx.event("term", json!({ "term": term, "reason": format!("higher term from node {from}") }));
+        ctx.emit(&RaftEvent::Term { term, reason: format!("higher term from node {from}"), voted_for: None });
         self.role = Role::Follower;
         if was_leader {
             ctx.cancel_timer(RaftTimer::Heartbeat);
@@ -238,7 +269,11 @@ impl RaftNode {
         self.role = Role::PreCandidate;
         self.votes = BTreeSet::from([self.me]);
         let term = self.term() + 1;
-        ctx.event("election_started", json!({ "term": term, "pre_vote": true }));
+        ctx.emit(&ElectionEvent::ElectionStarted(Started {
+            term: Some(term),
+            pre_vote: Some(true),
+            ..Started::default()
+        }));
         ctx.broadcast(&RaftMsg::PreVote { term });
         self.reset_election_timer(ctx);
         if self.votes.len() >= Self::majority(ctx) {
@@ -252,9 +287,13 @@ impl RaftNode {
         self.durable = Durable { current_term: self.term() + 1, voted_for: Some(self.me) };
         self.persist(ctx);
         let term = self.term();
-        ctx.event("term", json!({ "term": term, "reason": "candidate" }));
-        ctx.event("voted", json!({ "term": term, "for": self.me }));
-        ctx.event("election_started", json!({ "term": term, "pre_vote": false }));
+        ctx.emit(&RaftEvent::Term { term, reason: "candidate".into(), voted_for: None });
+        ctx.emit(&RaftEvent::Voted { term, candidate: self.me });
+        ctx.emit(&ElectionEvent::ElectionStarted(Started {
+            term: Some(term),
+            pre_vote: Some(false),
+            ..Started::default()
+        }));
         self.votes = BTreeSet::from([self.me]);
         ctx.broadcast(&RaftMsg::RequestVote { term });
         self.reset_election_timer(ctx);
@@ -268,8 +307,9 @@ impl RaftNode {
         self.leader = Some(self.me);
         let term = self.term();
         ctx.cancel_timer(RaftTimer::Election);
-        ctx.event("elected", json!({ "leader": self.me, "term": term, "votes": self.votes }));
-        ctx.event("leader", json!({ "leader": self.me, "term": term }));
+        let votes = Some(self.votes.iter().copied().collect());
+        ctx.emit(&ElectionEvent::Elected(Elected { leader: self.me, term: Some(term), votes, ..Elected::default() }));
+        ctx.emit(&ElectionEvent::Leader(LeaderView { leader: self.me, term: Some(term), round: None }));
         ctx.broadcast(&RaftMsg::AppendEntries { term });
         ctx.set_timer(RaftTimer::Heartbeat, self.params.heartbeat_ms * MS);
     }
@@ -280,7 +320,7 @@ impl RaftNode {
         self.heard_leader_at = Some(ctx.now());
         if self.leader != Some(leader) {
             self.leader = Some(leader);
-            ctx.event("leader", json!({ "leader": leader, "term": self.term() }));
+            ctx.emit(&ElectionEvent::Leader(LeaderView { leader, term: Some(self.term()), round: None }));
         }
         self.reset_election_timer(ctx);
     }
@@ -299,7 +339,11 @@ impl Process for RaftNode {
 
     fn on_start(&mut self, ctx: &mut Ctx<RaftTimer>) {
         self.durable = ctx.recovered_as().unwrap_or_default();
-        ctx.event("term", json!({ "term": self.term(), "reason": "start", "voted_for": self.durable.voted_for }));
+        ctx.emit(&RaftEvent::Term {
+            term: self.term(),
+            reason: "start".into(),
+            voted_for: Some(self.durable.voted_for),
+        });
         self.reset_election_timer(ctx);
     }
 
@@ -311,7 +355,7 @@ impl Process for RaftNode {
                 if grant {
                     self.durable.voted_for = Some(from);
                     self.persist(ctx);
-                    ctx.event("voted", json!({ "term": term, "for": from }));
+                    ctx.emit(&RaftEvent::Voted { term, candidate: from });
                     self.reset_election_timer(ctx);
                 }
                 ctx.send(from, &RaftMsg::Vote { term: self.term(), granted: grant });
@@ -349,7 +393,7 @@ impl Process for RaftNode {
                 self.observe_term(ctx, term, from);
                 if self.role == Role::Leader {
                     // Two leaders in one term would break the election's safety; never happens.
-                    ctx.event("conflict", json!({ "term": term, "other_leader": from }));
+                    ctx.emit(&RaftEvent::Conflict { term, other_leader: from });
                     return;
                 }
                 self.follow(ctx, from);
@@ -457,6 +501,7 @@ impl Spec for RaftElection {
 mod tests {
     use super::*;
     use crate::Algorithm;
+    use serde_json::json;
 
     #[test]
     fn bad_params_name_their_key() {

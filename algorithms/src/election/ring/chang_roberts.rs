@@ -27,6 +27,7 @@
 use crate::algorithm::{Family, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, MS};
+use crate::election::event::{ElectionEvent, Started};
 use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, RingTimer, Watch};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -75,7 +76,7 @@ impl ChangRobertsNode {
         }
         self.participant = true;
         self.ring.fresh_round();
-        ctx.event("election_started", json!({ "initiator": initiator }));
+        ctx.emit(&ElectionEvent::ElectionStarted(Started { initiator: Some(initiator), ..Started::default() }));
         self.watch.hold(ctx);
         ctx.set_timer(RingTimer::Election, self.params.election_timeout_ms * MS);
         true
@@ -97,7 +98,7 @@ impl ChangRobertsNode {
                 } else {
                     self.participant = false;
                     ctx.cancel_timer(RingTimer::Election);
-                    ctx.event("elected", json!({ "leader": self.me }));
+                    ctx.emit(&ElectionEvent::elected(self.me));
                     self.watch.take::<CrMsg>(ctx, self.me);
                     self.ring.send(ctx, CrMsg::Elected { id: self.me })
                 }

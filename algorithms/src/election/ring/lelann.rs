@@ -27,6 +27,7 @@
 use crate::algorithm::{Family, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, MS};
+use crate::election::event::{ElectionEvent, Started};
 use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, RingTimer, Watch};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -82,7 +83,7 @@ impl LeLannNode {
         }
         self.participant = true;
         self.ring.fresh_round();
-        ctx.event("election_started", json!({ "initiator": initiator }));
+        ctx.emit(&ElectionEvent::ElectionStarted(Started { initiator: Some(initiator), ..Started::default() }));
         self.watch.hold(ctx);
         ctx.set_timer(RingTimer::Election, self.params.election_timeout_ms * MS);
         true
@@ -92,7 +93,7 @@ impl LeLannNode {
         self.participant = false;
         ctx.cancel_timer(RingTimer::Election);
         if leader == self.me && self.watch.leader() != Some(self.me) {
-            ctx.event("elected", json!({ "leader": self.me }));
+            ctx.emit(&ElectionEvent::elected(self.me));
         }
         self.watch.take::<LeLannMsg>(ctx, leader);
     }

@@ -16,11 +16,12 @@ pub mod chang_roberts;
 pub mod lelann;
 
 mod check;
+use crate::core::event::Event;
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Timer, MS};
+use crate::election::ElectionEvent;
 pub use check::{check_ring, properties, RingFacts};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::{BTreeSet, VecDeque};
 
 /// A ring algorithm's messages: its own (`body`) travel hop by hop; acknowledgements repair the
@@ -121,6 +122,17 @@ impl crate::algorithm::Params for RingParams {
     }
 }
 
+/// The rings' own events: a message dropped after a whole round unconsumed (`ring_dropped`), and a
+/// successor taken for dead (`successor_suspected`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum RingEvent {
+    RingDropped { kind: String, hops: u32 },
+    SuccessorSuspected { node: NodeId },
+}
+
+impl Event for RingEvent {}
+
 /// A hop sent but not yet acknowledged.
 #[derive(Clone, Debug)]
 struct Pending<P> {
@@ -177,7 +189,7 @@ impl<P: Message + Clone> Ring<P> {
     /// being consumed is dropped.
     pub fn forward(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, body: P) -> Bounced<P> {
         if hops as usize >= self.order.len() {
-            ctx.event("ring_dropped", json!({ "kind": body.kind(), "hops": hops }));
+            ctx.emit(&RingEvent::RingDropped { kind: body.kind().into(), hops });
             return None;
         }
         self.hop(ctx, hops + 1, body)
@@ -225,7 +237,7 @@ impl<P: Message + Clone> Ring<P> {
     pub fn timed_out(&mut self, ctx: &mut Ctx<RingTimer>) -> Vec<(u32, P)> {
         let Some(dead) = self.unacked.front().map(|p| p.to) else { return vec![] };
         self.suspected.insert(dead);
-        ctx.event("successor_suspected", json!({ "node": dead }));
+        ctx.emit(&RingEvent::SuccessorSuspected { node: dead });
         let (stalled, waiting): (Vec<_>, Vec<_>) = self.unacked.drain(..).partition(|p| p.to == dead);
         self.unacked = waiting.into();
         let mut back = Vec::new();
@@ -266,7 +278,7 @@ impl Watch {
     pub fn take<P: Message>(&mut self, ctx: &mut Ctx<RingTimer>, leader: NodeId) {
         if self.leader != Some(leader) {
             self.leader = Some(leader);
-            ctx.event("leader", json!({ "leader": leader }));
+            ctx.emit(&ElectionEvent::leader(leader));
         }
         if leader == self.me {
             ctx.cancel_timer(RingTimer::LeaderTimeout);
@@ -291,7 +303,7 @@ impl Watch {
     /// The leader is presumed dead.
     pub fn lose(&mut self, ctx: &mut Ctx<RingTimer>, reason: &str) {
         if let Some(old) = self.leader.take() {
-            ctx.event("leader_lost", json!({ "leader": old, "reason": reason }));
+            ctx.emit(&ElectionEvent::leader_lost(old, reason));
         }
     }
 
