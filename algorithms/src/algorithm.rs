@@ -9,7 +9,7 @@
 //! The list of all algorithms lives at the top, in [`crate::catalogue`].
 
 use crate::check::{CheckReport, Execution, PropertyResult, Verdict};
-use crate::core::process::{DynProcess, NodeId, Process};
+use crate::core::process::{DynProcess, Hosted, NodeId, Process};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -121,7 +121,7 @@ impl<S: Spec> Algorithm for S {
     fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
         let params: S::Params = parse_params(params)?;
         params.validate(peers.len() + 1)?;
-        Ok(Box::new(S::build(me, peers, &params)?))
+        Ok(Hosted::boxed(S::build(me, peers, &params)?))
     }
 
     fn properties(&self) -> Vec<PropertyInfo> {

@@ -33,4 +33,4 @@ pub use crate::core::{process, trace};
 pub use algorithm::Algorithm;
 pub use catalogue::{catalogue, find};
 pub use check::{CheckReport, Execution, Verdict};
-pub use process::{Ctx, DynProcess, Effect, Message, Nanos, NodeId, Process, Status, MS};
+pub use process::{Ctx, DynProcess, Effect, Hosted, Message, Nanos, NodeId, Process, Status, MS};

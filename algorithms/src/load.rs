@@ -17,7 +17,7 @@
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{stats, CheckReport, EventRef, Execution, PropertyResult, Verdict};
 use crate::core::event::Event;
-use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
+use crate::core::process::{Ctx, Message, Nanos, NoState, NodeId, Process, Status, Timer, MS};
 use crate::core::trace::What;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -252,8 +252,9 @@ impl LoadNode {
 impl Process for LoadNode {
     type Msg = LoadMsg;
     type Timer = LoadTimer;
+    type Durable = NoState;
 
-    fn on_start(&mut self, _ctx: &mut Ctx<LoadTimer>) {}
+    fn on_start(&mut self, _ctx: &mut Ctx<LoadTimer>, _: Option<NoState>) {}
 
     fn on_message(&mut self, ctx: &mut Ctx<LoadTimer>, from: NodeId, msg: LoadMsg) {
         self.progress += 1;
@@ -563,7 +564,7 @@ mod tests {
         ) -> Result<String, String> {
             let peers: Vec<NodeId> = [1, 2].into_iter().filter(|p| *p != id).collect();
             let mut rng = node_rng(0, id, 1);
-            let mut ctx = Ctx::new(id, &peers, self.now, &mut rng, None);
+            let mut ctx = Ctx::new(id, &peers, self.now, &mut rng);
             let result = f(self.nodes.get_mut(&id).unwrap(), &mut ctx);
             for effect in ctx.into_effects() {
                 match effect {

@@ -22,7 +22,7 @@ fn events(effects: &[Effect]) -> Vec<String> {
 
 fn command(p: &mut dyn DynProcess, now: u64, args: &[&str]) -> (Result<String, String>, Vec<Effect>) {
     let mut rng = node_rng(1, 1, 1);
-    let world = World { me: 1, peers: &[], now, rng: &mut rng, recovered: None };
+    let world = World { me: 1, peers: &[], now, rng: &mut rng };
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     p.on_command(world, &args)
 }
@@ -33,7 +33,7 @@ fn acquire_enters_release_leaves_and_mistakes_are_refused() {
     for name in ALGORITHMS {
         let mut p = find(name).unwrap().build(1, &[], &params).unwrap();
         let mut rng = node_rng(1, 1, 1);
-        let effects = p.on_start(World { me: 1, peers: &[], now: 0, rng: &mut rng, recovered: None });
+        let effects = p.on_start(World { me: 1, peers: &[], now: 0, rng: &mut rng });
         assert!(!effects.iter().any(|e| matches!(e, Effect::SetTimer { name, .. } if name == "workload")));
 
         let (reply, effects) = command(p.as_mut(), 1, &["acquire", "printer"]);
@@ -66,7 +66,7 @@ fn token_algorithms_know_only_the_resources_they_have_tokens_for() {
     // The others take any name, e.g. a row of a table.
     let mut p = find("lamport").unwrap().build(1, &[], &params).unwrap();
     let mut rng = node_rng(1, 1, 1);
-    p.on_start(World { me: 1, peers: &[], now: 0, rng: &mut rng, recovered: None });
+    p.on_start(World { me: 1, peers: &[], now: 0, rng: &mut rng });
     assert_eq!(
         command(p.as_mut(), 1, &["acquire", "table:employees;row:15"]).0,
         Ok("entered table:employees;row:15".into())

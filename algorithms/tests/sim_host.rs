@@ -1,5 +1,6 @@
-//! The simulator as a host: persisted state survives a crash, stale timers never fire, and
-//! partitions cut exactly the links between groups.
+//! The simulator as a host: persisted state survives a crash (and state that does not decode
+//! stops the simulation), stale timers never fire, and partitions cut exactly the links between
+//! groups.
 
 use algorithms::algorithm::{Family, NoParams, PropertyInfo, Spec};
 use algorithms::check::{CheckReport, Execution};
@@ -16,6 +17,8 @@ use std::time::Duration;
 /// Counts its ticks durably, pings every peer on each tick, and sets a timer it always cancels.
 struct Counter {
     ticks: u64,
+    /// Persist something that is not a count (as a corrupt file would hold).
+    garble: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,9 +51,10 @@ impl Timer for CounterTimer {}
 impl Process for Counter {
     type Msg = Ping;
     type Timer = CounterTimer;
+    type Durable = u64;
 
-    fn on_start(&mut self, ctx: &mut Ctx<CounterTimer>) {
-        self.ticks = ctx.recovered_as::<u64>().unwrap_or(0);
+    fn on_start(&mut self, ctx: &mut Ctx<CounterTimer>, recovered: Option<u64>) {
+        self.ticks = recovered.unwrap_or(0);
         ctx.emit(&CounterEvent::Recovered { ticks: self.ticks });
         ctx.set_timer(CounterTimer::Tick, 100 * MS);
     }
@@ -62,7 +66,10 @@ impl Process for Counter {
     fn on_timer(&mut self, ctx: &mut Ctx<CounterTimer>, timer: CounterTimer) {
         assert_eq!(timer, CounterTimer::Tick, "the cancelled timer must never fire");
         self.ticks += 1;
-        ctx.persist(&self.ticks);
+        match self.garble {
+            false => ctx.persist(&self.ticks),
+            true => ctx.persist(&"not a count"),
+        }
         ctx.broadcast(&Ping(self.ticks));
         ctx.set_timer(CounterTimer::Never, 50 * MS);
         ctx.cancel_timer(CounterTimer::Never);
@@ -87,7 +94,29 @@ impl Spec for CounterAlgorithm {
     }
 
     fn build(_: NodeId, _: &[NodeId], _: &NoParams) -> Result<impl Process, String> {
-        Ok(Counter { ticks: 0 })
+        Ok(Counter { ticks: 0, garble: false })
+    }
+
+    fn check(_: &Execution, _: &NoParams) -> CheckReport {
+        CheckReport::default()
+    }
+}
+
+/// The counter, persisting what it cannot read back.
+struct GarbledCounter;
+
+impl Spec for GarbledCounter {
+    const NAME: &'static str = "garbled-counter";
+    const FAMILY: Family = Family::Load;
+    const SUMMARY: &'static str = "test double that persists what it cannot decode";
+    type Params = NoParams;
+
+    fn properties() -> Vec<PropertyInfo> {
+        vec![]
+    }
+
+    fn build(_: NodeId, _: &[NodeId], _: &NoParams) -> Result<impl Process, String> {
+        Ok(Counter { ticks: 0, garble: true })
     }
 
     fn check(_: &Execution, _: &NoParams) -> CheckReport {
@@ -129,6 +158,16 @@ fn persisted_state_survives_a_crash_and_restart() {
     // Clocks keep counting across the restart: the node's own entry rises by one per record.
     let own: Vec<u64> = outcome.records.iter().filter(|r| r.node == 2).map(|r| r.vc[&2]).collect();
     assert_eq!(own, (1..=own.len() as u64).collect::<Vec<_>>());
+}
+
+#[test]
+fn persisted_state_that_does_not_decode_stops_the_simulation() {
+    let faults = vec![
+        FaultSpec::new(Duration::from_millis(1050), Action::Kill { node: Target::Id(2) }),
+        FaultSpec::new(Duration::from_millis(1500), Action::Restart { node: Target::Id(2) }),
+    ];
+    let err = simulate(&GarbledCounter, &config(faults)).err().expect("no run from state that does not decode");
+    assert!(err.contains("node 2") && err.contains("1500 ms") && err.contains("u64"), "{err}");
 }
 
 #[test]

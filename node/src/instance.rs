@@ -40,8 +40,7 @@ pub struct Instance {
     process: Box<dyn DynProcess>,
     rng: ChaCha8Rng,
     incarnation: u64,
-    /// Persisted state: read at start, replaced by every `Persist`, handed to every handler.
-    recovered: Option<Vec<u8>>,
+    /// Where `Persist` writes the process's state; read back (and decoded) when the node starts.
     state_path: PathBuf,
     /// Live timers: name → generation.
     timers: HashMap<String, u64>,
@@ -66,19 +65,23 @@ pub struct Setup<'a> {
 }
 
 impl Instance {
-    /// Builds the process and reads its persisted state; errors name the instance.
+    /// Builds the process and recovers its persisted state; errors name the instance, and the
+    /// file when its state cannot be read or does not decode (the node then stops with exit 3:
+    /// starting from default state would break what the algorithm promised, e.g. forget a vote).
     pub fn new(cfg: &node::config::InstanceConfig, setup: Setup) -> Result<Instance, String> {
         let algorithm = algorithms::find(&cfg.algorithm).map_err(|e| format!("instance {:?}: {e}", cfg.name))?;
-        let process =
+        let mut process =
             algorithm.build(setup.me, setup.peers, &cfg.params).map_err(|e| format!("instance {:?}: {e}", cfg.name))?;
         let state_path = setup.data_dir.join(format!("{}.state", cfg.name));
-        let recovered = match std::fs::read(&state_path) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        match std::fs::read(&state_path) {
+            Ok(bytes) => process.recover(&bytes).map_err(|e| {
+                format!("cannot recover the state of instance {:?} from {}: {e}", cfg.name, state_path.display())
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(format!("cannot read the state of instance {:?} ({}): {e}", cfg.name, state_path.display()))
             }
-        };
+        }
         Ok(Instance {
             name: cfg.name.clone(),
             me: setup.me,
@@ -86,7 +89,6 @@ impl Instance {
             process,
             rng: node_rng(setup.seed, setup.me, setup.incarnation),
             incarnation: setup.incarnation,
-            recovered,
             state_path,
             timers: HashMap::new(),
             generation: 0,
@@ -101,8 +103,7 @@ impl Instance {
     /// Runs one handler in the process's world; returns its result and its effects.
     fn run<R>(&mut self, handler: impl FnOnce(&mut dyn DynProcess, World) -> (R, Vec<Effect>)) -> (R, Vec<Effect>) {
         let now = self.life.clock.now();
-        let world =
-            World { me: self.me, peers: &self.peers, now, rng: &mut self.rng, recovered: self.recovered.as_deref() };
+        let world = World { me: self.me, peers: &self.peers, now, rng: &mut self.rng };
         handler(self.process.as_mut(), world)
     }
 
@@ -136,7 +137,6 @@ impl Instance {
                         self.life.stop(&reason, 3);
                         return;
                     }
-                    self.recovered = Some(bytes);
                 }
                 Effect::Event { name, data } => {
                     self.tracer.record(&self.name, What::Event { name, data });

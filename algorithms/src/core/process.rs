@@ -1,7 +1,7 @@
 //! The sans-IO process interface every algorithm implements.
 //!
 //! A handler never touches a socket, a clock or the OS: it reads what the [`Ctx`] hands in (its
-//! id, its peers, the current time, a seeded RNG, recovered state) and pushes [`Effect`]s that the
+//! id, its peers, the current time, a seeded RNG) and pushes [`Effect`]s that the
 //! host (the real `node`, or the [`crate::sim`] simulator) carries out in order. Because both hosts
 //! drive the same code through the same effects, a schedule found by the simulator replays on
 //! real processes and the same checkers judge both.
@@ -70,13 +70,29 @@ pub enum NoTimer {}
 
 impl Timer for NoTimer {}
 
+/// The durable state of a process that persists nothing: whatever a host holds for it reads
+/// back as `NoState`, without looking at it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NoState;
+
+impl<'de> Deserialize<'de> for NoState {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Ok(NoState)
+    }
+}
+
 /// A distributed algorithm as a state machine: one value per node and instance.
 pub trait Process: 'static {
     type Msg: Message;
     type Timer: Timer;
+    /// What the process persists with [`Ctx::persist`] and gets back when it restarts
+    /// ([`NoState`] for nothing). The host decodes it before `on_start`; state that does not decode
+    /// stops the host with an error, it never becomes default state.
+    type Durable: Serialize + DeserializeOwned;
 
-    /// The process starts (first boot or restart; `ctx.recovered()` holds persisted state).
-    fn on_start(&mut self, ctx: &mut Ctx<Self::Timer>);
+    /// The process starts: first boot (`recovered` is `None`), or a restart with the state it last
+    /// persisted.
+    fn on_start(&mut self, ctx: &mut Ctx<Self::Timer>, recovered: Option<Self::Durable>);
 
     /// A message from a peer arrived.
     fn on_message(&mut self, ctx: &mut Ctx<Self::Timer>, from: NodeId, msg: Self::Msg);
@@ -131,15 +147,14 @@ pub struct Outgoing {
     pub shown: Value,
 }
 
-/// What a host hands each handler: who the process is, the time on its clock, its RNG and what
-/// it persisted. A [`Ctx`] wraps it for the handler.
+/// What a host hands each handler: who the process is, the time on its clock and its RNG. A
+/// [`Ctx`] wraps it for the handler.
 pub struct World<'a> {
     pub me: NodeId,
     /// Every other node of the cluster, in ascending id order.
     pub peers: &'a [NodeId],
     pub now: Nanos,
     pub rng: &'a mut ChaCha8Rng,
-    pub recovered: Option<&'a [u8]>,
 }
 
 /// What a handler sees of the world, and where it leaves its effects. `T` is the process's
@@ -151,14 +166,8 @@ pub struct Ctx<'a, T> {
 }
 
 impl<'a, T: Timer> Ctx<'a, T> {
-    pub fn new(
-        me: NodeId,
-        peers: &'a [NodeId],
-        now: Nanos,
-        rng: &'a mut ChaCha8Rng,
-        recovered: Option<&'a [u8]>,
-    ) -> Self {
-        Ctx::of(World { me, peers, now, rng, recovered })
+    pub fn new(me: NodeId, peers: &'a [NodeId], now: Nanos, rng: &'a mut ChaCha8Rng) -> Self {
+        Ctx::of(World { me, peers, now, rng })
     }
 
     pub fn of(world: World<'a>) -> Self {
@@ -188,16 +197,6 @@ impl<'a, T: Timer> Ctx<'a, T> {
         self.world.rng
     }
 
-    /// State persisted by an earlier incarnation of this process, if any.
-    pub fn recovered(&self) -> Option<&[u8]> {
-        self.world.recovered
-    }
-
-    /// Decodes persisted state written with [`Ctx::persist`].
-    pub fn recovered_as<S: DeserializeOwned>(&self) -> Option<S> {
-        self.world.recovered.and_then(|bytes| rmp_serde::from_slice(bytes).ok())
-    }
-
     pub fn send<M: Message>(&mut self, to: NodeId, msg: &M) {
         let body = rmp_serde::to_vec_named(msg).expect("algorithm messages always encode");
         let shown = serde_json::to_value(msg).unwrap_or(Value::Null);
@@ -221,6 +220,8 @@ impl<'a, T: Timer> Ctx<'a, T> {
         self.effects.push(Effect::CancelTimer { name: timer.into().key() });
     }
 
+    /// Stores the process's [`Process::Durable`] state before any later effect is carried out;
+    /// the next incarnation gets it in `on_start`.
     pub fn persist<S: Serialize>(&mut self, state: &S) {
         let bytes = rmp_serde::to_vec_named(state).expect("persisted state always encodes");
         self.effects.push(Effect::Persist(bytes));
@@ -245,9 +246,21 @@ pub struct BadBody {
     pub reason: String,
 }
 
-/// [`Process`] with its message and timer types erased, so a host can hold any algorithm. Each
-/// handler gets the host's [`World`] and returns the effects to carry out, in order.
+/// Persisted state that did not decode as the process's [`Process::Durable`] type.
+#[derive(Debug, thiserror::Error)]
+#[error("persisted state does not decode as {type_name}: {reason}")]
+pub struct RecoverError {
+    pub type_name: &'static str,
+    pub reason: String,
+}
+
+/// [`Process`] with its message, timer and state types erased, so a host can hold any algorithm.
+/// Each handler gets the host's [`World`] and returns the effects to carry out, in order.
 pub trait DynProcess {
+    /// Decodes the state an earlier incarnation persisted, for `on_start`. A host calls it once,
+    /// before `on_start`, and stops with the error (naming where the state came from) when the
+    /// state does not decode.
+    fn recover(&mut self, state: &[u8]) -> Result<(), RecoverError>;
     fn on_start(&mut self, world: World) -> Vec<Effect>;
     /// Decodes `body` and hands it to `on_message`; a body that does not decode changes nothing.
     fn on_body(&mut self, world: World, from: NodeId, body: &[u8]) -> Result<Vec<Effect>, BadBody>;
@@ -258,10 +271,37 @@ pub trait DynProcess {
     fn status(&self) -> Status;
 }
 
-impl<P: Process> DynProcess for P {
+/// A [`Process`] as a host holds it: with the state it recovered, until it starts.
+pub struct Hosted<P: Process> {
+    process: P,
+    recovered: Option<P::Durable>,
+}
+
+impl<P: Process> Hosted<P> {
+    pub fn new(process: P) -> Self {
+        Hosted { process, recovered: None }
+    }
+
+    pub fn boxed(process: P) -> Box<dyn DynProcess> {
+        Box::new(Hosted::new(process))
+    }
+
+    pub fn process(&self) -> &P {
+        &self.process
+    }
+}
+
+impl<P: Process> DynProcess for Hosted<P> {
+    fn recover(&mut self, state: &[u8]) -> Result<(), RecoverError> {
+        let state = rmp_serde::from_slice(state)
+            .map_err(|e| RecoverError { type_name: std::any::type_name::<P::Durable>(), reason: e.to_string() })?;
+        self.recovered = Some(state);
+        Ok(())
+    }
+
     fn on_start(&mut self, world: World) -> Vec<Effect> {
         let mut ctx = Ctx::of(world);
-        Process::on_start(self, &mut ctx);
+        self.process.on_start(&mut ctx, self.recovered.take());
         ctx.into_effects()
     }
 
@@ -269,7 +309,7 @@ impl<P: Process> DynProcess for P {
         let msg: P::Msg = rmp_serde::from_slice(body)
             .map_err(|e| BadBody { instance_kind: std::any::type_name::<P::Msg>(), reason: e.to_string() })?;
         let mut ctx = Ctx::of(world);
-        Process::on_message(self, &mut ctx, from, msg);
+        self.process.on_message(&mut ctx, from, msg);
         Ok(ctx.into_effects())
     }
 
@@ -279,18 +319,18 @@ impl<P: Process> DynProcess for P {
             return Vec::new();
         };
         let mut ctx = Ctx::of(world);
-        Process::on_timer(self, &mut ctx, timer);
+        self.process.on_timer(&mut ctx, timer);
         ctx.into_effects()
     }
 
     fn on_command(&mut self, world: World, args: &[String]) -> (Result<String, String>, Vec<Effect>) {
         let mut ctx = Ctx::of(world);
-        let result = Process::on_command(self, &mut ctx, args);
+        let result = self.process.on_command(&mut ctx, args);
         (result, ctx.into_effects())
     }
 
     fn status(&self) -> Status {
-        Process::status(self)
+        self.process.status()
     }
 }
 

@@ -22,7 +22,7 @@ use crate::check::election::{
     election_latency, episodes, listing, message_metric, sends_by_type, stable_agreement, Elections, Expect, Timed,
 };
 use crate::check::{count_messages, stats, CheckReport, Execution, PropertyResult, Verdict};
-use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
+use crate::core::process::{Ctx, Message, Nanos, NoState, NodeId, Process, Status, Timer, MS};
 use crate::election::ElectionEvent;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -185,8 +185,9 @@ impl BullyNode {
 impl Process for BullyNode {
     type Msg = BullyMsg;
     type Timer = BullyTimer;
+    type Durable = NoState;
 
-    fn on_start(&mut self, ctx: &mut Ctx<BullyTimer>) {
+    fn on_start(&mut self, ctx: &mut Ctx<BullyTimer>, _: Option<NoState>) {
         self.hold_election(ctx);
     }
 

@@ -264,9 +264,11 @@ impl RandomizedNode {
 impl Process for RandomizedNode {
     type Msg = RandMsg;
     type Timer = RandomizedTimer;
+    /// The newest round seen.
+    type Durable = u64;
 
-    fn on_start(&mut self, ctx: &mut Ctx<RandomizedTimer>) {
-        self.round = ctx.recovered_as().unwrap_or(0);
+    fn on_start(&mut self, ctx: &mut Ctx<RandomizedTimer>, recovered: Option<u64>) {
+        self.round = recovered.unwrap_or(0);
         self.expect_heartbeat(ctx);
     }
 

@@ -14,7 +14,7 @@
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, message_field, sends_by_id, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
-use crate::core::process::{Message, NoTimer, NodeId};
+use crate::core::process::{Message, NoState, NoTimer, NodeId};
 use crate::core::trace::What;
 use crate::mutex::event::Request;
 use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
@@ -114,8 +114,9 @@ impl CentralNode {
 impl MutexRules for CentralNode {
     type Msg = CentralMsg;
     type Timer = NoTimer;
+    type Durable = NoState;
 
-    fn start(&mut self, _ctx: &mut MutexCtx, _cs: &mut Cs) {
+    fn start(&mut self, _ctx: &mut MutexCtx, _cs: &mut Cs, _: Option<NoState>) {
         self.locks.clear();
     }
 

@@ -18,6 +18,7 @@ use crate::core::process::{Ctx, Message, NoTimer, NodeId, Process, Status, Timer
 use crate::mutex::event::{MutexEvent, Request};
 use crate::mutex::workload::Workload;
 use rand::Rng;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -59,6 +60,11 @@ impl<T: Timer> From<T> for MutexTimer<T> {
     }
 }
 
+/// What a token algorithm persists once it created its tokens, so that a restarted initial holder
+/// does not create them again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokensCreated;
+
 /// What the rules' handlers get: a context whose timers are the host's and the rules' `T`.
 pub type MutexCtx<'a, T = NoTimer> = Ctx<'a, MutexTimer<T>>;
 
@@ -67,9 +73,12 @@ pub trait MutexRules: 'static {
     type Msg: Message;
     /// The rules' own timers ([`NoTimer`] for none); the host keeps `workload` and `hold:*`.
     type Timer: Timer;
+    /// What the rules persist ([`crate::core::process::NoState`] for nothing).
+    type Durable: Serialize + DeserializeOwned;
 
-    /// The process (re)starts; a restarted process starts from nothing but what it persisted.
-    fn start(&mut self, ctx: &mut MutexCtx<Self::Timer>, cs: &mut Cs);
+    /// The process (re)starts; a restarted process starts from nothing but what it persisted,
+    /// `recovered` (`None` at the first start).
+    fn start(&mut self, ctx: &mut MutexCtx<Self::Timer>, cs: &mut Cs, recovered: Option<Self::Durable>);
 
     /// The client wants `resource` (it is idle for it). The rules first record the request with
     /// [`Cs::requested`], then ask for permission; they call [`Cs::enter`] once they have it,
@@ -217,11 +226,12 @@ impl<R: MutexRules> MutexNode<R> {
 impl<R: MutexRules> Process for MutexNode<R> {
     type Msg = R::Msg;
     type Timer = MutexTimer<R::Timer>;
+    type Durable = R::Durable;
 
-    fn on_start(&mut self, ctx: &mut MutexCtx<R::Timer>) {
+    fn on_start(&mut self, ctx: &mut MutexCtx<R::Timer>, recovered: Option<R::Durable>) {
         self.started_at = ctx.now();
         self.cs.uses.clear();
-        self.rules.start(ctx, &mut self.cs);
+        self.rules.start(ctx, &mut self.cs, recovered);
         if self.cs.workload.active() && self.rules.runs_workload() {
             let first = self.cs.workload.start_after() + self.cs.workload.next_gap(ctx.rng());
             ctx.set_timer(MutexTimer::Workload, first);

@@ -18,7 +18,7 @@
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Message, NoTimer, NodeId};
+use crate::core::process::{Message, NoState, NoTimer, NodeId};
 use crate::mutex::event::Request;
 use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
@@ -109,8 +109,9 @@ impl LamportNode {
 impl MutexRules for LamportNode {
     type Msg = LamportMsg;
     type Timer = NoTimer;
+    type Durable = NoState;
 
-    fn start(&mut self, _ctx: &mut MutexCtx, _cs: &mut Cs) {
+    fn start(&mut self, _ctx: &mut MutexCtx, _cs: &mut Cs, _: Option<NoState>) {
         *self = LamportNode::new(self.me, &self.peers);
     }
 

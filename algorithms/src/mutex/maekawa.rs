@@ -29,7 +29,7 @@ use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, event_data, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
 use crate::core::event::Event;
-use crate::core::process::{Message, NoTimer, NodeId};
+use crate::core::process::{Message, NoState, NoTimer, NodeId};
 use crate::core::trace::TraceRecord;
 use crate::mutex::event::Request;
 use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
@@ -302,8 +302,9 @@ impl MaekawaNode {
 impl MutexRules for MaekawaNode {
     type Msg = MaekawaMsg;
     type Timer = NoTimer;
+    type Durable = NoState;
 
-    fn start(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs) {
+    fn start(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs, _: Option<NoState>) {
         self.clock = 0;
         self.voters.clear();
         self.asks.clear();

@@ -18,7 +18,7 @@
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Message, NoTimer, NodeId};
+use crate::core::process::{Message, NoState, NoTimer, NodeId};
 use crate::mutex::event::Request;
 use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
@@ -88,8 +88,9 @@ impl RaNode {
 impl MutexRules for RaNode {
     type Msg = RaMsg;
     type Timer = NoTimer;
+    type Durable = NoState;
 
-    fn start(&mut self, _ctx: &mut MutexCtx, _cs: &mut Cs) {
+    fn start(&mut self, _ctx: &mut MutexCtx, _cs: &mut Cs, _: Option<NoState>) {
         *self = RaNode::new(self.me, &self.peers);
     }
 

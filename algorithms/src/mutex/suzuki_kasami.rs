@@ -23,7 +23,7 @@ use crate::check::mutex::{
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Message, NoTimer, NodeId};
 use crate::mutex::event::{MutexEvent, Request, TokenEvent, TokenOp};
-use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules, TokensCreated};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -134,13 +134,14 @@ impl SkNode {
 impl MutexRules for SkNode {
     type Msg = SkMsg;
     type Timer = NoTimer;
+    type Durable = TokensCreated;
 
-    fn start(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs) {
+    fn start(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs, recovered: Option<TokensCreated>) {
         let names: Vec<String> = self.resources.keys().cloned().collect();
         *self = SkNode::new(self.me, &self.peers, self.initial_holder, &names);
         // Only the first start creates tokens: a restarted initial holder must not add a second.
-        if self.me == self.initial_holder && ctx.recovered().is_none() {
-            ctx.persist(&"tokens created");
+        if self.me == self.initial_holder && recovered.is_none() {
+            ctx.persist(&TokensCreated);
             for (name, res) in &mut self.resources {
                 res.token = Some(Token::default());
                 ctx.emit(&MutexEvent::Token(TokenEvent {

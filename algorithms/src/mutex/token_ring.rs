@@ -35,7 +35,7 @@ use crate::check::{CheckReport, EventRef, Execution, PropertyResult, Verdict};
 use crate::core::event::Event;
 use crate::core::process::{Message, Nanos, NodeId, Timer, MS};
 use crate::mutex::event::{MutexEvent, Request, TokenEvent, TokenOp};
-use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules, TokensCreated};
 use crate::mutex::workload::Workload;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -363,16 +363,17 @@ impl TokenRingNode {
 impl MutexRules for TokenRingNode {
     type Msg = TokenRingMsg;
     type Timer = TokenRingTimer;
+    type Durable = TokensCreated;
 
-    fn start(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, _cs: &mut Cs) {
+    fn start(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, _cs: &mut Cs, recovered: Option<TokensCreated>) {
         let peers: Vec<NodeId> = self.ids.iter().copied().filter(|id| *id != self.me).collect();
         *self = TokenRingNode::new(self.me, &peers, self.params.clone());
         ctx.broadcast(&TokenRingMsg::Alive { reply: true });
         let resources: Vec<String> = self.tokens.keys().cloned().collect();
         // Only the first start creates tokens: a restarted initial holder must not add a second.
-        let create = self.me == self.params.initial_holder && ctx.recovered().is_none();
+        let create = self.me == self.params.initial_holder && recovered.is_none();
         if create {
-            ctx.persist(&"tokens created");
+            ctx.persist(&TokensCreated);
         }
         for resource in resources {
             if create {

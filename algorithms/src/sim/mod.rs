@@ -155,9 +155,13 @@ struct Simulation<'a> {
     last_killed: Option<NodeId>,
     records: Vec<TraceRecord>,
     faults: Vec<FaultRecord>,
+    /// What stopped the simulation: persisted state that did not decode.
+    error: Option<String>,
 }
 
-/// Runs one experiment in virtual time. Parameters are checked by building every process first.
+/// Runs one experiment in virtual time. Parameters are checked by building every process first;
+/// a restarted process whose persisted state does not decode as its `Durable` type stops the
+/// simulation with an error, as it stops a real node.
 pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome, String> {
     let ids: Vec<NodeId> = (1..=cfg.nodes as NodeId).collect();
     let mut nodes = BTreeMap::new();
@@ -200,6 +204,7 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
         last_killed: None,
         records: Vec::new(),
         faults: Vec::new(),
+        error: None,
     };
     sim.faults.push(FaultRecord { t: 0, fault: AppliedFault::RunStart { nodes: ids.clone() } });
     for &id in &ids {
@@ -216,6 +221,9 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
         }
         sim.now = next.at;
         sim.handle(next.event);
+        if let Some(error) = sim.error.take() {
+            return Err(error);
+        }
     }
     sim.faults.push(FaultRecord { t: end, fault: AppliedFault::RunEnd });
     let run = Execution::new(algorithm.name(), ids, cfg.params.clone(), sim.records.clone(), sim.faults.clone());
@@ -290,9 +298,14 @@ impl Simulation<'_> {
 
     fn start(&mut self, id: NodeId) {
         let peers: Vec<NodeId> = self.ids.iter().copied().filter(|p| *p != id).collect();
-        let process = self.algorithm.build(id, &peers, &self.cfg.params).expect("parameters were checked");
+        let mut process = self.algorithm.build(id, &peers, &self.cfg.params).expect("parameters were checked");
         let seed = self.cfg.seed;
         let n = self.nodes.get_mut(&id).expect("known node");
+        if let Some(Err(e)) = n.persisted.as_deref().map(|state| process.recover(state)) {
+            // A real node stops here too (exit 3): going on would start from default state.
+            self.error = Some(format!("node {id} cannot restart at {} ms: {e}", self.now / MS));
+            return;
+        }
         n.incarnation += 1;
         n.rng = node_rng(seed, id, n.incarnation);
         n.timers.clear();
@@ -316,8 +329,7 @@ impl Simulation<'_> {
         let n = self.nodes.get_mut(&id)?;
         let now = n.drift.at(self.now);
         let mut process = n.process.take()?;
-        let persisted = n.persisted.clone();
-        let world = World { me: id, peers: &peers, now, rng: &mut n.rng, recovered: persisted.as_deref() };
+        let world = World { me: id, peers: &peers, now, rng: &mut n.rng };
         let (result, effects) = handler(process.as_mut(), world);
         n.process = Some(process);
         for effect in effects {

@@ -171,7 +171,7 @@ impl Event for LeaseEvent {}
 
 /// The API server's part: the record, its version, compare-and-swap.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-struct Store {
+pub struct Store {
     record: LeaseRecord,
     version: u64,
 }
@@ -353,11 +353,13 @@ impl LeaseNode {
 impl Process for LeaseNode {
     type Msg = LeaseMsg;
     type Timer = LeaseTimer;
+    /// Only the store persists: the record and its version.
+    type Durable = Store;
 
-    fn on_start(&mut self, ctx: &mut Ctx<LeaseTimer>) {
+    fn on_start(&mut self, ctx: &mut Ctx<LeaseTimer>, recovered: Option<Store>) {
         match &mut self.role {
             Role::Store(store) => {
-                *store = ctx.recovered_as().unwrap_or_default();
+                *store = recovered.unwrap_or_default();
                 ctx.emit(&LeaseEvent::LeaseStore { version: store.version, holder: store.record.holder });
             }
             Role::Candidate(_) => self.tick(ctx),

@@ -336,9 +336,10 @@ impl RaftNode {
 impl Process for RaftNode {
     type Msg = RaftMsg;
     type Timer = RaftTimer;
+    type Durable = Durable;
 
-    fn on_start(&mut self, ctx: &mut Ctx<RaftTimer>) {
-        self.durable = ctx.recovered_as().unwrap_or_default();
+    fn on_start(&mut self, ctx: &mut Ctx<RaftTimer>, recovered: Option<Durable>) {
+        self.durable = recovered.unwrap_or_default(); // none: the first boot, term 0 and no vote
         ctx.emit(&RaftEvent::Term {
             term: self.term(),
             reason: "start".into(),
@@ -500,8 +501,67 @@ impl Spec for RaftElection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Algorithm;
+    use crate::core::process::{node_rng, DynProcess, Hosted, World};
+    use crate::{Algorithm, Effect};
     use serde_json::json;
+
+    /// Voter 2 of three, as a host holds it.
+    fn voter() -> Hosted<RaftNode> {
+        Hosted::new(RaftNode::new(2, RaftParams::default()))
+    }
+
+    fn deliver(p: &mut Hosted<RaftNode>, from: NodeId, msg: &RaftMsg) -> Vec<Effect> {
+        let mut rng = node_rng(1, 2, 1);
+        let world = World { me: 2, peers: &[1, 3], now: 0, rng: &mut rng };
+        p.on_body(world, from, &rmp_serde::to_vec_named(msg).unwrap()).unwrap()
+    }
+
+    fn start(p: &mut Hosted<RaftNode>) -> Vec<Effect> {
+        let mut rng = node_rng(1, 2, 1);
+        p.on_start(World { me: 2, peers: &[1, 3], now: 0, rng: &mut rng })
+    }
+
+    fn persisted(effects: &[Effect]) -> Option<Vec<u8>> {
+        effects.iter().rev().find_map(|e| match e {
+            Effect::Persist(bytes) => Some(bytes.clone()),
+            _ => None,
+        })
+    }
+
+    fn votes(effects: &[Effect]) -> Vec<RaftMsg> {
+        let sent = effects.iter().filter_map(|e| match e {
+            Effect::Send(out) if out.kind == "vote" => rmp_serde::from_slice(&out.body).ok(),
+            _ => None,
+        });
+        sent.collect()
+    }
+
+    #[test]
+    fn a_restarted_voter_keeps_its_vote() {
+        let mut p = voter();
+        start(&mut p);
+        let effects = deliver(&mut p, 1, &RaftMsg::RequestVote { term: 1 });
+        assert_eq!(votes(&effects), [RaftMsg::Vote { term: 1, granted: true }]);
+        let state = persisted(&effects).expect("the vote is persisted before the reply");
+
+        // A crash, a restart from the persisted state: the vote of term 1 is still given.
+        let mut p = voter();
+        p.recover(&state).unwrap();
+        let effects = start(&mut p);
+        let term = RaftEvent::Term { term: 1, reason: "start".into(), voted_for: Some(Some(1)) };
+        assert!(effects.contains(&Effect::Event { name: "term".into(), data: term.to_parts().1 }), "{effects:?}");
+        let effects = deliver(&mut p, 3, &RaftMsg::RequestVote { term: 1 });
+        assert_eq!(votes(&effects), [RaftMsg::Vote { term: 1, granted: false }], "one vote per term");
+    }
+
+    #[test]
+    fn a_corrupt_vote_file_is_an_error_not_a_forgotten_vote() {
+        let mut p = voter();
+        let err = p.recover(b"\x92\xa3not a term").unwrap_err().to_string();
+        assert!(err.contains("raft::Durable"), "the error names what did not decode: {err}");
+        let truncated = rmp_serde::to_vec_named(&Durable { current_term: 7, voted_for: Some(3) }).unwrap();
+        assert!(voter().recover(&truncated[..truncated.len() - 2]).is_err(), "a torn write is no state either");
+    }
 
     #[test]
     fn bad_params_name_their_key() {

@@ -17,7 +17,7 @@ pub mod lelann;
 
 mod check;
 use crate::core::event::Event;
-use crate::core::process::{Ctx, Message, Nanos, NodeId, Timer, MS};
+use crate::core::process::{Ctx, Message, Nanos, NoState, NodeId, Timer, MS};
 use crate::election::ElectionEvent;
 pub use check::{check_ring, properties, RingFacts};
 use rand::Rng;
@@ -365,8 +365,9 @@ where
 {
     type Msg = RingMsg<E::Body>;
     type Timer = RingTimer;
+    type Durable = NoState;
 
-    fn on_start(&mut self, ctx: &mut Ctx<RingTimer>) {
+    fn on_start(&mut self, ctx: &mut Ctx<RingTimer>, _: Option<NoState>) {
         self.0.initiate(ctx);
     }
 
