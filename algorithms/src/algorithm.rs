@@ -1,11 +1,15 @@
 //! What an algorithm is to the rest of clusterlab: a name, the processes it builds from its
 //! `[params]`, the properties it promises, and the checker that judges a run against them.
 //!
+//! An algorithm declares all of it once, as a [`Spec`]; every `Spec` is an [`Algorithm`], the
+//! object-safe face the catalogue, the simulator and the hosts use, which parses the `[params]`
+//! once for each build and once for each check.
+//!
 //! This module is the bottom of the crate: every algorithm imports it and it imports none of them.
 //! The list of all algorithms lives at the top, in [`crate::catalogue`](mod@crate::catalogue).
 
-use crate::check::{CheckReport, Execution};
-use crate::core::process::{DynProcess, NodeId};
+use crate::check::{CheckReport, Execution, PropertyResult};
+use crate::core::process::{DynProcess, Hosted, NodeId, Process};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -26,6 +30,60 @@ pub enum Family {
     Load,
 }
 
+/// An algorithm's `[params]` table: every key has a default, unknown keys are errors
+/// (`#[serde(deny_unknown_fields, default)]`), and [`Params::validate`] checks what the types cannot.
+pub trait Params: DeserializeOwned + Default {
+    /// Checks values against each other and against the cluster size `nodes`; an error names
+    /// the key as `params.<key>`.
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// The `[params]` of an algorithm that takes none: any key is an error.
+#[derive(Clone, Debug, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+impl Params for NoParams {}
+
+/// Everything an algorithm declares, once: implement this and list the type in
+/// [`crate::catalogue()`]; the blanket impl makes it an [`Algorithm`].
+///
+/// ```ignore
+/// impl Spec for Bully {
+///     const NAME: &'static str = "bully";
+///     const FAMILY: Family = Family::Election;
+///     const SUMMARY: &'static str = "bully election: the highest live id leads";
+///     type Params = BullyParams;
+///     fn properties() -> Vec<PropertyInfo> { vec![/* ... */] }
+///     fn build(me: NodeId, _peers: &[NodeId], p: &BullyParams) -> Result<impl Process, String> {
+///         Ok(BullyNode::new(me, p.clone()))
+///     }
+///     fn check(exec: &Execution, p: &BullyParams) -> CheckReport { check_bully(exec, p) }
+/// }
+/// ```
+pub trait Spec: Sync + 'static {
+    /// The name experiment files use (`algorithm = "bully"`).
+    const NAME: &'static str;
+    const FAMILY: Family;
+    /// One line for `orchestrator list` and error messages.
+    const SUMMARY: &'static str;
+
+    type Params: Params;
+
+    /// What every run of this algorithm must satisfy; the checker reports each of these by name.
+    fn properties() -> Vec<PropertyInfo>;
+
+    /// The process of node `me`, from parameters already parsed and validated. Errors that need
+    /// the ids (e.g. a coordinator that is not in the cluster) name the key.
+    fn build(me: NodeId, peers: &[NodeId], params: &Self::Params) -> Result<impl Process, String>;
+
+    /// Judges a run with the parameters it ran with.
+    fn check(exec: &Execution, params: &Self::Params) -> CheckReport;
+}
+
+/// The object-safe face of a [`Spec`], for the catalogue (`&'static dyn Algorithm`) and the hosts.
 pub trait Algorithm: Sync {
     /// The name experiment files use (`algorithm = "bully"`).
     fn name(&self) -> &'static str;
@@ -41,15 +99,95 @@ pub trait Algorithm: Sync {
     /// What every run of this algorithm must satisfy.
     fn properties(&self) -> Vec<PropertyInfo>;
 
-    /// Judges a run (real or simulated) from its traces.
+    /// Judges a run (real or simulated) from its traces, with the parameters it ran with. When
+    /// those do not parse (e.g. an old `experiment.toml` with a renamed key), every property is
+    /// `unknown` with the parse error: a run is never judged against default parameters.
     fn check(&self, run: &Execution) -> CheckReport;
 }
 
+impl<S: Spec> Algorithm for S {
+    fn name(&self) -> &'static str {
+        S::NAME
+    }
+
+    fn family(&self) -> Family {
+        S::FAMILY
+    }
+
+    fn summary(&self) -> &'static str {
+        S::SUMMARY
+    }
+
+    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
+        let params: S::Params = parse_params(params)?;
+        params.validate(peers.len() + 1)?;
+        Ok(Hosted::boxed(S::build(me, peers, &params)?))
+    }
+
+    fn properties(&self) -> Vec<PropertyInfo> {
+        S::properties()
+    }
+
+    fn check(&self, run: &Execution) -> CheckReport {
+        match parse_params::<S::Params>(&run.params) {
+            Ok(params) => S::check(run, &params),
+            Err(e) => unjudged(&S::properties(), &e),
+        }
+    }
+}
+
+/// Every property `unknown`, for a run whose parameters do not parse.
+fn unjudged(properties: &[PropertyInfo], error: &str) -> CheckReport {
+    let detail = format!("not judged: the run's parameters do not parse ({error})");
+    CheckReport {
+        properties: properties.iter().map(|p| PropertyResult::unknown(p.name, detail.clone())).collect(),
+        ..Default::default()
+    }
+}
+
 /// Reads an algorithm's `[params]` table into its parameter struct. `Null` (no table) gives the
-/// defaults; unknown keys and bad values are errors naming the key under `params.`.
+/// defaults; unknown keys and bad values are errors naming the key under `params.`, e.g.
+/// `params.heartbeat_ms: invalid value: integer `-5`, expected u64`.
 pub fn parse_params<T: DeserializeOwned + Default>(params: &Value) -> Result<T, String> {
     if params.is_null() {
         return Ok(T::default());
     }
-    serde_json::from_value(params.clone()).map_err(|e| format!("params: {e}"))
+    serde_path_to_error::deserialize(params.clone()).map_err(|e| {
+        let path = e.path().to_string();
+        match path.as_str() {
+            "." => format!("params: {}", e.inner()),
+            _ => format!("params.{path}: {}", e.inner()),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Inner {
+        rate_per_s: f64,
+    }
+
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Params {
+        heartbeat_ms: u64,
+        inner: Inner,
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let err = parse_params::<Params>(&json!({ "heartbeat_ms": -5 })).unwrap_err();
+        assert!(err.starts_with("params.heartbeat_ms: invalid value: integer `-5`, expected u64"), "{err}");
+        let err = parse_params::<Params>(&json!({ "inner": { "rate_per_s": "fast" } })).unwrap_err();
+        assert!(err.starts_with("params.inner.rate_per_s: invalid type: string"), "{err}");
+        let err = parse_params::<Params>(&json!({ "hearbeat_ms": 5 })).unwrap_err();
+        assert!(err.contains("params") && err.contains("hearbeat_ms"), "{err}");
+        assert_eq!(parse_params::<Params>(&Value::Null).unwrap().heartbeat_ms, 0, "no table: the defaults");
+    }
 }

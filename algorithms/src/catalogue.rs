@@ -1,8 +1,8 @@
 //! The catalogue: algorithm names as written in experiment files, mapped to implementations.
 //!
 //! The top of the crate: it imports every algorithm, and nothing imports it but the hosts. To add
-//! an algorithm: write its module (a [`crate::Process`] and an [`Algorithm`] beside it), add one
-//! line here, and one experiment file in `configs/`. `orchestrator list`, the README check and
+//! an algorithm: write its module (a [`crate::Process`] and a [`crate::algorithm::Spec`] beside
+//! it), add one line here, and one experiment file in `configs/`. `orchestrator list`, the README check and
 //! the catalogue-wide tests derive their lists from [`catalogue`].
 
 use crate::algorithm::{Algorithm, Family};
@@ -48,6 +48,23 @@ mod tests {
     fn unknown_algorithm_lists_the_known_ones() {
         let err = find("bullie").err().unwrap();
         assert!(err.contains("\"bullie\"") && err.contains("bully"), "{err}");
+    }
+
+    #[test]
+    fn a_run_whose_params_do_not_parse_is_not_judged() {
+        for algorithm in catalogue() {
+            let params = serde_json::json!({ "renamed_key": 1 });
+            let run = crate::Execution::new(algorithm.name(), vec![1, 2, 3], params, vec![], vec![]);
+            let report = algorithm.check(&run);
+            let names: Vec<&str> = report.properties.iter().map(|p| p.name.as_str()).collect();
+            let declared: Vec<&str> = algorithm.properties().iter().map(|p| p.name).collect();
+            assert_eq!(names, declared, "{}: every declared property, in order", algorithm.name());
+            for p in &report.properties {
+                assert_eq!(p.verdict, crate::Verdict::Unknown, "{}: {p:?}", algorithm.name());
+                assert!(p.detail.contains("params") && p.detail.contains("renamed_key"), "{}: {p:?}", algorithm.name());
+            }
+            assert!(report.metrics.is_empty(), "{}: nothing is measured against default parameters", algorithm.name());
+        }
     }
 
     #[test]

@@ -5,13 +5,16 @@
 //! binary and [`sim::simulate`] are the two hosts that give the same processes a world.
 //!
 //! Where things are, bottom to top (a module imports only from the ones above it in this list,
-//! apart from the algorithms' shared checks in [`check`]):
+//! apart from the algorithms' shared checks in [`check`], and the families' event types
+//! ([`election::ElectionEvent`], [`mutex::MutexEvent`]) that [`check`] reads):
 //!
-//! - [`core`]: the process interface ([`Process`], [`Ctx`], [`Effect`]) and the trace format;
+//! - [`core`]: the process interface ([`Process`], [`Ctx`], [`Effect`], typed timers), the trace
+//!   format, and typed algorithm events ([`core::event::Event`]);
 //! - [`faults`]: fault actions, targets, partition shapes, link faults, delays, the nemesis;
 //! - [`check`]: a run's traces ([`Execution`]), verdicts, shared queries, and the election and mutual
 //!   exclusion checks every algorithm of those families uses;
-//! - [`algorithm`]: what an algorithm declares ([`Algorithm`]: name, params, properties, check);
+//! - [`algorithm`]: what an algorithm declares once ([`algorithm::Spec`]: name, params, properties,
+//!   build, check), and the object-safe [`Algorithm`] every `Spec` is;
 //! - the families: [`election`], [`mutex`], and [`load`] (the transport benchmark's load);
 //! - [`sim`]: the deterministic simulator;
 //! - [`catalogue`](mod@catalogue): every algorithm by name.
@@ -30,4 +33,4 @@ pub use crate::core::{process, trace};
 pub use algorithm::Algorithm;
 pub use catalogue::{catalogue, find};
 pub use check::{CheckReport, Execution, Verdict};
-pub use process::{Ctx, DynProcess, Effect, Message, Nanos, NodeId, Process, Status, MS};
+pub use process::{Ctx, DynProcess, Effect, Hosted, Message, Nanos, NodeId, Process, Status, MS};

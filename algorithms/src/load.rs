@@ -14,12 +14,13 @@
 //! A run with no progress for `watchdog_ms` (a peer died, a frame was dropped) is abandoned with
 //! the event `load_aborted`, so a broken link shows up as a failed property, not a hang.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{stats, CheckReport, EventRef, Execution, PropertyResult};
-use crate::core::process::{Ctx, DynProcess, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::event::Event;
+use crate::core::process::{Ctx, Message, Nanos, NoState, NodeId, Process, Status, Timer, MS};
 use crate::core::trace::What;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,6 +53,57 @@ impl Message for LoadMsg {
     }
 }
 
+/// The load generator's events: a run started (`ping_started`, `flood_started`), finished
+/// (`load_done` with the round-trip figures, `flood_done` at the receiver, `flood_sent` at the
+/// sender), or was abandoned (`load_aborted`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum LoadEvent {
+    PingStarted {
+        count: u64,
+        peer: NodeId,
+    },
+    FloodStarted {
+        count: u64,
+        to: NodeId,
+    },
+    LoadDone {
+        count: u64,
+        peer: NodeId,
+        rtt_ns_p50: Nanos,
+        rtt_ns_p99: Nanos,
+        rtt_ns_min: Nanos,
+        rtt_ns_max: Nanos,
+        rtt_ns_mean: Nanos,
+    },
+    FloodDone {
+        count: u64,
+        from: NodeId,
+        first_ns: Nanos,
+        last_ns: Nanos,
+        msgs_per_s: f64,
+    },
+    FloodSent {
+        count: u64,
+        to: NodeId,
+    },
+    LoadAborted {
+        what: String,
+        reason: String,
+    },
+}
+
+impl Event for LoadEvent {}
+
+/// The watchdog that abandons a ping or flood without progress.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoadTimer {
+    Watchdog,
+}
+
+impl Timer for LoadTimer {}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LoadParams {
@@ -71,8 +123,10 @@ impl Default for LoadParams {
     }
 }
 
-impl LoadParams {
-    fn validate(&self) -> Result<(), String> {
+impl LoadParams {}
+
+impl Params for LoadParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
         if self.window == 0 || self.ack_every == 0 || self.ack_every > self.window {
             return Err(format!(
                 "params.ack_every ({}) must be above 0 and at most params.window ({})",
@@ -135,12 +189,12 @@ impl LoadNode {
         }
     }
 
-    fn arm_watchdog(&mut self, ctx: &mut Ctx) {
+    fn arm_watchdog(&mut self, ctx: &mut Ctx<LoadTimer>) {
         self.progress_at_last_check = self.progress;
-        ctx.set_timer("watchdog", self.params.watchdog_ms * MS);
+        ctx.set_timer(LoadTimer::Watchdog, self.params.watchdog_ms * MS);
     }
 
-    fn pick_peer(ctx: &Ctx, arg: Option<&String>) -> Result<NodeId, String> {
+    fn pick_peer(ctx: &Ctx<LoadTimer>, arg: Option<&String>) -> Result<NodeId, String> {
         match arg {
             Some(text) => {
                 let peer: NodeId = text.parse().map_err(|_| format!("peer {text:?} is not a node id"))?;
@@ -162,7 +216,7 @@ impl LoadNode {
         }
     }
 
-    fn send_flood_window(&mut self, ctx: &mut Ctx) {
+    fn send_flood_window(&mut self, ctx: &mut Ctx<LoadTimer>) {
         let Some(out) = self.flood_out.as_mut() else { return };
         while out.sent < out.total && out.sent < out.acked + self.params.window {
             out.sent += 1;
@@ -170,32 +224,39 @@ impl LoadNode {
         }
     }
 
-    fn finish_ping(&mut self, ctx: &mut Ctx) {
+    /// Records a finished run's event, and keeps its data for the `results` command.
+    fn result(&mut self, ctx: &mut Ctx<LoadTimer>, name: &'static str, event: LoadEvent) {
+        ctx.emit(&event);
+        self.results.insert(name, event.to_parts().1);
+    }
+
+    fn finish_ping(&mut self, ctx: &mut Ctx<LoadTimer>) {
         let Some(run) = self.ping.take() else { return };
         let mut sorted = run.rtts.clone();
         sorted.sort_unstable();
         let pick = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
         let mean = sorted.iter().sum::<Nanos>() / sorted.len() as Nanos;
-        let data = json!({
-            "count": run.count,
-            "peer": run.peer,
-            "rtt_ns_p50": pick(0.5),
-            "rtt_ns_p99": pick(0.99),
-            "rtt_ns_min": sorted[0],
-            "rtt_ns_max": sorted[sorted.len() - 1],
-            "rtt_ns_mean": mean,
-        });
-        ctx.event("load_done", data.clone());
-        self.results.insert("load_done", data);
+        let done = LoadEvent::LoadDone {
+            count: run.count,
+            peer: run.peer,
+            rtt_ns_p50: pick(0.5),
+            rtt_ns_p99: pick(0.99),
+            rtt_ns_min: sorted[0],
+            rtt_ns_max: sorted[sorted.len() - 1],
+            rtt_ns_mean: mean,
+        };
+        self.result(ctx, "load_done", done);
     }
 }
 
 impl Process for LoadNode {
     type Msg = LoadMsg;
+    type Timer = LoadTimer;
+    type Durable = NoState;
 
-    fn on_start(&mut self, _ctx: &mut Ctx) {}
+    fn on_start(&mut self, _ctx: &mut Ctx<LoadTimer>, _: Option<NoState>) {}
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: LoadMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<LoadTimer>, from: NodeId, msg: LoadMsg) {
         self.progress += 1;
         match msg {
             LoadMsg::Ping { k } => ctx.send(from, &LoadMsg::Pong { k }),
@@ -238,26 +299,24 @@ impl Process for LoadNode {
                 if done {
                     let span = flood.last_ns.saturating_sub(flood.first_ns);
                     let rate = if span > 0 { flood.total as f64 * 1e9 / span as f64 } else { 0.0 };
-                    let data = json!({
-                        "count": flood.total,
-                        "from": from,
-                        "first_ns": flood.first_ns,
-                        "last_ns": flood.last_ns,
-                        "msgs_per_s": rate.round(),
-                    });
+                    let done = LoadEvent::FloodDone {
+                        count: flood.total,
+                        from,
+                        first_ns: flood.first_ns,
+                        last_ns: flood.last_ns,
+                        msgs_per_s: rate.round(),
+                    };
                     self.flood_in.remove(&from);
-                    ctx.event("flood_done", data.clone());
-                    self.results.insert("flood_done", data);
+                    self.result(ctx, "flood_done", done);
                 }
             }
             LoadMsg::FloodAck { upto } => {
                 let Some(out) = self.flood_out.as_mut().filter(|o| o.peer == from) else { return };
                 out.acked = out.acked.max(upto);
                 if out.acked >= out.total {
-                    let data = json!({ "count": out.total, "to": out.peer });
+                    let sent = LoadEvent::FloodSent { count: out.total, to: out.peer };
                     self.flood_out = None;
-                    ctx.event("flood_sent", data.clone());
-                    self.results.insert("flood_sent", data);
+                    self.result(ctx, "flood_sent", sent);
                 } else {
                     self.send_flood_window(ctx);
                 }
@@ -265,24 +324,23 @@ impl Process for LoadNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        if name != "watchdog" || (self.ping.is_none() && self.flood_out.is_none()) {
+    fn on_timer(&mut self, ctx: &mut Ctx<LoadTimer>, timer: LoadTimer) {
+        let LoadTimer::Watchdog = timer;
+        if self.ping.is_none() && self.flood_out.is_none() {
             return;
         }
         if self.progress == self.progress_at_last_check {
             let what = if self.ping.is_some() { "ping" } else { "flood" };
             self.ping = None;
             self.flood_out = None;
-            ctx.event(
-                "load_aborted",
-                json!({ "what": what, "reason": format!("no progress for {} ms", self.params.watchdog_ms) }),
-            );
+            let reason = format!("no progress for {} ms", self.params.watchdog_ms);
+            ctx.emit(&LoadEvent::LoadAborted { what: what.into(), reason });
         } else {
             self.arm_watchdog(ctx);
         }
     }
 
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+    fn on_command(&mut self, ctx: &mut Ctx<LoadTimer>, args: &[String]) -> Result<String, String> {
         let usage = "load knows: ping COUNT [PEER], flood COUNT [PEER], results";
         match args.first().map(String::as_str) {
             Some("ping") => {
@@ -291,7 +349,7 @@ impl Process for LoadNode {
                 }
                 let count = Self::parse_count(args.get(1))?;
                 let peer = Self::pick_peer(ctx, args.get(2))?;
-                ctx.event("ping_started", json!({ "count": count, "peer": peer }));
+                ctx.emit(&LoadEvent::PingStarted { count, peer });
                 let now = ctx.now();
                 self.ping = Some(PingRun { peer, count, k: 1, sent_at: now, rtts: Vec::with_capacity(count as usize) });
                 ctx.send(peer, &LoadMsg::Ping { k: 1 });
@@ -304,7 +362,7 @@ impl Process for LoadNode {
                 }
                 let count = Self::parse_count(args.get(1))?;
                 let peer = Self::pick_peer(ctx, args.get(2))?;
-                ctx.event("flood_started", json!({ "count": count, "to": peer }));
+                ctx.emit(&LoadEvent::FloodStarted { count, to: peer });
                 self.flood_out = Some(FloodOut { peer, total: count, sent: 0, acked: 0 });
                 self.send_flood_window(ctx);
                 self.arm_watchdog(ctx);
@@ -332,29 +390,21 @@ impl Process for LoadNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Load;
 
-impl Algorithm for Load {
-    fn name(&self) -> &'static str {
-        "load"
+impl Spec for Load {
+    const NAME: &'static str = "load";
+    const FAMILY: Family = Family::Load;
+    const SUMMARY: &'static str =
+        "load generator for the transport benchmark: ping-pong round trips and windowed one-way floods, driven by commands";
+    type Params = LoadParams;
+
+    fn build(_me: NodeId, _peers: &[NodeId], p: &LoadParams) -> Result<impl Process, String> {
+        Ok(LoadNode::new(p.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Load
-    }
-
-    fn summary(&self) -> &'static str {
-        "load generator for the transport benchmark: ping-pong round trips and windowed one-way floods, driven by commands"
-    }
-
-    fn build(&self, _me: NodeId, _peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let params: LoadParams = parse_params(params)?;
-        params.validate()?;
-        Ok(Box::new(LoadNode::new(params)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             PropertyInfo { name: "pings_answered", promise: "every ping run gets all its pongs back" },
             PropertyInfo {
@@ -364,8 +414,8 @@ impl Algorithm for Load {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_load(run)
+    fn check(run: &Execution, p: &LoadParams) -> CheckReport {
+        check_load(run, p)
     }
 }
 
@@ -375,7 +425,7 @@ fn event_u64(data: &Value, key: &str) -> Option<u64> {
 
 /// Pairs every `ping_started` with the next `load_done` of the same node and instance, and every
 /// `flood_started` with a `flood_done` of the receiver naming the sender.
-fn check_load(run: &Execution) -> CheckReport {
+fn check_load(run: &Execution, _params: &LoadParams) -> CheckReport {
     let events: Vec<(&crate::core::trace::TraceRecord, &str, &Value)> = run
         .records
         .iter()
@@ -472,7 +522,8 @@ mod tests {
     use crate::check::Verdict;
     use crate::core::process::node_rng;
     use crate::core::trace::{Clocks, TraceRecord};
-    use crate::Effect;
+    use crate::{Algorithm, Effect};
+    use serde_json::json;
     use std::collections::VecDeque;
 
     /// Two load nodes wired back to back: effects are carried out in order, messages delivered
@@ -503,11 +554,11 @@ mod tests {
         fn drive(
             &mut self,
             id: NodeId,
-            f: impl FnOnce(&mut LoadNode, &mut Ctx) -> Result<String, String>,
+            f: impl FnOnce(&mut LoadNode, &mut Ctx<LoadTimer>) -> Result<String, String>,
         ) -> Result<String, String> {
             let peers: Vec<NodeId> = [1, 2].into_iter().filter(|p| *p != id).collect();
             let mut rng = node_rng(0, id, 1);
-            let mut ctx = Ctx::new(id, &peers, self.now, &mut rng, None);
+            let mut ctx = Ctx::new(id, &peers, self.now, &mut rng);
             let result = f(self.nodes.get_mut(&id).unwrap(), &mut ctx);
             for effect in ctx.into_effects() {
                 match effect {
@@ -532,7 +583,9 @@ mod tests {
             while let Some((from, to, body)) = self.wire.pop_front() {
                 self.now += 10_000;
                 self.drive(to, |p, ctx| {
-                    DynProcess::on_body(p, ctx, from, &body).map(|_| String::new()).map_err(|e| e.to_string())
+                    let msg: LoadMsg = rmp_serde::from_slice(&body).map_err(|e| e.to_string())?;
+                    Process::on_message(p, ctx, from, msg);
+                    Ok(String::new())
                 })
                 .unwrap();
             }
@@ -588,13 +641,13 @@ mod tests {
         assert!(pair.events("load_done").is_empty());
         pair.now += 3000 * MS;
         pair.drive(1, |p, ctx| {
-            Process::on_timer(p, ctx, "watchdog");
+            Process::on_timer(p, ctx, LoadTimer::Watchdog);
             Ok(String::new())
         })
         .unwrap();
         assert_eq!(pair.events("load_aborted").len(), 0, "progress was made since the watchdog was armed");
         pair.drive(1, |p, ctx| {
-            Process::on_timer(p, ctx, "watchdog");
+            Process::on_timer(p, ctx, LoadTimer::Watchdog);
             Ok(String::new())
         })
         .unwrap();

@@ -17,9 +17,9 @@ use crate::lifecycle::{Lifecycle, Start};
 use crate::tracer::Tracer;
 use crate::transport::{Deliver, Links};
 use actix::prelude::*;
-use algorithms::process::node_rng;
+use algorithms::process::{node_rng, World};
 use algorithms::trace::What;
-use algorithms::{Ctx, DynProcess, Effect, NodeId, Status};
+use algorithms::{DynProcess, Effect, NodeId, Status};
 use bytes::Bytes;
 use node::wire::{self, Envelope};
 use rand_chacha::ChaCha8Rng;
@@ -40,8 +40,7 @@ pub struct Instance {
     process: Box<dyn DynProcess>,
     rng: ChaCha8Rng,
     incarnation: u64,
-    /// Persisted state: read at start, replaced by every `Persist`, handed to every handler.
-    recovered: Option<Vec<u8>>,
+    /// Where `Persist` writes the process's state; read back (and decoded) when the node starts.
     state_path: PathBuf,
     /// Live timers: name → generation.
     timers: HashMap<String, u64>,
@@ -66,19 +65,23 @@ pub struct Setup<'a> {
 }
 
 impl Instance {
-    /// Builds the process and reads its persisted state; errors name the instance.
+    /// Builds the process and recovers its persisted state; errors name the instance, and the
+    /// file when its state cannot be read or does not decode (the node then stops with exit 3:
+    /// starting from default state would break what the algorithm promised, e.g. forget a vote).
     pub fn new(cfg: &node::config::InstanceConfig, setup: Setup) -> Result<Instance, String> {
         let algorithm = algorithms::find(&cfg.algorithm).map_err(|e| format!("instance {:?}: {e}", cfg.name))?;
-        let process =
+        let mut process =
             algorithm.build(setup.me, setup.peers, &cfg.params).map_err(|e| format!("instance {:?}: {e}", cfg.name))?;
         let state_path = setup.data_dir.join(format!("{}.state", cfg.name));
-        let recovered = match std::fs::read(&state_path) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        match std::fs::read(&state_path) {
+            Ok(bytes) => process.recover(&bytes).map_err(|e| {
+                format!("cannot recover the state of instance {:?} from {}: {e}", cfg.name, state_path.display())
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(format!("cannot read the state of instance {:?} ({}): {e}", cfg.name, state_path.display()))
             }
-        };
+        }
         Ok(Instance {
             name: cfg.name.clone(),
             me: setup.me,
@@ -86,7 +89,6 @@ impl Instance {
             process,
             rng: node_rng(setup.seed, setup.me, setup.incarnation),
             incarnation: setup.incarnation,
-            recovered,
             state_path,
             timers: HashMap::new(),
             generation: 0,
@@ -98,12 +100,11 @@ impl Instance {
         })
     }
 
-    /// Runs one handler with a fresh context; returns its result and its effects.
-    fn run<R>(&mut self, handler: impl FnOnce(&mut dyn DynProcess, &mut Ctx) -> R) -> (R, Vec<Effect>) {
+    /// Runs one handler in the process's world; returns its result and its effects.
+    fn run<R>(&mut self, handler: impl FnOnce(&mut dyn DynProcess, World) -> (R, Vec<Effect>)) -> (R, Vec<Effect>) {
         let now = self.life.clock.now();
-        let mut ctx = Ctx::new(self.me, &self.peers, now, &mut self.rng, self.recovered.as_deref());
-        let result = handler(self.process.as_mut(), &mut ctx);
-        (result, ctx.into_effects())
+        let world = World { me: self.me, peers: &self.peers, now, rng: &mut self.rng };
+        handler(self.process.as_mut(), world)
     }
 
     fn carry_out(&mut self, ctx: &mut Context<Self>, effects: Vec<Effect>) {
@@ -136,7 +137,6 @@ impl Instance {
                         self.life.stop(&reason, 3);
                         return;
                     }
-                    self.recovered = Some(bytes);
                 }
                 Effect::Event { name, data } => {
                     self.tracer.record(&self.name, What::Event { name, data });
@@ -151,7 +151,7 @@ impl Instance {
         }
         self.started = true;
         self.tracer.record(&self.name, What::Start { incarnation: self.incarnation });
-        let ((), effects) = self.run(|p, c| p.on_start(c));
+        let ((), effects) = self.run(|p, w| ((), p.on_start(w)));
         self.carry_out(ctx, effects);
         for envelope in std::mem::take(&mut self.early) {
             self.receive(ctx, envelope);
@@ -161,7 +161,10 @@ impl Instance {
     fn receive(&mut self, ctx: &mut Context<Self>, envelope: Envelope) {
         let Envelope { from, lc, vc, kind, body, .. } = envelope;
         self.tracer.record_recv(&self.name, from, &kind, lc, &vc);
-        let (result, effects) = self.run(|p, c| p.on_body(c, from, &body));
+        let (result, effects) = self.run(|p, w| match p.on_body(w, from, &body) {
+            Ok(effects) => (Ok(()), effects),
+            Err(bad) => (Err(bad), Vec::new()),
+        });
         if let Err(bad) = result {
             self.links.stats.malformed_frames.fetch_add(1, Relaxed);
             self.tracer.record(&self.name, What::Malformed { from: Some(from), reason: bad.to_string() });
@@ -175,7 +178,7 @@ impl Instance {
         }
         self.timers.remove(&name);
         self.tracer.record(&self.name, What::Timer { name: name.clone() });
-        let ((), effects) = self.run(|p, c| p.on_timer(c, &name));
+        let ((), effects) = self.run(|p, w| ((), p.on_timer(w, &name)));
         self.carry_out(ctx, effects);
     }
 }
@@ -242,7 +245,7 @@ impl Handler<RunCommand> for Instance {
         if !self.started {
             return Err(format!("instance {:?} has not started (the node is held until a start request)", self.name));
         }
-        let (result, effects) = self.run(|p, c| p.on_command(c, &args));
+        let (result, effects) = self.run(|p, w| p.on_command(w, &args));
         let (ok, reply) = match &result {
             Ok(reply) => (true, reply.clone()),
             Err(error) => (false, error.clone()),

@@ -2,7 +2,8 @@
 //!
 //! Exit status: 0 after a clean stop (`shutdown`, the attached orchestrator gone, SIGTERM or
 //! SIGINT), 2 for a bad command line or config, 3 when the node cannot run (a port taken, a trace
-//! that cannot be written, state that cannot be persisted).
+//! that cannot be written, state that cannot be persisted, or persisted state that does not decode:
+//! the message names the file).
 
 mod app;
 mod clock;

@@ -4,6 +4,7 @@
 use super::{EventRef, Execution};
 use crate::core::process::{Nanos, NodeId};
 use crate::core::trace::{TraceRecord, What};
+use crate::election::ElectionEvent;
 use crate::faults::AppliedFault;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -47,7 +48,8 @@ pub enum View {
     Leader(NodeId),
 }
 
-/// Every node's view of the leader over time, from `leader`/`leader_lost` events, process starts,
+/// Every node's view of the leader over time, from `leader`/`leader_lost` events
+/// ([`ElectionEvent`]), process starts,
 /// stops and kills. Algorithms with a leader report it with `leader {"leader": id}` when their view
 /// changes and `leader_lost` when they stop believing in one.
 pub struct LeaderViews {
@@ -92,10 +94,11 @@ impl LeaderViews {
             let view = match &r.what {
                 What::Start { .. } => Some(View::NoLeader),
                 What::Stop { .. } => Some(View::Down),
-                What::Event { name, data } if name == "leader" => {
-                    data.get("leader").and_then(Value::as_u64).map(|l| View::Leader(l as NodeId))
-                }
-                What::Event { name, .. } if name == "leader_lost" => Some(View::NoLeader),
+                What::Event { .. } => match r.event_as::<ElectionEvent>() {
+                    Some(ElectionEvent::Leader(view)) => Some(View::Leader(view.leader)),
+                    Some(ElectionEvent::LeaderLost(_)) => Some(View::NoLeader),
+                    _ => None,
+                },
                 _ => None,
             };
             if let Some(view) = view {

@@ -1,5 +1,6 @@
-//! The core every algorithm and both hosts share: the sans-IO process interface and the trace
-//! format.
+//! The core every algorithm and both hosts share: the sans-IO process interface, the trace
+//! format, and typed algorithm events.
 
+pub mod event;
 pub mod process;
 pub mod trace;

@@ -1,16 +1,18 @@
 //! The sans-IO process interface every algorithm implements.
 //!
 //! A handler never touches a socket, a clock or the OS: it reads what the [`Ctx`] hands in (its
-//! id, its peers, the current time, a seeded RNG, recovered state) and pushes [`Effect`]s that the
+//! id, its peers, the current time, a seeded RNG) and pushes [`Effect`]s that the
 //! host (the real `node`, or the [`crate::sim`] simulator) carries out in order. Because both hosts
 //! drive the same code through the same effects, a schedule found by the simulator replays on
 //! real processes and the same checkers judge both.
 
+use crate::core::event::Event;
 use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt::Debug;
+use std::marker::PhantomData;
 
 /// Node ids are small positive integers, `1..=N` in orchestrated runs.
 pub type NodeId = u32;
@@ -26,21 +28,80 @@ pub trait Message: Serialize + DeserializeOwned + Debug {
     fn kind(&self) -> &'static str;
 }
 
+/// A process's timer: a small enum, e.g. `enum BullyTimer { Heartbeat, LeaderTimeout, .. }`, with
+/// data where one timer exists per something (`Ack(seq)`, `Pass(resource)`).
+///
+/// Hosts keep live timers by [`Timer::key`], which is also the `name` of the trace's `timer`
+/// record, and hand a fire back as the typed value, so a misspelt timer does not compile. The
+/// default key comes from serde with `#[serde(rename_all = "snake_case")]`: a unit variant is its
+/// name (`heartbeat`, `leader_timeout`), a variant with one value is `name:value` (`ack:3`,
+/// `pass:printer`; the value is a string, a number or a struct). Override both methods for
+/// another scheme, keeping `from_key(&t.key()) == Some(t)`.
+pub trait Timer: Serialize + DeserializeOwned + Debug + 'static {
+    fn key(&self) -> String {
+        match serde_json::to_value(self).expect("timers always encode") {
+            Value::String(name) => name,
+            Value::Object(map) if map.len() == 1 => {
+                let (name, value) = map.into_iter().next().expect("one entry");
+                match value {
+                    Value::String(text) => format!("{name}:{text}"),
+                    other => format!("{name}:{other}"),
+                }
+            }
+            other => panic!("a timer encodes as a name or as {{name: value}}, not {other}"),
+        }
+    }
+
+    fn from_key(key: &str) -> Option<Self> {
+        let Some((name, value)) = key.split_once(':') else {
+            return serde_json::from_value(Value::String(key.to_string())).ok();
+        };
+        let as_text = serde_json::json!({ name: value });
+        serde_json::from_value(as_text).ok().or_else(|| {
+            let parsed: Value = serde_json::from_str(value).ok()?;
+            serde_json::from_value(serde_json::json!({ name: parsed })).ok()
+        })
+    }
+}
+
+/// The timer type of a process that sets none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NoTimer {}
+
+impl Timer for NoTimer {}
+
+/// The durable state of a process that persists nothing: whatever a host holds for it reads
+/// back as `NoState`, without looking at it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NoState;
+
+impl<'de> Deserialize<'de> for NoState {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Ok(NoState)
+    }
+}
+
 /// A distributed algorithm as a state machine: one value per node and instance.
 pub trait Process: 'static {
     type Msg: Message;
+    type Timer: Timer;
+    /// What the process persists with [`Ctx::persist`] and gets back when it restarts
+    /// ([`NoState`] for nothing). The host decodes it before `on_start`; state that does not decode
+    /// stops the host with an error, it never becomes default state.
+    type Durable: Serialize + DeserializeOwned;
 
-    /// The process starts (first boot or restart; `ctx.recovered()` holds persisted state).
-    fn on_start(&mut self, ctx: &mut Ctx);
+    /// The process starts: first boot (`recovered` is `None`), or a restart with the state it last
+    /// persisted.
+    fn on_start(&mut self, ctx: &mut Ctx<Self::Timer>, recovered: Option<Self::Durable>);
 
     /// A message from a peer arrived.
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Self::Msg);
+    fn on_message(&mut self, ctx: &mut Ctx<Self::Timer>, from: NodeId, msg: Self::Msg);
 
     /// A timer set with [`Ctx::set_timer`] fired (never a stale or cancelled one).
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str);
+    fn on_timer(&mut self, ctx: &mut Ctx<Self::Timer>, timer: Self::Timer);
 
     /// Operator or client input, e.g. `["elect"]` or `["acquire", "printer"]`.
-    fn on_command(&mut self, _ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+    fn on_command(&mut self, _ctx: &mut Ctx<Self::Timer>, args: &[String]) -> Result<String, String> {
         Err(format!("unknown command {args:?}"))
     }
 
@@ -64,7 +125,8 @@ pub struct Status {
 pub enum Effect {
     /// Send one encoded message to one peer.
     Send(Outgoing),
-    /// Fire `on_timer(name)` after `after` nanoseconds, replacing a timer of the same name.
+    /// Fire `on_timer` after `after` nanoseconds, replacing a timer of the same name: the timer's
+    /// [`Timer::key`].
     SetTimer { name: String, after: Nanos },
     /// Forget the timer of this name; a fire already on its way is ignored by the host.
     CancelTimer { name: String },
@@ -85,58 +147,54 @@ pub struct Outgoing {
     pub shown: Value,
 }
 
-/// What a handler sees of the world, and where it leaves its effects.
-pub struct Ctx<'a> {
-    me: NodeId,
-    peers: &'a [NodeId],
-    now: Nanos,
-    rng: &'a mut ChaCha8Rng,
-    recovered: Option<&'a [u8]>,
-    effects: Vec<Effect>,
+/// What a host hands each handler: who the process is, the time on its clock and its RNG. A
+/// [`Ctx`] wraps it for the handler.
+pub struct World<'a> {
+    pub me: NodeId,
+    /// Every other node of the cluster, in ascending id order.
+    pub peers: &'a [NodeId],
+    pub now: Nanos,
+    pub rng: &'a mut ChaCha8Rng,
 }
 
-impl<'a> Ctx<'a> {
-    pub fn new(
-        me: NodeId,
-        peers: &'a [NodeId],
-        now: Nanos,
-        rng: &'a mut ChaCha8Rng,
-        recovered: Option<&'a [u8]>,
-    ) -> Self {
-        Ctx { me, peers, now, rng, recovered, effects: Vec::new() }
+/// What a handler sees of the world, and where it leaves its effects. `T` is the process's
+/// [`Timer`] type: only its timers can be set or cancelled.
+pub struct Ctx<'a, T> {
+    world: World<'a>,
+    effects: Vec<Effect>,
+    timers: PhantomData<fn(T)>,
+}
+
+impl<'a, T: Timer> Ctx<'a, T> {
+    pub fn new(me: NodeId, peers: &'a [NodeId], now: Nanos, rng: &'a mut ChaCha8Rng) -> Self {
+        Ctx::of(World { me, peers, now, rng })
+    }
+
+    pub fn of(world: World<'a>) -> Self {
+        Ctx { world, effects: Vec::new(), timers: PhantomData }
     }
 
     pub fn me(&self) -> NodeId {
-        self.me
+        self.world.me
     }
 
     /// Every other node of the cluster, in ascending id order.
     pub fn peers(&self) -> &[NodeId] {
-        self.peers
+        self.world.peers
     }
 
     /// The cluster size, this node included.
     pub fn cluster_size(&self) -> usize {
-        self.peers.len() + 1
+        self.world.peers.len() + 1
     }
 
     pub fn now(&self) -> Nanos {
-        self.now
+        self.world.now
     }
 
     /// The only source of randomness an algorithm may use: seeded from the run's seed.
     pub fn rng(&mut self) -> &mut ChaCha8Rng {
-        self.rng
-    }
-
-    /// State persisted by an earlier incarnation of this process, if any.
-    pub fn recovered(&self) -> Option<&[u8]> {
-        self.recovered
-    }
-
-    /// Decodes persisted state written with [`Ctx::persist`].
-    pub fn recovered_as<T: DeserializeOwned>(&self) -> Option<T> {
-        self.recovered.and_then(|bytes| rmp_serde::from_slice(bytes).ok())
+        self.world.rng
     }
 
     pub fn send<M: Message>(&mut self, to: NodeId, msg: &M) {
@@ -147,27 +205,32 @@ impl<'a> Ctx<'a> {
 
     /// Sends to every peer (not to itself), in ascending id order.
     pub fn broadcast<M: Message>(&mut self, msg: &M) {
-        for i in 0..self.peers.len() {
-            self.send(self.peers[i], msg);
+        for i in 0..self.world.peers.len() {
+            self.send(self.world.peers[i], msg);
         }
     }
 
-    pub fn set_timer(&mut self, name: &str, after: Nanos) {
-        self.effects.push(Effect::SetTimer { name: name.to_string(), after });
+    /// Fires `on_timer(timer)` after `after` nanoseconds on this node's clock, replacing the same
+    /// timer if it is set.
+    pub fn set_timer(&mut self, timer: impl Into<T>, after: Nanos) {
+        self.effects.push(Effect::SetTimer { name: timer.into().key(), after });
     }
 
-    pub fn cancel_timer(&mut self, name: &str) {
-        self.effects.push(Effect::CancelTimer { name: name.to_string() });
+    pub fn cancel_timer(&mut self, timer: impl Into<T>) {
+        self.effects.push(Effect::CancelTimer { name: timer.into().key() });
     }
 
-    pub fn persist<T: Serialize>(&mut self, state: &T) {
+    /// Stores the process's [`Process::Durable`] state before any later effect is carried out;
+    /// the next incarnation gets it in `on_start`.
+    pub fn persist<S: Serialize>(&mut self, state: &S) {
         let bytes = rmp_serde::to_vec_named(state).expect("persisted state always encodes");
         self.effects.push(Effect::Persist(bytes));
     }
 
-    /// Records an algorithm event in the trace; checkers read these.
-    pub fn event(&mut self, name: &str, data: Value) {
-        self.effects.push(Effect::Event { name: name.to_string(), data });
+    /// Records an algorithm event in the trace (`elected`, `enter_cs`, ...); checkers read these.
+    pub fn emit(&mut self, event: &impl Event) {
+        let (name, data) = event.to_parts();
+        self.effects.push(Effect::Event { name, data });
     }
 
     pub fn into_effects(self) -> Vec<Effect> {
@@ -183,38 +246,91 @@ pub struct BadBody {
     pub reason: String,
 }
 
-/// [`Process`] with its message type erased, so a host can hold any algorithm.
+/// Persisted state that did not decode as the process's [`Process::Durable`] type.
+#[derive(Debug, thiserror::Error)]
+#[error("persisted state does not decode as {type_name}: {reason}")]
+pub struct RecoverError {
+    pub type_name: &'static str,
+    pub reason: String,
+}
+
+/// [`Process`] with its message, timer and state types erased, so a host can hold any algorithm.
+/// Each handler gets the host's [`World`] and returns the effects to carry out, in order.
 pub trait DynProcess {
-    fn on_start(&mut self, ctx: &mut Ctx);
+    /// Decodes the state an earlier incarnation persisted, for `on_start`. A host calls it once,
+    /// before `on_start`, and stops with the error (naming where the state came from) when the
+    /// state does not decode.
+    fn recover(&mut self, state: &[u8]) -> Result<(), RecoverError>;
+    fn on_start(&mut self, world: World) -> Vec<Effect>;
     /// Decodes `body` and hands it to `on_message`; a body that does not decode changes nothing.
-    fn on_body(&mut self, ctx: &mut Ctx, from: NodeId, body: &[u8]) -> Result<(), BadBody>;
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str);
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String>;
+    fn on_body(&mut self, world: World, from: NodeId, body: &[u8]) -> Result<Vec<Effect>, BadBody>;
+    /// The timer of this [`Timer::key`] fired. Hosts set only keys the process asked for, so a key
+    /// always decodes.
+    fn on_timer(&mut self, world: World, key: &str) -> Vec<Effect>;
+    fn on_command(&mut self, world: World, args: &[String]) -> (Result<String, String>, Vec<Effect>);
     fn status(&self) -> Status;
 }
 
-impl<P: Process> DynProcess for P {
-    fn on_start(&mut self, ctx: &mut Ctx) {
-        Process::on_start(self, ctx)
+/// A [`Process`] as a host holds it: with the state it recovered, until it starts.
+pub struct Hosted<P: Process> {
+    process: P,
+    recovered: Option<P::Durable>,
+}
+
+impl<P: Process> Hosted<P> {
+    pub fn new(process: P) -> Self {
+        Hosted { process, recovered: None }
     }
 
-    fn on_body(&mut self, ctx: &mut Ctx, from: NodeId, body: &[u8]) -> Result<(), BadBody> {
-        let msg: P::Msg = rmp_serde::from_slice(body)
-            .map_err(|e| BadBody { instance_kind: std::any::type_name::<P::Msg>(), reason: e.to_string() })?;
-        Process::on_message(self, ctx, from, msg);
+    pub fn boxed(process: P) -> Box<dyn DynProcess> {
+        Box::new(Hosted::new(process))
+    }
+
+    pub fn process(&self) -> &P {
+        &self.process
+    }
+}
+
+impl<P: Process> DynProcess for Hosted<P> {
+    fn recover(&mut self, state: &[u8]) -> Result<(), RecoverError> {
+        let state = rmp_serde::from_slice(state)
+            .map_err(|e| RecoverError { type_name: std::any::type_name::<P::Durable>(), reason: e.to_string() })?;
+        self.recovered = Some(state);
         Ok(())
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        Process::on_timer(self, ctx, name)
+    fn on_start(&mut self, world: World) -> Vec<Effect> {
+        let mut ctx = Ctx::of(world);
+        self.process.on_start(&mut ctx, self.recovered.take());
+        ctx.into_effects()
     }
 
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
-        Process::on_command(self, ctx, args)
+    fn on_body(&mut self, world: World, from: NodeId, body: &[u8]) -> Result<Vec<Effect>, BadBody> {
+        let msg: P::Msg = rmp_serde::from_slice(body)
+            .map_err(|e| BadBody { instance_kind: std::any::type_name::<P::Msg>(), reason: e.to_string() })?;
+        let mut ctx = Ctx::of(world);
+        self.process.on_message(&mut ctx, from, msg);
+        Ok(ctx.into_effects())
+    }
+
+    fn on_timer(&mut self, world: World, key: &str) -> Vec<Effect> {
+        let Some(timer) = P::Timer::from_key(key) else {
+            debug_assert!(false, "timer key {key:?} does not decode as {}", std::any::type_name::<P::Timer>());
+            return Vec::new();
+        };
+        let mut ctx = Ctx::of(world);
+        self.process.on_timer(&mut ctx, timer);
+        ctx.into_effects()
+    }
+
+    fn on_command(&mut self, world: World, args: &[String]) -> (Result<String, String>, Vec<Effect>) {
+        let mut ctx = Ctx::of(world);
+        let result = self.process.on_command(&mut ctx, args);
+        (result, ctx.into_effects())
     }
 
     fn status(&self) -> Status {
-        Process::status(self)
+        self.process.status()
     }
 }
 
@@ -228,4 +344,42 @@ pub fn node_rng(seed: u64, node: NodeId, incarnation: u64) -> ChaCha8Rng {
     key[12..20].copy_from_slice(&incarnation.to_le_bytes());
     key[20..].copy_from_slice(b"clusterlab!!");
     ChaCha8Rng::from_seed(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum T {
+        Heartbeat,
+        LeaderTimeout,
+        Ack(u64),
+        Pass(String),
+        Round { term: u64, node: NodeId },
+    }
+
+    impl Timer for T {}
+
+    #[test]
+    fn timer_keys_read_as_names_and_round_trip() {
+        let cases = [
+            (T::Heartbeat, "heartbeat"),
+            (T::LeaderTimeout, "leader_timeout"),
+            (T::Ack(3), "ack:3"),
+            (T::Pass("printer".into()), "pass:printer"),
+            (T::Pass("table:employees;row:15".into()), "pass:table:employees;row:15"),
+            (T::Pass("17".into()), "pass:17"),
+            (T::Pass("\"quoted\"".into()), "pass:\"quoted\""),
+            (T::Pass(String::new()), "pass:"),
+            (T::Round { term: 2, node: 5 }, r#"round:{"node":5,"term":2}"#),
+        ];
+        for (timer, key) in cases {
+            assert_eq!(timer.key(), key);
+            assert_eq!(T::from_key(key), Some(timer), "{key}");
+        }
+        assert_eq!(T::from_key("heartbeet"), None);
+        assert_eq!(T::from_key("ack:x"), None);
+    }
 }

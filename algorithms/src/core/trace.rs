@@ -6,6 +6,7 @@
 //! sender's clocks, as in the textbook (and as ShiViz checks). The `lc` of a `send` record is
 //! also the message's id: `(node, lc)` names a message uniquely, so a `recv` names its send.
 
+use crate::core::event::Event;
 use crate::core::process::{Nanos, NodeId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -63,6 +64,15 @@ impl TraceRecord {
     pub fn event_name(&self) -> Option<&str> {
         match &self.what {
             What::Event { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The algorithm event as type `E` (e.g. [`crate::election::ElectionEvent`]), if this record is
+    /// one of `E`'s events and its data fits.
+    pub fn event_as<E: Event>(&self) -> Option<E> {
+        match &self.what {
+            What::Event { name, data } => E::from_parts(name, data),
             _ => None,
         }
     }

@@ -17,15 +17,16 @@
 //! highest notices and just announces), worst case O(n²) (the lowest notices first).
 //! Not safe under false suspicion or partitions: each side elects its own highest id.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::election::{
     election_latency, episodes, listing, message_metric, sends_by_type, stable_agreement, Elections, Expect, Timed,
 };
 use crate::check::{count_messages, stats, CheckReport, Execution, PropertyResult};
-use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::process::{Ctx, Message, Nanos, NoState, NodeId, Process, Status, Timer, MS};
+use crate::election::ElectionEvent;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum BullyMsg {
@@ -45,6 +46,19 @@ impl Message for BullyMsg {
         }
     }
 }
+
+/// The answer and coordinator timeouts of an election, the leader's heartbeat, and the
+/// followers' wait for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BullyTimer {
+    Answer,
+    Coordinator,
+    Heartbeat,
+    LeaderTimeout,
+}
+
+impl Timer for BullyTimer {}
 
 /// The messages an election costs (heartbeats are the failure detector, not the election).
 const ELECTION_MESSAGES: [&str; 3] = ["election", "answer", "coordinator"];
@@ -88,8 +102,10 @@ impl BullyParams {
             + 100;
         self.election_bound_ms.unwrap_or(derived) * MS
     }
+}
 
-    fn validate(&self) -> Result<(), String> {
+impl Params for BullyParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
         if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.leader_timeout_ms {
             return Err(format!(
                 "params.heartbeat_ms ({}) must be above 0 and below params.leader_timeout_ms ({})",
@@ -116,13 +132,13 @@ impl BullyNode {
         BullyNode { me, params, leader: None, electing: false }
     }
 
-    fn hold_election(&mut self, ctx: &mut Ctx) {
+    fn hold_election(&mut self, ctx: &mut Ctx<BullyTimer>) {
         if self.electing {
             return;
         }
         self.electing = true;
-        ctx.event("election_started", json!({}));
-        ctx.cancel_timer("leader_timeout");
+        ctx.emit(&ElectionEvent::started());
+        ctx.cancel_timer(BullyTimer::LeaderTimeout);
         let higher: Vec<NodeId> = ctx.peers().iter().copied().filter(|p| *p > ctx.me()).collect();
         if higher.is_empty() {
             return self.become_coordinator(ctx);
@@ -130,50 +146,52 @@ impl BullyNode {
         for peer in higher {
             ctx.send(peer, &BullyMsg::Election);
         }
-        ctx.set_timer("answer", self.params.answer_timeout_ms * MS);
+        ctx.set_timer(BullyTimer::Answer, self.params.answer_timeout_ms * MS);
     }
 
-    fn become_coordinator(&mut self, ctx: &mut Ctx) {
+    fn become_coordinator(&mut self, ctx: &mut Ctx<BullyTimer>) {
         self.electing = false;
-        ctx.cancel_timer("answer");
-        ctx.cancel_timer("coordinator");
-        ctx.cancel_timer("leader_timeout");
-        ctx.event("elected", json!({ "leader": ctx.me() }));
+        ctx.cancel_timer(BullyTimer::Answer);
+        ctx.cancel_timer(BullyTimer::Coordinator);
+        ctx.cancel_timer(BullyTimer::LeaderTimeout);
+        ctx.emit(&ElectionEvent::elected(ctx.me()));
         self.set_leader(ctx, ctx.me());
         ctx.broadcast(&BullyMsg::Coordinator);
-        ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+        ctx.set_timer(BullyTimer::Heartbeat, self.params.heartbeat_ms * MS);
     }
 
-    fn follow(&mut self, ctx: &mut Ctx, leader: NodeId) {
+    fn follow(&mut self, ctx: &mut Ctx<BullyTimer>, leader: NodeId) {
         self.electing = false;
-        ctx.cancel_timer("answer");
-        ctx.cancel_timer("coordinator");
-        ctx.cancel_timer("heartbeat");
+        ctx.cancel_timer(BullyTimer::Answer);
+        ctx.cancel_timer(BullyTimer::Coordinator);
+        ctx.cancel_timer(BullyTimer::Heartbeat);
         self.set_leader(ctx, leader);
         self.expect_heartbeat(ctx);
     }
 
-    fn set_leader(&mut self, ctx: &mut Ctx, leader: NodeId) {
+    fn set_leader(&mut self, ctx: &mut Ctx<BullyTimer>, leader: NodeId) {
         if self.leader != Some(leader) {
             self.leader = Some(leader);
-            ctx.event("leader", json!({ "leader": leader }));
+            ctx.emit(&ElectionEvent::leader(leader));
         }
     }
 
-    fn expect_heartbeat(&mut self, ctx: &mut Ctx) {
+    fn expect_heartbeat(&mut self, ctx: &mut Ctx<BullyTimer>) {
         let jitter = ctx.rng().random_range(0..=self.params.timeout_jitter_ms);
-        ctx.set_timer("leader_timeout", (self.params.leader_timeout_ms + jitter) * MS);
+        ctx.set_timer(BullyTimer::LeaderTimeout, (self.params.leader_timeout_ms + jitter) * MS);
     }
 }
 
 impl Process for BullyNode {
     type Msg = BullyMsg;
+    type Timer = BullyTimer;
+    type Durable = NoState;
 
-    fn on_start(&mut self, ctx: &mut Ctx) {
+    fn on_start(&mut self, ctx: &mut Ctx<BullyTimer>, _: Option<NoState>) {
         self.hold_election(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: BullyMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<BullyTimer>, from: NodeId, msg: BullyMsg) {
         match msg {
             BullyMsg::Election if from < ctx.me() => {
                 ctx.send(from, &BullyMsg::Answer);
@@ -185,8 +203,8 @@ impl Process for BullyNode {
                 }
             }
             BullyMsg::Answer if self.electing => {
-                ctx.cancel_timer("answer");
-                ctx.set_timer("coordinator", self.params.coordinator_timeout_ms * MS);
+                ctx.cancel_timer(BullyTimer::Answer);
+                ctx.set_timer(BullyTimer::Coordinator, self.params.coordinator_timeout_ms * MS);
             }
             // From a higher id (it will win), or a late answer to an election already over.
             BullyMsg::Election | BullyMsg::Answer => {}
@@ -209,28 +227,28 @@ impl Process for BullyNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        match name {
-            "answer" => self.become_coordinator(ctx),
-            "coordinator" => {
+    fn on_timer(&mut self, ctx: &mut Ctx<BullyTimer>, timer: BullyTimer) {
+        match timer {
+            BullyTimer::Answer => self.become_coordinator(ctx),
+            BullyTimer::Coordinator => {
                 self.electing = false;
                 self.hold_election(ctx);
             }
-            "heartbeat" if self.leader == Some(ctx.me()) => {
+            BullyTimer::Heartbeat if self.leader == Some(ctx.me()) => {
                 ctx.broadcast(&BullyMsg::Heartbeat);
-                ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+                ctx.set_timer(BullyTimer::Heartbeat, self.params.heartbeat_ms * MS);
             }
-            "leader_timeout" => {
+            BullyTimer::Heartbeat => {} // no longer leader
+            BullyTimer::LeaderTimeout => {
                 if let Some(dead) = self.leader.take() {
-                    ctx.event("leader_lost", json!({ "leader": dead, "reason": "no heartbeat" }));
+                    ctx.emit(&ElectionEvent::leader_lost(dead, "no heartbeat"));
                 }
                 self.hold_election(ctx);
             }
-            _ => {}
         }
     }
 
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+    fn on_command(&mut self, ctx: &mut Ctx<BullyTimer>, args: &[String]) -> Result<String, String> {
         match args.first().map(String::as_str) {
             Some("elect") => {
                 self.electing = false;
@@ -252,29 +270,20 @@ impl Process for BullyNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Bully;
 
-impl Algorithm for Bully {
-    fn name(&self) -> &'static str {
-        "bully"
+impl Spec for Bully {
+    const NAME: &'static str = "bully";
+    const FAMILY: Family = Family::Election;
+    const SUMMARY: &'static str = "bully election: the highest live id leads; heartbeats detect a dead leader";
+    type Params = BullyParams;
+
+    fn build(me: NodeId, _peers: &[NodeId], params: &BullyParams) -> Result<impl Process, String> {
+        Ok(BullyNode::new(me, params.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Election
-    }
-
-    fn summary(&self) -> &'static str {
-        "bully election: the highest live id leads; heartbeats detect a dead leader"
-    }
-
-    fn build(&self, me: NodeId, _peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
-        let params: BullyParams = parse_params(params)?;
-        params.validate()?;
-        Ok(Box::new(BullyNode::new(me, params)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             PropertyInfo {
                 name: "stable_agreement",
@@ -291,13 +300,12 @@ impl Algorithm for Bully {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_bully(run)
+    fn check(run: &Execution, params: &BullyParams) -> CheckReport {
+        check_bully(run, params)
     }
 }
 
-fn check_bully(run: &Execution) -> CheckReport {
-    let params: BullyParams = parse_params(&run.params).unwrap_or_default();
+fn check_bully(run: &Execution, params: &BullyParams) -> CheckReport {
     let bound = params.election_bound();
     let n = run.nodes.len() as u64;
     let worst = (n * n).saturating_sub(1);

@@ -1,10 +1,14 @@
 //! Leader election: who leads, and how the others come to agree on it.
 //!
-//! Every algorithm here reports its view with `leader`/`leader_lost` events, so the shared checks
-//! in [`crate::check::election`] judge agreement, election latency and cost for all of them.
+//! Every algorithm here reports its view with `leader`/`leader_lost` events ([`ElectionEvent`]),
+//! so the shared checks in [`crate::check::election`] judge agreement, election latency and cost
+//! for all of them.
 
 pub mod bully;
+pub mod event;
 pub mod lease;
 pub mod raft;
 pub mod randomized;
 pub mod ring;
+
+pub use event::ElectionEvent;

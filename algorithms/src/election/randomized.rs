@@ -22,14 +22,16 @@
 //! n(n−1) more per redraw; with draws in 1..=m among n the chance of a tie at the top is small
 //! when m ≫ n.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::election::{
     election_latency, episodes, event_data, field, listing, message_metric, sends_by_type, shown, stable_agreement,
     Elections, Expect, SentIndex, Timed,
 };
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
-use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::event::Event;
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
 use crate::core::trace::What;
+use crate::election::event::{Elected, ElectionEvent, LeaderView, Started};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -61,6 +63,28 @@ impl Message for RandMsg {
         }
     }
 }
+
+/// The end of a round's collection of draws, the leader's heartbeat, and the wait for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RandomizedTimer {
+    Collect,
+    Heartbeat,
+    LeaderTimeout,
+}
+
+impl Timer for RandomizedTimer {}
+
+/// The randomized election's own events: a node's draw in a round (`draw`), and a tie at the top
+/// (`tie`) that calls the next round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum RandomizedEvent {
+    Draw { round: u64, value: u32 },
+    Tie { round: u64, value: u32, nodes: Vec<NodeId> },
+}
+
+impl Event for RandomizedEvent {}
 
 const ELECTION_MESSAGES: [&str; 2] = ["election", "draw"];
 
@@ -99,8 +123,10 @@ impl RandomizedParams {
         let derived = self.leader_timeout_ms + self.timeout_jitter_ms + 4 * self.collect_ms + 100;
         self.election_bound_ms.unwrap_or(derived) * MS
     }
+}
 
-    fn validate(&self) -> Result<(), String> {
+impl Params for RandomizedParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
         if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.leader_timeout_ms {
             return Err(format!(
                 "params.heartbeat_ms ({}) must be above 0 and below params.leader_timeout_ms ({})",
@@ -145,77 +171,88 @@ impl RandomizedNode {
         RandomizedNode { me, params, round: 0, drawing: None, leader: None }
     }
 
-    fn expect_heartbeat(&self, ctx: &mut Ctx) {
+    fn expect_heartbeat(&self, ctx: &mut Ctx<RandomizedTimer>) {
         let jitter = ctx.rng().random_range(0..=self.params.timeout_jitter_ms);
-        ctx.set_timer("leader_timeout", (self.params.leader_timeout_ms + jitter) * MS);
+        ctx.set_timer(RandomizedTimer::LeaderTimeout, (self.params.leader_timeout_ms + jitter) * MS);
     }
 
-    fn call_election(&mut self, ctx: &mut Ctx) {
+    fn call_election(&mut self, ctx: &mut Ctx<RandomizedTimer>) {
         let round = self.round + 1;
-        ctx.event("election_started", json!({ "round": round, "initiator": true }));
+        ctx.emit(&ElectionEvent::ElectionStarted(Started {
+            round: Some(round),
+            initiator: Some(true),
+            ..Started::default()
+        }));
         ctx.broadcast(&RandMsg::Election { round });
         self.join(ctx, round);
     }
 
     /// Draws for `round`, tells everyone, and collects the others' draws.
-    fn join(&mut self, ctx: &mut Ctx, round: u64) {
+    fn join(&mut self, ctx: &mut Ctx<RandomizedTimer>, round: u64) {
         self.round = round;
         ctx.persist(&self.round);
         let value = ctx.rng().random_range(1..=self.params.draw_max);
-        ctx.event("draw", json!({ "round": round, "value": value }));
+        ctx.emit(&RandomizedEvent::Draw { round, value });
         self.drawing = Some(Draws { round, seen: BTreeMap::from([(self.me, value)]) });
         ctx.broadcast(&RandMsg::Draw { round, value });
-        ctx.cancel_timer("leader_timeout");
-        ctx.set_timer("collect", self.params.collect_ms * MS);
+        ctx.cancel_timer(RandomizedTimer::LeaderTimeout);
+        ctx.set_timer(RandomizedTimer::Collect, self.params.collect_ms * MS);
     }
 
     /// Hears of a round newer than any it has seen: takes part.
-    fn hear_of(&mut self, ctx: &mut Ctx, round: u64) {
+    fn hear_of(&mut self, ctx: &mut Ctx<RandomizedTimer>, round: u64) {
         if round > self.round {
-            ctx.event("election_started", json!({ "round": round, "initiator": false }));
+            ctx.emit(&ElectionEvent::ElectionStarted(Started {
+                round: Some(round),
+                initiator: Some(false),
+                ..Started::default()
+            }));
             self.join(ctx, round);
         }
     }
 
     /// The collection time is over: the highest draw wins; a tie at the top draws again.
-    fn decide(&mut self, ctx: &mut Ctx) {
+    fn decide(&mut self, ctx: &mut Ctx<RandomizedTimer>) {
         let Some(draws) = self.drawing.take() else { return };
         let top = *draws.seen.values().max().expect("its own draw at least");
         let best: Vec<NodeId> = draws.seen.iter().filter(|(_, v)| **v == top).map(|(n, _)| *n).collect();
         if best.len() > 1 {
-            ctx.event("tie", json!({ "round": draws.round, "value": top, "nodes": best }));
+            ctx.emit(&RandomizedEvent::Tie { round: draws.round, value: top, nodes: best.clone() });
             return self.join(ctx, draws.round + 1);
         }
         let claim = Claim { round: draws.round, value: top, id: best[0] };
         if claim.id == self.me {
-            ctx.event(
-                "elected",
-                json!({ "leader": self.me, "round": claim.round, "value": top, "draws": draws.seen.len() }),
-            );
+            ctx.emit(&ElectionEvent::Elected(Elected {
+                leader: self.me,
+                round: Some(claim.round),
+                value: Some(top),
+                draws: Some(draws.seen.len() as u64),
+                ..Elected::default()
+            }));
         }
         self.follow(ctx, claim);
     }
 
     /// Takes `claim`'s node as leader (itself included).
-    fn follow(&mut self, ctx: &mut Ctx, claim: Claim) {
+    fn follow(&mut self, ctx: &mut Ctx<RandomizedTimer>, claim: Claim) {
         let was = self.leader.map(|c| c.id);
         self.leader = Some(claim);
         if was != Some(claim.id) {
-            ctx.event("leader", json!({ "leader": claim.id, "round": claim.round }));
+            ctx.emit(&ElectionEvent::Leader(LeaderView { leader: claim.id, term: None, round: Some(claim.round) }));
         }
         if claim.id == self.me {
-            ctx.cancel_timer("leader_timeout");
+            ctx.cancel_timer(RandomizedTimer::LeaderTimeout);
             self.beat(ctx);
         } else {
-            ctx.cancel_timer("heartbeat");
+            ctx.cancel_timer(RandomizedTimer::Heartbeat);
             self.expect_heartbeat(ctx);
         }
     }
 
-    fn beat(&self, ctx: &mut Ctx) {
+    fn beat(&self, ctx: &mut Ctx<RandomizedTimer>) {
         if let Some(claim) = self.leader.filter(|c| c.id == self.me) {
             ctx.broadcast(&RandMsg::Heartbeat { round: claim.round, value: claim.value });
-            ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+            ctx.set_timer(RandomizedTimer::Heartbeat, self.params.heartbeat_ms * MS);
         }
     }
 
@@ -226,13 +263,16 @@ impl RandomizedNode {
 
 impl Process for RandomizedNode {
     type Msg = RandMsg;
+    type Timer = RandomizedTimer;
+    /// The newest round seen.
+    type Durable = u64;
 
-    fn on_start(&mut self, ctx: &mut Ctx) {
-        self.round = ctx.recovered_as().unwrap_or(0);
+    fn on_start(&mut self, ctx: &mut Ctx<RandomizedTimer>, recovered: Option<u64>) {
+        self.round = recovered.unwrap_or(0);
         self.expect_heartbeat(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: RandMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<RandomizedTimer>, from: NodeId, msg: RandMsg) {
         match msg {
             RandMsg::Election { round } if round > self.round => self.hear_of(ctx, round),
             // A call for a round already held: its caller missed the result; the leader tells it.
@@ -255,12 +295,12 @@ impl Process for RandomizedNode {
                     // An election newer than this claim is under way.
                 } else if self.leader.is_none_or(|mine| claim > mine) {
                     if self.my_claim().is_some() {
-                        ctx.event("leader_lost", json!({ "leader": self.me, "reason": "a higher claim" }));
+                        ctx.emit(&ElectionEvent::leader_lost(self.me, "a higher claim"));
                     }
                     self.round = self.round.max(round);
                     ctx.persist(&self.round);
                     self.drawing = None;
-                    ctx.cancel_timer("collect");
+                    ctx.cancel_timer(RandomizedTimer::Collect);
                     self.follow(ctx, claim);
                 } else if let Some(mine) = self.my_claim() {
                     // A lower claimant: tell it who leads, so it steps down.
@@ -270,21 +310,20 @@ impl Process for RandomizedNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        match name {
-            "collect" => self.decide(ctx),
-            "heartbeat" => self.beat(ctx),
-            "leader_timeout" => {
+    fn on_timer(&mut self, ctx: &mut Ctx<RandomizedTimer>, timer: RandomizedTimer) {
+        match timer {
+            RandomizedTimer::Collect => self.decide(ctx),
+            RandomizedTimer::Heartbeat => self.beat(ctx),
+            RandomizedTimer::LeaderTimeout => {
                 if let Some(old) = self.leader.take() {
-                    ctx.event("leader_lost", json!({ "leader": old.id, "reason": "no heartbeat" }));
+                    ctx.emit(&ElectionEvent::leader_lost(old.id, "no heartbeat"));
                 }
                 self.call_election(ctx);
             }
-            _ => {}
         }
     }
 
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+    fn on_command(&mut self, ctx: &mut Ctx<RandomizedTimer>, args: &[String]) -> Result<String, String> {
         match args.first().map(String::as_str) {
             Some("elect") => {
                 self.call_election(ctx);
@@ -305,29 +344,21 @@ impl Process for RandomizedNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Randomized;
 
-impl Algorithm for Randomized {
-    fn name(&self) -> &'static str {
-        "randomized"
+impl Spec for Randomized {
+    const NAME: &'static str = "randomized";
+    const FAMILY: Family = Family::Election;
+    const SUMMARY: &'static str =
+        "randomized election: everyone draws a random number, the highest wins, ties draw again";
+    type Params = RandomizedParams;
+
+    fn build(me: NodeId, _peers: &[NodeId], p: &RandomizedParams) -> Result<impl Process, String> {
+        Ok(RandomizedNode::new(me, p.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Election
-    }
-
-    fn summary(&self) -> &'static str {
-        "randomized election: everyone draws a random number, the highest wins, ties draw again"
-    }
-
-    fn build(&self, me: NodeId, _peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
-        let params: RandomizedParams = parse_params(params)?;
-        params.validate()?;
-        Ok(Box::new(RandomizedNode::new(me, params)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             PropertyInfo {
                 name: "highest_draw_wins",
@@ -348,13 +379,12 @@ impl Algorithm for Randomized {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_randomized(run)
+    fn check(run: &Execution, p: &RandomizedParams) -> CheckReport {
+        check_randomized(run, p)
     }
 }
 
-pub fn check_randomized(run: &Execution) -> CheckReport {
-    let params: RandomizedParams = parse_params(&run.params).unwrap_or_default();
+pub fn check_randomized(run: &Execution, params: &RandomizedParams) -> CheckReport {
     let bound = params.election_bound();
     let n = run.nodes.len() as u64;
     let el = Elections::new(run, run.nodes.clone());
@@ -467,6 +497,7 @@ fn highest_draw_wins(run: &Execution) -> PropertyResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Algorithm;
 
     #[test]
     fn bad_params_name_their_key() {

@@ -11,12 +11,13 @@
 //! (2 to enter, 1 to exit); synchronization delay 2T (a release, then a grant). The coordinator is
 //! a single point of failure: when it dies every resource is blocked, so no crash is claimed.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, message_field, sends_by_id, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
-use crate::core::process::{Ctx, DynProcess, Message, NodeId};
+use crate::core::process::{Message, NoState, NoTimer, NodeId};
 use crate::core::trace::What;
-use crate::mutex::host::{Cs, MutexNode, MutexRules};
+use crate::mutex::event::Request;
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -53,6 +54,12 @@ impl Default for CentralParams {
     }
 }
 
+impl Params for CentralParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
+        self.workload.validate()
+    }
+}
+
 /// The coordinator's book for one resource.
 #[derive(Debug, Default)]
 struct Lock {
@@ -73,7 +80,7 @@ impl CentralNode {
     }
 
     /// At the coordinator: `who` asks for `resource`.
-    fn on_request(&mut self, ctx: &mut Ctx, cs: &mut Cs, who: NodeId, resource: &str) {
+    fn on_request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, who: NodeId, resource: &str) {
         let lock = self.locks.entry(resource.to_string()).or_default();
         if lock.holder.is_none() {
             lock.holder = Some(who);
@@ -84,7 +91,7 @@ impl CentralNode {
     }
 
     /// At the coordinator: `who` gives `resource` back; the head of the queue gets it.
-    fn on_release(&mut self, ctx: &mut Ctx, cs: &mut Cs, who: NodeId, resource: &str) {
+    fn on_release(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, who: NodeId, resource: &str) {
         let lock = self.locks.entry(resource.to_string()).or_default();
         if lock.holder != Some(who) {
             return; // not the holder: nothing to give back
@@ -95,7 +102,7 @@ impl CentralNode {
         }
     }
 
-    fn grant(&mut self, ctx: &mut Ctx, cs: &mut Cs, to: NodeId, resource: &str) {
+    fn grant(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, to: NodeId, resource: &str) {
         if to == self.me {
             cs.enter(ctx, resource);
         } else {
@@ -106,13 +113,15 @@ impl CentralNode {
 
 impl MutexRules for CentralNode {
     type Msg = CentralMsg;
+    type Timer = NoTimer;
+    type Durable = NoState;
 
-    fn start(&mut self, _ctx: &mut Ctx, _cs: &mut Cs) {
+    fn start(&mut self, _ctx: &mut MutexCtx, _cs: &mut Cs, _: Option<NoState>) {
         self.locks.clear();
     }
 
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
-        cs.requested(ctx, resource, Value::Null);
+    fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
+        cs.requested(ctx, Request::of(resource));
         if self.is_coordinator() {
             self.on_request(ctx, cs, self.me, resource);
         } else {
@@ -120,7 +129,7 @@ impl MutexRules for CentralNode {
         }
     }
 
-    fn release(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn release(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         if self.is_coordinator() {
             self.on_release(ctx, cs, self.me, resource);
         } else {
@@ -128,7 +137,7 @@ impl MutexRules for CentralNode {
         }
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: CentralMsg) {
+    fn message(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, from: NodeId, msg: CentralMsg) {
         match msg {
             CentralMsg::Request { resource } if self.is_coordinator() => self.on_request(ctx, cs, from, &resource),
             CentralMsg::Release { resource } if self.is_coordinator() => self.on_release(ctx, cs, from, &resource),
@@ -154,7 +163,7 @@ impl MutexRules for CentralNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Central;
 
 pub const FIFO_GRANTS: PropertyInfo = PropertyInfo {
@@ -162,30 +171,22 @@ pub const FIFO_GRANTS: PropertyInfo = PropertyInfo {
     promise: "the coordinator grants each resource in the order the requests arrived",
 };
 
-impl Algorithm for Central {
-    fn name(&self) -> &'static str {
-        "central"
-    }
+impl Spec for Central {
+    const NAME: &'static str = "central";
+    const FAMILY: Family = Family::Mutex;
+    const SUMMARY: &'static str =
+        "centralized mutex: a coordinator grants each resource from a FIFO queue (3 messages per entry)";
+    type Params = CentralParams;
 
-    fn family(&self) -> Family {
-        Family::Mutex
-    }
-
-    fn summary(&self) -> &'static str {
-        "centralized mutex: a coordinator grants each resource from a FIFO queue (3 messages per entry)"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let p: CentralParams = parse_params(params)?;
-        p.workload.validate()?;
+    fn build(me: NodeId, peers: &[NodeId], p: &CentralParams) -> Result<impl crate::Process, String> {
         if p.coordinator != me && !peers.contains(&p.coordinator) {
             return Err(format!("params.coordinator: node {} is not in the cluster", p.coordinator));
         }
         let rules = CentralNode { me, coordinator: p.coordinator, locks: BTreeMap::new() };
-        Ok(Box::new(MutexNode::new(rules, p.workload)))
+        Ok(MutexNode::new(rules, p.workload.clone()))
     }
 
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             MUTUAL_EXCLUSION,
             LIVENESS,
@@ -194,8 +195,7 @@ impl Algorithm for Central {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        let p: CentralParams = parse_params(&run.params).unwrap_or_default();
+    fn check(run: &Execution, p: &CentralParams) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(fifo_grants(run, p.coordinator));

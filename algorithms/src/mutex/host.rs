@@ -6,38 +6,92 @@
 //! timers and the `acquire RESOURCE` / `release RESOURCE` commands decide *when* a node wants a
 //! resource and when it leaves; the rules decide *whether* it may enter.
 //!
-//! The host and the rules together write the events the checkers in [`crate::check::mutex`] read:
+//! The host and the rules together write the events ([`MutexEvent`]) the checkers in
+//! [`crate::check::mutex`] read:
 //! - `request {"resource", ...}`: the node wants the resource (the rules add their stamp, e.g.
 //!   `"ts"` for the timestamp-ordered algorithms), written by the rules with [`Cs::requested`];
 //! - `enter_cs {"resource"}`: the node entered, written by the rules with [`Cs::enter`];
 //! - `exit_cs {"resource"}`: the node left, written by the host *before* the rules send anything,
 //!   so the exit happens-before whatever lets the next node in.
 
-use crate::core::process::{Ctx, Message, NodeId, Process, Status};
+use crate::core::process::{Ctx, Message, NoTimer, NodeId, Process, Status, Timer};
+use crate::mutex::event::{MutexEvent, Request};
 use crate::mutex::workload::Workload;
 use rand::Rng;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+
+/// The timers of a mutual exclusion node: the host's own (the workload's next request, the end of
+/// a critical section the workload entered) and the rules'. Keys: `workload`, `hold:RESOURCE`,
+/// and the rules' own keys unchanged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MutexTimer<T> {
+    Workload,
+    Hold(String),
+    Rules(T),
+}
+
+impl<T: Timer> Timer for MutexTimer<T> {
+    fn key(&self) -> String {
+        match self {
+            MutexTimer::Workload => "workload".into(),
+            MutexTimer::Hold(resource) => format!("hold:{resource}"),
+            MutexTimer::Rules(timer) => timer.key(),
+        }
+    }
+
+    fn from_key(key: &str) -> Option<Self> {
+        match key {
+            "workload" => Some(MutexTimer::Workload),
+            _ => match key.strip_prefix("hold:") {
+                Some(resource) => Some(MutexTimer::Hold(resource.to_string())),
+                None => T::from_key(key).map(MutexTimer::Rules),
+            },
+        }
+    }
+}
+
+/// The rules set their own timers: `ctx.set_timer(TokenRingTimer::Pass(r), ..)`.
+impl<T: Timer> From<T> for MutexTimer<T> {
+    fn from(timer: T) -> Self {
+        MutexTimer::Rules(timer)
+    }
+}
+
+/// What a token algorithm persists once it created its tokens, so that a restarted initial holder
+/// does not create them again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokensCreated;
+
+/// What the rules' handlers get: a context whose timers are the host's and the rules' `T`.
+pub type MutexCtx<'a, T = NoTimer> = Ctx<'a, MutexTimer<T>>;
 
 /// The rules of one mutual exclusion algorithm, for one node, over any number of resources.
 pub trait MutexRules: 'static {
     type Msg: Message;
+    /// The rules' own timers ([`NoTimer`] for none); the host keeps `workload` and `hold:*`.
+    type Timer: Timer;
+    /// What the rules persist ([`crate::core::process::NoState`] for nothing).
+    type Durable: Serialize + DeserializeOwned;
 
-    /// The process (re)starts; a restarted process starts from nothing but what it persisted.
-    fn start(&mut self, ctx: &mut Ctx, cs: &mut Cs);
+    /// The process (re)starts; a restarted process starts from nothing but what it persisted,
+    /// `recovered` (`None` at the first start).
+    fn start(&mut self, ctx: &mut MutexCtx<Self::Timer>, cs: &mut Cs, recovered: Option<Self::Durable>);
 
     /// The client wants `resource` (it is idle for it). The rules first record the request with
     /// [`Cs::requested`], then ask for permission; they call [`Cs::enter`] once they have it,
     /// here or in a later handler.
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str);
+    fn request(&mut self, ctx: &mut MutexCtx<Self::Timer>, cs: &mut Cs, resource: &str);
 
     /// The client has left the critical section of `resource` (`exit_cs` is already traced).
-    fn release(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str);
+    fn release(&mut self, ctx: &mut MutexCtx<Self::Timer>, cs: &mut Cs, resource: &str);
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: Self::Msg);
+    fn message(&mut self, ctx: &mut MutexCtx<Self::Timer>, cs: &mut Cs, from: NodeId, msg: Self::Msg);
 
-    /// One of the rules' own timers fired (the host keeps `workload` and `hold:*` for itself).
-    fn timer(&mut self, _ctx: &mut Ctx, _cs: &mut Cs, _name: &str) {}
+    /// One of the rules' own timers fired.
+    fn timer(&mut self, _ctx: &mut MutexCtx<Self::Timer>, _cs: &mut Cs, _timer: Self::Timer) {}
 
     /// Whether `resource` can be asked for at all (token algorithms know only their tokens).
     fn can_request(&self, _resource: &str) -> Result<(), String> {
@@ -91,29 +145,26 @@ impl Cs {
         matches!(self.uses.get(resource), Some(Use::Held { .. }))
     }
 
-    /// Records the request in the trace, with the rules' stamp (e.g. `{"ts": 17}`) merged in.
-    pub fn requested(&mut self, ctx: &mut Ctx, resource: &str, stamp: Value) {
-        if let Some(Use::Waiting { traced, .. }) = self.uses.get_mut(resource) {
+    /// Records the request in the trace, with the rules' stamp, e.g.
+    /// `Request { ts: Some(17), ..Request::of(resource) }`.
+    pub fn requested<T: Timer>(&mut self, ctx: &mut MutexCtx<T>, request: Request) {
+        if let Some(Use::Waiting { traced, .. }) = self.uses.get_mut(&request.resource) {
             *traced = true;
         }
-        let mut data = json!({ "resource": resource });
-        if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), stamp) {
-            data.extend(extra);
-        }
-        ctx.event("request", data);
+        ctx.emit(&MutexEvent::Request(request));
     }
 
     /// The rules grant the client `resource`: it enters the critical section. Entering a
     /// resource the client is not waiting for is a bug in the rules, and ignored.
-    pub fn enter(&mut self, ctx: &mut Ctx, resource: &str) {
+    pub fn enter<T: Timer>(&mut self, ctx: &mut MutexCtx<T>, resource: &str) {
         let Some(Use::Waiting { auto, .. }) = self.uses.get(resource).copied() else {
             debug_assert!(false, "node {} entered {resource:?} without waiting for it", ctx.me());
             return;
         };
         self.uses.insert(resource.to_string(), Use::Held { auto });
-        ctx.event("enter_cs", json!({ "resource": resource }));
+        ctx.emit(&MutexEvent::EnterCs { resource: resource.to_string() });
         if auto {
-            ctx.set_timer(&format!("hold:{resource}"), self.workload.hold());
+            ctx.set_timer(MutexTimer::Hold(resource.to_string()), self.workload.hold());
         }
     }
 
@@ -139,25 +190,25 @@ impl<R: MutexRules> MutexNode<R> {
     }
 
     /// The client asks for `resource`; `auto` when the workload asks.
-    fn acquire(&mut self, ctx: &mut Ctx, resource: &str, auto: bool) {
+    fn acquire(&mut self, ctx: &mut MutexCtx<R::Timer>, resource: &str, auto: bool) {
         self.cs.uses.insert(resource.to_string(), Use::Waiting { auto, traced: false });
         self.rules.request(ctx, &mut self.cs, resource);
         if let Some(Use::Waiting { traced: false, .. }) = self.cs.uses.get(resource) {
             debug_assert!(false, "the rules did not record the request for {resource:?}");
-            self.cs.requested(ctx, resource, Value::Null);
+            self.cs.requested(ctx, Request::of(resource));
         }
     }
 
     /// The client leaves `resource`: `exit_cs` first, then the rules let the next one in.
-    fn leave(&mut self, ctx: &mut Ctx, resource: &str) {
+    fn leave(&mut self, ctx: &mut MutexCtx<R::Timer>, resource: &str) {
         self.cs.uses.remove(resource);
-        ctx.cancel_timer(&format!("hold:{resource}"));
-        ctx.event("exit_cs", json!({ "resource": resource }));
+        ctx.cancel_timer(MutexTimer::Hold(resource.to_string()));
+        ctx.emit(&MutexEvent::ExitCs { resource: resource.to_string() });
         self.rules.release(ctx, &mut self.cs, resource);
     }
 
     /// One workload request: a resource this node is idle for, picked uniformly.
-    fn workload_tick(&mut self, ctx: &mut Ctx) {
+    fn workload_tick(&mut self, ctx: &mut MutexCtx<R::Timer>) {
         let w = &self.cs.workload;
         if w.stop_after().is_some_and(|stop| ctx.now().saturating_sub(self.started_at) >= stop) {
             return;
@@ -168,41 +219,43 @@ impl<R: MutexRules> MutexNode<R> {
             self.acquire(ctx, &idle[pick], true);
         }
         let gap = self.cs.workload.next_gap(ctx.rng());
-        ctx.set_timer("workload", gap);
+        ctx.set_timer(MutexTimer::Workload, gap);
     }
 }
 
 impl<R: MutexRules> Process for MutexNode<R> {
     type Msg = R::Msg;
+    type Timer = MutexTimer<R::Timer>;
+    type Durable = R::Durable;
 
-    fn on_start(&mut self, ctx: &mut Ctx) {
+    fn on_start(&mut self, ctx: &mut MutexCtx<R::Timer>, recovered: Option<R::Durable>) {
         self.started_at = ctx.now();
         self.cs.uses.clear();
-        self.rules.start(ctx, &mut self.cs);
+        self.rules.start(ctx, &mut self.cs, recovered);
         if self.cs.workload.active() && self.rules.runs_workload() {
             let first = self.cs.workload.start_after() + self.cs.workload.next_gap(ctx.rng());
-            ctx.set_timer("workload", first);
+            ctx.set_timer(MutexTimer::Workload, first);
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: R::Msg) {
+    fn on_message(&mut self, ctx: &mut MutexCtx<R::Timer>, from: NodeId, msg: R::Msg) {
         self.rules.message(ctx, &mut self.cs, from, msg);
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        if name == "workload" {
-            self.workload_tick(ctx);
-        } else if let Some(resource) = name.strip_prefix("hold:") {
-            if self.cs.holds(resource) {
-                self.leave(ctx, resource);
+    fn on_timer(&mut self, ctx: &mut MutexCtx<R::Timer>, timer: MutexTimer<R::Timer>) {
+        match timer {
+            MutexTimer::Workload => self.workload_tick(ctx),
+            MutexTimer::Hold(resource) => {
+                if self.cs.holds(&resource) {
+                    self.leave(ctx, &resource);
+                }
             }
-        } else {
-            self.rules.timer(ctx, &mut self.cs, name);
+            MutexTimer::Rules(timer) => self.rules.timer(ctx, &mut self.cs, timer),
         }
     }
 
     /// `acquire RESOURCE` (held until `release RESOURCE`), `release RESOURCE`, `state`.
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+    fn on_command(&mut self, ctx: &mut MutexCtx<R::Timer>, args: &[String]) -> Result<String, String> {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         match args.as_slice() {
             ["acquire", resource] => {
@@ -244,16 +297,4 @@ impl<R: MutexRules> Process for MutexNode<R> {
         };
         Status { role: role.into(), leader: self.rules.leader(), term: None }
     }
-}
-
-/// Traces a token algorithm's `token {"resource", "op", ...}` event, from which
-/// [`crate::check::mutex::token_conservation`] rebuilds who held each token when:
-/// `create` (with `"reason"`), `receive` and `reclaim` start a node's custody, `send` ends it,
-/// and `discard` marks a stale copy thrown away.
-pub fn trace_token(ctx: &mut Ctx, resource: &str, op: &str, extra: Value) {
-    let mut data = json!({ "resource": resource, "op": op });
-    if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
-        data.extend(extra);
-    }
-    ctx.event("token", data);
 }

@@ -15,11 +15,12 @@
 //! Promise: mutual exclusion; entries in `(T, id)` order; 3(N−1) messages per entry (N−1 each of
 //! REQUEST, REPLY, RELEASE). Needs reliable FIFO channels and live processes: one crash blocks all.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, DynProcess, Message, NodeId};
-use crate::mutex::host::{Cs, MutexNode, MutexRules};
+use crate::core::process::{Message, NoState, NoTimer, NodeId};
+use crate::mutex::event::Request;
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -47,6 +48,12 @@ impl Message for LamportMsg {
 #[serde(deny_unknown_fields, default)]
 pub struct LamportParams {
     pub workload: Workload,
+}
+
+impl Params for LamportParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
+        self.workload.validate()
+    }
 }
 
 pub struct LamportNode {
@@ -88,7 +95,7 @@ impl LamportNode {
     }
 
     /// Enters every resource whose own request heads the queue and is acknowledged by all.
-    fn enter_if_first(&mut self, ctx: &mut Ctx, cs: &mut Cs) {
+    fn enter_if_first(&mut self, ctx: &mut MutexCtx, cs: &mut Cs) {
         for (resource, &ts) in &self.mine {
             let heads = self.queues.get(resource).and_then(|q| q.first()) == Some(&(ts, self.me));
             let all_later = self.peers.iter().all(|p| self.latest.get(p).is_some_and(|l| *l > ts));
@@ -101,21 +108,23 @@ impl LamportNode {
 
 impl MutexRules for LamportNode {
     type Msg = LamportMsg;
+    type Timer = NoTimer;
+    type Durable = NoState;
 
-    fn start(&mut self, _ctx: &mut Ctx, _cs: &mut Cs) {
+    fn start(&mut self, _ctx: &mut MutexCtx, _cs: &mut Cs, _: Option<NoState>) {
         *self = LamportNode::new(self.me, &self.peers);
     }
 
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         let ts = self.tick();
-        cs.requested(ctx, resource, json!({ "ts": ts }));
+        cs.requested(ctx, Request { ts: Some(ts), ..Request::of(resource) });
         self.mine.insert(resource.to_string(), ts);
         self.queues.entry(resource.to_string()).or_default().insert((ts, self.me));
         ctx.broadcast(&LamportMsg::Request { resource: resource.into(), ts });
         self.enter_if_first(ctx, cs); // alone in the cluster: nobody to wait for
     }
 
-    fn release(&mut self, ctx: &mut Ctx, _cs: &mut Cs, resource: &str) {
+    fn release(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs, resource: &str) {
         if let Some(ts) = self.mine.remove(resource) {
             self.queues.entry(resource.to_string()).or_default().remove(&(ts, self.me));
         }
@@ -123,7 +132,7 @@ impl MutexRules for LamportNode {
         ctx.broadcast(&LamportMsg::Release { resource: resource.into(), ts });
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: LamportMsg) {
+    fn message(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, from: NodeId, msg: LamportMsg) {
         match msg {
             LamportMsg::Request { resource, ts } => {
                 self.receive(from, ts);
@@ -148,29 +157,21 @@ impl MutexRules for LamportNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Lamport;
 
-impl Algorithm for Lamport {
-    fn name(&self) -> &'static str {
-        "lamport"
+impl Spec for Lamport {
+    const NAME: &'static str = "lamport";
+    const FAMILY: Family = Family::Mutex;
+    const SUMMARY: &'static str =
+        "Lamport's mutex: replicated request queues in Lamport-timestamp order (3(N−1) messages per entry)";
+    type Params = LamportParams;
+
+    fn build(me: NodeId, peers: &[NodeId], p: &LamportParams) -> Result<impl crate::Process, String> {
+        Ok(MutexNode::new(LamportNode::new(me, peers), p.workload.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Mutex
-    }
-
-    fn summary(&self) -> &'static str {
-        "Lamport's mutex: replicated request queues in Lamport-timestamp order (3(N−1) messages per entry)"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let p: LamportParams = parse_params(params)?;
-        p.workload.validate()?;
-        Ok(Box::new(MutexNode::new(LamportNode::new(me, peers), p.workload)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             MUTUAL_EXCLUSION,
             LIVENESS,
@@ -182,7 +183,7 @@ impl Algorithm for Lamport {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
+    fn check(run: &Execution, _p: &LamportParams) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(fairness(run, &h));

@@ -25,12 +25,14 @@
 //! INQUIRE, YIELD and FAILED. The textbook's 3√N–5√N assumes K ≈ √N (projective-plane quorums);
 //! the grid's K ≈ 2√N − 1 trades messages for quorums anyone can build.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, event_data, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
-use crate::core::process::{Ctx, DynProcess, Message, NodeId};
+use crate::core::event::Event;
+use crate::core::process::{Message, NoState, NoTimer, NodeId};
 use crate::core::trace::TraceRecord;
-use crate::mutex::host::{Cs, MutexNode, MutexRules};
+use crate::mutex::event::Request;
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -65,6 +67,12 @@ impl Message for MaekawaMsg {
 #[serde(deny_unknown_fields, default)]
 pub struct MaekawaParams {
     pub workload: Workload,
+}
+
+impl Params for MaekawaParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
+        self.workload.validate()
+    }
 }
 
 /// The grid quorum of `me` among `ids`: its row and its column in a grid of ⌈√N⌉ columns.
@@ -102,6 +110,31 @@ struct Ask {
     inquiries: BTreeSet<NodeId>,
 }
 
+/// Maekawa's own events: the node's quorum (`quorum`), and a voter's vote given (`vote`) or
+/// taken back (`unvote`, on a release or a yield), `for` the candidate's id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum MaekawaEvent {
+    Quorum {
+        members: Vec<NodeId>,
+    },
+    Vote {
+        resource: String,
+        #[serde(rename = "for")]
+        candidate: NodeId,
+        ts: u64,
+    },
+    Unvote {
+        resource: String,
+        #[serde(rename = "for")]
+        candidate: NodeId,
+        ts: u64,
+        reason: String,
+    },
+}
+
+impl Event for MaekawaEvent {}
+
 pub struct MaekawaNode {
     me: NodeId,
     quorum: Vec<NodeId>,
@@ -118,7 +151,7 @@ impl MaekawaNode {
     }
 
     /// Sends `msg` to `to`; a message to itself is handled at once, without the network.
-    fn deliver(&mut self, ctx: &mut Ctx, cs: &mut Cs, to: NodeId, msg: MaekawaMsg) {
+    fn deliver(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, to: NodeId, msg: MaekawaMsg) {
         if to == self.me {
             self.handle(ctx, cs, to, msg);
         } else {
@@ -127,7 +160,7 @@ impl MaekawaNode {
     }
 
     /// As a voter: vote for `stamp`.
-    fn vote(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str, stamp: Stamp) {
+    fn vote(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str, stamp: Stamp) {
         let voter = self.voters.entry(resource.to_string()).or_default();
         voter.voted_for = Some(stamp);
         voter.queue.remove(&stamp);
@@ -136,7 +169,7 @@ impl MaekawaNode {
         // Everyone still queued comes after the vote: make sure each knows it failed for now.
         let untold: Vec<Stamp> = voter.queue.difference(&voter.told).copied().collect();
         voter.told.extend(untold.iter().copied());
-        ctx.event("vote", json!({ "resource": resource, "for": stamp.1, "ts": stamp.0 }));
+        ctx.emit(&MaekawaEvent::Vote { resource: resource.into(), candidate: stamp.1, ts: stamp.0 });
         self.deliver(ctx, cs, stamp.1, MaekawaMsg::Grant { resource: resource.into(), ts: stamp.0 });
         for (ts, who) in untold {
             self.deliver(ctx, cs, who, MaekawaMsg::Failed { resource: resource.into(), ts });
@@ -144,8 +177,13 @@ impl MaekawaNode {
     }
 
     /// As a voter: the vote for `stamp` is back (released or yielded); vote for the earliest.
-    fn vote_again(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str, stamp: Stamp, reason: &str) {
-        ctx.event("unvote", json!({ "resource": resource, "for": stamp.1, "ts": stamp.0, "reason": reason }));
+    fn vote_again(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str, stamp: Stamp, reason: &str) {
+        ctx.emit(&MaekawaEvent::Unvote {
+            resource: resource.into(),
+            candidate: stamp.1,
+            ts: stamp.0,
+            reason: reason.into(),
+        });
         let voter = self.voters.entry(resource.to_string()).or_default();
         voter.voted_for = None;
         voter.inquired = false;
@@ -154,7 +192,7 @@ impl MaekawaNode {
         }
     }
 
-    fn on_request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str, stamp: Stamp) {
+    fn on_request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str, stamp: Stamp) {
         let voter = self.voters.entry(resource.to_string()).or_default();
         let Some(current) = voter.voted_for else {
             return self.vote(ctx, cs, resource, stamp);
@@ -180,7 +218,7 @@ impl MaekawaNode {
     }
 
     /// As a requester: give the vote of `voter` back, since we cannot win now.
-    fn yield_to(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str, voter: NodeId) {
+    fn yield_to(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str, voter: NodeId) {
         let Some(ask) = self.asks.get_mut(resource) else { return };
         if !ask.votes.remove(&voter) {
             return;
@@ -191,7 +229,7 @@ impl MaekawaNode {
     }
 
     /// As a requester: a FAILED came (or we yielded): answer every waiting INQUIRE with YIELD.
-    fn yield_to_inquirers(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn yield_to_inquirers(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         let Some(ask) = self.asks.get_mut(resource) else { return };
         for voter in std::mem::take(&mut ask.inquiries) {
             self.yield_to(ctx, cs, resource, voter);
@@ -203,7 +241,7 @@ impl MaekawaNode {
         self.asks.get_mut(resource).filter(|a| a.ts == ts)
     }
 
-    fn handle(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: MaekawaMsg) {
+    fn handle(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, from: NodeId, msg: MaekawaMsg) {
         match msg {
             MaekawaMsg::Request { resource, ts } => {
                 self.clock = self.clock.max(ts);
@@ -263,32 +301,34 @@ impl MaekawaNode {
 
 impl MutexRules for MaekawaNode {
     type Msg = MaekawaMsg;
+    type Timer = NoTimer;
+    type Durable = NoState;
 
-    fn start(&mut self, ctx: &mut Ctx, _cs: &mut Cs) {
+    fn start(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs, _: Option<NoState>) {
         self.clock = 0;
         self.voters.clear();
         self.asks.clear();
-        ctx.event("quorum", json!({ "members": self.quorum }));
+        ctx.emit(&MaekawaEvent::Quorum { members: self.quorum.clone() });
     }
 
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         self.clock += 1;
         let ts = self.clock;
-        cs.requested(ctx, resource, json!({ "ts": ts, "quorum": self.quorum.len() }));
+        cs.requested(ctx, Request { ts: Some(ts), quorum: Some(self.quorum.len() as u64), ..Request::of(resource) });
         self.asks.insert(resource.to_string(), Ask { ts, ..Ask::default() });
         for member in self.quorum.clone() {
             self.deliver(ctx, cs, member, MaekawaMsg::Request { resource: resource.into(), ts });
         }
     }
 
-    fn release(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn release(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         let Some(ask) = self.asks.remove(resource) else { return };
         for member in self.quorum.clone() {
             self.deliver(ctx, cs, member, MaekawaMsg::Release { resource: resource.into(), ts: ask.ts });
         }
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: MaekawaMsg) {
+    fn message(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, from: NodeId, msg: MaekawaMsg) {
         self.handle(ctx, cs, from, msg);
     }
 
@@ -307,7 +347,7 @@ impl MutexRules for MaekawaNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Maekawa;
 
 pub const QUORUMS_INTERSECT: PropertyInfo =
@@ -315,26 +355,18 @@ pub const QUORUMS_INTERSECT: PropertyInfo =
 pub const ONE_VOTE: PropertyInfo =
     PropertyInfo { name: "one_vote", promise: "a voter has at most one outstanding vote per resource" };
 
-impl Algorithm for Maekawa {
-    fn name(&self) -> &'static str {
-        "maekawa"
+impl Spec for Maekawa {
+    const NAME: &'static str = "maekawa";
+    const FAMILY: Family = Family::Mutex;
+    const SUMMARY: &'static str =
+        "Maekawa mutex: votes from a grid quorum of ~2√N, INQUIRE/YIELD/FAILED against deadlock (3(K−1)–5(K−1) per entry)";
+    type Params = MaekawaParams;
+
+    fn build(me: NodeId, peers: &[NodeId], p: &MaekawaParams) -> Result<impl crate::Process, String> {
+        Ok(MutexNode::new(MaekawaNode::new(me, peers), p.workload.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Mutex
-    }
-
-    fn summary(&self) -> &'static str {
-        "Maekawa mutex: votes from a grid quorum of ~2√N, INQUIRE/YIELD/FAILED against deadlock (3(K−1)–5(K−1) per entry)"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let p: MaekawaParams = parse_params(params)?;
-        p.workload.validate()?;
-        Ok(Box::new(MutexNode::new(MaekawaNode::new(me, peers), p.workload)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             MUTUAL_EXCLUSION,
             LIVENESS,
@@ -348,7 +380,7 @@ impl Algorithm for Maekawa {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
+    fn check(run: &Execution, _p: &MaekawaParams) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(quorums_intersect(run));

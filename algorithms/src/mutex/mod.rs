@@ -1,10 +1,11 @@
 //! Mutual exclusion over named resources: six algorithms on one shared host and workload.
 //!
 //! [`host`] runs the workload and the `acquire`/`release` commands and traces `request`,
-//! `enter_cs` and `exit_cs`; each algorithm file holds only its rules ([`host::MutexRules`]). The
+//! `enter_cs` and `exit_cs` ([`MutexEvent`]); each algorithm file holds only its rules ([`host::MutexRules`]). The
 //! shared checks are in [`crate::check::mutex`].
 
 pub mod central;
+pub mod event;
 pub mod host;
 pub mod lamport;
 pub mod maekawa;
@@ -12,3 +13,5 @@ pub mod ricart_agrawala;
 pub mod suzuki_kasami;
 pub mod token_ring;
 pub mod workload;
+
+pub use event::MutexEvent;

@@ -15,11 +15,12 @@
 //! `(T, id)` order; 2(N−1) messages per entry, against Lamport's 3(N−1): the deferred reply
 //! doubles as the release.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, DynProcess, Message, NodeId};
-use crate::mutex::host::{Cs, MutexNode, MutexRules};
+use crate::core::process::{Message, NoState, NoTimer, NodeId};
+use crate::mutex::event::Request;
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -46,6 +47,12 @@ pub struct RaParams {
     pub workload: Workload,
 }
 
+impl Params for RaParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
+        self.workload.validate()
+    }
+}
+
 /// This node's interest in one resource.
 #[derive(Debug, Default)]
 struct Interest {
@@ -70,7 +77,7 @@ impl RaNode {
         RaNode { me, peers: peers.to_vec(), highest: 0, interests: BTreeMap::new() }
     }
 
-    fn enter_if_everyone_replied(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn enter_if_everyone_replied(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         let everyone = self.interests.get(resource).is_some_and(|i| i.replies.len() == self.peers.len());
         if everyone && cs.wants(resource) {
             cs.enter(ctx, resource);
@@ -80,15 +87,17 @@ impl RaNode {
 
 impl MutexRules for RaNode {
     type Msg = RaMsg;
+    type Timer = NoTimer;
+    type Durable = NoState;
 
-    fn start(&mut self, _ctx: &mut Ctx, _cs: &mut Cs) {
+    fn start(&mut self, _ctx: &mut MutexCtx, _cs: &mut Cs, _: Option<NoState>) {
         *self = RaNode::new(self.me, &self.peers);
     }
 
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         self.highest += 1;
         let ts = self.highest;
-        cs.requested(ctx, resource, json!({ "ts": ts }));
+        cs.requested(ctx, Request { ts: Some(ts), ..Request::of(resource) });
         let interest = self.interests.entry(resource.to_string()).or_default();
         interest.ts = Some(ts);
         interest.replies.clear();
@@ -96,7 +105,7 @@ impl MutexRules for RaNode {
         self.enter_if_everyone_replied(ctx, cs, resource); // alone in the cluster
     }
 
-    fn release(&mut self, ctx: &mut Ctx, _cs: &mut Cs, resource: &str) {
+    fn release(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs, resource: &str) {
         let interest = self.interests.entry(resource.to_string()).or_default();
         interest.ts = None;
         for to in std::mem::take(&mut interest.deferred) {
@@ -104,7 +113,7 @@ impl MutexRules for RaNode {
         }
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: RaMsg) {
+    fn message(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, from: NodeId, msg: RaMsg) {
         match msg {
             RaMsg::Request { resource, ts } => {
                 self.highest = self.highest.max(ts);
@@ -142,29 +151,21 @@ impl MutexRules for RaNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct RicartAgrawala;
 
-impl Algorithm for RicartAgrawala {
-    fn name(&self) -> &'static str {
-        "ricart-agrawala"
+impl Spec for RicartAgrawala {
+    const NAME: &'static str = "ricart-agrawala";
+    const FAMILY: Family = Family::Mutex;
+    const SUMMARY: &'static str =
+        "Ricart–Agrawala mutex: permission from all, replies deferred by the winner (2(N−1) messages per entry)";
+    type Params = RaParams;
+
+    fn build(me: NodeId, peers: &[NodeId], p: &RaParams) -> Result<impl crate::Process, String> {
+        Ok(MutexNode::new(RaNode::new(me, peers), p.workload.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Mutex
-    }
-
-    fn summary(&self) -> &'static str {
-        "Ricart–Agrawala mutex: permission from all, replies deferred by the winner (2(N−1) messages per entry)"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let p: RaParams = parse_params(params)?;
-        p.workload.validate()?;
-        Ok(Box::new(MutexNode::new(RaNode::new(me, peers), p.workload)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             MUTUAL_EXCLUSION,
             LIVENESS,
@@ -175,7 +176,7 @@ impl Algorithm for RicartAgrawala {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
+    fn check(run: &Execution, _p: &RaParams) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(fairness(run, &h));

@@ -16,13 +16,14 @@
 //! joins Q at the next release and Q is FIFO); N messages per entry (N−1 requests and the token),
 //! 0 when the node already holds the token. A lost token is not regenerated: no crash is claimed.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{
     common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, DynProcess, Message, NodeId};
-use crate::mutex::host::{trace_token, Cs, MutexNode, MutexRules};
+use crate::core::process::{Message, NoTimer, NodeId};
+use crate::mutex::event::{MutexEvent, Request, TokenEvent, TokenOp};
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules, TokensCreated};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -66,6 +67,12 @@ impl Default for SkParams {
     }
 }
 
+impl Params for SkParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
+        self.workload.validate()
+    }
+}
+
 /// One resource as one node sees it.
 #[derive(Debug, Default)]
 struct Resource {
@@ -93,14 +100,18 @@ impl SkNode {
         res.rn.get(&j).copied().unwrap_or(0) == token.ln.get(&j).copied().unwrap_or(0) + 1
     }
 
-    fn send_token(&mut self, ctx: &mut Ctx, resource: &str, to: NodeId) {
+    fn send_token(&mut self, ctx: &mut MutexCtx, resource: &str, to: NodeId) {
         let Some(token) = self.resources.get_mut(resource).and_then(|r| r.token.take()) else { return };
-        trace_token(ctx, resource, "send", json!({ "to": to, "queue": token.queue }));
+        ctx.emit(&MutexEvent::Token(TokenEvent {
+            to: Some(to),
+            queue: Some(token.queue.iter().copied().collect()),
+            ..TokenEvent::new(resource, TokenOp::Send)
+        }));
         ctx.send(to, &SkMsg::Token { resource: resource.into(), token });
     }
 
     /// Leaving R (or holding an unwanted token): bring Q up to date and pass the token to its head.
-    fn pass_on(&mut self, ctx: &mut Ctx, resource: &str) {
+    fn pass_on(&mut self, ctx: &mut MutexCtx, resource: &str) {
         let me = self.me;
         let mut ids: Vec<NodeId> = self.peers.clone();
         ids.push(me);
@@ -122,16 +133,21 @@ impl SkNode {
 
 impl MutexRules for SkNode {
     type Msg = SkMsg;
+    type Timer = NoTimer;
+    type Durable = TokensCreated;
 
-    fn start(&mut self, ctx: &mut Ctx, _cs: &mut Cs) {
+    fn start(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs, recovered: Option<TokensCreated>) {
         let names: Vec<String> = self.resources.keys().cloned().collect();
         *self = SkNode::new(self.me, &self.peers, self.initial_holder, &names);
         // Only the first start creates tokens: a restarted initial holder must not add a second.
-        if self.me == self.initial_holder && ctx.recovered().is_none() {
-            ctx.persist(&"tokens created");
+        if self.me == self.initial_holder && recovered.is_none() {
+            ctx.persist(&TokensCreated);
             for (name, res) in &mut self.resources {
                 res.token = Some(Token::default());
-                trace_token(ctx, name, "create", json!({ "reason": "initial" }));
+                ctx.emit(&MutexEvent::Token(TokenEvent {
+                    reason: Some("initial".into()),
+                    ..TokenEvent::new(name, TokenOp::Create)
+                }));
             }
         }
     }
@@ -146,21 +162,21 @@ impl MutexRules for SkNode {
         }
     }
 
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {
         let me = self.me;
         let Some(res) = self.resources.get_mut(resource) else { return };
         if res.token.is_some() {
-            cs.requested(ctx, resource, json!({ "has_token": true }));
+            cs.requested(ctx, Request { has_token: Some(true), ..Request::of(resource) });
             return cs.enter(ctx, resource);
         }
         let n = res.rn.entry(me).or_insert(0);
         *n += 1;
         let n = *n;
-        cs.requested(ctx, resource, json!({ "has_token": false, "n": n }));
+        cs.requested(ctx, Request { has_token: Some(false), n: Some(n), ..Request::of(resource) });
         ctx.broadcast(&SkMsg::Request { resource: resource.into(), n });
     }
 
-    fn release(&mut self, ctx: &mut Ctx, _cs: &mut Cs, resource: &str) {
+    fn release(&mut self, ctx: &mut MutexCtx, _cs: &mut Cs, resource: &str) {
         let me = self.me;
         if let Some(res) = self.resources.get_mut(resource) {
             let served = res.rn.get(&me).copied().unwrap_or(0);
@@ -171,7 +187,7 @@ impl MutexRules for SkNode {
         self.pass_on(ctx, resource);
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: SkMsg) {
+    fn message(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, from: NodeId, msg: SkMsg) {
         match msg {
             SkMsg::Request { resource, n } => {
                 let Some(res) = self.resources.get_mut(&resource) else { return };
@@ -185,7 +201,7 @@ impl MutexRules for SkNode {
             SkMsg::Token { resource, token } => {
                 let Some(res) = self.resources.get_mut(&resource) else { return };
                 res.token = Some(token);
-                trace_token(ctx, &resource, "receive", json!({}));
+                ctx.emit(&MutexEvent::Token(TokenEvent::new(&resource, TokenOp::Receive)));
                 if cs.wants(&resource) {
                     cs.enter(ctx, &resource);
                 } else {
@@ -206,25 +222,17 @@ impl MutexRules for SkNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct SuzukiKasami;
 
-impl Algorithm for SuzukiKasami {
-    fn name(&self) -> &'static str {
-        "suzuki-kasami"
-    }
+impl Spec for SuzukiKasami {
+    const NAME: &'static str = "suzuki-kasami";
+    const FAMILY: Family = Family::Mutex;
+    const SUMMARY: &'static str =
+        "Suzuki–Kasami token mutex: broadcast numbered requests, the token carries LN and a queue (N messages per entry, 0 with the token)";
+    type Params = SkParams;
 
-    fn family(&self) -> Family {
-        Family::Mutex
-    }
-
-    fn summary(&self) -> &'static str {
-        "Suzuki–Kasami token mutex: broadcast numbered requests, the token carries LN and a queue (N messages per entry, 0 with the token)"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let p: SkParams = parse_params(params)?;
-        p.workload.validate()?;
+    fn build(me: NodeId, peers: &[NodeId], p: &SkParams) -> Result<impl crate::Process, String> {
         if p.initial_holder != me && !peers.contains(&p.initial_holder) {
             return Err(format!("params.initial_holder: node {} is not in the cluster", p.initial_holder));
         }
@@ -232,10 +240,10 @@ impl Algorithm for SuzukiKasami {
             return Err("params.workload.resources must name the resources to create tokens for".into());
         }
         let rules = SkNode::new(me, peers, p.initial_holder, &p.workload.resources);
-        Ok(Box::new(MutexNode::new(rules, p.workload)))
+        Ok(MutexNode::new(rules, p.workload.clone()))
     }
 
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             MUTUAL_EXCLUSION,
             LIVENESS,
@@ -247,7 +255,7 @@ impl Algorithm for SuzukiKasami {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
+    fn check(run: &Execution, _p: &SkParams) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(token_conservation(run, &h));

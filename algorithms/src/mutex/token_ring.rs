@@ -27,13 +27,15 @@
 //! holder of the old one died); at most N−1 passes between a request and its entry. Cost: 1 to ∞
 //! token passes per entry (each acknowledged), the ring keeps circulating while idle.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{
     common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
-use crate::core::process::{Ctx, DynProcess, Message, Nanos, NodeId, MS};
-use crate::mutex::host::{trace_token, Cs, MutexNode, MutexRules};
+use crate::core::event::Event;
+use crate::core::process::{Message, Nanos, NodeId, Timer, MS};
+use crate::mutex::event::{MutexEvent, Request, TokenEvent, TokenOp};
+use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules, TokensCreated};
 use crate::mutex::workload::Workload;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -63,6 +65,29 @@ impl Message for TokenRingMsg {
         }
     }
 }
+
+/// The rules' timers: a resource's idle token moves on, a resource's token is overdue, a ring
+/// message is not acknowledged. Keys `pass:RESOURCE`, `loss:RESOURCE`, `ack:SEQ`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenRingTimer {
+    Pass(String),
+    Loss(String),
+    Ack(u64),
+}
+
+impl Timer for TokenRingTimer {}
+
+/// Token ring's own events: a successor that did not acknowledge (`suspect`), and a probe for a
+/// token not seen for too long (`token_suspected`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum TokenRingEvent {
+    Suspect { node: NodeId, reason: String },
+    TokenSuspected { resource: String, round: u64, gen: u64 },
+}
+
+impl Event for TokenRingEvent {}
 
 /// Membership announcements are not part of what an entry costs.
 const MEMBERSHIP: [&str; 1] = ["alive"];
@@ -102,8 +127,10 @@ impl TokenRingParams {
         let derived = n as u64 * (self.pass_delay_ms + self.workload.hold_ms + 10) + 2 * self.ack_timeout_ms;
         self.loss_timeout_ms.unwrap_or(derived) * MS
     }
+}
 
-    fn validate(&self) -> Result<(), String> {
+impl Params for TokenRingParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
         self.workload.validate()?;
         if self.workload.resources.is_empty() {
             return Err("params.workload.resources must name the resources to create tokens for".into());
@@ -173,7 +200,7 @@ impl TokenRingNode {
     }
 
     /// Sends a ring message to the successor and waits for its ACK.
-    fn ring_send(&mut self, ctx: &mut Ctx, to: NodeId, mut msg: TokenRingMsg) {
+    fn ring_send(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, to: NodeId, mut msg: TokenRingMsg) {
         self.seq += 1;
         let seq = self.seq;
         match &mut msg {
@@ -182,7 +209,7 @@ impl TokenRingNode {
         }
         ctx.send(to, &msg);
         self.unacked.insert(seq, (to, msg));
-        ctx.set_timer(&format!("ack:{seq}"), self.params.ack_timeout_ms * MS);
+        ctx.set_timer(TokenRingTimer::Ack(seq), self.params.ack_timeout_ms * MS);
     }
 
     /// Whether this node holds the token of `resource` or has it on its way to the successor.
@@ -191,14 +218,14 @@ impl TokenRingNode {
             || self.unacked.values().any(|(_, m)| matches!(m, TokenRingMsg::Token { resource: r, .. } if r == resource))
     }
 
-    fn expect_token(&mut self, ctx: &mut Ctx, resource: &str) {
+    fn expect_token(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, resource: &str) {
         let jitter = ctx.rng().random_range(0..=self.loss_timeout / 2);
-        ctx.set_timer(&format!("loss:{resource}"), self.loss_timeout + jitter);
+        ctx.set_timer(TokenRingTimer::Loss(resource.to_string()), self.loss_timeout + jitter);
     }
 
     /// This node now holds the token: use it if the client waits for the resource, else let it
     /// rest for `pass_delay` and pass it on.
-    fn take_token(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str, gen: u64, hop: u64) {
+    fn take_token(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, resource: &str, gen: u64, hop: u64) {
         let token = self.tokens.get_mut(resource).expect("known resource");
         token.token = Some((gen, hop));
         token.seen = token.seen.max((gen, hop));
@@ -207,12 +234,12 @@ impl TokenRingNode {
         if cs.wants(resource) {
             cs.enter(ctx, resource);
         } else {
-            ctx.set_timer(&format!("pass:{resource}"), self.params.pass_delay_ms * MS);
+            ctx.set_timer(TokenRingTimer::Pass(resource.to_string()), self.params.pass_delay_ms * MS);
         }
     }
 
     /// Sends the token to the successor, unless the client is inside or nobody else is alive.
-    fn pass_token(&mut self, ctx: &mut Ctx, cs: &Cs, resource: &str) {
+    fn pass_token(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &Cs, resource: &str) {
         if cs.holds(resource) {
             return;
         }
@@ -221,29 +248,39 @@ impl TokenRingNode {
         let Some((gen, hop)) = token.token else { return };
         if to == self.me {
             // Alone: keep the token and look again later.
-            ctx.set_timer(&format!("pass:{resource}"), (self.params.pass_delay_ms * MS).max(10 * MS));
+            ctx.set_timer(TokenRingTimer::Pass(resource.to_string()), (self.params.pass_delay_ms * MS).max(10 * MS));
             return;
         }
         token.token = None;
         token.seen = token.seen.max((gen, hop + 1));
-        trace_token(ctx, resource, "send", json!({ "to": to, "gen": gen, "hop": hop + 1 }));
+        ctx.emit(&MutexEvent::Token(TokenEvent {
+            to: Some(to),
+            gen: Some(gen),
+            hop: Some(hop + 1),
+            ..TokenEvent::new(resource, TokenOp::Send)
+        }));
         self.ring_send(ctx, to, TokenRingMsg::Token { resource: resource.into(), gen, hop: hop + 1, seq: 0 });
         self.expect_token(ctx, resource);
     }
 
     /// No ACK from `to` for message `seq`: `to` is dead; the message goes to the next live node.
-    fn ack_timed_out(&mut self, ctx: &mut Ctx, cs: &mut Cs, seq: u64) {
+    fn ack_timed_out(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, seq: u64) {
         let Some((to, msg)) = self.unacked.remove(&seq) else { return };
         if self.alive.remove(&to) {
-            ctx.event("suspect", json!({ "node": to, "reason": "no ack" }));
+            ctx.emit(&TokenRingEvent::Suspect { node: to, reason: "no ack".into() });
         }
         match msg {
             TokenRingMsg::Token { resource, gen, hop, .. } => {
                 // The token never arrived: take it back and pass it on to the next one.
-                trace_token(ctx, &resource, "reclaim", json!({ "from": to, "gen": gen, "hop": hop }));
+                ctx.emit(&MutexEvent::Token(TokenEvent {
+                    from: Some(to),
+                    gen: Some(gen),
+                    hop: Some(hop),
+                    ..TokenEvent::new(&resource, TokenOp::Reclaim)
+                }));
                 self.take_token(ctx, cs, &resource, gen, hop);
                 if !cs.holds(&resource) {
-                    ctx.cancel_timer(&format!("pass:{resource}"));
+                    ctx.cancel_timer(TokenRingTimer::Pass(resource.to_string()));
                     self.pass_token(ctx, cs, &resource);
                 }
             }
@@ -253,7 +290,7 @@ impl TokenRingNode {
     }
 
     /// Passes a probe to the successor; when this node is the only one left, the probe is back.
-    fn forward_probe(&mut self, ctx: &mut Ctx, cs: &mut Cs, probe: TokenRingMsg) {
+    fn forward_probe(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, probe: TokenRingMsg) {
         let to = self.successor();
         if to == self.me {
             self.on_probe(ctx, cs, probe);
@@ -263,7 +300,7 @@ impl TokenRingNode {
     }
 
     /// The loss timer of `resource` fired: probe the ring unless the token is here.
-    fn suspect_loss(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn suspect_loss(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, resource: &str) {
         self.expect_token(ctx, resource); // look again if this probe dies
         if self.has_token(resource) {
             return;
@@ -279,11 +316,11 @@ impl TokenRingNode {
             gen: token.seen.0,
             seq: 0,
         };
-        ctx.event("token_suspected", json!({ "resource": resource, "round": token.rounds, "gen": token.seen.0 }));
+        ctx.emit(&TokenRingEvent::TokenSuspected { resource: resource.into(), round: token.rounds, gen: token.seen.0 });
         self.forward_probe(ctx, cs, probe);
     }
 
-    fn on_probe(&mut self, ctx: &mut Ctx, cs: &mut Cs, probe: TokenRingMsg) {
+    fn on_probe(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, probe: TokenRingMsg) {
         let TokenRingMsg::Probe { resource, origin, round, gen, .. } = &probe else { return };
         let (origin, round, gen) = (*origin, *round, *gen);
         if !self.tokens.contains_key(resource) || self.has_token(resource) {
@@ -298,7 +335,11 @@ impl TokenRingNode {
                 // Around the whole ring and nobody had it: the token is lost. Create the next one.
                 token.probing = None;
                 let gen = token.seen.0.max(gen) + 1;
-                trace_token(ctx, resource, "create", json!({ "reason": "regenerated", "gen": gen }));
+                ctx.emit(&MutexEvent::Token(TokenEvent {
+                    reason: Some("regenerated".into()),
+                    gen: Some(gen),
+                    ..TokenEvent::new(resource, TokenOp::Create)
+                }));
                 let resource = resource.clone();
                 self.take_token(ctx, cs, &resource, gen, 0);
             }
@@ -321,24 +362,30 @@ impl TokenRingNode {
 
 impl MutexRules for TokenRingNode {
     type Msg = TokenRingMsg;
+    type Timer = TokenRingTimer;
+    type Durable = TokensCreated;
 
-    fn start(&mut self, ctx: &mut Ctx, _cs: &mut Cs) {
+    fn start(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, _cs: &mut Cs, recovered: Option<TokensCreated>) {
         let peers: Vec<NodeId> = self.ids.iter().copied().filter(|id| *id != self.me).collect();
         *self = TokenRingNode::new(self.me, &peers, self.params.clone());
         ctx.broadcast(&TokenRingMsg::Alive { reply: true });
         let resources: Vec<String> = self.tokens.keys().cloned().collect();
         // Only the first start creates tokens: a restarted initial holder must not add a second.
-        let create = self.me == self.params.initial_holder && ctx.recovered().is_none();
+        let create = self.me == self.params.initial_holder && recovered.is_none();
         if create {
-            ctx.persist(&"tokens created");
+            ctx.persist(&TokensCreated);
         }
         for resource in resources {
             if create {
-                trace_token(ctx, &resource, "create", json!({ "reason": "initial", "gen": 1 }));
+                ctx.emit(&MutexEvent::Token(TokenEvent {
+                    reason: Some("initial".into()),
+                    gen: Some(1),
+                    ..TokenEvent::new(&resource, TokenOp::Create)
+                }));
                 let token = self.tokens.get_mut(&resource).expect("known resource");
                 token.token = Some((1, 0));
                 token.seen = (1, 0);
-                ctx.set_timer(&format!("pass:{resource}"), self.params.pass_delay_ms * MS);
+                ctx.set_timer(TokenRingTimer::Pass(resource.to_string()), self.params.pass_delay_ms * MS);
             }
             self.expect_token(ctx, &resource);
         }
@@ -354,20 +401,20 @@ impl MutexRules for TokenRingNode {
         }
     }
 
-    fn request(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
-        cs.requested(ctx, resource, Value::Null);
+    fn request(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, resource: &str) {
+        cs.requested(ctx, Request::of(resource));
         if self.tokens.get(resource).is_some_and(|r| r.token.is_some()) {
             // The token rests here: use it instead of passing it on.
-            ctx.cancel_timer(&format!("pass:{resource}"));
+            ctx.cancel_timer(TokenRingTimer::Pass(resource.to_string()));
             cs.enter(ctx, resource);
         }
     }
 
-    fn release(&mut self, ctx: &mut Ctx, cs: &mut Cs, resource: &str) {
+    fn release(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, resource: &str) {
         self.pass_token(ctx, cs, resource);
     }
 
-    fn message(&mut self, ctx: &mut Ctx, cs: &mut Cs, from: NodeId, msg: TokenRingMsg) {
+    fn message(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, from: NodeId, msg: TokenRingMsg) {
         // Any message shows its sender is alive.
         self.alive.insert(from);
         match msg {
@@ -378,16 +425,27 @@ impl MutexRules for TokenRingNode {
             }
             TokenRingMsg::Ack { seq } => {
                 self.unacked.remove(&seq);
-                ctx.cancel_timer(&format!("ack:{seq}"));
+                ctx.cancel_timer(TokenRingTimer::Ack(seq));
             }
             TokenRingMsg::Token { resource, gen, hop, seq } => {
                 ctx.send(from, &TokenRingMsg::Ack { seq });
                 let Some(token) = self.tokens.get(&resource) else { return };
                 if (gen, hop) <= token.seen || token.token.is_some() {
-                    trace_token(ctx, &resource, "discard", json!({ "gen": gen, "hop": hop, "seen": token.seen }));
+                    let discard = TokenEvent {
+                        gen: Some(gen),
+                        hop: Some(hop),
+                        seen: Some(token.seen),
+                        ..TokenEvent::new(&resource, TokenOp::Discard)
+                    };
+                    ctx.emit(&MutexEvent::Token(discard));
                     return;
                 }
-                trace_token(ctx, &resource, "receive", json!({ "from": from, "gen": gen, "hop": hop }));
+                ctx.emit(&MutexEvent::Token(TokenEvent {
+                    from: Some(from),
+                    gen: Some(gen),
+                    hop: Some(hop),
+                    ..TokenEvent::new(&resource, TokenOp::Receive)
+                }));
                 self.take_token(ctx, cs, &resource, gen, hop);
             }
             probe @ TokenRingMsg::Probe { .. } => {
@@ -399,15 +457,11 @@ impl MutexRules for TokenRingNode {
         }
     }
 
-    fn timer(&mut self, ctx: &mut Ctx, cs: &mut Cs, name: &str) {
-        if let Some(resource) = name.strip_prefix("pass:") {
-            let resource = resource.to_string();
-            self.pass_token(ctx, cs, &resource);
-        } else if let Some(resource) = name.strip_prefix("loss:") {
-            let resource = resource.to_string();
-            self.suspect_loss(ctx, cs, &resource);
-        } else if let Some(seq) = name.strip_prefix("ack:").and_then(|s| s.parse().ok()) {
-            self.ack_timed_out(ctx, cs, seq);
+    fn timer(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, timer: TokenRingTimer) {
+        match timer {
+            TokenRingTimer::Pass(resource) => self.pass_token(ctx, cs, &resource),
+            TokenRingTimer::Loss(resource) => self.suspect_loss(ctx, cs, &resource),
+            TokenRingTimer::Ack(seq) => self.ack_timed_out(ctx, cs, seq),
         }
     }
 
@@ -426,7 +480,7 @@ impl MutexRules for TokenRingNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct TokenRing;
 
 pub const PASSES_BEFORE_ENTRY: PropertyInfo = PropertyInfo {
@@ -434,34 +488,25 @@ pub const PASSES_BEFORE_ENTRY: PropertyInfo = PropertyInfo {
     promise: "between a request and its entry the token passes at most N−1 other nodes (when no fault intervenes)",
 };
 
-impl Algorithm for TokenRing {
-    fn name(&self) -> &'static str {
-        "token-ring"
-    }
+impl Spec for TokenRing {
+    const NAME: &'static str = "token-ring";
+    const FAMILY: Family = Family::Mutex;
+    const SUMMARY: &'static str =
+        "token ring mutex: the token circulates P_i → P_(i+1 mod N); a lost token is detected and regenerated once";
+    type Params = TokenRingParams;
 
-    fn family(&self) -> Family {
-        Family::Mutex
-    }
-
-    fn summary(&self) -> &'static str {
-        "token ring mutex: the token circulates P_i → P_(i+1 mod N); a lost token is detected and regenerated once"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn DynProcess>, String> {
-        let p: TokenRingParams = parse_params(params)?;
-        p.validate()?;
+    fn build(me: NodeId, peers: &[NodeId], p: &TokenRingParams) -> Result<impl crate::Process, String> {
         if p.initial_holder != me && !peers.contains(&p.initial_holder) {
             return Err(format!("params.initial_holder: node {} is not in the cluster", p.initial_holder));
         }
-        let workload = p.workload.clone();
-        Ok(Box::new(MutexNode::new(TokenRingNode::new(me, peers, p), workload)))
+        Ok(MutexNode::new(TokenRingNode::new(me, peers, p.clone()), p.workload.clone()))
     }
 
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![MUTUAL_EXCLUSION, LIVENESS, TOKEN_CONSERVATION, PASSES_BEFORE_ENTRY]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
+    fn check(run: &Execution, _p: &TokenRingParams) -> CheckReport {
         let h = History::from_run(run);
         let mut report = common_report(run, &h);
         report.properties.push(token_conservation(run, &h));

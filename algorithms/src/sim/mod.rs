@@ -6,7 +6,7 @@
 
 use crate::algorithm::Algorithm;
 use crate::check::Execution;
-use crate::core::process::{node_rng, Ctx, DynProcess, Effect, Nanos, NodeId, Status, MS};
+use crate::core::process::{node_rng, DynProcess, Effect, Nanos, NodeId, Status, World, MS};
 use crate::core::trace::{Clocks, TraceRecord, VectorClock, What};
 use crate::faults::{self, Action, Applied, ClusterOps, Cut, CutMode, Delay, FaultSpec, LinkSpec};
 use crate::faults::{AppliedFault, FaultRecord, FaultState, NetworkFaults};
@@ -155,9 +155,13 @@ struct Simulation<'a> {
     fault_state: Option<FaultState>,
     records: Vec<TraceRecord>,
     faults: Vec<FaultRecord>,
+    /// What stopped the simulation: persisted state that did not decode.
+    error: Option<String>,
 }
 
-/// Runs one experiment in virtual time. Parameters are checked by building every process first.
+/// Runs one experiment in virtual time. Parameters are checked by building every process first;
+/// a restarted process whose persisted state does not decode as its `Durable` type stops the
+/// simulation with an error, as it stops a real node.
 pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome, String> {
     let ids: Vec<NodeId> = (1..=cfg.nodes as NodeId).collect();
     let mut nodes = BTreeMap::new();
@@ -199,6 +203,7 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
         fault_state: Some(FaultState::new(cfg.seed)),
         records: Vec::new(),
         faults: Vec::new(),
+        error: None,
     };
     sim.faults.push(FaultRecord { t: 0, fault: AppliedFault::RunStart { nodes: ids.clone() } });
     for &id in &ids {
@@ -215,6 +220,9 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
         }
         sim.now = next.at;
         sim.handle(next.event);
+        if let Some(error) = sim.error.take() {
+            return Err(error);
+        }
     }
     sim.faults.push(FaultRecord { t: end, fault: AppliedFault::RunEnd });
     let run = Execution::new(algorithm.name(), ids, cfg.params.clone(), sim.records.clone(), sim.faults.clone());
@@ -257,7 +265,10 @@ impl Simulation<'_> {
                 let what = What::Recv { from, msg_type: kind.to_string(), msg_lc: lc };
                 let r = n.clocks.stamp_receive(now, &instance, lc, &vc, what);
                 self.records.push(r);
-                let result = self.drive(to, |p, ctx| p.on_body(ctx, from, &body).map_err(|e| e.to_string()));
+                let result = self.drive(to, |p, world| match p.on_body(world, from, &body) {
+                    Ok(effects) => (Ok(()), effects),
+                    Err(bad) => (Err(bad.to_string()), Vec::new()),
+                });
                 if let Some(Err(reason)) = result {
                     self.record(to, What::Malformed { from: Some(from), reason });
                 }
@@ -269,7 +280,7 @@ impl Simulation<'_> {
                 }
                 self.nodes.get_mut(&node).unwrap().timers.remove(&name);
                 self.record(node, What::Timer { name: name.clone() });
-                self.drive(node, |p, ctx| p.on_timer(ctx, &name));
+                self.drive(node, |p, world| ((), p.on_timer(world, &name)));
             }
             Event::Fault { action, undo_after } => {
                 // A fault that cannot apply now (killing a node that is down, resuming one that
@@ -288,9 +299,14 @@ impl Simulation<'_> {
 
     fn launch(&mut self, id: NodeId) {
         let peers: Vec<NodeId> = self.ids.iter().copied().filter(|p| *p != id).collect();
-        let process = self.algorithm.build(id, &peers, &self.cfg.params).expect("parameters were checked");
+        let mut process = self.algorithm.build(id, &peers, &self.cfg.params).expect("parameters were checked");
         let seed = self.cfg.seed;
         let n = self.nodes.get_mut(&id).expect("known node");
+        if let Some(Err(e)) = n.persisted.as_deref().map(|state| process.recover(state)) {
+            // A real node stops here too (exit 3): going on would start from default state.
+            self.error = Some(format!("node {id} cannot restart at {} ms: {e}", self.now / MS));
+            return;
+        }
         n.incarnation += 1;
         n.rng = node_rng(seed, id, n.incarnation);
         n.timers.clear();
@@ -298,22 +314,24 @@ impl Simulation<'_> {
         let early = n.held.take().unwrap_or_default();
         let incarnation = n.incarnation;
         self.record(id, What::Start { incarnation });
-        self.drive(id, |p, ctx| p.on_start(ctx));
+        self.drive(id, |p, world| ((), p.on_start(world)));
         for event in early {
             self.schedule(self.now, event);
         }
     }
 
     /// Runs one handler of `id`'s process and carries out its effects in order.
-    fn drive<R>(&mut self, id: NodeId, handler: impl FnOnce(&mut dyn DynProcess, &mut Ctx) -> R) -> Option<R> {
+    fn drive<R>(
+        &mut self,
+        id: NodeId,
+        handler: impl FnOnce(&mut dyn DynProcess, World) -> (R, Vec<Effect>),
+    ) -> Option<R> {
         let peers: Vec<NodeId> = self.ids.iter().copied().filter(|p| *p != id).collect();
         let n = self.nodes.get_mut(&id)?;
         let now = n.drift.at(self.now);
         let mut process = n.process.take()?;
-        let persisted = n.persisted.clone();
-        let mut ctx = Ctx::new(id, &peers, now, &mut n.rng, persisted.as_deref());
-        let result = handler(process.as_mut(), &mut ctx);
-        let effects = ctx.into_effects();
+        let world = World { me: id, peers: &peers, now, rng: &mut n.rng };
+        let (result, effects) = handler(process.as_mut(), world);
         n.process = Some(process);
         for effect in effects {
             self.carry_out(id, effect);

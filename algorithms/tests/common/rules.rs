@@ -7,11 +7,10 @@
 //! persisted, and returns the effects. Tests pick parameters that leave no randomness in what they
 //! compare (a timeout range of one value, no jitter).
 //!
-//! Timers are the one part of the process interface about to change (typed timers instead of
-//! names): a test fires a timer only with [`fire`], and timer effects are decoded only in
-//! [`decode`], so that change is an edit here and nowhere else.
+//! Timers are typed; tests name them by their key (the name in traces, `heartbeat`, `ack:3`) and
+//! [`fire`] turns the key back into the process's timer, so a misspelt one fails the test.
 
-use algorithms::process::node_rng;
+use algorithms::process::{node_rng, Timer};
 use algorithms::{Ctx, Effect, Message, Nanos, NodeId, Process, Status, MS};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
@@ -96,8 +95,8 @@ impl<P: Process> Node<P> {
     }
 
     /// Calls one handler and returns what it asked for; persisted state is kept for the next call.
-    pub fn handle(&mut self, f: impl FnOnce(&mut P, &mut Ctx)) -> Vec<Fx<P::Msg>> {
-        let mut ctx = Ctx::new(self.me, &self.peers, self.now, &mut self.rng, self.stored.as_deref());
+    pub fn handle(&mut self, f: impl FnOnce(&mut P, &mut Ctx<P::Timer>)) -> Vec<Fx<P::Msg>> {
+        let mut ctx = Ctx::new(self.me, &self.peers, self.now, &mut self.rng);
         f(&mut self.process, &mut ctx);
         let effects = ctx.into_effects();
         if let Some(Effect::Persist(bytes)) = effects.iter().rfind(|e| matches!(e, Effect::Persist(_))) {
@@ -106,8 +105,11 @@ impl<P: Process> Node<P> {
         decode(effects)
     }
 
+    /// Starts the process with what it last persisted, decoded as the hosts decode it.
     pub fn start(&mut self) -> Vec<Fx<P::Msg>> {
-        self.handle(|p, ctx| p.on_start(ctx))
+        let recovered: Option<P::Durable> =
+            self.stored.as_deref().map(|bytes| rmp_serde::from_slice(bytes).expect("persisted state decodes"));
+        self.handle(|p, ctx| p.on_start(ctx, recovered))
     }
 
     pub fn deliver(&mut self, from: NodeId, msg: P::Msg) -> Vec<Fx<P::Msg>> {
@@ -134,9 +136,10 @@ impl<P: Process> Node<P> {
     }
 }
 
-/// Fires the timer `name`: the one place a test fires a timer.
+/// Fires the timer whose key (its name in traces) is `name`: the one place a test fires a timer.
 pub fn fire<P: Process>(node: &mut Node<P>, name: &str) -> Vec<Fx<P::Msg>> {
-    node.handle(|p, ctx| p.on_timer(ctx, name))
+    let timer = P::Timer::from_key(name).unwrap_or_else(|| panic!("{name:?} is no timer of this process"));
+    node.handle(|p, ctx| p.on_timer(ctx, timer))
 }
 
 /// Only the sends among `effects`, in order.

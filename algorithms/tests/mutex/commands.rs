@@ -4,7 +4,8 @@
 use crate::common::names;
 use algorithms::algorithm::Family;
 use algorithms::process::node_rng;
-use algorithms::{find, Ctx, DynProcess, Effect};
+use algorithms::process::World;
+use algorithms::{find, DynProcess, Effect};
 use serde_json::{json, Value};
 
 fn events(effects: &[Effect]) -> Vec<String> {
@@ -21,10 +22,9 @@ fn events(effects: &[Effect]) -> Vec<String> {
 
 fn command(p: &mut dyn DynProcess, now: u64, args: &[&str]) -> (Result<String, String>, Vec<Effect>) {
     let mut rng = node_rng(1, 1, 1);
-    let mut ctx = Ctx::new(1, &[], now, &mut rng, None);
+    let world = World { me: 1, peers: &[], now, rng: &mut rng };
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let result = p.on_command(&mut ctx, &args);
-    (result, ctx.into_effects())
+    p.on_command(world, &args)
 }
 
 #[test]
@@ -33,9 +33,8 @@ fn acquire_enters_release_leaves_and_mistakes_are_refused() {
     for name in names(Family::Mutex) {
         let mut p = find(name).unwrap().build(1, &[], &params).unwrap();
         let mut rng = node_rng(1, 1, 1);
-        let mut ctx = Ctx::new(1, &[], 0, &mut rng, None);
-        p.on_start(&mut ctx);
-        assert!(!ctx.into_effects().iter().any(|e| matches!(e, Effect::SetTimer { name, .. } if name == "workload")));
+        let effects = p.on_start(World { me: 1, peers: &[], now: 0, rng: &mut rng });
+        assert!(!effects.iter().any(|e| matches!(e, Effect::SetTimer { name, .. } if name == "workload")));
 
         let (reply, effects) = command(p.as_mut(), 1, &["acquire", "printer"]);
         assert_eq!(reply, Ok("entered printer".into()), "{name}");
@@ -67,7 +66,7 @@ fn token_algorithms_know_only_the_resources_they_have_tokens_for() {
     // The others take any name, e.g. a row of a table.
     let mut p = find("lamport").unwrap().build(1, &[], &params).unwrap();
     let mut rng = node_rng(1, 1, 1);
-    p.on_start(&mut Ctx::new(1, &[], 0, &mut rng, None));
+    p.on_start(World { me: 1, peers: &[], now: 0, rng: &mut rng });
     assert_eq!(
         command(p.as_mut(), 1, &["acquire", "table:employees;row:15"]).0,
         Ok("entered table:employees;row:15".into())

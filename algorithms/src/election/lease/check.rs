@@ -2,7 +2,6 @@
 //! grow, one holder at a time, agreement in stable periods and the request rate.
 
 use super::{LeaseMsg, LeaseParams, LeaseRecord};
-use crate::algorithm::parse_params;
 use crate::check::election::{
     election_latency, episodes, event_data, field, local_time, message_metric, overlapping_reigns, sends_by_type,
     shown, stable_agreement, Elections, Expect, SentIndex, Timed,
@@ -14,21 +13,20 @@ use crate::faults::AppliedFault;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-pub fn check_lease(run: &Execution) -> CheckReport {
-    let params: LeaseParams = parse_params(&run.params).unwrap_or_default();
+pub fn check_lease(run: &Execution, params: &LeaseParams) -> CheckReport {
     let bound = params.election_bound();
     let candidates: Vec<NodeId> = run.nodes.iter().copied().filter(|n| *n != params.store).collect();
     let el = Elections::new(run, candidates.clone());
     let sent = SentIndex::new(&run.records);
 
-    let takeover = no_early_takeover(run, &params, &candidates, &sent);
+    let takeover = no_early_takeover(run, params, &candidates, &sent);
     let transitions = transitions_grow(run, params.store);
     let single = single_leader(run, &el);
     let store_up = |t: Nanos| el.views.at(params.store, t) != crate::check::View::Down && !el.live(t).is_empty();
     let agreement = stable_agreement(&el, bound, Expect::Any, &store_up);
     let eps = episodes(&el, false);
     let (latency, timed) = election_latency(&el, &eps, bound, Expect::Any, &store_up);
-    let (rate, per_period) = request_rate(run, &params, &candidates);
+    let (rate, per_period) = request_rate(run, params, &candidates);
 
     // Candidates poll the store for ever, so an election's messages run from its episode to the
     // agreement on the new holder, not to the next fault as for the other elections.

@@ -25,13 +25,14 @@
 //! Defaults scale client-go's 15 s / 10 s / 2 s down tenfold to lab time: 1500 / 1000 / 200 ms.
 
 mod check;
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::event::Event;
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
+use crate::election::event::{Elected, ElectionEvent};
 pub use check::check_lease;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 /// The lease record, as a `coordination.k8s.io` Lease holds it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -81,6 +82,16 @@ impl Message for LeaseMsg {
     }
 }
 
+/// A candidate's next read (or the holder's next renewal), and the holder's renew deadline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaseTimer {
+    Retry,
+    RenewDeadline,
+}
+
+impl Timer for LeaseTimer {}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LeaseParams {
@@ -113,7 +124,9 @@ impl LeaseParams {
     pub fn election_bound(&self) -> Nanos {
         self.election_bound_ms.unwrap_or(self.lease_duration_ms + self.retry_period_ms * 3 + 100) * MS
     }
+}
 
+impl Params for LeaseParams {
     fn validate(&self, cluster: usize) -> Result<(), String> {
         if self.store == 0 || self.store as usize > cluster {
             return Err(format!("params.store ({}) must be a node of the cluster (1..={cluster})", self.store));
@@ -135,9 +148,30 @@ impl LeaseParams {
     }
 }
 
+/// The lease's own events, written by the store: a successful update of the record
+/// (`lease_updated`), and the record it recovered at start (`lease_store`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum LeaseEvent {
+    LeaseUpdated {
+        version: u64,
+        by: NodeId,
+        holder: Option<NodeId>,
+        transitions: u64,
+        acquire_time_ms: u64,
+        renew_time_ms: u64,
+    },
+    LeaseStore {
+        version: u64,
+        holder: Option<NodeId>,
+    },
+}
+
+impl Event for LeaseEvent {}
+
 /// The API server's part: the record, its version, compare-and-swap.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-struct Store {
+pub struct Store {
     record: LeaseRecord,
     version: u64,
 }
@@ -181,7 +215,7 @@ impl LeaseNode {
 }
 
 impl Store {
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: LeaseMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<LeaseTimer>, from: NodeId, msg: LeaseMsg) {
         match msg {
             LeaseMsg::Get { req } => {
                 ctx.send(from, &LeaseMsg::Record { req, record: self.record.clone(), version: self.version });
@@ -192,12 +226,14 @@ impl Store {
                     self.record = record;
                     self.version += 1;
                     ctx.persist(self);
-                    ctx.event(
-                        "lease_updated",
-                        json!({ "version": self.version, "by": from, "holder": self.record.holder,
-                                "transitions": self.record.transitions,
-                                "acquire_time_ms": self.record.acquire_time_ms, "renew_time_ms": self.record.renew_time_ms }),
-                    );
+                    ctx.emit(&LeaseEvent::LeaseUpdated {
+                        version: self.version,
+                        by: from,
+                        holder: self.record.holder,
+                        transitions: self.record.transitions,
+                        acquire_time_ms: self.record.acquire_time_ms,
+                        renew_time_ms: self.record.renew_time_ms,
+                    });
                 }
                 let (record, version) = (self.record.clone(), self.version);
                 ctx.send(from, &LeaseMsg::UpdateResult { req, ok, record, version });
@@ -208,37 +244,37 @@ impl Store {
 }
 
 impl Candidate {
-    fn view(&mut self, ctx: &mut Ctx, holder: Option<NodeId>, reason: &str) {
+    fn view(&mut self, ctx: &mut Ctx<LeaseTimer>, holder: Option<NodeId>, reason: &str) {
         if self.view == holder {
             return;
         }
         match (self.view, holder) {
-            (_, Some(h)) => ctx.event("leader", json!({ "leader": h })),
-            (Some(old), None) => ctx.event("leader_lost", json!({ "leader": old, "reason": reason })),
+            (_, Some(h)) => ctx.emit(&ElectionEvent::leader(h)),
+            (Some(old), None) => ctx.emit(&ElectionEvent::leader_lost(old, reason)),
             (None, None) => {}
         }
         self.view = holder;
     }
 
     /// client-go's observedRecord/observedTime: the clock starts when the record changes.
-    fn observe(&mut self, ctx: &Ctx, record: &LeaseRecord, version: u64) {
+    fn observe(&mut self, ctx: &Ctx<LeaseTimer>, record: &LeaseRecord, version: u64) {
         if self.observed.as_ref().is_none_or(|(_, v, _)| *v != version) {
             self.observed = Some((record.clone(), version, ctx.now()));
         }
     }
 
-    fn request(&mut self, ctx: &mut Ctx, store: NodeId, build: impl FnOnce(u64) -> LeaseMsg) {
+    fn request(&mut self, ctx: &mut Ctx<LeaseTimer>, store: NodeId, build: impl FnOnce(u64) -> LeaseMsg) {
         self.next_req += 1;
         let req = self.next_req;
         self.in_flight = Some(InFlight { req, sent_at: ctx.now() });
         ctx.send(store, &build(req));
     }
 
-    fn step_down(&mut self, ctx: &mut Ctx, me: NodeId, holder: Option<NodeId>, reason: &str) {
+    fn step_down(&mut self, ctx: &mut Ctx<LeaseTimer>, me: NodeId, holder: Option<NodeId>, reason: &str) {
         if self.leading {
             self.leading = false;
-            ctx.cancel_timer("renew_deadline");
-            ctx.event("leader_lost", json!({ "leader": me, "reason": reason }));
+            ctx.cancel_timer(LeaseTimer::RenewDeadline);
+            ctx.emit(&ElectionEvent::leader_lost(me, reason));
             self.view = None;
         }
         self.view(ctx, holder, reason);
@@ -247,16 +283,16 @@ impl Candidate {
 
 impl LeaseNode {
     /// One round of client-go's tryAcquireOrRenew: read the record, then decide.
-    fn tick(&mut self, ctx: &mut Ctx) {
+    fn tick(&mut self, ctx: &mut Ctx<LeaseTimer>) {
         let (store, period) = (self.params.store, self.params.retry_period_ms);
         let Role::Candidate(c) = &mut self.role else { return };
         c.request(ctx, store, |req| LeaseMsg::Get { req });
         // The holder renews every retry period; the others poll with client-go's jitter.
         let jitter = if c.leading { 0 } else { ctx.rng().random_range(0..=period / 5) };
-        ctx.set_timer("retry", (period + jitter) * MS);
+        ctx.set_timer(LeaseTimer::Retry, (period + jitter) * MS);
     }
 
-    fn on_record(&mut self, ctx: &mut Ctx, record: LeaseRecord, version: u64) {
+    fn on_record(&mut self, ctx: &mut Ctx<LeaseTimer>, record: LeaseRecord, version: u64) {
         let (me, p) = (self.me, self.params.clone());
         let Role::Candidate(c) = &mut self.role else { return };
         c.observe(ctx, &record, version);
@@ -285,16 +321,27 @@ impl LeaseNode {
         }
     }
 
-    fn on_update_result(&mut self, ctx: &mut Ctx, ok: bool, record: LeaseRecord, version: u64, sent_at: Nanos) {
+    fn on_update_result(
+        &mut self,
+        ctx: &mut Ctx<LeaseTimer>,
+        ok: bool,
+        record: LeaseRecord,
+        version: u64,
+        sent_at: Nanos,
+    ) {
         let (me, deadline) = (self.me, self.params.renew_deadline_ms * MS);
         let Role::Candidate(c) = &mut self.role else { return };
         c.observe(ctx, &record, version);
         if ok && record.holder == Some(me) {
             // The renew deadline runs from when this successful request was sent.
-            ctx.set_timer("renew_deadline", (sent_at + deadline).saturating_sub(ctx.now()).max(1));
+            ctx.set_timer(LeaseTimer::RenewDeadline, (sent_at + deadline).saturating_sub(ctx.now()).max(1));
             if !c.leading {
                 c.leading = true;
-                ctx.event("elected", json!({ "leader": me, "transitions": record.transitions }));
+                ctx.emit(&ElectionEvent::Elected(Elected {
+                    leader: me,
+                    transitions: Some(record.transitions),
+                    ..Elected::default()
+                }));
                 c.view(ctx, Some(me), "acquired");
             }
         } else if record.holder != Some(me) {
@@ -305,18 +352,21 @@ impl LeaseNode {
 
 impl Process for LeaseNode {
     type Msg = LeaseMsg;
+    type Timer = LeaseTimer;
+    /// Only the store persists: the record and its version.
+    type Durable = Store;
 
-    fn on_start(&mut self, ctx: &mut Ctx) {
+    fn on_start(&mut self, ctx: &mut Ctx<LeaseTimer>, recovered: Option<Store>) {
         match &mut self.role {
             Role::Store(store) => {
-                *store = ctx.recovered_as().unwrap_or_default();
-                ctx.event("lease_store", json!({ "version": store.version, "holder": store.record.holder }));
+                *store = recovered.unwrap_or_default();
+                ctx.emit(&LeaseEvent::LeaseStore { version: store.version, holder: store.record.holder });
             }
             Role::Candidate(_) => self.tick(ctx),
         }
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: LeaseMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<LeaseTimer>, from: NodeId, msg: LeaseMsg) {
         let in_flight = match &mut self.role {
             Role::Store(store) => return store.on_message(ctx, from, msg),
             Role::Candidate(c) => c.in_flight,
@@ -332,16 +382,15 @@ impl Process for LeaseNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        match name {
-            "retry" => self.tick(ctx),
-            "renew_deadline" => {
+    fn on_timer(&mut self, ctx: &mut Ctx<LeaseTimer>, timer: LeaseTimer) {
+        match timer {
+            LeaseTimer::Retry => self.tick(ctx),
+            LeaseTimer::RenewDeadline => {
                 let me = self.me;
                 if let Role::Candidate(c) = &mut self.role {
                     c.step_down(ctx, me, None, "renew deadline passed");
                 }
             }
-            _ => {}
         }
     }
 
@@ -359,29 +408,21 @@ impl Process for LeaseNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct Lease;
 
-impl Algorithm for Lease {
-    fn name(&self) -> &'static str {
-        "lease"
+impl Spec for Lease {
+    const NAME: &'static str = "lease";
+    const FAMILY: Family = Family::Election;
+    const SUMMARY: &'static str =
+        "Kubernetes-style lease election: a CAS'd lease record on a store node, renew deadline, takeover after a full lease duration";
+    type Params = LeaseParams;
+
+    fn build(me: NodeId, _peers: &[NodeId], p: &LeaseParams) -> Result<impl Process, String> {
+        Ok(LeaseNode::new(me, p.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Election
-    }
-
-    fn summary(&self) -> &'static str {
-        "Kubernetes-style lease election: a CAS'd lease record on a store node, renew deadline, takeover after a full lease duration"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
-        let params: LeaseParams = parse_params(params)?;
-        params.validate(peers.len() + 1)?;
-        Ok(Box::new(LeaseNode::new(me, params)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             PropertyInfo {
                 name: "no_early_takeover",
@@ -410,14 +451,16 @@ impl Algorithm for Lease {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_lease(run)
+    fn check(run: &Execution, p: &LeaseParams) -> CheckReport {
+        check_lease(run, p)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Algorithm;
+    use serde_json::json;
 
     #[test]
     fn bad_params_name_their_key() {

@@ -2,7 +2,6 @@
 //! a majority leader within the bound, and the cost of elections.
 
 use super::{RaftParams, PRE_VOTE_MESSAGES, VOTE_MESSAGES};
-use crate::algorithm::parse_params;
 use crate::check::election::{
     components, election_latency, episodes, event_data, field, listing, message_metric, sends_by_type,
     stable_agreement, Elections, Expect, SentIndex, Timed,
@@ -31,8 +30,7 @@ fn term_events(run: &Execution) -> impl Iterator<Item = (NodeId, u64, EventRef, 
     })
 }
 
-pub fn check_raft(run: &Execution) -> CheckReport {
-    let params: RaftParams = parse_params(&run.params).unwrap_or_default();
+pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
     let bound = params.election_bound();
     let n = run.nodes.len();
     let majority = n / 2 + 1;

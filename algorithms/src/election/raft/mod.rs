@@ -28,13 +28,14 @@
 //! many again per pre-candidate with PreVote.
 
 mod check;
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, MS};
+use crate::core::event::Event;
+use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
+use crate::election::event::{Elected, ElectionEvent, LeaderLost, LeaderView, Started};
 pub use check::check_raft;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,6 +80,42 @@ impl Message for RaftMsg {
     }
 }
 
+/// A follower's (or candidate's) election timeout, and the leader's heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RaftTimer {
+    Election,
+    Heartbeat,
+}
+
+impl Timer for RaftTimer {}
+
+/// Raft's own events: a node's term changed (`term`; at start with the vote it recovered), it
+/// voted (`voted`, `for` the candidate), or a leader heard another leader of its term
+/// (`conflict`, which never happens).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum RaftEvent {
+    Term {
+        term: u64,
+        reason: String,
+        /// Only at start: the vote recovered with the term (`null` for none).
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::core::event::present")]
+        voted_for: Option<Option<NodeId>>,
+    },
+    Voted {
+        term: u64,
+        #[serde(rename = "for")]
+        candidate: NodeId,
+    },
+    Conflict {
+        term: u64,
+        other_leader: NodeId,
+    },
+}
+
+impl Event for RaftEvent {}
+
 /// The messages an election costs; heartbeats and their replies keep a leader, they do not elect.
 const VOTE_MESSAGES: [&str; 2] = ["request_vote", "vote"];
 const PRE_VOTE_MESSAGES: [&str; 2] = ["pre_vote", "pre_vote_reply"];
@@ -118,8 +155,10 @@ impl RaftParams {
     pub fn election_bound(&self) -> Nanos {
         self.election_bound_ms.unwrap_or(3 * self.election_timeout_max_ms + 100) * MS
     }
+}
 
-    fn validate(&self) -> Result<(), String> {
+impl Params for RaftParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
         if self.election_timeout_min_ms == 0 || self.election_timeout_max_ms < self.election_timeout_min_ms {
             return Err(format!(
                 "params.election_timeout_min_ms ({}) must be above 0 and at most params.election_timeout_max_ms ({})",
@@ -180,31 +219,35 @@ impl RaftNode {
         self.durable.current_term
     }
 
-    fn majority(ctx: &Ctx) -> usize {
+    fn majority(ctx: &Ctx<RaftTimer>) -> usize {
         ctx.cluster_size() / 2 + 1
     }
 
     /// A fresh random timeout in `[T, 2T]`: rarely do two followers time out together.
-    fn reset_election_timer(&mut self, ctx: &mut Ctx) {
+    fn reset_election_timer(&mut self, ctx: &mut Ctx<RaftTimer>) {
         let (min, max) = (self.params.election_timeout_min_ms, self.params.election_timeout_max_ms);
         let timeout = ctx.rng().random_range(min * MS..=max * MS);
-        ctx.set_timer("election", timeout);
+        ctx.set_timer(RaftTimer::Election, timeout);
     }
 
     /// Term and vote go to stable storage before any later effect (a reply) is carried out.
-    fn persist(&self, ctx: &mut Ctx) {
+    fn persist(&self, ctx: &mut Ctx<RaftTimer>) {
         ctx.persist(&self.durable);
     }
 
-    fn lose_leader(&mut self, ctx: &mut Ctx, reason: &str) {
+    fn lose_leader(&mut self, ctx: &mut Ctx<RaftTimer>, reason: &str) {
         if let Some(old) = self.leader.take() {
-            ctx.event("leader_lost", json!({ "leader": old, "term": self.term(), "reason": reason }));
+            ctx.emit(&ElectionEvent::LeaderLost(LeaderLost {
+                leader: old,
+                reason: reason.into(),
+                term: Some(self.term()),
+            }));
         }
     }
 
     /// "If RPC request or response contains term T > currentTerm: set currentTerm = T, convert
     /// to follower." Returns whether the term changed.
-    fn observe_term(&mut self, ctx: &mut Ctx, term: u64, from: NodeId) -> bool {
+    fn observe_term(&mut self, ctx: &mut Ctx<RaftTimer>, term: u64, from: NodeId) -> bool {
         if term <= self.term() {
             return false;
         }
@@ -212,21 +255,25 @@ impl RaftNode {
         self.lose_leader(ctx, "higher term");
         self.durable = Durable { current_term: term, voted_for: None };
         self.persist(ctx);
-        ctx.event("term", json!({ "term": term, "reason": format!("higher term from node {from}") }));
+        ctx.emit(&RaftEvent::Term { term, reason: format!("higher term from node {from}"), voted_for: None });
         self.role = Role::Follower;
         if was_leader {
-            ctx.cancel_timer("heartbeat");
+            ctx.cancel_timer(RaftTimer::Heartbeat);
             self.reset_election_timer(ctx);
         }
         true
     }
 
     /// PreVote: ask first, without touching the term.
-    fn start_pre_vote(&mut self, ctx: &mut Ctx) {
+    fn start_pre_vote(&mut self, ctx: &mut Ctx<RaftTimer>) {
         self.role = Role::PreCandidate;
         self.votes = BTreeSet::from([self.me]);
         let term = self.term() + 1;
-        ctx.event("election_started", json!({ "term": term, "pre_vote": true }));
+        ctx.emit(&ElectionEvent::ElectionStarted(Started {
+            term: Some(term),
+            pre_vote: Some(true),
+            ..Started::default()
+        }));
         ctx.broadcast(&RaftMsg::PreVote { term });
         self.reset_election_timer(ctx);
         if self.votes.len() >= Self::majority(ctx) {
@@ -235,14 +282,18 @@ impl RaftNode {
     }
 
     /// "Increment current term, change to candidate state, vote for self, send RequestVote."
-    fn start_election(&mut self, ctx: &mut Ctx) {
+    fn start_election(&mut self, ctx: &mut Ctx<RaftTimer>) {
         self.role = Role::Candidate;
         self.durable = Durable { current_term: self.term() + 1, voted_for: Some(self.me) };
         self.persist(ctx);
         let term = self.term();
-        ctx.event("term", json!({ "term": term, "reason": "candidate" }));
-        ctx.event("voted", json!({ "term": term, "for": self.me }));
-        ctx.event("election_started", json!({ "term": term, "pre_vote": false }));
+        ctx.emit(&RaftEvent::Term { term, reason: "candidate".into(), voted_for: None });
+        ctx.emit(&RaftEvent::Voted { term, candidate: self.me });
+        ctx.emit(&ElectionEvent::ElectionStarted(Started {
+            term: Some(term),
+            pre_vote: Some(false),
+            ..Started::default()
+        }));
         self.votes = BTreeSet::from([self.me]);
         ctx.broadcast(&RaftMsg::RequestVote { term });
         self.reset_election_timer(ctx);
@@ -251,24 +302,25 @@ impl RaftNode {
         }
     }
 
-    fn become_leader(&mut self, ctx: &mut Ctx) {
+    fn become_leader(&mut self, ctx: &mut Ctx<RaftTimer>) {
         self.role = Role::Leader;
         self.leader = Some(self.me);
         let term = self.term();
-        ctx.cancel_timer("election");
-        ctx.event("elected", json!({ "leader": self.me, "term": term, "votes": self.votes }));
-        ctx.event("leader", json!({ "leader": self.me, "term": term }));
+        ctx.cancel_timer(RaftTimer::Election);
+        let votes = Some(self.votes.iter().copied().collect());
+        ctx.emit(&ElectionEvent::Elected(Elected { leader: self.me, term: Some(term), votes, ..Elected::default() }));
+        ctx.emit(&ElectionEvent::Leader(LeaderView { leader: self.me, term: Some(term), round: None }));
         ctx.broadcast(&RaftMsg::AppendEntries { term });
-        ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+        ctx.set_timer(RaftTimer::Heartbeat, self.params.heartbeat_ms * MS);
     }
 
     /// A leader of the current term spoke: follow it and restart the timeout.
-    fn follow(&mut self, ctx: &mut Ctx, leader: NodeId) {
+    fn follow(&mut self, ctx: &mut Ctx<RaftTimer>, leader: NodeId) {
         self.role = Role::Follower;
         self.heard_leader_at = Some(ctx.now());
         if self.leader != Some(leader) {
             self.leader = Some(leader);
-            ctx.event("leader", json!({ "leader": leader, "term": self.term() }));
+            ctx.emit(&ElectionEvent::Leader(LeaderView { leader, term: Some(self.term()), round: None }));
         }
         self.reset_election_timer(ctx);
     }
@@ -283,14 +335,20 @@ impl RaftNode {
 
 impl Process for RaftNode {
     type Msg = RaftMsg;
+    type Timer = RaftTimer;
+    type Durable = Durable;
 
-    fn on_start(&mut self, ctx: &mut Ctx) {
-        self.durable = ctx.recovered_as().unwrap_or_default();
-        ctx.event("term", json!({ "term": self.term(), "reason": "start", "voted_for": self.durable.voted_for }));
+    fn on_start(&mut self, ctx: &mut Ctx<RaftTimer>, recovered: Option<Durable>) {
+        self.durable = recovered.unwrap_or_default(); // none: the first boot, term 0 and no vote
+        ctx.emit(&RaftEvent::Term {
+            term: self.term(),
+            reason: "start".into(),
+            voted_for: Some(self.durable.voted_for),
+        });
         self.reset_election_timer(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: RaftMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, msg: RaftMsg) {
         match msg {
             RaftMsg::RequestVote { term } => {
                 self.observe_term(ctx, term, from);
@@ -298,7 +356,7 @@ impl Process for RaftNode {
                 if grant {
                     self.durable.voted_for = Some(from);
                     self.persist(ctx);
-                    ctx.event("voted", json!({ "term": term, "for": from }));
+                    ctx.emit(&RaftEvent::Voted { term, candidate: from });
                     self.reset_election_timer(ctx);
                 }
                 ctx.send(from, &RaftMsg::Vote { term: self.term(), granted: grant });
@@ -336,7 +394,7 @@ impl Process for RaftNode {
                 self.observe_term(ctx, term, from);
                 if self.role == Role::Leader {
                     // Two leaders in one term would break the election's safety; never happens.
-                    ctx.event("conflict", json!({ "term": term, "other_leader": from }));
+                    ctx.emit(&RaftEvent::Conflict { term, other_leader: from });
                     return;
                 }
                 self.follow(ctx, from);
@@ -348,9 +406,9 @@ impl Process for RaftNode {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
-        match name {
-            "election" if self.role != Role::Leader => {
+    fn on_timer(&mut self, ctx: &mut Ctx<RaftTimer>, timer: RaftTimer) {
+        match timer {
+            RaftTimer::Election if self.role != Role::Leader => {
                 self.lose_leader(ctx, "election timeout");
                 if self.params.pre_vote {
                     self.start_pre_vote(ctx);
@@ -358,15 +416,15 @@ impl Process for RaftNode {
                     self.start_election(ctx);
                 }
             }
-            "heartbeat" if self.role == Role::Leader => {
+            RaftTimer::Heartbeat if self.role == Role::Leader => {
                 ctx.broadcast(&RaftMsg::AppendEntries { term: self.term() });
-                ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+                ctx.set_timer(RaftTimer::Heartbeat, self.params.heartbeat_ms * MS);
             }
-            _ => {}
+            RaftTimer::Election | RaftTimer::Heartbeat => {} // a leader's election timer, a follower's heartbeat
         }
     }
 
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+    fn on_command(&mut self, ctx: &mut Ctx<RaftTimer>, args: &[String]) -> Result<String, String> {
         match args.first().map(String::as_str) {
             Some("elect") if self.role != Role::Leader => {
                 self.lose_leader(ctx, "election requested");
@@ -389,29 +447,21 @@ impl Process for RaftNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct RaftElection;
 
-impl Algorithm for RaftElection {
-    fn name(&self) -> &'static str {
-        "raft-election"
+impl Spec for RaftElection {
+    const NAME: &'static str = "raft-election";
+    const FAMILY: Family = Family::Election;
+    const SUMMARY: &'static str =
+        "Raft leader election: terms, randomized timeouts, one persisted vote per term, optional PreVote";
+    type Params = RaftParams;
+
+    fn build(me: NodeId, _peers: &[NodeId], p: &RaftParams) -> Result<impl Process, String> {
+        Ok(RaftNode::new(me, p.clone()))
     }
 
-    fn family(&self) -> Family {
-        Family::Election
-    }
-
-    fn summary(&self) -> &'static str {
-        "Raft leader election: terms, randomized timeouts, one persisted vote per term, optional PreVote"
-    }
-
-    fn build(&self, me: NodeId, _peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
-        let params: RaftParams = parse_params(params)?;
-        params.validate()?;
-        Ok(Box::new(RaftNode::new(me, params)))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         vec![
             PropertyInfo { name: "one_leader_per_term", promise: "at most one node is elected in any term" },
             PropertyInfo {
@@ -442,8 +492,8 @@ impl Algorithm for RaftElection {
         ]
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_raft(run)
+    fn check(run: &Execution, p: &RaftParams) -> CheckReport {
+        check_raft(run, p)
     }
 }
 
@@ -451,6 +501,67 @@ impl Algorithm for RaftElection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::process::{node_rng, DynProcess, Hosted, World};
+    use crate::{Algorithm, Effect};
+    use serde_json::json;
+
+    /// Voter 2 of three, as a host holds it.
+    fn voter() -> Hosted<RaftNode> {
+        Hosted::new(RaftNode::new(2, RaftParams::default()))
+    }
+
+    fn deliver(p: &mut Hosted<RaftNode>, from: NodeId, msg: &RaftMsg) -> Vec<Effect> {
+        let mut rng = node_rng(1, 2, 1);
+        let world = World { me: 2, peers: &[1, 3], now: 0, rng: &mut rng };
+        p.on_body(world, from, &rmp_serde::to_vec_named(msg).unwrap()).unwrap()
+    }
+
+    fn start(p: &mut Hosted<RaftNode>) -> Vec<Effect> {
+        let mut rng = node_rng(1, 2, 1);
+        p.on_start(World { me: 2, peers: &[1, 3], now: 0, rng: &mut rng })
+    }
+
+    fn persisted(effects: &[Effect]) -> Option<Vec<u8>> {
+        effects.iter().rev().find_map(|e| match e {
+            Effect::Persist(bytes) => Some(bytes.clone()),
+            _ => None,
+        })
+    }
+
+    fn votes(effects: &[Effect]) -> Vec<RaftMsg> {
+        let sent = effects.iter().filter_map(|e| match e {
+            Effect::Send(out) if out.kind == "vote" => rmp_serde::from_slice(&out.body).ok(),
+            _ => None,
+        });
+        sent.collect()
+    }
+
+    #[test]
+    fn a_restarted_voter_keeps_its_vote() {
+        let mut p = voter();
+        start(&mut p);
+        let effects = deliver(&mut p, 1, &RaftMsg::RequestVote { term: 1 });
+        assert_eq!(votes(&effects), [RaftMsg::Vote { term: 1, granted: true }]);
+        let state = persisted(&effects).expect("the vote is persisted before the reply");
+
+        // A crash, a restart from the persisted state: the vote of term 1 is still given.
+        let mut p = voter();
+        p.recover(&state).unwrap();
+        let effects = start(&mut p);
+        let term = RaftEvent::Term { term: 1, reason: "start".into(), voted_for: Some(Some(1)) };
+        assert!(effects.contains(&Effect::Event { name: "term".into(), data: term.to_parts().1 }), "{effects:?}");
+        let effects = deliver(&mut p, 3, &RaftMsg::RequestVote { term: 1 });
+        assert_eq!(votes(&effects), [RaftMsg::Vote { term: 1, granted: false }], "one vote per term");
+    }
+
+    #[test]
+    fn a_corrupt_vote_file_is_an_error_not_a_forgotten_vote() {
+        let mut p = voter();
+        let err = p.recover(b"\x92\xa3not a term").unwrap_err().to_string();
+        assert!(err.contains("raft::Durable"), "the error names what did not decode: {err}");
+        let truncated = rmp_serde::to_vec_named(&Durable { current_term: 7, voted_for: Some(3) }).unwrap();
+        assert!(voter().recover(&truncated[..truncated.len() - 2]).is_err(), "a torn write is no state either");
+    }
 
     #[test]
     fn bad_params_name_their_key() {

@@ -24,12 +24,13 @@
 //! n for ELECTED); with all initiating n·H(n) ≈ n ln n election messages on average and n(n+1)/2
 //! at worst, plus n for ELECTED.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, MS};
-use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, Watch};
+use crate::election::event::{ElectionEvent, Started};
+use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, RingTimer, Watch};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CrMsg {
@@ -61,7 +62,7 @@ impl ChangRobertsNode {
         ChangRobertsNode { me, params, ring, watch, participant: false }
     }
 
-    fn initiate(&mut self, ctx: &mut Ctx) {
+    fn initiate(&mut self, ctx: &mut Ctx<RingTimer>) {
         if self.participate(ctx, true) {
             let back = self.ring.send(ctx, CrMsg::Election { id: self.me });
             self.bounced(ctx, back);
@@ -69,19 +70,19 @@ impl ChangRobertsNode {
     }
 
     /// Becomes a participant; false if it already was one.
-    fn participate(&mut self, ctx: &mut Ctx, initiator: bool) -> bool {
+    fn participate(&mut self, ctx: &mut Ctx<RingTimer>, initiator: bool) -> bool {
         if self.participant {
             return false;
         }
         self.participant = true;
         self.ring.fresh_round();
-        ctx.event("election_started", json!({ "initiator": initiator }));
+        ctx.emit(&ElectionEvent::ElectionStarted(Started { initiator: Some(initiator), ..Started::default() }));
         self.watch.hold(ctx);
-        ctx.set_timer("election", self.params.election_timeout_ms * MS);
+        ctx.set_timer(RingTimer::Election, self.params.election_timeout_ms * MS);
         true
     }
 
-    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: CrMsg) {
+    fn on_ring(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, msg: CrMsg) {
         let back = match msg {
             CrMsg::Election { id } => {
                 self.ring.alive(id);
@@ -96,8 +97,8 @@ impl ChangRobertsNode {
                     }
                 } else {
                     self.participant = false;
-                    ctx.cancel_timer("election");
-                    ctx.event("elected", json!({ "leader": self.me }));
+                    ctx.cancel_timer(RingTimer::Election);
+                    ctx.emit(&ElectionEvent::elected(self.me));
                     self.watch.take::<CrMsg>(ctx, self.me);
                     self.ring.send(ctx, CrMsg::Elected { id: self.me })
                 }
@@ -115,7 +116,7 @@ impl ChangRobertsNode {
             CrMsg::Elected { id } => {
                 self.ring.alive(id);
                 self.participant = false;
-                ctx.cancel_timer("election");
+                ctx.cancel_timer(RingTimer::Election);
                 self.watch.take::<CrMsg>(ctx, id);
                 self.ring.forward(ctx, hops, msg)
             }
@@ -148,11 +149,11 @@ impl RingElection for ChangRobertsNode {
         self.participant
     }
 
-    fn initiate(&mut self, ctx: &mut Ctx) {
+    fn initiate(&mut self, ctx: &mut Ctx<RingTimer>) {
         ChangRobertsNode::initiate(self, ctx)
     }
 
-    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: CrMsg) {
+    fn on_ring(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, msg: CrMsg) {
         ChangRobertsNode::on_ring(self, ctx, hops, msg)
     }
 
@@ -161,7 +162,7 @@ impl RingElection for ChangRobertsNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct ChangRoberts;
 
 pub const FACTS: RingFacts = RingFacts {
@@ -183,32 +184,24 @@ pub const FACTS: RingFacts = RingFacts {
     },
 };
 
-impl Algorithm for ChangRoberts {
-    fn name(&self) -> &'static str {
-        "chang-roberts"
+impl Spec for ChangRoberts {
+    const NAME: &'static str = "chang-roberts";
+    const FAMILY: Family = Family::Election;
+    const SUMMARY: &'static str =
+        "Chang–Roberts ring election: smaller ids are swallowed, the highest id's message comes home";
+    type Params = RingParams;
+
+    fn build(me: NodeId, peers: &[NodeId], params: &RingParams) -> Result<impl crate::Process, String> {
+        Ok(RingNode(ChangRobertsNode::new(me, peers, params.clone())))
     }
 
-    fn family(&self) -> Family {
-        Family::Election
-    }
-
-    fn summary(&self) -> &'static str {
-        "Chang–Roberts ring election: smaller ids are swallowed, the highest id's message comes home"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
-        let params: RingParams = parse_params(params)?;
-        params.validate()?;
-        Ok(Box::new(RingNode(ChangRobertsNode::new(me, peers, params))))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         crate::election::ring::properties(
             "after a failure an election costs at most 3n−1 messages with one initiator, n(n+1)/2 + n with several",
         )
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_ring(run, &FACTS)
+    fn check(run: &Execution, params: &RingParams) -> CheckReport {
+        check_ring(run, params, &FACTS)
     }
 }

@@ -23,8 +23,7 @@ pub struct RingFacts {
 }
 
 /// The checker of both ring elections.
-pub fn check_ring(run: &Execution, facts: &RingFacts) -> CheckReport {
-    let params: RingParams = crate::algorithm::parse_params(&run.params).unwrap_or_default();
+pub fn check_ring(run: &Execution, params: &RingParams, facts: &RingFacts) -> CheckReport {
     let bound = params.election_bound();
     let n = run.nodes.len() as u64;
     let el = Elections::new(run, run.nodes.clone());

@@ -24,13 +24,14 @@
 //! it. Cost: 2n messages per initiator (n ELECTION hops, n COORDINATOR hops), so 2n² = O(n²) when
 //! all initiate.
 
-use crate::algorithm::{parse_params, Algorithm, Family, PropertyInfo};
+use crate::algorithm::{Family, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, MS};
-use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, Watch};
+use crate::election::event::{ElectionEvent, Started};
+use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode, RingParams, RingTimer, Watch};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LeLannMsg {
@@ -66,7 +67,7 @@ impl LeLannNode {
         LeLannNode { me, params, ring, watch, participant: false, initiated: None }
     }
 
-    fn initiate(&mut self, ctx: &mut Ctx) {
+    fn initiate(&mut self, ctx: &mut Ctx<RingTimer>) {
         if self.participate(ctx, true) {
             let tag = ctx.rng().random();
             self.initiated = Some(tag);
@@ -76,28 +77,28 @@ impl LeLannNode {
     }
 
     /// Becomes a participant; false if it already was one.
-    fn participate(&mut self, ctx: &mut Ctx, initiator: bool) -> bool {
+    fn participate(&mut self, ctx: &mut Ctx<RingTimer>, initiator: bool) -> bool {
         if self.participant {
             return false;
         }
         self.participant = true;
         self.ring.fresh_round();
-        ctx.event("election_started", json!({ "initiator": initiator }));
+        ctx.emit(&ElectionEvent::ElectionStarted(Started { initiator: Some(initiator), ..Started::default() }));
         self.watch.hold(ctx);
-        ctx.set_timer("election", self.params.election_timeout_ms * MS);
+        ctx.set_timer(RingTimer::Election, self.params.election_timeout_ms * MS);
         true
     }
 
-    fn take_leader(&mut self, ctx: &mut Ctx, leader: NodeId) {
+    fn take_leader(&mut self, ctx: &mut Ctx<RingTimer>, leader: NodeId) {
         self.participant = false;
-        ctx.cancel_timer("election");
+        ctx.cancel_timer(RingTimer::Election);
         if leader == self.me && self.watch.leader() != Some(self.me) {
-            ctx.event("elected", json!({ "leader": self.me }));
+            ctx.emit(&ElectionEvent::elected(self.me));
         }
         self.watch.take::<LeLannMsg>(ctx, leader);
     }
 
-    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: LeLannMsg) {
+    fn on_ring(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, msg: LeLannMsg) {
         let back = match msg {
             LeLannMsg::Election { mut ids, tag } => {
                 for id in &ids {
@@ -160,11 +161,11 @@ impl RingElection for LeLannNode {
         self.participant
     }
 
-    fn initiate(&mut self, ctx: &mut Ctx) {
+    fn initiate(&mut self, ctx: &mut Ctx<RingTimer>) {
         LeLannNode::initiate(self, ctx)
     }
 
-    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: LeLannMsg) {
+    fn on_ring(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, msg: LeLannMsg) {
         LeLannNode::on_ring(self, ctx, hops, msg)
     }
 
@@ -174,7 +175,7 @@ impl RingElection for LeLannNode {
     }
 }
 
-/// The registry entry.
+/// The catalogue entry: what the algorithm declares.
 pub struct LeLann;
 
 pub const FACTS: RingFacts = RingFacts {
@@ -193,32 +194,24 @@ pub const FACTS: RingFacts = RingFacts {
     },
 };
 
-impl Algorithm for LeLann {
-    fn name(&self) -> &'static str {
-        "lelann"
+impl Spec for LeLann {
+    const NAME: &'static str = "lelann";
+    const FAMILY: Family = Family::Election;
+    const SUMMARY: &'static str =
+        "LeLann ring election: the message collects every id round the ring; the initiator picks the highest";
+    type Params = RingParams;
+
+    fn build(me: NodeId, peers: &[NodeId], params: &RingParams) -> Result<impl crate::Process, String> {
+        Ok(RingNode(LeLannNode::new(me, peers, params.clone())))
     }
 
-    fn family(&self) -> Family {
-        Family::Election
-    }
-
-    fn summary(&self) -> &'static str {
-        "LeLann ring election: the message collects every id round the ring; the initiator picks the highest"
-    }
-
-    fn build(&self, me: NodeId, peers: &[NodeId], params: &Value) -> Result<Box<dyn crate::DynProcess>, String> {
-        let params: RingParams = parse_params(params)?;
-        params.validate()?;
-        Ok(Box::new(RingNode(LeLannNode::new(me, peers, params))))
-    }
-
-    fn properties(&self) -> Vec<PropertyInfo> {
+    fn properties() -> Vec<PropertyInfo> {
         crate::election::ring::properties(
             "an election costs at most 2n messages per initiator (2n² with all initiating)",
         )
     }
 
-    fn check(&self, run: &Execution) -> CheckReport {
-        check_ring(run, &FACTS)
+    fn check(run: &Execution, params: &RingParams) -> CheckReport {
+        check_ring(run, params, &FACTS)
     }
 }

@@ -16,11 +16,12 @@ pub mod chang_roberts;
 pub mod lelann;
 
 mod check;
-use crate::core::process::{Ctx, Message, Nanos, NodeId, MS};
+use crate::core::event::Event;
+use crate::core::process::{Ctx, Message, Nanos, NoState, NodeId, Timer, MS};
+use crate::election::ElectionEvent;
 pub use check::{check_ring, properties, RingFacts};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::{BTreeSet, VecDeque};
 
 /// A ring algorithm's messages: its own (`body`) travel hop by hop; acknowledgements repair the
@@ -50,6 +51,19 @@ impl<P: Message> Message for RingMsg<P> {
         }
     }
 }
+
+/// The timers of both ring elections: the oldest unacknowledged hop, the leader's heartbeat, the
+/// wait for it, and a participant's wait for the election's result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RingTimer {
+    Ack,
+    Heartbeat,
+    LeaderTimeout,
+    Election,
+}
+
+impl Timer for RingTimer {}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -88,8 +102,10 @@ impl RingParams {
         let derived = self.leader_timeout_ms + self.timeout_jitter_ms + 2 * self.election_timeout_ms + 100;
         self.election_bound_ms.unwrap_or(derived) * MS
     }
+}
 
-    pub fn validate(&self) -> Result<(), String> {
+impl crate::algorithm::Params for RingParams {
+    fn validate(&self, _nodes: usize) -> Result<(), String> {
         if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.leader_timeout_ms {
             return Err(format!(
                 "params.heartbeat_ms ({}) must be above 0 and below params.leader_timeout_ms ({})",
@@ -105,6 +121,17 @@ impl RingParams {
         Ok(())
     }
 }
+
+/// The rings' own events: a message dropped after a whole round unconsumed (`ring_dropped`), and a
+/// successor taken for dead (`successor_suspected`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum RingEvent {
+    RingDropped { kind: String, hops: u32 },
+    SuccessorSuspected { node: NodeId },
+}
+
+impl Event for RingEvent {}
 
 /// A hop sent but not yet acknowledged.
 #[derive(Clone, Debug)]
@@ -154,27 +181,27 @@ impl<P: Message + Clone> Ring<P> {
     }
 
     /// Starts `body` on its way round the ring.
-    pub fn send(&mut self, ctx: &mut Ctx, body: P) -> Bounced<P> {
+    pub fn send(&mut self, ctx: &mut Ctx<RingTimer>, body: P) -> Bounced<P> {
         self.hop(ctx, 1, body)
     }
 
     /// Passes on a message that has made `hops` hops. One that has made a whole round without
     /// being consumed is dropped.
-    pub fn forward(&mut self, ctx: &mut Ctx, hops: u32, body: P) -> Bounced<P> {
+    pub fn forward(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, body: P) -> Bounced<P> {
         if hops as usize >= self.order.len() {
-            ctx.event("ring_dropped", json!({ "kind": body.kind(), "hops": hops }));
+            ctx.emit(&RingEvent::RingDropped { kind: body.kind().into(), hops });
             return None;
         }
         self.hop(ctx, hops + 1, body)
     }
 
-    fn hop(&mut self, ctx: &mut Ctx, hops: u32, body: P) -> Bounced<P> {
+    fn hop(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, body: P) -> Bounced<P> {
         let Some(to) = self.successor() else { return Some((hops, body)) };
         self.hop_to(ctx, to, hops, body);
         None
     }
 
-    fn hop_to(&mut self, ctx: &mut Ctx, to: NodeId, hops: u32, body: P) {
+    fn hop_to(&mut self, ctx: &mut Ctx<RingTimer>, to: NodeId, hops: u32, body: P) {
         self.next_seq += 1;
         let seq = self.next_seq;
         ctx.send(to, &RingMsg::Pass { seq, hops, body: body.clone() });
@@ -185,14 +212,14 @@ impl<P: Message + Clone> Ring<P> {
     }
 
     /// The acknowledgement of a hop this process received; sent before acting on it.
-    pub fn ack(&self, ctx: &mut Ctx, from: NodeId, seq: u64) {
+    pub fn ack(&self, ctx: &mut Ctx<RingTimer>, from: NodeId, seq: u64) {
         ctx.send(from, &RingMsg::<P>::Ack { seq });
     }
 
     /// An acknowledgement arrived: the hop is done. Links are FIFO, so an earlier hop to the same
     /// process still unacknowledged was lost (it reached the process before it was running): the
     /// process is alive, and gets that hop again.
-    pub fn acked(&mut self, ctx: &mut Ctx, from: NodeId, seq: u64) {
+    pub fn acked(&mut self, ctx: &mut Ctx<RingTimer>, from: NodeId, seq: u64) {
         let (lost, rest): (Vec<_>, Vec<_>) = self
             .unacked
             .drain(..)
@@ -207,10 +234,10 @@ impl<P: Message + Clone> Ring<P> {
 
     /// The oldest hop was not acknowledged in time: its successor is taken for dead, and every
     /// hop still waiting on that successor goes on to the next, in order. Returns what came back.
-    pub fn timed_out(&mut self, ctx: &mut Ctx) -> Vec<(u32, P)> {
+    pub fn timed_out(&mut self, ctx: &mut Ctx<RingTimer>) -> Vec<(u32, P)> {
         let Some(dead) = self.unacked.front().map(|p| p.to) else { return vec![] };
         self.suspected.insert(dead);
-        ctx.event("successor_suspected", json!({ "node": dead }));
+        ctx.emit(&RingEvent::SuccessorSuspected { node: dead });
         let (stalled, waiting): (Vec<_>, Vec<_>) = self.unacked.drain(..).partition(|p| p.to == dead);
         self.unacked = waiting.into();
         let mut back = Vec::new();
@@ -221,10 +248,10 @@ impl<P: Message + Clone> Ring<P> {
         back
     }
 
-    fn arm(&self, ctx: &mut Ctx) {
+    fn arm(&self, ctx: &mut Ctx<RingTimer>) {
         match self.unacked.front() {
-            Some(p) => ctx.set_timer("ack", (p.sent_at + self.ack_timeout).saturating_sub(ctx.now()).max(1)),
-            None => ctx.cancel_timer("ack"),
+            Some(p) => ctx.set_timer(RingTimer::Ack, (p.sent_at + self.ack_timeout).saturating_sub(ctx.now()).max(1)),
+            None => ctx.cancel_timer(RingTimer::Ack),
         }
     }
 }
@@ -248,49 +275,49 @@ impl Watch {
     }
 
     /// An election's result: lead (heartbeats start) or follow (heartbeats are expected).
-    pub fn take<P: Message>(&mut self, ctx: &mut Ctx, leader: NodeId) {
+    pub fn take<P: Message>(&mut self, ctx: &mut Ctx<RingTimer>, leader: NodeId) {
         if self.leader != Some(leader) {
             self.leader = Some(leader);
-            ctx.event("leader", json!({ "leader": leader }));
+            ctx.emit(&ElectionEvent::leader(leader));
         }
         if leader == self.me {
-            ctx.cancel_timer("leader_timeout");
+            ctx.cancel_timer(RingTimer::LeaderTimeout);
             self.beat::<P>(ctx);
         } else {
-            ctx.cancel_timer("heartbeat");
+            ctx.cancel_timer(RingTimer::Heartbeat);
             self.expect(ctx);
         }
     }
 
     /// (Re)starts the wait for the leader's next heartbeat.
-    pub fn expect(&self, ctx: &mut Ctx) {
+    pub fn expect(&self, ctx: &mut Ctx<RingTimer>) {
         let jitter = ctx.rng().random_range(0..=self.params.timeout_jitter_ms);
-        ctx.set_timer("leader_timeout", (self.params.leader_timeout_ms + jitter) * MS);
+        ctx.set_timer(RingTimer::LeaderTimeout, (self.params.leader_timeout_ms + jitter) * MS);
     }
 
     /// An election is running: its result will come; stop suspecting meanwhile.
-    pub fn hold(&self, ctx: &mut Ctx) {
-        ctx.cancel_timer("leader_timeout");
+    pub fn hold(&self, ctx: &mut Ctx<RingTimer>) {
+        ctx.cancel_timer(RingTimer::LeaderTimeout);
     }
 
     /// The leader is presumed dead.
-    pub fn lose(&mut self, ctx: &mut Ctx, reason: &str) {
+    pub fn lose(&mut self, ctx: &mut Ctx<RingTimer>, reason: &str) {
         if let Some(old) = self.leader.take() {
-            ctx.event("leader_lost", json!({ "leader": old, "reason": reason }));
+            ctx.emit(&ElectionEvent::leader_lost(old, reason));
         }
     }
 
     /// The `heartbeat` timer: a leader's heartbeat to everyone.
-    pub fn beat<P: Message>(&self, ctx: &mut Ctx) {
+    pub fn beat<P: Message>(&self, ctx: &mut Ctx<RingTimer>) {
         if self.leader == Some(self.me) {
             ctx.broadcast(&RingMsg::<P>::Heartbeat);
-            ctx.set_timer("heartbeat", self.params.heartbeat_ms * MS);
+            ctx.set_timer(RingTimer::Heartbeat, self.params.heartbeat_ms * MS);
         }
     }
 
     /// A heartbeat from `from`. Returns true when it shows a rival leader with a higher id than
     /// this one's own leadership (two sides of a healed partition), which calls for an election.
-    pub fn heard(&self, ctx: &mut Ctx, from: NodeId) -> bool {
+    pub fn heard(&self, ctx: &mut Ctx<RingTimer>, from: NodeId) -> bool {
         if self.leader == Some(from) {
             self.expect(ctx);
             return false;
@@ -315,14 +342,14 @@ pub trait RingElection: 'static {
     fn participant(&self) -> bool;
 
     /// Calls an election (unless this process already takes part in one).
-    fn initiate(&mut self, ctx: &mut Ctx);
+    fn initiate(&mut self, ctx: &mut Ctx<RingTimer>);
     /// A ring message arrived, after `hops` hops.
-    fn on_ring(&mut self, ctx: &mut Ctx, hops: u32, msg: Self::Body);
+    fn on_ring(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, msg: Self::Body);
     /// The election ran out of time: forget it, so that `initiate` starts afresh.
     fn abandon(&mut self);
 
     /// A message no other process could take comes back here, as in a ring of one.
-    fn bounced(&mut self, ctx: &mut Ctx, back: Bounced<Self::Body>) {
+    fn bounced(&mut self, ctx: &mut Ctx<RingTimer>, back: Bounced<Self::Body>) {
         if let Some((hops, msg)) = back {
             self.on_ring(ctx, hops, msg);
         }
@@ -337,12 +364,14 @@ where
     E::Body: Serialize + serde::de::DeserializeOwned,
 {
     type Msg = RingMsg<E::Body>;
+    type Timer = RingTimer;
+    type Durable = NoState;
 
-    fn on_start(&mut self, ctx: &mut Ctx) {
+    fn on_start(&mut self, ctx: &mut Ctx<RingTimer>, _: Option<NoState>) {
         self.0.initiate(ctx);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx, from: NodeId, msg: Self::Msg) {
+    fn on_message(&mut self, ctx: &mut Ctx<RingTimer>, from: NodeId, msg: Self::Msg) {
         let election = &mut self.0;
         election.ring().alive(from);
         match msg {
@@ -359,28 +388,27 @@ where
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx, name: &str) {
+    fn on_timer(&mut self, ctx: &mut Ctx<RingTimer>, timer: RingTimer) {
         let election = &mut self.0;
-        match name {
-            "ack" => {
+        match timer {
+            RingTimer::Ack => {
                 for (hops, msg) in election.ring().timed_out(ctx) {
                     election.on_ring(ctx, hops, msg);
                 }
             }
-            "heartbeat" => election.watch().beat::<E::Body>(ctx),
-            "leader_timeout" => {
+            RingTimer::Heartbeat => election.watch().beat::<E::Body>(ctx),
+            RingTimer::LeaderTimeout => {
                 election.watch_mut().lose(ctx, "no heartbeat");
                 election.initiate(ctx);
             }
-            "election" => {
+            RingTimer::Election => {
                 election.abandon();
                 election.initiate(ctx);
             }
-            _ => {}
         }
     }
 
-    fn on_command(&mut self, ctx: &mut Ctx, args: &[String]) -> Result<String, String> {
+    fn on_command(&mut self, ctx: &mut Ctx<RingTimer>, args: &[String]) -> Result<String, String> {
         match args.first().map(String::as_str) {
             Some("elect") => {
                 self.0.initiate(ctx);
