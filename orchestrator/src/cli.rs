@@ -78,7 +78,7 @@ pub enum Cmd {
     Sim {
         #[command(flatten)]
         common: Common,
-        /// How many seeds to run, starting at --seed (default: the file's [sim] seeds)
+        /// How many seeds to run, starting at --seed (default: the file's sim.seeds)
         #[arg(long)]
         seeds: Option<u64>,
     },
@@ -102,7 +102,7 @@ pub enum Cmd {
         /// Return once the cluster is up, leaving it running in the background
         #[arg(long)]
         detach: bool,
-        /// Also apply the experiment's [[faults]] and [nemesis] (by default only live commands do)
+        /// Also apply the experiment's faults and nemesis (by default only live commands do)
         #[arg(long)]
         schedule: bool,
         /// (internal) write the run directory here once up
@@ -248,7 +248,7 @@ pub enum Cmd {
     },
     /// Write a run's events for another tool to stdout: `export --shiviz RUN_DIR > run.log`
     Export {
-        /// ShiViz's log format (https://bestchai.bitbucket.io/shiviz/)
+        /// ShiViz's log format (<https://bestchai.bitbucket.io/shiviz/>)
         #[arg(long)]
         shiviz: bool,
         /// The run directory, e.g. runs/latest
