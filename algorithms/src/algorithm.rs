@@ -26,6 +26,8 @@ pub struct PropertyInfo {
 pub enum Family {
     Election,
     Mutex,
+    /// A replicated service with clients (see [`crate::service`]): its runs leave a client history.
+    Replication,
     /// Not a distributed algorithm: the load generator of the transport benchmark.
     Load,
 }

@@ -15,6 +15,7 @@
 //!   exclusion checks every algorithm of those families uses;
 //! - [`algorithm`]: what an algorithm declares once ([`algorithm::Spec`]: name, params, properties,
 //!   build, check), and the object-safe [`Algorithm`] every `Spec` is;
+//! - [`service`]: what replicated services and their clients share (requests, replies, commands);
 //! - the families: [`election`], [`mutex`], and [`load`] (the transport benchmark's load);
 //! - [`sim`]: the deterministic simulator;
 //! - [`catalogue`](mod@catalogue): every algorithm by name.
@@ -27,6 +28,7 @@ pub mod election;
 pub mod faults;
 pub mod load;
 pub mod mutex;
+pub mod service;
 pub mod sim;
 
 pub use crate::core::{process, trace};
