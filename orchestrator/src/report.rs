@@ -234,11 +234,7 @@ pub fn compact_metric(value: &Value) -> String {
     };
     match Metric::of(value) {
         Metric::PerElection(cost) => textbook(compact_stats(&cost.measured), cost.textbook.figure()),
-        Metric::PerElectionV0(cost) => {
-            let named = [("best", cost.textbook_best), ("worst", cost.textbook_worst)];
-            let figures: Vec<String> = named.iter().filter_map(|(name, v)| v.map(|v| format!("{name} {v}"))).collect();
-            textbook(compact_stats(&cost.measured), &figures.join(", "))
-        }
+        Metric::PerElectionV0(cost) => textbook(compact_stats(&cost.measured), &cost.figures().join(", ")),
         Metric::PerEntry(cost) => textbook(number(cost.measured), &cost.textbook),
         _ => short_metric(value),
     }
@@ -250,11 +246,12 @@ fn compact_stats(d: &Distribution) -> String {
 }
 
 /// A figure as JSON writes it (`4.0`), `-` when there is none.
-fn figure(v: Option<f64>) -> String {
+pub fn figure(v: Option<f64>) -> String {
     v.map_or("-".into(), number)
 }
 
-fn number(v: f64) -> String {
+/// A number as JSON writes it (`4.0`, `0.25`).
+pub fn number(v: f64) -> String {
     Value::from(v).to_string()
 }
 

@@ -146,6 +146,14 @@ pub struct ElectionCostV0 {
     pub counted_types: Vec<String>,
 }
 
+impl ElectionCostV0 {
+    /// The textbook's figures it names: `best 3`, `worst 24`.
+    pub fn figures(&self) -> Vec<String> {
+        let named = [("best", self.textbook_best), ("worst", self.textbook_worst)];
+        named.iter().filter_map(|(name, v)| v.map(|v| format!("{name} {v}"))).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -564,6 +564,24 @@ pub fn common_report(run: &Execution, h: &History) -> CheckReport {
     report
 }
 
+/// The report of an algorithm that asks every other node's permission (Lamport,
+/// Ricart–Agrawala): the shared report, fairness, and the message cost. An entry left costs
+/// `per_exit`·(N−1) messages (`formula` names it, e.g. `3(N−1)`), an entry still inside at the end
+/// `per_inside`·(N−1), and a request still waiting its N−1 requests and up to N−1 replies.
+pub fn permission_report(run: &Execution, per_exit: u64, per_inside: u64, formula: &str) -> CheckReport {
+    let h = History::from_run(run);
+    let mut report = common_report(run, &h);
+    report.properties.push(fairness(run, &h));
+    let n1 = run.nodes.len().saturating_sub(1) as u64;
+    let (exited, inside, waiting) = h.tally();
+    let base = per_exit * n1 * exited + per_inside * n1 * inside;
+    let cost = Cost::of(run, &h, &[]);
+    let textbook = format!("{formula} = {}", per_exit * n1);
+    report.properties.push(cost.judge("message_cost", base + n1 * waiting, base + 2 * n1 * waiting, &textbook));
+    report.metrics.insert("messages_per_entry".into(), cost.metric(&textbook, Some((per_exit * n1) as f64)));
+    report
+}
+
 /// Synchronization delay: from one node's exit to the next node's entry to the same resource,
 /// counted only when the next one was already waiting at the exit (else the gap is idle time).
 pub fn sync_delays_ms(h: &History) -> Vec<f64> {

@@ -4,7 +4,7 @@
 
 use super::diagram::thousands;
 use crate::plots::esc;
-use crate::report::{short_metric, Summary};
+use crate::report::{figure, number, short_metric, Summary};
 use crate::timeline::Timeline;
 use algorithms::check::metric::{Distribution, Metric};
 use algorithms::trace::What;
@@ -88,14 +88,11 @@ pub fn per_operation(metrics: &BTreeMap<String, Value>) -> Vec<OperationRow> {
                 (stats(&cost.measured), cost.textbook.figure().to_string(), by_type)
             }
             Metric::PerElectionV0(cost) => {
-                let named = [("best", cost.textbook_best), ("worst", cost.textbook_worst)];
-                let textbook: Vec<String> =
-                    named.iter().filter_map(|(name, v)| v.map(|v| format!("{name} {v}"))).collect();
                 let counts = match cost.counted_types.is_empty() {
                     true => vec![],
                     false => vec![format!("counts {}", cost.counted_types.join(", "))],
                 };
-                (stats(&cost.measured), textbook.join(" · "), counts)
+                (stats(&cost.measured), cost.figures().join(" · "), counts)
             }
             Metric::PerEntry(cost) => {
                 let measured =
@@ -114,14 +111,6 @@ pub fn per_operation(metrics: &BTreeMap<String, Value>) -> Vec<OperationRow> {
 /// `mean 17.3 · p50 20.0 · max 28.0 (over 3)`.
 fn stats(d: &Distribution) -> String {
     format!("mean {} · p50 {} · max {} (over {})", figure(d.mean), figure(d.p50), figure(d.max), d.count)
-}
-
-fn figure(v: Option<f64>) -> String {
-    v.map_or("-".into(), number)
-}
-
-fn number(v: f64) -> String {
-    Value::from(v).to_string()
 }
 
 #[cfg(test)]
