@@ -15,7 +15,7 @@ pub mod mutex;
 pub mod query;
 
 pub use metric::Metric;
-pub use query::{count_messages, events, stats, LeaderViews, MessageCounts, View};
+pub use query::{count_messages, events_of, stats, LeaderViews, MessageCounts, View};
 
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::TraceRecord;

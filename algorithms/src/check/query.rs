@@ -15,14 +15,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The records that are events of type `E`, each with the event read back, in record order;
 /// records of other types (and events whose data does not fit `E`) are left out.
-pub fn events<E: Event>(records: &[TraceRecord]) -> impl Iterator<Item = (&TraceRecord, E)> {
+pub fn events_of<E: Event>(records: &[TraceRecord]) -> impl Iterator<Item = (&TraceRecord, E)> {
     records.iter().filter_map(|r| r.event_as::<E>().map(|e| (r, e)))
 }
 
 impl Execution {
-    /// The run's events of type `E` (see [`events`]).
+    /// The run's events of type `E` (see [`events_of`]).
     pub fn events<E: Event>(&self) -> impl Iterator<Item = (&TraceRecord, E)> {
-        events(&self.records)
+        events_of(&self.records)
     }
 }
 

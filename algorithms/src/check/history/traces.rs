@@ -177,7 +177,7 @@ fn derive(records: &[TraceRecord], faults: &[FaultRecord]) -> History {
     let clients = records.iter().any(|r| r.event_name() == Some("op"));
     let mut b = Builder::default();
     if !clients {
-        for (_, e) in crate::check::events::<MutexEvent>(records) {
+        for (_, e) in crate::check::events_of::<MutexEvent>(records) {
             if let Some(resource) = resource_of(&e) {
                 b.resources.entry(resource.to_string()).or_default();
             }

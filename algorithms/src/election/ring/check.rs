@@ -6,7 +6,7 @@ use crate::check::election::{
     election_latency, episodes, listing, message_metric, sends_by_type, stable_agreement, Elections, Expect, Timed,
 };
 use crate::check::events::election::{ElectionEvent, Started};
-use crate::check::{events, CheckReport, EventRef, Execution, PropertyResult, View};
+use crate::check::{events_of, CheckReport, EventRef, Execution, PropertyResult, View};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::What;
 use crate::faults::AppliedFault;
@@ -43,7 +43,7 @@ pub fn check_ring(run: &Execution, params: &RingParams, facts: &RingFacts) -> Ch
     for t in &timed {
         let (from, to) = (t.episode.t0, t.end);
         let counts = sends_by_type(&run.records, facts.election_types, from, to);
-        let k = events::<ElectionEvent>(&run.records)
+        let k = events_of::<ElectionEvent>(&run.records)
             .filter(|(r, e)| {
                 r.t >= from
                     && r.t < to
