@@ -510,7 +510,9 @@ pub fn shown<M: DeserializeOwned>(send: &TraceRecord) -> Option<M> {
     }
 }
 
-/// The data of an algorithm event named `name`, if `r` is one.
+/// The data of an algorithm event named `name`, if `r` is one. Untyped: a checker reads its
+/// family's and its own events as types (`r.event_as::<ElectionEvent>()`); this is for traces
+/// whose events have no type yet.
 pub fn event_data<'r>(r: &'r TraceRecord, name: &str) -> Option<&'r Value> {
     match &r.what {
         What::Event { name: n, data } if n == name => Some(data),

@@ -452,11 +452,9 @@ pub fn fairness(run: &Execution, h: &History) -> PropertyResult {
 /// Never two tokens of one resource: custody intervals chain like critical sections.
 pub fn token_conservation(run: &Execution, h: &History) -> PropertyResult {
     let created: Vec<(&TraceRecord, TokenEvent)> = run
-        .events::<MutexEvent>()
-        .filter_map(|(r, e)| match e {
-            MutexEvent::Token(token) if token.op == TokenOp::Create => Some((r, token)),
-            _ => None,
-        })
+        .records
+        .iter()
+        .filter_map(|r| token_of(r).filter(|token| token.op == TokenOp::Create).map(|token| (r, token)))
         .collect();
     if let Some((a, b, why)) = first_overlap(run, &h.custody, "the token of") {
         let mut evidence = a.evidence();
@@ -603,7 +601,8 @@ pub fn sync_delays_ms(h: &History) -> Vec<f64> {
     delays
 }
 
-/// The data of an algorithm event (`Null` for other records).
+/// The data of an algorithm event (`Null` for other records). Untyped: the shared checks read
+/// events as [`MutexEvent`] ([`request_of`], [`token_of`]); this is for events with no type yet.
 pub fn event_data(r: &TraceRecord) -> &Value {
     static NULL: Value = Value::Null;
     match &r.what {
