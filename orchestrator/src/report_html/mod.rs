@@ -13,7 +13,6 @@
 //! plots are SVG made here. The page's script reports itself in `#report-status`
 //! (`data-status="rendered"`, the number of lanes and arrows drawn, and any script error), which
 //! is what the headless-browser test reads.
-
 //!
 //! One module per concern: [`load`] reads a run directory back; `page` assembles the page from
 //! its sections (`verdicts`, [`history`], `diagram`, `plots` with `latency`, `messages`,
