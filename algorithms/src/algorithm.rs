@@ -8,17 +8,11 @@
 //! This module is the bottom of the crate: every algorithm imports it and it imports none of them.
 //! The list of all algorithms lives at the top, in [`crate::catalogue`](mod@crate::catalogue).
 
+pub use crate::check::PropertyInfo;
 use crate::check::{CheckReport, Execution, PropertyResult};
 use crate::core::process::{DynProcess, Hosted, NodeId, Process};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-
-/// A property an algorithm promises; the checker reports each one as held or violated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PropertyInfo {
-    pub name: &'static str,
-    pub promise: &'static str,
-}
 
 /// Which family an algorithm belongs to: its folder, and the tests and checks it shares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

@@ -4,15 +4,15 @@
 //! Nothing in this crate performs IO, reads a clock or draws OS randomness: the real `node`
 //! binary and [`sim::simulate`] are the two hosts that give the same processes a world.
 //!
-//! Where things are, bottom to top (a module imports only from the ones above it in this list,
-//! apart from the algorithms' shared checks in [`check`], and the families' event types
-//! ([`election::ElectionEvent`], [`mutex::MutexEvent`]) that [`check`] reads):
+//! Where things are, bottom to top (a module imports only from the ones above it in this list;
+//! a test holds [`check`] to it):
 //!
 //! - [`core`]: the process interface ([`Process`], [`Ctx`], [`Effect`], typed timers), the trace
 //!   format, and typed algorithm events ([`core::event::Event`]);
 //! - [`faults`]: fault actions, targets, partition shapes, link faults, delays, the nemesis;
-//! - [`check`]: a run's traces ([`Execution`]), verdicts, shared queries, and the election and mutual
-//!   exclusion checks every algorithm of those families uses;
+//! - [`check`]: a run's traces ([`Execution`]), verdicts, shared queries, the families' event
+//!   vocabulary ([`check::events`]: what algorithms write and checkers read), and the election and
+//!   mutual exclusion checks every algorithm of those families uses;
 //! - [`algorithm`]: what an algorithm declares once ([`algorithm::Spec`]: name, params, properties,
 //!   build, check), and the object-safe [`Algorithm`] every `Spec` is;
 //! - [`service`]: what replicated services and their clients share (requests, replies, commands);

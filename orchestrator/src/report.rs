@@ -1,5 +1,6 @@
 //! Judging a run and telling the user: `summary.json` and the short human summary.
 
+use algorithms::check::metric::{Distribution, Metric};
 use algorithms::check::{count_messages, MessageCounts, PropertyResult};
 use algorithms::faults::{read_fault_lines, FaultRecord};
 use algorithms::trace::TraceRecord;
@@ -223,35 +224,35 @@ fn table(rows: &[[String; 3]], header: bool) -> String {
     out
 }
 
-/// A metric for the summary table: statistics as `n=3 mean=110.3 p50=11.2 p90=314.4 max=314.4`,
-/// per-operation message figures as `mean 17.3 (max 28); textbook best 3, worst 24`.
+/// A metric for the summary table: statistics as `mean 110.3 (max 314.4, n=3)` and message
+/// costs with the textbook's figure (`mean 17.3 (max 28.0, n=3); textbook best n−2 = 3, ...`);
+/// read as the [`Metric`] shape the checker made.
 pub fn compact_metric(value: &Value) -> String {
-    let Some(map) = value.as_object() else { return value.to_string() };
-    if let Some(measured) = map.get("measured") {
-        let mut text = match measured.as_object() {
-            Some(stats) if stats.contains_key("count") => format!(
-                "mean {} (max {}, n={})",
-                stats.get("mean").map_or("-".into(), |v| v.to_string()),
-                stats.get("max").map_or("-".into(), |v| v.to_string()),
-                stats.get("count").map_or("-".into(), |v| v.to_string())
-            ),
-            _ => short_metric(measured),
-        };
-        let mut textbook: Vec<String> = Vec::new();
-        match map.get("textbook") {
-            Some(Value::String(t)) => textbook.push(t.clone()),
-            Some(Value::Null) | None => {}
-            Some(v) => textbook.push(short_metric(v)),
-        }
-        for (k, v) in map.iter().filter(|(k, _)| k.starts_with("textbook_") && *k != "textbook_value") {
-            textbook.push(format!("{} {v}", &k["textbook_".len()..]));
-        }
-        if !textbook.is_empty() {
-            text += &format!("; textbook {}", textbook.join(", "));
-        }
-        return text;
+    let textbook = |measured: String, figure: &str| match figure {
+        "" => measured,
+        figure => format!("{measured}; textbook {figure}"),
+    };
+    match Metric::of(value) {
+        Metric::PerElection(cost) => textbook(compact_stats(&cost.measured), cost.textbook.figure()),
+        Metric::PerElectionV0(cost) => textbook(compact_stats(&cost.measured), &cost.figures().join(", ")),
+        Metric::PerEntry(cost) => textbook(number(cost.measured), &cost.textbook),
+        _ => short_metric(value),
     }
-    short_metric(value)
+}
+
+/// `mean 4.0 (max 5.0, n=2)`.
+fn compact_stats(d: &Distribution) -> String {
+    format!("mean {} (max {}, n={})", figure(d.mean), figure(d.max), d.count)
+}
+
+/// A figure as JSON writes it (`4.0`), `-` when there is none.
+pub fn figure(v: Option<f64>) -> String {
+    v.map_or("-".into(), number)
+}
+
+/// A number as JSON writes it (`4.0`, `0.25`).
+pub fn number(v: f64) -> String {
+    Value::from(v).to_string()
 }
 
 pub fn verdict_word(v: Verdict) -> &'static str {
@@ -263,21 +264,21 @@ pub fn verdict_word(v: Verdict) -> &'static str {
     }
 }
 
-/// A metric on one line: statistics objects show count, mean, percentiles and max.
+/// A metric on one line: statistics show count, mean, percentiles and max; other shapes their
+/// fields as `key=value`.
 pub fn short_metric(value: &Value) -> String {
-    let Some(map) = value.as_object() else { return value.to_string() };
-    if map.contains_key("count") {
-        let get = |k: &str| map.get(k).map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+    if let Metric::Distribution(d) = Metric::of(value) {
         return format!(
             "n={} mean={} p50={} p90={} p99={} max={}",
-            get("count"),
-            get("mean"),
-            get("p50"),
-            get("p90"),
-            get("p99"),
-            get("max")
+            d.count,
+            figure(d.mean),
+            figure(d.p50),
+            figure(d.p90),
+            figure(d.p99),
+            figure(d.max)
         );
     }
+    let Some(map) = value.as_object() else { return value.to_string() };
     map.iter().map(|(k, v)| format!("{k}={}", short_metric(v))).collect::<Vec<_>>().join(" ")
 }
 

@@ -65,16 +65,14 @@ impl RunInfo {
         fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
     }
 
-    /// How the run in `run_dir` ran. A run directory from before `run.json` existed is known by
-    /// its name: `sim --seed` called it `<name>-sim-<timestamp>`.
-    pub fn read(run_dir: &Path) -> Result<RunInfo> {
+    /// How the run in `run_dir` ran, as its `run.json` says; `None` for a run directory from
+    /// before `run.json` existed. Nothing else tells (a directory's name is the user's to choose),
+    /// so such a run's mode is unknown.
+    pub fn read(run_dir: &Path) -> Result<Option<RunInfo>> {
         let path = run_dir.join(RUN_JSON);
         match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).with_context(|| format!("reading {}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let sim = run_dir.file_name().is_some_and(|n| n.to_string_lossy().contains("-sim-"));
-                Ok(if sim { RunInfo::simulated() } else { RunInfo { mode: RunMode::Real, net: None } })
-            }
+            Ok(text) => serde_json::from_str(&text).map(Some).with_context(|| format!("reading {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
         }
     }
@@ -93,7 +91,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_run_directory_says_how_it_ran_and_old_ones_are_known_by_their_name() {
+    fn a_run_directory_says_how_it_ran_and_old_ones_do_not_by_their_name() {
         let out = std::env::temp_dir().join(format!("clusterlab-run-dir-{}", std::process::id()));
         let real = create_run_dir(&out, "bully").unwrap();
         RunInfo::real(NetMode::Iptables).write(&real).unwrap();
@@ -101,17 +99,18 @@ mod tests {
             fs::read_to_string(real.join("run.json")).unwrap(),
             "{\n  \"mode\": \"real\",\n  \"net\": \"iptables\"\n}\n"
         );
-        assert_eq!(RunInfo::read(&real).unwrap(), RunInfo::real(NetMode::Iptables));
+        assert_eq!(RunInfo::read(&real).unwrap(), Some(RunInfo::real(NetMode::Iptables)));
         // A simulated run whose name says nothing of it.
         let sim = create_run_dir(&out, "plain").unwrap();
         RunInfo::simulated().write(&sim).unwrap();
         assert_eq!(fs::read_to_string(sim.join("run.json")).unwrap(), "{\n  \"mode\": \"simulated\"\n}\n");
-        assert_eq!(RunInfo::read(&sim).unwrap().summary_mode(), "sim");
-        // Written before run.json existed.
+        assert_eq!(RunInfo::read(&sim).unwrap().unwrap().summary_mode(), "sim");
+        // Written before run.json existed: "-sim-" in a name says nothing.
         let old_sim = create_run_dir(&out, "bully-sim").unwrap();
-        assert_eq!(RunInfo::read(&old_sim).unwrap(), RunInfo::simulated());
+        assert!(old_sim.to_string_lossy().contains("-sim-"));
+        assert_eq!(RunInfo::read(&old_sim).unwrap(), None);
         let old_real = create_run_dir(&out, "bully").unwrap();
-        assert_eq!(RunInfo::read(&old_real).unwrap(), RunInfo { mode: RunMode::Real, net: None });
+        assert_eq!(RunInfo::read(&old_real).unwrap(), None);
         fs::write(old_real.join("run.json"), "{\"mode\": \"imagined\"}").unwrap();
         assert!(format!("{:#}", RunInfo::read(&old_real).unwrap_err()).contains("run.json"));
         fs::remove_dir_all(&out).unwrap();

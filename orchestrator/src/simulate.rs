@@ -94,7 +94,8 @@ pub fn replay(exp: &Experiment, seed: u64, out: &Path) -> Result<Summary, Failur
     let mut exp = exp.clone();
     exp.seed = seed;
     std::fs::write(run_dir.join("experiment.toml"), exp.to_toml()).map_err(io)?;
-    RunInfo::simulated().write(&run_dir).map_err(Failure::Run)?;
+    let info = RunInfo::simulated();
+    info.write(&run_dir).map_err(Failure::Run)?;
     for id in &outcome.run.nodes {
         let lines: String = outcome.records.iter().filter(|r| r.node == *id).map(|r| r.to_json_line()).collect();
         std::fs::write(run_dir.join(format!("node-{id}.jsonl")), lines).map_err(io)?;
@@ -102,7 +103,7 @@ pub fn replay(exp: &Experiment, seed: u64, out: &Path) -> Result<Summary, Failur
     let faults: String =
         outcome.faults.iter().filter_map(|f| serde_json::to_string(f).ok()).map(|l| l + "\n").collect();
     std::fs::write(run_dir.join("orchestrator.jsonl"), faults).map_err(io)?;
-    let summary = judge(algorithm, &exp.name, "sim", seed, &outcome.run, false, vec![], &run_dir);
+    let summary = judge(algorithm, &exp.name, info.summary_mode(), seed, &outcome.run, false, vec![], &run_dir);
     summary.write(&run_dir)?;
     crate::report_html::write_or_warn(&summary, outcome.run);
     Ok(summary)

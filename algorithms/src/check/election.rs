@@ -15,12 +15,14 @@
 //! - an *episode* is a moment that calls for an election (start, the leader's death, a heal, ...),
 //!   and its *latency* runs from that moment to the first agreement on an acceptable new leader.
 
-use crate::check::{stats, EventRef, Execution, LeaderViews, PropertyResult, View};
+use crate::check::events::ElectionEvent;
+use crate::check::metric::{Distribution, ElectionCost, Metric, Textbook};
+use crate::check::{EventRef, Execution, LeaderViews, PropertyResult, View};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::{TraceRecord, What};
 use crate::faults::AppliedFault;
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Who a stable period must agree on.
@@ -58,7 +60,10 @@ impl<'a> Elections<'a> {
                 .iter()
                 .filter(|r| {
                     matches!(r.what, What::Start { .. } | What::Stop { .. })
-                        || matches!(r.event_name(), Some("leader" | "leader_lost"))
+                        || matches!(
+                            r.event_as::<ElectionEvent>(),
+                            Some(ElectionEvent::Leader(_) | ElectionEvent::LeaderLost(_))
+                        )
                 })
                 .map(|r| r.t),
         );
@@ -418,18 +423,21 @@ pub fn sends_by_type(records: &[TraceRecord], types: &[&str], from: Nanos, to: N
     counts
 }
 
-/// The `messages_per_election` metric: totals and per-type statistics over every measured
-/// election, and the textbook's figure beside them.
+/// The `messages_per_election` metric ([`ElectionCost`]): totals and per-type statistics over
+/// every measured election, and the textbook's figure beside them (a sentence, or an object with
+/// a `figure` sentence and the numbers in it).
 pub fn message_metric(samples: &[BTreeMap<String, u64>], textbook: Value) -> Value {
     let totals: Vec<f64> = samples.iter().map(|s| s.values().sum::<u64>() as f64).collect();
-    let mut by_type = serde_json::Map::new();
+    let mut by_type = BTreeMap::new();
     if let Some(first) = samples.first() {
         for kind in first.keys() {
             let values: Vec<f64> = samples.iter().map(|s| s.get(kind).copied().unwrap_or(0) as f64).collect();
-            by_type.insert(kind.clone(), stats(&values));
+            by_type.insert(kind.clone(), Distribution::of(&values));
         }
     }
-    json!({ "measured": stats(&totals), "by_type": by_type, "textbook": textbook })
+    let textbook: Textbook = serde_json::from_value(textbook)
+        .expect("a textbook figure is a sentence, or an object with a `figure` sentence");
+    Metric::PerElection(ElectionCost { measured: Distribution::of(&totals), by_type, textbook }).to_value()
 }
 
 /// A node's own clock at true time `t`: true time scaled by the drift faults applied to it, as
@@ -502,7 +510,9 @@ pub fn shown<M: DeserializeOwned>(send: &TraceRecord) -> Option<M> {
     }
 }
 
-/// The data of an algorithm event named `name`, if `r` is one.
+/// The data of an algorithm event named `name`, if `r` is one. Untyped: a checker reads its
+/// family's and its own events as types (`r.event_as::<ElectionEvent>()`); this is for traces
+/// whose events have no type yet.
 pub fn event_data<'r>(r: &'r TraceRecord, name: &str) -> Option<&'r Value> {
     match &r.what {
         What::Event { name: n, data } if n == name => Some(data),
@@ -520,6 +530,7 @@ mod tests {
     use super::*;
     use crate::core::trace::Clocks;
     use crate::faults::FaultRecord;
+    use serde_json::json;
 
     fn event(c: &mut Clocks, t: Nanos, name: &str, data: Value) -> TraceRecord {
         c.stamp(t * MS, "x", What::Event { name: name.into(), data })

@@ -1,14 +1,21 @@
 //! Checkers judge runs from their traces alone, so real runs, simulated runs and third-party
 //! nodes are held to the same properties. This module holds what every checker shares: the run
 //! and verdicts here; message counts, leader views and statistics in [`query`]; the checks shared
-//! by a family in [`election`] and [`mutex`].
+//! by a family in [`election`] and [`mutex`], and the families' event vocabulary they read in
+//! [`events`].
+//!
+//! This module is below the families: it imports only [`crate::core`] and [`crate::faults`]
+//! (a test greps for anything else), and the families import it.
 
 pub mod election;
+pub mod events;
 pub mod history;
+pub mod metric;
 pub mod mutex;
 pub mod query;
 
-pub use query::{count_messages, stats, LeaderViews, MessageCounts, View};
+pub use metric::Metric;
+pub use query::{count_messages, events_of, stats, LeaderViews, MessageCounts, View};
 
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::TraceRecord;
@@ -16,6 +23,13 @@ use crate::faults::{AppliedFault, FaultRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// A property an algorithm promises; the checker reports each one as held or violated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PropertyInfo {
+    pub name: &'static str,
+    pub promise: &'static str,
+}
 
 /// One execution of an experiment, real or simulated, as the checkers see it: every node's trace
 /// records and the faults applied. (`orchestrator run` is the command that makes one; this is
@@ -213,7 +227,8 @@ impl PropertyResult {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckReport {
     pub properties: Vec<PropertyResult>,
-    /// Named figures, e.g. `election_ms`, `messages_per_election`.
+    /// Named figures, e.g. `election_ms`, `messages_per_election`: each the JSON of a
+    /// [`Metric`] shape, read back with [`Metric::of`].
     pub metrics: BTreeMap<String, Value>,
 }
 
@@ -236,6 +251,52 @@ impl CheckReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `check` may import from this crate: the layers below it. The families, the
+    /// catalogue, `Spec` and the simulator are above it and import `check`, so naming one of them
+    /// here would make a cycle.
+    const BELOW_CHECK: [&str; 5] = ["core", "faults", "check", "process", "trace"];
+
+    // Spelt in two halves so that this scan does not find itself.
+    const CRATE: &str = concat!("crate", "::");
+    const UP_TWO: &str = concat!("super", "::super");
+
+    /// Every `crate::<module>` that code (not comments) in `src/check/**` names.
+    fn crate_paths(dir: &std::path::Path, found: &mut Vec<(String, usize, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                crate_paths(&path, found);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (i, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or_default();
+                for (at, _) in code.match_indices(CRATE) {
+                    let rest = &code[at + CRATE.len()..];
+                    let module: String =
+                        rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '{').collect();
+                    found.push((path.display().to_string(), i + 1, module));
+                }
+                if code.contains(UP_TWO) {
+                    found.push((path.display().to_string(), i + 1, UP_TWO.into()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn check_imports_only_the_layers_below_it() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/check");
+        let mut found = Vec::new();
+        crate_paths(&dir, &mut found);
+        assert!(found.iter().any(|(_, _, m)| m == "core"), "the scan sees the imports ({found:?})");
+        let wrong: Vec<_> = found.iter().filter(|(_, _, m)| !BELOW_CHECK.contains(&m.as_str())).collect();
+        assert!(
+            wrong.is_empty(),
+            "check/ must import only {BELOW_CHECK:?} (families import check, never the other way); found {wrong:?}"
+        );
+    }
 
     #[test]
     fn a_property_not_promised_does_not_count_but_is_never_held() {

@@ -1,6 +1,6 @@
 //! Checkers every mutual exclusion algorithm shares, judged from traces alone.
 //!
-//! They read the events [`crate::mutex::host::MutexNode`] and the rules write (`request`, `enter_cs`,
+//! They read the events ([`MutexEvent`]) the mutex host and the rules write (`request`, `enter_cs`,
 //! `exit_cs`, and for token algorithms `token`), the `send`/`recv` records, the vector clocks on
 //! every record, and the faults the orchestrator applied:
 //!
@@ -19,8 +19,9 @@
 //!   appear after the holder of the old one died.
 //! - **message cost**: messages per entry, by type, against the textbook's formula.
 
-use crate::algorithm::PropertyInfo;
-use crate::check::{count_messages, stats, CheckReport, EventRef, Execution, PropertyResult};
+use crate::check::events::mutex::{MutexEvent, Request, TokenEvent, TokenOp};
+use crate::check::metric::{EntryCost, Metric};
+use crate::check::{count_messages, stats, CheckReport, EventRef, Execution, PropertyInfo, PropertyResult};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::{TraceRecord, VectorClock, What};
 use crate::faults::AppliedFault;
@@ -111,8 +112,20 @@ struct Scan<'a> {
     holding: BTreeMap<String, &'a TraceRecord>,
 }
 
-fn resource_of(data: &Value) -> Option<String> {
-    data.get("resource").and_then(Value::as_str).map(str::to_string)
+/// The request a `request` record makes, with the rules' stamp on it.
+pub fn request_of(r: &TraceRecord) -> Option<Request> {
+    match r.event_as::<MutexEvent>()? {
+        MutexEvent::Request(request) => Some(request),
+        _ => None,
+    }
+}
+
+/// The token event a `token` record shows.
+pub fn token_of(r: &TraceRecord) -> Option<TokenEvent> {
+    match r.event_as::<MutexEvent>()? {
+        MutexEvent::Token(token) => Some(token),
+        _ => None,
+    }
 }
 
 impl<'a> History<'a> {
@@ -138,48 +151,45 @@ impl<'a> History<'a> {
                 What::Start { .. } | What::Stop { .. } => {
                     h.down(&mut scans, r.node, r.t);
                 }
-                What::Event { name, data } => {
-                    let Some(resource) = resource_of(data) else { continue };
-                    match name.as_str() {
-                        "request" => {
-                            h.requests += 1;
-                            if let Some(earlier) = scan.waiting.insert(resource.clone(), r) {
-                                // A second request before the first was granted: the first is lost.
-                                h.pending.push(Pending { node: r.node, resource, request: earlier, down: None });
-                            }
+                What::Event { .. } => match r.event_as::<MutexEvent>() {
+                    Some(MutexEvent::Request(Request { resource, .. })) => {
+                        h.requests += 1;
+                        if let Some(earlier) = scan.waiting.insert(resource.clone(), r) {
+                            // A second request before the first was granted: the first is lost.
+                            h.pending.push(Pending { node: r.node, resource, request: earlier, down: None });
                         }
-                        "enter_cs" => {
-                            let request = scan.waiting.remove(&resource);
-                            scan.inside.insert(resource, (request, r));
-                        }
-                        "exit_cs" => {
-                            if let Some((request, start)) = scan.inside.remove(&resource) {
-                                h.sections.push(Span { node: r.node, resource, start, end: End::Record(r), request });
-                            }
-                        }
-                        "token" => match data.get("op").and_then(Value::as_str) {
-                            Some("create" | "receive" | "reclaim") => {
-                                if let Some(start) = scan.holding.insert(resource.clone(), r) {
-                                    // Took the token again without passing it on: keep one span.
-                                    scan.holding.insert(resource, start);
-                                }
-                            }
-                            Some("send") => {
-                                if let Some(start) = scan.holding.remove(&resource) {
-                                    h.custody.push(Span {
-                                        node: r.node,
-                                        resource,
-                                        start,
-                                        end: End::Record(r),
-                                        request: None,
-                                    });
-                                }
-                            }
-                            _ => {}
-                        },
-                        _ => {}
                     }
-                }
+                    Some(MutexEvent::EnterCs { resource }) => {
+                        let request = scan.waiting.remove(&resource);
+                        scan.inside.insert(resource, (request, r));
+                    }
+                    Some(MutexEvent::ExitCs { resource }) => {
+                        if let Some((request, start)) = scan.inside.remove(&resource) {
+                            h.sections.push(Span { node: r.node, resource, start, end: End::Record(r), request });
+                        }
+                    }
+                    Some(MutexEvent::Token(TokenEvent { resource, op, .. })) => match op {
+                        TokenOp::Create | TokenOp::Receive | TokenOp::Reclaim => {
+                            if let Some(start) = scan.holding.insert(resource.clone(), r) {
+                                // Took the token again without passing it on: keep one span.
+                                scan.holding.insert(resource, start);
+                            }
+                        }
+                        TokenOp::Send => {
+                            if let Some(start) = scan.holding.remove(&resource) {
+                                h.custody.push(Span {
+                                    node: r.node,
+                                    resource,
+                                    start,
+                                    end: End::Record(r),
+                                    request: None,
+                                });
+                            }
+                        }
+                        TokenOp::Discard => {}
+                    },
+                    None => {}
+                },
                 _ => {}
             }
         }
@@ -406,7 +416,7 @@ pub fn liveness(run: &Execution, h: &History) -> PropertyResult {
 
 /// Entries come in `(ts, id)` order of their requests (each `request` event carries `"ts"`).
 pub fn fairness(run: &Execution, h: &History) -> PropertyResult {
-    let key = |s: &Span| s.request.and_then(|r| event_data(r).get("ts").and_then(Value::as_u64)).map(|ts| (ts, s.node));
+    let key = |s: &Span| s.request.and_then(request_of).and_then(|r| r.ts).map(|ts| (ts, s.node));
     let mut by_resource: BTreeMap<&str, Vec<&Span>> = BTreeMap::new();
     for s in &h.sections {
         by_resource.entry(&s.resource).or_default().push(s);
@@ -441,9 +451,11 @@ pub fn fairness(run: &Execution, h: &History) -> PropertyResult {
 
 /// Never two tokens of one resource: custody intervals chain like critical sections.
 pub fn token_conservation(run: &Execution, h: &History) -> PropertyResult {
-    let token_events = || run.records.iter().filter(|r| r.event_name() == Some("token")).map(|r| (r, event_data(r)));
-    let created: Vec<&TraceRecord> =
-        token_events().filter(|(_, d)| d.get("op").and_then(Value::as_str) == Some("create")).map(|(r, _)| r).collect();
+    let created: Vec<(&TraceRecord, TokenEvent)> = run
+        .records
+        .iter()
+        .filter_map(|r| token_of(r).filter(|token| token.op == TokenOp::Create).map(|token| (r, token)))
+        .collect();
     if let Some((a, b, why)) = first_overlap(run, &h.custody, "the token of") {
         let mut evidence = a.evidence();
         evidence.extend(b.evidence());
@@ -451,8 +463,8 @@ pub fn token_conservation(run: &Execution, h: &History) -> PropertyResult {
     }
     let regenerated: Vec<String> = created
         .iter()
-        .filter(|r| event_data(r).get("reason").and_then(Value::as_str) == Some("regenerated"))
-        .map(|r| format!("node {} at {:.1} ms", r.node, run.ms(r.t)))
+        .filter(|(_, token)| token.reason.as_deref() == Some("regenerated"))
+        .map(|(r, _)| format!("node {} at {:.1} ms", r.node, run.ms(r.t)))
         .collect();
     let lost: Vec<String> = h
         .custody
@@ -498,17 +510,20 @@ impl Cost {
         }
     }
 
-    /// `messages_per_entry` for the metrics: measured, textbook, and per type.
+    /// `messages_per_entry` for the metrics ([`EntryCost`]): measured, textbook, and per type.
+    /// An algorithm may add figures of its own to the object.
     pub fn metric(&self, textbook: &str, textbook_value: Option<f64>) -> Value {
         let per = |n: u64| if self.entries == 0 { 0.0 } else { round2(n as f64 / self.entries as f64) };
-        json!({
-            "entries": self.entries,
-            "messages": self.total,
-            "measured": round2(self.per_entry()),
-            "textbook": textbook,
-            "textbook_value": textbook_value,
-            "by_type": self.by_type.iter().map(|(t, n)| (t.clone(), json!(per(*n)))).collect::<serde_json::Map<_, _>>(),
+        Metric::PerEntry(EntryCost {
+            entries: self.entries,
+            messages: self.total,
+            measured: round2(self.per_entry()),
+            textbook: textbook.to_string(),
+            textbook_value,
+            by_type: self.by_type.iter().map(|(t, n)| (t.clone(), per(*n))).collect(),
+            extra: BTreeMap::new(),
         })
+        .to_value()
     }
 
     /// Held when `lower ≤ messages ≤ upper`; the bounds come from the textbook per-entry cost
@@ -547,6 +562,24 @@ pub fn common_report(run: &Execution, h: &History) -> CheckReport {
     report
 }
 
+/// The report of an algorithm that asks every other node's permission (Lamport,
+/// Ricart–Agrawala): the shared report, fairness, and the message cost. An entry left costs
+/// `per_exit`·(N−1) messages (`formula` names it, e.g. `3(N−1)`), an entry still inside at the end
+/// `per_inside`·(N−1), and a request still waiting its N−1 requests and up to N−1 replies.
+pub fn permission_report(run: &Execution, per_exit: u64, per_inside: u64, formula: &str) -> CheckReport {
+    let h = History::from_run(run);
+    let mut report = common_report(run, &h);
+    report.properties.push(fairness(run, &h));
+    let n1 = run.nodes.len().saturating_sub(1) as u64;
+    let (exited, inside, waiting) = h.tally();
+    let base = per_exit * n1 * exited + per_inside * n1 * inside;
+    let cost = Cost::of(run, &h, &[]);
+    let textbook = format!("{formula} = {}", per_exit * n1);
+    report.properties.push(cost.judge("message_cost", base + n1 * waiting, base + 2 * n1 * waiting, &textbook));
+    report.metrics.insert("messages_per_entry".into(), cost.metric(&textbook, Some((per_exit * n1) as f64)));
+    report
+}
+
 /// Synchronization delay: from one node's exit to the next node's entry to the same resource,
 /// counted only when the next one was already waiting at the exit (else the gap is idle time).
 pub fn sync_delays_ms(h: &History) -> Vec<f64> {
@@ -568,7 +601,8 @@ pub fn sync_delays_ms(h: &History) -> Vec<f64> {
     delays
 }
 
-/// The data of an algorithm event (`Null` for other records).
+/// The data of an algorithm event (`Null` for other records). Untyped: the shared checks read
+/// events as [`MutexEvent`] ([`request_of`], [`token_of`]); this is for events with no type yet.
 pub fn event_data(r: &TraceRecord) -> &Value {
     static NULL: Value = Value::Null;
     match &r.what {

@@ -1,14 +1,30 @@
-//! Queries over a run that checkers of every family ask: how many messages of each type, who
-//! believed whom was leader when, and summary statistics of a list of figures.
+//! Queries over a run that checkers of every family ask: the events of one type, how many
+//! messages of each type, who believed whom was leader when, and summary statistics of a list of
+//! figures.
 
+use super::events::ElectionEvent;
+use super::metric::{Distribution, Metric};
 use super::{EventRef, Execution};
+use crate::core::event::Event;
 use crate::core::process::{Nanos, NodeId};
 use crate::core::trace::{TraceRecord, What};
-use crate::election::ElectionEvent;
 use crate::faults::AppliedFault;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The records that are events of type `E`, each with the event read back, in record order;
+/// records of other types (and events whose data does not fit `E`) are left out.
+pub fn events_of<E: Event>(records: &[TraceRecord]) -> impl Iterator<Item = (&TraceRecord, E)> {
+    records.iter().filter_map(|r| r.event_as::<E>().map(|e| (r, e)))
+}
+
+impl Execution {
+    /// The run's events of type `E` (see [`events_of`]).
+    pub fn events<E: Event>(&self) -> impl Iterator<Item = (&TraceRecord, E)> {
+        events_of(&self.records)
+    }
+}
 
 /// Messages sent in a run: the total and by message type.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -129,22 +145,8 @@ impl LeaderViews {
     }
 }
 
-/// Summary statistics of a list of figures, as stored in `summary.json` metrics.
+/// Summary statistics of a list of figures, as stored in `summary.json` metrics (a
+/// [`Distribution`]).
 pub fn stats(values: &[f64]) -> Value {
-    if values.is_empty() {
-        return serde_json::json!({ "count": 0 });
-    }
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let pick = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
-    let round = |v: f64| (v * 10.0).round() / 10.0;
-    serde_json::json!({
-        "count": sorted.len(),
-        "mean": round(sorted.iter().sum::<f64>() / sorted.len() as f64),
-        "p50": round(pick(0.5)),
-        "p90": round(pick(0.9)),
-        "p99": round(pick(0.99)),
-        "max": round(*sorted.last().unwrap()),
-        "values": values.iter().map(|v| round(*v)).collect::<Vec<_>>(),
-    })
+    Metric::Distribution(Distribution::of(values)).to_value()
 }

@@ -5,8 +5,8 @@
 //! A trace line keeps its shape: an event is a `name` and a JSON `data` object, exactly as the
 //! serde encoding of the enum with `#[serde(tag = "name", content = "data", rename_all =
 //! "snake_case")]` gives them. Every variant carries a struct (an empty one is `Foo {}`), so
-//! `data` is always an object. The families' events are [`crate::election::ElectionEvent`] and
-//! [`crate::mutex::MutexEvent`]; an algorithm's own events sit beside it (e.g. Raft's `term` and
+//! `data` is always an object. The families' events are in [`crate::check::events`]
+//! ([`crate::check::events::ElectionEvent`], [`crate::check::events::MutexEvent`]); an algorithm's own events sit beside it (e.g. Raft's `term` and
 //! `voted`).
 
 use serde::de::DeserializeOwned;

@@ -68,7 +68,7 @@ impl TraceRecord {
         }
     }
 
-    /// The algorithm event as type `E` (e.g. [`crate::election::ElectionEvent`]), if this record is
+    /// The algorithm event as type `E` (e.g. [`crate::check::events::ElectionEvent`]), if this record is
     /// one of `E`'s events and its data fits.
     pub fn event_as<E: Event>(&self) -> Option<E> {
         match &self.what {

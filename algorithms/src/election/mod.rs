@@ -5,10 +5,12 @@
 //! for all of them.
 
 pub mod bully;
-pub mod event;
 pub mod lease;
 pub mod raft;
 pub mod randomized;
 pub mod ring;
 
+/// The family's events live with the checks that read them ([`crate::check::events`]); the
+/// family keeps its old paths (`election::event::Elected`, `election::ElectionEvent`).
+pub use crate::check::events::election as event;
 pub use event::ElectionEvent;

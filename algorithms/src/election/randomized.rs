@@ -24,17 +24,16 @@
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::election::{
-    election_latency, episodes, event_data, field, listing, message_metric, sends_by_type, shown, stable_agreement,
-    Elections, Expect, SentIndex, Timed,
+    election_latency, episodes, listing, message_metric, sends_by_type, shown, stable_agreement, Elections, Expect,
+    SentIndex, Timed,
 };
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::event::Event;
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
-use crate::core::trace::What;
 use crate::election::event::{Elected, ElectionEvent, LeaderView, Started};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -403,10 +402,10 @@ pub fn check_randomized(run: &Execution, params: &RandomizedParams) -> CheckRepo
         let mut callers = 0;
         let mut rounds = BTreeSet::new();
         for r in run.records.iter().filter(|r| r.t >= from && r.t < to) {
-            if let Some(data) = event_data(r, "election_started") {
-                callers += (data.get("initiator").and_then(Value::as_bool) == Some(true)) as u64;
+            if let Some(ElectionEvent::ElectionStarted(Started { initiator: Some(true), .. })) = r.event_as() {
+                callers += 1;
             }
-            if let Some(round) = event_data(r, "draw").and_then(|d| field(d, "round")) {
+            if let Some(RandomizedEvent::Draw { round, .. }) = r.event_as() {
                 rounds.insert(round);
             }
         }
@@ -459,15 +458,17 @@ fn highest_draw_wins(run: &Execution) -> PropertyResult {
     const NAME: &str = "highest_draw_wins";
     let sent = SentIndex::new(&run.records);
     let mut checked = 0;
-    for win in run.records.iter().filter(|r| r.event_name() == Some("elected")) {
-        let What::Event { data, .. } = &win.what else { continue };
-        let (Some(round), Some(value)) = (field(data, "round"), field(data, "value")) else { continue };
+    for (win, e) in run.events::<ElectionEvent>() {
+        let ElectionEvent::Elected(Elected { round: Some(round), value: Some(value), .. }) = e else { continue };
+        let value = value as u64;
         checked += 1;
         let before = run.records.iter().filter(|r| r.node == win.node && r.t <= win.t && r.lc < win.lc);
         let mut own = None;
         for r in before {
-            if let Some(d) = event_data(r, "draw").filter(|d| field(d, "round") == Some(round)) {
-                own = Some((field(d, "value"), EventRef::of(r)));
+            if let Some(RandomizedEvent::Draw { round: drawn, value: v }) = r.event_as() {
+                if drawn == round {
+                    own = Some((Some(v as u64), EventRef::of(r)));
+                }
             }
             let Some(RandMsg::Draw { round: rr, value: v }) = sent.send_of(r).and_then(shown::<RandMsg>) else {
                 continue;

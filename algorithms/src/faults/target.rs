@@ -10,6 +10,13 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
     Id(NodeId),
+    /// `"leader"`: the node the live nodes name in their status ([`agreed_leader`]), asked when
+    /// the fault is applied. For an election that is its leader. For mutual exclusion it is the
+    /// node a failure hurts most: the coordinator (`central`), or a token holder (`suzuki-kasami`,
+    /// `token-ring`: each holder names itself; with tokens of several resources, the highest id
+    /// holding one). Lamport, Ricart–Agrawala and Maekawa have no such node, so a fault aimed at
+    /// `leader` is refused ("the live nodes agree on no leader"). The key keeps its name so that
+    /// experiment files keep working.
     Leader,
     LastKilled,
     Random,

@@ -16,7 +16,7 @@ use crate::check::mutex::{common_report, message_field, sends_by_id, Cost, Histo
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{Message, NoState, NoTimer, NodeId};
 use crate::core::trace::What;
-use crate::mutex::event::Request;
+use crate::mutex::event::{MutexEvent, Request};
 use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
@@ -233,10 +233,11 @@ fn fifo_grants(run: &Execution, coordinator: NodeId) -> PropertyResult {
             What::Send { to, msg_type, msg } if msg_type == "grant" => {
                 message_field(msg, "resource").map(|res| (*to, res, true))
             }
-            What::Event { name, data } if name == "request" || name == "enter_cs" => data
-                .get("resource")
-                .and_then(Value::as_str)
-                .map(|res| (coordinator, res.to_string(), name == "enter_cs")),
+            What::Event { .. } => match r.event_as::<MutexEvent>() {
+                Some(MutexEvent::Request(Request { resource, .. })) => Some((coordinator, resource, false)),
+                Some(MutexEvent::EnterCs { resource }) => Some((coordinator, resource, true)),
+                _ => None,
+            },
             _ => None,
         };
         let Some((who, resource, is_grant)) = step else { continue };

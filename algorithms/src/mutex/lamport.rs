@@ -16,7 +16,7 @@
 //! REQUEST, REPLY, RELEASE). Needs reliable FIFO channels and live processes: one crash blocks all.
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
-use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
+use crate::check::mutex::{permission_report, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Message, NoState, NoTimer, NodeId};
 use crate::mutex::event::Request;
@@ -184,18 +184,7 @@ impl Spec for Lamport {
     }
 
     fn check(run: &Execution, _p: &LamportParams) -> CheckReport {
-        let h = History::from_run(run);
-        let mut report = common_report(run, &h);
-        report.properties.push(fairness(run, &h));
-        let n1 = run.nodes.len().saturating_sub(1) as u64;
-        // Left: 3(N−1). Inside at the end: requests and replies, 2(N−1). Still waiting: its N−1
-        // requests and up to N−1 replies.
-        let (exited, inside, waiting) = h.tally();
-        let base = 3 * n1 * exited + 2 * n1 * inside;
-        let cost = Cost::of(run, &h, &[]);
-        let textbook = format!("3(N−1) = {}", 3 * n1);
-        report.properties.push(cost.judge("message_cost", base + n1 * waiting, base + 2 * n1 * waiting, &textbook));
-        report.metrics.insert("messages_per_entry".into(), cost.metric(&textbook, Some((3 * n1) as f64)));
-        report
+        // Left: 3(N−1). Inside at the end: requests and replies, 2(N−1).
+        permission_report(run, 3, 2, "3(N−1)")
     }
 }

@@ -26,7 +26,7 @@
 //! the grid's K ≈ 2√N − 1 trades messages for quorums anyone can build.
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
-use crate::check::mutex::{common_report, event_data, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
+use crate::check::mutex::{common_report, request_of, Cost, History, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::event::Event;
 use crate::core::process::{Message, NoState, NoTimer, NodeId};
@@ -129,6 +129,8 @@ pub enum MaekawaEvent {
         #[serde(rename = "for")]
         candidate: NodeId,
         ts: u64,
+        /// Not needed to judge a vote taken back, so a trace may leave it out.
+        #[serde(default)]
         reason: String,
     },
 }
@@ -386,8 +388,7 @@ impl Spec for Maekawa {
         report.properties.push(quorums_intersect(run));
         report.properties.push(one_vote(run));
         // The quorum size K of each request is in its `request` event.
-        let others =
-            |r: &TraceRecord| event_data(r).get("quorum").and_then(Value::as_u64).unwrap_or(1).saturating_sub(1);
+        let others = |r: &TraceRecord| request_of(r).and_then(|q| q.quorum).unwrap_or(1).saturating_sub(1);
         let (mut lower, mut upper, mut k_sum) = (0, 0, 0);
         for s in &h.sections {
             let k1 = s.request.map_or(0, others);
@@ -415,13 +416,10 @@ impl Spec for Maekawa {
 /// Every pair of quorums (from the `quorum` events) shares a member.
 fn quorums_intersect(run: &Execution) -> PropertyResult {
     let mut quorums: BTreeMap<NodeId, (&TraceRecord, BTreeSet<NodeId>)> = BTreeMap::new();
-    for r in run.records.iter().filter(|r| r.event_name() == Some("quorum")) {
-        let members = event_data(r)
-            .get("members")
-            .and_then(Value::as_array)
-            .map(|m| m.iter().filter_map(Value::as_u64).map(|id| id as NodeId).collect())
-            .unwrap_or_default();
-        quorums.insert(r.node, (r, members));
+    for (r, e) in run.events::<MaekawaEvent>() {
+        if let MaekawaEvent::Quorum { members } = e {
+            quorums.insert(r.node, (r, members.into_iter().collect()));
+        }
     }
     let list: Vec<_> = quorums.iter().collect();
     for (i, (a, (ra, qa))) in list.iter().enumerate() {
@@ -449,31 +447,28 @@ fn quorums_intersect(run: &Execution) -> PropertyResult {
 
 /// No voter votes for a second request of a resource before its vote for the first came back.
 fn one_vote(run: &Execution) -> PropertyResult {
-    let mut outstanding: BTreeMap<(NodeId, String), &TraceRecord> = BTreeMap::new();
+    // Per voter and resource: the vote still out, and for whom.
+    let mut outstanding: BTreeMap<(NodeId, String), (&TraceRecord, NodeId)> = BTreeMap::new();
     let mut votes = 0;
     for r in &run.records {
-        let (name, data) = match (&r.what, r.event_name()) {
-            (_, Some(name @ ("vote" | "unvote"))) => (name, event_data(r)),
-            (crate::core::trace::What::Start { .. }, _) => {
-                outstanding.retain(|(voter, _), _| *voter != r.node); // a restart forgets its votes
+        if matches!(r.what, crate::core::trace::What::Start { .. }) {
+            outstanding.retain(|(voter, _), _| *voter != r.node); // a restart forgets its votes
+            continue;
+        }
+        let (resource, candidate) = match r.event_as::<MaekawaEvent>() {
+            Some(MaekawaEvent::Vote { resource, candidate, .. }) => (resource, candidate),
+            Some(MaekawaEvent::Unvote { resource, .. }) => {
+                outstanding.remove(&(r.node, resource));
                 continue;
             }
             _ => continue,
         };
-        let Some(resource) = data.get("resource").and_then(Value::as_str) else { continue };
-        let key = (r.node, resource.to_string());
-        if name == "unvote" {
-            outstanding.remove(&key);
-            continue;
-        }
         votes += 1;
-        if let Some(earlier) = outstanding.insert(key, r) {
+        if let Some((earlier, before)) = outstanding.insert((r.node, resource.clone()), (r, candidate)) {
             let detail = format!(
-                "node {} voted for node {} on {resource:?} at {:.1} ms while its vote for node {} (at {:.1} ms) was still out",
+                "node {} voted for node {candidate} on {resource:?} at {:.1} ms while its vote for node {before} (at {:.1} ms) was still out",
                 r.node,
-                data.get("for").unwrap_or(&Value::Null),
                 run.ms(r.t),
-                event_data(earlier).get("for").unwrap_or(&Value::Null),
                 run.ms(earlier.t)
             );
             return PropertyResult::violated(ONE_VOTE.name, detail, vec![EventRef::of(earlier), EventRef::of(r)]);

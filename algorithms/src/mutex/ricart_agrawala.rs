@@ -16,7 +16,7 @@
 //! doubles as the release.
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
-use crate::check::mutex::{common_report, fairness, Cost, History, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
+use crate::check::mutex::{permission_report, FAIRNESS, LIVENESS, MUTUAL_EXCLUSION};
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Message, NoState, NoTimer, NodeId};
 use crate::mutex::event::Request;
@@ -177,18 +177,8 @@ impl Spec for RicartAgrawala {
     }
 
     fn check(run: &Execution, _p: &RaParams) -> CheckReport {
-        let h = History::from_run(run);
-        let mut report = common_report(run, &h);
-        report.properties.push(fairness(run, &h));
-        let n1 = run.nodes.len().saturating_sub(1) as u64;
-        // Entered (left or not): 2(N−1). Still waiting: its N−1 requests and fewer than N−1
-        // replies (the last one may be on its way).
-        let (exited, inside, waiting) = h.tally();
-        let base = 2 * n1 * (exited + inside);
-        let cost = Cost::of(run, &h, &[]);
-        let textbook = format!("2(N−1) = {}", 2 * n1);
-        report.properties.push(cost.judge("message_cost", base + n1 * waiting, base + 2 * n1 * waiting, &textbook));
-        report.metrics.insert("messages_per_entry".into(), cost.metric(&textbook, Some((2 * n1) as f64)));
-        report
+        // Entered (left or not): 2(N−1); a request still waiting has fewer than N−1 replies (the
+        // last one may be on its way).
+        permission_report(run, 2, 2, "2(N−1)")
     }
 }

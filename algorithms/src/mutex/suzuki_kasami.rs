@@ -18,10 +18,11 @@
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::mutex::{
-    common_report, event_data, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
+    common_report, request_of, token_conservation, Cost, History, LIVENESS, MUTUAL_EXCLUSION, TOKEN_CONSERVATION,
 };
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Message, NoTimer, NodeId};
+use crate::core::trace::TraceRecord;
 use crate::mutex::event::{MutexEvent, Request, TokenEvent, TokenOp};
 use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules, TokensCreated};
 use crate::mutex::workload::Workload;
@@ -262,8 +263,8 @@ impl Spec for SuzukiKasami {
         let n = run.nodes.len() as u64;
         // Each request made without the token costs N−1 requests, plus the token once it is sent
         // to the requester: at least (N−1)·asked + entered-by-token, at most N·asked.
-        let without_token = |r: &crate::core::trace::TraceRecord| event_data(r).get("has_token") == Some(&json!(false));
-        let asked = run.records.iter().filter(|r| r.event_name() == Some("request") && without_token(r)).count() as u64;
+        let without_token = |r: &TraceRecord| request_of(r).is_some_and(|q| q.has_token == Some(false));
+        let asked = run.records.iter().filter(|r| without_token(r)).count() as u64;
         let got_token = h.sections.iter().filter(|s| s.request.is_some_and(without_token)).count() as u64;
         let held = h.sections.iter().filter(|s| s.request.is_some_and(|r| !without_token(r))).count();
         let cost = Cost::of(run, &h, &[]);

@@ -152,3 +152,64 @@ pub fn messages<M: Clone>(effects: &[Fx<M>]) -> Vec<(NodeId, M)> {
         })
         .collect()
 }
+
+/// The status of a node that reports no term (every algorithm but Raft).
+pub fn status(role: &str, leader: Option<NodeId>) -> Status {
+    Status { role: role.into(), leader, term: None }
+}
+
+/// Setups for mutual exclusion rules: node 2 of 1..=3 on the shared mutex host.
+pub mod mutex {
+    use super::Node;
+    use algorithms::mutex::host::{MutexNode, MutexRules};
+    use algorithms::mutex::workload::Workload;
+
+    /// Node 2 of 1..=3 running `rules` with no workload (its client asks only when told to),
+    /// started: starting does nothing.
+    pub fn idle<R: MutexRules>(rules: R) -> Node<MutexNode<R>>
+    where
+        R::Msg: PartialEq,
+    {
+        let quiet = Workload { rate_per_s: 0.0, ..Default::default() };
+        let mut n = Node::new(2, &[1, 3], MutexNode::new(rules, quiet));
+        assert_eq!(n.start(), vec![], "an idle node does nothing when it starts");
+        n
+    }
+
+    /// The same node once its client asked for the printer.
+    pub fn waiting<R: MutexRules>(rules: R) -> Node<MutexNode<R>>
+    where
+        R::Msg: PartialEq,
+    {
+        let mut n = idle(rules);
+        n.command(&["acquire", "printer"]).0.unwrap();
+        n
+    }
+}
+
+/// Setups for the ring elections (LeLann, Chang–Roberts on the shared ring host), seen from node 3
+/// of the ring 1 → 2 → 3 → 4 → 5 → 1 with the default election (300 ms) and acknowledgement
+/// (30 ms) timeouts.
+pub mod ring {
+    use super::{cancel_timer, event, send, set_timer, Fx};
+    use algorithms::election::ring::RingMsg;
+    use serde_json::json;
+
+    pub fn pass<B>(seq: u64, hops: u32, body: B) -> RingMsg<B> {
+        RingMsg::Pass { seq, hops, body }
+    }
+
+    /// Becoming a participant: the leader's heartbeats are no longer awaited, the election's are.
+    pub fn participates<B>(initiator: bool) -> Vec<Fx<RingMsg<B>>> {
+        vec![
+            event("election_started", json!({ "initiator": initiator })),
+            cancel_timer("leader_timeout"),
+            set_timer("election", 300),
+        ]
+    }
+
+    /// A hop to node 3's successor, node 4, with the acknowledgement timer armed.
+    pub fn hop<B>(seq: u64, hops: u32, body: B) -> Vec<Fx<RingMsg<B>>> {
+        vec![send(4, pass(seq, hops, body)), set_timer("ack", 30)]
+    }
+}

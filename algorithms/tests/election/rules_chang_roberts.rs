@@ -5,14 +5,15 @@
 //! Every hop travels as `Pass { seq, hops, body }` and is acknowledged; node 3's own hops are
 //! numbered 1, 2, ... in the order it sends them.
 
+use crate::common::rules::ring::{hop, participates, pass};
 use crate::common::rules::*;
 use algorithms::election::ring::chang_roberts::{ChangRobertsNode, CrMsg};
 use algorithms::election::ring::{RingMsg, RingNode, RingParams};
-use algorithms::{NodeId, Status};
+use algorithms::NodeId;
 use serde_json::json;
 
 use CrMsg::{Elected, Election};
-use RingMsg::{Ack, Heartbeat, Pass};
+use RingMsg::{Ack, Heartbeat};
 
 type Cr = RingNode<ChangRobertsNode>;
 type Msg = RingMsg<CrMsg>;
@@ -34,10 +35,6 @@ fn node(me: NodeId, n: NodeId) -> Node<Cr> {
     Node::new(me, &peers, RingNode(ChangRobertsNode::new(me, &peers, params())))
 }
 
-fn pass(seq: u64, hops: u32, body: CrMsg) -> Msg {
-    Pass { seq, hops, body }
-}
-
 /// Node 3, started: the initiator of an election, its ELECTION(3) (hop 1) acknowledged by 4.
 fn initiator() -> Node<Cr> {
     let mut n = node(3, 5);
@@ -53,24 +50,6 @@ fn follower_of_5() -> Node<Cr> {
     n.deliver(4, Ack { seq: 2 });
     assert_eq!(n.status(), status("follower", Some(5)));
     n
-}
-
-fn status(role: &str, leader: Option<NodeId>) -> Status {
-    Status { role: role.into(), leader, term: None }
-}
-
-/// Becoming a participant: the leader's heartbeats are no longer awaited, the election's are.
-fn participates(initiator: bool) -> Vec<Fx<Msg>> {
-    vec![
-        event("election_started", json!({ "initiator": initiator })),
-        cancel_timer("leader_timeout"),
-        set_timer("election", 300),
-    ]
-}
-
-/// A hop to the successor, node 4, with the acknowledgement timer armed.
-fn hop(seq: u64, hops: u32, body: CrMsg) -> Vec<Fx<Msg>> {
-    vec![send(4, pass(seq, hops, body)), set_timer("ack", 30)]
 }
 
 /// Node 3 initiates: it becomes a participant and sends ELECTION(3) to its successor as hop `seq`.

@@ -3,10 +3,11 @@
 //! ring's repair, the heartbeats and the timers are the shared ring host's, tested in
 //! `rules_chang_roberts`.
 
+use crate::common::rules::ring::{hop, participates, pass};
 use crate::common::rules::*;
 use algorithms::election::ring::lelann::{LeLannMsg, LeLannNode};
 use algorithms::election::ring::{RingMsg, RingNode, RingParams};
-use algorithms::{NodeId, Status};
+use algorithms::NodeId;
 use serde_json::json;
 
 use LeLannMsg::{Coordinator, Election};
@@ -22,10 +23,6 @@ fn params() -> RingParams {
 fn node(me: NodeId) -> Node<LeLann> {
     let peers: Vec<NodeId> = (1..=5).filter(|p| *p != me).collect();
     Node::new(me, &peers, RingNode(LeLannNode::new(me, &peers, params())))
-}
-
-fn pass(seq: u64, hops: u32, body: LeLannMsg) -> Msg {
-    Pass { seq, hops, body }
 }
 
 fn election(ids: &[NodeId], tag: u32) -> LeLannMsg {
@@ -60,18 +57,6 @@ fn follower_of_5() -> Node<LeLann> {
     n
 }
 
-fn status(role: &str, leader: Option<NodeId>) -> Status {
-    Status { role: role.into(), leader, term: None }
-}
-
-fn participates(initiator: bool) -> Vec<Fx<Msg>> {
-    vec![
-        event("election_started", json!({ "initiator": initiator })),
-        cancel_timer("leader_timeout"),
-        set_timer("election", 300),
-    ]
-}
-
 /// Node 3 takes node 5 as leader.
 fn follows_5() -> Vec<Fx<Msg>> {
     vec![
@@ -80,11 +65,6 @@ fn follows_5() -> Vec<Fx<Msg>> {
         cancel_timer("heartbeat"),
         set_timer("leader_timeout", 250),
     ]
-}
-
-/// A hop to node 3's successor, node 4, with the acknowledgement timer armed.
-fn hop(seq: u64, hops: u32, body: LeLannMsg) -> Vec<Fx<Msg>> {
-    vec![send(4, pass(seq, hops, body)), set_timer("ack", 30)]
 }
 
 /// "An initiator marks itself a participant and sends ELECTION([its id]) to its successor";

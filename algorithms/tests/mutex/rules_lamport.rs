@@ -6,7 +6,6 @@
 use crate::common::rules::*;
 use algorithms::mutex::host::MutexNode;
 use algorithms::mutex::lamport::{LamportMsg, LamportNode};
-use algorithms::mutex::workload::Workload;
 use serde_json::{json, Value};
 
 type Lamport = MutexNode<LamportNode>;
@@ -29,17 +28,12 @@ fn entered() -> Vec<Fx<LamportMsg>> {
 
 /// Node 2 of 1..=3, started, with no workload: it asks only when told to.
 fn idle() -> Node<Lamport> {
-    let quiet = Workload { rate_per_s: 0.0, ..Default::default() };
-    let mut n = Node::new(2, &[1, 3], MutexNode::new(LamportNode::new(2, &[1, 3]), quiet));
-    assert_eq!(n.start(), vec![]);
-    n
+    mutex::idle(LamportNode::new(2, &[1, 3]))
 }
 
 /// Node 2, waiting for the printer with its request stamped 1.
 fn waiting() -> Node<Lamport> {
-    let mut n = idle();
-    n.command(&["acquire", "printer"]).0.unwrap();
-    n
+    mutex::waiting(LamportNode::new(2, &[1, 3]))
 }
 
 /// Node 2 in the printer's critical section (its request (1, 2), replies stamped 3; clock 5).

@@ -5,7 +5,6 @@
 use crate::common::rules::*;
 use algorithms::mutex::host::MutexNode;
 use algorithms::mutex::ricart_agrawala::{RaMsg, RaNode};
-use algorithms::mutex::workload::Workload;
 use serde_json::json;
 
 type Ra = MutexNode<RaNode>;
@@ -20,17 +19,12 @@ fn reply(resource: &str) -> RaMsg {
 
 /// Node 2 of 1..=3, started, with no workload: it asks only when told to.
 fn idle() -> Node<Ra> {
-    let quiet = Workload { rate_per_s: 0.0, ..Default::default() };
-    let mut n = Node::new(2, &[1, 3], MutexNode::new(RaNode::new(2, &[1, 3]), quiet));
-    assert_eq!(n.start(), vec![]);
-    n
+    mutex::idle(RaNode::new(2, &[1, 3]))
 }
 
 /// Node 2, waiting for the printer with its request stamped 1.
 fn waiting() -> Node<Ra> {
-    let mut n = idle();
-    n.command(&["acquire", "printer"]).0.unwrap();
-    n
+    mutex::waiting(RaNode::new(2, &[1, 3]))
 }
 
 /// Node 2 in the printer's critical section.

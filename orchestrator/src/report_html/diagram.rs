@@ -12,13 +12,16 @@
 //! all (its send with every receive), so a drawn send without an arrow was really not delivered.
 
 use super::spans::{Mark, Span};
+use crate::plots::esc;
 use crate::shiviz::short_json;
 use crate::timeline::Timeline;
+use algorithms::check::events::MutexEvent;
 use algorithms::check::EventRef;
 use algorithms::trace::What;
 use algorithms::NodeId;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 
 /// Colours of message types, most frequent type first (the plots use the same).
 pub const PALETTE: &[&str] = &[
@@ -304,22 +307,18 @@ pub fn data(
     let mut cs = Vec::new();
     for i in tl.record_order() {
         let r = &tl.records[i];
-        if let What::Event { name, data } = &r.what {
-            let resource =
-                data.get("resource").map_or(String::new(), |v| v.as_str().map_or(v.to_string(), String::from));
-            match name.as_str() {
-                "enter_cs" => {
-                    open.insert((r.node, resource), (ms(r.t), keep[i]));
-                }
-                "exit_cs" => {
-                    if let Some((t, drawn)) = open.remove(&(r.node, resource.clone())) {
-                        if drawn || keep[i] {
-                            cs.push((r.node, t, ms(r.t), resource));
-                        }
+        match r.event_as::<MutexEvent>() {
+            Some(MutexEvent::EnterCs { resource }) => {
+                open.insert((r.node, resource), (ms(r.t), keep[i]));
+            }
+            Some(MutexEvent::ExitCs { resource }) => {
+                if let Some((t, drawn)) = open.remove(&(r.node, resource.clone())) {
+                    if drawn || keep[i] {
+                        cs.push((r.node, t, ms(r.t), resource));
                     }
                 }
-                _ => {}
             }
+            _ => {}
         }
         if matches!(r.what, What::Start { .. } | What::Stop { .. }) {
             // A process that restarts or stops is out of every critical section.
@@ -350,6 +349,74 @@ pub fn data(
         trim,
     }
 }
+
+/// The diagram's section of the page: what it left out, its controls and legend, and the empty
+/// SVG the page's script draws into.
+pub fn section(
+    page: &mut String,
+    tl: &Timeline,
+    types: &[(String, usize)],
+    colour_of: &BTreeMap<&str, &str>,
+    trim: Option<&Trim>,
+) {
+    page.push_str(
+        r#"<section id="diagram-section"><h2>Space-time diagram</h2>
+<p class="hint">One lane per node, time to the right. An arrow is a message from its send to its receive; hover over anything for details (a message shows its body). Ctrl + wheel (or the buttons) zooms; “event order” spaces events evenly while keeping every arrow pointing forward.</p>
+"#,
+    );
+    if let Some(trim) = trim {
+        let _ = write!(
+            page,
+            r#"<div class="trim" id="diagram-trim"><strong>This diagram draws {} of the run's {} events.</strong> Left out:<ul>"#,
+            thousands(trim.drawn),
+            thousands(trim.total)
+        );
+        for line in &trim.left_out {
+            let _ = write!(page, "<li>{}</li>", esc(line));
+        }
+        page.push_str("</ul>Every event is in <code>timeline.jsonl</code>; the counts, tables and plots on this page use all of them. <code>orchestrator report --max-events N</code> draws more.</div>\n");
+    }
+    page.push_str(r#"<div class="controls"><span class="group"><button type="button" data-zoom="out" title="zoom out">−</button><button type="button" data-zoom="in" title="zoom in">+</button><button type="button" data-zoom="fit">fit</button></span>"#);
+    page.push_str(r#"<span class="group"><label><input type="radio" name="axis" value="time" checked> real time</label><label><input type="radio" name="axis" value="order"> event order</label></span>"#);
+    let timers = tl.records.iter().filter(|r| matches!(r.what, What::Timer { .. })).count();
+    let _ = write!(
+        page,
+        r#"<span class="group"><label><input type="checkbox" id="show-timers" checked> timers ({})</label><label><input type="checkbox" id="show-labels" checked> event names</label></span>"#,
+        thousands(timers)
+    );
+    page.push_str(r#"<span class="group types">"#);
+    for (i, (t, n)) in types.iter().enumerate() {
+        let _ = write!(
+            page,
+            r#"<label class="type"><input type="checkbox" data-type="{i}" checked><span class="swatch" style="background:{}"></span>{} <span class="muted">({})</span></label>"#,
+            colour_of[t.as_str()],
+            esc(t),
+            thousands(*n)
+        );
+    }
+    page.push_str("</span></div>\n");
+    page.push_str(LEGEND);
+    page.push_str(
+        r#"<div class="diagram-wrap"><div id="lane-labels"></div><div id="diagram-scroll"><svg id="diagram" xmlns="http://www.w3.org/2000/svg"></svg></div></div>
+</section>
+"#,
+    );
+}
+
+/// The symbols of the diagram, drawn the way the script draws them.
+const LEGEND: &str = r##"<div class="legend">
+<span><svg width="34" height="14"><line x1="2" y1="12" x2="30" y2="3" stroke="#555" stroke-width="1.4"/><path d="M30,3 l-7,0 l4,5 z" fill="#555"/></svg>message delivered</span>
+<span><svg width="34" height="14"><line x1="2" y1="12" x2="22" y2="5" stroke="#555" stroke-dasharray="3 2"/><path d="M19,2 l6,6 M25,2 l-6,6" stroke="#d62728" stroke-width="2"/></svg>not delivered</span>
+<span><svg width="14" height="14"><path d="M7,1 L13,7 L7,13 L1,7 Z" fill="#d4a017" stroke="#333" stroke-width=".6"/></svg>algorithm event</span>
+<span><svg width="14" height="14"><path d="M2,1 L13,7 L2,13 Z" fill="#2e7d32"/></svg>start</span>
+<span><svg width="14" height="14"><rect x="2" y="2" width="10" height="10" fill="#333"/></svg>stop</span>
+<span><svg width="14" height="14"><circle cx="7" cy="7" r="5" fill="#7b1fa2"/></svg>command</span>
+<span><svg width="14" height="14"><line x1="7" y1="2" x2="7" y2="12" stroke="#999" stroke-width="1.5"/></svg>timer</span>
+<span><svg width="30" height="14"><rect x="1" y="3" width="28" height="8" rx="2" fill="rgba(46,160,67,.45)"/></svg>critical section</span>
+<span><svg width="16" height="16"><circle cx="8" cy="8" r="6" fill="none" stroke="#d62728" stroke-width="2"/></svg>evidence</span>
+<span class="sw span-down">killed / exited</span><span class="sw span-paused">paused</span><span class="sw span-partition">partition</span><span class="sw span-link">link fault</span><span class="sw span-drift">clock drift</span>
+</div>
+"##;
 
 #[cfg(test)]
 mod tests {

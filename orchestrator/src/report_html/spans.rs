@@ -1,6 +1,7 @@
 //! Fault periods: from the orchestrator's point events (kill, restart, pause, partition, heal…)
 //! to intervals with the lanes they hit, for shading the diagram and the plots.
 
+use crate::plots::Band;
 use algorithms::faults::LinkSpec;
 use algorithms::faults::{AppliedFault, FaultRecord};
 use algorithms::NodeId;
@@ -176,6 +177,20 @@ pub fn describe_cut(cut: &[(NodeId, NodeId)]) -> String {
         let text: Vec<String> = cut.iter().map(|(a, b)| format!("{a}→{b}")).collect();
         format!("links cut: {}", text.join(", "))
     }
+}
+
+/// The fault periods as the plots' shaded bands, in seconds.
+pub fn bands(fault_spans: &[Span]) -> Vec<Band> {
+    fault_spans
+        .iter()
+        .map(|s| Band {
+            x0: s.t0 / 1000.0,
+            x1: s.t1 / 1000.0,
+            colour: colour(s.kind).into(),
+            label: format!("{:.3}–{:.3} s: {}", s.t0 / 1000.0, s.t1 / 1000.0, s.detail),
+            legend: legend(s.kind).into(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

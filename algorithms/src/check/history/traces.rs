@@ -15,7 +15,7 @@
 //!
 //! # Mutual exclusion as a lock service
 //!
-//! A run without `op` events but with the mutual exclusion events (see [`crate::mutex`]) gives a
+//! A run without `op` events but with the mutual exclusion events ([`MutexEvent`]) gives a
 //! `mutex`-model history, one key per resource: `request` invokes `acquire`, `enter_cs`
 //! completes it `ok`, and `exit_cs` is a `release` that takes effect at once (invoked and
 //! completed at its record). A node may wait for one resource while it holds or waits for
@@ -33,6 +33,7 @@
 //! of happens-before), so a release always precedes the entry it made possible.
 
 use super::{Event, EventType, History};
+use crate::check::events::MutexEvent;
 use crate::check::Execution;
 use crate::faults::{AppliedFault, FaultRecord};
 use crate::process::NodeId;
@@ -128,20 +129,20 @@ impl Builder {
     }
 
     /// One mutual exclusion event.
-    fn mutex(&mut self, r: &TraceRecord, name: &str, data: &Value) {
-        let Some(resource) = data.get("resource").and_then(Value::as_str) else { return };
+    fn mutex(&mut self, r: &TraceRecord, e: &MutexEvent) {
+        let Some(resource) = resource_of(e) else { return };
         let (p, key) = (self.process(r.node, resource), Some(Value::String(resource.to_string())));
         let event = |kind, f: &str| Event::new(p, kind, f, key.clone(), Value::Null, Some(r.t));
-        match name {
-            "request" => self.push(r.node, event(EventType::Invoke, "acquire")),
-            "enter_cs" => {
+        match e {
+            MutexEvent::Request(_) => self.push(r.node, event(EventType::Invoke, "acquire")),
+            MutexEvent::EnterCs { .. } => {
                 let before = self.events.len();
                 self.push(r.node, event(EventType::Ok, "acquire"));
                 if self.events.len() > before {
                     self.held.entry(r.node).or_default().push(resource.to_string());
                 }
             }
-            "exit_cs" => {
+            MutexEvent::ExitCs { .. } => {
                 let held = self.held.entry(r.node).or_default();
                 let Some(at) = held.iter().position(|h| h == resource) else {
                     self.skipped += 1;
@@ -151,8 +152,17 @@ impl Builder {
                 self.push(r.node, event(EventType::Invoke, "release"));
                 self.push(r.node, event(EventType::Ok, "release"));
             }
-            _ => {}
+            MutexEvent::Token(_) => {}
         }
+    }
+}
+
+/// The resource a lock-service event names: requests, entries and exits (not token custody).
+fn resource_of(e: &MutexEvent) -> Option<&str> {
+    match e {
+        MutexEvent::Request(request) => Some(&request.resource),
+        MutexEvent::EnterCs { resource } | MutexEvent::ExitCs { resource } => Some(resource),
+        MutexEvent::Token(_) => None,
     }
 }
 
@@ -167,13 +177,9 @@ fn derive(records: &[TraceRecord], faults: &[FaultRecord]) -> History {
     let clients = records.iter().any(|r| r.event_name() == Some("op"));
     let mut b = Builder::default();
     if !clients {
-        for r in records {
-            if let What::Event { name, data } = &r.what {
-                if let ("request" | "enter_cs" | "exit_cs", Some(resource)) =
-                    (name.as_str(), data.get("resource").and_then(Value::as_str))
-                {
-                    b.resources.entry(resource.to_string()).or_default();
-                }
+        for (_, e) in crate::check::events_of::<MutexEvent>(records) {
+            if let Some(resource) = resource_of(&e) {
+                b.resources.entry(resource.to_string()).or_default();
             }
         }
         for (i, n) in b.resources.values_mut().enumerate() {
@@ -199,7 +205,11 @@ fn derive(records: &[TraceRecord], faults: &[FaultRecord]) -> History {
         match &r.what {
             What::Start { incarnation } if *incarnation > 1 => b.died(r.node, r.t),
             What::Event { name, data } if clients && name == "op" => b.client(r, data),
-            What::Event { name, data } if !clients => b.mutex(r, name, data),
+            What::Event { .. } if !clients => {
+                if let Some(e) = r.event_as::<MutexEvent>() {
+                    b.mutex(r, &e);
+                }
+            }
             _ => {}
         }
     }

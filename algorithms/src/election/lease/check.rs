@@ -1,10 +1,10 @@
 //! The lease election's checker: no takeover before a full lease duration, transitions that only
 //! grow, one holder at a time, agreement in stable periods and the request rate.
 
-use super::{LeaseMsg, LeaseParams, LeaseRecord};
+use super::{LeaseEvent, LeaseMsg, LeaseParams, LeaseRecord};
 use crate::check::election::{
-    election_latency, episodes, event_data, field, local_time, message_metric, overlapping_reigns, sends_by_type,
-    shown, stable_agreement, Elections, Expect, SentIndex, Timed,
+    election_latency, episodes, local_time, message_metric, overlapping_reigns, sends_by_type, shown, stable_agreement,
+    Elections, Expect, SentIndex, Timed,
 };
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{Nanos, NodeId, MS};
@@ -49,8 +49,13 @@ pub fn check_lease(run: &Execution, params: &LeaseParams) -> CheckReport {
         ),
     );
     report.metrics.insert("requests_per_retry_period".into(), per_period);
-    let last =
-        run.records.iter().rev().find_map(|r| event_data(r, "lease_updated").and_then(|d| field(d, "transitions")));
+    let last = run
+        .events::<LeaseEvent>()
+        .filter_map(|(_, e)| match e {
+            LeaseEvent::LeaseUpdated { transitions, .. } => Some(transitions),
+            _ => None,
+        })
+        .last();
     report.metrics.insert("transitions".into(), json!(last.unwrap_or(0)));
     report
 }
@@ -121,11 +126,10 @@ fn no_early_takeover(run: &Execution, p: &LeaseParams, candidates: &[NodeId], se
 /// The store's record: transitions never fall, and rise by exactly one at each change of holder.
 fn transitions_grow(run: &Execution, store: NodeId) -> PropertyResult {
     const NAME: &str = "transitions_grow";
-    let mut last: Option<(Option<u64>, u64, EventRef)> = None;
+    let mut last: Option<(Option<NodeId>, u64, EventRef)> = None;
     let (mut changes, mut compared) = (0, 0);
-    for r in run.records.iter().filter(|r| r.node == store) {
-        let Some(data) = event_data(r, "lease_updated") else { continue };
-        let (holder, transitions) = (field(data, "holder"), field(data, "transitions").unwrap_or(0));
+    for (r, e) in run.events::<LeaseEvent>().filter(|(r, _)| r.node == store) {
+        let LeaseEvent::LeaseUpdated { holder, transitions, .. } = e else { continue };
         if let Some((before, count, at)) = &last {
             compared += 1;
             let expected = if holder != *before { count + 1 } else { *count };

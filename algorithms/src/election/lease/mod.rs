@@ -149,16 +149,20 @@ impl Params for LeaseParams {
 }
 
 /// The lease's own events, written by the store: a successful update of the record
-/// (`lease_updated`), and the record it recovered at start (`lease_store`).
+/// (`lease_updated`), and the record it recovered at start (`lease_store`). The checker needs
+/// only `version`, `holder` and `transitions`, so a trace may leave the rest out.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", content = "data", rename_all = "snake_case")]
 pub enum LeaseEvent {
     LeaseUpdated {
         version: u64,
+        #[serde(default)]
         by: NodeId,
         holder: Option<NodeId>,
         transitions: u64,
+        #[serde(default)]
         acquire_time_ms: u64,
+        #[serde(default)]
         renew_time_ms: u64,
     },
     LeaseStore {

@@ -3,10 +3,10 @@
 
 use super::RingParams;
 use crate::check::election::{
-    election_latency, episodes, event_data, listing, message_metric, sends_by_type, stable_agreement, Elections,
-    Expect, Timed,
+    election_latency, episodes, listing, message_metric, sends_by_type, stable_agreement, Elections, Expect, Timed,
 };
-use crate::check::{CheckReport, EventRef, Execution, PropertyResult, View};
+use crate::check::events::election::{ElectionEvent, Started};
+use crate::check::{events_of, CheckReport, EventRef, Execution, PropertyResult, View};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::What;
 use crate::faults::AppliedFault;
@@ -43,10 +43,12 @@ pub fn check_ring(run: &Execution, params: &RingParams, facts: &RingFacts) -> Ch
     for t in &timed {
         let (from, to) = (t.episode.t0, t.end);
         let counts = sends_by_type(&run.records, facts.election_types, from, to);
-        let started = run.records.iter().filter(|r| r.t >= from && r.t < to);
-        let k = started
-            .filter_map(|r| event_data(r, "election_started"))
-            .filter(|d| d.get("initiator").and_then(Value::as_bool) == Some(true))
+        let k = events_of::<ElectionEvent>(&run.records)
+            .filter(|(r, e)| {
+                r.t >= from
+                    && r.t < to
+                    && matches!(e, ElectionEvent::ElectionStarted(Started { initiator: Some(true), .. }))
+            })
             .count() as u64;
         let sent: u64 = counts.values().sum();
         let worst = (facts.worst)(n, k.max(1));
@@ -114,7 +116,10 @@ fn one_elected_highest(el: &Elections, grace: Nanos) -> PropertyResult {
             continue;
         }
         let mut winner = false;
-        for r in run.records.iter().filter(|r| r.t >= from && r.t < to && r.event_name() == Some("elected")) {
+        let wins_here = run
+            .events::<ElectionEvent>()
+            .filter(|(r, e)| r.t >= from && r.t < to && matches!(e, ElectionEvent::Elected(_)));
+        for (r, _) in wins_here {
             wins += 1;
             if let Some(h) = el.members.iter().copied().filter(|h| *h > r.node && settled(*h, r.t)).max() {
                 let detail = format!(

@@ -1,5 +1,5 @@
 //! The events every mutual exclusion algorithm records, which the shared checks in
-//! [`crate::check::mutex`] read. On a trace line:
+//! [`crate::check::mutex`] read (re-exported as `crate::mutex::event`). On a trace line:
 //!
 //! ```text
 //! request  {"resource": "printer"}   the client wants it; the rules add their stamp ("ts", ...)
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", content = "data", rename_all = "snake_case")]
 pub enum MutexEvent {
-    /// The client wants the resource (written by the rules, through [`crate::mutex::host::Cs::requested`]).
+    /// The client wants the resource (written by the rules, through the mutex host's `Cs::requested`).
     Request(Request),
     /// The client entered the resource's critical section.
     EnterCs { resource: String },

@@ -1,5 +1,6 @@
 //! The events every leader election records, which the shared checks in
-//! [`crate::check::election`] and the leader views of [`crate::check::LeaderViews`] read.
+//! [`crate::check::election`] and the leader views of [`crate::check::LeaderViews`] read
+//! (re-exported as `crate::election::event`).
 //!
 //! Each carries the fields all algorithms write, and optional ones that only some write (left
 //! out of the trace when unset): Raft adds its `term`, the lease its `transitions`, the randomized
