@@ -303,6 +303,40 @@ mod tests {
     }
 
     #[test]
+    fn a_workload_names_its_bad_keys_needs_a_service_and_round_trips() {
+        let dir = scratch();
+        let service = "algorithm = \"kv-single\"\nnodes = 3\n[workload]\n";
+        let load = |name: &str, text: &str| Experiment::load(&write(&dir, name, text), &Overrides::default());
+        let err = load("typo.toml", &format!("{service}clinets = 2\n")).unwrap_err().to_string();
+        assert!(err.contains("typo.toml") && err.contains("workload.clinets"), "{err}");
+        let err = load("mix.toml", &format!("{service}mix = {{ get = -1.0 }}\n")).unwrap_err().to_string();
+        assert!(err.contains("workload.mix.get"), "{err}");
+        let err = load("bully.toml", "algorithm = \"bully\"\n[workload]\nclients = 2\n").unwrap_err().to_string();
+        assert!(err.contains("workload: bully has no clients"), "{err}");
+        let exp = load(
+            "ok.toml",
+            &format!(
+                "{service}clients = 2\ntimeout = \"300ms\"\n[[faults]]\nat = \"1s\"\naction = \"kill\"\nnode = 5\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            (exp.server_ids(), exp.all_ids()),
+            (vec![1, 2, 3], vec![1, 2, 3, 4, 5]),
+            "clients after the servers"
+        );
+        assert_eq!(exp.workload.as_ref().unwrap().timeout, Duration::from_millis(300));
+        let again: Experiment = toml::from_str(&exp.to_toml()).unwrap();
+        assert_eq!(again, exp);
+        let err =
+            load("kill.toml", &format!("{service}clients = 2\n[[faults]]\nat = \"1s\"\naction = \"kill\"\nnode = 6\n"))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("faults[0]") && err.contains("node 6 does not exist"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
     fn flags_override_the_file_and_the_result_round_trips() {
         let dir = scratch();
         let path = write(
