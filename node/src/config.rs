@@ -86,6 +86,9 @@ impl InstanceConfig {
     pub fn build(&self, me: NodeId, node_peers: &[NodeId]) -> Result<Box<dyn algorithms::DynProcess>, String> {
         let algorithm = algorithms::find(&self.algorithm).map_err(|e| format!("instances.algorithm: {e}"))?;
         let peers = self.process_peers(me, node_peers);
+        if self.client.is_some() && self.servers.is_none() {
+            return Err("servers: a client instance needs the service's servers (ids)".into());
+        }
         if let Some(servers) = &self.servers {
             if let Some(stranger) = servers.iter().find(|s| **s != me && !node_peers.contains(s)) {
                 return Err(format!("servers: {stranger} is not a peer of node {me}"));
@@ -129,5 +132,31 @@ impl NodeConfig {
         let mut ids: Vec<NodeId> = self.peers.iter().map(|p| p.id).collect();
         ids.sort_unstable();
         ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(servers: Option<Vec<NodeId>>, client: Option<Workload>) -> InstanceConfig {
+        InstanceConfig { name: "kv".into(), algorithm: "kv-single".into(), params: Value::Null, servers, client }
+    }
+
+    #[test]
+    fn a_server_sees_the_servers_and_a_client_needs_them() {
+        let server = instance(Some(vec![1, 2, 3]), None);
+        assert_eq!(server.process_peers(2, &[1, 3, 4, 5]), vec![1, 3], "a server's peers are the other servers");
+        assert!(server.build(2, &[1, 3, 4, 5]).is_ok());
+        let client = instance(Some(vec![1, 2, 3]), Some(Workload::default()));
+        assert_eq!(client.process_peers(4, &[1, 2, 3, 5]), vec![1, 2, 3]);
+        assert!(client.build(4, &[1, 2, 3, 5]).is_ok());
+        let err = instance(None, Some(Workload::default())).build(4, &[1, 2, 3]).err().unwrap();
+        assert!(err.starts_with("servers: "), "{err}");
+        let err = instance(Some(vec![1, 2, 9]), None).build(1, &[2, 3]).err().unwrap();
+        assert_eq!(err, "servers: 9 is not a peer of node 1");
+        let bully =
+            InstanceConfig { algorithm: "bully".into(), ..instance(Some(vec![1, 2]), Some(Workload::default())) };
+        assert!(bully.build(3, &[1, 2]).err().unwrap().starts_with("workload: bully has no clients"));
     }
 }
