@@ -13,10 +13,11 @@
 //! - [`check`]: a run's traces ([`Execution`]), verdicts, shared queries, the families' event
 //!   vocabulary ([`check::events`]: what algorithms write and checkers read), and the election and
 //!   mutual exclusion checks every algorithm of those families uses;
+//! - [`service`]: what replicated services and their clients share (requests, replies, commands,
+//!   the key-value store, the client and its workload);
 //! - [`algorithm`]: what an algorithm declares once ([`algorithm::Spec`]: name, params, properties,
-//!   build, check), and the object-safe [`Algorithm`] every `Spec` is;
-//! - [`service`]: what replicated services and their clients share (requests, replies, commands);
-//! - the families: [`election`], [`mutex`], and [`load`] (the transport benchmark's load);
+//!   build, check, the client of a service), and the object-safe [`Algorithm`] every `Spec` is;
+//! - the families: [`election`], [`mutex`], [`replication`], and [`load`] (the transport benchmark's load);
 //! - [`sim`]: the deterministic simulator;
 //! - [`catalogue`](mod@catalogue): every algorithm by name.
 
@@ -28,6 +29,7 @@ pub mod election;
 pub mod faults;
 pub mod load;
 pub mod mutex;
+pub mod replication;
 pub mod service;
 pub mod sim;
 

@@ -13,6 +13,7 @@ pub mod history;
 pub mod metric;
 pub mod mutex;
 pub mod query;
+pub mod service;
 
 pub use metric::Metric;
 pub use query::{count_messages, events_of, stats, LeaderViews, MessageCounts, View};

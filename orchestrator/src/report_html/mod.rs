@@ -57,7 +57,11 @@ pub struct Written {
 /// `report.html` in the run directory from the run's traces (those the summary was judged
 /// from: nothing is read twice).
 pub fn write_run_files(summary: &Summary, run: algorithms::Execution, max_events: usize) -> Result<Written> {
-    let ids: Vec<NodeId> = (1..=summary.nodes as NodeId).collect();
+    // A lane per server, and per client node of a service run (their traces are in the run).
+    let mut ids: Vec<NodeId> = (1..=summary.nodes as NodeId).collect();
+    ids.extend(run.records.iter().map(|r| r.node).filter(|n| *n as usize > summary.nodes));
+    ids.sort_unstable();
+    ids.dedup();
     // The clients' history (if the traces have one), before the page that shows it.
     crate::history::write_run_history(&run, &summary.run_dir);
     let tl = Timeline::new(run.records, run.faults);
