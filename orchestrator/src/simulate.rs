@@ -12,8 +12,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// The simulator's view of an experiment, for one seed.
+/// The simulator's view of an experiment, for one seed. The nemesis draws its plan from that
+/// seed too, so every seed of a sweep meets other faults and `--seed N` replays seed N exactly.
 pub fn sim_config(exp: &Experiment, seed: u64) -> SimConfig {
+    let at_seed = Experiment { seed, ..exp.clone() };
     SimConfig {
         nodes: exp.nodes,
         seed,
@@ -21,7 +23,7 @@ pub fn sim_config(exp: &Experiment, seed: u64) -> SimConfig {
         instance: exp.algorithm.clone(),
         params: exp.params.clone(),
         network: exp.sim.network(),
-        faults: exp.all_faults(),
+        faults: at_seed.all_faults(),
     }
 }
 
@@ -106,4 +108,22 @@ pub fn replay(exp: &Experiment, seed: u64, out: &Path) -> Result<Summary, Failur
     summary.write(&run_dir)?;
     crate::report_html::write_or_warn(&summary, outcome.run);
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::Overrides;
+
+    #[test]
+    fn each_seed_of_a_sweep_meets_its_own_nemesis_plan() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/bully-nemesis.toml");
+        let exp = Experiment::load(&path, &Overrides::default()).unwrap();
+        let plans: Vec<String> = (1..=5).map(|seed| format!("{:?}", sim_config(&exp, seed).faults)).collect();
+        let distinct: std::collections::BTreeSet<&String> = plans.iter().collect();
+        assert!(distinct.len() > 1, "five seeds drew one plan: {plans:?}");
+        // And a seed's plan is the one `--seed N` replays: the experiment loaded at that seed.
+        let replayed = Experiment { seed: 3, ..exp.clone() };
+        assert_eq!(format!("{:?}", sim_config(&exp, 3).faults), format!("{:?}", replayed.all_faults()));
+    }
 }
