@@ -120,7 +120,7 @@ fn the_regenerated_token_comes_from_a_probe_that_went_around_the_ring() {
 fn restarting_ring(seed: u64, kill: Target) -> SimConfig {
     let workload = json!({ "rate_per_s": 2.0, "hold_ms": 150, "resources": ["printer"], "stop_after": "6s" });
     let params = json!({ "workload": workload, "pass_delay_ms": 2, "ack_timeout_ms": 250, "loss_timeout_ms": 400 });
-    let kills = (1..=4).map(|s| lasting(s as f64, 0.5, Action::Kill { node: kill.clone() })).collect();
+    let kills = (1..=4).map(|s| lasting(s as f64, 0.5, Action::Kill { node: kill })).collect();
     with_faults(experiment("token-ring", 5, seed, 8.0, params), kills)
 }
 
