@@ -21,6 +21,12 @@ pub const CASES: &[Entry] = &[
     case!("bully", "election_within_bound", NothingToJudge, quiet_100_ms),
     case!("bully", "election_message_cost", Violating, bully_an_election_above_n2_minus_1),
     case!("bully", "election_message_cost", NothingToJudge, only_the_start_election),
+    case!("bully", "no_premature_coordinator", Violating, bully_declared_although_the_higher_id_answered),
+    case!("bully", "no_premature_coordinator", Violating, bully_declared_without_asking_the_higher_id),
+    case!("bully", "no_premature_coordinator", NothingToJudge, only_the_start_election),
+    case!("bully", "elections_answered", Violating, bully_an_election_received_and_not_answered),
+    case!("bully", "elections_answered", Violating, bully_an_answer_back_after_the_answer_timeout),
+    case!("bully", "elections_answered", NothingToJudge, quiet_100_ms),
     case!("lelann", "one_elected_highest", Violating, a_lower_id_elected),
     case!("lelann", "one_elected_highest", NothingToJudge, agreement_without_an_elected_event),
     case!("lelann", "stable_agreement", Violating, everyone_follows_a_lower_id),
@@ -159,6 +165,50 @@ fn bully_an_election_above_n2_minus_1() -> Execution {
 /// One initiator: LeLann's worst is 2n = 6, Chang–Roberts' 3n−1 = 8; this election took 9.
 fn ring_an_election_above_the_worst_case() -> Execution {
     election_after_a_death(9)
+}
+
+// ---- Bully during elections (answer timeout 100 ms) ----
+
+/// Node 2 holds an election at 500 ms: ELECTION to node 3 (up since the start, every link
+/// healthy), node 3 answers at once, and node 2 declares itself coordinator at 600 ms anyway.
+fn bully_declared_although_the_higher_id_answered() -> Execution {
+    let mut t = Trace::new(3);
+    t.event(500, 2, "election_started", json!({}));
+    let election = t.send(500, 2, 3, "election", json!("Election"));
+    t.receive(501, &election);
+    t.raw(501, 3, 2, "answer", json!("Answer"));
+    t.event(600, 2, "elected", json!({ "leader": 2 }));
+    t.end(2000)
+}
+
+/// Node 2 holds an election at 500 ms and declares itself at 600 ms without sending node 3 (up,
+/// reachable) an ELECTION at all.
+fn bully_declared_without_asking_the_higher_id() -> Execution {
+    let mut t = Trace::new(3);
+    t.event(500, 2, "election_started", json!({}));
+    t.event(600, 2, "elected", json!({ "leader": 2 }));
+    t.end(2000)
+}
+
+/// Node 3 receives node 1's ELECTION at 501 ms and handles its next input (a timer) at 550 ms
+/// without having answered.
+fn bully_an_election_received_and_not_answered() -> Execution {
+    let mut t = Trace::new(3);
+    let election = t.send(500, 1, 3, "election", json!("Election"));
+    t.receive(501, &election);
+    t.add(550, 3, What::Timer { name: "heartbeat".into() });
+    t.end(2000)
+}
+
+/// Node 3 answers node 1's ELECTION in the same step, but over a link no fault touched the ANSWER
+/// arrives 150 ms later, past the 100 ms answer timeout.
+fn bully_an_answer_back_after_the_answer_timeout() -> Execution {
+    let mut t = Trace::new(3);
+    let election = t.send(500, 1, 3, "election", json!("Election"));
+    t.receive(501, &election);
+    let answer = t.send(501, 3, 1, "answer", json!("Answer"));
+    t.receive(651, &answer);
+    t.end(2000)
 }
 
 // ---- Raft ----
@@ -372,4 +422,55 @@ fn nothing_to_judge_says_what_was_missing() {
         detail("lease", lease_the_holder_never_lost(), "no_early_takeover"),
         "nothing to judge: no takeover attempt (no candidate wrote itself in place of another holder)"
     );
+}
+
+/// The verdict and detail of `property` when `algorithm`'s checker judges `run`.
+fn judged(algorithm: &str, run: Execution, property: &str) -> (algorithms::Verdict, String) {
+    let report = algorithms::find(algorithm).unwrap().check(&run);
+    let p = report.properties.into_iter().find(|p| p.name == property).unwrap();
+    (p.verdict, p.detail)
+}
+
+/// What looks like a premature declaration is excused when the network, not the protocol, kept
+/// the ANSWER away: node 3 isolated, or the ELECTION lost on the way.
+#[test]
+fn bully_a_declaration_is_excused_by_a_cut_or_a_lost_message_and_says_so() {
+    use algorithms::Verdict::Held;
+    let mut t = Trace::new(3);
+    t.fault(
+        300,
+        AppliedFault::Partition { spec: "isolate:3".into(), mode: CutMode::Blackhole, cut: vec![(2, 3), (3, 2)] },
+    );
+    t.event(500, 2, "election_started", json!({}));
+    t.send(500, 2, 3, "election", json!("Election"));
+    t.event(600, 2, "elected", json!({ "leader": 2 }));
+    let (verdict, detail) = judged("bully", t.end(2000), "no_premature_coordinator");
+    assert_eq!(verdict, Held, "{detail}");
+    assert!(detail.contains("1 with a higher id cut off"), "{detail}");
+
+    let mut t = Trace::new(3);
+    t.event(500, 2, "election_started", json!({}));
+    t.send(500, 2, 3, "election", json!("Election")); // never received: lost
+    t.event(600, 2, "elected", json!({ "leader": 2 }));
+    let (verdict, detail) = judged("bully", t.end(2000), "no_premature_coordinator");
+    assert_eq!(verdict, Held, "{detail}");
+    assert!(detail.contains("1 after a message to or from a higher id was lost"), "{detail}");
+}
+
+/// The violation names what became of the ELECTION, and the excused ones are counted.
+#[test]
+fn bully_violations_say_what_became_of_the_election() {
+    let (_, detail) = judged("bully", bully_declared_although_the_higher_id_answered(), "no_premature_coordinator");
+    assert!(detail.starts_with("node 2 declared itself coordinator at 600.0 ms although node 3"), "{detail}");
+    assert!(detail.ends_with("node 3's ANSWER arrived at 502.0 ms and was ignored"), "{detail}");
+    let (_, detail) = judged("bully", bully_declared_without_asking_the_higher_id(), "no_premature_coordinator");
+    assert!(detail.ends_with("node 2 sent it no ELECTION in that round"), "{detail}");
+    let (_, detail) = judged("bully", bully_an_answer_back_after_the_answer_timeout(), "elections_answered");
+    assert!(detail.ends_with("but the ANSWER arrived only at 651.0 ms, after the answer timeout"), "{detail}");
+    // A paused node 3 answers nothing, and is not held against node 1.
+    let mut t = Trace::new(3);
+    t.fault(400, AppliedFault::Pause { node: 3 });
+    t.send(500, 1, 3, "election", json!("Election"));
+    let (verdict, detail) = judged("bully", t.end(2000), "elections_answered");
+    assert_eq!(verdict, algorithms::Verdict::Unknown, "{detail}");
 }
