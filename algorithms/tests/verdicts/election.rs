@@ -50,6 +50,12 @@ pub const CASES: &[Entry] = &[
     case!("raft-election", "terms_never_decrease", NothingToJudge, raft_no_election_happened),
     case!("raft-election", "one_vote_per_term", Violating, raft_two_votes_in_one_term),
     case!("raft-election", "one_vote_per_term", NothingToJudge, raft_no_election_happened),
+    case!("raft-election", "stale_leader_steps_down", Violating, raft_a_leader_heartbeats_in_its_old_term),
+    case!("raft-election", "stale_leader_steps_down", Violating, raft_heartbeats_in_a_term_not_won),
+    case!("raft-election", "stale_leader_steps_down", NothingToJudge, raft_no_election_happened),
+    case!("raft-election", "votes_counted_in_their_term", Violating, raft_a_vote_of_an_earlier_term_counted),
+    case!("raft-election", "votes_counted_in_their_term", Violating, raft_elected_without_a_majority),
+    case!("raft-election", "votes_counted_in_their_term", NothingToJudge, raft_no_election_happened),
     case!("raft-election", "leader_within_bound", Violating, raft_no_election_happened),
     case!("raft-election", "leader_within_bound", NothingToJudge, every_node_cut_off_from_the_others),
     case!("raft-election", "stable_agreement", Violating, raft_a_follower_of_another_leader),
@@ -234,6 +240,53 @@ fn raft_two_votes_in_one_term() -> Execution {
     let mut t = Trace::new(3);
     t.event(100, 3, "voted", json!({ "term": 2, "for": 1 }));
     t.event(120, 3, "voted", json!({ "term": 2, "for": 2 }));
+    t.end(2000)
+}
+
+/// Node 1 stands in term 1 and wins it with node 2's vote.
+fn raft_node_1_wins_term_1(t: &mut Trace) {
+    t.event(10, 1, "term", json!({ "term": 1, "reason": "candidate" }));
+    t.event(10, 1, "election_started", json!({ "term": 1, "pre_vote": false }));
+    t.message(10, 1, 2, &RaftMsg::RequestVote { term: 1 });
+    t.message(11, 2, 1, &RaftMsg::Vote { term: 1, granted: true });
+    t.event(12, 1, "elected", json!({ "leader": 1, "term": 1, "votes": [1, 2] }));
+}
+
+/// Node 1 leads term 1, hears of term 2 in a heartbeat reply from node 2 at 501 ms, and sends
+/// another heartbeat of term 1 at 550 ms instead of stepping down.
+fn raft_a_leader_heartbeats_in_its_old_term() -> Execution {
+    let mut t = Trace::new(3);
+    raft_node_1_wins_term_1(&mut t);
+    t.message(500, 2, 1, &RaftMsg::AppendEntriesReply { term: 2, success: false });
+    t.message(550, 1, 3, &RaftMsg::AppendEntries { term: 1 });
+    t.end(2000)
+}
+
+/// Node 3 sends heartbeats of term 1, a term it never won (node 1 did).
+fn raft_heartbeats_in_a_term_not_won() -> Execution {
+    let mut t = Trace::new(3);
+    raft_node_1_wins_term_1(&mut t);
+    t.message(500, 3, 2, &RaftMsg::AppendEntries { term: 1 });
+    t.end(2000)
+}
+
+/// Node 1 stands in term 2 and counts node 2's vote of term 1 (arrived late, after node 1's
+/// candidacy in term 1 had timed out) towards it.
+fn raft_a_vote_of_an_earlier_term_counted() -> Execution {
+    let mut t = Trace::new(3);
+    t.event(10, 1, "election_started", json!({ "term": 1, "pre_vote": false }));
+    t.message(10, 1, 2, &RaftMsg::RequestVote { term: 1 });
+    t.event(300, 1, "election_started", json!({ "term": 2, "pre_vote": false }));
+    t.message(400, 2, 1, &RaftMsg::Vote { term: 1, granted: true });
+    t.event(410, 1, "elected", json!({ "leader": 1, "term": 2, "votes": [1, 2] }));
+    t.end(2000)
+}
+
+/// Node 1 of three declares itself leader of term 1 with its own vote alone.
+fn raft_elected_without_a_majority() -> Execution {
+    let mut t = Trace::new(3);
+    t.event(10, 1, "election_started", json!({ "term": 1, "pre_vote": false }));
+    t.event(20, 1, "elected", json!({ "leader": 1, "term": 1, "votes": [1] }));
     t.end(2000)
 }
 
@@ -473,4 +526,63 @@ fn bully_violations_say_what_became_of_the_election() {
     t.send(500, 1, 3, "election", json!("Election"));
     let (verdict, detail) = judged("bully", t.end(2000), "elections_answered");
     assert_eq!(verdict, algorithms::Verdict::Unknown, "{detail}");
+}
+
+/// The step-down and vote rules where the run keeps them: a leader that heard of a higher term
+/// and sent nothing more in its old one, a late vote left uncounted; and two legal reigns of
+/// terms 1 and 2 that overlapped, listed in the metric.
+#[test]
+fn raft_old_leaders_that_step_down_and_late_votes_are_held_and_overlaps_reported() {
+    use algorithms::Verdict::Held;
+    let mut t = Trace::new(3);
+    raft_node_1_wins_term_1(&mut t);
+    t.follow(12, &[1, 2, 3], 1);
+    // Node 3 stands in term 2; node 1, isolated from it, leads on until it hears of term 2.
+    t.event(400, 3, "term", json!({ "term": 2, "reason": "candidate" }));
+    t.event(400, 3, "election_started", json!({ "term": 2, "pre_vote": false }));
+    t.message(400, 3, 2, &RaftMsg::RequestVote { term: 2 });
+    t.event(401, 2, "term", json!({ "term": 2, "reason": "higher term from node 3" }));
+    t.message(401, 2, 3, &RaftMsg::Vote { term: 2, granted: true });
+    t.event(402, 3, "elected", json!({ "leader": 3, "term": 2, "votes": [2, 3] }));
+    t.event(402, 3, "leader", json!({ "leader": 3, "term": 2 }));
+    t.event(402, 2, "leader", json!({ "leader": 3, "term": 2 }));
+    t.message(450, 1, 2, &RaftMsg::AppendEntries { term: 1 });
+    t.message(451, 2, 1, &RaftMsg::AppendEntriesReply { term: 2, success: false });
+    t.event(452, 1, "term", json!({ "term": 2, "reason": "higher term from node 2" }));
+    t.event(452, 1, "leader", json!({ "leader": 3, "term": 2 }));
+    // A vote for node 1's old candidacy arrives now: not counted anywhere.
+    t.message(460, 3, 1, &RaftMsg::Vote { term: 1, granted: true });
+    let run = t.end(2000);
+    let report = algorithms::find("raft-election").unwrap().check(&run);
+    let get = |name: &str| report.properties.iter().find(|p| p.name == name).unwrap();
+    let stale = get("stale_leader_steps_down");
+    assert_eq!(stale.verdict, Held, "{}", stale.detail);
+    assert!(
+        stale
+            .detail
+            .ends_with("1 leader(s) and 0 candidate(s) heard of a higher term and sent nothing more in their old one"),
+        "{}",
+        stale.detail
+    );
+    let counted = get("votes_counted_in_their_term");
+    assert_eq!(counted.verdict, Held, "{}", counted.detail);
+    assert!(
+        counted.detail.contains("1 granted vote(s) arrived after their term's candidacy had ended"),
+        "{}",
+        counted.detail
+    );
+    let overlaps = &report.metrics["overlapping_reigns"];
+    assert_eq!((overlaps["count"].as_u64(), overlaps["same_term"].as_u64()), (Some(1), Some(0)), "{overlaps}");
+    assert_eq!(overlaps["reigns"][0]["nodes"], json!([1, 3]));
+    assert_eq!(overlaps["reigns"][0]["terms"], json!([1, 2]));
+}
+
+#[test]
+fn raft_violations_name_the_message_and_the_term() {
+    let (_, detail) = judged("raft-election", raft_a_leader_heartbeats_in_its_old_term(), "stale_leader_steps_down");
+    assert!(detail.starts_with("node 1 sent append_entries in its old term 1 at 550.0 ms after it received append_entries_reply of term 2 from node 2"), "{detail}");
+    let (_, detail) = judged("raft-election", raft_a_vote_of_an_earlier_term_counted(), "votes_counted_in_their_term");
+    assert!(detail.contains("was granted for term 1"), "{detail}");
+    let (_, detail) = judged("raft-election", raft_elected_without_a_majority(), "votes_counted_in_their_term");
+    assert!(detail.contains("fewer than a majority (2 of 3)"), "{detail}");
 }
