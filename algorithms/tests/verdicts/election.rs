@@ -572,7 +572,7 @@ fn raft_old_leaders_that_step_down_and_late_votes_are_held_and_overlaps_reported
         counted.detail
     );
     let overlaps = &report.metrics["overlapping_reigns"];
-    assert_eq!((overlaps["count"].as_u64(), overlaps["same_term"].as_u64()), (Some(1), Some(0)), "{overlaps}");
+    assert_eq!((overlaps["overlaps"].as_u64(), overlaps["same_term"].as_u64()), (Some(1), Some(0)), "{overlaps}");
     assert_eq!(overlaps["reigns"][0]["nodes"], json!([1, 3]));
     assert_eq!(overlaps["reigns"][0]["terms"], json!([1, 2]));
 }

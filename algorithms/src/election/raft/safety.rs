@@ -291,7 +291,7 @@ pub fn overlapping_reigns_metric(el: &Elections) -> Value {
         })
         .collect();
     json!({
-        "count": overlaps.len(),
+        "overlaps": overlaps.len(),
         "same_term": same_term,
         "note": "reigns of different nodes that overlapped in time; legal when their terms differ (the older leader has not heard of the newer term yet)",
         "reigns": listed.into_iter().take(LISTED).collect::<Vec<_>>(),
