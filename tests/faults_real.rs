@@ -141,6 +141,8 @@ fn every_proxy_fault_shows_in_the_traces() {
     assert!(duplicated.iter().all(|(_, n, _)| *n == 2), "a duplicated message is received twice");
 
     let delayed = deliveries(&up.run, 3, 1, delay, loss);
+    // Heartbeats every 40 ms for 500 ms, less the margins: several, or the test judged nothing.
+    assert!(delayed.len() >= 5, "heartbeats were sent while the link was slow: {}", delayed.len());
     assert!(delayed.iter().all(|(s, n, at)| *n == 1 && at[0] - s.t >= 80_000_000), "each arrives ≥ 80 ms late");
 
     let dropped = deliveries(&up.run, 3, 1, loss, heal);
@@ -272,7 +274,19 @@ fn a_nemesis_run_applies_and_heals_its_faults_and_the_properties_hold() {
         out.to_str().unwrap(),
     ]);
     let run = latest_run(&out);
-    assert_eq!(output.status.code(), Some(0), "{}{}", text(&output.stdout), text(&output.stderr));
+    let shown = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    // The nemesis draws every kind: in 6 s on 4 nodes there may be no election the textbook's
+    // cost applies to (that property is then `unknown`, exit 1), but nothing may break, the run
+    // must be undamaged, and the properties bully promises during and after elections are judged.
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{shown}");
+    let summary = summary(&run);
+    assert_eq!(summary["problems"], serde_json::json!([]), "{shown}");
+    let properties = summary["properties"].as_array().unwrap();
+    assert!(properties.iter().all(|p| p["verdict"] != "violated"), "{shown}");
+    for name in ["stable_agreement", "election_within_bound", "elections_answered"] {
+        let p = properties.iter().find(|p| p["name"] == name).unwrap();
+        assert_eq!(p["verdict"], "held", "{name}: {shown}");
+    }
     let faults = fault_times(&run);
     let injected =
         faults.iter().filter(|(_, f)| !matches!(f, AppliedFault::RunStart { .. } | AppliedFault::RunEnd)).count();

@@ -7,9 +7,10 @@
 //! namespace and every rule in it, even if the orchestrator was SIGKILLed. The host's own
 //! firewall is never touched: every iptables command runs inside the namespace.
 
-use algorithms::faults::{Cut, CutMode};
+use algorithms::faults::CutMode;
 use algorithms::NodeId;
 use anyhow::{anyhow, bail, Context, Result};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -92,14 +93,15 @@ impl Netns {
         Ok(())
     }
 
-    /// Replaces every rule with ones that cut `cut` (directed: "a cannot send to b").
+    /// Replaces every rule with ones that cut each directed link of `cut` ("a cannot send to b")
+    /// the way its mode says.
     ///
     /// Matching the connection's original direction (conntrack) cuts exactly one direction:
     /// a plain `-s A -d B` rule would also kill B's replies on connections B opened to A.
-    pub fn set_cut(&self, cut: &Cut, mode: CutMode) -> Result<()> {
+    pub fn set_cut(&self, cut: &BTreeMap<(NodeId, NodeId), CutMode>) -> Result<()> {
         self.run(&["iptables", "-F", "INPUT"])?;
-        for (a, b) in cut {
-            let (src, dst) = (address(*a).to_string(), address(*b).to_string());
+        for (&(a, b), &mode) in cut {
+            let (src, dst) = (address(a).to_string(), address(b).to_string());
             let mut rule = vec!["iptables", "-A", "INPUT", "-p", "tcp", "-m", "conntrack"];
             rule.extend(["--ctorigsrc", &src, "--ctorigdst", &dst, "-j"]);
             match mode {

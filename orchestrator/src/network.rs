@@ -8,7 +8,7 @@ use algorithms::faults::{Action, Cut, CutMode, LinkSpec, NetworkFaults};
 use algorithms::NodeId;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -112,8 +112,9 @@ impl Network {
         }
     }
 
-    /// Puts a partition in force among `ids`, replacing the previous one. The proxy keeps each
-    /// link's own faults (`in_force`); iptables rewrites its rules to exactly this cut.
+    /// Puts a partition in force among `ids`, replacing the previous one. Both backends keep each
+    /// link's own faults (`in_force`): the proxy per link, iptables by rewriting its rules to this
+    /// cut together with the one-way link cuts in force, so each lasts until it is healed.
     pub fn set_cut(&self, ids: &[NodeId], cut: &Cut, mode: CutMode, in_force: &NetworkFaults) -> Result<()> {
         match self {
             Network::Proxy(proxy) => {
@@ -130,7 +131,7 @@ impl Network {
                 }
                 Ok(())
             }
-            Network::Iptables(netns) => netns.set_cut(cut, mode),
+            Network::Iptables(netns) => netns.set_cut(&rules_with_partition(cut, mode, in_force)),
             Network::Direct => bail!(DIRECT_CANNOT_PARTITION),
         }
     }
@@ -149,17 +150,7 @@ impl Network {
                 proxy.set(effective)
             }
             Network::Iptables(_) if per_message(spec) => bail!(IPTABLES_ONLY_CUTS),
-            Network::Iptables(netns) => {
-                let mut cut: BTreeSet<(NodeId, NodeId)> =
-                    in_force.partition.as_ref().map(|p| p.cut.clone()).unwrap_or_default();
-                for l in in_force.links.values().chain(std::iter::once(spec)).filter(|l| l.cut) {
-                    cut.insert((l.from, l.to));
-                }
-                if !spec.cut {
-                    cut.remove(&(spec.from, spec.to));
-                }
-                netns.set_cut(&cut, spec.mode)
-            }
+            Network::Iptables(netns) => netns.set_cut(&rules_with_link(spec, in_force)),
             Network::Direct => bail!(DIRECT_CANNOT_LINK),
         }
     }
@@ -171,7 +162,7 @@ impl Network {
                 proxy.clear_all();
                 Ok(())
             }
-            Network::Iptables(netns) => netns.set_cut(&BTreeSet::new(), CutMode::Blackhole),
+            Network::Iptables(netns) => netns.set_cut(&BTreeMap::new()),
             Network::Direct => bail!(DIRECT_CANNOT_PARTITION),
         }
     }
@@ -204,8 +195,83 @@ impl Network {
     }
 }
 
+/// The directed links iptables cuts, and how: those of the partition in force (its mode) and
+/// every one-way link cut in force (its own mode). They compose: a partition does not lift a
+/// link cut, nor a link fault a partition; where both cut a link, the partition's mode wins.
+fn iptables_cut<'a>(
+    partition: Option<(&Cut, CutMode)>,
+    links: impl IntoIterator<Item = &'a LinkSpec>,
+) -> BTreeMap<(NodeId, NodeId), CutMode> {
+    let mut rules: BTreeMap<(NodeId, NodeId), CutMode> =
+        links.into_iter().filter(|l| l.cut).map(|l| ((l.from, l.to), l.mode)).collect();
+    if let Some((cut, mode)) = partition {
+        rules.extend(cut.iter().map(|link| (*link, mode)));
+    }
+    rules
+}
+
+/// The iptables cut once partition `cut` replaces the one in force (`in_force`).
+fn rules_with_partition(cut: &Cut, mode: CutMode, in_force: &NetworkFaults) -> BTreeMap<(NodeId, NodeId), CutMode> {
+    iptables_cut(Some((cut, mode)), in_force.links.values())
+}
+
+/// The iptables cut once `spec` replaces its link's faults in force; the partition and the other
+/// links stay.
+fn rules_with_link(spec: &LinkSpec, in_force: &NetworkFaults) -> BTreeMap<(NodeId, NodeId), CutMode> {
+    let mut links = in_force.links.clone();
+    links.insert((spec.from, spec.to), spec.clone());
+    iptables_cut(in_force.partition.as_ref().map(|p| (&p.cut, p.mode)), links.values())
+}
+
 /// Every node on 127.0.0.1, each on a free port.
 fn loopback(ids: &[NodeId]) -> Result<BTreeMap<NodeId, SocketAddr>> {
     let ports = free_ports(ids.len()).context("finding free loopback ports")?;
     Ok(ids.iter().zip(ports).map(|(id, port)| (*id, SocketAddr::from(([127, 0, 0, 1], port)))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use algorithms::faults::Partition;
+
+    fn one_way(from: NodeId, to: NodeId, mode: CutMode) -> LinkSpec {
+        LinkSpec { cut: true, mode, ..LinkSpec::clear(from, to) }
+    }
+
+    /// In force: the engine's record after the faults so far (what it hands `set_cut`/`set_link`).
+    fn in_force(partition: Option<(&Cut, CutMode)>, links: &[LinkSpec]) -> NetworkFaults {
+        NetworkFaults {
+            partition: partition.map(|(cut, mode)| Partition { spec: "test".into(), mode, cut: cut.clone() }),
+            links: links.iter().map(|l| ((l.from, l.to), l.clone())).collect(),
+        }
+    }
+
+    #[test]
+    fn a_partition_and_a_one_way_link_cut_compose_until_each_is_healed() {
+        use CutMode::{Blackhole, Reset};
+        let link = one_way(1, 2, Blackhole);
+        let isolate_3: Cut = [(1, 3), (3, 1), (2, 3), (3, 2)].into();
+        let expect = |pairs: &[((NodeId, NodeId), CutMode)]| pairs.iter().copied().collect::<BTreeMap<_, _>>();
+
+        // The link cut first, then a partition: the partition does not lift the link cut.
+        let rules = rules_with_partition(&isolate_3, Reset, &in_force(None, std::slice::from_ref(&link)));
+        let both = expect(&[((1, 2), Blackhole), ((1, 3), Reset), ((2, 3), Reset), ((3, 1), Reset), ((3, 2), Reset)]);
+        assert_eq!(rules, both);
+        // The partition first, then the link cut: the same rules, each with its own mode.
+        let rules = rules_with_link(&link, &in_force(Some((&isolate_3, Reset)), &[]));
+        assert_eq!(rules, both);
+        // Clearing the link leaves the partition in force, in its own mode.
+        let in_force_now = in_force(Some((&isolate_3, Reset)), std::slice::from_ref(&link));
+        let rules = rules_with_link(&LinkSpec::clear(1, 2), &in_force_now);
+        assert_eq!(rules, expect(&[((1, 3), Reset), ((2, 3), Reset), ((3, 1), Reset), ((3, 2), Reset)]));
+        // A new partition replaces the old one, and the link cut stays.
+        let halves: Cut = [(1, 2), (2, 1)].into();
+        let rules = rules_with_partition(&halves, Reset, &in_force_now);
+        assert_eq!(rules, expect(&[((1, 2), Reset), ((2, 1), Reset)]), "where both cut a link, the partition's mode");
+        let rules = rules_with_partition(&[(2, 1)].into(), Reset, &in_force_now);
+        assert_eq!(rules, expect(&[((1, 2), Blackhole), ((2, 1), Reset)]));
+        // A per-message fault on a link is no cut.
+        let lossy = LinkSpec { loss: 0.5, ..LinkSpec::clear(2, 3) };
+        assert_eq!(rules_with_link(&lossy, &in_force(None, &[])), BTreeMap::new());
+    }
 }

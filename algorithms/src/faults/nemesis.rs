@@ -35,10 +35,25 @@ impl Default for Nemesis {
     }
 }
 
-/// One kind of fault the nemesis draws, as written in `kinds` (`"partition-halves"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NemesisKind {
+/// Declares [`NemesisKind`] and [`NemesisKind::ALL`] from one list, so a new kind cannot be left
+/// out of `ALL` (the README's order, and the list the tests draw every kind from).
+macro_rules! nemesis_kinds {
+    ($($(#[$doc:meta])* $kind:ident,)+) => {
+        /// One kind of fault the nemesis draws, as written in `kinds` (`"partition-halves"`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(rename_all = "kebab-case")]
+        pub enum NemesisKind {
+            $($(#[$doc])* $kind,)+
+        }
+
+        impl NemesisKind {
+            /// Every kind, in the order the README lists them.
+            pub const ALL: &'static [NemesisKind] = &[$(NemesisKind::$kind,)+];
+        }
+    };
+}
+
+nemesis_kinds! {
     /// SIGKILL a node drawn at random.
     Kill,
     KillLeader,
@@ -57,6 +72,10 @@ pub enum NemesisKind {
     LinkLoss,
     /// Delay one directed link by 20–100 ms.
     LinkDelay,
+    /// Delay one directed link by 150–400 ms: slower than most timeouts, so replies come back
+    /// after their sender has given up on them (a vote after its candidacy ended, a bully ANSWER
+    /// after the answer timeout).
+    LinkSlow,
     LinkDuplicate,
     LinkReorder,
     /// One node's clock runs twice as fast.
@@ -64,29 +83,6 @@ pub enum NemesisKind {
 }
 
 impl NemesisKind {
-    /// Every kind, in the order the README lists them.
-    pub const ALL: [NemesisKind; 16] = {
-        use NemesisKind::*;
-        [
-            Kill,
-            KillLeader,
-            Pause,
-            PauseLeader,
-            PartitionHalves,
-            PartitionRandomHalves,
-            PartitionMajoritiesRing,
-            PartitionBridge,
-            IsolateRandom,
-            IsolateLeader,
-            OneWay,
-            LinkLoss,
-            LinkDelay,
-            LinkDuplicate,
-            LinkReorder,
-            Drift,
-        ]
-    };
-
     /// The action of this kind, aimed at `node` or at `link` where the kind needs one.
     fn action(self, node: Target, link: impl FnOnce() -> LinkSpec) -> Action {
         use NemesisKind::*;
@@ -106,6 +102,9 @@ impl NemesisKind {
             LinkLoss => Action::Link(LinkSpec { loss: 0.5, ..link() }),
             LinkDelay => {
                 Action::Link(LinkSpec { delay: Some(Delay::Uniform { min_ms: 20.0, max_ms: 100.0 }), ..link() })
+            }
+            LinkSlow => {
+                Action::Link(LinkSpec { delay: Some(Delay::Uniform { min_ms: 150.0, max_ms: 400.0 }), ..link() })
             }
             LinkDuplicate => Action::Link(LinkSpec { duplicate: 0.5, ..link() }),
             LinkReorder => Action::Link(LinkSpec { reorder: 0.5, ..link() }),
@@ -161,11 +160,26 @@ mod tests {
         assert_eq!(plan, nemesis.plan(5, Duration::from_secs(20), 9));
         assert_ne!(plan, nemesis.plan(5, Duration::from_secs(20), 10));
         assert_eq!(plan.len(), 16, "one fault a second from 1 s to 16.5 s");
+        assert_eq!(NemesisKind::ALL.len(), 17, "every kind, link-slow included");
         assert!(plan.iter().all(|f| f.at + f.lasting.unwrap() <= Duration::from_secs(17)));
         assert!(plan.iter().all(|f| f.action.validate(5).is_ok()));
         let err = serde_json::from_value::<Nemesis>(serde_json::json!({"kinds": ["kill", "meteor"]}))
             .unwrap_err()
             .to_string();
         assert!(err.contains("meteor") && err.contains("partition-halves"), "{err}");
+    }
+
+    #[test]
+    fn link_slow_delays_one_link_past_the_usual_timeouts() {
+        let nemesis = Nemesis { kinds: vec![NemesisKind::LinkSlow], ..Nemesis::default() };
+        let plan = nemesis.plan(3, Duration::from_secs(6), 1);
+        assert!(!plan.is_empty());
+        for f in &plan {
+            let Action::Link(spec) = &f.action else { panic!("not a link fault: {f:?}") };
+            assert_eq!(spec.delay, Some(Delay::Uniform { min_ms: 150.0, max_ms: 400.0 }));
+            assert!(!spec.cut && spec.loss == 0.0 && spec.from != spec.to);
+        }
+        let kind: NemesisKind = serde_json::from_value(serde_json::json!("link-slow")).unwrap();
+        assert_eq!(kind, NemesisKind::LinkSlow);
     }
 }

@@ -13,12 +13,15 @@
 //! - **Dead neighbours are skipped.** Every ring message (token or probe) is acknowledged with
 //!   ACK; a successor that does not acknowledge in time is taken for dead, the sender takes the
 //!   token back (`reclaim`) and sends it to the next live process. Processes announce themselves
-//!   with ALIVE when they (re)start, and any message from a process shows it is alive again.
+//!   with ALIVE when they (re)start, and any message from a process shows it is alive again; so
+//!   a missed ACK of a message sent before the successor's last word does not make it dead (the
+//!   message died with the successor's previous incarnation; the token is taken back and resent).
 //! - **A lost token is found out and regenerated once.** A process that has not seen a token for
 //!   `loss_timeout` sends a PROBE(origin, generation) around the ring. A process that holds the
 //!   token (or has it in flight) swallows the probe: the token is not lost. So does one that has
 //!   seen a newer generation. A probing process swallows probes of lower origins and gives way to
-//!   higher ones (as in Chang–Roberts), so at most one probe survives a full circle; its origin
+//!   higher ones (as in Chang–Roberts), and to a probe of a newer generation than it has seen (its
+//!   own would die on the way), so at most one probe survives a full circle; its origin
 //!   then creates the token anew with the next generation. Because channels are FIFO and probe and
 //!   token travel the same way, a live token can never slip past a probe unseen.
 //! - A stale copy (a generation or hop count already seen) is discarded on arrival.
@@ -167,12 +170,16 @@ pub struct TokenRingNode {
     alive: BTreeSet<NodeId>,
     /// Ring messages sent and not yet acknowledged: seq → (to, message).
     unacked: BTreeMap<u64, (NodeId, TokenRingMsg)>,
+    /// When each unacknowledged ring message was sent, on this node's clock.
+    sent_at: BTreeMap<u64, Nanos>,
+    /// When each peer was last heard from (any message), on this node's clock.
+    heard_at: BTreeMap<NodeId, Nanos>,
     seq: u64,
     tokens: BTreeMap<String, ResourceToken>,
 }
 
 impl TokenRingNode {
-    fn new(me: NodeId, peers: &[NodeId], params: TokenRingParams) -> Self {
+    pub fn new(me: NodeId, peers: &[NodeId], params: TokenRingParams) -> Self {
         let mut ids = peers.to_vec();
         ids.push(me);
         ids.sort_unstable();
@@ -185,6 +192,8 @@ impl TokenRingNode {
             loss_timeout,
             alive: BTreeSet::new(),
             unacked: BTreeMap::new(),
+            sent_at: BTreeMap::new(),
+            heard_at: BTreeMap::new(),
             seq: 0,
             tokens,
         }
@@ -209,6 +218,7 @@ impl TokenRingNode {
         }
         ctx.send(to, &msg);
         self.unacked.insert(seq, (to, msg));
+        self.sent_at.insert(seq, ctx.now());
         ctx.set_timer(TokenRingTimer::Ack(seq), self.params.ack_timeout_ms * MS);
     }
 
@@ -263,10 +273,14 @@ impl TokenRingNode {
         self.expect_token(ctx, resource);
     }
 
-    /// No ACK from `to` for message `seq`: `to` is dead; the message goes to the next live node.
+    /// No ACK from `to` for message `seq`: `to` is dead, unless it has been heard from since the
+    /// message left (it restarted and announced itself: the message died with its previous
+    /// incarnation); either way the message goes to the next live node.
     fn ack_timed_out(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, seq: u64) {
         let Some((to, msg)) = self.unacked.remove(&seq) else { return };
-        if self.alive.remove(&to) {
+        let sent = self.sent_at.remove(&seq);
+        let heard_since = sent.is_some_and(|s| self.heard_at.get(&to).is_some_and(|h| *h >= s));
+        if !heard_since && self.alive.remove(&to) {
             ctx.emit(&TokenRingEvent::Suspect { node: to, reason: "no ack".into() });
         }
         match msg {
@@ -348,6 +362,14 @@ impl TokenRingNode {
         if !self.alive.contains(&origin) {
             return; // its origin is gone: let the probe die rather than circle forever
         }
+        if gen > token.seen.0 {
+            // The prober has seen a newer generation than this node (which restarted, or never
+            // held it): this node's own probe carries the older one and will be discarded on its
+            // way round, so it cannot cover this one. Learn the generation (that creates no
+            // token) and give way.
+            token.seen = (gen, 0);
+            token.probing = None;
+        }
         if token.probing.is_some() {
             if origin < self.me {
                 return; // our own probe covers this one
@@ -417,6 +439,7 @@ impl MutexRules for TokenRingNode {
     fn message(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, from: NodeId, msg: TokenRingMsg) {
         // Any message shows its sender is alive.
         self.alive.insert(from);
+        self.heard_at.insert(from, ctx.now());
         match msg {
             TokenRingMsg::Alive { reply } => {
                 if reply {
@@ -425,6 +448,7 @@ impl MutexRules for TokenRingNode {
             }
             TokenRingMsg::Ack { seq } => {
                 self.unacked.remove(&seq);
+                self.sent_at.remove(&seq);
                 ctx.cancel_timer(TokenRingTimer::Ack(seq));
             }
             TokenRingMsg::Token { resource, gen, hop, seq } => {

@@ -1,4 +1,4 @@
-//! The bully election's rules one at a time (Garcia-Molina 1982), as `election/bully.rs` states
+//! The bully election's rules one at a time (Garcia-Molina 1982), as `election/bully/mod.rs` states
 //! them: one handler called on node 3 of five (two ids below it, two above), the exact effects
 //! compared.
 

@@ -14,6 +14,7 @@ mod maekawa;
 mod ricart_agrawala;
 mod rules_lamport;
 mod rules_ricart_agrawala;
+mod rules_token_ring;
 mod suzuki_kasami;
 mod token_ring;
 

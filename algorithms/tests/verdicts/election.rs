@@ -21,6 +21,12 @@ pub const CASES: &[Entry] = &[
     case!("bully", "election_within_bound", NothingToJudge, quiet_100_ms),
     case!("bully", "election_message_cost", Violating, bully_an_election_above_n2_minus_1),
     case!("bully", "election_message_cost", NothingToJudge, only_the_start_election),
+    case!("bully", "no_premature_coordinator", Violating, bully_declared_although_the_higher_id_answered),
+    case!("bully", "no_premature_coordinator", Violating, bully_declared_without_asking_the_higher_id),
+    case!("bully", "no_premature_coordinator", NothingToJudge, only_the_start_election),
+    case!("bully", "elections_answered", Violating, bully_an_election_received_and_not_answered),
+    case!("bully", "elections_answered", Violating, bully_an_answer_back_after_the_answer_timeout),
+    case!("bully", "elections_answered", NothingToJudge, quiet_100_ms),
     case!("lelann", "one_elected_highest", Violating, a_lower_id_elected),
     case!("lelann", "one_elected_highest", NothingToJudge, agreement_without_an_elected_event),
     case!("lelann", "stable_agreement", Violating, everyone_follows_a_lower_id),
@@ -44,6 +50,12 @@ pub const CASES: &[Entry] = &[
     case!("raft-election", "terms_never_decrease", NothingToJudge, raft_no_election_happened),
     case!("raft-election", "one_vote_per_term", Violating, raft_two_votes_in_one_term),
     case!("raft-election", "one_vote_per_term", NothingToJudge, raft_no_election_happened),
+    case!("raft-election", "stale_leader_steps_down", Violating, raft_a_leader_heartbeats_in_its_old_term),
+    case!("raft-election", "stale_leader_steps_down", Violating, raft_heartbeats_in_a_term_not_won),
+    case!("raft-election", "stale_leader_steps_down", NothingToJudge, raft_no_election_happened),
+    case!("raft-election", "votes_counted_in_their_term", Violating, raft_a_vote_of_an_earlier_term_counted),
+    case!("raft-election", "votes_counted_in_their_term", Violating, raft_elected_without_a_majority),
+    case!("raft-election", "votes_counted_in_their_term", NothingToJudge, raft_no_election_happened),
     case!("raft-election", "leader_within_bound", Violating, raft_no_election_happened),
     case!("raft-election", "leader_within_bound", NothingToJudge, every_node_cut_off_from_the_others),
     case!("raft-election", "stable_agreement", Violating, raft_a_follower_of_another_leader),
@@ -161,6 +173,50 @@ fn ring_an_election_above_the_worst_case() -> Execution {
     election_after_a_death(9)
 }
 
+// ---- Bully during elections (answer timeout 100 ms) ----
+
+/// Node 2 holds an election at 500 ms: ELECTION to node 3 (up since the start, every link
+/// healthy), node 3 answers at once, and node 2 declares itself coordinator at 600 ms anyway.
+fn bully_declared_although_the_higher_id_answered() -> Execution {
+    let mut t = Trace::new(3);
+    t.event(500, 2, "election_started", json!({}));
+    let election = t.send(500, 2, 3, "election", json!("Election"));
+    t.receive(501, &election);
+    t.raw(501, 3, 2, "answer", json!("Answer"));
+    t.event(600, 2, "elected", json!({ "leader": 2 }));
+    t.end(2000)
+}
+
+/// Node 2 holds an election at 500 ms and declares itself at 600 ms without sending node 3 (up,
+/// reachable) an ELECTION at all.
+fn bully_declared_without_asking_the_higher_id() -> Execution {
+    let mut t = Trace::new(3);
+    t.event(500, 2, "election_started", json!({}));
+    t.event(600, 2, "elected", json!({ "leader": 2 }));
+    t.end(2000)
+}
+
+/// Node 3 receives node 1's ELECTION at 501 ms and handles its next input (a timer) at 550 ms
+/// without having answered.
+fn bully_an_election_received_and_not_answered() -> Execution {
+    let mut t = Trace::new(3);
+    let election = t.send(500, 1, 3, "election", json!("Election"));
+    t.receive(501, &election);
+    t.add(550, 3, What::Timer { name: "heartbeat".into() });
+    t.end(2000)
+}
+
+/// Node 3 answers node 1's ELECTION in the same step, but over a link no fault touched the ANSWER
+/// arrives 150 ms later, past the 100 ms answer timeout.
+fn bully_an_answer_back_after_the_answer_timeout() -> Execution {
+    let mut t = Trace::new(3);
+    let election = t.send(500, 1, 3, "election", json!("Election"));
+    t.receive(501, &election);
+    let answer = t.send(501, 3, 1, "answer", json!("Answer"));
+    t.receive(651, &answer);
+    t.end(2000)
+}
+
 // ---- Raft ----
 
 fn raft_two_leaders_in_one_term() -> Execution {
@@ -184,6 +240,53 @@ fn raft_two_votes_in_one_term() -> Execution {
     let mut t = Trace::new(3);
     t.event(100, 3, "voted", json!({ "term": 2, "for": 1 }));
     t.event(120, 3, "voted", json!({ "term": 2, "for": 2 }));
+    t.end(2000)
+}
+
+/// Node 1 stands in term 1 and wins it with node 2's vote.
+fn raft_node_1_wins_term_1(t: &mut Trace) {
+    t.event(10, 1, "term", json!({ "term": 1, "reason": "candidate" }));
+    t.event(10, 1, "election_started", json!({ "term": 1, "pre_vote": false }));
+    t.message(10, 1, 2, &RaftMsg::RequestVote { term: 1 });
+    t.message(11, 2, 1, &RaftMsg::Vote { term: 1, granted: true });
+    t.event(12, 1, "elected", json!({ "leader": 1, "term": 1, "votes": [1, 2] }));
+}
+
+/// Node 1 leads term 1, hears of term 2 in a heartbeat reply from node 2 at 501 ms, and sends
+/// another heartbeat of term 1 at 550 ms instead of stepping down.
+fn raft_a_leader_heartbeats_in_its_old_term() -> Execution {
+    let mut t = Trace::new(3);
+    raft_node_1_wins_term_1(&mut t);
+    t.message(500, 2, 1, &RaftMsg::AppendEntriesReply { term: 2, success: false });
+    t.message(550, 1, 3, &RaftMsg::AppendEntries { term: 1 });
+    t.end(2000)
+}
+
+/// Node 3 sends heartbeats of term 1, a term it never won (node 1 did).
+fn raft_heartbeats_in_a_term_not_won() -> Execution {
+    let mut t = Trace::new(3);
+    raft_node_1_wins_term_1(&mut t);
+    t.message(500, 3, 2, &RaftMsg::AppendEntries { term: 1 });
+    t.end(2000)
+}
+
+/// Node 1 stands in term 2 and counts node 2's vote of term 1 (arrived late, after node 1's
+/// candidacy in term 1 had timed out) towards it.
+fn raft_a_vote_of_an_earlier_term_counted() -> Execution {
+    let mut t = Trace::new(3);
+    t.event(10, 1, "election_started", json!({ "term": 1, "pre_vote": false }));
+    t.message(10, 1, 2, &RaftMsg::RequestVote { term: 1 });
+    t.event(300, 1, "election_started", json!({ "term": 2, "pre_vote": false }));
+    t.message(400, 2, 1, &RaftMsg::Vote { term: 1, granted: true });
+    t.event(410, 1, "elected", json!({ "leader": 1, "term": 2, "votes": [1, 2] }));
+    t.end(2000)
+}
+
+/// Node 1 of three declares itself leader of term 1 with its own vote alone.
+fn raft_elected_without_a_majority() -> Execution {
+    let mut t = Trace::new(3);
+    t.event(10, 1, "election_started", json!({ "term": 1, "pre_vote": false }));
+    t.event(20, 1, "elected", json!({ "leader": 1, "term": 1, "votes": [1] }));
     t.end(2000)
 }
 
@@ -372,4 +475,114 @@ fn nothing_to_judge_says_what_was_missing() {
         detail("lease", lease_the_holder_never_lost(), "no_early_takeover"),
         "nothing to judge: no takeover attempt (no candidate wrote itself in place of another holder)"
     );
+}
+
+/// The verdict and detail of `property` when `algorithm`'s checker judges `run`.
+fn judged(algorithm: &str, run: Execution, property: &str) -> (algorithms::Verdict, String) {
+    let report = algorithms::find(algorithm).unwrap().check(&run);
+    let p = report.properties.into_iter().find(|p| p.name == property).unwrap();
+    (p.verdict, p.detail)
+}
+
+/// What looks like a premature declaration is excused when the network, not the protocol, kept
+/// the ANSWER away: node 3 isolated, or the ELECTION lost on the way.
+#[test]
+fn bully_a_declaration_is_excused_by_a_cut_or_a_lost_message_and_says_so() {
+    use algorithms::Verdict::Held;
+    let mut t = Trace::new(3);
+    t.fault(
+        300,
+        AppliedFault::Partition { spec: "isolate:3".into(), mode: CutMode::Blackhole, cut: vec![(2, 3), (3, 2)] },
+    );
+    t.event(500, 2, "election_started", json!({}));
+    t.send(500, 2, 3, "election", json!("Election"));
+    t.event(600, 2, "elected", json!({ "leader": 2 }));
+    let (verdict, detail) = judged("bully", t.end(2000), "no_premature_coordinator");
+    assert_eq!(verdict, Held, "{detail}");
+    assert!(detail.contains("1 with a higher id cut off"), "{detail}");
+
+    let mut t = Trace::new(3);
+    t.event(500, 2, "election_started", json!({}));
+    t.send(500, 2, 3, "election", json!("Election")); // never received: lost
+    t.event(600, 2, "elected", json!({ "leader": 2 }));
+    let (verdict, detail) = judged("bully", t.end(2000), "no_premature_coordinator");
+    assert_eq!(verdict, Held, "{detail}");
+    assert!(detail.contains("1 after a message to or from a higher id was lost"), "{detail}");
+}
+
+/// The violation names what became of the ELECTION, and the excused ones are counted.
+#[test]
+fn bully_violations_say_what_became_of_the_election() {
+    let (_, detail) = judged("bully", bully_declared_although_the_higher_id_answered(), "no_premature_coordinator");
+    assert!(detail.starts_with("node 2 declared itself coordinator at 600.0 ms although node 3"), "{detail}");
+    assert!(detail.ends_with("node 3's ANSWER arrived at 502.0 ms and was ignored"), "{detail}");
+    let (_, detail) = judged("bully", bully_declared_without_asking_the_higher_id(), "no_premature_coordinator");
+    assert!(detail.ends_with("node 2 sent it no ELECTION in that round"), "{detail}");
+    let (_, detail) = judged("bully", bully_an_answer_back_after_the_answer_timeout(), "elections_answered");
+    assert!(detail.ends_with("but the ANSWER arrived only at 651.0 ms, after the answer timeout"), "{detail}");
+    // A paused node 3 answers nothing, and is not held against node 1.
+    let mut t = Trace::new(3);
+    t.fault(400, AppliedFault::Pause { node: 3 });
+    t.send(500, 1, 3, "election", json!("Election"));
+    let (verdict, detail) = judged("bully", t.end(2000), "elections_answered");
+    assert_eq!(verdict, algorithms::Verdict::Unknown, "{detail}");
+}
+
+/// The step-down and vote rules where the run keeps them: a leader that heard of a higher term
+/// and sent nothing more in its old one, a late vote left uncounted; and two legal reigns of
+/// terms 1 and 2 that overlapped, listed in the metric.
+#[test]
+fn raft_old_leaders_that_step_down_and_late_votes_are_held_and_overlaps_reported() {
+    use algorithms::Verdict::Held;
+    let mut t = Trace::new(3);
+    raft_node_1_wins_term_1(&mut t);
+    t.follow(12, &[1, 2, 3], 1);
+    // Node 3 stands in term 2; node 1, isolated from it, leads on until it hears of term 2.
+    t.event(400, 3, "term", json!({ "term": 2, "reason": "candidate" }));
+    t.event(400, 3, "election_started", json!({ "term": 2, "pre_vote": false }));
+    t.message(400, 3, 2, &RaftMsg::RequestVote { term: 2 });
+    t.event(401, 2, "term", json!({ "term": 2, "reason": "higher term from node 3" }));
+    t.message(401, 2, 3, &RaftMsg::Vote { term: 2, granted: true });
+    t.event(402, 3, "elected", json!({ "leader": 3, "term": 2, "votes": [2, 3] }));
+    t.event(402, 3, "leader", json!({ "leader": 3, "term": 2 }));
+    t.event(402, 2, "leader", json!({ "leader": 3, "term": 2 }));
+    t.message(450, 1, 2, &RaftMsg::AppendEntries { term: 1 });
+    t.message(451, 2, 1, &RaftMsg::AppendEntriesReply { term: 2, success: false });
+    t.event(452, 1, "term", json!({ "term": 2, "reason": "higher term from node 2" }));
+    t.event(452, 1, "leader", json!({ "leader": 3, "term": 2 }));
+    // A vote for node 1's old candidacy arrives now: not counted anywhere.
+    t.message(460, 3, 1, &RaftMsg::Vote { term: 1, granted: true });
+    let run = t.end(2000);
+    let report = algorithms::find("raft-election").unwrap().check(&run);
+    let get = |name: &str| report.properties.iter().find(|p| p.name == name).unwrap();
+    let stale = get("stale_leader_steps_down");
+    assert_eq!(stale.verdict, Held, "{}", stale.detail);
+    assert!(
+        stale
+            .detail
+            .ends_with("1 leader(s) and 0 candidate(s) heard of a higher term and sent nothing more in their old one"),
+        "{}",
+        stale.detail
+    );
+    let counted = get("votes_counted_in_their_term");
+    assert_eq!(counted.verdict, Held, "{}", counted.detail);
+    assert!(
+        counted.detail.contains("1 granted vote(s) arrived after their term's candidacy had ended"),
+        "{}",
+        counted.detail
+    );
+    let overlaps = &report.metrics["overlapping_reigns"];
+    assert_eq!((overlaps["overlaps"].as_u64(), overlaps["same_term"].as_u64()), (Some(1), Some(0)), "{overlaps}");
+    assert_eq!(overlaps["reigns"][0]["nodes"], json!([1, 3]));
+    assert_eq!(overlaps["reigns"][0]["terms"], json!([1, 2]));
+}
+
+#[test]
+fn raft_violations_name_the_message_and_the_term() {
+    let (_, detail) = judged("raft-election", raft_a_leader_heartbeats_in_its_old_term(), "stale_leader_steps_down");
+    assert!(detail.starts_with("node 1 sent append_entries in its old term 1 at 550.0 ms after it received append_entries_reply of term 2 from node 2"), "{detail}");
+    let (_, detail) = judged("raft-election", raft_a_vote_of_an_earlier_term_counted(), "votes_counted_in_their_term");
+    assert!(detail.contains("was granted for term 1"), "{detail}");
+    let (_, detail) = judged("raft-election", raft_elected_without_a_majority(), "votes_counted_in_their_term");
+    assert!(detail.contains("fewer than a majority (2 of 3)"), "{detail}");
 }

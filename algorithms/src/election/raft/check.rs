@@ -1,5 +1,6 @@
 //! Raft election's checker: one leader per term, terms that never decrease, one vote per term,
-//! a majority leader within the bound, and the cost of elections.
+//! a majority leader within the bound, and the cost of elections; the rules that keep old leaders
+//! harmless (and the reigns that overlap) are judged in [`super::safety`].
 
 use super::{RaftParams, PRE_VOTE_MESSAGES, VOTE_MESSAGES};
 use crate::check::election::{
@@ -125,7 +126,9 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
     let latencies: Vec<f64> = timed.iter().map(Timed::ms).collect();
     let downtimes: Vec<f64> = timed.iter().filter(|t| t.episode.why == "leader killed").map(Timed::ms).collect();
 
-    let mut properties = vec![leaders, terms, votes, liveness, agreement, cost];
+    let stale = super::safety::stale_leader_steps_down(run);
+    let counted = super::safety::votes_counted_in_their_term(run);
+    let mut properties = vec![leaders, terms, votes, stale, counted, liveness, agreement, cost];
     let mut rejoin = rejoin_effects(&el, majority);
     if !params.pre_vote {
         // The promise is PreVote's: without it there is nothing to hold the run to, and the
@@ -161,6 +164,7 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
         ),
     );
     report.metrics.insert("rejoin".into(), rejoin.metric);
+    report.metrics.insert("overlapping_reigns".into(), super::safety::overlapping_reigns_metric(&el));
     report
 }
 

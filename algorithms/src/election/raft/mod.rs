@@ -23,11 +23,13 @@
 //!   its term, and cannot depose that leader when it rejoins.
 //!
 //! Promise: at most one leader per term; terms never decrease on a server; at most one vote per
-//! server per term; whenever a majority is alive and connected, it agrees on a leader within a
-//! bound. Cost: 2(N−1) messages per candidate per term (N−1 RequestVotes, N−1 replies), and as
+//! server per term; a leader or candidate that hears of a higher term steps down before it sends
+//! again, and a vote counts only in the term it was granted for; whenever a majority is alive and
+//! connected, it agrees on a leader within a bound. Cost: 2(N−1) messages per candidate per term (N−1 RequestVotes, N−1 replies), and as
 //! many again per pre-candidate with PreVote.
 
 mod check;
+mod safety;
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::core::event::Event;
@@ -471,6 +473,14 @@ impl Spec for RaftElection {
             PropertyInfo {
                 name: "one_vote_per_term",
                 promise: "no node votes for two candidates in one term, across restarts too",
+            },
+            PropertyInfo {
+                name: safety::STALE_LEADER_STEPS_DOWN,
+                promise: "a leader or candidate that hears of a higher term sends nothing more in its old term; append_entries only in a term the sender won, request_vote only in one it stood in",
+            },
+            PropertyInfo {
+                name: safety::VOTES_COUNTED_IN_THEIR_TERM,
+                promise: "a leader of term T was elected by a majority of votes granted to it for term T and received during its candidacy",
             },
             PropertyInfo {
                 name: "leader_within_bound",
