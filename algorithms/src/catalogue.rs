@@ -23,6 +23,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &mutex::ricart_agrawala::RicartAgrawala,
         &mutex::suzuki_kasami::SuzukiKasami,
         &mutex::maekawa::Maekawa,
+        &mutex::raymond::Raymond,
         &load::Load,
     ]
 }
