@@ -42,3 +42,13 @@ fn raymond_on_seven_processes() {
     assert_eq!(cost["diameter"], 4, "the binary tree on 7 nodes: {cost:#}");
     assert!(cost["measured"].as_f64().unwrap() <= 8.0, "at most 2D per entry: {cost:#}");
 }
+
+#[test]
+fn timestamp_election_through_a_leader_kill() {
+    let summary = run("timestamp", "4s");
+    for name in ["stable_agreement", "election_within_bound", "election_message_cost"] {
+        assert_eq!(property(&summary, name)["verdict"], "held", "{name}: {summary:#}");
+    }
+    let cost = property(&summary, "election_message_cost");
+    assert!(cost["judged"].as_u64().unwrap() >= 1, "the election after the kill is held to the formula: {cost:#}");
+}

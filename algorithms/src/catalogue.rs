@@ -17,6 +17,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &election::raft::RaftElection,
         &election::lease::Lease,
         &election::randomized::Randomized,
+        &election::timestamp::TimestampElection,
         &mutex::central::Central,
         &mutex::token_ring::TokenRing,
         &mutex::lamport::Lamport,

@@ -10,5 +10,6 @@ pub mod lease;
 pub mod raft;
 pub mod randomized;
 pub mod ring;
+pub mod timestamp;
 
 pub use event::ElectionEvent;
