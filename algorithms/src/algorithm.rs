@@ -26,6 +26,9 @@ pub struct PropertyInfo {
 pub enum Family {
     Election,
     Mutex,
+    /// A self-stabilizing algorithm (see [`crate::stabilizing`]): from any state, even one the
+    /// `corrupt` fault leaves, it reaches a legitimate state by itself and stays there.
+    Stabilizing,
     /// A replicated service with clients (see [`crate::service`]): its runs leave a client history.
     Replication,
     /// Not a distributed algorithm: the load generator of the transport benchmark.

@@ -6,7 +6,7 @@
 //! the catalogue-wide tests derive their lists from [`catalogue`].
 
 use crate::algorithm::{Algorithm, Family};
-use crate::{election, load, mutex};
+use crate::{election, load, mutex, stabilizing};
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
@@ -25,6 +25,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &mutex::suzuki_kasami::SuzukiKasami,
         &mutex::maekawa::Maekawa,
         &mutex::raymond::Raymond,
+        &stabilizing::dijkstra::DijkstraRing,
         &load::Load,
     ]
 }

@@ -16,7 +16,7 @@
 //! - [`algorithm`]: what an algorithm declares once ([`algorithm::Spec`]: name, params, properties,
 //!   build, check), and the object-safe [`Algorithm`] every `Spec` is;
 //! - [`service`]: what replicated services and their clients share (requests, replies, commands);
-//! - the families: [`election`], [`mutex`], and [`load`] (the transport benchmark's load);
+//! - the families: [`election`], [`mutex`], [`stabilizing`], and [`load`] (the transport benchmark's load);
 //! - [`sim`]: the deterministic simulator;
 //! - [`catalogue`](mod@catalogue): every algorithm by name.
 
@@ -30,6 +30,7 @@ pub mod load;
 pub mod mutex;
 pub mod service;
 pub mod sim;
+pub mod stabilizing;
 
 pub use crate::core::{process, trace};
 pub use algorithm::Algorithm;

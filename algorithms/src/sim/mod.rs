@@ -9,7 +9,7 @@ use crate::check::Execution;
 use crate::core::process::{node_rng, DynProcess, Effect, Nanos, NodeId, Status, World, MS};
 use crate::core::trace::{Clocks, TraceRecord, VectorClock, What};
 use crate::faults::{self, Action, Applied, ClusterOps, Cut, CutMode, Delay, FaultSpec, LinkSpec};
-use crate::faults::{AppliedFault, FaultRecord, FaultState, NetworkFaults};
+use crate::faults::{unsupported_corrupt, AppliedFault, FaultRecord, FaultState, NetworkFaults};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -320,6 +320,15 @@ impl Simulation<'_> {
         }
     }
 
+    /// The `corrupt` fault: the process sets arbitrary state, or refuses naming the algorithm.
+    fn corrupt_node(&mut self, id: NodeId) -> Result<(), String> {
+        match self.drive(id, |p, world| p.on_corrupt(world)) {
+            Some(true) => Ok(()),
+            Some(false) => Err(unsupported_corrupt(self.algorithm.name())),
+            None => Err(format!("node {id} is not running")),
+        }
+    }
+
     /// Runs one handler of `id`'s process and carries out its effects in order.
     fn drive<R>(
         &mut self,
@@ -484,6 +493,10 @@ impl ClusterOps for Simulation<'_> {
         self.cut.clear();
         self.links.clear();
         Ok(())
+    }
+
+    fn corrupt(&mut self, id: NodeId) -> Result<(), String> {
+        self.corrupt_node(id)
     }
 
     fn record(&mut self, fault: AppliedFault) {
