@@ -52,3 +52,16 @@ fn timestamp_election_through_a_leader_kill() {
     let cost = property(&summary, "election_message_cost");
     assert!(cost["judged"].as_u64().unwrap() >= 1, "the election after the kill is held to the formula: {cost:#}");
 }
+
+#[test]
+fn dijkstra_ring_converges_after_every_node_is_corrupted() {
+    let summary = run("dijkstra-ring", "3s");
+    let corrupted = summary["faults"].as_array().unwrap().iter().filter(|f| f["action"] == "corrupt").count();
+    assert_eq!(corrupted, 5, "every node corrupted at 1 s: {summary:#}");
+    let converges = property(&summary, "converges");
+    assert_eq!(converges["verdict"], "held", "{summary:#}");
+    assert!(converges["judged"].as_u64().unwrap() >= 2, "the start and the corruption: {converges:#}");
+    assert_eq!(property(&summary, "stays_stable")["verdict"], "held", "{summary:#}");
+    let bound = summary["metrics"]["move_bound"].as_f64().unwrap();
+    assert!(summary["metrics"]["moves_to_converge"]["max"].as_f64().unwrap() <= bound, "{summary:#}");
+}

@@ -141,6 +141,28 @@ impl<S: Spec> Algorithm for S {
     }
 }
 
+/// A schedule that corrupts state needs an algorithm that opts in ([`Process::on_corrupt`]):
+/// checked before anything starts, on a throwaway process of node 1, so that an experiment that
+/// could never apply its `corrupt` faults is an error naming the algorithm.
+pub fn check_corruptible(
+    algorithm: &dyn Algorithm,
+    params: &Value,
+    nodes: usize,
+    faults: &[crate::faults::FaultSpec],
+) -> Result<(), String> {
+    let Some(i) = faults.iter().position(|f| matches!(f.action, crate::faults::Action::Corrupt { .. })) else {
+        return Ok(());
+    };
+    let ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
+    let mut probe = algorithm.build(1, &ids[1..], params)?;
+    let mut rng = crate::core::process::node_rng(0, 1, 0);
+    let world = crate::core::process::World { me: 1, peers: &ids[1..], now: 0, rng: &mut rng };
+    match probe.on_corrupt(world).0 {
+        true => Ok(()),
+        false => Err(format!("faults[{i}]: {}", crate::faults::unsupported_corrupt(algorithm.name()))),
+    }
+}
+
 /// Every property `unknown`, for a run whose parameters do not parse.
 fn unjudged(properties: &[PropertyInfo], error: &str) -> CheckReport {
     let detail = format!("not judged: the run's parameters do not parse ({error})");

@@ -85,11 +85,13 @@ mod election;
 mod load;
 #[path = "verdicts/mutex.rs"]
 mod mutex;
+#[path = "verdicts/stabilizing.rs"]
+mod stabilizing;
 #[path = "verdicts/trace.rs"]
 mod trace;
 
 fn cases() -> Vec<&'static Entry> {
-    election::CASES.iter().chain(mutex::CASES).chain(load::CASES).collect()
+    election::CASES.iter().chain(mutex::CASES).chain(stabilizing::CASES).chain(load::CASES).collect()
 }
 
 /// Runs `entry` against `algorithm`'s checker: `Err` says what came out instead.

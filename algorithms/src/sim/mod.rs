@@ -187,6 +187,7 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
     for f in &cfg.faults {
         f.validate(cfg.nodes)?;
     }
+    crate::algorithm::check_corruptible(algorithm, &cfg.params, cfg.nodes, &cfg.faults)?;
     let mut sim = Simulation {
         algorithm,
         cfg,
