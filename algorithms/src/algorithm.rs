@@ -150,7 +150,7 @@ pub fn check_corruptible(
     nodes: usize,
     faults: &[crate::faults::FaultSpec],
 ) -> Result<(), String> {
-    let Some(i) = faults.iter().position(|f| matches!(f.action, crate::faults::Action::Corrupt { .. })) else {
+    let Some(first) = faults.iter().find(|f| matches!(f.action, crate::faults::Action::Corrupt { .. })) else {
         return Ok(());
     };
     let ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
@@ -159,7 +159,11 @@ pub fn check_corruptible(
     let world = crate::core::process::World { me: 1, peers: &ids[1..], now: 0, rng: &mut rng };
     match probe.on_corrupt(world).0 {
         true => Ok(()),
-        false => Err(format!("faults[{i}]: {}", crate::faults::unsupported_corrupt(algorithm.name()))),
+        false => Err(format!(
+            "the corrupt fault at {}: {}",
+            humantime::format_duration(first.at),
+            crate::faults::unsupported_corrupt(algorithm.name())
+        )),
     }
 }
 

@@ -61,11 +61,13 @@ pub enum NemesisKind {
     LinkReorder,
     /// One node's clock runs twice as fast.
     Drift,
+    /// One node's state set to arbitrary values (self-stabilizing algorithms only).
+    Corrupt,
 }
 
 impl NemesisKind {
     /// Every kind, in the order the README lists them.
-    pub const ALL: [NemesisKind; 16] = {
+    pub const ALL: [NemesisKind; 17] = {
         use NemesisKind::*;
         [
             Kill,
@@ -84,6 +86,7 @@ impl NemesisKind {
             LinkDuplicate,
             LinkReorder,
             Drift,
+            Corrupt,
         ]
     };
 
@@ -110,6 +113,7 @@ impl NemesisKind {
             LinkDuplicate => Action::Link(LinkSpec { duplicate: 0.5, ..link() }),
             LinkReorder => Action::Link(LinkSpec { reorder: 0.5, ..link() }),
             Drift => Action::Drift { node, rate: 2.0 },
+            Corrupt => Action::Corrupt { node },
         }
     }
 }
@@ -142,7 +146,10 @@ impl Nemesis {
                 let to = *ids.iter().filter(|n| **n != from).collect::<Vec<_>>().choose(&mut rng).expect("two nodes");
                 LinkSpec::clear(from, *to)
             };
-            plan.push(FaultSpec { at, lasting: Some(lasting), action: kind.action(node, link) });
+            let action = kind.action(node, link);
+            // A corruption is not undone: the algorithm recovers by itself.
+            let lasting = action.undo().map(|_| lasting);
+            plan.push(FaultSpec { at, lasting, action });
             at += self.interval;
         }
         plan
@@ -161,7 +168,8 @@ mod tests {
         assert_eq!(plan, nemesis.plan(5, Duration::from_secs(20), 9));
         assert_ne!(plan, nemesis.plan(5, Duration::from_secs(20), 10));
         assert_eq!(plan.len(), 16, "one fault a second from 1 s to 16.5 s");
-        assert!(plan.iter().all(|f| f.at + f.lasting.unwrap() <= Duration::from_secs(17)));
+        assert!(plan.iter().all(|f| f.at + f.lasting.unwrap_or_default() <= Duration::from_secs(17)));
+        assert!(plan.iter().all(|f| f.validate(5).is_ok()));
         assert!(plan.iter().all(|f| f.action.validate(5).is_ok()));
         let err = serde_json::from_value::<Nemesis>(serde_json::json!({"kinds": ["kill", "meteor"]}))
             .unwrap_err()

@@ -328,6 +328,9 @@ struct Episode {
     /// The first moment after convergence with other than one privilege.
     broken: Option<(Nanos, Vec<NodeId>, EventRef)>,
     moves_after: u64,
+    /// Every counter was known at some point: before that (nodes still starting) there is no
+    /// ring to judge.
+    known: bool,
 }
 
 fn check_ring(run: &Execution, p: &DijkstraParams) -> CheckReport {
@@ -343,11 +346,19 @@ fn check_ring(run: &Execution, p: &DijkstraParams) -> CheckReport {
             if let Some(last) = episodes.last_mut() {
                 last.to = r.t;
             }
-            episodes.push(Episode { from: r.t, to: run.end, converged: None, broken: None, moves_after: 0 });
+            episodes.push(Episode {
+                from: r.t,
+                to: run.end,
+                converged: None,
+                broken: None,
+                moves_after: 0,
+                known: false,
+            });
         }
         let Some(e) = episodes.last_mut() else { continue };
         let moved = matches!(event, Some(RingEvent::Move { .. }));
         let Some(privileged) = replay.privileged() else { continue };
+        e.known = true;
         match e.converged {
             None => {
                 if moved {
@@ -406,7 +417,8 @@ fn converges(run: &Execution, episodes: &[Episode], bound: u64, settle: Nanos) -
                 );
                 return PropertyResult::violated(CONVERGES, detail, vec![]);
             }
-            None => cut_short += 1,
+            None if e.known => cut_short += 1,
+            None => {}
         }
     }
     let not_judged = match cut_short {

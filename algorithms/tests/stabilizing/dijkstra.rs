@@ -76,5 +76,8 @@ fn corrupting_an_algorithm_that_does_not_opt_in_is_an_error_naming_it() {
         vec![fault(1.0, Action::Corrupt { node: Target::Id(2) })],
     );
     let err = simulate(find("bully").unwrap(), &cfg).err().expect("refused");
-    assert!(err.contains("faults[0]") && err.contains("bully does not support the corrupt fault"), "{err}");
+    assert!(
+        err.contains("the corrupt fault at 1s") && err.contains("bully does not support the corrupt fault"),
+        "{err}"
+    );
 }
