@@ -21,6 +21,9 @@ use serde_json::Value;
 pub enum Family {
     Election,
     Mutex,
+    /// A self-stabilizing algorithm (see [`crate::stabilizing`]): from any state, even one the
+    /// `corrupt` fault leaves, it reaches a legitimate state by itself and stays there.
+    Stabilizing,
     /// A replicated service with clients (see [`crate::service`]): its runs leave a client history.
     Replication,
     /// Not a distributed algorithm: the load generator of the transport benchmark.
@@ -159,6 +162,32 @@ impl<S: Spec> Algorithm for S {
             Ok(params) => S::check(run, &params),
             Err(e) => unjudged(&S::properties(), &e),
         }
+    }
+}
+
+/// A schedule that corrupts state needs an algorithm that opts in ([`Process::on_corrupt`]):
+/// checked before anything starts, on a throwaway process of node 1, so that an experiment that
+/// could never apply its `corrupt` faults is an error naming the algorithm.
+pub fn check_corruptible(
+    algorithm: &dyn Algorithm,
+    params: &Value,
+    nodes: usize,
+    faults: &[crate::faults::FaultSpec],
+) -> Result<(), String> {
+    let Some(first) = faults.iter().find(|f| matches!(f.action, crate::faults::Action::Corrupt { .. })) else {
+        return Ok(());
+    };
+    let ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
+    let mut probe = algorithm.build(1, &ids[1..], params)?;
+    let mut rng = crate::core::process::node_rng(0, 1, 0);
+    let world = crate::core::process::World { me: 1, peers: &ids[1..], now: 0, rng: &mut rng };
+    match probe.on_corrupt(world).0 {
+        true => Ok(()),
+        false => Err(format!(
+            "the corrupt fault at {}: {}",
+            humantime::format_duration(first.at),
+            crate::faults::unsupported_corrupt(algorithm.name())
+        )),
     }
 }
 

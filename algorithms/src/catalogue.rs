@@ -6,7 +6,7 @@
 //! the catalogue-wide tests derive their lists from [`catalogue`].
 
 use crate::algorithm::{Algorithm, Family};
-use crate::{election, load, mutex, replication};
+use crate::{election, load, mutex, replication, stabilizing};
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
@@ -17,12 +17,15 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &election::raft::RaftElection,
         &election::lease::Lease,
         &election::randomized::Randomized,
+        &election::timestamp::TimestampElection,
         &mutex::central::Central,
         &mutex::token_ring::TokenRing,
         &mutex::lamport::Lamport,
         &mutex::ricart_agrawala::RicartAgrawala,
         &mutex::suzuki_kasami::SuzukiKasami,
         &mutex::maekawa::Maekawa,
+        &mutex::raymond::Raymond,
+        &stabilizing::dijkstra::DijkstraRing,
         &replication::single::KvSingle,
         &load::Load,
     ]

@@ -17,7 +17,7 @@
 //!   the key-value store, the client and its workload);
 //! - [`algorithm`]: what an algorithm declares once ([`algorithm::Spec`]: name, params, properties,
 //!   build, check, the client of a service), and the object-safe [`Algorithm`] every `Spec` is;
-//! - the families: [`election`], [`mutex`], [`replication`], and [`load`] (the transport benchmark's load);
+//! - the families: [`election`], [`mutex`], [`replication`], [`stabilizing`], and [`load`] (the transport benchmark's load);
 //! - [`sim`]: the deterministic simulator;
 //! - [`catalogue`](mod@catalogue): every algorithm by name.
 
@@ -32,6 +32,7 @@ pub mod mutex;
 pub mod replication;
 pub mod service;
 pub mod sim;
+pub mod stabilizing;
 
 pub use crate::core::{process, trace};
 pub use algorithm::Algorithm;

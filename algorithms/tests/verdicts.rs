@@ -87,11 +87,13 @@ mod load;
 mod mutex;
 #[path = "verdicts/service.rs"]
 mod service;
+#[path = "verdicts/stabilizing.rs"]
+mod stabilizing;
 #[path = "verdicts/trace.rs"]
 mod trace;
 
 fn cases() -> Vec<&'static Entry> {
-    election::CASES.iter().chain(mutex::CASES).chain(load::CASES).chain(service::CASES).collect()
+    election::CASES.iter().chain(mutex::CASES).chain(stabilizing::CASES).chain(load::CASES).chain(service::CASES).collect()
 }
 
 /// Runs `entry` against `algorithm`'s checker: `Err` says what came out instead.

@@ -11,6 +11,7 @@
 //! {"op":"shutdown"}                                → {"ok":true}   (then the node exits)
 //! {"op":"attach"}                                  → {"ok":true}   (the node exits when this connection closes)
 //! {"op":"drift","rate":1.5}                        → {"ok":true}   (the node's clock runs 1.5× true time)
+//! {"op":"corrupt","instance":"dijkstra-ring"}      → {"ok":true}   (the instance sets arbitrary state)
 //! ```
 
 use algorithms::{NodeId, Status};
@@ -34,6 +35,11 @@ pub enum Request {
     /// times as fast and timers fire after `after / rate` (the clock-drift fault).
     Drift {
         rate: f64,
+    },
+    /// The `corrupt` fault: the instance's algorithm sets its state to arbitrary values, or
+    /// refuses (an error naming the algorithm) when it does not support it.
+    Corrupt {
+        instance: String,
     },
 }
 

@@ -1,7 +1,7 @@
 //! The control endpoint: newline-delimited JSON over a Unix socket (see `node::control`), and the
 //! signal handlers, which end the node the same clean way a `shutdown` request does.
 
-use crate::instance::{GetStatus, Instance, RunCommand};
+use crate::instance::{Corrupt, GetStatus, Instance, RunCommand};
 use crate::lifecycle::Lifecycle;
 use crate::transport::{Transport, TransportStatus};
 use actix::prelude::*;
@@ -134,6 +134,17 @@ async fn handle(request: Request, shared: &Shared) -> (Response, Then) {
             };
             let response = match addr.send(RunCommand(args)).await {
                 Ok(Ok(reply)) => Response { ok: true, reply: Some(reply), ..Default::default() },
+                Ok(Err(error)) => Response::error(error),
+                Err(e) => Response::error(format!("instance {instance:?} is gone: {e}")),
+            };
+            (response, Then::Continue)
+        }
+        Request::Corrupt { instance } => {
+            let Some(addr) = shared.instances.get(&instance) else {
+                return (Response::error(format!("no instance {instance:?} on this node")), Then::Continue);
+            };
+            let response = match addr.send(Corrupt).await {
+                Ok(Ok(())) => Response::ok(),
                 Ok(Err(error)) => Response::error(error),
                 Err(e) => Response::error(format!("instance {instance:?} is gone: {e}")),
             };

@@ -255,6 +255,29 @@ impl Handler<RunCommand> for Instance {
     }
 }
 
+/// The `corrupt` fault, for the instance's process; an algorithm that does not opt in refuses.
+pub struct Corrupt;
+
+impl Message for Corrupt {
+    type Result = Result<(), String>;
+}
+
+impl Handler<Corrupt> for Instance {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, _: Corrupt, ctx: &mut Self::Context) -> Self::Result {
+        if !self.started {
+            return Err(format!("instance {:?} has not started (the node is held until a start request)", self.name));
+        }
+        let (supported, effects) = self.run(|p, w| p.on_corrupt(w));
+        if !supported {
+            return Err(algorithms::faults::unsupported_corrupt(&self.name));
+        }
+        self.carry_out(ctx, effects);
+        Ok(())
+    }
+}
+
 /// The process's own view, `held` before it starts.
 pub struct GetStatus;
 

@@ -137,6 +137,13 @@ pub enum Cmd {
         #[command(flatten)]
         target: RunDir,
     },
+    /// Set a node's algorithm state to arbitrary values (only self-stabilizing algorithms, such
+    /// as dijkstra-ring, accept it)
+    Corrupt {
+        node: String,
+        #[command(flatten)]
+        target: RunDir,
+    },
     /// Make a node's clock run at RATE times true time (1.0 ends the drift)
     Drift {
         node: String,

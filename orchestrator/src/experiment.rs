@@ -166,6 +166,7 @@ impl Experiment {
         for (i, fault) in self.faults.iter().enumerate() {
             fault.validate(self.all_ids().len()).map_err(|e| format!("faults[{i}]: {e}"))?;
         }
+        algorithms::algorithm::check_corruptible(algorithm, &self.params, self.nodes, &self.all_faults())?;
         self.sim.delay.validate().map_err(|e| format!("sim.delay: {e}"))?;
         if !(0.0..=1.0).contains(&self.sim.loss) {
             return Err(format!("sim.loss: {} is not a probability (0 to 1)", self.sim.loss));

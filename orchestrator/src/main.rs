@@ -163,6 +163,9 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
         Cmd::Resume { node, target: t } => {
             apply(&t, Action::Resume { node: target(&node)? }, &Lasting { lasting: None })
         }
+        Cmd::Corrupt { node, target: t } => {
+            apply(&t, Action::Corrupt { node: target(&node)? }, &Lasting { lasting: None })
+        }
         Cmd::Drift { node, rate, lasting, target: t } => {
             apply(&t, Action::Drift { node: target(&node)?, rate }, &lasting)
         }

@@ -105,6 +105,13 @@ pub trait Process: 'static {
         Err(format!("unknown command {args:?}"))
     }
 
+    /// The `corrupt` fault: set this process's state to arbitrary values (drawn from `ctx.rng()`),
+    /// as a transient fault would, and say so with an event. Returns whether the algorithm supports
+    /// it: only self-stabilizing algorithms promise anything after it, so the default refuses.
+    fn on_corrupt(&mut self, _ctx: &mut Ctx<Self::Timer>) -> bool {
+        false
+    }
+
     /// What the process believes right now, for `status` and for faults aimed at "the leader".
     fn status(&self) -> Status;
 }
@@ -268,6 +275,8 @@ pub trait DynProcess {
     /// always decodes.
     fn on_timer(&mut self, world: World, key: &str) -> Vec<Effect>;
     fn on_command(&mut self, world: World, args: &[String]) -> (Result<String, String>, Vec<Effect>);
+    /// [`Process::on_corrupt`]: whether the process supports it, and its effects.
+    fn on_corrupt(&mut self, world: World) -> (bool, Vec<Effect>);
     fn status(&self) -> Status;
 }
 
@@ -327,6 +336,12 @@ impl<P: Process> DynProcess for Hosted<P> {
         let mut ctx = Ctx::of(world);
         let result = self.process.on_command(&mut ctx, args);
         (result, ctx.into_effects())
+    }
+
+    fn on_corrupt(&mut self, world: World) -> (bool, Vec<Effect>) {
+        let mut ctx = Ctx::of(world);
+        let supported = self.process.on_corrupt(&mut ctx);
+        (supported, ctx.into_effects())
     }
 
     fn status(&self) -> Status {

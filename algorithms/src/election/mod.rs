@@ -9,6 +9,7 @@ pub mod lease;
 pub mod raft;
 pub mod randomized;
 pub mod ring;
+pub mod timestamp;
 
 /// The family's events live with the checks that read them ([`crate::check::events`]); the
 /// family keeps its old paths (`election::event::Elected`, `election::ElectionEvent`).

@@ -69,6 +69,10 @@ pub enum Action {
     Heal,
     /// Per-message faults on one directed link (all fields default to "no fault").
     Link(LinkSpec),
+    /// A transient fault: the node's algorithm sets its state to arbitrary values. Only
+    /// algorithms that opt in ([`crate::Process::on_corrupt`]) accept it; others refuse with an
+    /// error naming the algorithm.
+    Corrupt { node: Target },
 }
 
 impl Action {
@@ -81,7 +85,7 @@ impl Action {
             Action::Drift { node, .. } => Some(Action::Drift { node: *node, rate: 1.0 }),
             Action::Partition { .. } => Some(Action::Heal),
             Action::Link(spec) => Some(Action::Link(LinkSpec::clear(spec.from, spec.to))),
-            Action::Restart { .. } | Action::Resume { .. } | Action::Heal => None,
+            Action::Restart { .. } | Action::Resume { .. } | Action::Heal | Action::Corrupt { .. } => None,
         }
     }
 
@@ -96,9 +100,11 @@ impl Action {
         };
         let target = |t: &Target| if let Target::Id(id) = t { check(*id) } else { Ok(()) };
         match self {
-            Action::Kill { node } | Action::Restart { node } | Action::Pause { node } | Action::Resume { node } => {
-                target(node)
-            }
+            Action::Kill { node }
+            | Action::Restart { node }
+            | Action::Pause { node }
+            | Action::Resume { node }
+            | Action::Corrupt { node } => target(node),
             Action::Drift { node, rate } => {
                 target(node)?;
                 if !(rate.is_finite() && *rate > 0.0) {
@@ -118,6 +124,12 @@ impl Action {
             }
         }
     }
+}
+
+/// Why a `corrupt` fault cannot hit an algorithm that does not opt in: the same words from
+/// every host.
+pub fn unsupported_corrupt(algorithm: &str) -> String {
+    format!("{algorithm} does not support the corrupt fault (only self-stabilizing algorithms such as dijkstra-ring opt in)")
 }
 
 impl FaultSpec {

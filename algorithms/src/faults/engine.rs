@@ -8,7 +8,7 @@
 //! - which node a target means: `leader` as the live nodes see it ([`agreed_leader`], asked once
 //!   per action), `last_killed`, or `random`, drawn from one seeded RNG among the nodes the action
 //!   can hit (a running node to kill, pause or drift, a stopped one to restart, a paused one to
-//!   resume);
+//!   resume, a running unpaused one to corrupt);
 //! - whether the action makes sense now (killing a node that is not running, resuming one that
 //!   is not paused, restarting one that runs are errors, with the same words in both hosts);
 //! - what is in force afterwards ([`FaultState`]): a partition replaces the previous one and keeps
@@ -71,6 +71,9 @@ pub trait ClusterOps {
     fn set_link(&mut self, spec: &LinkSpec, in_force: &NetworkFaults) -> Result<(), String>;
     /// Removes every partition and link fault.
     fn heal(&mut self) -> Result<(), String>;
+    /// Has the running node's algorithm set its state to arbitrary values; an algorithm that
+    /// does not support it is an error naming the algorithm.
+    fn corrupt(&mut self, id: NodeId) -> Result<(), String>;
     /// Writes down a fault as applied, at the host's current time.
     fn record(&mut self, fault: AppliedFault);
 }
@@ -235,6 +238,17 @@ pub fn apply(ops: &mut impl ClusterOps, action: &Action, state: &mut FaultState)
             state.network = NetworkFaults::default();
             (AppliedFault::Heal, Action::Heal)
         }
+        Action::Corrupt { node } => {
+            let id = resolve(ops, state, &ids, *node, leader, Pool::Unpaused)?;
+            if !ops.is_running(id) {
+                return Err(format!("node {id} is not running"));
+            }
+            if ops.is_paused(id) {
+                return Err(format!("node {id} is paused; resume it first"));
+            }
+            ops.corrupt(id)?;
+            (AppliedFault::Corrupt { node: id }, Action::Corrupt { node: Target::Id(id) })
+        }
         Action::Link(spec) => {
             ops.set_link(spec, &state.network)?;
             if spec.is_clear() {
@@ -249,7 +263,7 @@ pub fn apply(ops: &mut impl ClusterOps, action: &Action, state: &mut FaultState)
     Ok(Applied { action: resolved, fault })
 }
 
-/// Undoes every fault in force, for a recovery phase or before judging: first `pending` (the undos
+/// Undoes every fault in force (a corruption is not undone: the algorithm must recover by itself), for a recovery phase or before judging: first `pending` (the undos
 /// the host had scheduled, in order), then it resumes every paused node, heals the network and
 /// puts every drifting clock back to true time. Returns what was done, and every scheduled undo
 /// that could not be done with the reason: a problem of the run for the host to report.
@@ -296,7 +310,8 @@ fn aims_at_leader(action: &Action) -> bool {
         | Action::Restart { node }
         | Action::Pause { node }
         | Action::Resume { node }
-        | Action::Drift { node, .. } => *node == Target::Leader,
+        | Action::Drift { node, .. }
+        | Action::Corrupt { node } => *node == Target::Leader,
         Action::Partition { groups, .. } => *groups == PartitionSpec::Isolate(Target::Leader),
         Action::Heal | Action::Link(_) => false,
     }
@@ -444,6 +459,13 @@ mod tests {
             self.calls.push("heal".into());
             Ok(())
         }
+        fn corrupt(&mut self, id: NodeId) -> Result<(), String> {
+            self.calls.push(format!("corrupt {id}"));
+            match id {
+                4 => Err("bully does not support corrupt".into()),
+                _ => Ok(()),
+            }
+        }
         fn record(&mut self, fault: AppliedFault) {
             self.calls.push(format!("record: {}", fault.describe()));
         }
@@ -589,6 +611,32 @@ mod tests {
         let err = apply(&mut ops, &Action::Link(LinkSpec::clear(1, 1)), &mut state);
         assert_eq!(err.unwrap_err(), "link 1→1 is not a link");
         assert!(ops.calls.is_empty() && state.network().is_clear());
+    }
+
+    #[test]
+    fn corrupt_hits_a_running_unpaused_node_and_passes_on_the_algorithms_refusal() {
+        let mut fake = cluster(None);
+        fake.running.retain(|id| *id != 2);
+        fake.paused.push(3);
+        let mut state = FaultState::new(1);
+        let applied = apply(&mut fake, &Action::Corrupt { node: Target::Id(1) }, &mut state).unwrap();
+        assert_eq!(calls(&mut fake), ["corrupt 1", "record: corrupted node 1's state"]);
+        assert_eq!(applied.undo(), None, "a corruption is not undone");
+        let mut refused = |action: Action| apply(&mut fake, &action, &mut state).unwrap_err();
+        assert_eq!(refused(Action::Corrupt { node: Target::Id(2) }), "node 2 is not running");
+        assert_eq!(refused(Action::Corrupt { node: Target::Id(3) }), "node 3 is paused; resume it first");
+        assert_eq!(refused(Action::Corrupt { node: Target::Id(4) }), "bully does not support corrupt");
+        assert_eq!(calls(&mut fake), ["corrupt 4"], "nothing recorded for a refusal");
+        for _ in 0..10 {
+            let Action::Corrupt { node: Target::Id(id) } =
+                apply(&mut fake, &Action::Corrupt { node: Target::Random }, &mut state)
+                    .map(|a| a.action)
+                    .unwrap_or(Action::Corrupt { node: Target::Id(4) })
+            else {
+                panic!()
+            };
+            assert!([1, 4, 5].contains(&id), "random picks a running, unpaused node: {id}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod partition;
 pub mod record;
 pub mod target;
 
-pub use action::{Action, FaultSpec};
+pub use action::{unsupported_corrupt, Action, FaultSpec};
 pub use engine::{apply, recover, Applied, ClusterOps, FaultState, NetworkFaults, Partition, Recovered};
 pub use link::{CutMode, Delay, LinkSpec};
 pub use nemesis::{Nemesis, NemesisKind};

@@ -80,6 +80,8 @@ nemesis_kinds! {
     LinkReorder,
     /// One node's clock runs twice as fast.
     Drift,
+    /// One node's state set to arbitrary values (self-stabilizing algorithms only).
+    Corrupt,
 }
 
 impl NemesisKind {
@@ -109,6 +111,7 @@ impl NemesisKind {
             LinkDuplicate => Action::Link(LinkSpec { duplicate: 0.5, ..link() }),
             LinkReorder => Action::Link(LinkSpec { reorder: 0.5, ..link() }),
             Drift => Action::Drift { node, rate: 2.0 },
+            Corrupt => Action::Corrupt { node },
         }
     }
 }
@@ -141,7 +144,10 @@ impl Nemesis {
                 let to = *ids.iter().filter(|n| **n != from).collect::<Vec<_>>().choose(&mut rng).expect("two nodes");
                 LinkSpec::clear(from, *to)
             };
-            plan.push(FaultSpec { at, lasting: Some(lasting), action: kind.action(node, link) });
+            let action = kind.action(node, link);
+            // A corruption is not undone: the algorithm recovers by itself.
+            let lasting = action.undo().map(|_| lasting);
+            plan.push(FaultSpec { at, lasting, action });
             at += self.interval;
         }
         plan
@@ -160,8 +166,9 @@ mod tests {
         assert_eq!(plan, nemesis.plan(5, Duration::from_secs(20), 9));
         assert_ne!(plan, nemesis.plan(5, Duration::from_secs(20), 10));
         assert_eq!(plan.len(), 16, "one fault a second from 1 s to 16.5 s");
-        assert_eq!(NemesisKind::ALL.len(), 17, "every kind, link-slow included");
-        assert!(plan.iter().all(|f| f.at + f.lasting.unwrap() <= Duration::from_secs(17)));
+        assert_eq!(NemesisKind::ALL.len(), 18, "every kind, link-slow and corrupt included");
+        assert!(plan.iter().all(|f| f.at + f.lasting.unwrap_or_default() <= Duration::from_secs(17)));
+        assert!(plan.iter().all(|f| f.validate(5).is_ok()));
         assert!(plan.iter().all(|f| f.action.validate(5).is_ok()));
         let err = serde_json::from_value::<Nemesis>(serde_json::json!({"kinds": ["kill", "meteor"]}))
             .unwrap_err()

@@ -55,6 +55,10 @@ pub enum AppliedFault {
     Heal,
     /// Per-message faults on one directed link (all clear: the link is healthy again).
     Link(LinkSpec),
+    /// The node's algorithm set its state to arbitrary values.
+    Corrupt {
+        node: NodeId,
+    },
     RunEnd,
 }
 
@@ -73,6 +77,7 @@ impl AppliedFault {
             AppliedFault::Partition { spec, cut, .. } => format!("partition {spec} ({} directed links cut)", cut.len()),
             AppliedFault::Heal => "healed every partition and link".into(),
             AppliedFault::Link(spec) => format!("link {}", spec.describe()),
+            AppliedFault::Corrupt { node } => format!("corrupted node {node}'s state"),
             AppliedFault::RunEnd => "run ended".into(),
         }
     }

@@ -1,4 +1,4 @@
-//! Mutual exclusion over named resources: six algorithms on one shared host and workload.
+//! Mutual exclusion over named resources: the algorithms on one shared host and workload.
 //!
 //! [`host`] runs the workload and the `acquire`/`release` commands and traces `request`,
 //! `enter_cs` and `exit_cs` ([`MutexEvent`]); each algorithm file holds only its rules ([`host::MutexRules`]). The
@@ -8,6 +8,7 @@ pub mod central;
 pub mod host;
 pub mod lamport;
 pub mod maekawa;
+pub mod raymond;
 pub mod ricart_agrawala;
 pub mod suzuki_kasami;
 pub mod token_ring;

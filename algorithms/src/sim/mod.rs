@@ -9,7 +9,7 @@ use crate::check::Execution;
 use crate::core::process::{node_rng, DynProcess, Effect, Nanos, NodeId, Status, World, MS};
 use crate::core::trace::{Clocks, TraceRecord, VectorClock, What};
 use crate::faults::{self, Action, Applied, ClusterOps, Cut, CutMode, Delay, FaultSpec, LinkSpec};
-use crate::faults::{AppliedFault, FaultRecord, FaultState, NetworkFaults};
+use crate::faults::{unsupported_corrupt, AppliedFault, FaultRecord, FaultState, NetworkFaults};
 use crate::service::client::Workload;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -214,6 +214,7 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
     for f in &cfg.faults {
         f.validate(ids.len())?;
     }
+    crate::algorithm::check_corruptible(algorithm, &cfg.params, cfg.nodes, &cfg.faults)?;
     let mut sim = Simulation {
         algorithm,
         cfg,
@@ -345,6 +346,15 @@ impl Simulation<'_> {
         self.drive(id, |p, world| ((), p.on_start(world)));
         for event in early {
             self.schedule(self.now, event);
+        }
+    }
+
+    /// The `corrupt` fault: the process sets arbitrary state, or refuses naming the algorithm.
+    fn corrupt_node(&mut self, id: NodeId) -> Result<(), String> {
+        match self.drive(id, |p, world| p.on_corrupt(world)) {
+            Some(true) => Ok(()),
+            Some(false) => Err(unsupported_corrupt(self.algorithm.name())),
+            None => Err(format!("node {id} is not running")),
         }
     }
 
@@ -512,6 +522,10 @@ impl ClusterOps for Simulation<'_> {
         self.cut.clear();
         self.links.clear();
         Ok(())
+    }
+
+    fn corrupt(&mut self, id: NodeId) -> Result<(), String> {
+        self.corrupt_node(id)
     }
 
     fn record(&mut self, fault: AppliedFault) {

@@ -1,5 +1,5 @@
 //! The election algorithms: each one in the simulator over hundreds of seeds with faults
-//! (`bully`, `raft`, `ring`, `lease`, `randomized`), and every checker fed a hand-made trace that
+//! (`bully`, `raft`, `ring`, `lease`, `randomized`, `timestamp`), and every checker fed a hand-made trace that
 //! breaks its property (`checkers`); and the rules each algorithm file states, one handler call
 //! at a time (`rules_*`).
 
@@ -16,6 +16,8 @@ mod rules_bully;
 mod rules_chang_roberts;
 mod rules_lelann;
 mod rules_raft;
+mod rules_timestamp;
+mod timestamp;
 
 use algorithms::algorithm::Family;
 use algorithms::catalogue;

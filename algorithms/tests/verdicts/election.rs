@@ -1,5 +1,5 @@
 //! Runs for the election algorithms' properties: each breaks one property, or gives it nothing to
-//! judge. Three nodes unless said otherwise; bounds are the defaults (bully 850 ms, rings 1050 ms,
+//! judge. Three nodes unless said otherwise; bounds are the defaults (bully and timestamp 850 ms, rings 1050 ms,
 //! Raft 1000 ms, lease 2200 ms, randomized 570 ms).
 
 use super::trace::Trace;
@@ -88,6 +88,15 @@ pub const CASES: &[Entry] = &[
     case!("randomized", "election_within_bound", NothingToJudge, quiet_100_ms),
     case!("randomized", "election_message_cost", Violating, randomized_more_draws_than_a_round_costs),
     case!("randomized", "election_message_cost", NothingToJudge, quiet_100_ms),
+    // Timestamp.
+    case!("timestamp", "stable_agreement", Violating, randomized_views_split_at_the_end),
+    case!("timestamp", "stable_agreement", NothingToJudge, agreed_but_shorter_than_the_bound),
+    case!("timestamp", "election_within_bound", Violating, no_new_leader_after_the_leader_dies),
+    case!("timestamp", "election_within_bound", Violating, agreement_only_after_2500_ms),
+    case!("timestamp", "election_within_bound", NothingToJudge, quiet_100_ms),
+    case!("timestamp", "election_message_cost", Violating, timestamp_an_election_above_the_worst_case),
+    case!("timestamp", "election_message_cost", Violating, timestamp_an_election_below_the_best_case),
+    case!("timestamp", "election_message_cost", NothingToJudge, only_the_start_election),
 ];
 
 // ---- shared ----
@@ -215,6 +224,16 @@ fn bully_an_answer_back_after_the_answer_timeout() -> Execution {
     let answer = t.send(501, 3, 1, "answer", json!("Answer"));
     t.receive(651, &answer);
     t.end(2000)
+}
+
+/// (n−1)(3n+2)/2 = 11 for three nodes; this election took 12.
+fn timestamp_an_election_above_the_worst_case() -> Execution {
+    election_after_a_death(12)
+}
+
+/// 2(n−1) = 4 for three nodes at best (ELECTION and COORDINATOR to both others); this took 3.
+fn timestamp_an_election_below_the_best_case() -> Execution {
+    election_after_a_death(3)
 }
 
 // ---- Raft ----

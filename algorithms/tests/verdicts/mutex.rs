@@ -23,6 +23,8 @@ pub const CASES: &[Entry] = &[
     case!("token-ring", "token_conservation", NothingToJudge, requests_still_waiting_at_the_end),
     case!("suzuki-kasami", "token_conservation", Violating, a_second_token_while_the_first_is_held),
     case!("suzuki-kasami", "token_conservation", NothingToJudge, requests_still_waiting_at_the_end),
+    case!("raymond", "token_conservation", Violating, a_second_token_while_the_first_is_held),
+    case!("raymond", "token_conservation", NothingToJudge, requests_still_waiting_at_the_end),
     case!("token-ring", "passes_before_entry", Violating, the_token_went_round_twice),
     case!("token-ring", "passes_before_entry", NothingToJudge, an_entry_with_a_death_in_its_wait),
     case!("central", "fifo_grants", Violating, the_later_request_granted_first),
@@ -46,6 +48,9 @@ pub const CASES: &[Entry] = &[
     case!("maekawa", "message_cost", Violating, an_entry_that_cost_twenty_messages),
     case!("maekawa", "message_cost", Violating, an_entry_that_cost_no_message),
     case!("maekawa", "message_cost", NothingToJudge, requests_still_waiting_at_the_end),
+    case!("raymond", "message_cost", Violating, an_entry_that_cost_twenty_messages),
+    case!("raymond", "message_cost", Violating, an_entry_that_cost_no_message),
+    case!("raymond", "message_cost", NothingToJudge, requests_still_waiting_at_the_end),
 ];
 
 fn on(resource: &str) -> Value {
@@ -212,13 +217,13 @@ fn one_entry_by_node_2(messages: usize) -> Execution {
 }
 
 /// Above every upper bound for one entry among three: central 3, Lamport 6, Ricart–Agrawala 4,
-/// Suzuki–Kasami 3, Maekawa 5(K−1) = 10.
+/// Suzuki–Kasami 3, Maekawa 5(K−1) = 10, Raymond 2D = 4.
 fn an_entry_that_cost_twenty_messages() -> Execution {
     one_entry_by_node_2(20)
 }
 
 /// Below every lower bound for one entry among three: central 3, Lamport 6, Ricart–Agrawala 4,
-/// Suzuki–Kasami N−1 requests and the token = 3, Maekawa 3(K−1) = 6.
+/// Suzuki–Kasami N−1 requests and the token = 3, Maekawa 3(K−1) = 6, Raymond one PRIVILEGE.
 fn an_entry_that_cost_no_message() -> Execution {
     one_entry_by_node_2(0)
 }

@@ -122,7 +122,8 @@ pub fn spans(faults: &[FaultRecord], end: f64, ms: impl Fn(u64) -> f64) -> (Vec<
                     );
                 }
             }
-            AppliedFault::RunStart { .. } | AppliedFault::RunEnd => {}
+            // A corruption is a moment, not a span: its axis mark shows it.
+            AppliedFault::Corrupt { .. } | AppliedFault::RunStart { .. } | AppliedFault::RunEnd => {}
         }
     }
     let still_open = down.into_values().chain(paused.into_values()).chain(drift.into_values());
@@ -144,6 +145,7 @@ fn short(f: &AppliedFault) -> String {
         AppliedFault::Heal => "heal".into(),
         AppliedFault::Link(spec) if spec.is_clear() => format!("link {}→{} clear", spec.from, spec.to),
         AppliedFault::Link(spec) => format!("link {}→{}", spec.from, spec.to),
+        AppliedFault::Corrupt { node } => format!("corrupt {node}"),
         AppliedFault::RunStart { .. } => "start".into(),
         AppliedFault::RunEnd => "end".into(),
     }

@@ -85,6 +85,12 @@ impl ClusterOps for LiveCluster<'_> {
         self.network.heal().map_err(text)
     }
 
+    /// The node's instance sets arbitrary state, or refuses naming its algorithm.
+    fn corrupt(&mut self, id: NodeId) -> Result<(), String> {
+        let instance = self.cluster.instance_name().to_string();
+        self.cluster.request(id, &Request::Corrupt { instance }).map(|_| ()).map_err(text)
+    }
+
     fn record(&mut self, fault: AppliedFault) {
         self.log.record(fault);
     }
