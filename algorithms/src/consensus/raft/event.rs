@@ -1,0 +1,60 @@
+//! What a Raft server records for the checkers, beside the election's shared events
+//! ([`crate::election::ElectionEvent`]: `election_started`, `elected`, `leader`, `leader_lost`).
+//!
+//! Every change to a server's log is traced, after it is persisted: `log_restored` at each start
+//! (what the data directory held), `appended` for each entry added, `truncated` for each suffix
+//! deleted. From these alone a checker rebuilds every server's log at every moment, which is what
+//! Log Matching, Leader Append-Only and Leader Completeness are judged on.
+
+use crate::core::event::Event;
+use crate::core::process::NodeId;
+use serde::{Deserialize, Serialize};
+
+/// One log entry as traces name it: its position, its term and a digest of its operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryId {
+    pub index: u64,
+    pub term: u64,
+    pub digest: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum RaftEvent {
+    /// The server's current term changed (at start: the term recovered, with its vote).
+    Term {
+        term: u64,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::core::event::present")]
+        voted_for: Option<Option<NodeId>>,
+    },
+    Voted {
+        term: u64,
+        #[serde(rename = "for")]
+        candidate: NodeId,
+    },
+    /// At start: the log the server recovered ends at `(last_index, last_term)`.
+    LogRestored { last_index: u64, last_term: u64 },
+    /// An entry was added at the end of the log.
+    Appended(EntryId),
+    /// The entries from `from` on were deleted (they conflicted with the leader's).
+    Truncated { from: u64, removed: Vec<EntryId> },
+    /// The server's commitIndex advanced to `index`, whose entry has `term`.
+    Committed { index: u64, term: u64 },
+    /// The entry at `index` was applied to the state machine; `client` and `seq` for a client's
+    /// command (`fresh` false: answered from the session table, not applied again).
+    Applied {
+        #[serde(flatten)]
+        entry: EntryId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<NodeId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fresh: Option<bool>,
+    },
+    /// A leader heard AppendEntries from another leader of its own term (never happens).
+    Conflict { term: u64, other_leader: NodeId },
+}
+
+impl Event for RaftEvent {}
