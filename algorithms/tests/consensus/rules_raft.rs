@@ -320,7 +320,7 @@ fn a_late_append_entries_does_not_truncate_what_came_after_it() {
 fn a_follower_commits_up_to_the_leaders_commit_index_but_not_past_what_it_checked() {
     let mut n = server(2, &[]);
     n.deliver(2, append(2, (0, 0), vec![], 0));
-    let entries = vec![noop(2), put(2, 6, 1, "a"), put(2, 7, 1, "b")];
+    let entries = [noop(2), put(2, 6, 1, "a"), put(2, 7, 1, "b")];
     let fx = n.deliver(2, append(2, (0, 0), entries[..2].to_vec(), 3));
     assert_eq!(
         fx,

@@ -128,6 +128,10 @@ pub fn check_raft(run: &Execution, _params: &RaftParams) -> CheckReport {
     let mut committed: BTreeMap<u64, Committed> = BTreeMap::new();
     let mut applied: BTreeMap<u64, (EntryId, NodeId, EventRef)> = BTreeMap::new();
     let mut commands: BTreeSet<u64> = BTreeSet::new();
+    // Committed entries deleted from a log (index → node, when), and the index whose entry a
+    // later leader lacked: the overwritten committed entry a violation names.
+    let mut deleted: BTreeMap<u64, Vec<(NodeId, f64)>> = BTreeMap::new();
+    let mut lost: Option<u64> = None;
     let mut wins = 0usize;
 
     for r in &run.records {
@@ -155,6 +159,7 @@ pub fn check_raft(run: &Execution, _params: &RaftParams) -> CheckReport {
             election.judged = wins;
             s.leading = Some(term);
             // Leader Completeness: every entry committed in an earlier term is in this log.
+            let mut missing = None;
             for (index, c) in committed.iter().filter(|(_, c)| c.in_term < term) {
                 match s.slot(*index) {
                     Some(None) => continue, // unknown after a restart: not judged
@@ -164,15 +169,24 @@ pub fn check_raft(run: &Execution, _params: &RaftParams) -> CheckReport {
                             Some(Some((t, d))) => format!("the entry of term {t} ({}) there", short(d)),
                             _ => format!("a log of {} entries", s.log.len()),
                         };
-                        completeness.violate(
-                            format!(
-                                "the committed entry at index {index} (term {}, {}), committed by node {} in term {} at {:.0} ms, is not in the log of node {}, elected in term {term}: it has {has}",
-                                c.term, short(&c.digest), c.node, c.in_term, c.t_ms, r.node
-                            ),
-                            vec![c.at.clone(), here.clone()],
-                        );
+                        missing.get_or_insert((*index, c, has));
                     }
                 }
+            }
+            if let Some((index, c, has)) = missing.filter(|_| completeness.violation.is_none()) {
+                let holders: Vec<NodeId> = servers
+                    .iter()
+                    .filter(|(_, o)| o.slot(index) == Some(&Some((c.term, c.digest.clone()))))
+                    .map(|(n, _)| *n)
+                    .collect();
+                completeness.violate(
+                    format!(
+                        "the committed entry at index {index} (term {}, {}), committed by node {} in term {} at {:.0} ms and held by nodes {holders:?}, is not in the log of node {}, elected in term {term} at {:.0} ms: it has {has}",
+                        c.term, short(&c.digest), c.node, c.in_term, c.t_ms, r.node, run.ms(r.t)
+                    ),
+                    vec![c.at.clone(), here.clone()],
+                );
+                lost = Some(index);
             }
             continue;
         }
@@ -245,6 +259,7 @@ pub fn check_raft(run: &Execution, _params: &RaftParams) -> CheckReport {
                     if let Some(c) =
                         committed.get(&gone.index).filter(|c| c.term == gone.term && c.digest == gone.digest)
                     {
+                        deleted.entry(gone.index).or_default().push((r.node, run.ms(r.t)));
                         completeness.violate(
                             format!(
                                 "the committed entry at index {} (term {}, {}), committed by node {} in term {} at {:.0} ms, was deleted from node {}'s log at {:.0} ms, in term {}",
@@ -318,6 +333,12 @@ pub fn check_raft(run: &Execution, _params: &RaftParams) -> CheckReport {
         ),
     ];
     let [e, a, m, c, s] = held;
+    if let (Some(index), Some((detail, _))) = (lost, completeness.violation.as_mut()) {
+        if let Some(gone) = deleted.get(&index) {
+            let gone: Vec<String> = gone.iter().map(|(n, ms)| format!("node {n} at {ms:.0} ms")).collect();
+            detail.push_str(&format!("; the new leader's entries then overwrote it on {}", gone.join(", ")));
+        }
+    }
     let properties =
         vec![election.result(e), append_only.result(a), matching.result(m), completeness.result(c), machine.result(s)];
     let mut report = CheckReport { properties, ..Default::default() };
