@@ -7,6 +7,7 @@ pub mod election;
 pub mod history;
 pub mod mutex;
 pub mod query;
+pub mod service;
 
 pub use query::{count_messages, stats, LeaderViews, MessageCounts, View};
 

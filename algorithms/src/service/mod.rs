@@ -15,6 +15,7 @@
 //! `{variant: value}`, so a client's [`ClientMsg`] and the service's enum read each other's
 //! requests and replies, and a client that receives a peer message counts it as a bad body.
 
+pub mod client;
 pub mod kv;
 
 use crate::core::process::NodeId;
