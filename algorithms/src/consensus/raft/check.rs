@@ -8,8 +8,9 @@
 use super::event::{EntryId, RaftEvent};
 use super::RaftParams;
 use crate::algorithm::PropertyInfo;
+use crate::check::service::{self, ServiceEvent};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
-use crate::core::process::NodeId;
+use crate::core::process::{NodeId, MS};
 use crate::core::trace::What;
 use crate::election::ElectionEvent;
 use serde_json::json;
@@ -33,6 +34,12 @@ pub fn properties() -> Vec<PropertyInfo> {
         PropertyInfo {
             name: "state_machine_safety",
             promise: "no two servers apply different entries at the same index",
+        },
+        PropertyInfo { name: "linearizable", promise: "the clients' history is linearizable as a key-value store" },
+        PropertyInfo { name: "exactly_once", promise: "no server applies a client's command (client, seq) twice" },
+        PropertyInfo {
+            name: "operations_complete",
+            promise: "with a connected majority of servers, every operation completes within operation_bound_ms",
         },
     ]
 }
@@ -114,7 +121,7 @@ fn short(digest: &str) -> &str {
     &digest[..digest.len().min(8)]
 }
 
-pub fn check_raft(run: &Execution, _params: &RaftParams) -> CheckReport {
+pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
     let mut servers: BTreeMap<NodeId, Server> = run.nodes.iter().map(|n| (*n, Server::default())).collect();
     let mut election = Verdicts::new("election_safety", "election won (no `elected` event)");
     let mut append_only = Verdicts::new("leader_append_only", "log change by a leader");
@@ -188,6 +195,10 @@ pub fn check_raft(run: &Execution, _params: &RaftParams) -> CheckReport {
                 );
                 lost = Some(index);
             }
+            continue;
+        }
+        if let Some(ServiceEvent::Applied { index, .. }) = r.event_as::<ServiceEvent>() {
+            commands.insert(index);
             continue;
         }
         let Some(event) = r.event_as::<RaftEvent>() else { continue };
@@ -291,11 +302,8 @@ pub fn check_raft(run: &Execution, _params: &RaftParams) -> CheckReport {
                 }
                 s.commit = s.commit.max(index);
             }
-            RaftEvent::Applied { entry, client, .. } => match applied.get(&entry.index) {
+            RaftEvent::AppliedEntry(entry) => match applied.get(&entry.index) {
                 None => {
-                    if client.is_some() {
-                        commands.insert(entry.index);
-                    }
                     applied.insert(entry.index, (entry, r.node, here));
                 }
                 Some((first, other, at)) => {
@@ -339,8 +347,16 @@ pub fn check_raft(run: &Execution, _params: &RaftParams) -> CheckReport {
             detail.push_str(&format!("; the new leader's entries then overwrote it on {}", gone.join(", ")));
         }
     }
-    let properties =
-        vec![election.result(e), append_only.result(a), matching.result(m), completeness.result(c), machine.result(s)];
+    let properties = vec![
+        election.result(e),
+        append_only.result(a),
+        matching.result(m),
+        completeness.result(c),
+        machine.result(s),
+        service::linearizable(run),
+        service::exactly_once(run),
+        service::operations_complete(run, params.operation_bound_ms * MS),
+    ];
     let mut report = CheckReport { properties, ..Default::default() };
     report.metrics.insert("messages_per_command".into(), replication_cost(run, commands.len()));
     report

@@ -41,18 +41,10 @@ pub enum RaftEvent {
     Truncated { from: u64, removed: Vec<EntryId> },
     /// The server's commitIndex advanced to `index`, whose entry has `term`.
     Committed { index: u64, term: u64 },
-    /// The entry at `index` was applied to the state machine; `client` and `seq` for a client's
-    /// command (`fresh` false: answered from the session table, not applied again).
-    Applied {
-        #[serde(flatten)]
-        entry: EntryId,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        client: Option<NodeId>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        seq: Option<u64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        fresh: Option<bool>,
-    },
+    /// The entry was applied to the state machine (a no-op, a client's command, or a retry
+    /// answered from the session table); for a client's command applied afresh the server also
+    /// records the services' shared `applied` event ([`crate::check::service::ServiceEvent`]).
+    AppliedEntry(EntryId),
     /// A leader heard AppendEntries from another leader of its own term (never happens).
     Conflict { term: u64, other_leader: NodeId },
 }

@@ -47,10 +47,11 @@ pub use event::{EntryId, RaftEvent};
 pub use log::{Entry, Log, Op};
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
+use crate::check::service::ServiceEvent;
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, Process, Status, Timer, MS};
 use crate::election::event::{Elected, ElectionEvent, LeaderLost, LeaderView, Started};
-use crate::service::kv::{Applied, KvStore};
+use crate::service::kv::KvStore;
 use crate::service::{Outcome, Reply, Request};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -128,6 +129,9 @@ pub struct RaftParams {
     /// Count replicas of entries from earlier terms too: the rule of §5.4.2 switched off, so that
     /// Figure 8 can happen. Meant to fail.
     pub unsafe_commit_previous_term: bool,
+    /// The liveness bound: with a connected majority, an operation completes within this long
+    /// (an election after the leader's death, then a client's timeout and retry).
+    pub operation_bound_ms: u64,
 }
 
 impl Default for RaftParams {
@@ -139,6 +143,7 @@ impl Default for RaftParams {
             max_batch: 64,
             fast_backup: false,
             unsafe_commit_previous_term: false,
+            operation_bound_ms: 2000,
         }
     }
 }
@@ -374,17 +379,17 @@ impl RaftServer {
             let index = self.last_applied;
             let entry = self.log().get(index).expect("a committed entry is in the log").clone();
             let id = EntryId { index, term: entry.term, digest: entry.digest() };
-            match &entry.op {
-                Op::Noop => ctx.emit(&RaftEvent::Applied { entry: id, client: None, seq: None, fresh: None }),
-                Op::Client(request) => {
-                    let applied = self.store.apply_tracked(request);
-                    let fresh = Some(matches!(applied, Applied::Fresh(_)));
-                    let (client, seq) = (Some(request.client), Some(request.seq));
-                    ctx.emit(&RaftEvent::Applied { entry: id, client, seq, fresh });
-                    if self.role == Role::Leader {
-                        let reply = Reply { seq: request.seq, outcome: applied.into_outcome() };
-                        ctx.send(request.client, &RaftMsg::Reply(reply));
-                    }
+            ctx.emit(&RaftEvent::AppliedEntry(id));
+            if let Op::Client(request) = &entry.op {
+                let applied = self.store.apply_tracked(request);
+                if applied.is_fresh() {
+                    let (client, seq) = (request.client, request.seq);
+                    let (f, key) = (request.command.f().to_string(), request.command.key().to_string());
+                    ctx.emit(&ServiceEvent::Applied { index, client, seq, f, key });
+                }
+                if self.role == Role::Leader {
+                    let reply = Reply { seq: request.seq, outcome: applied.into_outcome() };
+                    ctx.send(request.client, &RaftMsg::Reply(reply));
                 }
             }
         }
