@@ -10,6 +10,7 @@
 
 use crate::check::{CheckReport, Execution, PropertyResult};
 use crate::core::process::{DynProcess, Hosted, NodeId, Process};
+use crate::service::client::Workload;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -49,6 +50,10 @@ pub struct NoParams {}
 
 impl Params for NoParams {}
 
+/// Builds the client process of client node `me` for a service whose servers are `servers`, from
+/// the experiment's `[workload]` (e.g. [`crate::service::client::kv_client`]).
+pub type ClientFactory = fn(me: NodeId, servers: &[NodeId], workload: &Workload) -> Result<Box<dyn DynProcess>, String>;
+
 /// Everything an algorithm declares, once: implement this and list the type in
 /// [`crate::catalogue()`]; the blanket impl makes it an [`Algorithm`].
 ///
@@ -73,6 +78,10 @@ pub trait Spec: Sync + 'static {
     const SUMMARY: &'static str;
 
     type Params: Params;
+
+    /// The client a service's client nodes run; `None` (the default) for an algorithm without
+    /// clients, for which an experiment with a `[workload]` is an error.
+    const CLIENT: Option<ClientFactory> = None;
 
     /// What every run of this algorithm must satisfy; the checker reports each of these by name.
     fn properties() -> Vec<PropertyInfo>;
@@ -101,6 +110,13 @@ pub trait Algorithm: Sync {
     /// What every run of this algorithm must satisfy.
     fn properties(&self) -> Vec<PropertyInfo>;
 
+    /// Whether the algorithm is a service with client nodes (see [`Spec::CLIENT`]).
+    fn has_clients(&self) -> bool;
+
+    /// Builds the process of client node `me`; an error naming `workload` for an algorithm
+    /// without clients.
+    fn build_client(&self, me: NodeId, servers: &[NodeId], workload: &Workload) -> Result<Box<dyn DynProcess>, String>;
+
     /// Judges a run (real or simulated) from its traces, with the parameters it ran with. When
     /// those do not parse (e.g. an old `experiment.toml` with a renamed key), every property is
     /// `unknown` with the parse error: a run is never judged against default parameters.
@@ -128,6 +144,20 @@ impl<S: Spec> Algorithm for S {
 
     fn properties(&self) -> Vec<PropertyInfo> {
         S::properties()
+    }
+
+    fn has_clients(&self) -> bool {
+        S::CLIENT.is_some()
+    }
+
+    fn build_client(&self, me: NodeId, servers: &[NodeId], workload: &Workload) -> Result<Box<dyn DynProcess>, String> {
+        match S::CLIENT {
+            Some(client) => client(me, servers, workload),
+            None => Err(format!(
+                "workload: {} has no clients (it is not a service); remove the [workload] section",
+                S::NAME
+            )),
+        }
     }
 
     fn check(&self, run: &Execution) -> CheckReport {

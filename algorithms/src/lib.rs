@@ -13,11 +13,12 @@
 //! - [`faults`]: fault actions, targets, partition shapes, link faults, delays, the nemesis;
 //! - [`check`]: a run's traces ([`Execution`]), verdicts, shared queries, and the election and mutual
 //!   exclusion checks every algorithm of those families uses;
+//! - [`service`]: what replicated services and their clients share (requests, replies, commands,
+//!   the key-value store, the client and its workload);
 //! - [`algorithm`]: what an algorithm declares once ([`algorithm::Spec`]: name, params, properties,
-//!   build, check), and the object-safe [`Algorithm`] every `Spec` is;
-//! - [`service`]: what replicated services and their clients share (requests, replies, commands);
-//! - the families: [`election`], [`mutex`], [`consensus`] (Raft and its key-value store), and
-//!   [`load`] (the transport benchmark's load);
+//!   build, check, the client of a service), and the object-safe [`Algorithm`] every `Spec` is;
+//! - the families: [`election`], [`mutex`], [`replication`] (the unreplicated key-value server),
+//!   [`consensus`] (Raft and its key-value store), and [`load`] (the transport benchmark's load);
 //! - [`sim`]: the deterministic simulator;
 //! - [`catalogue`](mod@catalogue): every algorithm by name.
 
@@ -30,6 +31,7 @@ pub mod election;
 pub mod faults;
 pub mod load;
 pub mod mutex;
+pub mod replication;
 pub mod service;
 pub mod sim;
 

@@ -18,6 +18,7 @@ fn config(algorithm: &str, seed: u64, faults: Vec<FaultSpec>) -> SimConfig {
         params: json!({ "workload": workload }),
         network: NetworkModel::default(),
         faults,
+        workload: None,
     }
 }
 

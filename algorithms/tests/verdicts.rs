@@ -87,11 +87,19 @@ mod election;
 mod load;
 #[path = "verdicts/mutex.rs"]
 mod mutex;
+#[path = "verdicts/service.rs"]
+mod service;
 #[path = "verdicts/trace.rs"]
 mod trace;
 
 fn cases() -> Vec<&'static Entry> {
-    election::CASES.iter().chain(mutex::CASES).chain(consensus::CASES).chain(load::CASES).collect()
+    election::CASES
+        .iter()
+        .chain(mutex::CASES)
+        .chain(consensus::CASES)
+        .chain(load::CASES)
+        .chain(service::CASES)
+        .collect()
 }
 
 /// Runs `entry` against `algorithm`'s checker: `Err` says what came out instead.

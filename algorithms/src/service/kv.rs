@@ -26,7 +26,29 @@ pub struct Session {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KvStore {
     data: BTreeMap<String, String>,
+    /// Encoded as a list of `[client, session]` pairs: MessagePack would keep integer map keys,
+    /// which JSON (a trace, a snapshot shown to a person) cannot hold.
+    #[serde(with = "pairs")]
     sessions: BTreeMap<NodeId, Session>,
+}
+
+/// A map as a list of `[key, value]` pairs.
+mod pairs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(map: &BTreeMap<K, V>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 /// What [`KvStore::apply`] did with a request.
@@ -231,7 +253,10 @@ mod tests {
         kv.apply(&req(4, 1, Command::Delete { key: "zz".into() }));
         let bytes = rmp_serde::to_vec_named(&kv).unwrap();
         assert_eq!(rmp_serde::from_slice::<KvStore>(&bytes).unwrap(), kv);
-        let json = serde_json::to_string(&kv).unwrap();
-        assert_eq!(serde_json::from_str::<KvStore>(&json).unwrap(), kv);
+        let json = serde_json::to_value(&kv).unwrap();
+        assert_eq!(json["sessions"][0][0], serde_json::json!(3), "sessions as [client, session] pairs");
+        assert_eq!(serde_json::from_value::<KvStore>(json).unwrap(), kv);
+        let as_value: serde_json::Value = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(serde_json::from_value::<KvStore>(as_value).unwrap(), kv, "MessagePack reads as JSON too");
     }
 }

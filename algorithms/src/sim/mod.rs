@@ -10,6 +10,7 @@ use crate::core::process::{node_rng, DynProcess, Effect, Nanos, NodeId, Status, 
 use crate::core::trace::{Clocks, TraceRecord, VectorClock, What};
 use crate::faults::{self, Action, Applied, ClusterOps, Cut, CutMode, Delay, FaultSpec, LinkSpec};
 use crate::faults::{AppliedFault, FaultRecord, FaultState, NetworkFaults};
+use crate::service::client::Workload;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -38,8 +39,9 @@ impl Default for NetworkModel {
 }
 
 /// One simulated experiment.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct SimConfig {
+    /// Servers, ids `1..=nodes`.
     pub nodes: usize,
     pub seed: u64,
     pub duration: Duration,
@@ -47,6 +49,32 @@ pub struct SimConfig {
     pub params: Value,
     pub network: NetworkModel,
     pub faults: Vec<FaultSpec>,
+    /// A service's clients: `workload.clients` client nodes, ids after the servers, each running
+    /// the algorithm's client. Faults can target them like any node.
+    pub workload: Option<Workload>,
+}
+
+impl SimConfig {
+    /// Every node's id, servers then clients.
+    pub fn ids(&self) -> Vec<NodeId> {
+        let clients = self.workload.as_ref().map_or(0, |w| w.clients);
+        (1..=(self.nodes + clients) as NodeId).collect()
+    }
+
+    /// The nodes `id` talks to: the other servers for a server (so its broadcasts reach servers
+    /// only; it can still reply to a client), every server for a client.
+    pub fn peers(&self, id: NodeId) -> Vec<NodeId> {
+        (1..=self.nodes as NodeId).filter(|p| *p != id).collect()
+    }
+
+    /// Builds node `id`'s process: a server, or a client of the service.
+    pub fn build(&self, algorithm: &dyn Algorithm, id: NodeId) -> Result<Box<dyn DynProcess>, String> {
+        let peers = self.peers(id);
+        match &self.workload {
+            Some(workload) if id as usize > self.nodes => algorithm.build_client(id, &peers, workload),
+            _ => algorithm.build(id, &peers, &self.params),
+        }
+    }
 }
 
 /// What a simulation produced: the same artefacts a real run leaves behind.
@@ -163,11 +191,10 @@ struct Simulation<'a> {
 /// a restarted process whose persisted state does not decode as its `Durable` type stops the
 /// simulation with an error, as it stops a real node.
 pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome, String> {
-    let ids: Vec<NodeId> = (1..=cfg.nodes as NodeId).collect();
+    let ids = cfg.ids();
     let mut nodes = BTreeMap::new();
     for &id in &ids {
-        let peers: Vec<NodeId> = ids.iter().copied().filter(|p| *p != id).collect();
-        algorithm.build(id, &peers, &cfg.params)?;
+        cfg.build(algorithm, id)?;
         nodes.insert(
             id,
             SimNode {
@@ -185,7 +212,7 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
     }
     cfg.network.delay.validate()?;
     for f in &cfg.faults {
-        f.validate(cfg.nodes)?;
+        f.validate(ids.len())?;
     }
     let mut sim = Simulation {
         algorithm,
@@ -225,7 +252,9 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
         }
     }
     sim.faults.push(FaultRecord { t: end, fault: AppliedFault::RunEnd });
-    let run = Execution::new(algorithm.name(), ids, cfg.params.clone(), sim.records.clone(), sim.faults.clone());
+    // The run's nodes are the servers; clients are in the records (see `check::service`).
+    let servers = ids[..cfg.nodes].to_vec();
+    let run = Execution::new(algorithm.name(), servers, cfg.params.clone(), sim.records.clone(), sim.faults.clone());
     Ok(SimOutcome { records: sim.records, faults: sim.faults, run })
 }
 
@@ -298,8 +327,7 @@ impl Simulation<'_> {
     }
 
     fn launch(&mut self, id: NodeId) {
-        let peers: Vec<NodeId> = self.ids.iter().copied().filter(|p| *p != id).collect();
-        let mut process = self.algorithm.build(id, &peers, &self.cfg.params).expect("parameters were checked");
+        let mut process = self.cfg.build(self.algorithm, id).expect("parameters were checked");
         let seed = self.cfg.seed;
         let n = self.nodes.get_mut(&id).expect("known node");
         if let Some(Err(e)) = n.persisted.as_deref().map(|state| process.recover(state)) {
@@ -326,7 +354,7 @@ impl Simulation<'_> {
         id: NodeId,
         handler: impl FnOnce(&mut dyn DynProcess, World) -> (R, Vec<Effect>),
     ) -> Option<R> {
-        let peers: Vec<NodeId> = self.ids.iter().copied().filter(|p| *p != id).collect();
+        let peers = self.cfg.peers(id);
         let n = self.nodes.get_mut(&id)?;
         let now = n.drift.at(self.now);
         let mut process = n.process.take()?;

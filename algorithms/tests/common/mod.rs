@@ -31,6 +31,7 @@ pub fn experiment(algorithm: &str, nodes: usize, seed: u64, seconds: f64, params
         params,
         network: NetworkModel::default(),
         faults: vec![],
+        workload: None,
     }
 }
 

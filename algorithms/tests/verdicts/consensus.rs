@@ -20,12 +20,6 @@ pub const CASES: &[Entry] = &[
     case!("raft", "leader_completeness", NothingToJudge, raft_commits_but_no_later_leader),
     case!("raft", "state_machine_safety", Violating, raft_two_commands_applied_at_one_index),
     case!("raft", "state_machine_safety", NothingToJudge, raft_one_server_appends_alone),
-    case!("raft", "linearizable", Violating, raft_a_read_of_a_value_never_written),
-    case!("raft", "linearizable", NothingToJudge, raft_nobody_elected),
-    case!("raft", "exactly_once", Violating, raft_one_command_applied_at_two_indexes),
-    case!("raft", "exactly_once", NothingToJudge, raft_nobody_elected),
-    case!("raft", "operations_complete", Violating, raft_an_operation_never_answered),
-    case!("raft", "operations_complete", NothingToJudge, raft_nobody_elected),
 ];
 
 fn entry(index: u64, term: u64, digest: &str) -> serde_json::Value {
@@ -120,34 +114,4 @@ fn raft_two_commands_applied_at_one_index() -> Execution {
     t.event(100, 1, "applied_entry", entry(1, 1, "put-x-1"));
     t.event(110, 2, "applied_entry", entry(1, 2, "put-x-2"));
     t.end(1000)
-}
-
-/// Client 6's operations, as `op` events (the history convention) with `process` 6; the trace's
-/// nodes are the five servers, so node 1 records them.
-fn op(t: &mut Trace, ms: u64, kind: &str, f: &str, value: serde_json::Value) {
-    t.event(ms, 1, "op", json!({ "process": 6, "type": kind, "f": f, "key": "x", "value": value }));
-}
-
-fn raft_a_read_of_a_value_never_written() -> Execution {
-    let mut t = Trace::new(5);
-    op(&mut t, 100, "invoke", "put", json!("1"));
-    op(&mut t, 110, "ok", "put", json!("1"));
-    op(&mut t, 200, "invoke", "get", json!(null));
-    op(&mut t, 210, "ok", "get", json!("2"));
-    t.end(1000)
-}
-
-fn raft_one_command_applied_at_two_indexes() -> Execution {
-    let mut t = Trace::new(5);
-    let applied = |index| json!({ "index": index, "client": 6, "seq": 1, "f": "put", "key": "x" });
-    t.event(100, 1, "applied", applied(2));
-    t.event(200, 1, "applied", applied(3));
-    t.end(1000)
-}
-
-/// Every server up and connected, and a put that gets no answer in 5 s (the bound is 2 s).
-fn raft_an_operation_never_answered() -> Execution {
-    let mut t = Trace::new(5);
-    op(&mut t, 100, "invoke", "put", json!("1"));
-    t.end(5000)
 }

@@ -15,6 +15,7 @@ pub struct Trace {
     records: Vec<TraceRecord>,
     faults: Vec<FaultRecord>,
     params: Value,
+    servers: Option<usize>,
 }
 
 impl Trace {
@@ -27,11 +28,19 @@ impl Trace {
             faults: vec![FaultRecord { t: 0, fault: AppliedFault::RunStart { nodes: nodes.clone() } }],
             nodes,
             params: json!({}),
+            servers: None,
         };
         for id in t.nodes.clone() {
             t.add(0, id, What::Start { incarnation: 1 });
         }
         t
+    }
+
+    /// Only the first `n` nodes are the run's nodes (a service's servers); the others are its
+    /// client nodes, present in the records only.
+    pub fn servers(mut self, n: usize) -> Trace {
+        self.servers = Some(n);
+        self
     }
 
     /// The algorithm's `[params]` the checker reads.
@@ -108,6 +117,7 @@ impl Trace {
     pub fn end(mut self, end_ms: u64) -> Execution {
         self.fault(end_ms, AppliedFault::RunEnd);
         self.faults.sort_by_key(|f| f.t);
-        Execution::new("hand-made", self.nodes, self.params, self.records, self.faults)
+        let nodes = self.nodes[..self.servers.unwrap_or(self.nodes.len())].to_vec();
+        Execution::new("hand-made", nodes, self.params, self.records, self.faults)
     }
 }

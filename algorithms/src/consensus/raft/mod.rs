@@ -46,13 +46,13 @@ pub use check::check_raft;
 pub use event::{EntryId, RaftEvent};
 pub use log::{Entry, Log, Op};
 
-use crate::algorithm::{Family, Params, PropertyInfo, Spec};
+use crate::algorithm::{ClientFactory, Family, Params, PropertyInfo, Spec};
 use crate::check::service::ServiceEvent;
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, Process, Status, Timer, MS};
 use crate::election::event::{Elected, ElectionEvent, LeaderLost, LeaderView, Started};
 use crate::service::kv::KvStore;
-use crate::service::{Outcome, Reply, Request};
+use crate::service::{client, Outcome, Reply, Request};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -629,6 +629,7 @@ impl Spec for Raft {
     const SUMMARY: &'static str =
         "Raft: election with the log restriction, log replication, the commitment rule, persistence, a key-value store";
     type Params = RaftParams;
+    const CLIENT: Option<ClientFactory> = Some(client::kv_client);
 
     fn build(me: NodeId, _peers: &[NodeId], p: &RaftParams) -> Result<impl Process, String> {
         Ok(RaftServer::new(me, p.clone()))
