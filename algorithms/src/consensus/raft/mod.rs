@@ -198,6 +198,11 @@ pub struct RaftServer {
     /// Leaders only: for each follower, the next entry to send and the highest known to match.
     next_index: BTreeMap<NodeId, u64>,
     match_index: BTreeMap<NodeId, u64>,
+    /// The highest index sent to each follower since it last acknowledged or refused: new
+    /// entries go out behind it, without resending what is in flight.
+    sent: BTreeMap<NodeId, u64>,
+    /// Followers sent entries since the last heartbeat.
+    recent: BTreeSet<NodeId>,
 }
 
 impl RaftServer {
@@ -214,6 +219,8 @@ impl RaftServer {
             store: KvStore::new(),
             next_index: BTreeMap::new(),
             match_index: BTreeMap::new(),
+            sent: BTreeMap::new(),
+            recent: BTreeSet::new(),
         }
     }
 
@@ -307,6 +314,7 @@ impl RaftServer {
         let next = self.log().last_index() + 1;
         self.next_index = ctx.peers().iter().map(|p| (*p, next)).collect();
         self.match_index = ctx.peers().iter().map(|p| (*p, 0)).collect();
+        self.sent = ctx.peers().iter().map(|p| (*p, next - 1)).collect();
         self.append(ctx, Op::Noop);
         ctx.set_timer(RaftTimer::Heartbeat, self.params.heartbeat_ms * MS);
     }
@@ -322,19 +330,40 @@ impl RaftServer {
         self.advance_commit(ctx); // a cluster of one commits alone
     }
 
+    /// After an append: each follower gets the entries it has not been sent yet (pipelined
+    /// behind those in flight), at most `max_batch` at a time.
     fn replicate(&mut self, ctx: &mut Ctx<RaftTimer>) {
         for i in 0..ctx.peers().len() {
             let peer = ctx.peers()[i];
-            self.send_append(ctx, peer);
+            let from = self.next_index[&peer].max(self.sent[&peer] + 1);
+            if from <= self.log().last_index() {
+                self.send_append(ctx, peer, from, self.params.max_batch);
+            }
         }
     }
 
-    /// AppendEntries to `peer`: the entries from its nextIndex on (none: a heartbeat).
-    fn send_append(&self, ctx: &mut Ctx<RaftTimer>, peer: NodeId) {
-        let next = self.next_index.get(&peer).copied().unwrap_or(1);
-        let prev_log_index = next - 1;
+    /// Every heartbeat: a follower that was sent entries since the last one gets a bare
+    /// heartbeat (they are still on their way); any other gets everything from its nextIndex on
+    /// again (none: a bare heartbeat), so that what was lost is retried within two heartbeats.
+    fn heartbeat(&mut self, ctx: &mut Ctx<RaftTimer>) {
+        let recent = std::mem::take(&mut self.recent);
+        for i in 0..ctx.peers().len() {
+            let peer = ctx.peers()[i];
+            let max = if recent.contains(&peer) { 0 } else { self.params.max_batch };
+            self.send_append(ctx, peer, self.next_index[&peer], max);
+        }
+    }
+
+    /// AppendEntries to `peer` with up to `max` entries from `from` on.
+    fn send_append(&mut self, ctx: &mut Ctx<RaftTimer>, peer: NodeId, from: u64, max: usize) {
+        let prev_log_index = from - 1;
         let prev_log_term = self.log().term_at(prev_log_index).expect("nextIndex is at most one past the log");
-        let entries = self.log().slice(next, self.params.max_batch);
+        let entries = self.log().slice(from, max);
+        if !entries.is_empty() {
+            self.recent.insert(peer);
+        }
+        let sent = self.sent.entry(peer).or_insert(0);
+        *sent = (*sent).max(prev_log_index + entries.len() as u64);
         let msg = RaftMsg::AppendEntries {
             term: self.term(),
             prev_log_index,
@@ -497,8 +526,10 @@ impl RaftServer {
             self.match_index.insert(from, index);
             self.next_index.insert(from, next.max(index + 1));
             self.advance_commit(ctx);
-            if index < self.log().last_index() {
-                self.send_append(ctx, from); // more to send: the next batch at once
+            let sent = self.sent[&from];
+            if sent < self.log().last_index() {
+                self.send_append(ctx, from, (index + 1).max(sent + 1), self.params.max_batch);
+                // the next batch at once
             }
             return;
         }
@@ -510,7 +541,8 @@ impl RaftServer {
         let to = to.max(matched + 1).max(1);
         if to < next {
             self.next_index.insert(from, to);
-            self.send_append(ctx, from);
+            self.sent.insert(from, to - 1); // what was in flight past it is lost for good
+            self.send_append(ctx, from, to, self.params.max_batch);
         }
     }
 
@@ -583,7 +615,7 @@ impl Process for RaftServer {
                 self.start_election(ctx);
             }
             RaftTimer::Heartbeat if self.role == Role::Leader => {
-                self.replicate(ctx);
+                self.heartbeat(ctx);
                 ctx.set_timer(RaftTimer::Heartbeat, self.params.heartbeat_ms * MS);
             }
             RaftTimer::Election | RaftTimer::Heartbeat => {} // a leader's election timer, a follower's heartbeat
