@@ -381,15 +381,15 @@ fn replication_cost(run: &Execution, entries: usize, commands: usize) -> serde_j
                 }
             }
             // One reply per AppendEntries received: the ones that carried entries count.
-            What::Recv { from, msg_type, msg_lc } if msg_type == "append_entries" => {
-                if with_entries.contains(&(*from, *msg_lc)) {
-                    replies += 1;
-                }
+            What::Recv { from, msg_type, msg_lc }
+                if msg_type == "append_entries" && with_entries.contains(&(*from, *msg_lc)) =>
+            {
+                replies += 1;
             }
-            What::Send { msg_type, msg, .. } if msg_type == "append_entries_reply" => {
-                if msg["AppendEntriesReply"]["success"] == json!(false) {
-                    rejections += 1;
-                }
+            What::Send { msg_type, msg, .. }
+                if msg_type == "append_entries_reply" && msg["AppendEntriesReply"]["success"] == json!(false) =>
+            {
+                rejections += 1;
             }
             _ => {}
         }
