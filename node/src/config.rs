@@ -1,6 +1,7 @@
 //! A node's configuration: one TOML file, written by the orchestrator for each node it launches or
 //! by a person starting nodes by hand (on one host or several; see `configs/node-example.toml`).
 
+use algorithms::service::client::Workload;
 use algorithms::NodeId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -51,7 +52,7 @@ pub struct Peer {
     pub addr: SocketAddr,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceConfig {
     /// The instance name frames carry, e.g. `"bully"` or `"lock"`.
@@ -60,6 +61,41 @@ pub struct InstanceConfig {
     pub algorithm: String,
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub params: Value,
+    /// A service's servers, when the cluster also has client nodes: the instance's
+    /// `ctx.peers()` are these (itself left out), so a server broadcasts to servers only and
+    /// replies to the clients it hears from. Unset: every peer of the node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servers: Option<Vec<NodeId>>,
+    /// Set on a client node: the instance runs the service's client with this workload (its
+    /// `ctx.peers()` are the servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<Workload>,
+}
+
+impl InstanceConfig {
+    /// The ids the process sees as `ctx.peers()`: the servers (without `me`) when set, else
+    /// the node's peers.
+    pub fn process_peers(&self, me: NodeId, node_peers: &[NodeId]) -> Vec<NodeId> {
+        match &self.servers {
+            Some(servers) => servers.iter().copied().filter(|s| *s != me).collect(),
+            None => node_peers.to_vec(),
+        }
+    }
+
+    /// Builds the instance's process: the algorithm's, or its client's on a client node.
+    pub fn build(&self, me: NodeId, node_peers: &[NodeId]) -> Result<Box<dyn algorithms::DynProcess>, String> {
+        let algorithm = algorithms::find(&self.algorithm).map_err(|e| format!("instances.algorithm: {e}"))?;
+        let peers = self.process_peers(me, node_peers);
+        if let Some(servers) = &self.servers {
+            if let Some(stranger) = servers.iter().find(|s| **s != me && !node_peers.contains(s)) {
+                return Err(format!("servers: {stranger} is not a peer of node {me}"));
+            }
+        }
+        match &self.client {
+            Some(workload) => algorithm.build_client(me, &peers, workload),
+            None => algorithm.build(me, &peers, &self.params),
+        }
+    }
 }
 
 impl NodeConfig {
@@ -83,8 +119,7 @@ impl NodeConfig {
         }
         let ids: Vec<NodeId> = self.peers.iter().map(|p| p.id).collect();
         for inst in &self.instances {
-            let algorithm = algorithms::find(&inst.algorithm).map_err(|e| format!("instances.algorithm: {e}"))?;
-            algorithm.build(self.id, &ids, &inst.params).map_err(|e| format!("instance {:?}: {e}", inst.name))?;
+            inst.build(self.id, &ids).map_err(|e| format!("instance {:?}: {e}", inst.name))?;
         }
         Ok(())
     }

@@ -69,9 +69,7 @@ impl Instance {
     /// file when its state cannot be read or does not decode (the node then stops with exit 3:
     /// starting from default state would break what the algorithm promised, e.g. forget a vote).
     pub fn new(cfg: &node::config::InstanceConfig, setup: Setup) -> Result<Instance, String> {
-        let algorithm = algorithms::find(&cfg.algorithm).map_err(|e| format!("instance {:?}: {e}", cfg.name))?;
-        let mut process =
-            algorithm.build(setup.me, setup.peers, &cfg.params).map_err(|e| format!("instance {:?}: {e}", cfg.name))?;
+        let mut process = cfg.build(setup.me, setup.peers).map_err(|e| format!("instance {:?}: {e}", cfg.name))?;
         let state_path = setup.data_dir.join(format!("{}.state", cfg.name));
         match std::fs::read(&state_path) {
             Ok(bytes) => process.recover(&bytes).map_err(|e| {
@@ -85,7 +83,7 @@ impl Instance {
         Ok(Instance {
             name: cfg.name.clone(),
             me: setup.me,
-            peers: setup.peers.to_vec(),
+            peers: cfg.process_peers(setup.me, setup.peers),
             process,
             rng: node_rng(setup.seed, setup.me, setup.incarnation),
             incarnation: setup.incarnation,

@@ -30,6 +30,9 @@ pub struct ClusterSpec {
     pub cluster_id: String,
     pub seed: u64,
     pub instance: InstanceConfig,
+    /// A service's client nodes and the instance they run (the same name as the servers', so
+    /// frames reach the servers' instance).
+    pub clients: Option<(Vec<NodeId>, InstanceConfig)>,
     /// Each node's own listen address.
     pub listen: BTreeMap<NodeId, SocketAddr>,
     /// The address node `from` dials to reach `to`: the proxy's listener for that link, or the
@@ -114,7 +117,10 @@ impl Cluster {
                 seed: spec.seed,
                 hold: true,
                 trace_messages: true,
-                instances: vec![spec.instance.clone()],
+                instances: vec![match &spec.clients {
+                    Some((clients, instance)) if clients.contains(&id) => instance.clone(),
+                    _ => spec.instance.clone(),
+                }],
             };
             let config_path = spec.run_dir.join("nodes").join(format!("node-{id}.toml"));
             members.insert(id, Member { config, config_path, child: None, lifeline: None });

@@ -6,7 +6,9 @@
 
 use algorithms::faults::Delay;
 use algorithms::faults::{FaultSpec, Nemesis};
+use algorithms::service::client::Workload;
 use algorithms::sim::NetworkModel;
+use algorithms::NodeId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -36,6 +38,10 @@ pub struct Experiment {
     /// Faults drawn at random from the seed, then a quiet recovery phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nemesis: Option<Nemesis>,
+    /// A service's clients (`[workload]`): `workload.clients` client nodes, ids after the
+    /// servers' (`nodes + 1` on), each running the algorithm's client.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "workload_table")]
+    pub workload: Option<Workload>,
     #[serde(default)]
     pub sim: SimSection,
     /// How long to wait for nodes to start and connect before giving up.
@@ -66,6 +72,12 @@ impl SimSection {
     pub fn network(&self) -> NetworkModel {
         NetworkModel { delay: self.delay.clone(), loss: self.loss, fifo: self.fifo, start_skew_ms: self.start_skew_ms }
     }
+}
+
+/// Reads `[workload]` so that its errors name the key (`workload.mix.get: …`).
+fn workload_table<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Workload>, D::Error> {
+    let table = Value::deserialize(d)?;
+    Workload::parse(&table).map(Some).map_err(serde::de::Error::custom)
 }
 
 fn default_nodes() -> usize {
@@ -139,11 +151,20 @@ impl Experiment {
         }
         let ids: Vec<_> = (1..=self.nodes as u32).collect();
         algorithm.build(1, &ids[1..], &self.params)?;
+        if let Some(workload) = &self.workload {
+            algorithm.build_client(self.nodes as NodeId + 1, &ids, workload)?;
+            if self.nodes + workload.clients > 64 {
+                return Err(format!(
+                    "workload.clients: {} servers and {} clients are above 64 nodes",
+                    self.nodes, workload.clients
+                ));
+            }
+        }
         if let Some(nemesis) = &self.nemesis {
             nemesis.validate()?;
         }
         for (i, fault) in self.faults.iter().enumerate() {
-            fault.validate(self.nodes).map_err(|e| format!("faults[{i}]: {e}"))?;
+            fault.validate(self.all_ids().len()).map_err(|e| format!("faults[{i}]: {e}"))?;
         }
         self.sim.delay.validate().map_err(|e| format!("sim.delay: {e}"))?;
         if !(0.0..=1.0).contains(&self.sim.loss) {
@@ -166,6 +187,17 @@ impl Experiment {
                 )
             })
             .collect()
+    }
+
+    /// The servers' ids, `1..=nodes`.
+    pub fn server_ids(&self) -> Vec<NodeId> {
+        (1..=self.nodes as NodeId).collect()
+    }
+
+    /// Every node's id: the servers, then the client nodes of a `[workload]`.
+    pub fn all_ids(&self) -> Vec<NodeId> {
+        let clients = self.workload.as_ref().map_or(0, |w| w.clients);
+        (1..=(self.nodes + clients) as NodeId).collect()
     }
 
     /// The schedule and the nemesis's faults together, in time order (those after the end left out).
@@ -267,6 +299,40 @@ mod tests {
         let path = write(&dir, "alg.toml", "algorithm = \"bullie\"\n");
         let err = Experiment::load(&path, &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("bullie") && err.contains("known algorithms: bully"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_workload_names_its_bad_keys_needs_a_service_and_round_trips() {
+        let dir = scratch();
+        let service = "algorithm = \"kv-single\"\nnodes = 3\n[workload]\n";
+        let load = |name: &str, text: &str| Experiment::load(&write(&dir, name, text), &Overrides::default());
+        let err = load("typo.toml", &format!("{service}clinets = 2\n")).unwrap_err().to_string();
+        assert!(err.contains("typo.toml") && err.contains("workload.clinets"), "{err}");
+        let err = load("mix.toml", &format!("{service}mix = {{ get = -1.0 }}\n")).unwrap_err().to_string();
+        assert!(err.contains("workload.mix.get"), "{err}");
+        let err = load("bully.toml", "algorithm = \"bully\"\n[workload]\nclients = 2\n").unwrap_err().to_string();
+        assert!(err.contains("workload: bully has no clients"), "{err}");
+        let exp = load(
+            "ok.toml",
+            &format!(
+                "{service}clients = 2\ntimeout = \"300ms\"\n[[faults]]\nat = \"1s\"\naction = \"kill\"\nnode = 5\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            (exp.server_ids(), exp.all_ids()),
+            (vec![1, 2, 3], vec![1, 2, 3, 4, 5]),
+            "clients after the servers"
+        );
+        assert_eq!(exp.workload.as_ref().unwrap().timeout, Duration::from_millis(300));
+        let again: Experiment = toml::from_str(&exp.to_toml()).unwrap();
+        assert_eq!(again, exp);
+        let err =
+            load("kill.toml", &format!("{service}clients = 2\n[[faults]]\nat = \"1s\"\naction = \"kill\"\nnode = 6\n"))
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("faults[0]") && err.contains("node 6 does not exist"), "{err}");
         std::fs::remove_dir_all(dir).ok();
     }
 

@@ -121,7 +121,7 @@ impl LiveServer {
                     let status = session.status();
                     LiveResponse { ok: true, message: status.human(), status: Some(status), ..Default::default() }
                 }
-                Ok(LiveRequest::Apply { action, lasting }) => match action.validate(session.exp.nodes) {
+                Ok(LiveRequest::Apply { action, lasting }) => match action.validate(session.exp.all_ids().len()) {
                     Err(e) => LiveResponse::failed(2, e),
                     Ok(()) => match session.apply(&action, lasting) {
                         Ok(done) => LiveResponse::done(done),
@@ -131,14 +131,17 @@ impl LiveServer {
                 Ok(LiveRequest::Cmd { node, instance, mut args }) => {
                     // Every node runs one instance, named after the algorithm: `cmd 3 bully elect`
                     // and `cmd 3 elect` say the same.
-                    if instance.is_none() && args.len() > 1 && args[0] == session.exp.algorithm {
+                    // A client node runs the service's client: `cmd 6 client put x 1`.
+                    let client = session.exp.workload.is_some() && node as usize > session.exp.nodes;
+                    if instance.is_none()
+                        && args.len() > 1
+                        && (args[0] == session.exp.algorithm || client && args[0] == "client")
+                    {
                         args.remove(0);
                     }
-                    if node == 0 || node as usize > session.exp.nodes {
-                        LiveResponse::failed(
-                            2,
-                            format!("node {node} does not exist (nodes are 1..={})", session.exp.nodes),
-                        )
+                    let all = session.exp.all_ids().len();
+                    if node == 0 || node as usize > all {
+                        LiveResponse::failed(2, format!("node {node} does not exist (nodes are 1..={all})"))
                     } else {
                         match session.command(node, instance.as_deref(), args) {
                             Ok(reply) => LiveResponse::done(reply),

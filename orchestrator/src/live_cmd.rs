@@ -27,6 +27,36 @@ pub fn live_call(run: &Path, request: LiveRequest, timeout: Duration) -> Result<
     Ok(ExitCode::from(response.code))
 }
 
+/// `cmd 6 client put x 1`: gives the client node the operation, then asks it (`last`) until the
+/// operation has completed, and prints its outcome. The orchestrator is not held up meanwhile.
+pub fn client_operation(run: &Path, node: algorithms::NodeId, args: Vec<String>) -> Result<ExitCode, Failure> {
+    let call =
+        |args: Vec<String>| live::call(run, &LiveRequest::Cmd { node, instance: None, args }, Duration::from_secs(15));
+    let given = call(args)?;
+    if !given.ok {
+        eprintln!("error: {}", given.message);
+        return Ok(ExitCode::from(given.code));
+    }
+    println!("{}", given.message.trim_end());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let last = call(vec!["client".into(), "last".into()])?;
+        if !last.ok {
+            eprintln!("error: {}", last.message);
+            return Ok(ExitCode::from(last.code));
+        }
+        if !last.message.starts_with("pending") {
+            println!("{}", last.message.trim_end());
+            return Ok(ExitCode::SUCCESS);
+        }
+        if std::time::Instant::now() > deadline {
+            eprintln!("still {} after 10 s (the client keeps retrying)", last.message.trim_end());
+            return Ok(ExitCode::from(1));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 pub fn apply(dir: &RunDir, action: Action, lasting: &Lasting) -> Result<ExitCode, Failure> {
     live_call(&dir.run, LiveRequest::Apply { action, lasting: lasting.lasting }, Duration::from_secs(15))
 }

@@ -197,6 +197,9 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             apply(&t, Action::Link(spec), &lasting)
         }
         Cmd::Status { json, leader, views, target: t } => live_cmd::status(&t, json, leader, views),
+        Cmd::Cmd { node, args, target: t } if args.len() > 2 && args[0] == "client" => {
+            live_cmd::client_operation(&t.run, node, args)
+        }
         Cmd::Cmd { node, args, target: t } => {
             live_call(&t.run, LiveRequest::Cmd { node, instance: None, args }, Duration::from_secs(15))
         }

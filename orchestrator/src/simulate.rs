@@ -22,6 +22,7 @@ pub fn sim_config(exp: &Experiment, seed: u64) -> SimConfig {
         params: exp.params.clone(),
         network: exp.sim.network(),
         faults: exp.all_faults(),
+        workload: exp.workload.clone(),
     }
 }
 

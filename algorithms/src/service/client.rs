@@ -195,6 +195,9 @@ pub struct KvClient {
     seen: BTreeMap<String, Option<String>>,
     /// Workload operations issued.
     issued: u64,
+    /// Operations given by hand, and how many of them completed.
+    hand_given: u64,
+    hand_done: u64,
     /// The last by-hand operation's outcome, for the `last` command.
     last_by_hand: Option<String>,
 }
@@ -222,6 +225,8 @@ impl KvClient {
             leader: None,
             seen: BTreeMap::new(),
             issued: 0,
+            hand_given: 0,
+            hand_done: 0,
             last_by_hand: None,
         })
     }
@@ -327,6 +332,7 @@ impl KvClient {
             }
         }
         if p.by_hand {
+            self.hand_done += 1;
             self.last_by_hand = Some(format!("seq {}: {f} {key} → {kind} {value}", p.seq));
         }
         ctx.emit(&ClientEvent::Op { kind: kind.into(), f: f.into(), key: key.into(), value });
@@ -437,16 +443,18 @@ impl Process for KvClient {
     /// flight, the answer says its seq; `last` answers the last by-hand operation's outcome.
     fn on_command(&mut self, ctx: &mut Ctx<ClientTimer>, args: &[String]) -> Result<String, String> {
         if args.len() == 1 && args[0] == "last" {
-            return match (&self.pending, &self.last_by_hand) {
-                (Some(p), _) if p.by_hand => Ok(format!("seq {}: pending ({} attempts)", p.seq, p.attempts)),
-                (_, Some(last)) => Ok(last.clone()),
-                _ => Err("no operation given by hand has completed".into()),
+            let open = self.hand_given - self.hand_done;
+            return match &self.last_by_hand {
+                _ if open > 0 => Ok(format!("pending: {open} of the {} operations given by hand", self.hand_given)),
+                Some(last) => Ok(last.clone()),
+                None => Err("no operation given by hand has completed".into()),
             };
         }
         let command = parse_command(args)?;
         let waiting = self.pending.is_some() as u64 + self.queued.len() as u64;
         let text = format!("{} {}", command.f(), command.key());
         self.queued.push_back(command);
+        self.hand_given += 1;
         self.next(ctx);
         match self.pending.as_ref().filter(|p| p.by_hand && waiting == 0) {
             Some(p) => Ok(format!("seq {}: {text} sent to server {}", p.seq, p.target)),

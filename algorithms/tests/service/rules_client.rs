@@ -153,7 +153,7 @@ fn by_hand_commands_run_after_the_one_in_flight_and_last_answers_the_outcome() {
     );
     let (answer, fx) = c.command(&["get", "x"]);
     assert_eq!((answer, fx), (Ok("get x queued after 1 operation(s) in flight".into()), vec![]));
-    assert_eq!(c.command(&["last"]).0, Ok("seq 1: pending (1 attempts)".into()));
+    assert_eq!(c.command(&["last"]).0, Ok("pending: 2 of the 2 operations given by hand".into()));
     let fx = c.deliver(to, reply(1, Outcome::Ok { value: None }));
     assert_eq!(fx[1], op("ok", "put", "x", json!("1")));
     assert_eq!(fx[2], op("invoke", "get", "x", Value::Null), "the queued get goes next");

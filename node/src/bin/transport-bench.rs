@@ -455,6 +455,7 @@ fn node_figures(bin: &Path, trace_messages: bool, args: &Args) -> anyhow::Result
                 name: "load".into(),
                 algorithm: "load".into(),
                 params: serde_json::json!({ "window": args.window, "ack_every": args.ack_every }),
+                ..Default::default()
             }],
         };
         let path = dir.join(format!("node-{id}.toml"));

@@ -152,6 +152,7 @@ impl Cluster {
                         name: algorithm.into(),
                         algorithm: algorithm.into(),
                         params: params.clone(),
+                        ..Default::default()
                     }],
                 };
                 NodeProc {

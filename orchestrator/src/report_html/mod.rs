@@ -662,7 +662,9 @@ pub fn load_run(run_dir: &Path) -> Result<Loaded> {
     };
     let algorithm = algorithms::find(&name).map_err(anyhow::Error::msg)?;
     let ids: Vec<NodeId> = (1..=nodes as NodeId).collect();
-    let (records, faults, problems) = crate::report::load_traces(run_dir, &ids)?;
+    // A service's client nodes leave traces too (the history); the run's nodes are the servers.
+    let traced = exp.as_ref().map_or(ids.clone(), |exp| exp.all_ids());
+    let (records, faults, problems) = crate::report::load_traces(run_dir, &traced)?;
     let run = algorithms::Execution::new(algorithm.name(), ids, params, records, faults);
     let (summary, judged) = match (saved, exp) {
         (Some(mut summary), _) => {

@@ -49,7 +49,7 @@ impl Session {
         fs::write(run_dir.join("experiment.toml"), exp.to_toml())?;
         RunInfo::real(net).write(&run_dir)?;
         let log = FaultLog::create(&run_dir.join("orchestrator.jsonl"))?;
-        let ids: Vec<NodeId> = (1..=exp.nodes as NodeId).collect();
+        let ids = exp.all_ids();
         let (listen, network) = Network::start(net, &ids, exp.seed)?;
         let mut dial = BTreeMap::new();
         for from in &ids {
@@ -67,7 +67,19 @@ impl Session {
                 name: exp.algorithm.clone(),
                 algorithm: exp.algorithm.clone(),
                 params: exp.params.clone(),
+                servers: exp.workload.as_ref().map(|_| exp.server_ids()),
+                client: None,
             },
+            clients: exp.workload.as_ref().map(|workload| {
+                let instance = InstanceConfig {
+                    name: exp.algorithm.clone(),
+                    algorithm: exp.algorithm.clone(),
+                    params: serde_json::Value::Null,
+                    servers: Some(exp.server_ids()),
+                    client: Some(workload.clone()),
+                };
+                (ids[exp.nodes..].to_vec(), instance)
+            }),
             listen,
             dial,
             bind_own_address: net == NetMode::Iptables,
@@ -165,8 +177,9 @@ impl Session {
 
     /// Passes a command to an algorithm instance on a node.
     pub fn command(&mut self, node: NodeId, instance: Option<&str>, args: Vec<String>) -> Result<String> {
-        if node == 0 || node as usize > self.exp.nodes {
-            bail!("node {node} does not exist (nodes are 1..={})", self.exp.nodes);
+        let all = self.exp.all_ids().len();
+        if node == 0 || node as usize > all {
+            bail!("node {node} does not exist (nodes are 1..={all})");
         }
         if !self.cluster.responsive().contains(&node) {
             bail!("node {node} is not running (or paused)");
@@ -234,10 +247,10 @@ impl Session {
             }
         }
         let algorithm = algorithms::find(&exp.algorithm).map_err(|e| anyhow!(e))?;
-        let ids: Vec<NodeId> = (1..=exp.nodes as NodeId).collect();
-        let (records, faults, mut trace_problems) = load_traces(&run_dir, &ids)?;
+        // Servers and clients leave traces; the run's nodes are the servers (see check::service).
+        let (records, faults, mut trace_problems) = load_traces(&run_dir, &exp.all_ids())?;
         problems.append(&mut trace_problems);
-        let run = Execution::new(algorithm.name(), ids, exp.params.clone(), records, faults);
+        let run = Execution::new(algorithm.name(), exp.server_ids(), exp.params.clone(), records, faults);
         let summary = judge(algorithm, &exp.name, "real", exp.seed, &run, interrupted, problems, &run_dir);
         summary.write(&run_dir)?;
         Ok((summary, run))
