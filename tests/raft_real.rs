@@ -14,17 +14,6 @@ use std::sync::Mutex;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-const EVERY_PROPERTY: [&str; 8] = [
-    "election_safety",
-    "leader_append_only",
-    "log_matching",
-    "leader_completeness",
-    "state_machine_safety",
-    "linearizable",
-    "exactly_once",
-    "operations_complete",
-];
-
 /// Runs `configs/<name>.toml` on real processes; it must hold.
 fn held(name: &str) -> (Value, PathBuf, Scratch) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
@@ -36,7 +25,7 @@ fn held(name: &str) -> (Value, PathBuf, Scratch) {
     assert!(processes_mentioning(run_dir.to_str().unwrap()).is_empty(), "{name}: nodes left behind");
     let summary = summary(&run_dir);
     assert_eq!(output.status.code(), Some(0), "{name}: {stdout}\n{}", text(&output.stderr));
-    for p in EVERY_PROPERTY {
+    for p in algorithms::find("raft").unwrap().properties().iter().map(|p| p.name) {
         let found = summary["properties"].as_array().unwrap().iter().find(|r| r["name"] == p);
         assert_eq!(found.map(|r| &r["verdict"]), Some(&Value::from("held")), "{name} {p}: {summary:#}");
     }
@@ -45,11 +34,12 @@ fn held(name: &str) -> (Value, PathBuf, Scratch) {
 
 fn events(run_dir: &std::path::Path, node: u32, name: &str) -> Vec<Value> {
     let records = trace(run_dir, node).into_iter();
-    records.filter_map(|r| match r.what {
-        What::Event { name: n, data } if n == name => Some(data),
-        _ => None,
-    })
-    .collect()
+    records
+        .filter_map(|r| match r.what {
+            What::Event { name: n, data } if n == name => Some(data),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The leader is killed at 2 s and restarted at 3.5 s: it resumes from its data directory (its

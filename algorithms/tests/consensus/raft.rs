@@ -9,16 +9,6 @@ use algorithms::Verdict;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const SAFETY: [&str; 7] = [
-    "election_safety",
-    "leader_append_only",
-    "log_matching",
-    "leader_completeness",
-    "state_machine_safety",
-    "linearizable",
-    "exactly_once",
-];
-
 /// Three clients, ten operations a second each (an open loop keeps runs short).
 fn clients() -> Workload {
     Workload { clients: 3, rate_per_s: Some(10.0), timeout: Duration::from_millis(200), ..Workload::default() }
@@ -43,9 +33,10 @@ fn crashes_restarts_partitions() -> Vec<FaultSpec> {
     ]
 }
 
+/// Every property but liveness holds (faults may leave a majority without a leader for longer
+/// than the bound).
 fn assert_safe(report: &algorithms::CheckReport, seed: u64) {
-    for name in SAFETY {
-        let p = property(report, name);
+    for p in report.properties.iter().filter(|p| p.name != "operations_complete") {
         assert_eq!(p.verdict, Verdict::Held, "seed {seed}: {p:#?}");
     }
 }

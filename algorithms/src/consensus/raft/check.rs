@@ -12,6 +12,7 @@ use crate::check::service::{self, ServiceEvent};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{NodeId, MS};
 use crate::core::trace::What;
+use crate::election::raft::RaftEvent as TermEvent;
 use crate::election::ElectionEvent;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -201,14 +202,15 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
             commands.insert(index);
             continue;
         }
+        if let Some(TermEvent::Term { term, .. }) = r.event_as::<TermEvent>() {
+            s.term = term;
+            if s.leading.is_some_and(|l| l < term) {
+                s.leading = None;
+            }
+            continue;
+        }
         let Some(event) = r.event_as::<RaftEvent>() else { continue };
         match event {
-            RaftEvent::Term { term, .. } => {
-                s.term = term;
-                if s.leading.is_some_and(|l| l < term) {
-                    s.leading = None;
-                }
-            }
             RaftEvent::LogRestored { last_index, .. } => s.resize(last_index),
             RaftEvent::Appended(id) => {
                 let end = s.log.len() as u64 + 1;
@@ -319,7 +321,6 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
                     }
                 }
             },
-            RaftEvent::Voted { .. } | RaftEvent::Conflict { .. } => {}
         }
     }
 

@@ -1,5 +1,6 @@
 //! What a Raft server records for the checkers, beside the election's shared events
-//! ([`crate::election::ElectionEvent`]: `election_started`, `elected`, `leader`, `leader_lost`).
+//! ([`crate::election::ElectionEvent`]: `election_started`, `elected`, `leader`, `leader_lost`)
+//! and raft-election's `term` and `voted` ([`crate::election::raft::RaftEvent`]).
 //!
 //! Every change to a server's log is traced, after it is persisted: `log_restored` at each start
 //! (what the data directory held), `appended` for each entry added, `truncated` for each suffix
@@ -7,7 +8,6 @@
 //! Log Matching, Leader Append-Only and Leader Completeness are judged on.
 
 use crate::core::event::Event;
-use crate::core::process::NodeId;
 use serde::{Deserialize, Serialize};
 
 /// One log entry as traces name it: its position, its term and a digest of its operation.
@@ -21,18 +21,6 @@ pub struct EntryId {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", content = "data", rename_all = "snake_case")]
 pub enum RaftEvent {
-    /// The server's current term changed (at start: the term recovered, with its vote).
-    Term {
-        term: u64,
-        reason: String,
-        #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "crate::core::event::present")]
-        voted_for: Option<Option<NodeId>>,
-    },
-    Voted {
-        term: u64,
-        #[serde(rename = "for")]
-        candidate: NodeId,
-    },
     /// At start: the log the server recovered ends at `(last_index, last_term)`.
     LogRestored { last_index: u64, last_term: u64 },
     /// An entry was added at the end of the log.
@@ -45,8 +33,6 @@ pub enum RaftEvent {
     /// answered from the session table); for a client's command applied afresh the server also
     /// records the services' shared `applied` event ([`crate::check::service::ServiceEvent`]).
     AppliedEntry(EntryId),
-    /// A leader heard AppendEntries from another leader of its own term (never happens).
-    Conflict { term: u64, other_leader: NodeId },
 }
 
 impl Event for RaftEvent {}

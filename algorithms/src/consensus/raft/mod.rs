@@ -51,6 +51,8 @@ use crate::check::service::ServiceEvent;
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, Process, Status, Timer, MS};
 use crate::election::event::{Elected, ElectionEvent, LeaderLost, LeaderView, Started};
+/// The term and vote events are raft-election's: the same rules, the same trace.
+use crate::election::raft::RaftEvent as TermEvent;
 use crate::service::kv::KvStore;
 use crate::service::{client, Outcome, Reply, Request};
 use rand::Rng;
@@ -149,19 +151,15 @@ impl Default for RaftParams {
 }
 
 impl Params for RaftParams {
-    fn validate(&self, _nodes: usize) -> Result<(), String> {
-        if self.election_timeout_min_ms == 0 || self.election_timeout_max_ms < self.election_timeout_min_ms {
-            return Err(format!(
-                "params.election_timeout_min_ms ({}) must be above 0 and at most params.election_timeout_max_ms ({})",
-                self.election_timeout_min_ms, self.election_timeout_max_ms
-            ));
-        }
-        if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.election_timeout_min_ms {
-            return Err(format!(
-                "params.heartbeat_ms ({}) must be above 0 and below params.election_timeout_min_ms ({})",
-                self.heartbeat_ms, self.election_timeout_min_ms
-            ));
-        }
+    /// The timeouts are raft-election's, checked by its rules (same keys, same messages).
+    fn validate(&self, nodes: usize) -> Result<(), String> {
+        let election = crate::election::raft::RaftParams {
+            election_timeout_min_ms: self.election_timeout_min_ms,
+            election_timeout_max_ms: self.election_timeout_max_ms,
+            heartbeat_ms: self.heartbeat_ms,
+            ..Default::default()
+        };
+        election.validate(nodes)?;
         if self.max_batch == 0 {
             return Err("params.max_batch must be at least 1".into());
         }
@@ -269,7 +267,7 @@ impl RaftServer {
         self.durable.current_term = term;
         self.durable.voted_for = None;
         self.persist(ctx);
-        ctx.emit(&RaftEvent::Term { term, reason: format!("higher term from node {from}"), voted_for: None });
+        ctx.emit(&TermEvent::Term { term, reason: format!("higher term from node {from}"), voted_for: None });
         self.role = Role::Follower;
         if was_leader {
             ctx.cancel_timer(RaftTimer::Heartbeat);
@@ -285,8 +283,8 @@ impl RaftServer {
         self.durable.voted_for = Some(self.me);
         self.persist(ctx);
         let term = self.term();
-        ctx.emit(&RaftEvent::Term { term, reason: "candidate".into(), voted_for: None });
-        ctx.emit(&RaftEvent::Voted { term, candidate: self.me });
+        ctx.emit(&TermEvent::Term { term, reason: "candidate".into(), voted_for: None });
+        ctx.emit(&TermEvent::Voted { term, candidate: self.me });
         ctx.emit(&ElectionEvent::ElectionStarted(Started {
             term: Some(term),
             pre_vote: Some(false),
@@ -442,7 +440,7 @@ impl RaftServer {
         if grant {
             self.durable.voted_for = Some(from);
             self.persist(ctx);
-            ctx.emit(&RaftEvent::Voted { term, candidate: from });
+            ctx.emit(&TermEvent::Voted { term, candidate: from });
             self.reset_election_timer(ctx);
         }
         ctx.send(from, &RaftMsg::Vote { term: self.term(), granted: grant });
@@ -459,7 +457,7 @@ impl RaftServer {
         }
         self.observe_term(ctx, term, from);
         if self.role == Role::Leader {
-            ctx.emit(&RaftEvent::Conflict { term, other_leader: from });
+            ctx.emit(&TermEvent::Conflict { term, other_leader: from });
             return;
         }
         self.follow(ctx, from);
@@ -572,7 +570,7 @@ impl Process for RaftServer {
 
     fn on_start(&mut self, ctx: &mut Ctx<RaftTimer>, recovered: Option<Durable>) {
         self.durable = recovered.unwrap_or_default(); // none: the first boot, term 0, no vote, no log
-        ctx.emit(&RaftEvent::Term {
+        ctx.emit(&TermEvent::Term {
             term: self.term(),
             reason: "start".into(),
             voted_for: Some(self.durable.voted_for),
