@@ -6,7 +6,7 @@
 //! the catalogue-wide tests derive their lists from [`catalogue`].
 
 use crate::algorithm::{Algorithm, Family};
-use crate::{election, load, mutex, replication, stabilizing};
+use crate::{consensus, election, load, mutex, replication, stabilizing};
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
@@ -27,6 +27,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &mutex::raymond::Raymond,
         &stabilizing::dijkstra::DijkstraRing,
         &replication::single::KvSingle,
+        &consensus::raft::Raft,
         &load::Load,
     ]
 }

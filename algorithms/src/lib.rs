@@ -17,13 +17,16 @@
 //!   the key-value store, the client and its workload);
 //! - [`algorithm`]: what an algorithm declares once ([`algorithm::Spec`]: name, params, properties,
 //!   build, check, the client of a service), and the object-safe [`Algorithm`] every `Spec` is;
-//! - the families: [`election`], [`mutex`], [`replication`], [`stabilizing`], and [`load`] (the transport benchmark's load);
+//! - the families: [`election`], [`mutex`], [`replication`] (the unreplicated key-value server),
+//!   [`consensus`] (Raft and its key-value store), [`stabilizing`], and [`load`] (the transport
+//!   benchmark's load);
 //! - [`sim`]: the deterministic simulator;
 //! - [`catalogue`](mod@catalogue): every algorithm by name.
 
 pub mod algorithm;
 pub mod catalogue;
 pub mod check;
+pub mod consensus;
 pub mod core;
 pub mod election;
 pub mod faults;

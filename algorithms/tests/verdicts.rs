@@ -79,6 +79,8 @@ macro_rules! case {
     };
 }
 
+#[path = "verdicts/consensus.rs"]
+mod consensus;
 #[path = "verdicts/election.rs"]
 mod election;
 #[path = "verdicts/load.rs"]
@@ -93,7 +95,14 @@ mod stabilizing;
 mod trace;
 
 fn cases() -> Vec<&'static Entry> {
-    election::CASES.iter().chain(mutex::CASES).chain(stabilizing::CASES).chain(load::CASES).chain(service::CASES).collect()
+    election::CASES
+        .iter()
+        .chain(mutex::CASES)
+        .chain(consensus::CASES)
+        .chain(stabilizing::CASES)
+        .chain(load::CASES)
+        .chain(service::CASES)
+        .collect()
 }
 
 /// Runs `entry` against `algorithm`'s checker: `Err` says what came out instead.

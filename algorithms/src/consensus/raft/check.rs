@@ -1,0 +1,410 @@
+//! Raft's checker: the five guarantees of Figure 3, judged from traces alone.
+//!
+//! One pass over the run's records rebuilds every server's log from its `log_restored`,
+//! `appended` and `truncated` events (an index a restart left unknown stays unknown and is never
+//! compared), and follows who leads which term (`elected`), what each server commits
+//! (`committed`: every entry up to the index) and applies (`applied`).
+
+use super::event::{EntryId, RaftEvent};
+use super::RaftParams;
+use crate::algorithm::PropertyInfo;
+use crate::check::service::{self, ServiceEvent};
+use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
+use crate::core::process::{NodeId, MS};
+use crate::core::trace::What;
+use crate::election::raft::RaftEvent as TermEvent;
+use crate::election::ElectionEvent;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+
+pub fn properties() -> Vec<PropertyInfo> {
+    vec![
+        PropertyInfo { name: "election_safety", promise: "at most one leader is elected in any term" },
+        PropertyInfo {
+            name: "leader_append_only",
+            promise: "a leader never overwrites or deletes entries in its log; it only appends",
+        },
+        PropertyInfo {
+            name: "log_matching",
+            promise: "two logs with an entry of the same index and term hold the same command there and are identical in all entries before it",
+        },
+        PropertyInfo {
+            name: "leader_completeness",
+            promise: "a committed entry is in the log of every leader of a later term, and is never deleted",
+        },
+        PropertyInfo {
+            name: "state_machine_safety",
+            promise: "no two servers apply different entries at the same index",
+        },
+        PropertyInfo { name: "linearizable", promise: "the clients' history is linearizable as a key-value store" },
+        PropertyInfo { name: "exactly_once", promise: "no server applies a client's command (client, seq) twice" },
+        PropertyInfo {
+            name: "operations_complete",
+            promise: "with a connected majority of servers, every operation completes within operation_bound_ms",
+        },
+    ]
+}
+
+/// What the checker knows of one entry of one server's log: `None` where a restart left it
+/// unknown (the server persisted it but died before tracing it).
+type Slot = Option<(u64, String)>;
+
+#[derive(Default)]
+struct Server {
+    log: Vec<Slot>,
+    term: u64,
+    /// The term this server leads, from its `elected` until a higher term or a restart.
+    leading: Option<u64>,
+    commit: u64,
+}
+
+impl Server {
+    fn slot(&self, index: u64) -> Option<&Slot> {
+        index.checked_sub(1).and_then(|i| self.log.get(i as usize))
+    }
+
+    /// The term at `index` as far as known: 0 at index 0, `None` when unknown or absent.
+    fn term_at(&self, index: u64) -> Option<u64> {
+        if index == 0 {
+            return Some(0);
+        }
+        self.slot(index).and_then(|s| s.as_ref().map(|(t, _)| *t))
+    }
+
+    fn resize(&mut self, len: u64) {
+        self.log.resize(len as usize, None);
+    }
+}
+
+/// The first server's copy of an entry of one index and term: its digest, the term before it (if
+/// known), the server and the record.
+type FirstHeld = (String, Option<u64>, NodeId, EventRef);
+
+/// A committed entry, and who committed it first.
+struct Committed {
+    term: u64,
+    digest: String,
+    node: NodeId,
+    /// The term the committing server was in.
+    in_term: u64,
+    at: EventRef,
+    t_ms: f64,
+}
+
+/// A property's first violation, or how many cases held.
+struct Verdicts {
+    name: &'static str,
+    what: &'static str,
+    judged: usize,
+    violation: Option<(String, Vec<EventRef>)>,
+}
+
+impl Verdicts {
+    fn new(name: &'static str, what: &'static str) -> Self {
+        Verdicts { name, what, judged: 0, violation: None }
+    }
+
+    fn violate(&mut self, detail: String, evidence: Vec<EventRef>) {
+        if self.violation.is_none() {
+            self.violation = Some((detail, evidence));
+        }
+    }
+
+    fn result(self, held: String) -> PropertyResult {
+        match self.violation {
+            Some((detail, evidence)) => PropertyResult::violated(self.name, detail, evidence),
+            None => PropertyResult::held(self.name, self.judged, self.what, held),
+        }
+    }
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(8)]
+}
+
+pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
+    let mut servers: BTreeMap<NodeId, Server> = run.nodes.iter().map(|n| (*n, Server::default())).collect();
+    let mut election = Verdicts::new("election_safety", "election won (no `elected` event)");
+    let mut append_only = Verdicts::new("leader_append_only", "log change by a leader");
+    let mut matching = Verdicts::new("log_matching", "entry held by two servers at one index and term");
+    let mut completeness = Verdicts::new("leader_completeness", "committed entry followed by a leader of a later term");
+    let mut machine = Verdicts::new("state_machine_safety", "index applied by two servers");
+
+    let mut elected: BTreeMap<u64, (NodeId, EventRef)> = BTreeMap::new();
+    // (index, term) → the digest and the term before it, from the first server that held it.
+    let mut entries: BTreeMap<(u64, u64), FirstHeld> = BTreeMap::new();
+    let mut committed: BTreeMap<u64, Committed> = BTreeMap::new();
+    let mut applied: BTreeMap<u64, (EntryId, NodeId, EventRef)> = BTreeMap::new();
+    let mut commands: BTreeSet<u64> = BTreeSet::new();
+    // Committed entries deleted from a log (index → node, when), and the index whose entry a
+    // later leader lacked: the overwritten committed entry a violation names.
+    let mut deleted: BTreeMap<u64, Vec<(NodeId, f64)>> = BTreeMap::new();
+    let mut lost: Option<u64> = None;
+    let mut wins = 0usize;
+
+    for r in &run.records {
+        let here = EventRef::of(r);
+        let Some(s) = servers.get_mut(&r.node) else { continue };
+        if let What::Start { .. } = r.what {
+            // Volatile state is gone; the log is what `log_restored` says.
+            s.leading = None;
+            s.commit = 0;
+            continue;
+        }
+        if let Some(ElectionEvent::Elected(e)) = r.event_as::<ElectionEvent>() {
+            let Some(term) = e.term else { continue };
+            wins += 1;
+            match elected.get(&term) {
+                Some((other, first)) if *other != r.node => election.violate(
+                    format!("nodes {other} and {} were both elected in term {term}", r.node),
+                    vec![first.clone(), here.clone()],
+                ),
+                Some(_) => {}
+                None => {
+                    elected.insert(term, (r.node, here.clone()));
+                }
+            }
+            election.judged = wins;
+            s.leading = Some(term);
+            // Leader Completeness: every entry committed in an earlier term is in this log.
+            let mut missing = None;
+            for (index, c) in committed.iter().filter(|(_, c)| c.in_term < term) {
+                match s.slot(*index) {
+                    Some(None) => continue, // unknown after a restart: not judged
+                    Some(Some((t, d))) if *t == c.term && *d == c.digest => completeness.judged += 1,
+                    held => {
+                        let has = match held {
+                            Some(Some((t, d))) => format!("the entry of term {t} ({}) there", short(d)),
+                            _ => format!("a log of {} entries", s.log.len()),
+                        };
+                        missing.get_or_insert((*index, c, has));
+                    }
+                }
+            }
+            if let Some((index, c, has)) = missing.filter(|_| completeness.violation.is_none()) {
+                let holders: Vec<NodeId> = servers
+                    .iter()
+                    .filter(|(_, o)| o.slot(index) == Some(&Some((c.term, c.digest.clone()))))
+                    .map(|(n, _)| *n)
+                    .collect();
+                completeness.violate(
+                    format!(
+                        "the committed entry at index {index} (term {}, {}), committed by node {} in term {} at {:.0} ms and held by nodes {holders:?}, is not in the log of node {}, elected in term {term} at {:.0} ms: it has {has}",
+                        c.term, short(&c.digest), c.node, c.in_term, c.t_ms, r.node, run.ms(r.t)
+                    ),
+                    vec![c.at.clone(), here.clone()],
+                );
+                lost = Some(index);
+            }
+            continue;
+        }
+        if let Some(ServiceEvent::Applied { index, .. }) = r.event_as::<ServiceEvent>() {
+            commands.insert(index);
+            continue;
+        }
+        if let Some(TermEvent::Term { term, .. }) = r.event_as::<TermEvent>() {
+            s.term = term;
+            if s.leading.is_some_and(|l| l < term) {
+                s.leading = None;
+            }
+            continue;
+        }
+        let Some(event) = r.event_as::<RaftEvent>() else { continue };
+        match event {
+            RaftEvent::LogRestored { last_index, .. } => s.resize(last_index),
+            RaftEvent::Appended(id) => {
+                let end = s.log.len() as u64 + 1;
+                if let Some(term) = s.leading {
+                    append_only.judged += 1;
+                    if id.index != end {
+                        append_only.violate(
+                            format!(
+                                "node {}, leader of term {term}, wrote index {} but its log ended at {}",
+                                r.node,
+                                id.index,
+                                end - 1
+                            ),
+                            vec![here.clone()],
+                        );
+                    }
+                }
+                s.resize(id.index - 1);
+                let before = s.term_at(id.index - 1);
+                s.log.push(Some((id.term, id.digest.clone())));
+                match entries.get(&(id.index, id.term)) {
+                    None => {
+                        entries.insert((id.index, id.term), (id.digest.clone(), before, r.node, here.clone()));
+                    }
+                    Some((digest, prev, other, first)) => {
+                        matching.judged += 1;
+                        if *digest != id.digest {
+                            matching.violate(
+                                format!(
+                                    "index {} of term {} holds {} on node {other} and {} on node {}",
+                                    id.index,
+                                    id.term,
+                                    short(digest),
+                                    short(&id.digest),
+                                    r.node
+                                ),
+                                vec![first.clone(), here.clone()],
+                            );
+                        } else if let (Some(p), Some(b)) = (prev, before) {
+                            if *p != b {
+                                matching.violate(
+                                    format!("index {} of term {} is on nodes {other} and {}, but the entries before it differ (terms {p} and {b} at index {})", id.index, id.term, r.node, id.index - 1),
+                                    vec![first.clone(), here.clone()],
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            RaftEvent::Truncated { from, removed } => {
+                if let Some(term) = s.leading {
+                    append_only.judged += 1;
+                    append_only.violate(
+                        format!("node {}, leader of term {term}, deleted its entries from index {from} on", r.node),
+                        vec![here.clone()],
+                    );
+                }
+                for gone in &removed {
+                    if let Some(c) =
+                        committed.get(&gone.index).filter(|c| c.term == gone.term && c.digest == gone.digest)
+                    {
+                        deleted.entry(gone.index).or_default().push((r.node, run.ms(r.t)));
+                        completeness.violate(
+                            format!(
+                                "the committed entry at index {} (term {}, {}), committed by node {} in term {} at {:.0} ms, was deleted from node {}'s log at {:.0} ms, in term {}",
+                                gone.index, gone.term, short(&gone.digest), c.node, c.in_term, c.t_ms, r.node, run.ms(r.t), s.term
+                            ),
+                            vec![c.at.clone(), here.clone()],
+                        );
+                    }
+                }
+                s.resize(from.saturating_sub(1).min(s.log.len() as u64));
+            }
+            RaftEvent::Committed { index, .. } => {
+                for i in s.commit + 1..=index {
+                    let Some(Some((term, digest))) = s.slot(i).cloned() else { continue };
+                    match committed.get(&i) {
+                        Some(c) if c.term != term || c.digest != digest => completeness.violate(
+                            format!(
+                                "index {i} was committed twice with different entries: term {} ({}) by node {} in term {}, then term {term} ({}) by node {} in term {}",
+                                c.term, short(&c.digest), c.node, c.in_term, short(&digest), r.node, s.term
+                            ),
+                            vec![c.at.clone(), here.clone()],
+                        ),
+                        Some(_) => {}
+                        None => {
+                            let c = Committed { term, digest, node: r.node, in_term: s.term, at: here.clone(), t_ms: run.ms(r.t) };
+                            committed.insert(i, c);
+                        }
+                    }
+                }
+                s.commit = s.commit.max(index);
+            }
+            RaftEvent::AppliedEntry(entry) => match applied.get(&entry.index) {
+                None => {
+                    applied.insert(entry.index, (entry, r.node, here));
+                }
+                Some((first, other, at)) => {
+                    machine.judged += 1;
+                    if first.term != entry.term || first.digest != entry.digest {
+                        machine.violate(
+                            format!(
+                                "at index {}: node {other} applied the entry of term {} ({}), node {} the entry of term {} ({})",
+                                entry.index, first.term, short(&first.digest), r.node, entry.term, short(&entry.digest)
+                            ),
+                            vec![at.clone(), here],
+                        );
+                    }
+                }
+            },
+        }
+    }
+
+    let held = [
+        format!("{wins} win(s) in {} term(s), one leader in each", elected.len()),
+        format!("{} change(s) to leaders' logs, each an append at the end", append_only.judged),
+        format!(
+            "{} time(s) two servers held an entry of one index and term: the same command, the same term before it",
+            matching.judged
+        ),
+        format!(
+            "{} committed entr(ies) compared with {} later leader(s)' logs: all there",
+            completeness.judged,
+            elected.len()
+        ),
+        format!(
+            "{} time(s) an index was applied again (by another server, or after a restart): the same entry each time",
+            machine.judged
+        ),
+    ];
+    let [e, a, m, c, s] = held;
+    if let (Some(index), Some((detail, _))) = (lost, completeness.violation.as_mut()) {
+        if let Some(gone) = deleted.get(&index) {
+            let gone: Vec<String> = gone.iter().map(|(n, ms)| format!("node {n} at {ms:.0} ms")).collect();
+            detail.push_str(&format!("; the new leader's entries then overwrote it on {}", gone.join(", ")));
+        }
+    }
+    let properties = vec![
+        election.result(e),
+        append_only.result(a),
+        matching.result(m),
+        completeness.result(c),
+        machine.result(s),
+        service::linearizable(run),
+        service::exactly_once(run),
+        service::operations_complete(run, params.operation_bound_ms * MS),
+    ];
+    let mut report = CheckReport { properties, ..Default::default() };
+    report.metrics.insert("messages_per_entry".into(), replication_cost(run, applied.len(), commands.len()));
+    report
+}
+
+/// What replication cost: AppendEntries that carried entries, and the replies to them, per
+/// committed entry, against the textbook 2(N−1) per batch (one AppendEntries to each follower
+/// and one reply each). Heartbeats (no entries) and their replies are counted apart: in a quiet
+/// period they are the whole cost. Rejections are what repairing logs cost.
+fn replication_cost(run: &Execution, entries: usize, commands: usize) -> serde_json::Value {
+    let (mut carrying, mut heartbeats, mut replies, mut rejections) = (0u64, 0u64, 0u64, 0u64);
+    let mut with_entries: BTreeSet<(NodeId, u64)> = BTreeSet::new();
+    for r in &run.records {
+        match &r.what {
+            What::Send { msg_type, msg, .. } if msg_type == "append_entries" => {
+                let batch = msg["AppendEntries"]["entries"].as_array().map_or(0, Vec::len);
+                if batch > 0 {
+                    carrying += 1;
+                    with_entries.insert((r.node, r.lc));
+                } else {
+                    heartbeats += 1;
+                }
+            }
+            // One reply per AppendEntries received: the ones that carried entries count.
+            What::Recv { from, msg_type, msg_lc }
+                if msg_type == "append_entries" && with_entries.contains(&(*from, *msg_lc)) =>
+            {
+                replies += 1;
+            }
+            What::Send { msg_type, msg, .. }
+                if msg_type == "append_entries_reply" && msg["AppendEntriesReply"]["success"] == json!(false) =>
+            {
+                rejections += 1;
+            }
+            _ => {}
+        }
+    }
+    let per_batch = 2 * (run.nodes.len() as u64).saturating_sub(1);
+    let per = (entries > 0).then(|| ((carrying + replies) as f64 / entries as f64 * 100.0).round() / 100.0);
+    json!({
+        "entries_committed": entries,
+        "commands": commands,
+        "append_entries_with_entries": carrying,
+        "their_replies": replies,
+        "heartbeats": heartbeats,
+        "rejections": rejections,
+        "per_entry": per,
+        "textbook": { "per_batch": per_batch, "figure": format!("2(N−1) = {per_batch} per batch of entries with a stable leader; batching makes it less per entry") },
+    })
+}

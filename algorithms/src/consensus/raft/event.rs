@@ -1,0 +1,38 @@
+//! What a Raft server records for the checkers, beside the election's shared events
+//! ([`crate::election::ElectionEvent`]: `election_started`, `elected`, `leader`, `leader_lost`)
+//! and raft-election's `term` and `voted` ([`crate::election::raft::RaftEvent`]).
+//!
+//! Every change to a server's log is traced, after it is persisted: `log_restored` at each start
+//! (what the data directory held), `appended` for each entry added, `truncated` for each suffix
+//! deleted. From these alone a checker rebuilds every server's log at every moment, which is what
+//! Log Matching, Leader Append-Only and Leader Completeness are judged on.
+
+use crate::core::event::Event;
+use serde::{Deserialize, Serialize};
+
+/// One log entry as traces name it: its position, its term and a digest of its operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryId {
+    pub index: u64,
+    pub term: u64,
+    pub digest: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "name", content = "data", rename_all = "snake_case")]
+pub enum RaftEvent {
+    /// At start: the log the server recovered ends at `(last_index, last_term)`.
+    LogRestored { last_index: u64, last_term: u64 },
+    /// An entry was added at the end of the log.
+    Appended(EntryId),
+    /// The entries from `from` on were deleted (they conflicted with the leader's).
+    Truncated { from: u64, removed: Vec<EntryId> },
+    /// The server's commitIndex advanced to `index`, whose entry has `term`.
+    Committed { index: u64, term: u64 },
+    /// The entry was applied to the state machine (a no-op, a client's command, or a retry
+    /// answered from the session table); for a client's command applied afresh the server also
+    /// records the services' shared `applied` event ([`crate::check::service::ServiceEvent`]).
+    AppliedEntry(EntryId),
+}
+
+impl Event for RaftEvent {}

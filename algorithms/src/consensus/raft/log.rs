@@ -1,0 +1,171 @@
+//! Raft's log: entries numbered from 1, each with the term in which a leader created it.
+//!
+//! Index 0 is the empty prefix (term 0), so "the entry before the first" needs no special case:
+//! every log contains (0, 0), and the consistency check of an AppendEntries at index 1 always
+//! passes.
+
+use crate::service::Request;
+use serde::{Deserialize, Serialize};
+
+/// What an entry asks the state machine to do.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// The entry a new leader appends at the start of its term (§8): committing it commits every
+    /// earlier entry, and tells the leader which entries are committed.
+    Noop,
+    /// A client's command.
+    Client(Request),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub term: u64,
+    pub op: Op,
+}
+
+impl Entry {
+    /// A short, stable fingerprint of the operation (FNV-1a over its MessagePack), so traces can
+    /// tell entries apart without carrying whole commands.
+    pub fn digest(&self) -> String {
+        let bytes = rmp_serde::to_vec_named(&self.op).expect("entries always encode");
+        let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3));
+        format!("{hash:016x}")
+    }
+}
+
+/// The log as a server holds it (and persists it, in `Durable`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Log {
+    entries: Vec<Entry>,
+}
+
+impl Log {
+    pub fn from_entries(entries: Vec<Entry>) -> Log {
+        Log { entries }
+    }
+
+    pub fn last_index(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    pub fn last_term(&self) -> u64 {
+        self.entries.last().map_or(0, |e| e.term)
+    }
+
+    /// The entry at `index` (1-based); `None` for 0 and past the end.
+    pub fn get(&self, index: u64) -> Option<&Entry> {
+        index.checked_sub(1).and_then(|i| self.entries.get(i as usize))
+    }
+
+    /// The term of the entry at `index`: 0 for index 0, `None` past the end.
+    pub fn term_at(&self, index: u64) -> Option<u64> {
+        if index == 0 {
+            Some(0)
+        } else {
+            self.get(index).map(|e| e.term)
+        }
+    }
+
+    /// Whether the log has an entry at `index` whose term is `term` (the consistency check).
+    pub fn matches(&self, index: u64, term: u64) -> bool {
+        self.term_at(index) == Some(term)
+    }
+
+    /// §5.4.1: whether a candidate whose log ends at `(last_term, last_index)` is at least as up to
+    /// date as this log. A log is at least as up to date as `(last_term, last_index)` if its last term is
+    /// higher, or equal with a last index at least as long. A voter grants its vote only to a
+    /// candidate whose log is at least as up to date as its own.
+    pub fn admits_candidate(&self, last_term: u64, last_index: u64) -> bool {
+        (self.last_term(), self.last_index()) <= (last_term, last_index)
+    }
+
+    pub fn push(&mut self, entry: Entry) -> u64 {
+        self.entries.push(entry);
+        self.last_index()
+    }
+
+    /// Deletes the entry at `from` and all that follow it; returns what was deleted, from `from` on.
+    pub fn truncate_from(&mut self, from: u64) -> Vec<Entry> {
+        let keep = from.saturating_sub(1) as usize;
+        if keep >= self.entries.len() {
+            return Vec::new();
+        }
+        self.entries.split_off(keep)
+    }
+
+    /// Up to `max` entries from `from` on, for an AppendEntries.
+    pub fn slice(&self, from: u64, max: usize) -> Vec<Entry> {
+        let start = from.saturating_sub(1) as usize;
+        self.entries.iter().skip(start).take(max).cloned().collect()
+    }
+
+    /// The first index of the run of entries of `term` that contains `index` (the conflict hint).
+    pub fn first_index_of_term(&self, index: u64) -> u64 {
+        let term = self.term_at(index);
+        let mut first = index;
+        while first > 1 && self.term_at(first - 1) == term {
+            first -= 1;
+        }
+        first
+    }
+
+    /// The last index whose entry has `term`, if the log has any entry of that term.
+    pub fn last_index_of_term(&self, term: u64) -> Option<u64> {
+        self.entries.iter().rposition(|e| e.term == term).map(|i| i as u64 + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(terms: &[u64]) -> Log {
+        Log::from_entries(terms.iter().map(|t| Entry { term: *t, op: Op::Noop }).collect())
+    }
+
+    #[test]
+    fn indices_start_at_one_and_index_zero_is_the_empty_prefix() {
+        let l = log(&[1, 1, 2]);
+        assert_eq!((l.last_index(), l.last_term()), (3, 2));
+        assert_eq!((l.term_at(0), l.term_at(1), l.term_at(3), l.term_at(4)), (Some(0), Some(1), Some(2), None));
+        assert!(l.matches(0, 0) && l.matches(3, 2) && !l.matches(3, 1) && !l.matches(4, 2));
+        assert!(log(&[]).matches(0, 0));
+    }
+
+    #[test]
+    fn up_to_date_compares_the_last_term_first_then_the_length() {
+        let l = log(&[1, 2]);
+        assert!(l.admits_candidate(3, 1), "a higher last term wins over a longer log");
+        assert!(l.admits_candidate(2, 2), "equal logs are as up to date");
+        assert!(!l.admits_candidate(2, 1), "same last term, shorter log");
+        assert!(!l.admits_candidate(1, 5), "a lower last term loses however long");
+    }
+
+    #[test]
+    fn truncation_returns_what_it_deleted_and_hints_find_term_boundaries() {
+        let mut l = log(&[1, 1, 2, 2, 2, 3]);
+        assert_eq!(l.first_index_of_term(5), 3);
+        assert_eq!(l.first_index_of_term(1), 1);
+        assert_eq!(l.last_index_of_term(2), Some(5));
+        assert_eq!(l.last_index_of_term(4), None);
+        assert_eq!(l.slice(5, 10).len(), 2);
+        assert_eq!(l.slice(2, 2), log(&[1, 2]).entries);
+        assert_eq!(l.truncate_from(4).len(), 3);
+        assert_eq!(l, log(&[1, 1, 2]));
+        assert!(l.truncate_from(9).is_empty());
+    }
+
+    #[test]
+    fn digests_tell_operations_apart_and_are_stable() {
+        use crate::service::{Command, Request};
+        let put = |v: &str| Entry {
+            term: 1,
+            op: Op::Client(Request { client: 6, seq: 1, command: Command::Put { key: "x".into(), value: v.into() } }),
+        };
+        assert_eq!(put("1").digest(), put("1").digest());
+        assert_ne!(put("1").digest(), put("2").digest());
+        assert_ne!(put("1").digest(), Entry { term: 1, op: Op::Noop }.digest());
+    }
+}

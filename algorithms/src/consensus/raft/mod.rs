@@ -1,0 +1,675 @@
+//! Raft (Ongaro & Ousterhout 2014) in full: leader election with the election restriction, log
+//! replication, the commitment rule, persistence, and a key-value state machine with client
+//! sessions on top ([`crate::service::kv::KvStore`]). The election-only teaching variant is
+//! `raft-election` ([`crate::election::raft`]).
+//!
+//! Rules, as Figure 2 of the paper states them:
+//! - **All servers.** If a request or response carries a term T > currentTerm: set currentTerm =
+//!   T, convert to follower. If commitIndex > lastApplied: apply log[lastApplied+1] and increment
+//!   lastApplied. currentTerm, votedFor and the log are persisted before any reply or request that
+//!   depends on them is sent.
+//! - **Followers** answer RPCs; one that hears nothing from a leader for its election timeout
+//!   (random in `[T, 2T]`) becomes a candidate.
+//! - **Candidates** increment currentTerm, vote for themselves, send RequestVote carrying their
+//!   last log index and term; with votes from a majority they become leader; AppendEntries from a
+//!   leader of their term makes them followers again; a timeout starts a new election.
+//! - **RequestVote.** Refuse if term < currentTerm. Grant if votedFor is null or the candidate,
+//!   and the candidate's log is at least as up to date as the voter's (§5.4.1: the later last
+//!   term wins; with equal last terms, the longer log).
+//! - **Leaders** append a no-op entry at the start of their term (§8) and send AppendEntries to
+//!   each server: entries from nextIndex on (at most `max_batch`), or none as a heartbeat. A
+//!   client command is appended to the local log and answered after it is applied. On success
+//!   matchIndex and nextIndex advance; on a rejection nextIndex goes back by one and the leader
+//!   retries (with `fast_backup`, it skips a whole conflicting term at once, §5.3). If there is an
+//!   N > commitIndex that a majority has (matchIndex ≥ N) and log[N].term == currentTerm, set
+//!   commitIndex = N (§5.4.2: entries of earlier terms are committed only indirectly;
+//!   `unsafe_commit_previous_term` switches this off to show Figure 8).
+//! - **AppendEntries.** Refuse if term < currentTerm, or if the log has no entry at prevLogIndex
+//!   whose term is prevLogTerm (the consistency check). An existing entry that conflicts with a
+//!   new one (same index, other term) is deleted with all that follow it; new entries are
+//!   appended; if leaderCommit > commitIndex, commitIndex = min(leaderCommit, index of the last
+//!   new entry).
+//! - **Clients** (§8): a server that is not the leader answers `NotLeader` with the leader it
+//!   knows of; reads go through the log like writes; the state machine's session table applies
+//!   each `(client, seq)` at most once.
+//!
+//! Promise (Figure 3): Election Safety, Leader Append-Only, Log Matching, Leader Completeness,
+//! State Machine Safety. Cost: an election 2(N−1) messages per candidate; a command with a
+//! stable leader 2(N−1) messages (AppendEntries to each follower and its reply), fewer per command
+//! when several ride in one batch.
+
+mod check;
+mod event;
+mod log;
+
+pub use check::check_raft;
+pub use event::{EntryId, RaftEvent};
+pub use log::{Entry, Log, Op};
+
+use crate::algorithm::{ClientFactory, Family, Params, PropertyInfo, Spec};
+use crate::check::service::ServiceEvent;
+use crate::check::{CheckReport, Execution};
+use crate::core::process::{Ctx, Message, NodeId, Process, Status, Timer, MS};
+use crate::election::event::{Elected, ElectionEvent, LeaderLost, LeaderView, Started};
+/// The term and vote events are raft-election's: the same rules, the same trace.
+use crate::election::raft::RaftEvent as TermEvent;
+use crate::service::kv::KvStore;
+use crate::service::{client, Outcome, Reply, Request};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RaftMsg {
+    RequestVote {
+        term: u64,
+        last_log_index: u64,
+        last_log_term: u64,
+    },
+    Vote {
+        term: u64,
+        granted: bool,
+    },
+    AppendEntries {
+        term: u64,
+        prev_log_index: u64,
+        prev_log_term: u64,
+        entries: Vec<Entry>,
+        leader_commit: u64,
+    },
+    /// On success `index` is the last index now known to match the leader's log. On a rejection
+    /// it is where the leader should try next: the rejected prevLogIndex (back by one), or with
+    /// `fast_backup` the first index of the conflicting term (`conflict_term`), or the
+    /// follower's last index + 1 when its log is too short (`conflict_term` none).
+    AppendEntriesReply {
+        term: u64,
+        success: bool,
+        index: u64,
+        conflict_term: Option<u64>,
+    },
+    /// A client's command (the service convention: see [`crate::service`]).
+    Request(Request),
+    /// The answer to a client.
+    Reply(Reply),
+}
+
+impl Message for RaftMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            RaftMsg::RequestVote { .. } => "request_vote",
+            RaftMsg::Vote { .. } => "vote",
+            RaftMsg::AppendEntries { .. } => "append_entries",
+            RaftMsg::AppendEntriesReply { .. } => "append_entries_reply",
+            RaftMsg::Request(_) => "request",
+            RaftMsg::Reply(_) => "reply",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RaftTimer {
+    Election,
+    Heartbeat,
+}
+
+impl Timer for RaftTimer {}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaftParams {
+    /// The election timeout is drawn uniformly from `[min, max]`, the paper's `[T, 2T]`.
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+    /// The leader's heartbeat (and retry) interval, well below the election timeout.
+    pub heartbeat_ms: u64,
+    /// The most entries one AppendEntries carries.
+    pub max_batch: usize,
+    /// On a rejection, skip back over the follower's whole conflicting term at once (the
+    /// conflict-term hint of §5.3) instead of one entry per round trip.
+    pub fast_backup: bool,
+    /// Count replicas of entries from earlier terms too: the rule of §5.4.2 switched off, so that
+    /// Figure 8 can happen. Meant to fail.
+    pub unsafe_commit_previous_term: bool,
+    /// The liveness bound: with a connected majority, an operation completes within this long
+    /// (an election after the leader's death, then a client's timeout and retry).
+    pub operation_bound_ms: u64,
+}
+
+impl Default for RaftParams {
+    fn default() -> Self {
+        RaftParams {
+            election_timeout_min_ms: 150,
+            election_timeout_max_ms: 300,
+            heartbeat_ms: 50,
+            max_batch: 64,
+            fast_backup: false,
+            unsafe_commit_previous_term: false,
+            operation_bound_ms: 2000,
+        }
+    }
+}
+
+impl Params for RaftParams {
+    /// The timeouts are raft-election's, checked by its rules (same keys, same messages).
+    fn validate(&self, nodes: usize) -> Result<(), String> {
+        let election = crate::election::raft::RaftParams {
+            election_timeout_min_ms: self.election_timeout_min_ms,
+            election_timeout_max_ms: self.election_timeout_max_ms,
+            heartbeat_ms: self.heartbeat_ms,
+            ..Default::default()
+        };
+        election.validate(nodes)?;
+        if self.max_batch == 0 {
+            return Err("params.max_batch must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// What survives a crash (Figure 2, "persistent state on all servers").
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Durable {
+    pub current_term: u64,
+    pub voted_for: Option<NodeId>,
+    pub log: Log,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Follower,
+    Candidate,
+    Leader,
+}
+
+pub struct RaftServer {
+    me: NodeId,
+    params: RaftParams,
+    durable: Durable,
+    role: Role,
+    leader: Option<NodeId>,
+    /// Votes granted to this node's current candidacy, its own included.
+    votes: BTreeSet<NodeId>,
+    commit_index: u64,
+    last_applied: u64,
+    store: KvStore,
+    /// Leaders only: for each follower, the next entry to send and the highest known to match.
+    next_index: BTreeMap<NodeId, u64>,
+    match_index: BTreeMap<NodeId, u64>,
+    /// The highest index sent to each follower since it last acknowledged or refused: new
+    /// entries go out behind it, without resending what is in flight.
+    sent: BTreeMap<NodeId, u64>,
+    /// Followers sent entries since the last heartbeat.
+    recent: BTreeSet<NodeId>,
+}
+
+impl RaftServer {
+    pub fn new(me: NodeId, params: RaftParams) -> Self {
+        RaftServer {
+            me,
+            params,
+            durable: Durable::default(),
+            role: Role::Follower,
+            leader: None,
+            votes: BTreeSet::new(),
+            commit_index: 0,
+            last_applied: 0,
+            store: KvStore::new(),
+            next_index: BTreeMap::new(),
+            match_index: BTreeMap::new(),
+            sent: BTreeMap::new(),
+            recent: BTreeSet::new(),
+        }
+    }
+
+    fn term(&self) -> u64 {
+        self.durable.current_term
+    }
+
+    fn log(&self) -> &Log {
+        &self.durable.log
+    }
+
+    fn majority(ctx: &Ctx<RaftTimer>) -> usize {
+        ctx.cluster_size() / 2 + 1
+    }
+
+    /// A fresh random timeout in `[T, 2T]`: rarely do two followers time out together.
+    fn reset_election_timer(&mut self, ctx: &mut Ctx<RaftTimer>) {
+        let (min, max) = (self.params.election_timeout_min_ms, self.params.election_timeout_max_ms);
+        let timeout = ctx.rng().random_range(min * MS..=max * MS);
+        ctx.set_timer(RaftTimer::Election, timeout);
+    }
+
+    /// Term, vote and log go to stable storage before any later effect is carried out.
+    fn persist(&self, ctx: &mut Ctx<RaftTimer>) {
+        ctx.persist(&self.durable);
+    }
+
+    fn lose_leader(&mut self, ctx: &mut Ctx<RaftTimer>, reason: &str) {
+        if let Some(old) = self.leader.take() {
+            ctx.emit(&ElectionEvent::LeaderLost(LeaderLost {
+                leader: old,
+                reason: reason.into(),
+                term: Some(self.term()),
+            }));
+        }
+    }
+
+    /// "If RPC request or response contains term T > currentTerm: set currentTerm = T, convert
+    /// to follower." Returns whether the term changed.
+    fn observe_term(&mut self, ctx: &mut Ctx<RaftTimer>, term: u64, from: NodeId) -> bool {
+        if term <= self.term() {
+            return false;
+        }
+        let was_leader = self.role == Role::Leader;
+        self.lose_leader(ctx, "higher term");
+        self.durable.current_term = term;
+        self.durable.voted_for = None;
+        self.persist(ctx);
+        ctx.emit(&TermEvent::Term { term, reason: format!("higher term from node {from}"), voted_for: None });
+        self.role = Role::Follower;
+        if was_leader {
+            ctx.cancel_timer(RaftTimer::Heartbeat);
+            self.reset_election_timer(ctx);
+        }
+        true
+    }
+
+    /// "Increment currentTerm, vote for self, send RequestVote RPCs to all other servers."
+    fn start_election(&mut self, ctx: &mut Ctx<RaftTimer>) {
+        self.role = Role::Candidate;
+        self.durable.current_term += 1;
+        self.durable.voted_for = Some(self.me);
+        self.persist(ctx);
+        let term = self.term();
+        ctx.emit(&TermEvent::Term { term, reason: "candidate".into(), voted_for: None });
+        ctx.emit(&TermEvent::Voted { term, candidate: self.me });
+        ctx.emit(&ElectionEvent::ElectionStarted(Started {
+            term: Some(term),
+            pre_vote: Some(false),
+            ..Started::default()
+        }));
+        self.votes = BTreeSet::from([self.me]);
+        let (last_log_index, last_log_term) = (self.log().last_index(), self.log().last_term());
+        ctx.broadcast(&RaftMsg::RequestVote { term, last_log_index, last_log_term });
+        self.reset_election_timer(ctx);
+        if self.votes.len() >= Self::majority(ctx) {
+            self.become_leader(ctx);
+        }
+    }
+
+    /// Leader state starts afresh: nextIndex just past the log, matchIndex 0; then the no-op of
+    /// the new term, sent to everyone at once.
+    fn become_leader(&mut self, ctx: &mut Ctx<RaftTimer>) {
+        self.role = Role::Leader;
+        self.leader = Some(self.me);
+        let term = self.term();
+        ctx.cancel_timer(RaftTimer::Election);
+        let votes = Some(self.votes.iter().copied().collect());
+        ctx.emit(&ElectionEvent::Elected(Elected { leader: self.me, term: Some(term), votes, ..Elected::default() }));
+        ctx.emit(&ElectionEvent::Leader(LeaderView { leader: self.me, term: Some(term), round: None }));
+        let next = self.log().last_index() + 1;
+        self.next_index = ctx.peers().iter().map(|p| (*p, next)).collect();
+        self.match_index = ctx.peers().iter().map(|p| (*p, 0)).collect();
+        self.sent = ctx.peers().iter().map(|p| (*p, next - 1)).collect();
+        self.append(ctx, Op::Noop);
+        ctx.set_timer(RaftTimer::Heartbeat, self.params.heartbeat_ms * MS);
+    }
+
+    /// The leader appends `op` in its term, persists, and sends it on to every follower.
+    fn append(&mut self, ctx: &mut Ctx<RaftTimer>, op: Op) {
+        let entry = Entry { term: self.term(), op };
+        let id = EntryId { index: self.log().last_index() + 1, term: entry.term, digest: entry.digest() };
+        self.durable.log.push(entry);
+        self.persist(ctx);
+        ctx.emit(&RaftEvent::Appended(id));
+        self.replicate(ctx);
+        self.advance_commit(ctx); // a cluster of one commits alone
+    }
+
+    /// After an append: each follower gets the entries it has not been sent yet (pipelined
+    /// behind those in flight), at most `max_batch` at a time.
+    fn replicate(&mut self, ctx: &mut Ctx<RaftTimer>) {
+        for i in 0..ctx.peers().len() {
+            let peer = ctx.peers()[i];
+            let from = self.next_index[&peer].max(self.sent[&peer] + 1);
+            if from <= self.log().last_index() {
+                self.send_append(ctx, peer, from, self.params.max_batch);
+            }
+        }
+    }
+
+    /// Every heartbeat: a follower that was sent entries since the last one gets a bare
+    /// heartbeat (they are still on their way); any other gets everything from its nextIndex on
+    /// again (none: a bare heartbeat), so that what was lost is retried within two heartbeats.
+    fn heartbeat(&mut self, ctx: &mut Ctx<RaftTimer>) {
+        let recent = std::mem::take(&mut self.recent);
+        for i in 0..ctx.peers().len() {
+            let peer = ctx.peers()[i];
+            let max = if recent.contains(&peer) { 0 } else { self.params.max_batch };
+            self.send_append(ctx, peer, self.next_index[&peer], max);
+        }
+    }
+
+    /// AppendEntries to `peer` with up to `max` entries from `from` on.
+    fn send_append(&mut self, ctx: &mut Ctx<RaftTimer>, peer: NodeId, from: u64, max: usize) {
+        let prev_log_index = from - 1;
+        let prev_log_term = self.log().term_at(prev_log_index).expect("nextIndex is at most one past the log");
+        let entries = self.log().slice(from, max);
+        if !entries.is_empty() {
+            self.recent.insert(peer);
+        }
+        let sent = self.sent.entry(peer).or_insert(0);
+        *sent = (*sent).max(prev_log_index + entries.len() as u64);
+        let msg = RaftMsg::AppendEntries {
+            term: self.term(),
+            prev_log_index,
+            prev_log_term,
+            entries,
+            leader_commit: self.commit_index,
+        };
+        ctx.send(peer, &msg);
+    }
+
+    /// The commitment rule: the highest N that a majority holds, if its entry is of this term
+    /// (of any term with `unsafe_commit_previous_term`).
+    fn advance_commit(&mut self, ctx: &mut Ctx<RaftTimer>) {
+        let majority = Self::majority(ctx);
+        for n in (self.commit_index + 1..=self.log().last_index()).rev() {
+            let term = self.log().term_at(n).expect("n is in the log");
+            if term != self.term() && !self.params.unsafe_commit_previous_term {
+                break; // terms only grow along the log: no earlier entry is of this term either
+            }
+            let holders = 1 + self.match_index.values().filter(|m| **m >= n).count();
+            if holders >= majority {
+                self.commit_to(ctx, n);
+                return;
+            }
+        }
+    }
+
+    fn commit_to(&mut self, ctx: &mut Ctx<RaftTimer>, index: u64) {
+        if index <= self.commit_index {
+            return;
+        }
+        self.commit_index = index;
+        let term = self.log().term_at(index).expect("a committed index is in the log");
+        ctx.emit(&RaftEvent::Committed { index, term });
+        self.apply_committed(ctx);
+    }
+
+    /// Applies every committed entry not applied yet, in order; the leader answers the client.
+    fn apply_committed(&mut self, ctx: &mut Ctx<RaftTimer>) {
+        while self.last_applied < self.commit_index {
+            self.last_applied += 1;
+            let index = self.last_applied;
+            let entry = self.log().get(index).expect("a committed entry is in the log").clone();
+            let id = EntryId { index, term: entry.term, digest: entry.digest() };
+            ctx.emit(&RaftEvent::AppliedEntry(id));
+            if let Op::Client(request) = &entry.op {
+                let applied = self.store.apply_tracked(request);
+                if applied.is_fresh() {
+                    let (client, seq) = (request.client, request.seq);
+                    let (f, key) = (request.command.f().to_string(), request.command.key().to_string());
+                    ctx.emit(&ServiceEvent::Applied { index, client, seq, f, key });
+                }
+                if self.role == Role::Leader {
+                    let reply = Reply { seq: request.seq, outcome: applied.into_outcome() };
+                    ctx.send(request.client, &RaftMsg::Reply(reply));
+                }
+            }
+        }
+    }
+
+    /// A leader of the current term spoke: follow it and restart the timeout.
+    fn follow(&mut self, ctx: &mut Ctx<RaftTimer>, leader: NodeId) {
+        self.role = Role::Follower;
+        if self.leader != Some(leader) {
+            self.leader = Some(leader);
+            ctx.emit(&ElectionEvent::Leader(LeaderView { leader, term: Some(self.term()), round: None }));
+        }
+        self.reset_election_timer(ctx);
+    }
+
+    fn on_request_vote(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, term: u64, last_index: u64, last_term: u64) {
+        self.observe_term(ctx, term, from);
+        let grant = term == self.term()
+            && self.durable.voted_for.is_none_or(|v| v == from)
+            && self.log().admits_candidate(last_term, last_index);
+        if grant {
+            self.durable.voted_for = Some(from);
+            self.persist(ctx);
+            ctx.emit(&TermEvent::Voted { term, candidate: from });
+            self.reset_election_timer(ctx);
+        }
+        ctx.send(from, &RaftMsg::Vote { term: self.term(), granted: grant });
+    }
+
+    fn on_append_entries(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, append: AppendEntries) {
+        let AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit } = append;
+        let reject =
+            |term, index, conflict_term| RaftMsg::AppendEntriesReply { term, success: false, index, conflict_term };
+        if term < self.term() {
+            // A stale leader: the reply tells it about the newer term.
+            ctx.send(from, &reject(self.term(), prev_log_index, None));
+            return;
+        }
+        self.observe_term(ctx, term, from);
+        if self.role == Role::Leader {
+            ctx.emit(&TermEvent::Conflict { term, other_leader: from });
+            return;
+        }
+        self.follow(ctx, from);
+        if !self.log().matches(prev_log_index, prev_log_term) {
+            let term = self.term();
+            let hint = match self.log().term_at(prev_log_index) {
+                _ if !self.params.fast_backup => reject(term, prev_log_index, None),
+                None => reject(term, self.log().last_index() + 1, None),
+                Some(t) => reject(term, self.log().first_index_of_term(prev_log_index), Some(t)),
+            };
+            ctx.send(from, &hint);
+            return;
+        }
+        // Delete what conflicts, append what is new; entries already there are left alone (a
+        // duplicated or late AppendEntries must not cut off entries that came after it).
+        let mut changes = Vec::new();
+        for (k, entry) in entries.iter().enumerate() {
+            let index = prev_log_index + 1 + k as u64;
+            match self.log().term_at(index) {
+                Some(t) if t == entry.term => continue,
+                Some(_) => {
+                    let removed = self.durable.log.truncate_from(index);
+                    let removed = (index..).zip(&removed);
+                    let removed = removed.map(|(i, e)| EntryId { index: i, term: e.term, digest: e.digest() });
+                    changes.push(RaftEvent::Truncated { from: index, removed: removed.collect() });
+                }
+                None => {}
+            }
+            changes.push(RaftEvent::Appended(EntryId { index, term: entry.term, digest: entry.digest() }));
+            self.durable.log.push(entry.clone());
+        }
+        if !changes.is_empty() {
+            self.persist(ctx);
+        }
+        for change in &changes {
+            ctx.emit(change);
+        }
+        let last_new = prev_log_index + entries.len() as u64;
+        if leader_commit > self.commit_index {
+            self.commit_to(ctx, leader_commit.min(last_new));
+        }
+        let ok = RaftMsg::AppendEntriesReply { term: self.term(), success: true, index: last_new, conflict_term: None };
+        ctx.send(from, &ok);
+    }
+
+    fn on_append_reply(
+        &mut self,
+        ctx: &mut Ctx<RaftTimer>,
+        from: NodeId,
+        term: u64,
+        success: bool,
+        index: u64,
+        hint: Option<u64>,
+    ) {
+        if self.observe_term(ctx, term, from) || self.role != Role::Leader || term != self.term() {
+            return;
+        }
+        let matched = self.match_index.get(&from).copied().unwrap_or(0);
+        let next = self.next_index.get(&from).copied().unwrap_or(1);
+        if success {
+            if index <= matched {
+                return; // a duplicate or late reply: it tells nothing new
+            }
+            self.match_index.insert(from, index);
+            self.next_index.insert(from, next.max(index + 1));
+            self.advance_commit(ctx);
+            let sent = self.sent[&from];
+            if sent < self.log().last_index() {
+                self.send_append(ctx, from, (index + 1).max(sent + 1), self.params.max_batch);
+                // the next batch at once
+            }
+            return;
+        }
+        // Back off nextIndex; a rejection that would not move it back is a stale one.
+        let to = match hint {
+            Some(t) if self.params.fast_backup => self.log().last_index_of_term(t).map_or(index, |last| last + 1),
+            _ => index,
+        };
+        let to = to.max(matched + 1).max(1);
+        if to < next {
+            self.next_index.insert(from, to);
+            self.sent.insert(from, to - 1); // what was in flight past it is lost for good
+            self.send_append(ctx, from, to, self.params.max_batch);
+        }
+    }
+
+    fn on_client_request(&mut self, ctx: &mut Ctx<RaftTimer>, request: Request) {
+        if self.role == Role::Leader {
+            self.append(ctx, Op::Client(request));
+        } else {
+            let reply = Reply { seq: request.seq, outcome: Outcome::NotLeader { leader: self.leader } };
+            ctx.send(request.client, &RaftMsg::Reply(reply));
+        }
+    }
+}
+
+/// An AppendEntries request's fields, for its handler.
+struct AppendEntries {
+    term: u64,
+    prev_log_index: u64,
+    prev_log_term: u64,
+    entries: Vec<Entry>,
+    leader_commit: u64,
+}
+
+impl Process for RaftServer {
+    type Msg = RaftMsg;
+    type Timer = RaftTimer;
+    type Durable = Durable;
+
+    fn on_start(&mut self, ctx: &mut Ctx<RaftTimer>, recovered: Option<Durable>) {
+        self.durable = recovered.unwrap_or_default(); // none: the first boot, term 0, no vote, no log
+        ctx.emit(&TermEvent::Term {
+            term: self.term(),
+            reason: "start".into(),
+            voted_for: Some(self.durable.voted_for),
+        });
+        let (last_index, last_term) = (self.log().last_index(), self.log().last_term());
+        ctx.emit(&RaftEvent::LogRestored { last_index, last_term });
+        self.reset_election_timer(ctx);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, msg: RaftMsg) {
+        match msg {
+            RaftMsg::RequestVote { term, last_log_index, last_log_term } => {
+                self.on_request_vote(ctx, from, term, last_log_index, last_log_term)
+            }
+            RaftMsg::Vote { term, granted } => {
+                if !self.observe_term(ctx, term, from) && self.role == Role::Candidate && term == self.term() && granted
+                {
+                    self.votes.insert(from);
+                    if self.votes.len() >= Self::majority(ctx) {
+                        self.become_leader(ctx);
+                    }
+                }
+            }
+            RaftMsg::AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit } => {
+                let append = AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit };
+                self.on_append_entries(ctx, from, append)
+            }
+            RaftMsg::AppendEntriesReply { term, success, index, conflict_term } => {
+                self.on_append_reply(ctx, from, term, success, index, conflict_term)
+            }
+            RaftMsg::Request(request) => self.on_client_request(ctx, request),
+            RaftMsg::Reply(_) => {} // servers send replies; they do not take them
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<RaftTimer>, timer: RaftTimer) {
+        match timer {
+            RaftTimer::Election if self.role != Role::Leader => {
+                self.lose_leader(ctx, "election timeout");
+                self.start_election(ctx);
+            }
+            RaftTimer::Heartbeat if self.role == Role::Leader => {
+                self.heartbeat(ctx);
+                ctx.set_timer(RaftTimer::Heartbeat, self.params.heartbeat_ms * MS);
+            }
+            RaftTimer::Election | RaftTimer::Heartbeat => {} // a leader's election timer, a follower's heartbeat
+        }
+    }
+
+    fn on_command(&mut self, ctx: &mut Ctx<RaftTimer>, args: &[String]) -> Result<String, String> {
+        match args.first().map(String::as_str) {
+            Some("elect") if self.role != Role::Leader => {
+                self.lose_leader(ctx, "election requested");
+                self.start_election(ctx);
+                Ok(format!("standing in term {}", self.term()))
+            }
+            Some("elect") => Ok(format!("already leader of term {}", self.term())),
+            Some("log") => Ok(format!(
+                "term {}, log ends at index {} (term {}), commit index {}, applied {}",
+                self.term(),
+                self.log().last_index(),
+                self.log().last_term(),
+                self.commit_index,
+                self.last_applied
+            )),
+            _ => Err(format!("unknown command {args:?}; raft knows: elect, log")),
+        }
+    }
+
+    fn status(&self) -> Status {
+        let role = match self.role {
+            Role::Follower => "follower",
+            Role::Candidate => "candidate",
+            Role::Leader => "leader",
+        };
+        Status { role: role.into(), leader: self.leader, term: Some(self.term()) }
+    }
+}
+
+/// The catalogue entry.
+pub struct Raft;
+
+impl Spec for Raft {
+    const NAME: &'static str = "raft";
+    const FAMILY: Family = Family::Replication;
+    const SUMMARY: &'static str =
+        "Raft: election with the log restriction, log replication, the commitment rule, persistence, a key-value store";
+    type Params = RaftParams;
+    const CLIENT: Option<ClientFactory> = Some(client::kv_client);
+
+    fn build(me: NodeId, _peers: &[NodeId], p: &RaftParams) -> Result<impl Process, String> {
+        Ok(RaftServer::new(me, p.clone()))
+    }
+
+    fn properties() -> Vec<PropertyInfo> {
+        check::properties()
+    }
+
+    fn check(run: &Execution, p: &RaftParams) -> CheckReport {
+        check_raft(run, p)
+    }
+}

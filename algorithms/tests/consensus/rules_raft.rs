@@ -1,0 +1,470 @@
+//! Raft's rules one at a time (Ongaro & Ousterhout 2014, Figure 2, §5.3–5.4, §8), as
+//! `consensus/raft/mod.rs` states them: one handler called on node 1 of five, the exact effects
+//! compared. The election rules it shares with `raft-election` are tested there
+//! (`tests/election/rules_raft.rs`); here are those that the log changes.
+
+use crate::common::rules::*;
+use algorithms::consensus::raft::{Durable, Entry, Log, Op, RaftMsg, RaftParams, RaftServer};
+use algorithms::service::{Command, Outcome, Reply, Request};
+use algorithms::{NodeId, Status};
+use serde_json::{json, Value};
+
+use RaftMsg::{AppendEntries, AppendEntriesReply, RequestVote, Vote};
+
+const PEERS: [NodeId; 4] = [2, 3, 4, 5];
+
+/// A timeout range of one value (150 ms), so the effects leave nothing to chance.
+fn params() -> RaftParams {
+    RaftParams { election_timeout_min_ms: 150, election_timeout_max_ms: 150, heartbeat_ms: 50, ..Default::default() }
+}
+
+fn noop(term: u64) -> Entry {
+    Entry { term, op: Op::Noop }
+}
+
+fn request(client: NodeId, seq: u64, key: &str, value: &str) -> Request {
+    Request { client, seq, command: Command::Put { key: key.into(), value: value.into() } }
+}
+
+fn put(term: u64, client: NodeId, seq: u64, value: &str) -> Entry {
+    Entry { term, op: Op::Client(request(client, seq, "x", value)) }
+}
+
+/// An entry as the persisted state shows it (JSON of its MessagePack).
+fn shown(e: &Entry) -> Value {
+    serde_json::to_value(e).unwrap()
+}
+
+fn durable(term: u64, voted_for: Option<NodeId>, log: &[Entry]) -> Value {
+    let log: Vec<Value> = log.iter().map(shown).collect();
+    json!({ "current_term": term, "voted_for": voted_for, "log": log })
+}
+
+fn id(index: u64, e: &Entry) -> Value {
+    json!({ "index": index, "term": e.term, "digest": e.digest() })
+}
+
+fn appended(index: u64, e: &Entry) -> Fx<RaftMsg> {
+    event("appended", id(index, e))
+}
+
+/// Node 1 of five, restarted from stable storage with this term, vote and log; `p` its params.
+fn server_with(term: u64, voted_for: Option<NodeId>, log: &[Entry], p: RaftParams) -> Node<RaftServer> {
+    let mut n = Node::new(1, &PEERS, RaftServer::new(1, p));
+    let state = Durable { current_term: term, voted_for, log: Log::from_entries(log.to_vec()) };
+    n.stored = Some(rmp_serde::to_vec_named(&state).unwrap());
+    n.start();
+    n
+}
+
+fn server(term: u64, log: &[Entry]) -> Node<RaftServer> {
+    server_with(term, None, log, params())
+}
+
+/// Node 1 elected by nodes 2 and 3 in `term + 1`, from a log `log` of `term`.
+fn leader_with(term: u64, log: &[Entry], p: RaftParams) -> Node<RaftServer> {
+    let mut n = server_with(term, None, log, p);
+    fire(&mut n, "election");
+    n.deliver(2, Vote { term: term + 1, granted: true });
+    n.deliver(3, Vote { term: term + 1, granted: true });
+    assert_eq!(n.status().role, "leader");
+    n
+}
+
+fn leader(term: u64, log: &[Entry]) -> Node<RaftServer> {
+    leader_with(term, log, params())
+}
+
+fn append(term: u64, prev: (u64, u64), entries: Vec<Entry>, leader_commit: u64) -> RaftMsg {
+    AppendEntries { term, prev_log_index: prev.0, prev_log_term: prev.1, entries, leader_commit }
+}
+
+fn ok(term: u64, index: u64) -> RaftMsg {
+    AppendEntriesReply { term, success: true, index, conflict_term: None }
+}
+
+fn refused(term: u64, index: u64, conflict_term: Option<u64>) -> RaftMsg {
+    AppendEntriesReply { term, success: false, index, conflict_term }
+}
+
+fn status(role: &str, leader: Option<NodeId>, term: u64) -> Status {
+    Status { role: role.into(), leader, term: Some(term) }
+}
+
+// ---- persistence and start ----
+
+/// Figure 2: currentTerm, votedFor and log[] are persistent state; a server that restarts
+/// resumes from them as a follower, with commitIndex and lastApplied back at 0 (volatile).
+#[test]
+fn a_restarted_server_resumes_term_vote_and_log_from_stable_storage() {
+    let mut n = Node::new(1, &PEERS, RaftServer::new(1, params()));
+    let log = [noop(1), put(2, 6, 1, "a")];
+    n.stored = Some(
+        rmp_serde::to_vec_named(&Durable { current_term: 3, voted_for: Some(2), log: Log::from_entries(log.to_vec()) })
+            .unwrap(),
+    );
+    assert_eq!(
+        n.start(),
+        vec![
+            event("term", json!({ "term": 3, "reason": "start", "voted_for": 2 })),
+            event("log_restored", json!({ "last_index": 2, "last_term": 2 })),
+            set_timer("election", 150),
+        ]
+    );
+    assert_eq!(n.status(), status("follower", None, 3));
+    // Its vote of term 3 still stands.
+    let fx = n.deliver(4, RequestVote { term: 3, last_log_index: 9, last_log_term: 9 });
+    assert_eq!(messages(&fx), vec![(4, Vote { term: 3, granted: false })]);
+}
+
+/// §5.2 with §5.4.1: a candidate's RequestVote carries the index and term of its last entry;
+/// term, vote and log go to stable storage first.
+#[test]
+fn a_candidate_asks_for_votes_with_its_last_log_index_and_term() {
+    let log = [noop(1), noop(2)];
+    let mut n = server(2, &log);
+    let mut want = vec![
+        persist(durable(3, Some(1), &log)),
+        event("term", json!({ "term": 3, "reason": "candidate" })),
+        event("voted", json!({ "term": 3, "for": 1 })),
+        event("election_started", json!({ "term": 3, "pre_vote": false })),
+    ];
+    want.extend(sends(&PEERS, RequestVote { term: 3, last_log_index: 2, last_log_term: 2 }));
+    want.push(set_timer("election", 150));
+    assert_eq!(fire(&mut n, "election"), want);
+}
+
+// ---- §5.4.1: the election restriction ----
+
+/// §5.4.1: "the voter denies its vote if its own log is more up-to-date than that of the
+/// candidate": a lower last term loses however long the log; with equal last terms the longer
+/// log wins. A vote granted is persisted before the reply.
+#[test]
+fn a_voter_refuses_a_candidate_whose_log_is_less_up_to_date() {
+    let log = [noop(1), noop(2), noop(2)];
+    for (last_index, last_term, granted) in [(9, 1, false), (2, 2, false), (3, 2, true), (1, 3, true)] {
+        let mut n = server(2, &log);
+        let fx = n.deliver(3, RequestVote { term: 3, last_log_index: last_index, last_log_term: last_term });
+        let mut want = vec![
+            persist(durable(3, None, &log)),
+            event("term", json!({ "term": 3, "reason": "higher term from node 3" })),
+        ];
+        if granted {
+            want.push(persist(durable(3, Some(3), &log)));
+            want.push(event("voted", json!({ "term": 3, "for": 3 })));
+            want.push(set_timer("election", 150));
+        }
+        want.push(send(3, Vote { term: 3, granted }));
+        assert_eq!(fx, want, "candidate's log ends at ({last_index}, term {last_term})");
+    }
+}
+
+// ---- leaders: the no-op, nextIndex, matchIndex ----
+
+/// §5.3 and §8: a new leader sets nextIndex just past its log for every follower, appends a
+/// no-op entry of its term (persisted first) and sends it to everyone with the entry before it as
+/// prevLogIndex/prevLogTerm.
+#[test]
+fn a_new_leader_appends_a_no_op_of_its_term_and_sends_it_to_every_follower() {
+    let log = [noop(1), put(1, 6, 1, "a")];
+    let mut n = server(1, &log);
+    fire(&mut n, "election");
+    n.deliver(2, Vote { term: 2, granted: true });
+    let mut full = log.to_vec();
+    full.push(noop(2));
+    let mut want = vec![
+        cancel_timer("election"),
+        event("elected", json!({ "leader": 1, "term": 2, "votes": [1, 2, 3] })),
+        event("leader", json!({ "leader": 1, "term": 2 })),
+        persist(durable(2, Some(1), &full)),
+        appended(3, &noop(2)),
+    ];
+    want.extend(sends(&PEERS, append(2, (2, 1), vec![noop(2)], 0)));
+    want.push(set_timer("heartbeat", 50));
+    assert_eq!(n.deliver(3, Vote { term: 2, granted: true }), want);
+    assert_eq!(n.status(), status("leader", Some(1), 2));
+}
+
+/// §5.3: "If followers crash or run slowly, or if network packets are lost, the leader retries
+/// AppendEntries RPCs indefinitely": a heartbeat resends what a follower has not acknowledged,
+/// from its nextIndex on, unless entries went to it since the last heartbeat (they are still on
+/// their way: it gets a bare heartbeat, and the retry comes one heartbeat later).
+#[test]
+fn a_heartbeat_resends_every_entry_a_follower_has_not_acknowledged_since_the_last_one() {
+    let mut n = leader(1, &[noop(1)]);
+    n.deliver(2, ok(2, 2));
+    let bare = |s: &mut Vec<Fx<RaftMsg>>| {
+        s.insert(0, send(2, append(2, (2, 2), vec![], 0)));
+        s.push(set_timer("heartbeat", 50));
+    };
+    let mut first = sends(&[3, 4, 5], append(2, (1, 1), vec![], 0));
+    bare(&mut first);
+    assert_eq!(fire(&mut n, "heartbeat"), first, "the no-op went out just now");
+    let mut second = sends(&[3, 4, 5], append(2, (1, 1), vec![noop(2)], 0));
+    bare(&mut second);
+    assert_eq!(fire(&mut n, "heartbeat"), second, "a heartbeat later, it is sent again");
+}
+
+/// `max_batch`: one AppendEntries carries at most that many entries; the next batch goes as soon
+/// as the follower acknowledges the first.
+#[test]
+fn entries_go_in_batches_of_max_batch_and_the_next_batch_follows_the_acknowledgement() {
+    let log: Vec<Entry> = (1..=5).map(|i| put(1, 6, i, "v")).collect();
+    let mut n = leader_with(1, &log, RaftParams { max_batch: 2, ..params() });
+    // Node 2's log is empty: from index 1 on, two entries at a time.
+    assert_eq!(n.deliver(2, refused(2, 0, None)), vec![send(2, append(2, (0, 0), log[..2].to_vec(), 0))]);
+    assert_eq!(n.deliver(2, ok(2, 2)), vec![send(2, append(2, (2, 1), log[2..4].to_vec(), 0))]);
+}
+
+/// §5.3: "After a rejection, the leader decrements nextIndex and retries the AppendEntries RPC";
+/// a rejection that would not move nextIndex back (a duplicate, or a late one) changes nothing.
+#[test]
+fn a_rejection_moves_next_index_back_by_one_and_retries_at_once() {
+    let log = [noop(1), noop(1), noop(1)];
+    let mut n = leader(1, &log);
+    assert_eq!(n.deliver(2, refused(2, 3, None)), vec![send(2, append(2, (2, 1), vec![noop(1), noop(2)], 0))]);
+    assert_eq!(n.deliver(2, refused(2, 2, None)), vec![send(2, append(2, (1, 1), vec![noop(1), noop(1), noop(2)], 0))]);
+    assert_eq!(n.deliver(2, refused(2, 2, None)), vec![], "a duplicate of the last rejection");
+    assert_eq!(n.deliver(2, refused(2, 3, None)), vec![], "a late rejection of an earlier try");
+}
+
+/// §5.3's optimization (`fast_backup`): the follower names the term of its conflicting entry and
+/// the first index it holds of that term; the leader skips to just past its own last entry of
+/// that term, or to the follower's first index of it when it has none; a follower whose log is
+/// too short names its length.
+#[test]
+fn with_fast_backup_one_rejection_skips_a_whole_conflicting_term() {
+    let fast = RaftParams { fast_backup: true, ..params() };
+    // The follower's side.
+    let mut f = server_with(3, None, &[noop(1), noop(2), noop(2), noop(2)], fast.clone());
+    assert_eq!(messages(&f.deliver(2, append(4, (4, 3), vec![], 0))), vec![(2, refused(4, 2, Some(2)))]);
+    assert_eq!(messages(&f.deliver(2, append(4, (7, 3), vec![], 0))), vec![(2, refused(4, 5, None))]);
+    // The leader's side: it has term 1 up to index 2, so it retries from index 3.
+    let log = [noop(1), noop(1), noop(3), noop(3), noop(3)];
+    let mut n = leader_with(3, &log, fast.clone());
+    assert_eq!(
+        n.deliver(2, refused(4, 2, Some(1))),
+        vec![send(2, append(4, (2, 1), vec![noop(3), noop(3), noop(3), noop(4)], 0))]
+    );
+    // A term the leader does not have: back to the follower's first index of it.
+    let mut n = leader_with(3, &log, fast);
+    assert_eq!(
+        n.deliver(2, refused(4, 2, Some(2))),
+        vec![send(2, append(4, (1, 1), log[1..].iter().cloned().chain([noop(4)]).collect(), 0))]
+    );
+}
+
+// ---- followers: the consistency check, conflicts, commitIndex ----
+
+/// Figure 2, AppendEntries 2: "Reply false if log doesn't contain an entry at prevLogIndex whose
+/// term matches prevLogTerm"; the reply says where the leader should try next (the rejected
+/// prevLogIndex). The leader is still followed: its term is current.
+#[test]
+fn a_follower_refuses_entries_whose_predecessor_it_does_not_hold() {
+    let mut n = server(2, &[noop(1), noop(1)]);
+    let fx = n.deliver(2, append(2, (2, 2), vec![noop(2)], 0));
+    assert_eq!(
+        fx,
+        vec![
+            event("leader", json!({ "leader": 2, "term": 2 })),
+            set_timer("election", 150),
+            send(2, refused(2, 2, None))
+        ]
+    );
+    let fx = n.deliver(2, append(2, (5, 2), vec![], 0));
+    assert_eq!(messages(&fx), vec![(2, refused(2, 5, None))], "no entry at all at index 5");
+}
+
+/// Figure 2, AppendEntries 1: "Reply false if term < currentTerm"; the reply carries the newer
+/// term, so the stale leader steps down.
+#[test]
+fn append_entries_from_a_stale_leader_is_refused_with_the_current_term() {
+    let mut n = server(5, &[noop(1)]);
+    assert_eq!(n.deliver(2, append(3, (1, 1), vec![noop(3)], 1)), vec![send(2, refused(5, 1, None))]);
+}
+
+/// Figure 2, AppendEntries 3 and 4: "If an existing entry conflicts with a new one (same index
+/// but different terms), delete the existing entry and all that follow it. Append any new
+/// entries not already in the log." Persisted before the reply, traced after it is persisted.
+#[test]
+fn a_conflicting_entry_is_deleted_with_all_that_follow_and_the_new_ones_appended() {
+    let old = [noop(1), put(1, 6, 1, "a"), put(1, 6, 2, "b")];
+    let mut n = server(1, &old);
+    n.deliver(2, append(2, (0, 0), vec![], 0)); // follows node 2
+    let new = vec![noop(1), noop(2)];
+    let fx = n.deliver(2, append(2, (0, 0), new.clone(), 0));
+    let removed: Vec<Value> = vec![id(2, &old[1]), id(3, &old[2])];
+    assert_eq!(
+        fx,
+        vec![
+            set_timer("election", 150),
+            persist(durable(2, None, &new)),
+            event("truncated", json!({ "from": 2, "removed": removed })),
+            appended(2, &noop(2)),
+            send(2, ok(2, 2)),
+        ]
+    );
+}
+
+/// A duplicated or late AppendEntries whose entries are all there already changes nothing, and
+/// in particular does not cut off the entries that came after it.
+#[test]
+fn a_late_append_entries_does_not_truncate_what_came_after_it() {
+    let log = [noop(1), noop(2), put(2, 6, 1, "a")];
+    let mut n = server(2, &log);
+    let fx = n.deliver(2, append(2, (0, 0), vec![noop(1)], 0));
+    assert_eq!(
+        fx,
+        vec![event("leader", json!({ "leader": 2, "term": 2 })), set_timer("election", 150), send(2, ok(2, 1))]
+    );
+    assert!(n.stored.as_deref().map(|s| rmp_serde::from_slice::<Durable>(s).unwrap().log.last_index()) == Some(3));
+}
+
+/// Figure 2, AppendEntries 5: "If leaderCommit > commitIndex, set commitIndex = min(leaderCommit,
+/// index of last new entry)", then apply what is committed, in order (a follower does not answer
+/// clients).
+#[test]
+fn a_follower_commits_up_to_the_leaders_commit_index_but_not_past_what_it_checked() {
+    let mut n = server(2, &[]);
+    n.deliver(2, append(2, (0, 0), vec![], 0));
+    let entries = [noop(2), put(2, 6, 1, "a"), put(2, 7, 1, "b")];
+    let fx = n.deliver(2, append(2, (0, 0), entries[..2].to_vec(), 3));
+    assert_eq!(
+        fx,
+        vec![
+            set_timer("election", 150),
+            persist(durable(2, None, &entries[..2])),
+            appended(1, &entries[0]),
+            appended(2, &entries[1]),
+            event("committed", json!({ "index": 2, "term": 2 })),
+            event("applied_entry", id(1, &entries[0])),
+            event("applied_entry", id(2, &entries[1])),
+            event("applied", json!({ "index": 2, "client": 6, "seq": 1, "f": "put", "key": "x" })),
+            send(2, ok(2, 2)),
+        ],
+        "leaderCommit 3, but only index 2 is known to match the leader's log"
+    );
+}
+
+// ---- §5.4.2: the commitment rule ----
+
+/// §5.4.2: "Raft never commits log entries from previous terms by counting replicas. Only log
+/// entries from the leader's current term are committed by counting replicas"; once one is,
+/// every entry before it is committed too.
+#[test]
+fn only_an_entry_of_the_current_term_commits_by_counting_replicas() {
+    let mut n = leader(1, &[put(1, 6, 1, "a")]);
+    // Nodes 2 and 3 hold index 1 (term 1): a majority with the leader, but of an earlier term.
+    // (Their replies are to a heartbeat; the no-op is in flight to them already.)
+    assert_eq!(n.deliver(2, ok(2, 1)), vec![]);
+    assert_eq!(n.deliver(3, ok(2, 1)), vec![]);
+    // Index 2, the no-op of term 2, on a majority: both commit; the leader answers the client.
+    assert_eq!(n.deliver(2, ok(2, 2)), vec![]);
+    assert_eq!(
+        n.deliver(3, ok(2, 2)),
+        vec![
+            event("committed", json!({ "index": 2, "term": 2 })),
+            event("applied_entry", id(1, &put(1, 6, 1, "a"))),
+            event("applied", json!({ "index": 1, "client": 6, "seq": 1, "f": "put", "key": "x" })),
+            send(6, RaftMsg::Reply(Reply { seq: 1, outcome: Outcome::Ok { value: None } })),
+            event("applied_entry", id(2, &noop(2))),
+        ]
+    );
+}
+
+/// `unsafe_commit_previous_term = true`: the rule switched off, an entry of an earlier term
+/// commits as soon as a majority holds it (what Figure 8 shows to be unsafe).
+#[test]
+fn with_the_unsafe_rule_an_entry_of_an_earlier_term_commits_by_counting() {
+    let mut n = leader_with(1, &[put(1, 6, 1, "a")], RaftParams { unsafe_commit_previous_term: true, ..params() });
+    n.deliver(2, ok(2, 1));
+    let fx = n.deliver(3, ok(2, 1));
+    assert_eq!(&fx[..1], &[event("committed", json!({ "index": 1, "term": 1 }))], "{fx:#?}");
+}
+
+/// §5.1: a leader that learns of a higher term from a reply steps down.
+#[test]
+fn a_leader_that_sees_a_higher_term_in_a_reply_steps_down() {
+    let mut n = leader(1, &[]);
+    let fx = n.deliver(4, refused(7, 0, None));
+    assert_eq!(
+        fx,
+        vec![
+            event("leader_lost", json!({ "leader": 1, "reason": "higher term", "term": 2 })),
+            persist(durable(7, None, &[noop(2)])),
+            event("term", json!({ "term": 7, "reason": "higher term from node 4" })),
+            cancel_timer("heartbeat"),
+            set_timer("election", 150),
+        ]
+    );
+    assert_eq!(n.status(), status("follower", None, 7));
+}
+
+// ---- §8: clients ----
+
+/// §8: "If the client contacts a follower, the follower will reject the client's request and
+/// supply information about the most recent leader it has heard from."
+#[test]
+fn a_follower_redirects_a_client_to_the_leader_it_knows() {
+    let mut n = server(2, &[]);
+    assert_eq!(
+        n.deliver(6, RaftMsg::Request(request(6, 1, "x", "1"))),
+        vec![send(6, RaftMsg::Reply(Reply { seq: 1, outcome: Outcome::NotLeader { leader: None } }))]
+    );
+    n.deliver(3, append(2, (0, 0), vec![], 0));
+    assert_eq!(
+        messages(&n.deliver(6, RaftMsg::Request(request(6, 1, "x", "1")))),
+        vec![(6, RaftMsg::Reply(Reply { seq: 1, outcome: Outcome::NotLeader { leader: Some(3) } }))]
+    );
+}
+
+/// §5.3: "The leader appends the command to its log as a new entry, then issues AppendEntries
+/// RPCs in parallel to each of the other servers"; it answers once the entry is applied. Reads go
+/// through the log the same way. Entries are pipelined: a follower gets the new entry behind those
+/// already in flight to it (nodes 4 and 5 have not acknowledged the no-op yet), not them again.
+#[test]
+fn the_leader_appends_a_command_replicates_it_and_answers_once_it_is_applied() {
+    let mut n = leader(0, &[]);
+    for p in [2, 3] {
+        n.deliver(p, ok(1, 1));
+    }
+    let cmd = put(1, 6, 1, "a");
+    let fx = n.deliver(6, RaftMsg::Request(request(6, 1, "x", "a")));
+    let mut want = vec![persist(durable(1, Some(1), &[noop(1), cmd.clone()])), appended(2, &cmd)];
+    want.extend(sends(&PEERS, append(1, (1, 1), vec![cmd.clone()], 1)));
+    assert_eq!(fx, want);
+    n.deliver(2, ok(1, 2));
+    let fx = n.deliver(3, ok(1, 2));
+    assert_eq!(messages(&fx), vec![(6, RaftMsg::Reply(Reply { seq: 1, outcome: Outcome::Ok { value: None } }))]);
+    let get = Request { client: 7, seq: 1, command: Command::Get { key: "x".into() } };
+    n.deliver(7, RaftMsg::Request(get));
+    n.deliver(2, ok(1, 3));
+    let fx = n.deliver(3, ok(1, 3));
+    assert_eq!(
+        messages(&fx),
+        vec![(7, RaftMsg::Reply(Reply { seq: 1, outcome: Outcome::Ok { value: Some("a".into()) } }))]
+    );
+}
+
+/// §8: a command retried with the same `(client, seq)` is appended again but applied once: the
+/// second entry is answered from the session table, without an `applied` event of its own.
+#[test]
+fn a_retried_command_is_applied_once_and_answered_from_the_session_table() {
+    let mut n = leader(0, &[]);
+    let retry = || {
+        RaftMsg::Request(Request { client: 6, seq: 1, command: Command::Append { key: "x".into(), value: "a".into() } })
+    };
+    n.deliver(6, retry());
+    n.deliver(6, retry());
+    n.deliver(2, ok(1, 3));
+    let fx = n.deliver(3, ok(1, 3));
+    let named = |name: &str| fx.iter().filter(|f| matches!(f, Fx::Event(n, _) if n == name)).count();
+    assert_eq!(
+        (named("applied_entry"), named("applied")),
+        (3, 1),
+        "the no-op, the command, its retry; one applied afresh"
+    );
+    let replies = messages(&fx);
+    assert_eq!(replies.len(), 2);
+    assert_eq!(replies[0], replies[1], "the retry gets the first answer");
+}

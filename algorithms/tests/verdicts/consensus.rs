@@ -1,0 +1,117 @@
+//! Runs for Raft's properties (Figure 3 of the paper): each breaks one property, or gives it
+//! nothing to judge. Five servers; digests are short made-up names (the checker compares them,
+//! it does not decode them).
+
+use super::trace::Trace;
+use super::{Case::*, Entry};
+use algorithms::Execution;
+use serde_json::json;
+
+pub const CASES: &[Entry] = &[
+    case!("raft", "election_safety", Violating, raft_two_servers_elected_in_one_term),
+    case!("raft", "election_safety", NothingToJudge, raft_nobody_elected),
+    case!("raft", "leader_append_only", Violating, raft_a_leader_deletes_from_its_own_log),
+    case!("raft", "leader_append_only", NothingToJudge, raft_nobody_elected),
+    case!("raft", "log_matching", Violating, raft_one_index_and_term_two_commands),
+    case!("raft", "log_matching", Violating, raft_one_index_and_term_different_predecessors),
+    case!("raft", "log_matching", NothingToJudge, raft_one_server_appends_alone),
+    case!("raft", "leader_completeness", Violating, raft_figure_8_a_leader_without_a_committed_entry),
+    case!("raft", "leader_completeness", Violating, raft_a_committed_entry_deleted),
+    case!("raft", "leader_completeness", NothingToJudge, raft_commits_but_no_later_leader),
+    case!("raft", "state_machine_safety", Violating, raft_two_commands_applied_at_one_index),
+    case!("raft", "state_machine_safety", NothingToJudge, raft_one_server_appends_alone),
+];
+
+fn entry(index: u64, term: u64, digest: &str) -> serde_json::Value {
+    json!({ "index": index, "term": term, "digest": digest })
+}
+
+fn raft_two_servers_elected_in_one_term() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "elected", json!({ "leader": 1, "term": 2 }));
+    t.event(150, 2, "elected", json!({ "leader": 2, "term": 2 }));
+    t.end(1000)
+}
+
+fn raft_nobody_elected() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "term", json!({ "term": 1, "reason": "candidate" }));
+    t.end(1000)
+}
+
+fn raft_a_leader_deletes_from_its_own_log() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "elected", json!({ "leader": 1, "term": 1 }));
+    t.event(101, 1, "appended", entry(1, 1, "noop1"));
+    t.event(150, 1, "truncated", json!({ "from": 1, "removed": [entry(1, 1, "noop1")] }));
+    t.end(1000)
+}
+
+fn raft_one_index_and_term_two_commands() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "appended", entry(1, 1, "put-x-1"));
+    t.event(110, 2, "appended", entry(1, 1, "put-x-2"));
+    t.end(1000)
+}
+
+/// Index 2 of term 2 on nodes 1 and 3, but node 1 has term 1 at index 1 and node 3 term 2.
+fn raft_one_index_and_term_different_predecessors() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "appended", entry(1, 1, "a"));
+    t.event(100, 1, "appended", entry(2, 2, "b"));
+    t.event(110, 3, "appended", entry(1, 2, "c"));
+    t.event(110, 3, "appended", entry(2, 2, "b"));
+    t.end(1000)
+}
+
+fn raft_one_server_appends_alone() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "elected", json!({ "leader": 1, "term": 1 }));
+    t.event(101, 1, "appended", entry(1, 1, "noop1"));
+    t.end(1000)
+}
+
+/// The paper's Figure 8 with the unsafe rule: node 1, leader of term 4, commits index 2 of term 2
+/// on nodes 1, 2, 3 by counting; node 5, whose index 2 is of term 3, is then elected in term 5.
+fn raft_figure_8_a_leader_without_a_committed_entry() -> Execution {
+    let mut t = Trace::new(5);
+    for n in [1, 2, 3] {
+        t.event(100, n, "appended", entry(1, 1, "noop1"));
+        t.event(110, n, "appended", entry(2, 2, "noop2"));
+    }
+    for n in [4, 5] {
+        t.event(100, n, "appended", entry(1, 1, "noop1"));
+    }
+    t.event(200, 5, "appended", entry(2, 3, "noop3"));
+    t.event(300, 1, "term", json!({ "term": 4, "reason": "candidate" }));
+    t.event(301, 1, "elected", json!({ "leader": 1, "term": 4 }));
+    t.event(302, 1, "committed", json!({ "index": 2, "term": 2 }));
+    t.event(400, 5, "term", json!({ "term": 5, "reason": "candidate" }));
+    t.event(401, 5, "elected", json!({ "leader": 5, "term": 5 }));
+    t.end(1000)
+}
+
+fn raft_a_committed_entry_deleted() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "appended", entry(1, 1, "noop1"));
+    t.event(101, 1, "term", json!({ "term": 1, "reason": "higher term from node 2" }));
+    t.event(110, 1, "committed", json!({ "index": 1, "term": 1 }));
+    t.event(200, 1, "truncated", json!({ "from": 1, "removed": [entry(1, 1, "noop1")] }));
+    t.event(200, 1, "appended", entry(1, 2, "noop2"));
+    t.end(1000)
+}
+
+fn raft_commits_but_no_later_leader() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "elected", json!({ "leader": 1, "term": 1 }));
+    t.event(101, 1, "appended", entry(1, 1, "noop1"));
+    t.event(150, 1, "committed", json!({ "index": 1, "term": 1 }));
+    t.end(1000)
+}
+
+fn raft_two_commands_applied_at_one_index() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "applied_entry", entry(1, 1, "put-x-1"));
+    t.event(110, 2, "applied_entry", entry(1, 2, "put-x-2"));
+    t.end(1000)
+}
