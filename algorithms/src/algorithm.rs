@@ -22,6 +22,8 @@ pub enum Family {
     Mutex,
     /// A replicated service with clients (see [`crate::service`]): its runs leave a client history.
     Replication,
+    /// Single-value or log agreement among the nodes, without clients.
+    Consensus,
     /// Not a distributed algorithm: the load generator of the transport benchmark.
     Load,
 }

@@ -6,7 +6,7 @@
 //! the catalogue-wide tests derive their lists from [`catalogue`].
 
 use crate::algorithm::{Algorithm, Family};
-use crate::{election, load, mutex};
+use crate::{consensus, election, load, mutex};
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
@@ -23,6 +23,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &mutex::ricart_agrawala::RicartAgrawala,
         &mutex::suzuki_kasami::SuzukiKasami,
         &mutex::maekawa::Maekawa,
+        &consensus::paxos::Paxos,
         &load::Load,
     ]
 }

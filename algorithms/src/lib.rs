@@ -16,13 +16,14 @@
 //! - [`algorithm`]: what an algorithm declares once ([`algorithm::Spec`]: name, params, properties,
 //!   build, check), and the object-safe [`Algorithm`] every `Spec` is;
 //! - [`service`]: what replicated services and their clients share (requests, replies, commands);
-//! - the families: [`election`], [`mutex`], and [`load`] (the transport benchmark's load);
+//! - the families: [`election`], [`mutex`], [`consensus`], and [`load`] (the transport benchmark's load);
 //! - [`sim`]: the deterministic simulator;
 //! - [`catalogue`](mod@catalogue): every algorithm by name.
 
 pub mod algorithm;
 pub mod catalogue;
 pub mod check;
+pub mod consensus;
 pub mod core;
 pub mod election;
 pub mod faults;

@@ -79,6 +79,8 @@ macro_rules! case {
     };
 }
 
+#[path = "verdicts/consensus.rs"]
+mod consensus;
 #[path = "verdicts/election.rs"]
 mod election;
 #[path = "verdicts/load.rs"]
@@ -89,7 +91,7 @@ mod mutex;
 mod trace;
 
 fn cases() -> Vec<&'static Entry> {
-    election::CASES.iter().chain(mutex::CASES).chain(load::CASES).collect()
+    election::CASES.iter().chain(mutex::CASES).chain(consensus::CASES).chain(load::CASES).collect()
 }
 
 /// Runs `entry` against `algorithm`'s checker: `Err` says what came out instead.
