@@ -398,9 +398,11 @@ impl PaxosNode {
         self.durable.learned = Some(Accepted { ballot, value: value.clone() });
         ctx.persist(&self.durable);
         ctx.emit(&PaxosEvent::Learned { ballot, value });
-        self.phase = Phase::Idle;
-        ctx.cancel_timer(PaxosTimer::Phase);
-        ctx.cancel_timer(PaxosTimer::Retry);
+        if self.proposes() {
+            self.phase = Phase::Idle;
+            ctx.cancel_timer(PaxosTimer::Phase);
+            ctx.cancel_timer(PaxosTimer::Retry);
+        }
     }
 }
 
