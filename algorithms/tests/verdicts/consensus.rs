@@ -19,6 +19,7 @@ pub const CASES: &[Entry] = &[
     case!("paxos", "integrity", NothingToJudge, paxos_a_ballot_and_nothing_accepted),
     case!("paxos", "termination", Violating, paxos_a_lone_proposer_never_decides),
     case!("paxos", "termination", NothingToJudge, paxos_two_proposers_duel_without_a_decision),
+    case!("paxos", "termination", NothingToJudge, paxos_the_lone_proposer_killed_at_once),
     case!("paxos", "message_cost", Violating, paxos_a_ballot_with_three_prepares_for_two_acceptors),
     case!("paxos", "message_cost", NothingToJudge, paxos_nothing_sent),
 ];
@@ -102,6 +103,14 @@ fn paxos_two_proposers_duel_without_a_decision() -> Execution {
         started(&mut t, round * 10, mine);
         paxos(&mut t, round * 10 + 5, mine.proposer, PaxosEvent::Preempted { ballot: mine, by: Some(theirs) });
     }
+    t.end(3000)
+}
+
+/// The proposer dies 1 ms in: there is never a proposer alive with a majority to judge.
+fn paxos_the_lone_proposer_killed_at_once() -> Execution {
+    let mut t = Trace::new(3);
+    started(&mut t, 0, ballot(1, 1));
+    t.kill(1, 1);
     t.end(3000)
 }
 
