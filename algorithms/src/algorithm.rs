@@ -26,6 +26,8 @@ pub enum Family {
     Stabilizing,
     /// A replicated service with clients (see [`crate::service`]): its runs leave a client history.
     Replication,
+    /// Single-value or log agreement among the nodes, without clients.
+    Consensus,
     /// Not a distributed algorithm: the load generator of the transport benchmark.
     Load,
 }

@@ -79,8 +79,10 @@ macro_rules! case {
     };
 }
 
-#[path = "verdicts/consensus.rs"]
-mod consensus;
+#[path = "verdicts/paxos.rs"]
+mod paxos;
+#[path = "verdicts/raft.rs"]
+mod raft;
 #[path = "verdicts/election.rs"]
 mod election;
 #[path = "verdicts/load.rs"]
@@ -98,7 +100,8 @@ fn cases() -> Vec<&'static Entry> {
     election::CASES
         .iter()
         .chain(mutex::CASES)
-        .chain(consensus::CASES)
+        .chain(paxos::CASES)
+        .chain(raft::CASES)
         .chain(stabilizing::CASES)
         .chain(load::CASES)
         .chain(service::CASES)
