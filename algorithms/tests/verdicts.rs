@@ -79,16 +79,16 @@ macro_rules! case {
     };
 }
 
-#[path = "verdicts/paxos.rs"]
-mod paxos;
-#[path = "verdicts/raft.rs"]
-mod raft;
 #[path = "verdicts/election.rs"]
 mod election;
 #[path = "verdicts/load.rs"]
 mod load;
 #[path = "verdicts/mutex.rs"]
 mod mutex;
+#[path = "verdicts/paxos.rs"]
+mod paxos;
+#[path = "verdicts/raft.rs"]
+mod raft;
 #[path = "verdicts/service.rs"]
 mod service;
 #[path = "verdicts/stabilizing.rs"]
