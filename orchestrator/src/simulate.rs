@@ -99,7 +99,8 @@ pub fn replay(exp: &Experiment, seed: u64, out: &Path) -> Result<Summary, Failur
     std::fs::write(run_dir.join("experiment.toml"), exp.to_toml()).map_err(io)?;
     let info = RunInfo::simulated();
     info.write(&run_dir).map_err(Failure::Run)?;
-    for id in &outcome.run.nodes {
+    // Every node's trace, the client nodes' too: the history and the report read them.
+    for id in &exp.all_ids() {
         let lines: String = outcome.records.iter().filter(|r| r.node == *id).map(|r| r.to_json_line()).collect();
         std::fs::write(run_dir.join(format!("node-{id}.jsonl")), lines).map_err(io)?;
     }

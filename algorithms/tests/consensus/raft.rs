@@ -82,7 +82,7 @@ fn without_faults_every_property_holds_and_an_entry_costs_at_most_2n_minus_2_mes
             let expected = if p.name == "leader_completeness" { Verdict::Unknown } else { Verdict::Held };
             assert_eq!(p.verdict, expected, "seed {seed}: {p:#?}");
         }
-        per.push(report.metrics["messages_per_entry"]["per_entry"].as_f64().unwrap());
+        per.push(report.metrics["messages_per_entry"]["measured"].as_f64().unwrap());
     }
     println!("messages per committed entry (5 servers, 3 clients at 10/s): {per:?}");
     // Exactly 2(N−1) when every AppendEntries carrying entries was for an entry committed before

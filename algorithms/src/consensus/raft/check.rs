@@ -8,6 +8,7 @@
 use super::event::{EntryId, RaftEvent};
 use super::RaftParams;
 use crate::algorithm::PropertyInfo;
+use crate::check::metric::{EntryCost, Metric};
 use crate::check::service::{self, ServiceEvent};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{NodeId, MS};
@@ -396,15 +397,21 @@ fn replication_cost(run: &Execution, entries: usize, commands: usize) -> serde_j
         }
     }
     let per_batch = 2 * (run.nodes.len() as u64).saturating_sub(1);
-    let per = (entries > 0).then(|| ((carrying + replies) as f64 / entries as f64 * 100.0).round() / 100.0);
-    json!({
-        "entries_committed": entries,
-        "commands": commands,
-        "append_entries_with_entries": carrying,
-        "their_replies": replies,
-        "heartbeats": heartbeats,
-        "rejections": rejections,
-        "per_entry": per,
-        "textbook": { "per_batch": per_batch, "figure": format!("2(N−1) = {per_batch} per batch of entries with a stable leader; batching makes it less per entry") },
+    let per = |count: u64| if entries == 0 { 0.0 } else { (count as f64 / entries as f64 * 100.0).round() / 100.0 };
+    let extra = [("commands", commands as u64), ("heartbeats", heartbeats), ("rejections", rejections)];
+    Metric::PerEntry(EntryCost {
+        entries,
+        messages: carrying + replies,
+        measured: per(carrying + replies),
+        textbook: format!(
+            "2(N−1) = {per_batch} per batch of entries with a stable leader; batching makes it less per entry"
+        ),
+        textbook_value: Some(per_batch as f64),
+        by_type: [("append_entries", per(carrying)), ("append_entries_reply", per(replies))]
+            .into_iter()
+            .map(|(kind, figure)| (kind.to_string(), figure))
+            .collect(),
+        extra: extra.into_iter().map(|(name, count)| (name.to_string(), json!(count))).collect(),
     })
+    .to_value()
 }
