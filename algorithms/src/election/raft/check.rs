@@ -2,11 +2,12 @@
 //! a majority leader within the bound, and the cost of elections; the rules that keep old leaders
 //! harmless (and the reigns that overlap) are judged in [`super::safety`].
 
-use super::{RaftParams, PRE_VOTE_MESSAGES, VOTE_MESSAGES};
+use super::{RaftEvent, RaftParams, PRE_VOTE_MESSAGES, VOTE_MESSAGES};
 use crate::check::election::{
     components, election_latency, episodes, event_data, field, listing, message_metric, sends_by_type,
     stable_agreement, Elections, Expect, SentIndex, Timed,
 };
+use crate::check::events::election::{Elected, ElectionEvent};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{Nanos, NodeId, MS};
 use crate::core::trace::What;
@@ -14,20 +15,18 @@ use crate::faults::AppliedFault;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
+/// Every event that names a term, typed: `(node, term, where, which event)`.
 fn term_events(run: &Execution) -> impl Iterator<Item = (NodeId, u64, EventRef, &'static str)> + '_ {
-    run.records.iter().filter_map(|r| match &r.what {
-        What::Event { name, data } => {
-            let kind = match name.as_str() {
-                "term" => "term",
-                "elected" => "elected",
-                "leader" => "leader",
-                "voted" => "voted",
-                "leader_lost" => "leader_lost",
-                _ => return None,
-            };
-            field(data, "term").map(|t| (r.node, t, EventRef::of(r), kind))
-        }
-        _ => None,
+    run.records.iter().filter_map(|r| {
+        let (term, kind) = match (r.event_as::<RaftEvent>(), r.event_as::<ElectionEvent>()) {
+            (Some(RaftEvent::Term { term, .. }), _) => (Some(term), "term"),
+            (Some(RaftEvent::Voted { term, .. }), _) => (Some(term), "voted"),
+            (_, Some(ElectionEvent::Elected(e))) => (e.term, "elected"),
+            (_, Some(ElectionEvent::Leader(e))) => (e.term, "leader"),
+            (_, Some(ElectionEvent::LeaderLost(e))) => (e.term, "leader_lost"),
+            _ => return None,
+        };
+        term.map(|t| (r.node, t, EventRef::of(r), kind))
     })
 }
 
@@ -45,9 +44,8 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
     let mut voted: BTreeMap<(NodeId, u64), (NodeId, EventRef)> = BTreeMap::new();
     let (mut wins, mut ballots) = (0, 0);
     for r in &run.records {
-        let What::Event { name, data } = &r.what else { continue };
-        let (Some(term), here) = (field(data, "term"), EventRef::of(r)) else { continue };
-        if name == "elected" {
+        let here = EventRef::of(r);
+        if let Some(ElectionEvent::Elected(Elected { term: Some(term), .. })) = r.event_as() {
             wins += 1;
             match elected_in.get(&term) {
                 Some((other, first)) if *other != r.node && leaders.is_none() => {
@@ -64,8 +62,7 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
                 }
             }
         }
-        if name == "voted" {
-            let Some(candidate) = field(data, "for").map(|c| c as NodeId) else { continue };
+        if let Some(RaftEvent::Voted { term, candidate }) = r.event_as() {
             ballots += 1;
             match voted.get(&(r.node, term)) {
                 Some((other, first)) if *other != candidate && votes.is_none() => {
@@ -304,15 +301,17 @@ fn rejoin_effects(el: &Elections, majority: usize) -> Rejoin {
         let mut top = term;
         let mut lost: Option<EventRef> = None;
         for r in later {
-            if let What::Event { name, data } = &r.what {
-                // Actual terms only: a pre-vote's proposed term is not taken by anyone.
-                if name == "term" {
-                    top = top.max(field(data, "term").unwrap_or(0));
-                }
-                let ended = (name == "leader_lost" && r.node == leader) || name == "elected";
-                if ended && lost.is_none() {
-                    lost = Some(EventRef::of(r));
-                }
+            // Actual terms only: a pre-vote's proposed term is not taken by anyone.
+            if let Some(RaftEvent::Term { term, .. }) = r.event_as() {
+                top = top.max(term);
+            }
+            let ended = match r.event_as() {
+                Some(ElectionEvent::LeaderLost(_)) => r.node == leader,
+                Some(ElectionEvent::Elected(_)) => true,
+                _ => false,
+            };
+            if ended && lost.is_none() {
+                lost = Some(EventRef::of(r));
             }
         }
         jumps.push(top - term);
