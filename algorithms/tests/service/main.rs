@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod quorum;
 mod rules_client;
 mod rules_single;
 mod single;
