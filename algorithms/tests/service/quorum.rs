@@ -32,10 +32,10 @@ fn kills_loss_duplication() -> Vec<FaultSpec> {
     ]
 }
 
-/// One replica's links out are slow: its answers come late, after newer ones.
-pub fn slow_links(from: u32) -> Vec<FaultSpec> {
+/// Node `from`'s links are slow but to `fast`: its stores reach `fast` long before the others.
+pub fn slow_links(from: u32, fast: u32) -> Vec<FaultSpec> {
     (1..=5)
-        .filter(|to| *to != from)
+        .filter(|to| *to != from && *to != fast)
         .map(|to| {
             let delay = Some(Delay::Uniform { min_ms: 20.0, max_ms: 40.0 });
             fault(0.0, Action::Link(LinkSpec { from, to, delay, ..Default::default() }))
@@ -61,15 +61,18 @@ fn without_faults_every_property_holds_and_a_phase_costs_2_n_minus_1() {
     let reports = all_hold(0..50, |seed| quorum(seed, 0.4, json!({}), vec![]));
     for report in &reports {
         let cost = &report.metrics["messages_per_operation"];
-        assert_eq!(cost["put"], json!(16.0), "{cost}");
-        assert_eq!(cost["get"], json!(16.0), "a get with write-back takes two phases: {cost}");
+        // 4(N − 1) = 16 for both, less the last replies a run's end leaves unsent.
+        for f in ["put", "get"] {
+            let mean = cost[f].as_f64().unwrap();
+            assert!(mean > 15.0 && mean <= 16.0, "{f}: a put and a get with write-back take two phases: {cost}");
+        }
     }
 }
 
 #[test]
 fn without_write_back_a_slow_replica_gives_two_reads_new_then_old() {
     // The seed of configs/quorum-no-writeback.toml.
-    let cfg = quorum(NO_WRITE_BACK_SEED, 2.0, json!({"write_back": false}), slow_links(5));
+    let cfg = quorum(NO_WRITE_BACK_SEED, 2.0, json!({"write_back": false}), slow_links(1, 2));
     let (_, report) = run(&cfg);
     let p = property(&report, "linearizable");
     assert_eq!(p.verdict, Verdict::Violated, "{p:#?}");
@@ -79,7 +82,7 @@ fn without_write_back_a_slow_replica_gives_two_reads_new_then_old() {
 #[test]
 fn with_r_w_2_of_5_a_read_misses_a_completed_write() {
     // The seed of configs/quorum-stale.toml.
-    let cfg = quorum(STALE_SEED, 2.0, json!({"r": 2, "w": 2}), slow_links(5));
+    let cfg = quorum(STALE_SEED, 2.0, json!({"r": 2, "w": 2}), slow_links(1, 2));
     let (_, report) = run(&cfg);
     assert_eq!(property(&report, "linearizable").verdict, Verdict::Violated, "{report:#?}");
     let p = property(&report, "quorums_intersect");
@@ -91,17 +94,11 @@ const NO_WRITE_BACK_SEED: u64 = 1;
 const STALE_SEED: u64 = 1;
 
 #[test]
-#[ignore = "a scan for the meant-to-fail configs' seeds"]
-fn scan() {
+fn with_write_back_the_same_slow_links_keep_it_linearizable() {
     for seed in 0..40 {
-        let (_, a) = run(&quorum(seed, 2.0, json!({"write_back": false}), slow_links(5)));
-        let (_, b) = run(&quorum(seed, 2.0, json!({"r": 2, "w": 2}), slow_links(5)));
-        println!(
-            "seed {seed}: no-writeback {:?} / stale {:?} {:?}",
-            property(&a, "linearizable").verdict,
-            property(&b, "linearizable").verdict,
-            property(&b, "quorums_intersect").verdict
-        );
+        let (_, report) = run(&quorum(seed, 2.0, json!({}), slow_links(1, 2)));
+        let p = property(&report, "linearizable");
+        assert_eq!(p.verdict, Verdict::Held, "seed {seed}: {p:#?}");
     }
 }
 
