@@ -152,8 +152,8 @@ impl QuorumMsg {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QuorumTimer {
-    /// Operation `op`'s phase was not answered by its quorum in time.
-    Phase { op: u64 },
+    /// Operation `op`'s phase was not answered by its quorum in time (`phase:<op>`).
+    Phase(u64),
 }
 
 impl crate::core::process::Timer for QuorumTimer {}
@@ -182,11 +182,28 @@ pub struct QuorumState {
     /// The highest `n` this coordinator wrote with.
     pub wrote: u64,
     /// Per client: the highest seq of its puts this replica has been sent a store of.
+    #[serde(with = "pairs")]
     pub stored: BTreeMap<NodeId, u64>,
     /// Puts answered (the index of `applied` events).
     pub applied: u64,
     /// Per client: the last seq answered and its reply.
+    #[serde(with = "pairs")]
     pub sessions: BTreeMap<NodeId, Reply>,
+}
+
+/// A map with integer keys as a list of `[key, value]` pairs, which JSON (a trace, a state shown
+/// to a person) can hold.
+mod pairs {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<V: Serialize, S: Serializer>(map: &BTreeMap<u32, V>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, V: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<u32, V>, D::Error> {
+        Ok(Vec::<(u32, V)>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 /// Where an operation is.
@@ -323,7 +340,7 @@ impl QuorumServer {
         for p in to {
             ctx.send(p, &msg);
         }
-        ctx.set_timer(QuorumTimer::Phase { op }, self.timeout);
+        ctx.set_timer(QuorumTimer::Phase(op), self.timeout);
     }
 
     /// Moves `op` on if its phase has its quorum: from the query to the store, or to the answer.
@@ -377,7 +394,7 @@ impl QuorumServer {
         stored: Vec<NodeId>,
     ) {
         let Some(o) = self.ops.remove(&op) else { return };
-        ctx.cancel_timer(QuorumTimer::Phase { op });
+        ctx.cancel_timer(QuorumTimer::Phase(op));
         let command = &o.request.command;
         let value = match command {
             Command::Get { .. } => register.value.clone(),
@@ -448,7 +465,7 @@ impl Process for QuorumServer {
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<QuorumTimer>, timer: QuorumTimer) {
-        let QuorumTimer::Phase { op } = timer;
+        let QuorumTimer::Phase(op) = timer;
         if let Some(o) = self.ops.get_mut(&op) {
             o.attempt += 1;
             self.send_phase(ctx, op, None);

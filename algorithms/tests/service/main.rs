@@ -7,5 +7,6 @@ mod common;
 
 mod quorum;
 mod rules_client;
+mod rules_quorum;
 mod rules_single;
 mod single;
