@@ -633,20 +633,16 @@ fn message_cost(run: &Execution, n: usize) -> (PropertyResult, serde_json::Value
     // (coordinator, op) → its cost; a reply's coordinator is its receiver.
     let mut per: BTreeMap<(NodeId, u64), Cost> = BTreeMap::new();
     for r in &run.records {
-        match &r.what {
-            What::Send { to, .. } => {
-                let Some(msg) = shown::<QuorumMsg>(r) else { continue };
-                let Some(op) = msg.op() else { continue };
-                match msg {
-                    QuorumMsg::Query { attempt, .. } | QuorumMsg::Store { attempt, .. } => {
-                        let c = per.entry((r.node, op)).or_default();
-                        *c.requests.entry((msg.kind(), attempt)).or_default() += 1;
-                        c.evidence.push(EventRef::of(r));
-                    }
-                    _ => per.entry((*to, op)).or_default().replies += 1,
-                }
+        let What::Send { to, .. } = &r.what else { continue };
+        let Some(msg) = shown::<QuorumMsg>(r) else { continue };
+        let Some(op) = msg.op() else { continue };
+        match msg {
+            QuorumMsg::Query { attempt, .. } | QuorumMsg::Store { attempt, .. } => {
+                let c = per.entry((r.node, op)).or_default();
+                *c.requests.entry((msg.kind(), attempt)).or_default() += 1;
+                c.evidence.push(EventRef::of(r));
             }
-            _ => {}
+            _ => per.entry((*to, op)).or_default().replies += 1,
         }
     }
     // Receipts of requests, per (coordinator, op): from the receivers' records of the sends.

@@ -28,7 +28,8 @@ fn begin(t: &mut Trace, ms: u64, node: u32, op: u64, f: &str) {
     event(t, ms, node, QuorumEvent::Begin { op, f: f.into(), key: "x".into() });
 }
 
-fn done(t: &mut Trace, ms: u64, node: u32, op: u64, f: &str, n: u64, queried: &[u32], stored: &[u32]) {
+/// Operation `op` of server `node` answered, with version `(n, node)`.
+fn done(t: &mut Trace, ms: u64, (node, op): (u32, u64), f: &str, n: u64, queried: &[u32], stored: &[u32]) {
     let version = Version { n, writer: node };
     let (queried, stored) = (queried.to_vec(), stored.to_vec());
     event(t, ms, node, QuorumEvent::Done { op, f: f.into(), key: "x".into(), version, queried, stored });
@@ -38,9 +39,9 @@ fn done(t: &mut Trace, ms: u64, node: u32, op: u64, f: &str, n: u64, queried: &[
 fn a_read_after_a_completed_write_reads_older() -> Execution {
     let mut t = cluster(json!({"r": 2, "w": 2}));
     begin(&mut t, 10, 1, 1, "put");
-    done(&mut t, 14, 1, 1, "put", 1, &[1, 2], &[1, 2]);
+    done(&mut t, 14, (1, 1), "put", 1, &[1, 2], &[1, 2]);
     begin(&mut t, 20, 4, 1, "get");
-    done(&mut t, 24, 4, 1, "get", 0, &[4, 5], &[4, 5]);
+    done(&mut t, 24, (4, 1), "get", 0, &[4, 5], &[4, 5]);
     t.end(100)
 }
 
@@ -49,8 +50,8 @@ fn a_read_with_no_completed_write_before_it() -> Execution {
     let mut t = cluster(json!({}));
     begin(&mut t, 10, 1, 1, "put");
     begin(&mut t, 11, 4, 1, "get");
-    done(&mut t, 14, 4, 1, "get", 0, &[3, 4, 5], &[3, 4, 5]);
-    done(&mut t, 15, 1, 1, "put", 1, &[1, 2, 3], &[1, 2, 3]);
+    done(&mut t, 14, (4, 1), "get", 0, &[3, 4, 5], &[3, 4, 5]);
+    done(&mut t, 15, (1, 1), "put", 1, &[1, 2, 3], &[1, 2, 3]);
     t.end(100)
 }
 
