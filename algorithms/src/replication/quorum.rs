@@ -497,11 +497,12 @@ impl Spec for Quorum {
             },
             PropertyInfo {
                 name: "quorums_intersect",
-                promise: "with R + W > N, no operation's R replies miss every replica of a write completed before it began",
+                promise:
+                    "with R + W > N, no operation's R replies miss every replica of a write completed before it began",
             },
             PropertyInfo {
                 name: "message_cost",
-                promise: "each phase sends at most N − 1 requests per attempt and one reply per request received: 2(N − 1) a phase",
+                promise: "each phase attempt sends at most N − 1 requests (2(N − 1) messages a phase with the replies)",
             },
         ]
     }
@@ -618,7 +619,8 @@ fn quorums_intersect(run: &Execution, params: &QuorumParams, n: usize) -> Proper
 }
 
 /// Per coordinator operation, its phase requests by attempt and the replies to them; each phase
-/// attempt is held to N − 1 requests and each replica to one reply per request it received.
+/// attempt is held to N − 1 requests (replies are counted, not limited: a duplicated request is
+/// rightly answered twice).
 /// The metric is the mean messages per answered put and get against the textbook 2(N − 1) a
 /// phase.
 fn message_cost(run: &Execution, n: usize) -> (PropertyResult, serde_json::Value) {
@@ -627,7 +629,6 @@ fn message_cost(run: &Execution, n: usize) -> (PropertyResult, serde_json::Value
     struct Cost {
         requests: BTreeMap<(&'static str, u32), u64>,
         replies: u64,
-        received: u64,
         evidence: Vec<EventRef>,
     }
     // (coordinator, op) → its cost; a reply's coordinator is its receiver.
@@ -644,18 +645,6 @@ fn message_cost(run: &Execution, n: usize) -> (PropertyResult, serde_json::Value
             }
             _ => per.entry((*to, op)).or_default().replies += 1,
         }
-    }
-    // Receipts of requests, per (coordinator, op): from the receivers' records of the sends.
-    let sends: BTreeMap<(NodeId, u64), &crate::core::trace::TraceRecord> =
-        run.records.iter().filter(|r| matches!(r.what, What::Send { .. })).map(|r| ((r.node, r.lc), r)).collect();
-    for r in &run.records {
-        let What::Recv { from, msg_type, msg_lc } = &r.what else { continue };
-        if msg_type != "query" && msg_type != "store" {
-            continue;
-        }
-        let Some(send) = sends.get(&(*from, *msg_lc)) else { continue };
-        let Some(op) = shown::<QuorumMsg>(send).and_then(|m| m.op()) else { continue };
-        per.entry((*from, op)).or_default().received += 1;
     }
     let peers = n.saturating_sub(1) as u64;
     let mut totals: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
@@ -683,11 +672,6 @@ fn message_cost(run: &Execution, n: usize) -> (PropertyResult, serde_json::Value
                 );
                 return (PropertyResult::violated(NAME, detail, std::mem::take(&mut c.evidence)), json!(null));
             }
-        }
-        if c.replies > c.received {
-            let detail =
-                format!("server {node}'s operation {op} got {} replies to {} requests received", c.replies, c.received);
-            return (PropertyResult::violated(NAME, detail, std::mem::take(&mut c.evidence)), json!(null));
         }
         if !answered.contains(&(*node, *op)) {
             continue; // cut short by a crash or the run's end: not an operation's whole cost
