@@ -96,3 +96,16 @@ fn one_operation_by_hand_on_a_cluster_that_is_up() {
     let summary = summary(&run);
     assert_eq!(verdict(&summary, "linearizable"), "held", "{}{summary:#}", text(&down.stdout));
 }
+
+/// quorum: 5 replicas, 3 clients, majority quorums with write-back, replica 3 killed for a second.
+#[test]
+fn quorum_registers_hold_with_a_replica_killed_and_the_coordinators_report_versions() {
+    let (_code, summary, run_dir, _scratch) = run("quorum", "3s");
+    for p in ["linearizable", "exactly_once", "quorums_intersect", "message_cost"] {
+        assert_eq!(verdict(&summary, p), "held", "{p}: {summary:#}");
+    }
+    // The coordinators (whichever servers the clients reached) recorded each answer's version.
+    let done: usize =
+        (1..=5).map(|s| trace(&run_dir, s).iter().filter(|r| r.event_name() == Some("done")).count()).sum();
+    assert!(done > 50, "{done} operations answered with their versions");
+}

@@ -27,6 +27,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &mutex::raymond::Raymond,
         &stabilizing::dijkstra::DijkstraRing,
         &replication::single::KvSingle,
+        &replication::quorum::Quorum,
         &consensus::paxos::Paxos,
         &consensus::raft::Raft,
         &load::Load,

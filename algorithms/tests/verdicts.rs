@@ -87,6 +87,8 @@ mod load;
 mod mutex;
 #[path = "verdicts/paxos.rs"]
 mod paxos;
+#[path = "verdicts/quorum.rs"]
+mod quorum;
 #[path = "verdicts/raft.rs"]
 mod raft;
 #[path = "verdicts/service.rs"]
@@ -105,6 +107,7 @@ fn cases() -> Vec<&'static Entry> {
         .chain(stabilizing::CASES)
         .chain(load::CASES)
         .chain(service::CASES)
+        .chain(quorum::CASES)
         .collect()
 }
 

@@ -5,4 +5,5 @@
 //! [`single`] is where the course starts: one server and no replication at all, the single point
 //! of failure the replicated services remove.
 
+pub mod quorum;
 pub mod single;

@@ -5,6 +5,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod quorum;
 mod rules_client;
+mod rules_quorum;
 mod rules_single;
 mod single;
