@@ -4,7 +4,7 @@
 //! (`tests/election/rules_raft.rs`); here are those that the log changes.
 
 use crate::common::rules::*;
-use algorithms::consensus::raft::{Durable, Entry, Log, Op, RaftMsg, RaftParams, RaftServer};
+use algorithms::consensus::raft::{Durable, Entry, Log, Op, RaftMsg, RaftParams, RaftServer, ReadMode};
 use algorithms::service::{Command, Outcome, Reply, Request};
 use algorithms::{NodeId, Status};
 use serde_json::{json, Value};
@@ -76,15 +76,28 @@ fn leader(term: u64, log: &[Entry]) -> Node<RaftServer> {
 }
 
 fn append(term: u64, prev: (u64, u64), entries: Vec<Entry>, leader_commit: u64) -> RaftMsg {
-    AppendEntries { term, prev_log_index: prev.0, prev_log_term: prev.1, entries, leader_commit }
+    AppendEntries { term, prev_log_index: prev.0, prev_log_term: prev.1, entries, leader_commit, round: 0 }
+}
+
+/// `msg` (an AppendEntries or its reply) as sent in heartbeat round `r`.
+fn in_round(msg: RaftMsg, r: u64) -> RaftMsg {
+    match msg {
+        AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit, .. } => {
+            AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit, round: r }
+        }
+        AppendEntriesReply { term, success, index, conflict_term, .. } => {
+            AppendEntriesReply { term, success, index, conflict_term, round: r }
+        }
+        other => other,
+    }
 }
 
 fn ok(term: u64, index: u64) -> RaftMsg {
-    AppendEntriesReply { term, success: true, index, conflict_term: None }
+    AppendEntriesReply { term, success: true, index, conflict_term: None, round: 0 }
 }
 
 fn refused(term: u64, index: u64, conflict_term: Option<u64>) -> RaftMsg {
-    AppendEntriesReply { term, success: false, index, conflict_term }
+    AppendEntriesReply { term, success: false, index, conflict_term, round: 0 }
 }
 
 fn status(role: &str, leader: Option<NodeId>, term: u64) -> Status {
@@ -193,15 +206,15 @@ fn a_new_leader_appends_a_no_op_of_its_term_and_sends_it_to_every_follower() {
 fn a_heartbeat_resends_every_entry_a_follower_has_not_acknowledged_since_the_last_one() {
     let mut n = leader(1, &[noop(1)]);
     n.deliver(2, ok(2, 2));
-    let bare = |s: &mut Vec<Fx<RaftMsg>>| {
-        s.insert(0, send(2, append(2, (2, 2), vec![], 0)));
+    let bare = |s: &mut Vec<Fx<RaftMsg>>, r| {
+        s.insert(0, send(2, in_round(append(2, (2, 2), vec![], 0), r)));
         s.push(set_timer("heartbeat", 50));
     };
-    let mut first = sends(&[3, 4, 5], append(2, (1, 1), vec![], 0));
-    bare(&mut first);
+    let mut first = sends(&[3, 4, 5], in_round(append(2, (1, 1), vec![], 0), 1));
+    bare(&mut first, 1);
     assert_eq!(fire(&mut n, "heartbeat"), first, "the no-op went out just now");
-    let mut second = sends(&[3, 4, 5], append(2, (1, 1), vec![noop(2)], 0));
-    bare(&mut second);
+    let mut second = sends(&[3, 4, 5], in_round(append(2, (1, 1), vec![noop(2)], 0), 2));
+    bare(&mut second, 2);
     assert_eq!(fire(&mut n, "heartbeat"), second, "a heartbeat later, it is sent again");
 }
 
@@ -467,4 +480,100 @@ fn a_retried_command_is_applied_once_and_answered_from_the_session_table() {
     let replies = messages(&fx);
     assert_eq!(replies.len(), 2);
     assert_eq!(replies[0], replies[1], "the retry gets the first answer");
+}
+
+// ---- thesis §6.4: reads without a log entry ----
+
+fn reads(read: ReadMode) -> RaftParams {
+    RaftParams { read, lease_ms: 100, ..params() }
+}
+
+fn get(client: NodeId, seq: u64) -> RaftMsg {
+    RaftMsg::Request(Request { client, seq, command: Command::Get { key: "x".into() } })
+}
+
+fn answer(client: NodeId, seq: u64, value: Option<&str>) -> (NodeId, RaftMsg) {
+    (client, RaftMsg::Reply(Reply { seq, outcome: Outcome::Ok { value: value.map(str::to_string) } }))
+}
+
+/// ReadIndex: the leader records its commitIndex, starts a heartbeat round at once, and answers
+/// the get from its state machine once a majority (itself included) has acknowledged that round;
+/// an acknowledgement of an earlier round proves nothing about leadership after the read came.
+/// No entry is appended, nothing persisted.
+#[test]
+fn a_read_index_get_is_answered_once_a_majority_acknowledges_a_round_sent_after_it() {
+    let mut n = leader_with(0, &[], reads(ReadMode::ReadIndex));
+    n.deliver(2, ok(1, 1));
+    n.deliver(3, ok(1, 1)); // the no-op commits: an entry of this term
+    let mut round = sends(&[2, 3], in_round(append(1, (1, 1), vec![], 1), 1));
+    round.extend(sends(&[4, 5], in_round(append(1, (0, 0), vec![], 1), 1)));
+    assert_eq!(n.deliver(7, get(7, 1)), round, "a heartbeat round, no log entry");
+    assert_eq!(n.deliver(2, in_round(ok(1, 1), 0)), vec![], "an earlier round confirms nothing");
+    assert_eq!(n.deliver(2, in_round(ok(1, 1), 1)), vec![], "two of five");
+    assert_eq!(messages(&n.deliver(3, in_round(refused(1, 1, None), 1))), vec![answer(7, 1, None)]);
+}
+
+/// A new leader whose no-op is not committed yet does not know the commitIndex (§8): a get waits
+/// for an entry of its term to commit, and then for the state machine to apply up to it.
+#[test]
+fn a_read_index_get_at_a_new_leader_waits_for_its_no_op_to_commit() {
+    let mut n = leader_with(1, &[put(1, 6, 1, "a")], reads(ReadMode::ReadIndex));
+    n.deliver(7, get(7, 1));
+    n.deliver(2, in_round(ok(2, 1), 1));
+    assert_eq!(n.deliver(3, in_round(ok(2, 1), 1)), vec![], "confirmed leader, but its commitIndex is not known");
+    n.deliver(2, ok(2, 2));
+    let fx = n.deliver(3, ok(2, 2));
+    assert_eq!(messages(&fx), vec![answer(6, 1, None), answer(7, 1, Some("a"))], "the put, then the read after it");
+}
+
+/// A leader that steps down with reads waiting answers them NotLeader: the clients retry at
+/// once rather than time out.
+#[test]
+fn a_leader_that_steps_down_fails_its_waiting_reads() {
+    let mut n = leader_with(0, &[], reads(ReadMode::ReadIndex));
+    n.deliver(7, get(7, 1));
+    let fx = n.deliver(2, RequestVote { term: 5, last_log_index: 9, last_log_term: 4 });
+    let not_leader = RaftMsg::Reply(Reply { seq: 1, outcome: Outcome::NotLeader { leader: None } });
+    assert!(messages(&fx).contains(&(7, not_leader)), "{fx:#?}");
+}
+
+/// Lease reads: a majority acknowledged a heartbeat sent less than `lease_ms` ago on the
+/// leader's clock, so the get is answered at once, without a message; past the lease it goes the
+/// ReadIndex way.
+#[test]
+fn a_lease_read_is_answered_at_once_while_the_lease_holds_and_by_read_index_after() {
+    let mut n = leader_with(0, &[], reads(ReadMode::Lease));
+    n.at(10);
+    fire(&mut n, "heartbeat"); // round 1, sent at 10 ms
+    n.deliver(2, in_round(ok(1, 1), 1));
+    n.deliver(3, in_round(ok(1, 1), 1));
+    n.at(109);
+    assert_eq!(messages(&n.deliver(7, get(7, 1))), vec![answer(7, 1, None)], "within the lease");
+    n.at(110);
+    let fx = n.deliver(7, get(7, 2));
+    assert_eq!(messages(&fx).len(), 4, "the lease ran out: a heartbeat round to each follower, no answer yet");
+    assert!(messages(&fx).iter().all(|(to, _)| PEERS.contains(to)), "{fx:#?}");
+}
+
+/// With leases, a follower that heard from its leader less than the minimum election timeout
+/// ago ignores RequestVote (thesis §4.2.3): the promise every lease rests on.
+#[test]
+fn with_leases_a_follower_that_heard_its_leader_recently_ignores_request_vote() {
+    let mut n = server_with(1, None, &[], reads(ReadMode::Lease));
+    n.at(10);
+    n.deliver(2, append(1, (0, 0), vec![], 0));
+    n.at(159);
+    assert_eq!(n.deliver(3, RequestVote { term: 2, last_log_index: 0, last_log_term: 0 }), vec![]);
+    n.at(160);
+    let fx = n.deliver(3, RequestVote { term: 2, last_log_index: 0, last_log_term: 0 });
+    assert!(messages(&fx).contains(&(3, Vote { term: 2, granted: true })), "{fx:#?}");
+}
+
+/// `lease_ms` must stay below the minimum election timeout; the error names both keys.
+#[test]
+fn a_lease_as_long_as_the_election_timeout_is_refused() {
+    use algorithms::algorithm::Params;
+    let err = RaftParams { lease_ms: 150, ..reads(ReadMode::Lease) }.validate(5).unwrap_err();
+    assert!(err.contains("params.lease_ms") && err.contains("params.election_timeout_min_ms"), "{err}");
+    assert_eq!(RaftParams { lease_ms: 150, ..reads(ReadMode::ReadIndex) }.validate(5), Ok(()));
 }

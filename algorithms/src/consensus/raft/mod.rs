@@ -30,13 +30,22 @@
 //!   appended; if leaderCommit > commitIndex, commitIndex = min(leaderCommit, index of the last
 //!   new entry).
 //! - **Clients** (§8): a server that is not the leader answers `NotLeader` with the leader it
-//!   knows of; reads go through the log like writes; the state machine's session table applies
-//!   each `(client, seq)` at most once.
+//!   knows of; the state machine's session table applies each `(client, seq)` at most once.
+//! - **Reads** (`read`): with `log` a get is a command like any other. With `read_index` (thesis
+//!   §6.4) the leader records its commitIndex as the read's index (once an entry of its own term
+//!   is committed: until then it waits for its no-op), starts a heartbeat round, and answers the
+//!   get from its state machine, without a log entry, once a majority has acknowledged that
+//!   round (it was still leader after the read arrived) and lastApplied ≥ the read's index. With
+//!   `lease` (thesis §6.4.1) it answers at once while it holds a lease: a majority acknowledged a
+//!   heartbeat sent less than `lease_ms` ago on its own clock; otherwise as `read_index`. A lease
+//!   is safe only while clocks run at the same rate: a leader whose clock runs slow keeps its
+//!   lease after the others have elected a new leader, and serves stale reads.
 //!
 //! Promise (Figure 3): Election Safety, Leader Append-Only, Log Matching, Leader Completeness,
 //! State Machine Safety. Cost: an election 2(N−1) messages per candidate; a command with a
 //! stable leader 2(N−1) messages (AppendEntries to each follower and its reply), fewer per command
-//! when several ride in one batch.
+//! when several ride in one batch. A ReadIndex read costs one heartbeat round, 2(N−1) messages
+//! (shared by the reads of one round); a lease read none.
 
 mod check;
 mod event;
@@ -76,6 +85,9 @@ pub enum RaftMsg {
         prev_log_term: u64,
         entries: Vec<Entry>,
         leader_commit: u64,
+        /// The leader's heartbeat round when it sent this, echoed in the reply: an
+        /// acknowledgement of round r proves the leader was leader when it sent round r.
+        round: u64,
     },
     /// On success `index` is the last index now known to match the leader's log. On a rejection
     /// it is where the leader should try next: the rejected prevLogIndex (back by one), or with
@@ -86,6 +98,8 @@ pub enum RaftMsg {
         success: bool,
         index: u64,
         conflict_term: Option<u64>,
+        /// The round of the AppendEntries this answers.
+        round: u64,
     },
     /// A client's command (the service convention: see [`crate::service`]).
     Request(Request),
@@ -115,6 +129,19 @@ pub enum RaftTimer {
 
 impl Timer for RaftTimer {}
 
+/// How a leader answers a get (see the module comment).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadMode {
+    /// Through the log, like a write.
+    #[default]
+    Log,
+    /// ReadIndex: a heartbeat round acknowledged by a majority, then the local state machine.
+    ReadIndex,
+    /// While a lease holds, locally at once; unsafe under clock drift.
+    Lease,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RaftParams {
@@ -134,6 +161,13 @@ pub struct RaftParams {
     /// The liveness bound: with a connected majority, an operation completes within this long
     /// (an election after the leader's death, then a client's timeout and retry).
     pub operation_bound_ms: u64,
+    /// How gets are answered: `log`, `read_index` or `lease`.
+    pub read: ReadMode,
+    /// With `read = "lease"`: how long after sending a heartbeat that a majority acknowledged the
+    /// leader may answer gets alone, on its own clock. Below the minimum election timeout, so
+    /// that (with clocks at one rate) no follower that acknowledged it can have voted for
+    /// another leader yet.
+    pub lease_ms: u64,
 }
 
 impl Default for RaftParams {
@@ -146,6 +180,8 @@ impl Default for RaftParams {
             fast_backup: false,
             unsafe_commit_previous_term: false,
             operation_bound_ms: 2000,
+            read: ReadMode::Log,
+            lease_ms: 100,
         }
     }
 }
@@ -162,6 +198,13 @@ impl Params for RaftParams {
         election.validate(nodes)?;
         if self.max_batch == 0 {
             return Err("params.max_batch must be at least 1".into());
+        }
+        if self.read == ReadMode::Lease && (self.lease_ms == 0 || self.lease_ms >= self.election_timeout_min_ms) {
+            return Err(format!(
+                "params.lease_ms ({}) must be at least 1 and below params.election_timeout_min_ms ({}): a longer \
+                 lease outlives a follower's promise not to elect another leader",
+                self.lease_ms, self.election_timeout_min_ms
+            ));
         }
         Ok(())
     }
@@ -201,6 +244,25 @@ pub struct RaftServer {
     sent: BTreeMap<NodeId, u64>,
     /// Followers sent entries since the last heartbeat.
     recent: BTreeSet<NodeId>,
+    /// Leaders only: the current heartbeat round, when each recent round was sent (on this
+    /// node's clock), the highest round each follower acknowledged, and the gets waiting on a
+    /// round (`read_index`, or `lease` without a lease).
+    round: u64,
+    round_sent: BTreeMap<u64, u64>,
+    acked_round: BTreeMap<NodeId, u64>,
+    reads: Vec<PendingRead>,
+    /// Followers, with `read = "lease"`: when the current leader was last heard from.
+    heard_leader_at: Option<u64>,
+}
+
+/// A get that waits for a heartbeat round (and, until the leader's no-op commits, for its index).
+#[derive(Clone, Debug)]
+struct PendingRead {
+    request: Request,
+    /// The commitIndex when it was recorded; none while no entry of this term is committed.
+    index: Option<u64>,
+    /// The round a majority must acknowledge: the first one sent after the read arrived.
+    round: u64,
 }
 
 impl RaftServer {
@@ -219,6 +281,11 @@ impl RaftServer {
             match_index: BTreeMap::new(),
             sent: BTreeMap::new(),
             recent: BTreeSet::new(),
+            round: 0,
+            round_sent: BTreeMap::new(),
+            acked_round: BTreeMap::new(),
+            reads: Vec::new(),
+            heard_leader_at: None,
         }
     }
 
@@ -272,6 +339,10 @@ impl RaftServer {
         if was_leader {
             ctx.cancel_timer(RaftTimer::Heartbeat);
             self.reset_election_timer(ctx);
+            for read in std::mem::take(&mut self.reads) {
+                let reply = Reply { seq: read.request.seq, outcome: Outcome::NotLeader { leader: None } };
+                ctx.send(read.request.client, &RaftMsg::Reply(reply));
+            }
         }
         true
     }
@@ -313,6 +384,9 @@ impl RaftServer {
         self.next_index = ctx.peers().iter().map(|p| (*p, next)).collect();
         self.match_index = ctx.peers().iter().map(|p| (*p, 0)).collect();
         self.sent = ctx.peers().iter().map(|p| (*p, next - 1)).collect();
+        self.acked_round = ctx.peers().iter().map(|p| (*p, 0)).collect();
+        self.round_sent.clear();
+        self.reads.clear();
         self.append(ctx, Op::Noop);
         ctx.set_timer(RaftTimer::Heartbeat, self.params.heartbeat_ms * MS);
     }
@@ -343,7 +417,14 @@ impl RaftServer {
     /// Every heartbeat: a follower that was sent entries since the last one gets a bare
     /// heartbeat (they are still on their way); any other gets everything from its nextIndex on
     /// again (none: a bare heartbeat), so that what was lost is retried within two heartbeats.
+    /// Each heartbeat starts a new round (see [`RaftServer::round`]).
     fn heartbeat(&mut self, ctx: &mut Ctx<RaftTimer>) {
+        self.round += 1;
+        let now = ctx.now();
+        self.round_sent.insert(self.round, now);
+        // Rounds sent longer ago than any lease lasts can confirm nothing any more.
+        let horizon = now.saturating_sub(self.params.election_timeout_max_ms * MS);
+        self.round_sent.retain(|_, sent| *sent >= horizon);
         let recent = std::mem::take(&mut self.recent);
         for i in 0..ctx.peers().len() {
             let peer = ctx.peers()[i];
@@ -368,6 +449,7 @@ impl RaftServer {
             prev_log_term,
             entries,
             leader_commit: self.commit_index,
+            round: self.round,
         };
         ctx.send(peer, &msg);
     }
@@ -397,6 +479,65 @@ impl RaftServer {
         let term = self.log().term_at(index).expect("a committed index is in the log");
         ctx.emit(&RaftEvent::Committed { index, term });
         self.apply_committed(ctx);
+        if self.role == Role::Leader && term == self.term() {
+            // An entry of this term is committed: reads that waited for one get their index.
+            for read in self.reads.iter_mut().filter(|r| r.index.is_none()) {
+                read.index = Some(index);
+            }
+        }
+        if self.role == Role::Leader {
+            self.serve_reads(ctx);
+        }
+    }
+
+    /// Whether an entry of the leader's own term is committed: only then is its commitIndex
+    /// known to cover every entry committed before (§8, the no-op).
+    fn committed_own_term(&self) -> bool {
+        self.log().term_at(self.commit_index) == Some(self.term())
+    }
+
+    /// The highest round acknowledged by a majority, the leader counting itself.
+    fn confirmed_round(&self, ctx: &Ctx<RaftTimer>) -> u64 {
+        let mut acked: Vec<u64> = self.acked_round.values().copied().collect();
+        acked.push(self.round);
+        acked.sort_unstable_by(|a, b| b.cmp(a));
+        acked[Self::majority(ctx) - 1]
+    }
+
+    /// Lease reads: a majority acknowledged a round sent less than `lease_ms` ago (own clock).
+    fn holds_lease(&self, ctx: &Ctx<RaftTimer>) -> bool {
+        let confirmed = self.confirmed_round(ctx);
+        let sent = self.round_sent.range(..=confirmed).next_back().map(|(_, t)| *t);
+        sent.is_some_and(|t| ctx.now() < t + self.params.lease_ms * MS) && self.committed_own_term()
+    }
+
+    /// A get from the local state machine, without a log entry.
+    fn answer_read(&self, ctx: &mut Ctx<RaftTimer>, request: &Request) {
+        let value = self.store.get(request.command.key()).map(str::to_string);
+        let reply = Reply { seq: request.seq, outcome: Outcome::Ok { value } };
+        ctx.send(request.client, &RaftMsg::Reply(reply));
+    }
+
+    /// Answers the waiting reads whose round a majority acknowledged and whose index is applied.
+    fn serve_reads(&mut self, ctx: &mut Ctx<RaftTimer>) {
+        let confirmed = self.confirmed_round(ctx);
+        let applied = self.last_applied;
+        let (ready, waiting) = std::mem::take(&mut self.reads)
+            .into_iter()
+            .partition(|r| r.round <= confirmed && r.index.is_some_and(|i| i <= applied));
+        self.reads = waiting;
+        for read in ready {
+            self.answer_read(ctx, &read.request);
+        }
+    }
+
+    /// A get at a leader with `read_index` (or `lease` without a lease): recorded with its index,
+    /// and a heartbeat round started at once so that it need not wait for the next one.
+    fn read_index(&mut self, ctx: &mut Ctx<RaftTimer>, request: Request) {
+        let index = self.committed_own_term().then_some(self.commit_index);
+        self.reads.push(PendingRead { request, index, round: self.round + 1 });
+        self.heartbeat(ctx);
+        self.serve_reads(ctx); // a cluster of one confirms alone
     }
 
     /// Applies every committed entry not applied yet, in order; the leader answers the client.
@@ -429,10 +570,25 @@ impl RaftServer {
             self.leader = Some(leader);
             ctx.emit(&ElectionEvent::Leader(LeaderView { leader, term: Some(self.term()), round: None }));
         }
+        self.heard_leader_at = Some(ctx.now());
         self.reset_election_timer(ctx);
     }
 
+    /// With leases, a follower that heard from its leader less than the minimum election timeout
+    /// ago ignores RequestVote (thesis §4.2.3): the leader's lease rests on that promise, since a
+    /// candidate could otherwise win the votes of the very majority that granted it.
+    fn leader_recently_heard(&self, ctx: &Ctx<RaftTimer>) -> bool {
+        let window = self.params.election_timeout_min_ms * MS;
+        self.params.read == ReadMode::Lease
+            && self.role == Role::Follower
+            && self.leader.is_some()
+            && self.heard_leader_at.is_some_and(|t| ctx.now() < t + window)
+    }
+
     fn on_request_vote(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, term: u64, last_index: u64, last_term: u64) {
+        if self.leader_recently_heard(ctx) {
+            return;
+        }
         self.observe_term(ctx, term, from);
         let grant = term == self.term()
             && self.durable.voted_for.is_none_or(|v| v == from)
@@ -447,9 +603,14 @@ impl RaftServer {
     }
 
     fn on_append_entries(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, append: AppendEntries) {
-        let AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit } = append;
-        let reject =
-            |term, index, conflict_term| RaftMsg::AppendEntriesReply { term, success: false, index, conflict_term };
+        let AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit, round } = append;
+        let reject = |term, index, conflict_term| RaftMsg::AppendEntriesReply {
+            term,
+            success: false,
+            index,
+            conflict_term,
+            round,
+        };
         if term < self.term() {
             // A stale leader: the reply tells it about the newer term.
             ctx.send(from, &reject(self.term(), prev_log_index, None));
@@ -499,21 +660,27 @@ impl RaftServer {
         if leader_commit > self.commit_index {
             self.commit_to(ctx, leader_commit.min(last_new));
         }
-        let ok = RaftMsg::AppendEntriesReply { term: self.term(), success: true, index: last_new, conflict_term: None };
+        let ok = RaftMsg::AppendEntriesReply {
+            term: self.term(),
+            success: true,
+            index: last_new,
+            conflict_term: None,
+            round,
+        };
         ctx.send(from, &ok);
     }
 
-    fn on_append_reply(
-        &mut self,
-        ctx: &mut Ctx<RaftTimer>,
-        from: NodeId,
-        term: u64,
-        success: bool,
-        index: u64,
-        hint: Option<u64>,
-    ) {
+    fn on_append_reply(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, reply: AppendReply) {
+        let AppendReply { term, success, index, conflict_term: hint, round } = reply;
         if self.observe_term(ctx, term, from) || self.role != Role::Leader || term != self.term() {
             return;
+        }
+        // Accepted or refused, a reply in this term acknowledges the round it answers.
+        if let Some(acked) = self.acked_round.get_mut(&from) {
+            if round > *acked {
+                *acked = round;
+                self.serve_reads(ctx);
+            }
         }
         let matched = self.match_index.get(&from).copied().unwrap_or(0);
         let next = self.next_index.get(&from).copied().unwrap_or(1);
@@ -545,7 +712,12 @@ impl RaftServer {
     }
 
     fn on_client_request(&mut self, ctx: &mut Ctx<RaftTimer>, request: Request) {
-        if self.role == Role::Leader {
+        let read = request.command.read_only();
+        if self.role == Role::Leader && read && self.params.read == ReadMode::Lease && self.holds_lease(ctx) {
+            self.answer_read(ctx, &request);
+        } else if self.role == Role::Leader && read && self.params.read != ReadMode::Log {
+            self.read_index(ctx, request);
+        } else if self.role == Role::Leader {
             self.append(ctx, Op::Client(request));
         } else {
             let reply = Reply { seq: request.seq, outcome: Outcome::NotLeader { leader: self.leader } };
@@ -561,6 +733,16 @@ struct AppendEntries {
     prev_log_term: u64,
     entries: Vec<Entry>,
     leader_commit: u64,
+    round: u64,
+}
+
+/// An AppendEntries reply's fields, for its handler.
+struct AppendReply {
+    term: u64,
+    success: bool,
+    index: u64,
+    conflict_term: Option<u64>,
+    round: u64,
 }
 
 impl Process for RaftServer {
@@ -594,12 +776,13 @@ impl Process for RaftServer {
                     }
                 }
             }
-            RaftMsg::AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit } => {
-                let append = AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit };
+            RaftMsg::AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit, round } => {
+                let append = AppendEntries { term, prev_log_index, prev_log_term, entries, leader_commit, round };
                 self.on_append_entries(ctx, from, append)
             }
-            RaftMsg::AppendEntriesReply { term, success, index, conflict_term } => {
-                self.on_append_reply(ctx, from, term, success, index, conflict_term)
+            RaftMsg::AppendEntriesReply { term, success, index, conflict_term, round } => {
+                let reply = AppendReply { term, success, index, conflict_term, round };
+                self.on_append_reply(ctx, from, reply)
             }
             RaftMsg::Request(request) => self.on_client_request(ctx, request),
             RaftMsg::Reply(_) => {} // servers send replies; they do not take them
