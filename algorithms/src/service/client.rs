@@ -61,12 +61,19 @@ pub struct Workload {
     pub start_after: Duration,
 }
 
+/// How often each operation is drawn. A `mix` table that is given names every operation the
+/// workload should draw (`mix = { get = 0.5, put = 0.5 }` draws no cas and no append); without
+/// one, [`Mix::default`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(deny_unknown_fields)]
 pub struct Mix {
+    #[serde(default)]
     pub get: f64,
+    #[serde(default)]
     pub put: f64,
+    #[serde(default)]
     pub cas: f64,
+    #[serde(default)]
     pub append: f64,
 }
 
@@ -475,7 +482,7 @@ mod tests {
     fn workload_keys_and_values_are_checked_and_named() {
         let w = Workload::parse(&json!({"clients": 2, "keys": 5, "mix": {"get": 1.0}, "timeout": "200ms"})).unwrap();
         assert_eq!((w.clients, w.keys, w.timeout), (2, 5, Duration::from_millis(200)));
-        assert_eq!(w.mix, Mix { get: 1.0, put: 0.3, cas: 0.1, append: 0.1 }, "an unnamed weight keeps its default");
+        assert_eq!(w.mix, Mix { get: 1.0, put: 0.0, cas: 0.0, append: 0.0 }, "a given mix draws only what it names");
         assert_eq!(w.rate_per_s, None, "closed loop by default");
         let err = |v: Value| Workload::parse(&v).unwrap_err();
         assert!(err(json!({"clinets": 2})).starts_with("workload.clinets: unknown field"));

@@ -197,8 +197,7 @@ fn lease_read_drift(seed: u64, rate: f64) -> SimConfig {
     let faults =
         vec![fault(1.5, Action::Drift { node: Target::Leader, rate }), lasting(1.5, 2.0, partition("3,6|1,2,4,5,7,8"))];
     let params = json!({ "read": "lease", "lease_ms": 100, "operation_bound_ms": 2000 });
-    let workload =
-        json!({ "clients": 3, "rate_per_s": 10.0, "keys": 1, "mix": { "get": 0.7, "put": 0.3 }, "timeout": "200ms" });
+    let workload = json!({ "clients": 3, "rate_per_s": 10.0, "keys": 1, "mix": { "get": 0.7, "put": 0.3, "cas": 0.1, "append": 0.1 }, "timeout": "200ms" });
     let cfg = raft(5, seed, 6.0, params, faults);
     SimConfig { workload: Some(serde_json::from_value(workload).unwrap()), ..cfg }
 }
