@@ -14,7 +14,7 @@
 //!   `fail` (a cas whose `from` did not match: it certainly changed nothing).
 //!
 //! Each operation is traced as `op` events (`invoke`, then `ok` or `fail`), the convention of
-//! [`crate::check::history::traces`], from which the run's `history.jsonl` comes; an operation
+//! [`History::from_run`](crate::check::history::History::from_run), from which the run's `history.jsonl` comes; an operation
 //! still open when the client dies or the run ends is `info` there. Values are unique per client
 //! and seq (`c7-12`), so the linearizability checker can tell writes apart. Cost: one request and
 //! one reply per attempt.

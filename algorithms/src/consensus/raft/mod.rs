@@ -21,7 +21,7 @@
 //!   client command is appended to the local log and answered after it is applied. On success
 //!   matchIndex and nextIndex advance; on a rejection nextIndex goes back by one and the leader
 //!   retries (with `fast_backup`, it skips a whole conflicting term at once, §5.3). If there is an
-//!   N > commitIndex that a majority has (matchIndex ≥ N) and log[N].term == currentTerm, set
+//!   N > commitIndex that a majority has (matchIndex ≥ N) and `log[N].term` == currentTerm, set
 //!   commitIndex = N (§5.4.2: entries of earlier terms are committed only indirectly;
 //!   `unsafe_commit_previous_term` switches this off to show Figure 8).
 //! - **AppendEntries.** Refuse if term < currentTerm, or if the log has no entry at prevLogIndex
