@@ -176,6 +176,18 @@ impl Cs {
     }
 }
 
+/// [`MutexRules::can_request`] for a token algorithm: only the resources it made tokens for
+/// (`params.workload.resources`) can be asked for; the error lists them.
+pub fn token_resource<V>(algorithm: &str, tokens: &BTreeMap<String, V>, resource: &str) -> Result<(), String> {
+    match tokens.contains_key(resource) {
+        true => Ok(()),
+        false => Err(format!(
+            "{algorithm} has a token only for the resources in params.workload.resources: {:?}",
+            tokens.keys().collect::<Vec<_>>()
+        )),
+    }
+}
+
 /// A mutual exclusion algorithm as a [`Process`]: its rules, driven by the workload and commands.
 pub struct MutexNode<R: MutexRules> {
     rules: R,

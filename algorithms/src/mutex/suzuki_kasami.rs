@@ -24,7 +24,7 @@ use crate::check::{CheckReport, Execution};
 use crate::core::process::{Message, NoTimer, NodeId};
 use crate::core::trace::TraceRecord;
 use crate::mutex::event::{MutexEvent, Request, TokenEvent, TokenOp};
-use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules, TokensCreated};
+use crate::mutex::host::{token_resource, Cs, MutexCtx, MutexNode, MutexRules, TokensCreated};
 use crate::mutex::workload::Workload;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -154,13 +154,7 @@ impl MutexRules for SkNode {
     }
 
     fn can_request(&self, resource: &str) -> Result<(), String> {
-        match self.resources.contains_key(resource) {
-            true => Ok(()),
-            false => Err(format!(
-                "suzuki-kasami has a token only for the resources in params.workload.resources: {:?}",
-                self.resources.keys().collect::<Vec<_>>()
-            )),
-        }
+        token_resource("suzuki-kasami", &self.resources, resource)
     }
 
     fn request(&mut self, ctx: &mut MutexCtx, cs: &mut Cs, resource: &str) {

@@ -38,7 +38,7 @@ use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::event::Event;
 use crate::core::process::{Message, Nanos, NodeId, Timer, MS};
 use crate::mutex::event::{MutexEvent, Request, TokenEvent, TokenOp};
-use crate::mutex::host::{Cs, MutexCtx, MutexNode, MutexRules, TokensCreated};
+use crate::mutex::host::{token_resource, Cs, MutexCtx, MutexNode, MutexRules, TokensCreated};
 use crate::mutex::workload::Workload;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -414,13 +414,7 @@ impl MutexRules for TokenRingNode {
     }
 
     fn can_request(&self, resource: &str) -> Result<(), String> {
-        match self.tokens.contains_key(resource) {
-            true => Ok(()),
-            false => Err(format!(
-                "token-ring has a token only for the resources in params.workload.resources: {:?}",
-                self.tokens.keys().collect::<Vec<_>>()
-            )),
-        }
+        token_resource("token-ring", &self.tokens, resource)
     }
 
     fn request(&mut self, ctx: &mut MutexCtx<TokenRingTimer>, cs: &mut Cs, resource: &str) {
