@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod control;
+pub mod trace_file;
 pub mod wire;
 
 /// Nanoseconds on CLOCK_MONOTONIC: one clock for every process of a host, so traces written by

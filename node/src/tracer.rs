@@ -2,14 +2,15 @@
 //!
 //! The node's clocks and the file sit behind one mutex, so a record is stamped and written in one
 //! critical section: the order of lines in the file is the order of the Lamport clock, even when
-//! several instances and the transport record at once. Each line goes out with a single write(2)
-//! on an unbuffered `O_APPEND` file: nothing waits in a user-space buffer, so a SIGKILL loses at
-//! most the record being written, and a torn last line is repaired at the next start.
+//! several instances and the transport record at once. Each line is copied into a shared mapping
+//! of the file ([`TraceFile`]): nothing waits in a user-space buffer and no system call is made
+//! per record, yet a SIGKILL loses at most the record being copied; a torn last line is repaired
+//! at the next start.
 
 use algorithms::trace::{Clocks, TraceRecord, VectorClock, What};
 use algorithms::NodeId;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use node::trace_file::TraceFile;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -20,13 +21,15 @@ pub struct Tracer {
 
 struct Inner {
     clocks: Clocks,
-    file: File,
+    file: TraceFile,
     /// Whether `send` and `recv` records are written (they are always stamped).
     trace_messages: bool,
     /// Set once the `stop` records are written: nothing may follow them.
     closed: bool,
     /// A failed write is logged once, not once per record.
     write_failed: bool,
+    /// The line being written, reused: no allocation per record.
+    line: Vec<u8>,
 }
 
 /// What an existing trace file says about earlier lives of this node.
@@ -68,14 +71,10 @@ impl Tracer {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let history = match std::fs::read(path) {
-            Ok(bytes) => History::read(&String::from_utf8_lossy(&bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => History::default(),
-            Err(e) => return Err(e),
-        };
-        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+        let (mut file, bytes) = TraceFile::open(path)?;
+        let history = History::read(&String::from_utf8_lossy(&bytes));
         if history.torn {
-            file.write_all(b"\n")?;
+            file.append(b"\n")?;
         }
         let clocks = match history.last {
             // Resume with this node's id even if the file was another node's.
@@ -85,7 +84,8 @@ impl Tracer {
             }
             None => Clocks::new(node),
         };
-        let inner = Inner { clocks, file, trace_messages, closed: false, write_failed: false };
+        let inner =
+            Inner { clocks, file, trace_messages, closed: false, write_failed: false, line: Vec::with_capacity(512) };
         Ok((Tracer { path: path.to_path_buf(), inner: Mutex::new(inner) }, history.incarnations + 1))
     }
 
@@ -146,6 +146,9 @@ impl Tracer {
             inner.write(&record, &self.path);
         }
         inner.closed = true;
+        if let Err(e) = inner.file.finish() {
+            tracing::error!("cannot trim the trace {}: {e}", self.path.display());
+        }
     }
 }
 
@@ -157,8 +160,9 @@ impl Inner {
         if !self.trace_messages && matches!(record.what, What::Send { .. } | What::Recv { .. }) {
             return;
         }
-        // One write(2) per line: a regular file takes the whole buffer at once.
-        if let Err(e) = self.file.write_all(record.to_json_line().as_bytes()) {
+        self.line.clear();
+        record.write_json_line(&mut self.line);
+        if let Err(e) = self.file.append(&self.line) {
             if !self.write_failed {
                 self.write_failed = true;
                 tracing::error!("cannot write the trace {}: {e}; later records may be missing", path.display());
@@ -171,6 +175,8 @@ impl Inner {
 mod tests {
     use super::*;
     use algorithms::trace::parse_jsonl;
+    use std::io::Write;
+    use std::path::PathBuf;
 
     fn temp_trace(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("clusterlab-tracer-{}-{name}", std::process::id()));
@@ -213,7 +219,9 @@ mod tests {
         tracer.record_recv("a", 2, "m", 5, &VectorClock::from([(2, 5)]));
         let r = tracer.record("a", What::Timer { name: "t".into() });
         assert_eq!(r.lc, 7, "the receive took the sender's clock");
-        let records = parse_jsonl(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        // Read while the tracer is open: the records, then the file's allocated tail.
+        let bytes = std::fs::read(&path).unwrap();
+        let records = parse_jsonl(std::str::from_utf8(node::trace_file::written(&bytes)).unwrap()).unwrap();
         assert_eq!(records, vec![r]);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }

@@ -189,3 +189,56 @@ fn a_drift_request_speeds_up_the_algorithms_timers() {
     assert!((95.0..200.0).contains(&before), "heartbeats every ~100 ms at true time: {before:.1} ms");
     assert!(after < before / 2.5, "4× faster: every {after:.1} ms against {before:.1} ms");
 }
+
+#[test]
+fn a_node_killed_in_the_middle_of_a_flood_loses_no_record_it_wrote() {
+    let mut cluster = Cluster::configure("flood-kill", 2, "load", serde_json::json!({}));
+    cluster.spawn_all();
+    wait_for(Duration::from_secs(5), "the nodes to connect", || {
+        (cluster.node(1).status().connected.len() == 1 && cluster.node(2).status().connected.len() == 1).then_some(())
+    });
+    let flood = Request::Command { instance: "load".into(), args: vec!["flood".into(), "10000000".into(), "2".into()] };
+    assert!(cluster.node(1).call(&flood).ok);
+    // Kill the sender once the receiver has taken in a good part of the flood, mid-stream.
+    wait_for(Duration::from_secs(20), "node 2 to receive 20,000 messages", || {
+        let received = cluster.node(2).trace().iter().filter(|r| matches!(r.what, What::Recv { from: 1, .. })).count();
+        (received >= 20_000).then_some(())
+    });
+    cluster.node(1).signal(Signal::SIGKILL);
+    cluster.node(1).wait_exit(Duration::from_secs(5));
+    assert!(cluster.node(2).call(&Request::Shutdown).ok);
+    cluster.node(2).wait_exit(Duration::from_secs(5));
+
+    // Every record of the killed node is whole, except at most the one it was writing.
+    let bytes = std::fs::read(&cluster.node(1).cfg.trace).unwrap();
+    let text = String::from_utf8(node::trace_file::written(&bytes).to_vec()).expect("the records are UTF-8");
+    assert!(bytes.len() > text.len(), "a killed node leaves its trace's allocated tail (trimmed by the orchestrator)");
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let whole = lines.iter().filter(|l| l.ends_with('\n')).count();
+    assert!(lines.len() - whole <= 1, "only the last line can be torn");
+    let sent: std::collections::BTreeSet<u64> = lines[..whole]
+        .iter()
+        .map(|l| serde_json::from_str::<algorithms::trace::TraceRecord>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .filter(|r| matches!(r.what, What::Send { .. }))
+        .map(|r| r.lc)
+        .collect();
+    // Whatever node 2 received, node 1 had recorded sending before it went out.
+    let received: Vec<u64> = cluster
+        .node(2)
+        .trace()
+        .iter()
+        .filter_map(|r| match r.what {
+            What::Recv { from: 1, msg_lc, .. } => Some(msg_lc),
+            _ => None,
+        })
+        .collect();
+    assert!(received.len() >= 20_000);
+    let missing: Vec<&u64> = received.iter().filter(|lc| !sent.contains(lc)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} received messages have no send record, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(sent.len() >= received.len(), "node 1 recorded at least what arrived ({} sends)", sent.len());
+}

@@ -295,7 +295,17 @@ impl Cluster {
         child.wait().with_context(|| format!("waiting for node {id}"))?;
         m.lifeline = None;
         self.paused.remove(&id);
+        self.trim_trace(id);
         Ok(())
+    }
+
+    /// Cuts the unwritten tail a node that did not stop cleanly leaves after its trace's records
+    /// (see `node::trace_file`); only for a node whose process is gone.
+    fn trim_trace(&self, id: NodeId) {
+        let path = self.spec.run_dir.join(format!("node-{id}.jsonl"));
+        if let Err(e) = node::trace_file::trim(&path) {
+            tracing::warn!("cannot trim {}: {e}", path.display());
+        }
     }
 
     /// Asks every live node to stop, then kills what is left after `grace`.
@@ -332,6 +342,9 @@ impl Cluster {
                 child.kill().ok();
                 child.wait().ok();
             }
+        }
+        for id in self.ids() {
+            self.trim_trace(id);
         }
     }
 

@@ -44,13 +44,15 @@ pub fn load_traces(run_dir: &Path, ids: &[NodeId]) -> Result<(Vec<TraceRecord>, 
     let mut problems = Vec::new();
     for id in ids {
         let path = run_dir.join(format!("node-{id}.jsonl"));
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
             Err(e) => {
                 problems.push(format!("{}: {e}", path.display()));
                 continue;
             }
         };
+        // A node that is still running, or was killed, has an unwritten tail after its records.
+        let text = String::from_utf8_lossy(node::trace_file::written(&bytes));
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             match serde_json::from_str::<TraceRecord>(line) {
                 Ok(r) => records.push(r),

@@ -60,6 +60,12 @@ impl TraceRecord {
         line
     }
 
+    /// Appends the record as one JSON line to `out`, a buffer the caller reuses.
+    pub fn write_json_line(&self, out: &mut Vec<u8>) {
+        serde_json::to_writer(&mut *out, self).expect("trace records always encode");
+        out.push(b'\n');
+    }
+
     /// The algorithm event's name, if this record is one.
     pub fn event_name(&self) -> Option<&str> {
         match &self.what {

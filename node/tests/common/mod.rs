@@ -98,7 +98,8 @@ impl NodeProc {
     }
 
     pub fn trace(&self) -> Vec<TraceRecord> {
-        let text = std::fs::read_to_string(&self.cfg.trace).unwrap_or_default();
+        let bytes = std::fs::read(&self.cfg.trace).unwrap_or_default();
+        let text = String::from_utf8_lossy(node::trace_file::written(&bytes));
         parse_jsonl(&text).unwrap_or_else(|e| panic!("trace of node {}: {e}\n{text}", self.cfg.id))
     }
 

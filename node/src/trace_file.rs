@@ -1,0 +1,175 @@
+//! The trace file, written through a shared memory mapping.
+//!
+//! Why a mapping: the trace promises that a SIGKILL loses at most the record being written. One
+//! write(2) per record kept that promise at the price of a system call per record, which cost
+//! the traced node most of its throughput. Stores into a `MAP_SHARED` mapping keep the promise
+//! without system calls: the mapped pages are the kernel's page cache of the file, not the
+//! process's memory, so what was copied into them reaches the file however the process ends
+//! (exit, panic, SIGKILL). A power failure is another matter; traces never promised to survive
+//! one.
+//!
+//! The file is grown ahead of its records, a chunk at a time, with the blocks allocated up front
+//! (`posix_fallocate`): a store into a hole of a sparse file would raise SIGBUS when the disk is
+//! full, an allocation that fails is an error the tracer reports. So until a clean stop trims it,
+//! the file ends in zero bytes past its last record. [`written`] tells the records from that
+//! tail; the node's next start trims it ([`TraceFile::open`]) and so does the orchestrator when
+//! it collects a run ([`trim`]).
+
+use memmap2::{MmapMut, MmapOptions};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+/// The file grows by at least this much at a time, and by as much again as it holds, up to
+/// [`MAX_CHUNK`]: few remaps for a long trace, little unused tail for a short one.
+const MIN_CHUNK: u64 = 1 << 20;
+const MAX_CHUNK: u64 = 64 << 20;
+
+/// The part of a trace file's bytes that holds records: everything before the tail of zero bytes
+/// a node that did not stop cleanly leaves behind. A record never contains a zero byte (JSON
+/// escapes control characters), so the tail is exactly the unwritten space.
+pub fn written(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    &bytes[..end]
+}
+
+/// Cuts the unwritten tail off a trace file whose node is gone (no process maps it any more:
+/// truncating a file under a live mapping would fault the writer). A missing file is no error.
+pub fn trim(path: &Path) -> io::Result<()> {
+    let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let len = written(&bytes).len() as u64;
+    if len < bytes.len() as u64 {
+        file.set_len(len)?;
+    }
+    Ok(())
+}
+
+/// An append-only file written through a shared mapping; see the module's comment.
+pub struct TraceFile {
+    file: File,
+    map: Option<MmapMut>,
+    /// Bytes of records in the file.
+    len: u64,
+    /// Bytes the file and the mapping hold (records and the allocated tail).
+    cap: u64,
+}
+
+impl TraceFile {
+    /// Opens or creates the file, trims a tail an earlier life left, and returns it with the
+    /// records already in it.
+    pub fn open(path: &Path) -> io::Result<(TraceFile, Vec<u8>)> {
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let len = written(&bytes).len();
+        bytes.truncate(len);
+        file.set_len(len as u64)?;
+        let trace = TraceFile { file, map: None, len: len as u64, cap: len as u64 };
+        Ok((trace, bytes))
+    }
+
+    /// Appends `bytes`: a copy into the mapping, and now and then a new chunk of file.
+    pub fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let end = self.len + bytes.len() as u64;
+        if end > self.cap || self.map.is_none() {
+            self.grow(end)?;
+        }
+        let map = self.map.as_mut().expect("grow maps the file");
+        map[self.len as usize..end as usize].copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+
+    fn grow(&mut self, need: u64) -> io::Result<()> {
+        let chunk = self.cap.clamp(MIN_CHUNK, MAX_CHUNK);
+        let cap = need.max(self.cap) + chunk;
+        // Unmap before the file changes size; a failure below leaves the file as it was.
+        self.map = None;
+        nix::fcntl::posix_fallocate(self.file.as_raw_fd(), self.cap as i64, (cap - self.cap) as i64)
+            .map_err(io::Error::from)?;
+        self.cap = cap;
+        // SAFETY: the mapping is of a file only this process writes while it runs; the
+        // orchestrator trims a trace only after its node has exited ([`trim`]), and the node
+        // never shrinks the file below `cap` while it is mapped (only in `finish`, after unmapping).
+        self.map = Some(unsafe { MmapOptions::new().populate().map_mut(&self.file)? });
+        Ok(())
+    }
+
+    /// Unmaps the file and cuts it to its records: what a clean stop leaves.
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.map = None;
+        if self.cap != self.len {
+            self.file.set_len(self.len)?;
+            self.cap = self.len;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for TraceFile {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("clusterlab-trace-file-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("node-1.jsonl")
+    }
+
+    #[test]
+    fn records_are_in_the_file_before_it_is_closed_and_the_tail_is_trimmed_after() {
+        let path = temp("tail");
+        let (mut file, old) = TraceFile::open(&path).unwrap();
+        assert!(old.is_empty());
+        file.append(b"{\"a\":1}\n").unwrap();
+        file.append(b"{\"b\":2}\n").unwrap();
+        // What a SIGKILL would leave: the records, then the allocated tail.
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len() as u64, MIN_CHUNK + 8, "one chunk ahead of the first record");
+        assert_eq!(written(&bytes), b"{\"a\":1}\n{\"b\":2}\n");
+        drop(file);
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n", "a clean close trims");
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn a_reopened_file_goes_on_after_its_records_and_grows_past_chunks() {
+        let path = temp("reopen");
+        std::fs::write(&path, b"{\"a\":1}\n\0\0\0\0").unwrap();
+        let (mut file, old) = TraceFile::open(&path).unwrap();
+        assert_eq!(old, b"{\"a\":1}\n");
+        let line = vec![b'x'; 100_000];
+        for _ in 0..30 {
+            file.append(&line).unwrap();
+        }
+        drop(file);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 8 + 3_000_000);
+        assert!(bytes[8..].iter().all(|&b| b == b'x'));
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+
+    #[test]
+    fn trim_cuts_only_the_zero_tail() {
+        let path = temp("trim");
+        std::fs::write(&path, b"{\"a\":1}\n{\"b\"\0\0\0").unwrap();
+        trim(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\"", "a torn line stays for the reader to report");
+        trim(&path.with_file_name("absent.jsonl")).unwrap();
+        let _ = std::fs::remove_dir_all(path.parent().unwrap());
+    }
+}
