@@ -6,6 +6,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod attributes;
 mod bully;
 mod checkers;
 mod lease;

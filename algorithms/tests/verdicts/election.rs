@@ -15,6 +15,7 @@ use serde_json::json;
 pub const CASES: &[Entry] = &[
     // Shared by several elections.
     case!("bully", "stable_agreement", Violating, everyone_follows_a_lower_id),
+    case!("bully", "stable_agreement", Violating, everyone_follows_the_highest_id_not_the_best_attribute),
     case!("bully", "stable_agreement", NothingToJudge, agreed_but_shorter_than_the_bound),
     case!("bully", "election_within_bound", Violating, no_new_leader_after_the_leader_dies),
     case!("bully", "election_within_bound", Violating, agreement_only_after_2500_ms),
@@ -28,6 +29,7 @@ pub const CASES: &[Entry] = &[
     case!("bully", "elections_answered", Violating, bully_an_answer_back_after_the_answer_timeout),
     case!("bully", "elections_answered", NothingToJudge, quiet_100_ms),
     case!("lelann", "one_elected_highest", Violating, a_lower_id_elected),
+    case!("lelann", "one_elected_highest", Violating, the_highest_id_elected_over_a_better_attribute),
     case!("lelann", "one_elected_highest", NothingToJudge, agreement_without_an_elected_event),
     case!("lelann", "stable_agreement", Violating, everyone_follows_a_lower_id),
     case!("lelann", "stable_agreement", NothingToJudge, agreed_but_shorter_than_the_bound),
@@ -36,6 +38,7 @@ pub const CASES: &[Entry] = &[
     case!("lelann", "election_message_cost", Violating, ring_an_election_above_the_worst_case),
     case!("lelann", "election_message_cost", NothingToJudge, only_the_start_election),
     case!("chang-roberts", "one_elected_highest", Violating, a_lower_id_elected),
+    case!("chang-roberts", "one_elected_highest", Violating, the_highest_id_elected_over_a_better_attribute),
     case!("chang-roberts", "one_elected_highest", NothingToJudge, agreement_without_an_elected_event),
     case!("chang-roberts", "stable_agreement", Violating, everyone_follows_a_lower_id),
     case!("chang-roberts", "stable_agreement", NothingToJudge, agreed_but_shorter_than_the_bound),
@@ -81,6 +84,7 @@ pub const CASES: &[Entry] = &[
     case!("lease", "request_rate", NothingToJudge, quiet_100_ms),
     // Randomized.
     case!("randomized", "highest_draw_wins", Violating, randomized_a_winner_that_saw_a_higher_draw),
+    case!("randomized", "highest_draw_wins", Violating, randomized_a_higher_draw_wins_over_a_better_attribute),
     case!("randomized", "highest_draw_wins", NothingToJudge, agreement_without_an_elected_event),
     case!("randomized", "stable_agreement", Violating, randomized_views_split_at_the_end),
     case!("randomized", "stable_agreement", NothingToJudge, agreed_but_shorter_than_the_bound),
@@ -149,6 +153,21 @@ fn agreement_only_after_2500_ms() -> Execution {
     let mut t = Trace::new(3);
     t.follow(2500, &[1, 2, 3], 3);
     t.end(5000)
+}
+
+/// By attribute, node 1 is the best (50; the others have none): everyone following node 3, the
+/// highest id, is agreement on the wrong node.
+fn everyone_follows_the_highest_id_not_the_best_attribute() -> Execution {
+    let mut t = Trace::new(3).params(json!({ "attributes": { "1": 50 } }));
+    t.follow(100, &[1, 2, 3], 3);
+    t.end(2000)
+}
+
+/// By attribute, node 1 is the best (50): node 3, the highest id, elected is a wrong win.
+fn the_highest_id_elected_over_a_better_attribute() -> Execution {
+    let mut t = Trace::new(3).params(json!({ "attributes": { "1": 50 } }));
+    t.event(500, 3, "elected", json!({ "leader": 3 }));
+    t.end(2000)
 }
 
 fn a_lower_id_elected() -> Execution {
@@ -451,6 +470,16 @@ fn randomized_a_winner_that_saw_a_higher_draw() -> Execution {
     t.event(10, 1, "draw", json!({ "round": 1, "value": 50 }));
     t.message(10, 2, 1, &RandMsg::Draw { round: 1, value: 90 });
     t.event(40, 1, "elected", json!({ "leader": 1, "round": 1, "value": 50 }));
+    t.end(2000)
+}
+
+/// By attribute node 2 (50) outranks node 1 (none) whatever they draw: node 1 wins with the
+/// higher draw, over node 2's better attribute.
+fn randomized_a_higher_draw_wins_over_a_better_attribute() -> Execution {
+    let mut t = Trace::new(3).params(json!({ "attributes": { "2": 50 } }));
+    t.event(10, 1, "draw", json!({ "round": 1, "value": 90 }));
+    t.message(10, 2, 1, &RandMsg::Draw { round: 1, value: 20 });
+    t.event(40, 1, "elected", json!({ "leader": 1, "round": 1, "value": 90 }));
     t.end(2000)
 }
 
