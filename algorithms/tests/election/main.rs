@@ -10,6 +10,7 @@ mod attributes;
 mod bully;
 mod checkers;
 mod lease;
+mod lease_lock;
 mod raft;
 mod randomized;
 mod ring;
