@@ -16,6 +16,7 @@ mod randomized;
 mod ring;
 mod rules_bully;
 mod rules_chang_roberts;
+mod rules_lease_lock;
 mod rules_lelann;
 mod rules_raft;
 mod rules_timestamp;

@@ -82,6 +82,21 @@ pub const CASES: &[Entry] = &[
     case!("lease", "request_rate", Violating, lease_reads_faster_than_the_retry_period),
     case!("lease", "request_rate", Violating, lease_a_write_without_a_read),
     case!("lease", "request_rate", NothingToJudge, quiet_100_ms),
+    // Lease lock (node 1 the lock service; the storage node 2, or 4 beside a lease trace).
+    case!("lease-lock", "fenced_writes", Violating, lock_a_lower_token_accepted_after_a_higher),
+    case!("lease-lock", "fenced_writes", NothingToJudge, lock_quiet),
+    case!("lease-lock", "single_writer_per_token", Violating, lock_two_writers_with_one_token),
+    case!("lease-lock", "single_writer_per_token", NothingToJudge, lock_quiet),
+    case!("lease-lock", "no_early_takeover", Violating, lock_a_takeover_before_the_lease_duration),
+    case!("lease-lock", "no_early_takeover", NothingToJudge, lock_the_holder_never_lost),
+    case!("lease-lock", "transitions_grow", Violating, lock_transitions_that_do_not_grow),
+    case!("lease-lock", "transitions_grow", NothingToJudge, lock_the_holder_never_lost),
+    case!("lease-lock", "stable_agreement", Violating, lock_candidates_never_agree),
+    case!("lease-lock", "stable_agreement", NothingToJudge, lock_the_store_is_down),
+    case!("lease-lock", "election_within_bound", Violating, lock_candidates_never_agree),
+    case!("lease-lock", "election_within_bound", NothingToJudge, lock_the_store_is_down),
+    case!("lease-lock", "request_rate", Violating, lock_reads_faster_than_the_retry_period),
+    case!("lease-lock", "request_rate", NothingToJudge, lock_quiet),
     // Randomized.
     case!("randomized", "highest_draw_wins", Violating, randomized_a_winner_that_saw_a_higher_draw),
     case!("randomized", "highest_draw_wins", Violating, randomized_a_higher_draw_wins_over_a_better_attribute),
@@ -460,6 +475,63 @@ fn lease_reads_faster_than_the_retry_period() -> Execution {
 fn lease_a_write_without_a_read() -> Execution {
     let mut t = Trace::new(3);
     t.message(100, 2, 1, &LeaseMsg::Update { req: 1, expected: 0, record: record(Some(2), 1) });
+    t.end(2000)
+}
+
+// ---- Lease lock ----
+
+/// A lease trace as a `lease-lock` run: a storage, node 4, beside its nodes (it never starts,
+/// and is no lock client), so the lease's checks judge the same candidates.
+fn as_lock(mut run: Execution) -> Execution {
+    run.nodes.push(4);
+    run.params = json!({ "storage": 4 });
+    run
+}
+
+fn lock_quiet() -> Execution {
+    as_lock(quiet_100_ms())
+}
+
+fn lock_a_takeover_before_the_lease_duration() -> Execution {
+    as_lock(lease_a_takeover_before_the_lease_duration())
+}
+
+fn lock_the_holder_never_lost() -> Execution {
+    as_lock(lease_the_holder_never_lost())
+}
+
+fn lock_transitions_that_do_not_grow() -> Execution {
+    as_lock(lease_transitions_that_do_not_grow())
+}
+
+fn lock_candidates_never_agree() -> Execution {
+    as_lock(lease_candidates_never_agree())
+}
+
+fn lock_the_store_is_down() -> Execution {
+    as_lock(lease_the_store_is_down())
+}
+
+fn lock_reads_faster_than_the_retry_period() -> Execution {
+    as_lock(lease_reads_faster_than_the_retry_period())
+}
+
+/// The storage (node 2) accepts node 4's token 2 at 500 ms, then node 3's token 1 at 900 ms:
+/// the stale holder's write got through.
+fn lock_a_lower_token_accepted_after_a_higher() -> Execution {
+    let mut t = Trace::new(4).params(json!({ "storage": 2 }));
+    t.message(499, 4, 2, &LeaseMsg::Write { token: 2, seq: 1 });
+    t.event(500, 2, "write_accepted", json!({ "from": 4, "token": 2, "seq": 1 }));
+    t.message(899, 3, 2, &LeaseMsg::Write { token: 1, seq: 5 });
+    t.event(900, 2, "write_accepted", json!({ "from": 3, "token": 1, "seq": 5 }));
+    t.end(2000)
+}
+
+/// Nodes 3 and 4 both write with token 1.
+fn lock_two_writers_with_one_token() -> Execution {
+    let mut t = Trace::new(4).params(json!({ "storage": 2 }));
+    t.message(300, 3, 2, &LeaseMsg::Write { token: 1, seq: 1 });
+    t.message(700, 4, 2, &LeaseMsg::Write { token: 1, seq: 1 });
     t.end(2000)
 }
 
