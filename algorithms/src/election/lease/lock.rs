@@ -117,7 +117,7 @@ impl Spec for LeaseLock {
     const NAME: &'static str = "lease-lock";
     const FAMILY: Family = Family::Election;
     const SUMMARY: &'static str =
-        "lease-based lock with fencing tokens: the lease's transitions count is the token; the storage rejects lower tokens";
+        "lease-based lock with fencing tokens: the lease's transitions count is the token, the storage rejects lower ones; per retry period 1 read + 1 write of the record per client, 1 storage write per holder";
     type Params = LeaseLockParams;
 
     fn build(me: NodeId, _peers: &[NodeId], p: &LeaseLockParams) -> Result<impl Process, String> {
