@@ -82,6 +82,11 @@ pub trait Spec: Sync + 'static {
     /// clients, for which an experiment with a `[workload]` is an error.
     const CLIENT: Option<ClientFactory> = None;
 
+    /// Whether the algorithm elects by attribute: takes `params.attributes`
+    /// ([`crate::check::election::Attributes`]), which the orchestrator fills from an experiment's
+    /// `attributes` table (an error for an algorithm that does not).
+    const BY_ATTRIBUTE: bool = false;
+
     /// What every run of this algorithm must satisfy; the checker reports each of these by name.
     fn properties() -> Vec<PropertyInfo>;
 
@@ -111,6 +116,9 @@ pub trait Algorithm: Sync {
 
     /// Whether the algorithm is a service with client nodes (see [`Spec::CLIENT`]).
     fn has_clients(&self) -> bool;
+
+    /// Whether it elects by attribute (see [`Spec::BY_ATTRIBUTE`]).
+    fn by_attribute(&self) -> bool;
 
     /// Builds the process of client node `me`; an error naming `workload` for an algorithm
     /// without clients.
@@ -147,6 +155,10 @@ impl<S: Spec> Algorithm for S {
 
     fn has_clients(&self) -> bool {
         S::CLIENT.is_some()
+    }
+
+    fn by_attribute(&self) -> bool {
+        S::BY_ATTRIBUTE
     }
 
     fn build_client(&self, me: NodeId, servers: &[NodeId], workload: &Workload) -> Result<Box<dyn DynProcess>, String> {

@@ -16,6 +16,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &election::ring::chang_roberts::ChangRoberts,
         &election::raft::RaftElection,
         &election::lease::Lease,
+        &election::lease::lock::LeaseLock,
         &election::randomized::Randomized,
         &election::timestamp::TimestampElection,
         &mutex::central::Central,

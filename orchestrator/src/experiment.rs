@@ -11,6 +11,7 @@ use algorithms::sim::NetworkModel;
 use algorithms::NodeId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -32,6 +33,12 @@ pub struct Experiment {
     /// The algorithm's parameters, checked by the algorithm (unknown keys are errors).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub params: Value,
+    /// Election by attribute (`attributes = { 1 = 40, 2 = 90 }`: each node's free disk, CPU
+    /// speed, ...): the best live attribute leads, nodes not listed have 0, ties go to the higher
+    /// id. [`Experiment::load`] moves the table into `params.attributes` (see
+    /// `algorithms::check::election::Attributes` for why a parameter), so it is empty once loaded.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attributes: BTreeMap<String, Value>,
     /// Process faults at given times.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultSpec>,
@@ -133,8 +140,51 @@ impl Experiment {
         if exp.name.is_empty() {
             exp.name = path.file_stem().map_or("experiment".into(), |s| s.to_string_lossy().into_owned());
         }
+        exp.take_attributes().map_err(fail)?;
         exp.validate().map_err(|e| fail(with_variable(e)))?;
         Ok(exp)
+    }
+
+    /// Checks the `attributes` table (every key a node of the cluster, every value a whole number
+    /// at least 0) and moves it into `params.attributes` for an algorithm that elects by
+    /// attribute; an error names the key.
+    fn take_attributes(&mut self) -> Result<(), String> {
+        if self.attributes.is_empty() {
+            return Ok(());
+        }
+        let algorithm = algorithms::find(&self.algorithm).map_err(|e| format!("algorithm: {e}"))?;
+        if !algorithm.by_attribute() {
+            let by: Vec<&str> = algorithms::catalogue().iter().filter(|a| a.by_attribute()).map(|a| a.name()).collect();
+            return Err(format!(
+                "attributes: {} does not elect by attribute (these do: {})",
+                self.algorithm,
+                by.join(", ")
+            ));
+        }
+        let mut table = serde_json::Map::new();
+        for (key, value) in &self.attributes {
+            let node: NodeId =
+                key.parse().map_err(|_| format!("attributes.{key}: a key is a node id, 1 to {}", self.nodes))?;
+            if !(1..=self.nodes as NodeId).contains(&node) {
+                return Err(format!("attributes.{key}: there is no node {node} in a cluster of {}", self.nodes));
+            }
+            let Some(attribute) = value.as_u64() else {
+                return Err(format!("attributes.{key}: {value} is not a whole number at least 0"));
+            };
+            table.insert(node.to_string(), attribute.into());
+        }
+        match &mut self.params {
+            Value::Null => self.params = serde_json::json!({ "attributes": table }),
+            Value::Object(params) if params.contains_key("attributes") => {
+                return Err("attributes: given twice, at the top and as params.attributes; keep one".into())
+            }
+            Value::Object(params) => {
+                params.insert("attributes".into(), table.into());
+            }
+            _ => return Err("params: must be a table".into()),
+        }
+        self.attributes.clear();
+        Ok(())
     }
 
     /// Everything that can be checked before a process starts.
@@ -291,6 +341,25 @@ mod tests {
         let path = write(&dir, "param.toml", "algorithm = \"bully\"\n[params]\nheartbeat = 5\n");
         let err = Experiment::load(&path, &Overrides::default()).unwrap_err().to_string();
         assert!(err.contains("params") && err.contains("heartbeat"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn attributes_are_checked_named_and_handed_to_the_algorithm() {
+        let dir = scratch();
+        let load = |name: &str, text: &str| Experiment::load(&write(&dir, name, text), &Overrides::default());
+        let err = load("far.toml", "algorithm = \"bully\"\nnodes = 3\nattributes = { 1 = 40, 7 = 90 }\n").unwrap_err();
+        let err = err.to_string();
+        assert!(err.contains("far.toml") && err.contains("attributes.7: there is no node 7"), "{err}");
+        let err = load("neg.toml", "algorithm = \"bully\"\nnodes = 3\nattributes = { 2 = -1 }\n").unwrap_err();
+        assert!(err.to_string().contains("attributes.2: -1 is not a whole number"), "{err}");
+        let err = load("raft.toml", "algorithm = \"raft-election\"\nattributes = { 2 = 1 }\n").unwrap_err();
+        assert!(err.to_string().contains("attributes: raft-election does not elect by attribute"), "{err}");
+        let exp = load("ok.toml", "algorithm = \"bully\"\nnodes = 3\nattributes = { 1 = 40, 2 = 90 }\n").unwrap();
+        assert!(exp.attributes.is_empty());
+        assert_eq!(exp.params, serde_json::json!({ "attributes": { "1": 40, "2": 90 } }));
+        let again: Experiment = toml::from_str(&exp.to_toml()).unwrap();
+        assert_eq!(again, exp, "saved with the run as params.attributes");
         std::fs::remove_dir_all(dir).ok();
     }
 

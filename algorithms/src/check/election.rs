@@ -28,10 +28,74 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Who a stable period must agree on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
-    /// The highest live id (bully, ring elections).
-    Highest,
+    /// The best live node by [`Attributes`]: the highest live id when there are none (bully,
+    /// ring elections).
+    Best,
     /// Any live member (Raft, leases, randomized).
     Any,
+}
+
+/// Election by attribute: "the non-faulty process with the best attribute value" (free disk, CPU
+/// speed), from the experiment's `attributes = { 1 = 40, 2 = 90 }` table, which the orchestrator
+/// hands to an algorithm that elects by attribute as its `params.attributes`: a parameter reaches
+/// every host (real node, simulator) and the checker through the one path parameters already take,
+/// and is saved with the run. A node not listed has attribute 0, the worst, so listing only a few
+/// nodes prefers them; ties are broken by id, the higher winning. With no table every node has 0
+/// and the best is the highest id: the classic elections, unchanged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Attributes(pub BTreeMap<NodeId, u64>);
+
+/// What an election by attribute compares: the attribute, then the id.
+pub type Rank = (u64, NodeId);
+
+impl Attributes {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `node`'s attribute: 0 when not listed.
+    pub fn of(&self, node: NodeId) -> u64 {
+        self.0.get(&node).copied().unwrap_or(0)
+    }
+
+    pub fn rank(&self, node: NodeId) -> Rank {
+        (self.of(node), node)
+    }
+
+    /// Whether `a` beats `b`.
+    pub fn better(&self, a: NodeId, b: NodeId) -> bool {
+        self.rank(a) > self.rank(b)
+    }
+
+    /// The best of `nodes`.
+    pub fn best(&self, nodes: impl IntoIterator<Item = NodeId>) -> Option<NodeId> {
+        nodes.into_iter().max_by_key(|n| self.rank(*n))
+    }
+
+    /// Every listed node must be one of the cluster's `1..=nodes`; an error names the key.
+    pub fn validate(&self, nodes: usize) -> Result<(), String> {
+        match self.0.keys().find(|n| !(1..=nodes as NodeId).contains(n)) {
+            Some(n) => Err(format!("params.attributes.{n}: there is no node {n} in a cluster of {nodes}")),
+            None => Ok(()),
+        }
+    }
+
+    /// "the highest live id", or "the best live attribute" when there are attributes.
+    pub fn what_best(&self) -> &'static str {
+        match self.is_empty() {
+            true => "the highest live id",
+            false => "the best live attribute (ties to the higher id)",
+        }
+    }
+
+    /// How `node` ranks, for a detail line: `node 3` or `node 3 (attribute 90)`.
+    pub fn describe(&self, node: NodeId) -> String {
+        match self.is_empty() {
+            true => format!("node {node}"),
+            false => format!("node {node} (attribute {})", self.of(node)),
+        }
+    }
 }
 
 /// The leader views of a run, seen through the nodes that take part in elections.
@@ -40,6 +104,8 @@ pub struct Elections<'a> {
     pub views: LeaderViews,
     /// The nodes that elect and follow (a lease store, for one, does not).
     pub members: Vec<NodeId>,
+    /// What "best" means for [`Expect::Best`]: the run's attributes (none: the highest id).
+    pub attributes: Attributes,
     boundaries: Vec<Nanos>,
     /// Every moment at which some view may have changed, in order.
     moments: Vec<Nanos>,
@@ -69,7 +135,18 @@ impl<'a> Elections<'a> {
         );
         moments.sort_unstable();
         moments.dedup();
-        Elections { run, views, members, boundaries, moments }
+        Elections { run, views, members, attributes: Attributes::default(), boundaries, moments }
+    }
+
+    /// Judges "best" by the run's `attributes` instead of by id alone.
+    pub fn by(mut self, attributes: &Attributes) -> Elections<'a> {
+        self.attributes = attributes.clone();
+        self
+    }
+
+    /// The best of the members live at `t`.
+    pub fn best_live(&self, t: Nanos) -> Option<NodeId> {
+        self.attributes.best(self.live(t))
     }
 
     /// Members running at `t`.
@@ -206,8 +283,8 @@ pub fn overlapping_reigns(reigns: &[Reign]) -> Vec<(Reign, Reign, Nanos, Nanos)>
     found
 }
 
-/// "In every stable period the live members agree on one leader (the highest live id, for
-/// [`Expect::Highest`])", judged just before each stable period ends. Periods with a cut link
+/// "In every stable period the live members agree on one leader (the best live one, for
+/// [`Expect::Best`])", judged just before each stable period ends. Periods with a cut link
 /// are left out (every side may elect its own) and so are periods in which `can_elect` says no
 /// election can succeed (e.g. Raft without a live majority).
 pub fn stable_agreement(
@@ -228,9 +305,8 @@ pub fn stable_agreement(
             continue;
         }
         judged += 1;
-        let live = el.live(at);
         let wanted = match expect {
-            Expect::Highest => live.iter().max().copied(),
+            Expect::Best => el.best_live(at),
             Expect::Any => None,
         };
         let agreed = el.agreement(at);
@@ -241,7 +317,7 @@ pub fn stable_agreement(
                 el.run.ms(to),
                 el.describe(at),
                 match wanted {
-                    Some(w) => format!("all on node {w}, the highest live id"),
+                    Some(w) => format!("all on {}, {}", el.attributes.describe(w), el.attributes.what_best()),
                     None => "all on one live leader".into(),
                 }
             );
@@ -249,7 +325,7 @@ pub fn stable_agreement(
         }
     }
     let what = match expect {
-        Expect::Highest => "the highest live id",
+        Expect::Best => el.attributes.what_best(),
         Expect::Any => "one live leader",
     };
     let not_judged = match skipped {
@@ -276,9 +352,9 @@ pub struct Episode {
 }
 
 /// The episodes of a run: the start (from the moment the last node started), every death or pause
-/// of the agreed leader, every heal, and, when `highest_takes_over`, every restart of a node
-/// above the agreed leader.
-pub fn episodes(el: &Elections, highest_takes_over: bool) -> Vec<Episode> {
+/// of the agreed leader, every heal, and, when `best_takes_over`, every restart of a node
+/// that beats the agreed leader (by [`Elections::attributes`]).
+pub fn episodes(el: &Elections, best_takes_over: bool) -> Vec<Episode> {
     let first_starts = el.run.records.iter().filter(|r| matches!(r.what, What::Start { incarnation: 1 }));
     let started = first_starts.map(|r| r.t).max().unwrap_or(el.run.start);
     let mut found = vec![Episode { t0: started, why: "start", old_leader: None, at: started }];
@@ -301,11 +377,11 @@ pub fn episodes(el: &Elections, highest_takes_over: bool) -> Vec<Episode> {
             found.push(Episode { t0: down, why, old_leader: Some(node), at: f.t });
         }
     }
-    if highest_takes_over {
+    if best_takes_over {
         for r in &el.run.records {
             if matches!(r.what, What::Start { incarnation } if incarnation > 1)
                 && el.members.contains(&r.node)
-                && el.agreement(r.t.saturating_sub(1)).is_none_or(|l| r.node > l)
+                && el.agreement(r.t.saturating_sub(1)).is_none_or(|l| el.attributes.better(r.node, l))
             {
                 found.push(Episode { t0: r.t, why: "higher id restarted", old_leader: None, at: r.t });
             }
@@ -352,7 +428,7 @@ pub fn election_latency(
             continue;
         }
         let accept = |l: NodeId, live: &[NodeId]| {
-            Some(l) != e.old_leader && (expect == Expect::Any || live.iter().max() == Some(&l))
+            Some(l) != e.old_leader && (expect == Expect::Any || el.attributes.best(live.iter().copied()) == Some(l))
         };
         match el.first_agreement(e.t0, end, accept) {
             Some((done, leader)) => {

@@ -16,6 +16,12 @@
 //! - A process that (re)starts waits for a heartbeat before calling an election, and keeps its
 //!   round across restarts; a leader answers a call for an old round with its heartbeat.
 //!
+//! By attribute (`params.attributes`, see [`Attributes`]): the attribute comes first and the
+//! random draw only breaks ties among the best attributes, so the best live attribute leads and
+//! among equals the randomness still picks one without favouring an id. Draws and claims then
+//! compare (attribute, draw); a tie at the top is a tie of both. Every process knows the table,
+//! so the messages carry only the draws. Without attributes every attribute is 0: the draw alone.
+//!
 //! Promise: in stable periods all live processes follow one leader; each winner held the highest
 //! draw of its round among those it received (ties were drawn again); an election finishes within
 //! a bound. Cost: (n−1) ELECTION + n(n−1) DRAW = n²−1 messages per round with one caller, and
@@ -24,8 +30,8 @@
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::election::{
-    election_latency, episodes, listing, message_metric, sends_by_type, shown, stable_agreement, Elections, Expect,
-    SentIndex, Timed,
+    election_latency, episodes, listing, message_metric, sends_by_type, shown, stable_agreement, Attributes, Elections,
+    Expect, SentIndex, Timed,
 };
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::event::Event;
@@ -100,6 +106,9 @@ pub struct RandomizedParams {
     /// Longest acceptable time from a leader's death to agreement on the next; derived when not
     /// given.
     pub election_bound_ms: Option<u64>,
+    /// Each node's attribute (filled from the experiment's `attributes`): it counts before the draw.
+    #[serde(skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes,
 }
 
 impl Default for RandomizedParams {
@@ -111,6 +120,7 @@ impl Default for RandomizedParams {
             collect_ms: 30,
             draw_max: 1000,
             election_bound_ms: None,
+            attributes: Attributes::default(),
         }
     }
 }
@@ -125,7 +135,8 @@ impl RandomizedParams {
 }
 
 impl Params for RandomizedParams {
-    fn validate(&self, _nodes: usize) -> Result<(), String> {
+    fn validate(&self, nodes: usize) -> Result<(), String> {
+        self.attributes.validate(nodes)?;
         if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.leader_timeout_ms {
             return Err(format!(
                 "params.heartbeat_ms ({}) must be above 0 and below params.leader_timeout_ms ({})",
@@ -142,10 +153,12 @@ impl Params for RandomizedParams {
     }
 }
 
-/// A leader's claim; the higher claim leads.
+/// A leader's claim; the higher claim leads (fields compare in order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Claim {
     round: u64,
+    /// The claimant's attribute (0 without attributes).
+    attribute: u64,
     value: u32,
     id: NodeId,
 }
@@ -210,22 +223,27 @@ impl RandomizedNode {
         }
     }
 
-    /// The collection time is over: the highest draw wins; a tie at the top draws again.
+    /// The collection time is over: the highest (attribute, draw) wins; a tie at the top draws
+    /// again.
     fn decide(&mut self, ctx: &mut Ctx<RandomizedTimer>) {
         let Some(draws) = self.drawing.take() else { return };
-        let top = *draws.seen.values().max().expect("its own draw at least");
-        let best: Vec<NodeId> = draws.seen.iter().filter(|(_, v)| **v == top).map(|(n, _)| *n).collect();
+        let attrs = &self.params.attributes;
+        let key = |(n, v): (&NodeId, &u32)| (attrs.of(*n), *v);
+        let top = draws.seen.iter().map(key).max().expect("its own draw at least");
+        let best: Vec<NodeId> = draws.seen.iter().filter(|d| key(*d) == top).map(|(n, _)| *n).collect();
+        let (attribute, value) = top;
         if best.len() > 1 {
-            ctx.emit(&RandomizedEvent::Tie { round: draws.round, value: top, nodes: best.clone() });
+            ctx.emit(&RandomizedEvent::Tie { round: draws.round, value, nodes: best.clone() });
             return self.join(ctx, draws.round + 1);
         }
-        let claim = Claim { round: draws.round, value: top, id: best[0] };
+        let claim = Claim { round: draws.round, attribute, value, id: best[0] };
         if claim.id == self.me {
             ctx.emit(&ElectionEvent::Elected(Elected {
                 leader: self.me,
                 round: Some(claim.round),
-                value: Some(top),
+                value: Some(value),
                 draws: Some(draws.seen.len() as u64),
+                attribute: (!attrs.is_empty()).then_some(attribute),
                 ..Elected::default()
             }));
         }
@@ -287,7 +305,7 @@ impl Process for RandomizedNode {
                 }
             }
             RandMsg::Heartbeat { round, value } => {
-                let claim = Claim { round, value, id: from };
+                let claim = Claim { round, attribute: self.params.attributes.of(from), value, id: from };
                 if self.leader == Some(claim) {
                     self.expect_heartbeat(ctx);
                 } else if self.drawing.as_ref().is_some_and(|d| d.round > round) {
@@ -350,7 +368,8 @@ impl Spec for Randomized {
     const NAME: &'static str = "randomized";
     const FAMILY: Family = Family::Election;
     const SUMMARY: &'static str =
-        "randomized election: everyone draws a random number, the highest wins, ties draw again";
+        "randomized election: everyone draws a random number, the highest (after the best attribute) wins, ties draw again";
+    const BY_ATTRIBUTE: bool = true;
     type Params = RandomizedParams;
 
     fn build(me: NodeId, _peers: &[NodeId], p: &RandomizedParams) -> Result<impl Process, String> {
@@ -361,7 +380,7 @@ impl Spec for Randomized {
         vec![
             PropertyInfo {
                 name: "highest_draw_wins",
-                promise: "every winner drew its round's highest number among the draws it received, with no tie",
+                promise: "every winner drew its round's highest number among the draws it received (the highest (attribute, draw), with attributes), with no tie",
             },
             PropertyInfo {
                 name: "stable_agreement",
@@ -389,7 +408,7 @@ pub fn check_randomized(run: &Execution, params: &RandomizedParams) -> CheckRepo
     let el = Elections::new(run, run.nodes.clone());
     let anyone = |_: Nanos| true;
 
-    let wins = highest_draw_wins(run);
+    let wins = highest_draw_wins(run, &params.attributes);
     let agreement = stable_agreement(&el, bound, Expect::Any, &anyone);
     let eps = episodes(&el, false);
     let (latency, timed) = election_latency(&el, &eps, bound, Expect::Any, &anyone);
@@ -453,8 +472,9 @@ pub fn check_randomized(run: &Execution, params: &RandomizedParams) -> CheckRepo
 }
 
 /// Every `elected` event: the winner's own draw of that round is the number it claims, and every
-/// draw of that round it received before winning is strictly lower.
-fn highest_draw_wins(run: &Execution) -> PropertyResult {
+/// draw of that round it received before winning is strictly lower (by (attribute, draw), with
+/// attributes).
+fn highest_draw_wins(run: &Execution, attrs: &Attributes) -> PropertyResult {
     const NAME: &str = "highest_draw_wins";
     let sent = SentIndex::new(&run.records);
     let mut checked = 0;
@@ -473,11 +493,12 @@ fn highest_draw_wins(run: &Execution) -> PropertyResult {
             let Some(RandMsg::Draw { round: rr, value: v }) = sent.send_of(r).and_then(shown::<RandMsg>) else {
                 continue;
             };
-            if rr == round && v as u64 >= value {
+            let from = sent.send_of(r).map_or(0, |s| s.node);
+            if rr == round && (attrs.of(from), v as u64) >= (attrs.of(win.node), value) {
                 let detail = format!(
-                    "node {} won round {round} with {value}, but had received {v} from node {} in that round",
-                    win.node,
-                    sent.send_of(r).map_or(0, |s| s.node)
+                    "{} won round {round} with {value}, but had received {v} from {} in that round",
+                    attrs.describe(win.node),
+                    attrs.describe(from)
                 );
                 return PropertyResult::violated(NAME, detail, vec![EventRef::of(r), EventRef::of(win)]);
             }

@@ -199,7 +199,7 @@ fn ring_an_election_that_costs_more_than_the_textbook_worst() {
     t.all_follow(50, &[1, 2, 3], 3, 0);
     t.fault(500, kill(3));
     t.event(800, 1, "election_started", json!({ "initiator": true }));
-    let election = RingMsg::Pass { seq: 1, hops: 1, body: CrMsg::Election { id: 1 } };
+    let election = RingMsg::Pass { seq: 1, hops: 1, body: CrMsg::Election { id: 1, attribute: 0 } };
     for _ in 0..20 {
         t.message(800, 1, 2, &election);
     }

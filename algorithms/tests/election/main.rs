@@ -6,14 +6,17 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod attributes;
 mod bully;
 mod checkers;
 mod lease;
+mod lease_lock;
 mod raft;
 mod randomized;
 mod ring;
 mod rules_bully;
 mod rules_chang_roberts;
+mod rules_lease_lock;
 mod rules_lelann;
 mod rules_raft;
 mod rules_timestamp;

@@ -3,6 +3,7 @@
 //! compared.
 
 use crate::common::rules::*;
+use algorithms::check::election::Attributes;
 use algorithms::election::bully::{BullyMsg, BullyNode, BullyParams};
 use algorithms::{NodeId, Status};
 use serde_json::json;
@@ -18,6 +19,7 @@ fn params() -> BullyParams {
         answer_timeout_ms: 100,
         coordinator_timeout_ms: 200,
         election_bound_ms: None,
+        ..Default::default()
     }
 }
 
@@ -237,4 +239,50 @@ fn a_lower_id_claiming_to_lead_is_bullied_out() {
     assert_eq!(c.deliver(2, Heartbeat), vec![send(2, Coordinator)]);
     assert_eq!(c.deliver(1, Coordinator), vec![send(1, Coordinator)]);
     assert_eq!(c.status(), status("leader", Some(3)));
+}
+
+/// By attribute: node 3 of five where node 1 has the best attribute (90) and node 3 the next
+/// (40); the others have none (0).
+fn by_attribute() -> BullyParams {
+    let attributes = Attributes([(1, 90), (3, 40)].into_iter().collect());
+    BullyParams { attributes, ..params() }
+}
+
+/// "Bully compares (attribute, id) where it compared ids": node 3's election goes to node 1, the
+/// only one with a better attribute, and not to the higher ids 4 and 5.
+#[test]
+fn by_attribute_election_goes_to_the_better_attributes_not_the_higher_ids() {
+    let mut n = Node::new(3, &[1, 2, 4, 5], BullyNode::new(3, by_attribute()));
+    let fx = vec![
+        event("election_started", json!({})),
+        cancel_timer("leader_timeout"),
+        send(1, Election),
+        set_timer("answer", 100),
+    ];
+    assert_eq!(n.start(), fx);
+}
+
+/// An ELECTION from node 5, a higher id but a worse attribute, is answered; node 1's is not.
+/// A COORDINATOR from node 5 is bullied out; node 1's is followed.
+#[test]
+fn by_attribute_the_worse_attribute_is_answered_and_bullied_and_the_better_followed() {
+    let mut n = Node::new(3, &[1, 2, 4, 5], BullyNode::new(3, by_attribute()));
+    n.start();
+    assert_eq!(n.deliver(5, Election), vec![send(5, Answer)]);
+    assert_eq!(n.deliver(1, Election), vec![]);
+    fire(&mut n, "answer");
+    assert_eq!(n.status(), status("leader", Some(3)));
+    assert_eq!(n.deliver(5, Coordinator), vec![send(5, Coordinator)], "node 5 is told who leads");
+    let fx = n.deliver(1, Coordinator);
+    assert_eq!(fx[..2], [cancel_timer("answer"), cancel_timer("coordinator")]);
+    assert_eq!(n.status(), status("follower", Some(1)));
+}
+
+/// The best attribute asks nobody, and its `elected` event says what it was elected by.
+#[test]
+fn by_attribute_the_best_wins_at_once_and_its_win_carries_its_attribute() {
+    let mut n = Node::new(1, &[2, 3, 4, 5], BullyNode::new(1, by_attribute()));
+    let fx = n.start();
+    assert!(fx.contains(&event("elected", json!({ "leader": 1, "attribute": 90 }))), "{fx:?}");
+    assert_eq!(n.status(), status("leader", Some(1)));
 }

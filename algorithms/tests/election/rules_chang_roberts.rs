@@ -7,6 +7,7 @@
 
 use crate::common::rules::ring::{hop, participates, pass};
 use crate::common::rules::*;
+use algorithms::check::election::Attributes;
 use algorithms::election::ring::chang_roberts::{ChangRobertsNode, CrMsg};
 use algorithms::election::ring::{RingMsg, RingNode, RingParams};
 use algorithms::NodeId;
@@ -27,6 +28,7 @@ fn params() -> RingParams {
         ack_timeout_ms: 30,
         election_timeout_ms: 300,
         election_bound_ms: None,
+        ..Default::default()
     }
 }
 
@@ -46,7 +48,7 @@ fn initiator() -> Node<Cr> {
 /// Node 3, no longer a participant: it follows node 5 (it passed ELECTED(5) on as hop 2, acked).
 fn follower_of_5() -> Node<Cr> {
     let mut n = initiator();
-    n.deliver(2, pass(40, 3, Elected { id: 5 }));
+    n.deliver(2, pass(40, 3, Elected { id: 5, attribute: 0 }));
     n.deliver(4, Ack { seq: 2 });
     assert_eq!(n.status(), status("follower", Some(5)));
     n
@@ -54,7 +56,7 @@ fn follower_of_5() -> Node<Cr> {
 
 /// Node 3 initiates: it becomes a participant and sends ELECTION(3) to its successor as hop `seq`.
 fn initiates(seq: u64) -> Vec<Fx<Msg>> {
-    [participates(true), hop(seq, 1, Election { id: 3 })].concat()
+    [participates(true), hop(seq, 1, Election { id: 3, attribute: 0 })].concat()
 }
 
 // ---- Chang–Roberts ----
@@ -73,14 +75,14 @@ fn a_starting_process_initiates_sending_election_with_its_id_to_its_successor() 
 #[test]
 fn a_higher_id_is_passed_on_and_the_receiver_becomes_a_participant() {
     let mut n = follower_of_5();
-    let fx = [vec![send(2, Ack { seq: 9 })], participates(false), hop(3, 3, Election { id: 5 })].concat();
-    assert_eq!(n.deliver(2, pass(9, 2, Election { id: 5 })), fx);
+    let fx = [vec![send(2, Ack { seq: 9 })], participates(false), hop(3, 3, Election { id: 5, attribute: 0 })].concat();
+    assert_eq!(n.deliver(2, pass(9, 2, Election { id: 5, attribute: 0 })), fx);
     assert_eq!(n.status().role, "electing");
 
     // Already a participant: passed on all the same.
     let mut p = initiator();
-    let fx = [vec![send(2, Ack { seq: 9 })], hop(2, 3, Election { id: 5 })].concat();
-    assert_eq!(p.deliver(2, pass(9, 2, Election { id: 5 })), fx);
+    let fx = [vec![send(2, Ack { seq: 9 })], hop(2, 3, Election { id: 5, attribute: 0 })].concat();
+    assert_eq!(p.deliver(2, pass(9, 2, Election { id: 5, attribute: 0 })), fx);
 }
 
 /// "j below its own id: if not yet a participant it replaces j by its own id, passes that on and
@@ -88,16 +90,16 @@ fn a_higher_id_is_passed_on_and_the_receiver_becomes_a_participant() {
 #[test]
 fn a_lower_id_reaching_a_non_participant_is_replaced_by_its_own() {
     let mut n = follower_of_5();
-    let fx = [vec![send(2, Ack { seq: 9 })], participates(false), hop(3, 1, Election { id: 3 })].concat();
-    assert_eq!(n.deliver(2, pass(9, 2, Election { id: 1 })), fx);
+    let fx = [vec![send(2, Ack { seq: 9 })], participates(false), hop(3, 1, Election { id: 3, attribute: 0 })].concat();
+    assert_eq!(n.deliver(2, pass(9, 2, Election { id: 1, attribute: 0 })), fx);
 }
 
 /// "... if already a participant it swallows the message."
 #[test]
 fn a_lower_id_reaching_a_participant_is_swallowed() {
     let mut n = initiator();
-    assert_eq!(n.deliver(2, pass(9, 1, Election { id: 2 })), vec![send(2, Ack { seq: 9 })]);
-    assert_eq!(n.deliver(2, pass(10, 2, Election { id: 1 })), vec![send(2, Ack { seq: 10 })]);
+    assert_eq!(n.deliver(2, pass(9, 1, Election { id: 2, attribute: 0 })), vec![send(2, Ack { seq: 9 })]);
+    assert_eq!(n.deliver(2, pass(10, 2, Election { id: 1, attribute: 0 })), vec![send(2, Ack { seq: 10 })]);
 }
 
 /// "j its own id: its id went all the way round, so it is the highest: it is elected, stops being
@@ -115,10 +117,10 @@ fn its_own_id_back_means_elected_and_elected_is_sent_round_the_ring() {
         ],
         sends(&[1, 2, 4, 5], Heartbeat),
         vec![set_timer("heartbeat", 50)],
-        hop(2, 1, Elected { id: 3 }),
+        hop(2, 1, Elected { id: 3, attribute: 0 }),
     ]
     .concat();
-    assert_eq!(n.deliver(2, pass(9, 5, Election { id: 3 })), fx);
+    assert_eq!(n.deliver(2, pass(9, 5, Election { id: 3, attribute: 0 })), fx);
     assert_eq!(n.status(), status("leader", Some(3)));
 }
 
@@ -135,10 +137,10 @@ fn elected_for_a_higher_id_is_recorded_and_passed_on() {
             cancel_timer("heartbeat"),
             set_timer("leader_timeout", 250),
         ],
-        hop(2, 3, Elected { id: 5 }),
+        hop(2, 3, Elected { id: 5, attribute: 0 }),
     ]
     .concat();
-    assert_eq!(n.deliver(2, pass(9, 2, Elected { id: 5 })), fx);
+    assert_eq!(n.deliver(2, pass(9, 2, Elected { id: 5, attribute: 0 })), fx);
     assert_eq!(n.status(), status("follower", Some(5)));
 }
 
@@ -146,9 +148,9 @@ fn elected_for_a_higher_id_is_recorded_and_passed_on() {
 #[test]
 fn its_own_elected_back_stops_there() {
     let mut n = initiator();
-    n.deliver(2, pass(9, 5, Election { id: 3 }));
+    n.deliver(2, pass(9, 5, Election { id: 3, attribute: 0 }));
     n.deliver(4, Ack { seq: 2 });
-    assert_eq!(n.deliver(2, pass(10, 5, Elected { id: 3 })), vec![send(2, Ack { seq: 10 })]);
+    assert_eq!(n.deliver(2, pass(10, 5, Elected { id: 3, attribute: 0 })), vec![send(2, Ack { seq: 10 })]);
     assert_eq!(n.status(), status("leader", Some(3)));
 }
 
@@ -158,7 +160,7 @@ fn its_own_elected_back_stops_there() {
 fn a_lower_id_announced_is_swallowed_and_a_new_election_called() {
     let mut n = follower_of_5();
     let fx = [vec![send(2, Ack { seq: 9 })], initiates(3)].concat();
-    assert_eq!(n.deliver(2, pass(9, 1, Elected { id: 2 })), fx);
+    assert_eq!(n.deliver(2, pass(9, 1, Elected { id: 2, attribute: 0 })), fx);
     assert_eq!(n.status().role, "electing");
 }
 
@@ -189,7 +191,7 @@ fn a_successor_that_does_not_acknowledge_in_time_is_skipped() {
     n.start();
     let fx = vec![
         event("successor_suspected", json!({ "node": 4 })),
-        send(5, pass(2, 1, Election { id: 3 })),
+        send(5, pass(2, 1, Election { id: 3, attribute: 0 })),
         set_timer("ack", 30),
         set_timer("ack", 30),
     ];
@@ -213,8 +215,8 @@ fn a_new_election_probes_the_direct_successor_again() {
 fn an_acknowledgement_of_a_later_hop_resends_an_earlier_lost_one() {
     let mut n = node(3, 5);
     n.start(); // hop 1 to 4, unacknowledged
-    n.deliver(2, pass(9, 2, Election { id: 5 })); // hop 2 to 4
-    let fx = vec![send(4, pass(3, 1, Election { id: 3 })), set_timer("ack", 30), set_timer("ack", 30)];
+    n.deliver(2, pass(9, 2, Election { id: 5, attribute: 0 })); // hop 2 to 4
+    let fx = vec![send(4, pass(3, 1, Election { id: 3, attribute: 0 })), set_timer("ack", 30), set_timer("ack", 30)];
     assert_eq!(n.deliver(4, Ack { seq: 2 }), fx);
 }
 
@@ -229,7 +231,7 @@ fn a_message_that_went_once_round_unconsumed_is_dropped() {
         vec![event("ring_dropped", json!({ "kind": "election", "hops": 5 }))],
     ]
     .concat();
-    assert_eq!(n.deliver(2, pass(9, 5, Election { id: 5 })), fx);
+    assert_eq!(n.deliver(2, pass(9, 5, Election { id: 5, attribute: 0 })), fx);
 }
 
 /// "A process whose every successor is silent gets its messages back, as a ring of one": its own
@@ -239,7 +241,8 @@ fn a_process_whose_every_successor_is_silent_is_a_ring_of_one() {
     let mut n = node(1, 2);
     assert_eq!(
         n.start(),
-        [participates(true), vec![send(2, pass(1, 1, Election { id: 1 })), set_timer("ack", 30)]].concat()
+        [participates(true), vec![send(2, pass(1, 1, Election { id: 1, attribute: 0 })), set_timer("ack", 30)]]
+            .concat()
     );
     let fx = vec![
         event("successor_suspected", json!({ "node": 2 })),
@@ -253,4 +256,46 @@ fn a_process_whose_every_successor_is_silent_is_a_ring_of_one() {
     ];
     assert_eq!(fire(&mut n, "ack"), fx);
     assert_eq!(n.status(), status("leader", Some(1)));
+}
+
+// ---- by attribute ----
+
+/// Node 3 of five, node 1 with the best attribute (90) and node 3 the next (40).
+fn by_attribute() -> Node<Cr> {
+    let attributes = Attributes([(1, 90), (3, 40)].into_iter().collect());
+    let peers = [1, 2, 4, 5];
+    let node = ChangRobertsNode::new(3, &peers, RingParams { attributes, ..params() });
+    let mut n = Node::new(3, &peers, RingNode(node));
+    n.start();
+    n.deliver(4, Ack { seq: 1 });
+    n
+}
+
+/// "LeLann and Chang–Roberts carry (attribute, id) in their messages": node 3's ELECTION carries
+/// its attribute; node 5's, a higher id with a worse attribute, is swallowed like a lower id's,
+/// and node 1's, a lower id with a better one, is passed on.
+#[test]
+fn by_attribute_election_carries_the_attribute_and_compares_attribute_then_id() {
+    let mut n = Node::new(3, &[1, 2, 4, 5], {
+        let attributes = Attributes([(1, 90), (3, 40)].into_iter().collect());
+        RingNode(ChangRobertsNode::new(3, &[1, 2, 4, 5], RingParams { attributes, ..params() }))
+    });
+    assert_eq!(n.start(), [participates(true), hop(1, 1, Election { id: 3, attribute: 40 })].concat());
+    let mut n = by_attribute();
+    assert_eq!(n.deliver(2, pass(9, 3, Election { id: 5, attribute: 0 })), vec![send(2, Ack { seq: 9 })]);
+    let fx = [vec![send(2, Ack { seq: 10 })], hop(2, 3, Election { id: 1, attribute: 90 })].concat();
+    assert_eq!(n.deliver(2, pass(10, 2, Election { id: 1, attribute: 90 })), fx);
+}
+
+/// An ELECTED for node 5, a worse attribute than node 3's, is swallowed and node 3 calls a new
+/// election (the announcement skipped it); its own ELECTION back elects it, the win carrying its attribute.
+#[test]
+fn by_attribute_a_worse_announcement_is_swallowed_and_a_win_carries_the_attribute() {
+    let mut n = by_attribute();
+    let fx = n.deliver(2, pass(9, 2, Elected { id: 5, attribute: 0 }));
+    let called = [participates(true), hop(2, 1, Election { id: 3, attribute: 40 })].concat();
+    assert_eq!(fx, [vec![send(2, Ack { seq: 9 })], called].concat());
+    let fx = n.deliver(2, pass(10, 5, Election { id: 3, attribute: 40 }));
+    assert!(fx.contains(&event("elected", json!({ "leader": 3, "attribute": 40 }))), "{fx:?}");
+    assert!(fx.contains(&send(4, pass(3, 1, Elected { id: 3, attribute: 40 }))), "{fx:?}");
 }

@@ -5,6 +5,7 @@
 
 use crate::common::rules::ring::{hop, participates, pass};
 use crate::common::rules::*;
+use algorithms::check::election::Attributes;
 use algorithms::election::ring::lelann::{LeLannMsg, LeLannNode};
 use algorithms::election::ring::{RingMsg, RingNode, RingParams};
 use algorithms::NodeId;
@@ -26,7 +27,7 @@ fn node(me: NodeId) -> Node<LeLann> {
 }
 
 fn election(ids: &[NodeId], tag: u32) -> LeLannMsg {
-    Election { ids: ids.to_vec(), tag }
+    Election { ids: ids.to_vec(), tag, attributes: vec![] }
 }
 
 /// The random tag of the first ELECTION among `fx`.
@@ -51,7 +52,7 @@ fn initiator(me: NodeId) -> (Node<LeLann>, u32) {
 /// Node 3, no longer a participant: it follows node 5 (it passed COORDINATOR(5) on as hop 2).
 fn follower_of_5() -> Node<LeLann> {
     let (mut n, _) = initiator(3);
-    n.deliver(2, pass(40, 3, Coordinator { leader: 5, initiator: 1 }));
+    n.deliver(2, pass(40, 3, Coordinator { leader: 5, initiator: 1, attribute: 0 }));
     n.deliver(4, Ack { seq: 2 });
     assert_eq!(n.status(), status("follower", Some(5)));
     n
@@ -101,7 +102,9 @@ fn another_initiators_election_passes_a_participant_too() {
 #[test]
 fn its_own_election_back_the_initiator_picks_the_highest_and_announces_it() {
     let (mut n, tag) = initiator(3);
-    let fx = [vec![send(2, Ack { seq: 9 })], follows_5(), hop(2, 1, Coordinator { leader: 5, initiator: 3 })].concat();
+    let fx =
+        [vec![send(2, Ack { seq: 9 })], follows_5(), hop(2, 1, Coordinator { leader: 5, initiator: 3, attribute: 0 })]
+            .concat();
     assert_eq!(n.deliver(2, pass(9, 5, election(&[3, 4, 5, 1, 2], tag))), fx);
     assert_eq!(n.status(), status("follower", Some(5)));
 }
@@ -121,7 +124,7 @@ fn an_initiator_that_picks_itself_is_elected_and_leads() {
         sends(&[1, 2, 3, 4], Heartbeat),
         vec![
             set_timer("heartbeat", 50),
-            send(1, pass(2, 1, Coordinator { leader: 5, initiator: 5 })),
+            send(1, pass(2, 1, Coordinator { leader: 5, initiator: 5, attribute: 0 })),
             set_timer("ack", 30),
         ],
     ]
@@ -135,8 +138,10 @@ fn an_initiator_that_picks_itself_is_elected_and_leads() {
 #[test]
 fn coordinator_is_recorded_and_passed_on_and_the_one_picked_learns_it_is_elected() {
     let (mut n, _) = initiator(3);
-    let fx = [vec![send(2, Ack { seq: 9 })], follows_5(), hop(2, 3, Coordinator { leader: 5, initiator: 1 })].concat();
-    assert_eq!(n.deliver(2, pass(9, 2, Coordinator { leader: 5, initiator: 1 })), fx);
+    let fx =
+        [vec![send(2, Ack { seq: 9 })], follows_5(), hop(2, 3, Coordinator { leader: 5, initiator: 1, attribute: 0 })]
+            .concat();
+    assert_eq!(n.deliver(2, pass(9, 2, Coordinator { leader: 5, initiator: 1, attribute: 0 })), fx);
 
     let (mut five, _) = initiator(5);
     let fx = [
@@ -150,12 +155,12 @@ fn coordinator_is_recorded_and_passed_on_and_the_one_picked_learns_it_is_elected
         sends(&[1, 2, 3, 4], Heartbeat),
         vec![
             set_timer("heartbeat", 50),
-            send(1, pass(2, 5, Coordinator { leader: 5, initiator: 1 })),
+            send(1, pass(2, 5, Coordinator { leader: 5, initiator: 1, attribute: 0 })),
             set_timer("ack", 30),
         ],
     ]
     .concat();
-    assert_eq!(five.deliver(4, pass(9, 4, Coordinator { leader: 5, initiator: 1 })), fx);
+    assert_eq!(five.deliver(4, pass(9, 4, Coordinator { leader: 5, initiator: 1, attribute: 0 })), fx);
     assert_eq!(five.status(), status("leader", Some(5)));
 }
 
@@ -165,7 +170,10 @@ fn coordinator_stops_back_at_its_initiator() {
     let (mut n, tag) = initiator(3);
     n.deliver(2, pass(9, 5, election(&[3, 4, 5, 1, 2], tag)));
     n.deliver(4, Ack { seq: 2 });
-    assert_eq!(n.deliver(2, pass(10, 5, Coordinator { leader: 5, initiator: 3 })), vec![send(2, Ack { seq: 10 })]);
+    assert_eq!(
+        n.deliver(2, pass(10, 5, Coordinator { leader: 5, initiator: 3, attribute: 0 })),
+        vec![send(2, Ack { seq: 10 })]
+    );
 }
 
 /// "Each election message carries a random tag, so one from an earlier election that comes back
@@ -183,7 +191,49 @@ fn its_own_election_with_another_tag_is_dropped() {
 #[test]
 fn a_lower_id_announced_is_swallowed_and_a_new_election_called() {
     let mut n = follower_of_5();
-    let fx = n.deliver(2, pass(9, 2, Coordinator { leader: 2, initiator: 1 }));
+    let fx = n.deliver(2, pass(9, 2, Coordinator { leader: 2, initiator: 1, attribute: 0 }));
     let expected = [vec![send(2, Ack { seq: 9 })], participates(true), hop(3, 1, election(&[3], tag_of(&fx)))].concat();
     assert_eq!(fx, expected);
+}
+
+// ---- by attribute ----
+
+/// Node `me` of five, started by attribute: node 1 has 90, node 3 has 40, the others none.
+fn by_attribute(me: NodeId) -> (Node<LeLann>, Vec<Fx<Msg>>) {
+    let attributes = Attributes([(1, 90), (3, 40)].into_iter().collect());
+    let peers: Vec<NodeId> = (1..=5).filter(|p| *p != me).collect();
+    let mut n = Node::new(me, &peers, RingNode(LeLannNode::new(me, &peers, RingParams { attributes, ..params() })));
+    let fx = n.start();
+    (n, fx)
+}
+
+fn with_attributes(ids: &[NodeId], attributes: &[u64], tag: u32) -> LeLannMsg {
+    Election { ids: ids.to_vec(), tag, attributes: attributes.to_vec() }
+}
+
+/// "LeLann carries (attribute, id)": every process appends its attribute beside its id, and the
+/// initiator picks the best attribute, node 1 here, not the highest id.
+#[test]
+fn by_attribute_the_election_collects_attributes_and_the_initiator_picks_the_best() {
+    let (mut n, fx) = by_attribute(3);
+    let tag = tag_of(&fx);
+    assert_eq!(fx, [participates(true), hop(1, 1, with_attributes(&[3], &[40], tag))].concat());
+    let fx = n.deliver(2, pass(9, 2, with_attributes(&[1, 2], &[90, 0], 77)));
+    assert!(fx.contains(&send(4, pass(2, 3, with_attributes(&[1, 2, 3], &[90, 0, 40], 77)))), "{fx:?}");
+    let home = with_attributes(&[3, 4, 5, 1, 2], &[40, 0, 0, 90, 0], tag);
+    let fx = n.deliver(2, pass(10, 5, home));
+    assert!(fx.contains(&send(4, pass(3, 1, Coordinator { leader: 1, initiator: 3, attribute: 90 }))), "{fx:?}");
+    assert_eq!(n.status().leader, Some(1));
+}
+
+/// A COORDINATOR for node 5, a worse attribute than node 3's, is swallowed: node 3 calls a new
+/// election (the announcement skipped it); one for node 1 is followed.
+#[test]
+fn by_attribute_a_worse_leader_announced_calls_a_new_election() {
+    let (mut n, _) = by_attribute(3);
+    n.deliver(4, Ack { seq: 1 });
+    n.deliver(2, pass(9, 2, Coordinator { leader: 1, initiator: 2, attribute: 90 }));
+    assert_eq!(n.status(), status("follower", Some(1)));
+    let fx = n.deliver(2, pass(10, 2, Coordinator { leader: 5, initiator: 2, attribute: 0 }));
+    assert!(fx.contains(&event("election_started", json!({ "initiator": true }))), "{fx:?}");
 }

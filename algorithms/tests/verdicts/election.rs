@@ -15,6 +15,7 @@ use serde_json::json;
 pub const CASES: &[Entry] = &[
     // Shared by several elections.
     case!("bully", "stable_agreement", Violating, everyone_follows_a_lower_id),
+    case!("bully", "stable_agreement", Violating, everyone_follows_the_highest_id_not_the_best_attribute),
     case!("bully", "stable_agreement", NothingToJudge, agreed_but_shorter_than_the_bound),
     case!("bully", "election_within_bound", Violating, no_new_leader_after_the_leader_dies),
     case!("bully", "election_within_bound", Violating, agreement_only_after_2500_ms),
@@ -28,6 +29,7 @@ pub const CASES: &[Entry] = &[
     case!("bully", "elections_answered", Violating, bully_an_answer_back_after_the_answer_timeout),
     case!("bully", "elections_answered", NothingToJudge, quiet_100_ms),
     case!("lelann", "one_elected_highest", Violating, a_lower_id_elected),
+    case!("lelann", "one_elected_highest", Violating, the_highest_id_elected_over_a_better_attribute),
     case!("lelann", "one_elected_highest", NothingToJudge, agreement_without_an_elected_event),
     case!("lelann", "stable_agreement", Violating, everyone_follows_a_lower_id),
     case!("lelann", "stable_agreement", NothingToJudge, agreed_but_shorter_than_the_bound),
@@ -36,6 +38,7 @@ pub const CASES: &[Entry] = &[
     case!("lelann", "election_message_cost", Violating, ring_an_election_above_the_worst_case),
     case!("lelann", "election_message_cost", NothingToJudge, only_the_start_election),
     case!("chang-roberts", "one_elected_highest", Violating, a_lower_id_elected),
+    case!("chang-roberts", "one_elected_highest", Violating, the_highest_id_elected_over_a_better_attribute),
     case!("chang-roberts", "one_elected_highest", NothingToJudge, agreement_without_an_elected_event),
     case!("chang-roberts", "stable_agreement", Violating, everyone_follows_a_lower_id),
     case!("chang-roberts", "stable_agreement", NothingToJudge, agreed_but_shorter_than_the_bound),
@@ -79,8 +82,24 @@ pub const CASES: &[Entry] = &[
     case!("lease", "request_rate", Violating, lease_reads_faster_than_the_retry_period),
     case!("lease", "request_rate", Violating, lease_a_write_without_a_read),
     case!("lease", "request_rate", NothingToJudge, quiet_100_ms),
+    // Lease lock (node 1 the lock service; the storage node 2, or 4 beside a lease trace).
+    case!("lease-lock", "fenced_writes", Violating, lock_a_lower_token_accepted_after_a_higher),
+    case!("lease-lock", "fenced_writes", NothingToJudge, lock_quiet),
+    case!("lease-lock", "single_writer_per_token", Violating, lock_two_writers_with_one_token),
+    case!("lease-lock", "single_writer_per_token", NothingToJudge, lock_quiet),
+    case!("lease-lock", "no_early_takeover", Violating, lock_a_takeover_before_the_lease_duration),
+    case!("lease-lock", "no_early_takeover", NothingToJudge, lock_the_holder_never_lost),
+    case!("lease-lock", "transitions_grow", Violating, lock_transitions_that_do_not_grow),
+    case!("lease-lock", "transitions_grow", NothingToJudge, lock_the_holder_never_lost),
+    case!("lease-lock", "stable_agreement", Violating, lock_candidates_never_agree),
+    case!("lease-lock", "stable_agreement", NothingToJudge, lock_the_store_is_down),
+    case!("lease-lock", "election_within_bound", Violating, lock_candidates_never_agree),
+    case!("lease-lock", "election_within_bound", NothingToJudge, lock_the_store_is_down),
+    case!("lease-lock", "request_rate", Violating, lock_reads_faster_than_the_retry_period),
+    case!("lease-lock", "request_rate", NothingToJudge, lock_quiet),
     // Randomized.
     case!("randomized", "highest_draw_wins", Violating, randomized_a_winner_that_saw_a_higher_draw),
+    case!("randomized", "highest_draw_wins", Violating, randomized_a_higher_draw_wins_over_a_better_attribute),
     case!("randomized", "highest_draw_wins", NothingToJudge, agreement_without_an_elected_event),
     case!("randomized", "stable_agreement", Violating, randomized_views_split_at_the_end),
     case!("randomized", "stable_agreement", NothingToJudge, agreed_but_shorter_than_the_bound),
@@ -149,6 +168,21 @@ fn agreement_only_after_2500_ms() -> Execution {
     let mut t = Trace::new(3);
     t.follow(2500, &[1, 2, 3], 3);
     t.end(5000)
+}
+
+/// By attribute, node 1 is the best (50; the others have none): everyone following node 3, the
+/// highest id, is agreement on the wrong node.
+fn everyone_follows_the_highest_id_not_the_best_attribute() -> Execution {
+    let mut t = Trace::new(3).params(json!({ "attributes": { "1": 50 } }));
+    t.follow(100, &[1, 2, 3], 3);
+    t.end(2000)
+}
+
+/// By attribute, node 1 is the best (50): node 3, the highest id, elected is a wrong win.
+fn the_highest_id_elected_over_a_better_attribute() -> Execution {
+    let mut t = Trace::new(3).params(json!({ "attributes": { "1": 50 } }));
+    t.event(500, 3, "elected", json!({ "leader": 3 }));
+    t.end(2000)
 }
 
 fn a_lower_id_elected() -> Execution {
@@ -444,6 +478,63 @@ fn lease_a_write_without_a_read() -> Execution {
     t.end(2000)
 }
 
+// ---- Lease lock ----
+
+/// A lease trace as a `lease-lock` run: a storage, node 4, beside its nodes (it never starts,
+/// and is no lock client), so the lease's checks judge the same candidates.
+fn as_lock(mut run: Execution) -> Execution {
+    run.nodes.push(4);
+    run.params = json!({ "storage": 4 });
+    run
+}
+
+fn lock_quiet() -> Execution {
+    as_lock(quiet_100_ms())
+}
+
+fn lock_a_takeover_before_the_lease_duration() -> Execution {
+    as_lock(lease_a_takeover_before_the_lease_duration())
+}
+
+fn lock_the_holder_never_lost() -> Execution {
+    as_lock(lease_the_holder_never_lost())
+}
+
+fn lock_transitions_that_do_not_grow() -> Execution {
+    as_lock(lease_transitions_that_do_not_grow())
+}
+
+fn lock_candidates_never_agree() -> Execution {
+    as_lock(lease_candidates_never_agree())
+}
+
+fn lock_the_store_is_down() -> Execution {
+    as_lock(lease_the_store_is_down())
+}
+
+fn lock_reads_faster_than_the_retry_period() -> Execution {
+    as_lock(lease_reads_faster_than_the_retry_period())
+}
+
+/// The storage (node 2) accepts node 4's token 2 at 500 ms, then node 3's token 1 at 900 ms:
+/// the stale holder's write got through.
+fn lock_a_lower_token_accepted_after_a_higher() -> Execution {
+    let mut t = Trace::new(4).params(json!({ "storage": 2 }));
+    t.message(499, 4, 2, &LeaseMsg::Write { token: 2, seq: 1 });
+    t.event(500, 2, "write_accepted", json!({ "from": 4, "token": 2, "seq": 1 }));
+    t.message(899, 3, 2, &LeaseMsg::Write { token: 1, seq: 5 });
+    t.event(900, 2, "write_accepted", json!({ "from": 3, "token": 1, "seq": 5 }));
+    t.end(2000)
+}
+
+/// Nodes 3 and 4 both write with token 1.
+fn lock_two_writers_with_one_token() -> Execution {
+    let mut t = Trace::new(4).params(json!({ "storage": 2 }));
+    t.message(300, 3, 2, &LeaseMsg::Write { token: 1, seq: 1 });
+    t.message(700, 4, 2, &LeaseMsg::Write { token: 1, seq: 1 });
+    t.end(2000)
+}
+
 // ---- Randomized ----
 
 fn randomized_a_winner_that_saw_a_higher_draw() -> Execution {
@@ -451,6 +542,16 @@ fn randomized_a_winner_that_saw_a_higher_draw() -> Execution {
     t.event(10, 1, "draw", json!({ "round": 1, "value": 50 }));
     t.message(10, 2, 1, &RandMsg::Draw { round: 1, value: 90 });
     t.event(40, 1, "elected", json!({ "leader": 1, "round": 1, "value": 50 }));
+    t.end(2000)
+}
+
+/// By attribute node 2 (50) outranks node 1 (none) whatever they draw: node 1 wins with the
+/// higher draw, over node 2's better attribute.
+fn randomized_a_higher_draw_wins_over_a_better_attribute() -> Execution {
+    let mut t = Trace::new(3).params(json!({ "attributes": { "2": 50 } }));
+    t.event(10, 1, "draw", json!({ "round": 1, "value": 90 }));
+    t.message(10, 2, 1, &RandMsg::Draw { round: 1, value: 20 });
+    t.event(40, 1, "elected", json!({ "leader": 1, "round": 1, "value": 90 }));
     t.end(2000)
 }
 

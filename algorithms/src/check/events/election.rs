@@ -8,11 +8,13 @@
 //!
 //! ```text
 //! election_started {}                       bully; rings add "initiator", Raft "term" and "pre_vote"
-//! elected          {"leader": 3}            the node won; Raft adds "term" and "votes"
+//! elected          {"leader": 3}            the node won; Raft adds "term" and "votes", an
+//!                                           election by attribute the winner's "attribute"
 //! leader           {"leader": 3}            the node's view of the leader changed
 //! leader_lost      {"leader": 3, "reason": "no heartbeat"}
 //! ```
 
+use crate::check::election::Attributes;
 use crate::core::event::Event;
 use crate::core::process::NodeId;
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,13 @@ impl ElectionEvent {
 
     pub fn elected(leader: NodeId) -> Self {
         ElectionEvent::Elected(Elected { leader, ..Elected::default() })
+    }
+
+    /// A win in an election by attribute: carries the winner's attribute, when the run has any
+    /// (without, a plain [`ElectionEvent::elected`]: the trace lines stay as they were).
+    pub fn elected_by(leader: NodeId, attributes: &Attributes) -> Self {
+        let attribute = (!attributes.is_empty()).then(|| attributes.of(leader));
+        ElectionEvent::Elected(Elected { leader, attribute, ..Elected::default() })
     }
 
     pub fn leader(leader: NodeId) -> Self {
@@ -75,6 +84,9 @@ pub struct Elected {
     /// Raft: who voted for the winner, itself included.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub votes: Option<Vec<NodeId>>,
+    /// An election by attribute: the winner's attribute, what it was elected by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<u64>,
     /// The lease: the record's transitions counter after the takeover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transitions: Option<u64>,

@@ -1,4 +1,5 @@
-//! Bully's checker: agreement in stable periods, election latency and cost (shared with the other
+//! Bully's checker (in an election by attribute, "higher" below means a better (attribute, id)):
+//! agreement in stable periods, election latency and cost (shared with the other
 //! elections), and the two safety rules *during* elections, judged at the step where a rule
 //! breaks rather than through its side effects later (a stable period that disagrees, a message
 //! count over the bound).
@@ -50,12 +51,12 @@ pub fn check_bully(run: &Execution, params: &BullyParams) -> CheckReport {
     let bound = params.election_bound();
     let n = run.nodes.len() as u64;
     let worst = (n * n).saturating_sub(1);
-    let el = Elections::new(run, run.nodes.clone());
+    let el = Elections::new(run, run.nodes.clone()).by(&params.attributes);
     let anyone = |_: Nanos| true;
 
-    let agreement = stable_agreement(&el, bound, Expect::Highest, &anyone);
+    let agreement = stable_agreement(&el, bound, Expect::Best, &anyone);
     let eps = episodes(&el, true);
-    let (latency, timed) = election_latency(&el, &eps, bound, Expect::Highest, &anyone);
+    let (latency, timed) = election_latency(&el, &eps, bound, Expect::Best, &anyone);
 
     // The textbook's bound is for one election among running processes: at start the processes
     // come up one by one, and after a heal TCP delivers the messages it held back during the
@@ -275,7 +276,7 @@ pub fn no_premature_coordinator(el: &Elections, params: &BullyParams) -> Propert
     // Declarations whose every higher id was excused, by the excuse; and those not judged.
     let (mut excused_by, mut unjudged) = (Skipped::default(), Skipped::default());
     for &x in &el.members {
-        let higher: Vec<NodeId> = el.members.iter().copied().filter(|h| *h > x).collect();
+        let higher: Vec<NodeId> = el.members.iter().copied().filter(|h| el.attributes.better(*h, x)).collect();
         let mut round: Option<&TraceRecord> = None;
         let mut incarnation_start: Nanos = run.start;
         for r in index.records(x) {
@@ -411,7 +412,7 @@ pub fn elections_answered(el: &Elections, params: &BullyParams) -> PropertyResul
         for s in index.records(x).iter().copied() {
             let What::Send { to: h, msg_type, .. } = &s.what else { continue };
             let h = *h;
-            if msg_type != BullyMsg::Election.kind() || h <= x {
+            if msg_type != BullyMsg::Election.kind() || !el.attributes.better(h, x) {
                 continue;
             }
             sent += 1;

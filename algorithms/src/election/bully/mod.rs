@@ -1,5 +1,9 @@
 //! The bully election (Garcia-Molina): the highest live id becomes coordinator.
 //!
+//! By attribute (`attributes = { 1 = 40, 2 = 90 }` in the experiment, see
+//! [`Attributes`]): every comparison of ids below compares (attribute, id) instead, so the
+//! best live attribute becomes coordinator, ties to the higher id; "higher" reads "better".
+//!
 //! Rules, as the course states them:
 //! - A process that notices the coordinator is dead (no heartbeat for `leader_timeout`) holds an
 //!   election: it sends ELECTION to every higher id. If no ANSWER comes back within
@@ -23,6 +27,7 @@
 pub mod check;
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
+use crate::check::election::Attributes;
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, Nanos, NoState, NodeId, Process, Status, Timer, MS};
 use crate::election::ElectionEvent;
@@ -77,6 +82,9 @@ pub struct BullyParams {
     /// Longest acceptable time from a leader's death to agreement on the next; derived from the
     /// timeouts when not given.
     pub election_bound_ms: Option<u64>,
+    /// Each node's attribute (filled from the experiment's `attributes`): the best leads.
+    #[serde(skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes,
 }
 
 impl Default for BullyParams {
@@ -88,6 +96,7 @@ impl Default for BullyParams {
             answer_timeout_ms: 100,
             coordinator_timeout_ms: 200,
             election_bound_ms: None,
+            attributes: Attributes::default(),
         }
     }
 }
@@ -106,7 +115,8 @@ impl BullyParams {
 }
 
 impl Params for BullyParams {
-    fn validate(&self, _nodes: usize) -> Result<(), String> {
+    fn validate(&self, nodes: usize) -> Result<(), String> {
+        self.attributes.validate(nodes)?;
         if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.leader_timeout_ms {
             return Err(format!(
                 "params.heartbeat_ms ({}) must be above 0 and below params.leader_timeout_ms ({})",
@@ -140,7 +150,8 @@ impl BullyNode {
         self.electing = true;
         ctx.emit(&ElectionEvent::started());
         ctx.cancel_timer(BullyTimer::LeaderTimeout);
-        let higher: Vec<NodeId> = ctx.peers().iter().copied().filter(|p| *p > ctx.me()).collect();
+        let better = |p: &NodeId| self.params.attributes.better(*p, ctx.me());
+        let higher: Vec<NodeId> = ctx.peers().iter().copied().filter(better).collect();
         if higher.is_empty() {
             return self.become_coordinator(ctx);
         }
@@ -155,7 +166,7 @@ impl BullyNode {
         ctx.cancel_timer(BullyTimer::Answer);
         ctx.cancel_timer(BullyTimer::Coordinator);
         ctx.cancel_timer(BullyTimer::LeaderTimeout);
-        ctx.emit(&ElectionEvent::elected(ctx.me()));
+        ctx.emit(&ElectionEvent::elected_by(ctx.me(), &self.params.attributes));
         self.set_leader(ctx, ctx.me());
         ctx.broadcast(&BullyMsg::Coordinator);
         ctx.set_timer(BullyTimer::Heartbeat, self.params.heartbeat_ms * MS);
@@ -177,6 +188,11 @@ impl BullyNode {
         }
     }
 
+    /// `a` is higher than `b`: by id, or by (attribute, id) in an election by attribute.
+    fn outranks(&self, a: NodeId, b: NodeId) -> bool {
+        self.params.attributes.better(a, b)
+    }
+
     fn expect_heartbeat(&mut self, ctx: &mut Ctx<BullyTimer>) {
         let jitter = ctx.rng().random_range(0..=self.params.timeout_jitter_ms);
         ctx.set_timer(BullyTimer::LeaderTimeout, (self.params.leader_timeout_ms + jitter) * MS);
@@ -194,7 +210,7 @@ impl Process for BullyNode {
 
     fn on_message(&mut self, ctx: &mut Ctx<BullyTimer>, from: NodeId, msg: BullyMsg) {
         match msg {
-            BullyMsg::Election if from < ctx.me() => {
+            BullyMsg::Election if self.outranks(ctx.me(), from) => {
                 ctx.send(from, &BullyMsg::Answer);
                 if self.leader == Some(ctx.me()) {
                     // Already coordinator: the lower node missed it; the others know.
@@ -209,7 +225,7 @@ impl Process for BullyNode {
             }
             // From a higher id (it will win), or a late answer to an election already over.
             BullyMsg::Election | BullyMsg::Answer => {}
-            BullyMsg::Coordinator | BullyMsg::Heartbeat if from > ctx.me() => {
+            BullyMsg::Coordinator | BullyMsg::Heartbeat if self.outranks(from, ctx.me()) => {
                 if self.leader == Some(from) && !self.electing {
                     self.expect_heartbeat(ctx);
                 } else {
@@ -277,7 +293,9 @@ pub struct Bully;
 impl Spec for Bully {
     const NAME: &'static str = "bully";
     const FAMILY: Family = Family::Election;
-    const SUMMARY: &'static str = "bully election: the highest live id leads; heartbeats detect a dead leader";
+    const SUMMARY: &'static str =
+        "bully election: the highest live id (or best attribute) leads; heartbeats detect a dead leader";
+    const BY_ATTRIBUTE: bool = true;
     type Params = BullyParams;
 
     fn build(me: NodeId, _peers: &[NodeId], params: &BullyParams) -> Result<impl Process, String> {
@@ -288,7 +306,7 @@ impl Spec for Bully {
         vec![
             PropertyInfo {
                 name: "stable_agreement",
-                promise: "in every stable period all live nodes agree on one leader, the highest live id",
+                promise: "in every stable period all live nodes agree on one leader, the highest live id (the best live attribute, with attributes)",
             },
             PropertyInfo {
                 name: "election_within_bound",

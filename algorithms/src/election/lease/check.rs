@@ -14,8 +14,14 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 pub fn check_lease(run: &Execution, params: &LeaseParams) -> CheckReport {
-    let bound = params.election_bound();
     let candidates: Vec<NodeId> = run.nodes.iter().copied().filter(|n| *n != params.store).collect();
+    check_lease_among(run, params, &candidates)
+}
+
+/// The lease's checks with these nodes as the candidates (`lease-lock` leaves its storage out).
+pub fn check_lease_among(run: &Execution, params: &LeaseParams, candidates: &[NodeId]) -> CheckReport {
+    let bound = params.election_bound();
+    let candidates = candidates.to_vec();
     let el = Elections::new(run, candidates.clone());
     let sent = SentIndex::new(&run.records);
 

@@ -23,14 +23,18 @@
 //!   client-go promises no fencing; the checker reports the overlap with the events that show it.
 //!
 //! Defaults scale client-go's 15 s / 10 s / 2 s down tenfold to lab time: 1500 / 1000 / 200 ms.
+//!
+//! The same nodes, with a storage node and writes, are the lock service of [`lock`]
+//! (`lease-lock`): fencing tokens, the answer to the overlap above.
 
 mod check;
+pub mod lock;
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::core::event::Event;
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
 use crate::election::event::{Elected, ElectionEvent};
-pub use check::check_lease;
+pub use check::{check_lease, check_lease_among};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +73,18 @@ pub enum LeaseMsg {
         record: LeaseRecord,
         version: u64,
     },
+    /// `lease-lock`: a lock holder's write to the storage node, with its fencing token (`seq`
+    /// numbers the holder's writes).
+    Write {
+        token: u64,
+        seq: u64,
+    },
+    /// The storage's answer: accepted or fenced off, and the highest token it has accepted.
+    WriteResult {
+        seq: u64,
+        ok: bool,
+        highest: u64,
+    },
 }
 
 impl Message for LeaseMsg {
@@ -78,6 +94,8 @@ impl Message for LeaseMsg {
             LeaseMsg::Record { .. } => "record",
             LeaseMsg::Update { .. } => "update",
             LeaseMsg::UpdateResult { .. } => "update_result",
+            LeaseMsg::Write { .. } => "write",
+            LeaseMsg::WriteResult { .. } => "write_result",
         }
     }
 }
@@ -169,6 +187,19 @@ pub enum LeaseEvent {
         version: u64,
         holder: Option<NodeId>,
     },
+    /// `lease-lock`, written by the storage: a write it accepted ...
+    WriteAccepted {
+        from: NodeId,
+        token: u64,
+        seq: u64,
+    },
+    /// ... and one it fenced off: its token is below `highest`, the highest it has accepted.
+    WriteRejected {
+        from: NodeId,
+        token: u64,
+        seq: u64,
+        highest: u64,
+    },
 }
 
 impl Event for LeaseEvent {}
@@ -178,6 +209,29 @@ impl Event for LeaseEvent {}
 pub struct Store {
     record: LeaseRecord,
     version: u64,
+}
+
+/// What a node persists: the lock store its record, the storage the highest token it accepted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Durable {
+    Store(Store),
+    Storage { highest: u64 },
+}
+
+/// `lease-lock`'s storage node: the highest token it has accepted, and whether it fences.
+#[derive(Clone, Debug, Default)]
+struct Storage {
+    highest: u64,
+    fencing: bool,
+}
+
+/// What turns the lease's candidates into lock clients: the storage they write to, every retry
+/// period while they hold the lease, and whether it fences.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Lock {
+    pub storage: NodeId,
+    pub fencing: bool,
 }
 
 /// A request in flight, and when (own clock) it was sent.
@@ -197,24 +251,56 @@ struct Candidate {
     view: Option<NodeId>,
     next_req: u64,
     in_flight: Option<InFlight>,
+    /// `lease-lock`: the fencing token of the lease held (its transitions count), and the
+    /// number of writes made with it.
+    token: Option<u64>,
+    writes: u64,
 }
 
 enum Role {
     Store(Store),
     Candidate(Candidate),
+    Storage(Storage),
 }
 
 pub struct LeaseNode {
     me: NodeId,
     params: LeaseParams,
     role: Role,
+    lock: Option<Lock>,
 }
 
 impl LeaseNode {
     pub fn new(me: NodeId, params: LeaseParams) -> Self {
-        let role =
-            if me == params.store { Role::Store(Store::default()) } else { Role::Candidate(Candidate::default()) };
-        LeaseNode { me, params, role }
+        Self::with_lock(me, params, None)
+    }
+
+    /// A node of the lease election, or with `lock` of the lock service (`lease-lock`).
+    pub fn with_lock(me: NodeId, params: LeaseParams, lock: Option<Lock>) -> Self {
+        let role = match lock {
+            _ if me == params.store => Role::Store(Store::default()),
+            Some(l) if l.storage == me => Role::Storage(Storage { highest: 0, fencing: l.fencing }),
+            _ => Role::Candidate(Candidate::default()),
+        };
+        LeaseNode { me, params, role, lock }
+    }
+}
+
+impl Storage {
+    /// "Accept a write only with a token at least as high as any accepted" (with fencing; without,
+    /// every write).
+    fn on_write(&mut self, ctx: &mut Ctx<LeaseTimer>, from: NodeId, token: u64, seq: u64) {
+        let ok = !self.fencing || token >= self.highest;
+        if ok {
+            if token > self.highest {
+                self.highest = token;
+                ctx.persist(&Durable::Storage { highest: self.highest });
+            }
+            ctx.emit(&LeaseEvent::WriteAccepted { from, token, seq });
+        } else {
+            ctx.emit(&LeaseEvent::WriteRejected { from, token, seq, highest: self.highest });
+        }
+        ctx.send(from, &LeaseMsg::WriteResult { seq, ok, highest: self.highest });
     }
 }
 
@@ -229,7 +315,7 @@ impl Store {
                 if ok {
                     self.record = record;
                     self.version += 1;
-                    ctx.persist(self);
+                    ctx.persist(&Durable::Store(self.clone()));
                     ctx.emit(&LeaseEvent::LeaseUpdated {
                         version: self.version,
                         by: from,
@@ -242,7 +328,10 @@ impl Store {
                 let (record, version) = (self.record.clone(), self.version);
                 ctx.send(from, &LeaseMsg::UpdateResult { req, ok, record, version });
             }
-            LeaseMsg::Record { .. } | LeaseMsg::UpdateResult { .. } => {}
+            LeaseMsg::Record { .. }
+            | LeaseMsg::UpdateResult { .. }
+            | LeaseMsg::Write { .. }
+            | LeaseMsg::WriteResult { .. } => {}
         }
     }
 }
@@ -277,6 +366,7 @@ impl Candidate {
     fn step_down(&mut self, ctx: &mut Ctx<LeaseTimer>, me: NodeId, holder: Option<NodeId>, reason: &str) {
         if self.leading {
             self.leading = false;
+            self.token = None;
             ctx.cancel_timer(LeaseTimer::RenewDeadline);
             ctx.emit(&ElectionEvent::leader_lost(me, reason));
             self.view = None;
@@ -287,9 +377,15 @@ impl Candidate {
 
 impl LeaseNode {
     /// One round of client-go's tryAcquireOrRenew: read the record, then decide.
+    /// A lock holder (`lease-lock`) first does its work: one write to the storage with its token,
+    /// trusting its lease as its own clock tells it, as a client of a lock service does.
     fn tick(&mut self, ctx: &mut Ctx<LeaseTimer>) {
         let (store, period) = (self.params.store, self.params.retry_period_ms);
         let Role::Candidate(c) = &mut self.role else { return };
+        if let (Some(lock), Some(token), true) = (self.lock, c.token, c.leading) {
+            c.writes += 1;
+            ctx.send(lock.storage, &LeaseMsg::Write { token, seq: c.writes });
+        }
         c.request(ctx, store, |req| LeaseMsg::Get { req });
         // The holder renews every retry period; the others poll with client-go's jitter.
         let jitter = if c.leading { 0 } else { ctx.rng().random_range(0..=period / 5) };
@@ -341,6 +437,7 @@ impl LeaseNode {
             ctx.set_timer(LeaseTimer::RenewDeadline, (sent_at + deadline).saturating_sub(ctx.now()).max(1));
             if !c.leading {
                 c.leading = true;
+                c.token = Some(record.transitions);
                 ctx.emit(&ElectionEvent::Elected(Elected {
                     leader: me,
                     transitions: Some(record.transitions),
@@ -357,24 +454,44 @@ impl LeaseNode {
 impl Process for LeaseNode {
     type Msg = LeaseMsg;
     type Timer = LeaseTimer;
-    /// Only the store persists: the record and its version.
-    type Durable = Store;
+    /// The store persists the record and its version; `lease-lock`'s storage its highest token.
+    type Durable = Durable;
 
-    fn on_start(&mut self, ctx: &mut Ctx<LeaseTimer>, recovered: Option<Store>) {
-        match &mut self.role {
-            Role::Store(store) => {
-                *store = recovered.unwrap_or_default();
+    /// State of the other role's kind (a store handed a storage's token) is corrupt: the node
+    /// stops with an error rather than start from a default.
+    fn on_start(&mut self, ctx: &mut Ctx<LeaseTimer>, recovered: Option<Durable>) {
+        match (&mut self.role, recovered) {
+            (Role::Store(store), recovered) => {
+                *store = match recovered {
+                    None => Store::default(),
+                    Some(Durable::Store(s)) => s,
+                    Some(other) => panic!("the lease store recovered {other:?}, not a lease record"),
+                };
                 ctx.emit(&LeaseEvent::LeaseStore { version: store.version, holder: store.record.holder });
             }
-            Role::Candidate(_) => self.tick(ctx),
+            (Role::Storage(storage), recovered) => {
+                storage.highest = match recovered {
+                    None => 0,
+                    Some(Durable::Storage { highest }) => highest,
+                    Some(other) => panic!("the storage recovered {other:?}, not its highest token"),
+                };
+            }
+            (Role::Candidate(_), _) => self.tick(ctx),
         }
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<LeaseTimer>, from: NodeId, msg: LeaseMsg) {
-        let in_flight = match &mut self.role {
-            Role::Store(store) => return store.on_message(ctx, from, msg),
-            Role::Candidate(c) => c.in_flight,
+        let in_flight = match (&mut self.role, msg) {
+            (Role::Store(store), msg) => return store.on_message(ctx, from, msg),
+            (Role::Storage(storage), LeaseMsg::Write { token, seq }) => return storage.on_write(ctx, from, token, seq),
+            (Role::Storage(_), _) => return,
+            // Fenced off: the storage has accepted a newer token, so another holds the lock.
+            (Role::Candidate(c), LeaseMsg::WriteResult { ok: false, .. }) => {
+                return c.step_down(ctx, self.me, None, "fenced off by the storage");
+            }
+            (Role::Candidate(c), msg) => (c.in_flight, msg),
         };
+        let (in_flight, msg) = in_flight;
         // Only the answer to the latest request counts: an older one is out of date.
         let Some(InFlight { req: current, sent_at }) = in_flight else { return };
         match msg {
@@ -408,6 +525,7 @@ impl Process for LeaseNode {
                 leader: c.view,
                 term: c.observed.as_ref().map(|(r, _, _)| r.transitions),
             },
+            Role::Storage(s) => Status { role: "storage".into(), leader: None, term: Some(s.highest) },
         }
     }
 }

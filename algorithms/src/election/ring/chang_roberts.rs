@@ -1,6 +1,9 @@
 //! Chang–Roberts ring election (1979): the highest id wins, and smaller ids are swallowed on the
 //! way, so far fewer messages travel than in LeLann's algorithm.
 //!
+//! By attribute, ELECTION and ELECTED carry (attribute, id) and "above"/"below" compare those
+//! pairs: the best attribute wins, ties to the higher id.
+//!
 //! Rules, as the course states them (the ring is the id order; see [`crate::election::ring`] for how a dead
 //! successor is skipped):
 //! - An initiator marks itself a *participant* and sends ELECTION(its id) to its successor.
@@ -25,6 +28,7 @@
 //! at worst, plus n for ELECTED.
 
 use crate::algorithm::{Family, PropertyInfo, Spec};
+use crate::check::election::Rank;
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, NodeId, MS};
 use crate::election::event::{ElectionEvent, Started};
@@ -32,10 +36,23 @@ use crate::election::ring::{check_ring, Ring, RingElection, RingFacts, RingNode,
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+/// `attribute` is the candidate's, in an election by attribute (0, and left off the wire, without).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum CrMsg {
-    Election { id: NodeId },
-    Elected { id: NodeId },
+    Election {
+        id: NodeId,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        attribute: u64,
+    },
+    Elected {
+        id: NodeId,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        attribute: u64,
+    },
+}
+
+fn is_zero(a: &u64) -> bool {
+    *a == 0
 }
 
 impl Message for CrMsg {
@@ -64,9 +81,18 @@ impl ChangRobertsNode {
 
     fn initiate(&mut self, ctx: &mut Ctx<RingTimer>) {
         if self.participate(ctx, true) {
-            let back = self.ring.send(ctx, CrMsg::Election { id: self.me });
+            let back = self.ring.send(ctx, CrMsg::Election { id: self.me, attribute: self.attribute() });
             self.bounced(ctx, back);
         }
+    }
+
+    fn attribute(&self) -> u64 {
+        self.params.attributes.of(self.me)
+    }
+
+    /// This process's (attribute, id), to compare with a message's.
+    fn rank(&self) -> Rank {
+        (self.attribute(), self.me)
     }
 
     /// Becomes a participant; false if it already was one.
@@ -84,36 +110,36 @@ impl ChangRobertsNode {
 
     fn on_ring(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, msg: CrMsg) {
         let back = match msg {
-            CrMsg::Election { id } => {
+            CrMsg::Election { id, attribute } => {
                 self.ring.alive(id);
-                if id > self.me {
+                if (attribute, id) > self.rank() {
                     self.participate(ctx, false);
                     self.ring.forward(ctx, hops, msg)
-                } else if id < self.me {
+                } else if id != self.me {
                     if self.participate(ctx, false) {
-                        self.ring.send(ctx, CrMsg::Election { id: self.me })
+                        self.ring.send(ctx, CrMsg::Election { id: self.me, attribute: self.attribute() })
                     } else {
                         None // swallowed: this process's own, higher id is already on its way
                     }
                 } else {
                     self.participant = false;
                     ctx.cancel_timer(RingTimer::Election);
-                    ctx.emit(&ElectionEvent::elected(self.me));
+                    ctx.emit(&ElectionEvent::elected_by(self.me, &self.params.attributes));
                     self.watch.take::<CrMsg>(ctx, self.me);
-                    self.ring.send(ctx, CrMsg::Elected { id: self.me })
+                    self.ring.send(ctx, CrMsg::Elected { id: self.me, attribute: self.attribute() })
                 }
             }
             // The announcement came back: every live process has heard it.
-            CrMsg::Elected { id } if id == self.me => None,
+            CrMsg::Elected { id, .. } if id == self.me => None,
             // A lower id announced to a live higher one: the election skipped this process (a
             // lost acknowledgement made it look dead). It calls a new one, which it will win.
-            CrMsg::Elected { id } if id < self.me => {
+            CrMsg::Elected { id, attribute } if (attribute, id) < self.rank() => {
                 self.ring.alive(id);
                 self.participant = false;
                 self.initiate(ctx);
                 None
             }
-            CrMsg::Elected { id } => {
+            CrMsg::Elected { id, .. } => {
                 self.ring.alive(id);
                 self.participant = false;
                 ctx.cancel_timer(RingTimer::Election);
@@ -188,7 +214,8 @@ impl Spec for ChangRoberts {
     const NAME: &'static str = "chang-roberts";
     const FAMILY: Family = Family::Election;
     const SUMMARY: &'static str =
-        "Chang–Roberts ring election: smaller ids are swallowed, the highest id's message comes home";
+        "Chang–Roberts ring election: smaller ids (or attributes) are swallowed, the best one's message comes home";
+    const BY_ATTRIBUTE: bool = true;
     type Params = RingParams;
 
     fn build(me: NodeId, peers: &[NodeId], params: &RingParams) -> Result<impl crate::Process, String> {

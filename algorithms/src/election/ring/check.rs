@@ -26,13 +26,13 @@ pub struct RingFacts {
 pub fn check_ring(run: &Execution, params: &RingParams, facts: &RingFacts) -> CheckReport {
     let bound = params.election_bound();
     let n = run.nodes.len() as u64;
-    let el = Elections::new(run, run.nodes.clone());
+    let el = Elections::new(run, run.nodes.clone()).by(&params.attributes);
     let anyone = |_: Nanos| true;
 
     let elected = one_elected_highest(&el, params.election_timeout_ms * MS);
-    let agreement = stable_agreement(&el, bound, Expect::Highest, &anyone);
+    let agreement = stable_agreement(&el, bound, Expect::Best, &anyone);
     let eps = episodes(&el, true);
-    let (latency, timed) = election_latency(&el, &eps, bound, Expect::Highest, &anyone);
+    let (latency, timed) = election_latency(&el, &eps, bound, Expect::Best, &anyone);
 
     // Messages per election: from its episode to the next boundary, so the announcement's last
     // hops count too. The start is measured but not held to the textbook: processes come up one
@@ -93,7 +93,8 @@ pub fn check_ring(run: &Execution, params: &RingParams, facts: &RingFacts) -> Ch
     report
 }
 
-/// "Exactly one elected node, the highest id among those alive": every win is by the highest id
+/// "Exactly one elected node, the highest id among those alive" (the best (attribute, id), in an
+/// election by attribute): every win is by the highest id
 /// among the nodes that had been running for at least `grace`, the longest an election runs
 /// before it starts over (a node that starts later may have been skipped like a dead one by an
 /// election already under way, and wins the next). Within a period the live nodes do not
@@ -121,11 +122,14 @@ fn one_elected_highest(el: &Elections, grace: Nanos) -> PropertyResult {
             .filter(|(r, e)| r.t >= from && r.t < to && matches!(e, ElectionEvent::Elected(_)));
         for (r, _) in wins_here {
             wins += 1;
-            if let Some(h) = el.members.iter().copied().filter(|h| *h > r.node && settled(*h, r.t)).max() {
+            let better = el.members.iter().copied().filter(|h| el.attributes.better(*h, r.node) && settled(*h, r.t));
+            if let Some(h) = el.attributes.best(better) {
                 let detail = format!(
-                    "node {} was elected at {:.0} ms while node {h}, a higher id, had been running for over {} ms",
-                    r.node,
+                    "{} was elected at {:.0} ms while {}, a {}, had been running for over {} ms",
+                    el.attributes.describe(r.node),
                     run.ms(r.t),
+                    el.attributes.describe(h),
+                    if el.attributes.is_empty() { "higher id" } else { "better attribute" },
                     grace / MS
                 );
                 // The win, and what the higher node believed then.
@@ -136,7 +140,7 @@ fn one_elected_highest(el: &Elections, grace: Nanos) -> PropertyResult {
         }
         periods += winner as usize;
     }
-    let detail = format!("{wins} win(s) in {periods} period(s), each by the highest live id");
+    let detail = format!("{wins} win(s) in {periods} period(s), each by {}", el.attributes.what_best());
     PropertyResult::held(NAME, wins, "win outside a partition (no `elected` event)", detail)
 }
 

@@ -20,6 +20,9 @@
 //!   participant that sees no result within `election_timeout` calls one itself. Each election
 //!   message carries a random tag, so one from an earlier election that comes back is dropped.
 //!
+//! By attribute, every process appends its attribute beside its id, and the initiator picks the
+//! best (attribute, id); the announcement carries the leader's attribute for the same comparison.
+//!
 //! Promise: exactly one process is elected, the highest live id, and every live process learns
 //! it. Cost: 2n messages per initiator (n ELECTION hops, n COORDINATOR hops), so 2n² = O(n²) when
 //! all initiate.
@@ -35,10 +38,25 @@ use serde_json::json;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum LeLannMsg {
-    /// An initiator's election: the ids it has passed, the initiator's first.
-    Election { ids: Vec<NodeId>, tag: u32 },
-    /// The initiator's pick, on its way round.
-    Coordinator { leader: NodeId, initiator: NodeId },
+    /// An initiator's election: the ids it has passed, the initiator's first, and in an election
+    /// by attribute their attributes in the same order (empty, and left off the wire, without).
+    Election {
+        ids: Vec<NodeId>,
+        tag: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attributes: Vec<u64>,
+    },
+    /// The initiator's pick, on its way round, with its attribute (0 without attributes).
+    Coordinator {
+        leader: NodeId,
+        initiator: NodeId,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        attribute: u64,
+    },
+}
+
+fn is_zero(a: &u64) -> bool {
+    *a == 0
 }
 
 impl Message for LeLannMsg {
@@ -71,9 +89,15 @@ impl LeLannNode {
         if self.participate(ctx, true) {
             let tag = ctx.rng().random();
             self.initiated = Some(tag);
-            let back = self.ring.send(ctx, LeLannMsg::Election { ids: vec![self.me], tag });
+            let attributes = self.my_attribute().into_iter().collect();
+            let back = self.ring.send(ctx, LeLannMsg::Election { ids: vec![self.me], tag, attributes });
             self.bounced(ctx, back);
         }
+    }
+
+    /// This process's attribute, in an election by attribute.
+    fn my_attribute(&self) -> Option<u64> {
+        (!self.params.attributes.is_empty()).then(|| self.params.attributes.of(self.me))
     }
 
     /// Becomes a participant; false if it already was one.
@@ -93,27 +117,29 @@ impl LeLannNode {
         self.participant = false;
         ctx.cancel_timer(RingTimer::Election);
         if leader == self.me && self.watch.leader() != Some(self.me) {
-            ctx.emit(&ElectionEvent::elected(self.me));
+            ctx.emit(&ElectionEvent::elected_by(self.me, &self.params.attributes));
         }
         self.watch.take::<LeLannMsg>(ctx, leader);
     }
 
     fn on_ring(&mut self, ctx: &mut Ctx<RingTimer>, hops: u32, msg: LeLannMsg) {
         let back = match msg {
-            LeLannMsg::Election { mut ids, tag } => {
+            LeLannMsg::Election { mut ids, tag, mut attributes } => {
                 for id in &ids {
                     self.ring.alive(*id);
                 }
                 if ids[0] != self.me {
                     self.participate(ctx, false);
                     ids.push(self.me);
-                    self.ring.forward(ctx, hops, LeLannMsg::Election { ids, tag })
+                    attributes.extend(self.my_attribute());
+                    self.ring.forward(ctx, hops, LeLannMsg::Election { ids, tag, attributes })
                 } else if self.initiated == Some(tag) {
-                    // Home: it passed every live process; the highest id leads.
+                    // Home: it passed every live process; the best (attribute, id) leads.
                     self.initiated = None;
-                    let leader = *ids.iter().max().expect("its own id at least");
+                    let ranks = ids.iter().enumerate().map(|(i, id)| (attributes.get(i).copied().unwrap_or(0), *id));
+                    let (attribute, leader) = ranks.max().expect("its own id at least");
                     self.take_leader(ctx, leader);
-                    self.ring.send(ctx, LeLannMsg::Coordinator { leader, initiator: self.me })
+                    self.ring.send(ctx, LeLannMsg::Coordinator { leader, initiator: self.me, attribute })
                 } else {
                     None // an election of an earlier life or an abandoned one
                 }
@@ -121,16 +147,18 @@ impl LeLannNode {
             LeLannMsg::Coordinator { initiator, .. } if initiator == self.me => None,
             // A lower id announced to a live higher one: the election skipped this process (a
             // lost acknowledgement made it look dead). It calls a new one, which it will win.
-            LeLannMsg::Coordinator { leader, .. } if leader < self.me => {
+            LeLannMsg::Coordinator { leader, attribute, .. }
+                if (attribute, leader) < (self.params.attributes.of(self.me), self.me) =>
+            {
                 self.ring.alive(leader);
                 self.participant = false;
                 self.initiate(ctx);
                 None
             }
-            LeLannMsg::Coordinator { leader, initiator } => {
+            LeLannMsg::Coordinator { leader, initiator, attribute } => {
                 self.ring.alive(leader);
                 self.take_leader(ctx, leader);
-                self.ring.forward(ctx, hops, LeLannMsg::Coordinator { leader, initiator })
+                self.ring.forward(ctx, hops, LeLannMsg::Coordinator { leader, initiator, attribute })
             }
         };
         self.bounced(ctx, back);
@@ -198,7 +226,8 @@ impl Spec for LeLann {
     const NAME: &'static str = "lelann";
     const FAMILY: Family = Family::Election;
     const SUMMARY: &'static str =
-        "LeLann ring election: the message collects every id round the ring; the initiator picks the highest";
+        "LeLann ring election: the message collects every id (and attribute) round the ring; the initiator picks the best";
+    const BY_ATTRIBUTE: bool = true;
     type Params = RingParams;
 
     fn build(me: NodeId, peers: &[NodeId], params: &RingParams) -> Result<impl crate::Process, String> {

@@ -2,6 +2,10 @@
 //! ring and its repair, the leader's heartbeat as failure detector, their parameters, and their
 //! checker.
 //!
+//! In an election by attribute (`params.attributes`, see [`Attributes`]) the election messages
+//! carry (attribute, id) and every comparison of ids compares those pairs; the ring itself stays
+//! in id order.
+//!
 //! The ring is the id order: every process sends to the next higher id, the highest to the lowest.
 //! The course repairs a ring around a dead process by skipping it ("P5 is dead: skip to P0"), so
 //! every hop is acknowledged: a successor that does not acknowledge within `ack_timeout` is taken
@@ -16,6 +20,7 @@ pub mod chang_roberts;
 pub mod lelann;
 
 mod check;
+use crate::check::election::Attributes;
 use crate::core::event::Event;
 use crate::core::process::{Ctx, Message, Nanos, NoState, NodeId, Timer, MS};
 use crate::election::ElectionEvent;
@@ -80,6 +85,9 @@ pub struct RingParams {
     /// Longest acceptable time from a leader's death to agreement on the next; derived from the
     /// timeouts when not given.
     pub election_bound_ms: Option<u64>,
+    /// Each node's attribute (filled from the experiment's `attributes`): the best is elected.
+    #[serde(skip_serializing_if = "Attributes::is_empty")]
+    pub attributes: Attributes,
 }
 
 impl Default for RingParams {
@@ -91,6 +99,7 @@ impl Default for RingParams {
             ack_timeout_ms: 30,
             election_timeout_ms: 300,
             election_bound_ms: None,
+            attributes: Attributes::default(),
         }
     }
 }
@@ -105,7 +114,8 @@ impl RingParams {
 }
 
 impl crate::algorithm::Params for RingParams {
-    fn validate(&self, _nodes: usize) -> Result<(), String> {
+    fn validate(&self, nodes: usize) -> Result<(), String> {
+        self.attributes.validate(nodes)?;
         if self.heartbeat_ms == 0 || self.heartbeat_ms >= self.leader_timeout_ms {
             return Err(format!(
                 "params.heartbeat_ms ({}) must be above 0 and below params.leader_timeout_ms ({})",
@@ -315,14 +325,14 @@ impl Watch {
         }
     }
 
-    /// A heartbeat from `from`. Returns true when it shows a rival leader with a higher id than
-    /// this one's own leadership (two sides of a healed partition), which calls for an election.
+    /// A heartbeat from `from`. Returns true when it shows a rival leader that outranks this
+    /// one's own leadership (two sides of a healed partition), which calls for an election.
     pub fn heard(&self, ctx: &mut Ctx<RingTimer>, from: NodeId) -> bool {
         if self.leader == Some(from) {
             self.expect(ctx);
             return false;
         }
-        self.leader == Some(self.me) && from > self.me
+        self.leader == Some(self.me) && self.params.attributes.better(from, self.me)
     }
 }
 
