@@ -8,6 +8,7 @@ mod paxos;
 mod raft;
 mod rules_paxos;
 mod rules_raft;
+mod rules_raft_membership;
 
 use algorithms::algorithm::Family;
 use algorithms::catalogue;

@@ -305,6 +305,7 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
                 }
                 s.commit = s.commit.max(index);
             }
+            RaftEvent::Config { .. } => {} // judged by the membership check
             RaftEvent::AppliedEntry(entry) => match applied.get(&entry.index) {
                 None => {
                     applied.insert(entry.index, (entry, r.node, here));
