@@ -74,8 +74,10 @@ pub enum Action {
     /// error naming the algorithm.
     Corrupt { node: Target },
     /// Operator input to the node's algorithm instance, as `orchestrator cmd` gives it (e.g.
-    /// `args = ["add-server", "6"]` for Raft at `node = "leader"`). A command the algorithm
-    /// refuses is recorded with its answer, and is a problem of the run, not a crash.
+    /// `args = ["add-server", "6"]` for Raft at `node = "leader"`); `{node}` in an argument
+    /// stands for the node it goes to (`["remove-server", "{node}"]`: the leader removes itself).
+    /// A command the algorithm refuses is recorded with its answer, and is a problem of the run,
+    /// not a crash.
     Command { node: Target, args: Vec<String> },
 }
 

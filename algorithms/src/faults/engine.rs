@@ -257,6 +257,10 @@ pub fn apply(ops: &mut impl ClusterOps, action: &Action, state: &mut FaultState)
             if !ops.is_running(id) || ops.is_paused(id) {
                 return Err(format!("node {id} is not running (or paused)"));
             }
+            // `{node}` in an argument is the node the command goes to, e.g. `["remove-server",
+            // "{node}"]` at the leader, whoever it is then.
+            let args: Vec<String> = args.iter().map(|a| a.replace("{node}", &id.to_string())).collect();
+            let args = &args;
             let answer = ops.command(id, args)?;
             let (ok, reply) = match &answer {
                 Ok(reply) => (true, reply.clone()),
@@ -661,6 +665,11 @@ mod tests {
         fake.paused.push(2);
         let paused = apply(&mut fake, &Action::Command { node: Target::Id(2), args }, &mut state);
         assert_eq!(paused.unwrap_err(), "node 2 is not running (or paused)");
+        let own = Action::Command { node: Target::Leader, args: vec!["remove-server".into(), "{node}".into()] };
+        assert_eq!(
+            apply(&mut fake, &own, &mut state).unwrap().describe(),
+            "command \"remove-server 3\" at node 3: done"
+        );
         let none = Action::Command { node: Target::Id(1), args: vec![] };
         assert!(apply(&mut fake, &none, &mut state).unwrap_err().starts_with("args: "));
     }

@@ -6,6 +6,7 @@ mod common;
 
 mod paxos;
 mod raft;
+mod raft_membership;
 mod rules_paxos;
 mod rules_raft;
 mod rules_raft_membership;

@@ -48,6 +48,7 @@
 //! (shared by the reads of one round); a lease read none.
 
 mod check;
+mod check_membership;
 mod event;
 mod log;
 mod membership;
@@ -719,6 +720,9 @@ impl RaftServer {
             self.match_index.insert(from, index);
             self.next_index.insert(from, next.max(index + 1));
             self.advance_commit(ctx);
+            if self.role != Role::Leader {
+                return; // its removal committed: it no longer leads
+            }
             let sent = self.sent[&from];
             if sent < self.log().last_index() {
                 self.send_append(ctx, from, (index + 1).max(sent + 1), self.params.max_batch);
