@@ -45,12 +45,12 @@ fn final_configs(outcome: &algorithms::sim::SimOutcome) -> Vec<Vec<u64>> {
         .collect()
 }
 
-/// 100 seeds: every property held (the two removed leaders stepped down, each change waited for
+/// 25 seeds (the config's sweep is 200; 100 seeds of this test held too): every property held (the two removed leaders stepped down, each change waited for
 /// the one before), every command accepted, and the members of the final configuration of three
 /// servers (an added spare may have led, and removed itself) agree on it.
 #[test]
-fn adding_two_spares_and_removing_two_leaders_holds_every_property_over_100_seeds() {
-    for seed in 0..100 {
+fn adding_two_spares_and_removing_two_leaders_holds_every_property_over_25_seeds() {
+    for seed in 0..25 {
         let (outcome, report) = run(&membership(seed, changes()));
         for p in &report.properties {
             assert_eq!(p.verdict, Verdict::Held, "seed {seed}: {p:#?}");
