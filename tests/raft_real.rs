@@ -1,7 +1,8 @@
 //! Raft with its key-value store on real node processes: the leader killed and restarted from its
 //! data directory (`configs/raft.toml`), the old leader isolated and neutralized
 //! (`configs/raft-partition.toml`), and Figure 8 with the unsafe rule from its config in the
-//! simulator. No process may be left behind.
+//! simulator, and membership changes with spares (`configs/raft-membership.toml`). No process may
+//! be left behind.
 //!
 //! The runs go one at a time: several clusters at once on two cores would turn timeouts into
 //! noise.
@@ -14,8 +15,12 @@ use std::sync::Mutex;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Runs `configs/<name>.toml` on real processes; it must hold.
-fn held(name: &str) -> (Value, PathBuf, Scratch) {
+/// The membership rules, `not_promised` in a run whose configuration never changes.
+const MEMBERSHIP_RULES: [&str; 2] = ["one_change_at_a_time", "removed_leader_steps_down"];
+
+/// Runs `configs/<name>.toml` on real processes; it must hold (the membership rules held too
+/// when `changes`, else not promised).
+fn held(name: &str, changes: bool) -> (Value, PathBuf, Scratch) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new(&format!("raft-{name}"));
     let out = scratch.path().join("runs");
@@ -27,7 +32,8 @@ fn held(name: &str) -> (Value, PathBuf, Scratch) {
     assert_eq!(output.status.code(), Some(0), "{name}: {stdout}\n{}", text(&output.stderr));
     for p in algorithms::find("raft").unwrap().properties().iter().map(|p| p.name) {
         let found = summary["properties"].as_array().unwrap().iter().find(|r| r["name"] == p);
-        assert_eq!(found.map(|r| &r["verdict"]), Some(&Value::from("held")), "{name} {p}: {summary:#}");
+        let want = if changes || !MEMBERSHIP_RULES.contains(&p) { "held" } else { "not_promised" };
+        assert_eq!(found.map(|r| &r["verdict"]), Some(&Value::from(want)), "{name} {p}: {summary:#}");
     }
     (summary, run_dir, scratch)
 }
@@ -47,7 +53,7 @@ fn events(run_dir: &std::path::Path, node: u32, name: &str) -> Vec<Value> {
 /// complete their operations through the new leader.
 #[test]
 fn a_killed_leader_restarts_from_its_data_directory_and_the_store_stays_linearizable() {
-    let (summary, run_dir, _scratch) = held("raft");
+    let (summary, run_dir, _scratch) = held("raft", false);
     assert!(summary["metrics"]["messages_per_entry"]["commands"].as_u64().unwrap() > 50, "{summary:#}");
     let restarted: Vec<u32> = (1..=5).filter(|n| events(&run_dir, *n, "log_restored").len() == 2).collect();
     assert_eq!(restarted.len(), 1, "one server was restarted: {restarted:?}");
@@ -61,10 +67,26 @@ fn a_killed_leader_restarts_from_its_data_directory_and_the_store_stays_lineariz
 /// steps down.
 #[test]
 fn an_isolated_leader_steps_down_at_the_heal() {
-    let (_summary, run_dir, _scratch) = held("raft-partition");
+    let (_summary, run_dir, _scratch) = held("raft-partition", false);
     let deposed =
         (1..=5).flat_map(|n| events(&run_dir, n, "leader_lost")).filter(|d| d["reason"] == "higher term").count();
     assert!(deposed >= 1, "a leader was deposed by a higher term");
+}
+
+/// `configs/raft-membership.toml`: two spares added, then the leader removes itself twice while
+/// clients run; every property holds, both removed leaders stepped down, and every command was
+/// accepted (a refusal would be a problem, and the run not `held`).
+#[test]
+fn spares_are_added_and_two_leaders_remove_themselves_on_real_processes() {
+    let (summary, run_dir, _scratch) = held("raft-membership", true);
+    assert_eq!(summary["verdict"], "held", "{summary:#}");
+    let stepped: usize = (1..=5)
+        .flat_map(|n| events(&run_dir, n, "leader_lost"))
+        .filter(|d| d["reason"] == "removed from the configuration")
+        .count();
+    assert_eq!(stepped, 2, "two removed leaders stepped down");
+    let configs = events(&run_dir, 4, "config");
+    assert!(configs.iter().any(|c| c["members"].as_array().is_some_and(|m| m.len() == 5)), "{configs:?}");
 }
 
 /// `configs/raft-figure8-unsafe.toml` at the seed it names: meant to fail, naming the committed

@@ -53,6 +53,12 @@ impl Params for NoParams {}
 /// the experiment's `[workload]` (e.g. [`crate::service::client::kv_client`]).
 pub type ClientFactory = fn(me: NodeId, servers: &[NodeId], workload: &Workload) -> Result<Box<dyn DynProcess>, String>;
 
+/// Builds server `me` of an algorithm whose configuration changes at run time (see
+/// [`Spec::MEMBERSHIP`]): `members` is the initial configuration, the other servers of `peers`
+/// are spares outside it.
+pub type MemberFactory<P> =
+    fn(me: NodeId, peers: &[NodeId], members: &[NodeId], params: &P) -> Result<Box<dyn DynProcess>, String>;
+
 /// Everything an algorithm declares, once: implement this and list the type in
 /// [`crate::catalogue()`]; the blanket impl makes it an [`Algorithm`].
 ///
@@ -87,6 +93,15 @@ pub trait Spec: Sync + 'static {
     /// `attributes` table (an error for an algorithm that does not).
     const BY_ATTRIBUTE: bool = false;
 
+    /// An algorithm whose servers change at run time (Raft's `add-server`) builds a server
+    /// knowing its initial configuration, so that an experiment can start spare servers outside
+    /// it (`spare_nodes`). `None` (the default): an experiment with spares is an error.
+    ///
+    /// The build learns the configuration, rather than a parameter stating it, because the
+    /// hosts must know the spares anyway (they start them, and number the clients after them): a
+    /// parameter would say the same thing a second time, and could say it differently.
+    const MEMBERSHIP: Option<MemberFactory<Self::Params>> = None;
+
     /// What every run of this algorithm must satisfy; the checker reports each of these by name.
     fn properties() -> Vec<PropertyInfo>;
 
@@ -119,6 +134,18 @@ pub trait Algorithm: Sync {
 
     /// Whether it elects by attribute (see [`Spec::BY_ATTRIBUTE`]).
     fn by_attribute(&self) -> bool;
+
+    /// Builds server `me` whose initial configuration is `members` (some of `me` and `peers`).
+    /// With every server a member it is [`Algorithm::build`]; spares outside the configuration
+    /// need an algorithm with membership changes ([`Spec::MEMBERSHIP`]), else an error naming
+    /// `spare_nodes`.
+    fn build_server(
+        &self,
+        me: NodeId,
+        peers: &[NodeId],
+        members: &[NodeId],
+        params: &Value,
+    ) -> Result<Box<dyn DynProcess>, String>;
 
     /// Builds the process of client node `me`; an error naming `workload` for an algorithm
     /// without clients.
@@ -159,6 +186,31 @@ impl<S: Spec> Algorithm for S {
 
     fn by_attribute(&self) -> bool {
         S::BY_ATTRIBUTE
+    }
+
+    fn build_server(
+        &self,
+        me: NodeId,
+        peers: &[NodeId],
+        members: &[NodeId],
+        params: &Value,
+    ) -> Result<Box<dyn DynProcess>, String> {
+        let everyone = members.len() == peers.len() + 1 && peers.iter().chain([&me]).all(|p| members.contains(p));
+        if everyone {
+            return self.build(me, peers, params);
+        }
+        let Some(factory) = S::MEMBERSHIP else {
+            return Err(format!(
+                "spare_nodes: {} has no membership changes, so every server is in it from the start; remove spare_nodes",
+                S::NAME
+            ));
+        };
+        if let Some(stranger) = members.iter().find(|m| **m != me && !peers.contains(m)) {
+            return Err(format!("spare_nodes: member {stranger} is not a server of the cluster"));
+        }
+        let params: S::Params = parse_params(params)?;
+        params.validate(members.len())?;
+        factory(me, peers, members, &params)
     }
 
     fn build_client(&self, me: NodeId, servers: &[NodeId], workload: &Workload) -> Result<Box<dyn DynProcess>, String> {

@@ -12,6 +12,7 @@ fn config(algorithm: &str, seed: u64, faults: Vec<FaultSpec>) -> SimConfig {
     let workload = json!({ "rate_per_s": 6.0, "hold_ms": 20, "resources": ["printer", "table"], "stop_after": "2s" });
     SimConfig {
         nodes: 4,
+        spare_nodes: 0,
         seed,
         duration: Duration::from_secs(3),
         instance: algorithm.into(),

@@ -66,6 +66,10 @@ pub struct InstanceConfig {
     /// replies to the clients it hears from. Unset: every peer of the node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub servers: Option<Vec<NodeId>>,
+    /// The initial configuration of an algorithm with membership changes, when spare servers
+    /// are outside it (`spare_nodes` in the experiment). Unset: every server is a member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<Vec<NodeId>>,
     /// Set on a client node: the instance runs the service's client with this workload (its
     /// `ctx.peers()` are the servers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,9 +98,10 @@ impl InstanceConfig {
                 return Err(format!("servers: {stranger} is not a peer of node {me}"));
             }
         }
-        match &self.client {
-            Some(workload) => algorithm.build_client(me, &peers, workload),
-            None => algorithm.build(me, &peers, &self.params),
+        match (&self.client, &self.members) {
+            (Some(workload), _) => algorithm.build_client(me, &peers, workload),
+            (None, Some(members)) => algorithm.build_server(me, &peers, members, &self.params),
+            (None, None) => algorithm.build(me, &peers, &self.params),
         }
     }
 }
@@ -140,7 +145,14 @@ mod tests {
     use super::*;
 
     fn instance(servers: Option<Vec<NodeId>>, client: Option<Workload>) -> InstanceConfig {
-        InstanceConfig { name: "kv".into(), algorithm: "kv-single".into(), params: Value::Null, servers, client }
+        InstanceConfig {
+            name: "kv".into(),
+            algorithm: "kv-single".into(),
+            params: Value::Null,
+            servers,
+            members: None,
+            client,
+        }
     }
 
     #[test]

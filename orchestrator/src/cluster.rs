@@ -209,15 +209,29 @@ impl Cluster {
     }
 
     pub fn request(&self, id: NodeId, request: &Request) -> Result<Response> {
-        let m = self.members.get(&id).ok_or_else(|| anyhow!("node {id} does not exist"))?;
-        let sock = m.config.control.as_ref().expect("orchestrated nodes have a control socket");
-        let mut client =
-            Client::connect(sock, CONTROL_TIMEOUT).with_context(|| format!("node {id}: control socket"))?;
-        let reply = client.call(request).with_context(|| format!("node {id}: control request"))?;
+        let reply = self.call(id, request)?;
         match reply.ok {
             true => Ok(reply),
             false => Err(anyhow!("node {id}: {}", reply.error.unwrap_or_default())),
         }
+    }
+
+    /// A request whose refusal is an answer, not a failure: `Ok(Err(why))` when the node
+    /// answered no (an algorithm refusing a command), `Err` when it could not be asked.
+    pub fn ask(&self, id: NodeId, request: &Request) -> Result<std::result::Result<String, String>> {
+        let reply = self.call(id, request)?;
+        Ok(match reply.ok {
+            true => Ok(reply.reply.unwrap_or_default()),
+            false => Err(reply.error.unwrap_or_default()),
+        })
+    }
+
+    fn call(&self, id: NodeId, request: &Request) -> Result<Response> {
+        let m = self.members.get(&id).ok_or_else(|| anyhow!("node {id} does not exist"))?;
+        let sock = m.config.control.as_ref().expect("orchestrated nodes have a control socket");
+        let mut client =
+            Client::connect(sock, CONTROL_TIMEOUT).with_context(|| format!("node {id}: control socket"))?;
+        client.call(request).with_context(|| format!("node {id}: control request"))
     }
 
     pub fn status(&self, id: NodeId) -> Result<NodeStatus> {

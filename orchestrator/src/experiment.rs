@@ -25,6 +25,11 @@ pub struct Experiment {
     pub algorithm: String,
     #[serde(default = "default_nodes")]
     pub nodes: usize,
+    /// Spare servers, ids `nodes + 1..=nodes + spare_nodes`: started with the others but outside
+    /// the initial configuration, for an algorithm with membership changes to add (Raft's
+    /// `add-server`); clients are numbered after them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub spare_nodes: usize,
     /// Every random choice of the run derives from this seed.
     #[serde(default)]
     pub seed: u64,
@@ -85,6 +90,10 @@ impl SimSection {
 fn workload_table<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Workload>, D::Error> {
     let table = Value::deserialize(d)?;
     Workload::parse(&table).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 fn default_nodes() -> usize {
@@ -199,14 +208,21 @@ impl Experiment {
         if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
             return Err(format!("name: {:?} must be letters, digits, '-', '_' or '.'", self.name));
         }
-        let ids: Vec<_> = (1..=self.nodes as u32).collect();
-        algorithm.build(1, &ids[1..], &self.params)?;
+        let ids = self.server_ids();
+        algorithm.build_server(1, &ids[1..], &self.member_ids(), &self.params)?;
+        if self.servers() > 64 {
+            return Err(format!(
+                "spare_nodes: {} servers and {} spares are above 64 nodes",
+                self.nodes, self.spare_nodes
+            ));
+        }
         if let Some(workload) = &self.workload {
-            algorithm.build_client(self.nodes as NodeId + 1, &ids, workload)?;
-            if self.nodes + workload.clients > 64 {
+            algorithm.build_client(self.servers() as NodeId + 1, &ids, workload)?;
+            if self.servers() + workload.clients > 64 {
                 return Err(format!(
                     "workload.clients: {} servers and {} clients are above 64 nodes",
-                    self.nodes, workload.clients
+                    self.servers(),
+                    workload.clients
                 ));
             }
         }
@@ -240,15 +256,25 @@ impl Experiment {
             .collect()
     }
 
-    /// The servers' ids, `1..=nodes`.
+    /// How many servers run: the initial configuration's and the spares.
+    pub fn servers(&self) -> usize {
+        self.nodes + self.spare_nodes
+    }
+
+    /// The servers' ids, spares included: `1..=nodes + spare_nodes`.
     pub fn server_ids(&self) -> Vec<NodeId> {
+        (1..=self.servers() as NodeId).collect()
+    }
+
+    /// The initial configuration's ids, `1..=nodes`.
+    pub fn member_ids(&self) -> Vec<NodeId> {
         (1..=self.nodes as NodeId).collect()
     }
 
-    /// Every node's id: the servers, then the client nodes of a `[workload]`.
+    /// Every node's id: the servers (spares included), then the client nodes of a `[workload]`.
     pub fn all_ids(&self) -> Vec<NodeId> {
         let clients = self.workload.as_ref().map_or(0, |w| w.clients);
-        (1..=(self.nodes + clients) as NodeId).collect()
+        (1..=(self.servers() + clients) as NodeId).collect()
     }
 
     /// The schedule and the nemesis's faults together, in time order (those after the end left out).
@@ -403,6 +429,23 @@ mod tests {
                 .unwrap_err()
                 .to_string();
         assert!(err.contains("faults[0]") && err.contains("node 6 does not exist"), "{err}");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn spares_come_after_the_members_clients_after_the_spares_and_need_membership_changes() {
+        let dir = scratch();
+        let load = |name: &str, text: &str| Experiment::load(&write(&dir, name, text), &Overrides::default());
+        let err = load("bully.toml", "algorithm = \"bully\"\nnodes = 3\nspare_nodes = 2\n").unwrap_err().to_string();
+        assert!(err.contains("bully.toml") && err.contains("spare_nodes: bully has no membership changes"), "{err}");
+        let exp =
+            load("raft.toml", "algorithm = \"raft\"\nnodes = 3\nspare_nodes = 2\n[workload]\nclients = 2\n").unwrap();
+        assert_eq!(exp.member_ids(), vec![1, 2, 3]);
+        assert_eq!(exp.server_ids(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(exp.all_ids(), (1..=7).collect::<Vec<_>>());
+        let again: Experiment = toml::from_str(&exp.to_toml()).unwrap();
+        assert_eq!(again, exp);
+        assert!(!load("none.toml", "algorithm = \"raft\"\n").unwrap().to_toml().contains("spare_nodes"));
         std::fs::remove_dir_all(dir).ok();
     }
 

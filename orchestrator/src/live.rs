@@ -132,7 +132,7 @@ impl LiveServer {
                     // Every node runs one instance, named after the algorithm: `cmd 3 bully elect`
                     // and `cmd 3 elect` say the same.
                     // A client node runs the service's client: `cmd 6 client put x 1`.
-                    let client = session.exp.workload.is_some() && node as usize > session.exp.nodes;
+                    let client = session.exp.workload.is_some() && node as usize > session.exp.servers();
                     if instance.is_none()
                         && args.len() > 1
                         && (args[0] == session.exp.algorithm || client && args[0] == "client")

@@ -18,6 +18,7 @@ pub fn sim_config(exp: &Experiment, seed: u64) -> SimConfig {
     let at_seed = Experiment { seed, ..exp.clone() };
     SimConfig {
         nodes: exp.nodes,
+        spare_nodes: exp.spare_nodes,
         seed,
         duration: exp.duration,
         instance: exp.algorithm.clone(),

@@ -73,6 +73,12 @@ pub enum Action {
     /// algorithms that opt in ([`crate::Process::on_corrupt`]) accept it; others refuse with an
     /// error naming the algorithm.
     Corrupt { node: Target },
+    /// Operator input to the node's algorithm instance, as `orchestrator cmd` gives it (e.g.
+    /// `args = ["add-server", "6"]` for Raft at `node = "leader"`); `{node}` in an argument
+    /// stands for the node it goes to (`["remove-server", "{node}"]`: the leader removes itself).
+    /// A command the algorithm refuses is recorded with its answer, and is a problem of the run,
+    /// not a crash.
+    Command { node: Target, args: Vec<String> },
 }
 
 impl Action {
@@ -85,7 +91,11 @@ impl Action {
             Action::Drift { node, .. } => Some(Action::Drift { node: *node, rate: 1.0 }),
             Action::Partition { .. } => Some(Action::Heal),
             Action::Link(spec) => Some(Action::Link(LinkSpec::clear(spec.from, spec.to))),
-            Action::Restart { .. } | Action::Resume { .. } | Action::Heal | Action::Corrupt { .. } => None,
+            Action::Restart { .. }
+            | Action::Resume { .. }
+            | Action::Heal
+            | Action::Corrupt { .. }
+            | Action::Command { .. } => None,
         }
     }
 
@@ -114,6 +124,13 @@ impl Action {
             }
             Action::Partition { groups, .. } => groups.validate(nodes),
             Action::Heal => Ok(()),
+            Action::Command { node, args } => {
+                target(node)?;
+                if args.is_empty() {
+                    return Err("args: a command needs at least one word, e.g. [\"add-server\", \"6\"]".into());
+                }
+                Ok(())
+            }
             Action::Link(spec) => {
                 check(spec.from)?;
                 check(spec.to)?;

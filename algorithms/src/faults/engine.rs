@@ -74,6 +74,9 @@ pub trait ClusterOps {
     /// Has the running node's algorithm set its state to arbitrary values; an algorithm that
     /// does not support it is an error naming the algorithm.
     fn corrupt(&mut self, id: NodeId) -> Result<(), String>;
+    /// Gives the running node's algorithm instance a command: `Ok(Ok(answer))`, or
+    /// `Ok(Err(answer))` when the algorithm refuses it; `Err` when it could not be given at all.
+    fn command(&mut self, id: NodeId, args: &[String]) -> Result<Result<String, String>, String>;
     /// Writes down a fault as applied, at the host's current time.
     fn record(&mut self, fault: AppliedFault);
 }
@@ -249,6 +252,26 @@ pub fn apply(ops: &mut impl ClusterOps, action: &Action, state: &mut FaultState)
             ops.corrupt(id)?;
             (AppliedFault::Corrupt { node: id }, Action::Corrupt { node: Target::Id(id) })
         }
+        Action::Command { node, args } => {
+            let id = resolve(ops, state, &ids, *node, leader, Pool::Unpaused)?;
+            if !ops.is_running(id) || ops.is_paused(id) {
+                return Err(format!("node {id} is not running (or paused)"));
+            }
+            // `{node}` in an argument is the node the command goes to, e.g. `["remove-server",
+            // "{node}"]` at the leader, whoever it is then.
+            let args: Vec<String> = args.iter().map(|a| a.replace("{node}", &id.to_string())).collect();
+            let args = &args;
+            let answer = ops.command(id, args)?;
+            let (ok, reply) = match &answer {
+                Ok(reply) => (true, reply.clone()),
+                Err(reply) => (false, reply.clone()),
+            };
+            let fault = AppliedFault::Command { node: id, args: args.clone(), ok, reply: reply.clone() };
+            ops.record(fault.clone());
+            let applied = Applied { action: Action::Command { node: Target::Id(id), args: args.clone() }, fault };
+            // Refused: recorded as given, and an error for the host to report as a problem.
+            return answer.map(|_| applied).map_err(|e| format!("node {id} refused {:?}: {e}", args.join(" ")));
+        }
         Action::Link(spec) => {
             ops.set_link(spec, &state.network)?;
             if spec.is_clear() {
@@ -311,7 +334,8 @@ fn aims_at_leader(action: &Action) -> bool {
         | Action::Pause { node }
         | Action::Resume { node }
         | Action::Drift { node, .. }
-        | Action::Corrupt { node } => *node == Target::Leader,
+        | Action::Corrupt { node }
+        | Action::Command { node, .. } => *node == Target::Leader,
         Action::Partition { groups, .. } => *groups == PartitionSpec::Isolate(Target::Leader),
         Action::Heal | Action::Link(_) => false,
     }
@@ -466,6 +490,13 @@ mod tests {
                 _ => Ok(()),
             }
         }
+        fn command(&mut self, id: NodeId, args: &[String]) -> Result<Result<String, String>, String> {
+            self.calls.push(format!("command {id} {}", args.join(" ")));
+            Ok(match id {
+                4 => Err("not the leader".into()),
+                _ => Ok("done".into()),
+            })
+        }
         fn record(&mut self, fault: AppliedFault) {
             self.calls.push(format!("record: {}", fault.describe()));
         }
@@ -611,6 +642,36 @@ mod tests {
         let err = apply(&mut ops, &Action::Link(LinkSpec::clear(1, 1)), &mut state);
         assert_eq!(err.unwrap_err(), "link 1→1 is not a link");
         assert!(ops.calls.is_empty() && state.network().is_clear());
+    }
+
+    #[test]
+    fn a_command_goes_to_the_leader_and_a_refusal_is_recorded_and_reported() {
+        let mut fake = cluster(Some(3));
+        let mut state = FaultState::new(1);
+        let args: Vec<String> = vec!["add-server".into(), "6".into()];
+        let applied = apply(&mut fake, &Action::Command { node: Target::Leader, args: args.clone() }, &mut state);
+        assert_eq!(applied.unwrap().action, Action::Command { node: Target::Id(3), args: args.clone() });
+        assert_eq!(
+            calls(&mut fake),
+            ["statuses", "command 3 add-server 6", "record: command \"add-server 6\" at node 3: done"]
+        );
+        let refused = apply(&mut fake, &Action::Command { node: Target::Id(4), args: args.clone() }, &mut state);
+        assert_eq!(refused.unwrap_err(), "node 4 refused \"add-server 6\": not the leader");
+        assert_eq!(
+            calls(&mut fake),
+            ["command 4 add-server 6", "record: command \"add-server 6\" refused by node 4: not the leader"],
+            "a refusal is recorded too"
+        );
+        fake.paused.push(2);
+        let paused = apply(&mut fake, &Action::Command { node: Target::Id(2), args }, &mut state);
+        assert_eq!(paused.unwrap_err(), "node 2 is not running (or paused)");
+        let own = Action::Command { node: Target::Leader, args: vec!["remove-server".into(), "{node}".into()] };
+        assert_eq!(
+            apply(&mut fake, &own, &mut state).unwrap().describe(),
+            "command \"remove-server 3\" at node 3: done"
+        );
+        let none = Action::Command { node: Target::Id(1), args: vec![] };
+        assert!(apply(&mut fake, &none, &mut state).unwrap_err().starts_with("args: "));
     }
 
     #[test]

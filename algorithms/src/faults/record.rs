@@ -59,6 +59,13 @@ pub enum AppliedFault {
     Corrupt {
         node: NodeId,
     },
+    /// A command given to the node's algorithm, and its answer (`ok` false: it refused).
+    Command {
+        node: NodeId,
+        args: Vec<String>,
+        ok: bool,
+        reply: String,
+    },
     RunEnd,
 }
 
@@ -78,6 +85,12 @@ impl AppliedFault {
             AppliedFault::Heal => "healed every partition and link".into(),
             AppliedFault::Link(spec) => format!("link {}", spec.describe()),
             AppliedFault::Corrupt { node } => format!("corrupted node {node}'s state"),
+            AppliedFault::Command { node, args, ok: true, reply } => {
+                format!("command {:?} at node {node}: {reply}", args.join(" "))
+            }
+            AppliedFault::Command { node, args, ok: false, reply } => {
+                format!("command {:?} refused by node {node}: {reply}", args.join(" "))
+            }
             AppliedFault::RunEnd => "run ended".into(),
         }
     }

@@ -41,8 +41,11 @@ impl Default for NetworkModel {
 /// One simulated experiment.
 #[derive(Clone, Debug, Default)]
 pub struct SimConfig {
-    /// Servers, ids `1..=nodes`.
+    /// Servers in the initial configuration, ids `1..=nodes`.
     pub nodes: usize,
+    /// Spare servers, ids after those, outside the initial configuration until added (only for
+    /// an algorithm with membership changes, see [`crate::algorithm::Spec::MEMBERSHIP`]).
+    pub spare_nodes: usize,
     pub seed: u64,
     pub duration: Duration,
     pub instance: String,
@@ -55,24 +58,33 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// Every node's id, servers then clients.
+    /// Every server, the spares included.
+    pub fn servers(&self) -> usize {
+        self.nodes + self.spare_nodes
+    }
+
+    /// Every node's id, servers (spares included) then clients.
     pub fn ids(&self) -> Vec<NodeId> {
         let clients = self.workload.as_ref().map_or(0, |w| w.clients);
-        (1..=(self.nodes + clients) as NodeId).collect()
+        (1..=(self.servers() + clients) as NodeId).collect()
     }
 
     /// The nodes `id` talks to: the other servers for a server (so its broadcasts reach servers
     /// only; it can still reply to a client), every server for a client.
     pub fn peers(&self, id: NodeId) -> Vec<NodeId> {
-        (1..=self.nodes as NodeId).filter(|p| *p != id).collect()
+        (1..=self.servers() as NodeId).filter(|p| *p != id).collect()
     }
 
-    /// Builds node `id`'s process: a server, or a client of the service.
+    /// Builds node `id`'s process: a server (in the initial configuration or a spare), or a
+    /// client of the service.
     pub fn build(&self, algorithm: &dyn Algorithm, id: NodeId) -> Result<Box<dyn DynProcess>, String> {
         let peers = self.peers(id);
         match &self.workload {
-            Some(workload) if id as usize > self.nodes => algorithm.build_client(id, &peers, workload),
-            _ => algorithm.build(id, &peers, &self.params),
+            Some(workload) if id as usize > self.servers() => algorithm.build_client(id, &peers, workload),
+            _ => {
+                let members: Vec<NodeId> = (1..=self.nodes as NodeId).collect();
+                algorithm.build_server(id, &peers, &members, &self.params)
+            }
         }
     }
 }
@@ -254,7 +266,7 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
     }
     sim.faults.push(FaultRecord { t: end, fault: AppliedFault::RunEnd });
     // The run's nodes are the servers; clients are in the records (see `check::service`).
-    let servers = ids[..cfg.nodes].to_vec();
+    let servers = ids[..cfg.servers()].to_vec();
     let run = Execution::new(algorithm.name(), servers, cfg.params.clone(), sim.records.clone(), sim.faults.clone());
     Ok(SimOutcome { records: sim.records, faults: sim.faults, run })
 }
@@ -526,6 +538,26 @@ impl ClusterOps for Simulation<'_> {
 
     fn corrupt(&mut self, id: NodeId) -> Result<(), String> {
         self.corrupt_node(id)
+    }
+
+    /// Traced as a real node traces it: the command and the answer, before the effects.
+    fn command(&mut self, id: NodeId, args: &[String]) -> Result<Result<String, String>, String> {
+        let peers = self.cfg.peers(id);
+        let n = self.nodes.get_mut(&id).expect("known node");
+        let now = n.drift.at(self.now);
+        let mut process = n.process.take().ok_or_else(|| format!("node {id} is not running"))?;
+        let world = World { me: id, peers: &peers, now, rng: &mut n.rng };
+        let (result, effects) = process.on_command(world, args);
+        n.process = Some(process);
+        let (ok, reply) = match &result {
+            Ok(reply) => (true, reply.clone()),
+            Err(error) => (false, error.clone()),
+        };
+        self.record(id, What::Command { args: args.to_vec(), ok, reply });
+        for effect in effects {
+            self.carry_out(id, effect);
+        }
+        Ok(result)
     }
 
     fn record(&mut self, fault: AppliedFault) {

@@ -25,6 +25,7 @@ use std::time::Duration;
 pub fn experiment(algorithm: &str, nodes: usize, seed: u64, seconds: f64, params: Value) -> SimConfig {
     SimConfig {
         nodes,
+        spare_nodes: 0,
         seed,
         duration: Duration::from_secs_f64(seconds),
         instance: algorithm.into(),

@@ -6,8 +6,10 @@ mod common;
 
 mod paxos;
 mod raft;
+mod raft_membership;
 mod rules_paxos;
 mod rules_raft;
+mod rules_raft_membership;
 
 use algorithms::algorithm::Family;
 use algorithms::catalogue;

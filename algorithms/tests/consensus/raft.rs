@@ -34,9 +34,9 @@ fn crashes_restarts_partitions() -> Vec<FaultSpec> {
 }
 
 /// Every property but liveness holds (faults may leave a majority without a leader for longer
-/// than the bound).
+/// than the bound); the membership rules are not promised where the configuration never changes.
 fn assert_safe(report: &algorithms::CheckReport, seed: u64) {
-    for p in report.properties.iter().filter(|p| p.name != "operations_complete") {
+    for p in report.properties.iter().filter(|p| p.name != "operations_complete" && p.verdict != Verdict::NotPromised) {
         assert_eq!(p.verdict, Verdict::Held, "seed {seed}: {p:#?}");
     }
 }
@@ -78,7 +78,7 @@ fn without_faults_every_property_holds_and_an_entry_costs_at_most_2n_minus_2_mes
     let mut per = Vec::new();
     for seed in 0..30 {
         let (_, report) = run(&raft(5, seed, 2.0, json!({}), vec![]));
-        for p in &report.properties {
+        for p in report.properties.iter().filter(|p| p.verdict != Verdict::NotPromised) {
             let expected = if p.name == "leader_completeness" { Verdict::Unknown } else { Verdict::Held };
             assert_eq!(p.verdict, expected, "seed {seed}: {p:#?}");
         }
@@ -167,7 +167,7 @@ fn nemesis(seed: u64) -> SimConfig {
 fn the_nemesis_violates_nothing_over_20_seeds() {
     for seed in 1..=20 {
         let (_, report) = run(&nemesis(seed));
-        for p in &report.properties {
+        for p in report.properties.iter().filter(|p| p.verdict != Verdict::NotPromised) {
             let ok = p.verdict == Verdict::Held || (p.name == "leader_completeness" && p.verdict == Verdict::Unknown);
             assert!(ok, "seed {seed}: {p:#?}");
         }

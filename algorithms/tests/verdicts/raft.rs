@@ -20,7 +20,83 @@ pub const CASES: &[Entry] = &[
     case!("raft", "leader_completeness", NothingToJudge, raft_commits_but_no_later_leader),
     case!("raft", "state_machine_safety", Violating, raft_two_commands_applied_at_one_index),
     case!("raft", "state_machine_safety", NothingToJudge, raft_one_server_appends_alone),
+    case!("raft", "configuration_quorums", Violating, raft_elected_by_a_minority_of_its_configuration),
+    case!("raft", "configuration_quorums", Violating, raft_a_commit_without_a_majority_of_the_new_configuration),
+    case!("raft", "configuration_quorums", NothingToJudge, raft_nobody_elected),
+    case!("raft", "one_change_at_a_time", Violating, raft_a_second_change_before_the_first_commits),
+    case!("raft", "one_change_at_a_time", NothingToJudge, raft_spares_but_no_change),
+    case!("raft", "removed_leader_steps_down", Violating, raft_a_removed_leader_leads_on),
+    case!("raft", "removed_leader_steps_down", NothingToJudge, raft_spares_but_no_change),
 ];
+
+/// Five servers of which 4 and 5 are spares: each traces the initial configuration {1, 2, 3}.
+fn with_spares() -> Trace {
+    let mut t = Trace::new(5);
+    for n in 1..=5 {
+        t.event(0, n, "config", json!({ "index": 0, "members": [1, 2, 3] }));
+    }
+    t
+}
+
+/// Node 1 elected with the votes of 1, 4 and 5: three of five servers, but only one of its
+/// configuration {1, 2, 3}.
+fn raft_elected_by_a_minority_of_its_configuration() -> Execution {
+    let mut t = with_spares();
+    t.event(100, 1, "term", json!({ "term": 1, "reason": "candidate" }));
+    t.event(101, 1, "elected", json!({ "leader": 1, "term": 1, "votes": [1, 4, 5] }));
+    t.end(1000)
+}
+
+/// Node 1, leader of {1, 2, 3}, adds 4 and commits that entry with node 2's copy alone: a
+/// majority of the old configuration, not of the new one it uses.
+fn raft_a_commit_without_a_majority_of_the_new_configuration() -> Execution {
+    let mut t = with_spares();
+    t.event(100, 1, "elected", json!({ "leader": 1, "term": 1, "votes": [1, 2] }));
+    t.event(101, 1, "appended", entry(1, 1, "config-1234"));
+    t.event(101, 1, "config", json!({ "index": 1, "members": [1, 2, 3, 4] }));
+    t.event(110, 2, "appended", entry(1, 1, "config-1234"));
+    t.event(120, 1, "committed", json!({ "index": 1, "term": 1 }));
+    t.end(1000)
+}
+
+/// Node 1 adds 4 at index 2, then 5 at index 3 while its commit index is still 1.
+fn raft_a_second_change_before_the_first_commits() -> Execution {
+    let mut t = with_spares();
+    t.event(100, 1, "elected", json!({ "leader": 1, "term": 1, "votes": [1, 2] }));
+    t.event(101, 1, "appended", entry(1, 1, "noop1"));
+    t.event(120, 1, "committed", json!({ "index": 1, "term": 1 }));
+    t.event(130, 1, "appended", entry(2, 1, "config-1234"));
+    t.event(130, 1, "config", json!({ "index": 2, "members": [1, 2, 3, 4] }));
+    t.event(140, 1, "appended", entry(3, 1, "config-12345"));
+    t.event(140, 1, "config", json!({ "index": 3, "members": [1, 2, 3, 4, 5] }));
+    t.end(1000)
+}
+
+/// Spares, a leader, entries committed, no configuration change.
+fn raft_spares_but_no_change() -> Execution {
+    let mut t = with_spares();
+    t.event(100, 1, "elected", json!({ "leader": 1, "term": 1, "votes": [1, 2] }));
+    t.event(101, 1, "appended", entry(1, 1, "noop1"));
+    t.event(110, 2, "appended", entry(1, 1, "noop1"));
+    t.event(120, 1, "committed", json!({ "index": 1, "term": 1 }));
+    t.end(1000)
+}
+
+/// Node 1 removes itself ({2, 3}), commits the removal with 2 and 3, and goes on sending
+/// AppendEntries as leader.
+fn raft_a_removed_leader_leads_on() -> Execution {
+    let mut t = with_spares();
+    t.event(100, 1, "elected", json!({ "leader": 1, "term": 1, "votes": [1, 2] }));
+    t.event(101, 1, "appended", entry(1, 1, "config-23"));
+    t.event(101, 1, "config", json!({ "index": 1, "members": [2, 3] }));
+    for n in [2, 3] {
+        t.event(110, n, "appended", entry(1, 1, "config-23"));
+        t.event(110, n, "config", json!({ "index": 1, "members": [2, 3] }));
+    }
+    t.event(120, 1, "committed", json!({ "index": 1, "term": 1 }));
+    t.send(170, 1, 2, "append_entries", json!({}));
+    t.end(1000)
+}
 
 fn entry(index: u64, term: u64, digest: &str) -> serde_json::Value {
     json!({ "index": index, "term": term, "digest": digest })

@@ -35,7 +35,7 @@ pub fn load_run(run_dir: &Path) -> Result<Loaded> {
         Err(_) => None,
     };
     let (name, nodes, params) = match (&saved, &exp) {
-        (_, Some(exp)) => (exp.algorithm.clone(), exp.nodes, exp.params.clone()),
+        (_, Some(exp)) => (exp.algorithm.clone(), exp.servers(), exp.params.clone()),
         (Some(s), None) => (s.algorithm.clone(), s.nodes, Value::Null),
         (None, None) => anyhow::bail!("{} has neither summary.json nor experiment.toml", run_dir.display()),
     };

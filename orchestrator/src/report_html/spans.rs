@@ -123,7 +123,10 @@ pub fn spans(faults: &[FaultRecord], end: f64, ms: impl Fn(u64) -> f64) -> (Vec<
                 }
             }
             // A corruption is a moment, not a span: its axis mark shows it.
-            AppliedFault::Corrupt { .. } | AppliedFault::RunStart { .. } | AppliedFault::RunEnd => {}
+            AppliedFault::Corrupt { .. }
+            | AppliedFault::Command { .. }
+            | AppliedFault::RunStart { .. }
+            | AppliedFault::RunEnd => {}
         }
     }
     let still_open = down.into_values().chain(paused.into_values()).chain(drift.into_values());
@@ -146,6 +149,7 @@ fn short(f: &AppliedFault) -> String {
         AppliedFault::Link(spec) if spec.is_clear() => format!("link {}→{} clear", spec.from, spec.to),
         AppliedFault::Link(spec) => format!("link {}→{}", spec.from, spec.to),
         AppliedFault::Corrupt { node } => format!("corrupt {node}"),
+        AppliedFault::Command { node, args, .. } => format!("{} @{node}", args.join(" ")),
         AppliedFault::RunStart { .. } => "start".into(),
         AppliedFault::RunEnd => "end".into(),
     }

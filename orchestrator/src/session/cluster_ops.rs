@@ -91,6 +91,13 @@ impl ClusterOps for LiveCluster<'_> {
         self.cluster.request(id, &Request::Corrupt { instance }).map(|_| ()).map_err(text)
     }
 
+    /// Over the control socket, as `orchestrator cmd` does; the node traces it.
+    fn command(&mut self, id: NodeId, args: &[String]) -> Result<Result<String, String>, String> {
+        let instance = self.cluster.instance_name().to_string();
+        let request = Request::Command { instance, args: args.to_vec() };
+        self.cluster.ask(id, &request).map_err(text)
+    }
+
     fn record(&mut self, fault: AppliedFault) {
         self.log.record(fault);
     }

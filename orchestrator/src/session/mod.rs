@@ -68,6 +68,7 @@ impl Session {
                 algorithm: exp.algorithm.clone(),
                 params: exp.params.clone(),
                 servers: exp.workload.as_ref().map(|_| exp.server_ids()),
+                members: (exp.spare_nodes > 0).then(|| exp.member_ids()),
                 client: None,
             },
             clients: exp.workload.as_ref().map(|workload| {
@@ -76,9 +77,10 @@ impl Session {
                     algorithm: exp.algorithm.clone(),
                     params: serde_json::Value::Null,
                     servers: Some(exp.server_ids()),
+                    members: None,
                     client: Some(workload.clone()),
                 };
-                (ids[exp.nodes..].to_vec(), instance)
+                (ids[exp.servers()..].to_vec(), instance)
             }),
             listen,
             dial,

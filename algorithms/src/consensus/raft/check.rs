@@ -44,6 +44,9 @@ pub fn properties() -> Vec<PropertyInfo> {
             promise: "with a connected majority of servers, every operation completes within operation_bound_ms",
         },
     ]
+    .into_iter()
+    .chain(super::check_membership::properties())
+    .collect()
 }
 
 /// What the checker knows of one entry of one server's log: `None` where a restart left it
@@ -305,6 +308,7 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
                 }
                 s.commit = s.commit.max(index);
             }
+            RaftEvent::Config { .. } => {} // judged by the membership check
             RaftEvent::AppliedEntry(entry) => match applied.get(&entry.index) {
                 None => {
                     applied.insert(entry.index, (entry, r.node, here));
@@ -358,7 +362,10 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
         service::linearizable(run),
         service::exactly_once(run),
         service::operations_complete(run, params.operation_bound_ms * MS),
-    ];
+    ]
+    .into_iter()
+    .chain(super::check_membership::check_membership(run))
+    .collect();
     let mut report = CheckReport { properties, ..Default::default() };
     report.metrics.insert("messages_per_entry".into(), replication_cost(run, applied.len(), commands.len()));
     report

@@ -8,6 +8,7 @@
 //! Log Matching, Leader Append-Only and Leader Completeness are judged on.
 
 use crate::core::event::Event;
+use crate::core::process::NodeId;
 use serde::{Deserialize, Serialize};
 
 /// One log entry as traces name it: its position, its term and a digest of its operation.
@@ -33,6 +34,10 @@ pub enum RaftEvent {
     /// answered from the session table); for a client's command applied afresh the server also
     /// records the services' shared `applied` event ([`crate::check::service::ServiceEvent`]).
     AppliedEntry(EntryId),
+    /// The configuration in force changed (thesis §4.1): the latest configuration entry of the
+    /// log is at `index` (0: none, the initial configuration) and names `members`. Traced after
+    /// the log change that caused it, and at start when membership changes are in play.
+    Config { index: u64, members: Vec<NodeId> },
 }
 
 impl Event for RaftEvent {}

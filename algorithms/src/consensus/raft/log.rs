@@ -4,6 +4,7 @@
 //! every log contains (0, 0), and the consistency check of an AppendEntries at index 1 always
 //! passes.
 
+use crate::core::process::NodeId;
 use crate::service::Request;
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +17,9 @@ pub enum Op {
     Noop,
     /// A client's command.
     Client(Request),
+    /// A configuration (thesis §4.1): the servers, ascending, whose majorities decide elections
+    /// and commitment from the moment the entry is in a log, committed or not.
+    Config { members: Vec<NodeId> },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -48,17 +48,20 @@
 //! (shared by the reads of one round); a lease read none.
 
 mod check;
+mod check_membership;
 mod event;
 mod log;
+mod membership;
 
 pub use check::check_raft;
 pub use event::{EntryId, RaftEvent};
 pub use log::{Entry, Log, Op};
+pub use membership::{Change, Config};
 
-use crate::algorithm::{ClientFactory, Family, Params, PropertyInfo, Spec};
+use crate::algorithm::{ClientFactory, Family, MemberFactory, Params, PropertyInfo, Spec};
 use crate::check::service::ServiceEvent;
 use crate::check::{CheckReport, Execution};
-use crate::core::process::{Ctx, Message, NodeId, Process, Status, Timer, MS};
+use crate::core::process::{Ctx, Hosted, Message, NodeId, Process, Status, Timer, MS};
 use crate::election::event::{Elected, ElectionEvent, LeaderLost, LeaderView, Started};
 /// The term and vote events are raft-election's: the same rules, the same trace.
 use crate::election::raft::RaftEvent as TermEvent;
@@ -228,6 +231,12 @@ enum Role {
 pub struct RaftServer {
     me: NodeId,
     params: RaftParams,
+    /// The initial configuration (thesis §4.1): the members given to [`RaftServer::with_members`],
+    /// or (`initial_given` false) every server of the cluster, known once started.
+    initial: BTreeSet<NodeId>,
+    initial_given: bool,
+    /// The configuration in force: the latest in the log, else `initial` (see [`membership`]).
+    config: Config,
     durable: Durable,
     role: Role,
     leader: Option<NodeId>,
@@ -266,10 +275,14 @@ struct PendingRead {
 }
 
 impl RaftServer {
+    /// A server of a cluster whose initial configuration is every server.
     pub fn new(me: NodeId, params: RaftParams) -> Self {
         RaftServer {
             me,
             params,
+            initial: BTreeSet::new(),
+            initial_given: false,
+            config: Config::default(),
             durable: Durable::default(),
             role: Role::Follower,
             leader: None,
@@ -289,6 +302,15 @@ impl RaftServer {
         }
     }
 
+    /// A server whose initial configuration is `members`; the cluster's other servers are
+    /// spares, outside it until a leader adds them.
+    pub fn with_members(me: NodeId, params: RaftParams, members: &[NodeId]) -> Self {
+        let mut server = RaftServer::new(me, params);
+        server.initial = members.iter().copied().collect();
+        server.initial_given = true;
+        server
+    }
+
     fn term(&self) -> u64 {
         self.durable.current_term
     }
@@ -297,8 +319,9 @@ impl RaftServer {
         &self.durable.log
     }
 
-    fn majority(ctx: &Ctx<RaftTimer>) -> usize {
-        ctx.cluster_size() / 2 + 1
+    /// The other members of the configuration in force: whom a leader replicates to.
+    fn followers(&self) -> Vec<NodeId> {
+        self.config.members.iter().copied().filter(|m| *m != self.me).collect()
     }
 
     /// A fresh random timeout in `[T, 2T]`: rarely do two followers time out together.
@@ -337,12 +360,7 @@ impl RaftServer {
         ctx.emit(&TermEvent::Term { term, reason: format!("higher term from node {from}"), voted_for: None });
         self.role = Role::Follower;
         if was_leader {
-            ctx.cancel_timer(RaftTimer::Heartbeat);
-            self.reset_election_timer(ctx);
-            for read in std::mem::take(&mut self.reads) {
-                let reply = Reply { seq: read.request.seq, outcome: Outcome::NotLeader { leader: None } };
-                ctx.send(read.request.client, &RaftMsg::Reply(reply));
-            }
+            self.leave_leadership(ctx);
         }
         true
     }
@@ -363,9 +381,12 @@ impl RaftServer {
         }));
         self.votes = BTreeSet::from([self.me]);
         let (last_log_index, last_log_term) = (self.log().last_index(), self.log().last_term());
-        ctx.broadcast(&RaftMsg::RequestVote { term, last_log_index, last_log_term });
+        let request = RaftMsg::RequestVote { term, last_log_index, last_log_term };
+        for peer in self.followers() {
+            ctx.send(peer, &request); // the members of its configuration: only their votes count
+        }
         self.reset_election_timer(ctx);
-        if self.votes.len() >= Self::majority(ctx) {
+        if self.config.is_quorum(&self.votes) {
             self.become_leader(ctx);
         }
     }
@@ -398,6 +419,7 @@ impl RaftServer {
         self.durable.log.push(entry);
         self.persist(ctx);
         ctx.emit(&RaftEvent::Appended(id));
+        self.refresh_config(ctx);
         self.replicate(ctx);
         self.advance_commit(ctx); // a cluster of one commits alone
     }
@@ -405,8 +427,7 @@ impl RaftServer {
     /// After an append: each follower gets the entries it has not been sent yet (pipelined
     /// behind those in flight), at most `max_batch` at a time.
     fn replicate(&mut self, ctx: &mut Ctx<RaftTimer>) {
-        for i in 0..ctx.peers().len() {
-            let peer = ctx.peers()[i];
+        for peer in self.followers() {
             let from = self.next_index[&peer].max(self.sent[&peer] + 1);
             if from <= self.log().last_index() {
                 self.send_append(ctx, peer, from, self.params.max_batch);
@@ -426,8 +447,7 @@ impl RaftServer {
         let horizon = now.saturating_sub(self.params.election_timeout_max_ms * MS);
         self.round_sent.retain(|_, sent| *sent >= horizon);
         let recent = std::mem::take(&mut self.recent);
-        for i in 0..ctx.peers().len() {
-            let peer = ctx.peers()[i];
+        for peer in self.followers() {
             let max = if recent.contains(&peer) { 0 } else { self.params.max_batch };
             self.send_append(ctx, peer, self.next_index[&peer], max);
         }
@@ -454,17 +474,17 @@ impl RaftServer {
         ctx.send(peer, &msg);
     }
 
-    /// The commitment rule: the highest N that a majority holds, if its entry is of this term
-    /// (of any term with `unsafe_commit_previous_term`).
+    /// The commitment rule: the highest N that a majority of the configuration holds (the
+    /// leader counting itself only if it is a member), if its entry is of this term (of any
+    /// term with `unsafe_commit_previous_term`).
     fn advance_commit(&mut self, ctx: &mut Ctx<RaftTimer>) {
-        let majority = Self::majority(ctx);
         for n in (self.commit_index + 1..=self.log().last_index()).rev() {
             let term = self.log().term_at(n).expect("n is in the log");
             if term != self.term() && !self.params.unsafe_commit_previous_term {
                 break; // terms only grow along the log: no earlier entry is of this term either
             }
-            let holders = 1 + self.match_index.values().filter(|m| **m >= n).count();
-            if holders >= majority {
+            let holders = self.match_index.iter().filter(|(_, m)| **m >= n).map(|(id, _)| id);
+            if self.config.is_quorum(holders.chain([&self.me])) {
                 self.commit_to(ctx, n);
                 return;
             }
@@ -488,6 +508,7 @@ impl RaftServer {
         if self.role == Role::Leader {
             self.serve_reads(ctx);
         }
+        self.step_down_if_removed(ctx);
     }
 
     /// Whether an entry of the leader's own term is committed: only then is its commitIndex
@@ -496,17 +517,21 @@ impl RaftServer {
         self.log().term_at(self.commit_index) == Some(self.term())
     }
 
-    /// The highest round acknowledged by a majority, the leader counting itself.
-    fn confirmed_round(&self, ctx: &Ctx<RaftTimer>) -> u64 {
-        let mut acked: Vec<u64> = self.acked_round.values().copied().collect();
-        acked.push(self.round);
+    /// The highest round acknowledged by a majority of the configuration, the leader counting
+    /// itself if it is a member.
+    fn confirmed_round(&self) -> u64 {
+        let mut acked: Vec<u64> =
+            self.followers().iter().map(|f| self.acked_round.get(f).copied().unwrap_or(0)).collect();
+        if self.config.has(self.me) {
+            acked.push(self.round);
+        }
         acked.sort_unstable_by(|a, b| b.cmp(a));
-        acked[Self::majority(ctx) - 1]
+        acked.get(self.config.majority() - 1).copied().unwrap_or(0)
     }
 
     /// Lease reads: a majority acknowledged a round sent less than `lease_ms` ago (own clock).
     fn holds_lease(&self, ctx: &Ctx<RaftTimer>) -> bool {
-        let confirmed = self.confirmed_round(ctx);
+        let confirmed = self.confirmed_round();
         let sent = self.round_sent.range(..=confirmed).next_back().map(|(_, t)| *t);
         sent.is_some_and(|t| ctx.now() < t + self.params.lease_ms * MS) && self.committed_own_term()
     }
@@ -520,7 +545,7 @@ impl RaftServer {
 
     /// Answers the waiting reads whose round a majority acknowledged and whose index is applied.
     fn serve_reads(&mut self, ctx: &mut Ctx<RaftTimer>) {
-        let confirmed = self.confirmed_round(ctx);
+        let confirmed = self.confirmed_round();
         let applied = self.last_applied;
         let (ready, waiting) = std::mem::take(&mut self.reads)
             .into_iter()
@@ -574,15 +599,18 @@ impl RaftServer {
         self.reset_election_timer(ctx);
     }
 
-    /// With leases, a follower that heard from its leader less than the minimum election timeout
-    /// ago ignores RequestVote (thesis §4.2.3): the leader's lease rests on that promise, since a
-    /// candidate could otherwise win the votes of the very majority that granted it.
+    /// A follower that heard from its leader less than the minimum election timeout ago ignores
+    /// RequestVote (thesis §4.2.3), with leases (the leader's lease rests on that promise, since
+    /// a candidate could otherwise win the votes of the very majority that granted it) and while
+    /// membership changes are in play (a removed server that never learnt of its removal must
+    /// not depose the leader: a leader then ignores RequestVote too).
     fn leader_recently_heard(&self, ctx: &Ctx<RaftTimer>) -> bool {
         let window = self.params.election_timeout_min_ms * MS;
-        self.params.read == ReadMode::Lease
-            && self.role == Role::Follower
+        let heard = self.role == Role::Follower
             && self.leader.is_some()
-            && self.heard_leader_at.is_some_and(|t| ctx.now() < t + window)
+            && self.heard_leader_at.is_some_and(|t| ctx.now() < t + window);
+        let membership = self.membership_in_play(ctx) && (heard || self.role == Role::Leader);
+        (self.params.read == ReadMode::Lease && heard) || membership
     }
 
     fn on_request_vote(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, term: u64, last_index: u64, last_term: u64) {
@@ -656,6 +684,7 @@ impl RaftServer {
         for change in &changes {
             ctx.emit(change);
         }
+        self.refresh_config(ctx);
         let last_new = prev_log_index + entries.len() as u64;
         if leader_commit > self.commit_index {
             self.commit_to(ctx, leader_commit.min(last_new));
@@ -691,6 +720,9 @@ impl RaftServer {
             self.match_index.insert(from, index);
             self.next_index.insert(from, next.max(index + 1));
             self.advance_commit(ctx);
+            if self.role != Role::Leader {
+                return; // its removal committed: it no longer leads
+            }
             let sent = self.sent[&from];
             if sent < self.log().last_index() {
                 self.send_append(ctx, from, (index + 1).max(sent + 1), self.params.max_batch);
@@ -759,6 +791,13 @@ impl Process for RaftServer {
         });
         let (last_index, last_term) = (self.log().last_index(), self.log().last_term());
         ctx.emit(&RaftEvent::LogRestored { last_index, last_term });
+        if !self.initial_given {
+            self.initial = ctx.peers().iter().copied().chain([self.me]).collect();
+        }
+        self.config = Config::of(self.log(), &self.initial);
+        if self.membership_in_play(ctx) {
+            self.trace_config(ctx); // the checkers' starting point; without it, every server
+        }
         self.reset_election_timer(ctx);
     }
 
@@ -771,7 +810,7 @@ impl Process for RaftServer {
                 if !self.observe_term(ctx, term, from) && self.role == Role::Candidate && term == self.term() && granted
                 {
                     self.votes.insert(from);
-                    if self.votes.len() >= Self::majority(ctx) {
+                    if self.config.is_quorum(&self.votes) {
                         self.become_leader(ctx);
                     }
                 }
@@ -791,6 +830,10 @@ impl Process for RaftServer {
 
     fn on_timer(&mut self, ctx: &mut Ctx<RaftTimer>, timer: RaftTimer) {
         match timer {
+            // Outside its configuration a server never stands (a spare, or a removed server).
+            RaftTimer::Election if self.role != Role::Leader && !self.config.has(self.me) => {
+                self.reset_election_timer(ctx);
+            }
             RaftTimer::Election if self.role != Role::Leader => {
                 self.lose_leader(ctx, "election timeout");
                 self.start_election(ctx);
@@ -804,7 +847,13 @@ impl Process for RaftServer {
     }
 
     fn on_command(&mut self, ctx: &mut Ctx<RaftTimer>, args: &[String]) -> Result<String, String> {
+        if let Some(change) = Change::parse(args) {
+            return self.change_membership(ctx, change?);
+        }
         match args.first().map(String::as_str) {
+            Some("elect") if !self.config.has(self.me) => {
+                Err(format!("node {} is not in the configuration {:?}: it never stands", self.me, self.config.members))
+            }
             Some("elect") if self.role != Role::Leader => {
                 self.lose_leader(ctx, "election requested");
                 self.start_election(ctx);
@@ -819,7 +868,15 @@ impl Process for RaftServer {
                 self.commit_index,
                 self.last_applied
             )),
-            _ => Err(format!("unknown command {args:?}; raft knows: elect, log")),
+            Some("config") => Ok(format!(
+                "configuration {:?} (index {}, {})",
+                self.config.members,
+                self.config.index,
+                if self.config.index <= self.commit_index { "committed" } else { "not committed yet" }
+            )),
+            _ => Err(format!(
+                "unknown command {args:?}; raft knows: elect, log, config, add-server <id>, remove-server <id>"
+            )),
         }
     }
 
@@ -847,6 +904,9 @@ impl Spec for Raft {
     fn build(me: NodeId, _peers: &[NodeId], p: &RaftParams) -> Result<impl Process, String> {
         Ok(RaftServer::new(me, p.clone()))
     }
+
+    const MEMBERSHIP: Option<MemberFactory<RaftParams>> =
+        Some(|me, _peers, members, p| Ok(Hosted::boxed(RaftServer::with_members(me, p.clone(), members))));
 
     fn properties() -> Vec<PropertyInfo> {
         check::properties()
