@@ -1,6 +1,7 @@
 //! Raft with its key-value store on real node processes: the leader killed and restarted from its
 //! data directory (`configs/raft.toml`), the old leader isolated and neutralized
-//! (`configs/raft-partition.toml`), and Figure 8 with the unsafe rule from its config in the
+//! (`configs/raft-partition.toml`), the old leader cut off with a client that keeps using it
+//! (`configs/raft-old-leader.toml`), and Figure 8 with the unsafe rule from its config in the
 //! simulator. No process may be left behind.
 //!
 //! The runs go one at a time: several clusters at once on two cores would turn timeouts into
@@ -65,6 +66,26 @@ fn an_isolated_leader_steps_down_at_the_heal() {
     let deposed =
         (1..=5).flat_map(|n| events(&run_dir, n, "leader_lost")).filter(|d| d["reason"] == "higher term").count();
     assert!(deposed >= 1, "a leader was deposed by a higher term");
+}
+
+/// The leader cut off with client 6 (`configs/raft-old-leader.toml`): what it appended in its
+/// stale term never commits; at the heal it steps down, those entries are truncated from its
+/// log, and every client command among them is applied once, in a later leader's term. (Which
+/// commands it holds depends on real timing: those of client 6, or of any client whose request
+/// it appended just before the cut.)
+#[test]
+fn an_old_leader_cut_off_with_a_client_commits_nothing_and_its_entries_are_redone() {
+    let (summary, run_dir, _scratch) = held("raft-old-leader");
+    let metric = algorithms::check::Metric::of(&summary["metrics"]["deposed_entries"]);
+    let algorithms::check::Metric::Deposed(deposed) = metric else { panic!("{summary:#}") };
+    assert!(!deposed.deposed_entries.is_empty(), "the old leader appended entries it never committed: {summary:#}");
+    for e in &deposed.deposed_entries {
+        assert!(e.truncated.iter().any(|(node, _)| *node == e.leader), "truncated at the old leader: {e:?}");
+        assert!(e.client.is_none() || e.redone.is_some(), "the client's command was applied once: {e:?}");
+    }
+    let leader = deposed.deposed_entries[0].leader;
+    let deposed = events(&run_dir, leader, "leader_lost").iter().any(|d| d["reason"] == "higher term");
+    assert!(deposed, "node {leader} stepped down on the higher term");
 }
 
 /// `configs/raft-figure8-unsafe.toml` at the seed it names: meant to fail, naming the committed

@@ -153,8 +153,8 @@ pub enum Cmd {
         #[command(flatten)]
         target: RunDir,
     },
-    /// Partition the cluster: groups like "1,2|3,4,5", or isolate:N, isolate:leader, halves,
-    /// random-halves, majorities-ring, bridge
+    /// Partition the cluster: groups like "1,2|3,4,5", or isolate:N, isolate:leader,
+    /// isolate:leader+6 (the leader with node 6), halves, random-halves, majorities-ring, bridge
     Partition {
         spec: String,
         /// Close connections (TCP reset) instead of silently dropping messages
