@@ -6,8 +6,8 @@
 //! (`committed`: every entry up to the index) and applies (`applied`).
 //!
 //! Besides Figure 3, old leaders are neutralized (§5.1, the course's "neutralizing old
-//! leaders"): `stale_leader_commits_nothing` holds no leader to a commit once an entry of a higher
-//! term is committed, and the `deposed_entries` metric follows what such a leader appended but
+//! leaders"): `stale_leader_commits_nothing` holds that once an entry of a higher term is
+//! committed, no leader of an older term commits an entry the newer leader lacks, and the `deposed_entries` metric follows what such a leader appended but
 //! could not commit: where it was truncated, and where its client's retry was applied instead.
 
 use super::event::{EntryId, RaftEvent};
@@ -46,7 +46,7 @@ pub fn properties() -> Vec<PropertyInfo> {
         },
         PropertyInfo {
             name: "stale_leader_commits_nothing",
-            promise: "once an entry of a higher term is committed, a leader of an older term commits nothing (a deposed leader is neutralized)",
+            promise: "once an entry of a higher term is committed, a leader of an older term commits nothing the newer leader lacks (a deposed leader is neutralized)",
         },
         PropertyInfo { name: "linearizable", promise: "the clients' history is linearizable as a key-value store" },
         PropertyInfo { name: "exactly_once", promise: "no server applies a client's command (client, seq) twice" },
@@ -314,19 +314,42 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
                 s.resize(from.saturating_sub(1).min(s.log.len() as u64));
             }
             RaftEvent::Committed { index, .. } => {
-                if let Some(term) = s.leading {
+                // Only a leader outlived by a higher term's commit is compared: its newly committed
+                // slots, copied (the other server is read next).
+                let (leading, from) = (s.leading, s.commit + 1);
+                let outrun = leading.is_some_and(|t| highest.as_ref().is_some_and(|(h, ..)| *h > t));
+                let upto = if outrun { (index as usize).min(s.log.len()) } else { 0 };
+                let mine = Server { log: s.log[..upto].to_vec(), ..Server::default() };
+                if let Some(term) = leading {
                     stale.judged += 1;
+                    // A leader may still commit after a higher term did, on acknowledgements sent
+                    // before its followers moved on (and delivered late): those entries were on a
+                    // majority before the new term's election, so its leader holds them. What a
+                    // deposed leader must never commit is an entry that leader lacks.
                     if let Some((higher, node, at, ms)) = highest.as_ref().filter(|(h, ..)| *h > term) {
-                        stale.violate(
-                            format!(
-                                "node {}, leader of term {term}, committed index {index} at {:.0} ms, after an entry of term {higher} had been committed (by node {node} at {ms:.0} ms): a deposed leader committed",
-                                r.node,
-                                run.ms(r.t)
-                            ),
-                            vec![at.clone(), here.clone()],
-                        );
+                        let newer = elected.range(term + 1..).next_back().map(|(t, (n, _))| (*t, *n));
+                        let lacking = newer.and_then(|(t, n)| {
+                            let holder = servers.get(&n)?;
+                            (from..=index).find_map(|i| match (mine.slot(i), holder.slot(i)) {
+                                (Some(Some(a)), Some(Some(b))) if a == b => None,
+                                (Some(Some(_)), Some(None)) => None, // unknown after a restart
+                                (Some(Some(_)), _) => Some((i, t, n)),
+                                _ => None,
+                            })
+                        });
+                        if let Some((i, t, n)) = lacking {
+                            stale.violate(
+                                format!(
+                                    "node {}, leader of term {term}, committed index {i} at {:.0} ms, after an entry of term {higher} had been committed (by node {node} at {ms:.0} ms), and node {n}, leader of term {t}, does not hold that entry: a deposed leader committed",
+                                    r.node,
+                                    run.ms(r.t)
+                                ),
+                                vec![at.clone(), here.clone()],
+                            );
+                        }
                     }
                 }
+                let s = servers.get_mut(&r.node).expect("a server of the run");
                 for i in s.commit + 1..=index {
                     let Some(Some((term, digest))) = s.slot(i).cloned() else { continue };
                     match committed.get(&i) {
@@ -392,7 +415,7 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
     ];
     let [e, a, m, c, s] = held;
     let stale_held = format!(
-        "{} commit(s) by leaders, none after an entry of a higher term was committed; {} leader(s) still led when a higher term committed, and committed nothing from then on",
+        "{} commit(s) by leaders, none of an entry a newer term's leader lacked; {} leader(s) still led when a higher term committed, and committed nothing of their own from then on",
         stale.judged,
         outlived.len()
     );
