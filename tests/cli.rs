@@ -128,6 +128,45 @@ fn the_cost_table_shows_lamport_against_ricart_agrawala() {
     assert!(stdout.contains("N=5: 12.00 vs 8.00 (textbook 12 vs 8)"), "{stdout}");
 }
 
+/// The replicated services' table, generic over the family: raft, kv-single and quorum at tiny
+/// sizes in the simulator, each with throughput, latency against the RTT and messages per
+/// operation, and the availability rows (quorum has no leader to kill).
+#[test]
+fn the_service_table_compares_any_replicated_service() {
+    let output = orchestrator(&[
+        "compare",
+        "configs/raft.toml",
+        "configs/kv-single.toml",
+        "configs/quorum.toml",
+        "--nodes",
+        "3",
+        "--clients",
+        "1,2",
+        "--trials",
+        "2",
+        "--trial-clients",
+        "2",
+        "--duration",
+        "1s",
+        "--sim",
+    ]);
+    let stdout = text(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", text(&output.stderr));
+    let rows = |alg: &str| stdout.lines().filter(|l| l.starts_with(&format!("{alg} "))).count();
+    assert_eq!(
+        (rows("raft"), rows("kv-single"), rows("quorum")),
+        (3, 3, 3),
+        "2 client counts + availability: {stdout}"
+    );
+    assert!(stdout.contains("p50/RTT") && stdout.contains("availability after SIGKILL of the leader"), "{stdout}");
+    let raft: Vec<&str> = stdout.lines().filter(|l| l.starts_with("raft ")).collect();
+    let cells: Vec<&str> = raft[0].split_whitespace().collect();
+    assert_eq!(cells[11], "4", "raft's textbook 2(N−1) at N = 3: {stdout}");
+    assert!(cells[4].parse::<f64>().unwrap() > 0.0, "committed ops/s: {stdout}");
+    let availability: Vec<&str> = raft[2].split_whitespace().collect();
+    assert_eq!(&availability[3..5], ["2", "2"], "two kills of the leader, both recovered: {stdout}");
+}
+
 #[test]
 fn a_bad_value_from_the_environment_names_the_variable() {
     let run = |variable: &str, value: &str| {

@@ -73,6 +73,10 @@ pub enum Cmd {
         common: Common,
         #[command(flatten)]
         launch: Launch,
+        /// Run N times, at seeds seed..seed+N (the nemesis and the workload draw from the seed),
+        /// one line per run and a tally; the exit code is the worst run's
+        #[arg(long)]
+        repeat: Option<u64>,
     },
     /// Run the experiment in the deterministic simulator: many seeds, or one seed replayed
     Sim {
@@ -84,10 +88,12 @@ pub enum Cmd {
     },
     /// List the algorithms and the properties each one promises
     List,
-    /// Compare mutual exclusion experiments under one workload at several cluster sizes: messages
-    /// per entry (measured and textbook), synchronization delay, waits and throughput in one table
+    /// Compare mutual exclusion experiments under one workload at several cluster sizes (messages
+    /// per entry, synchronization delay, waits, throughput), or replicated services at several
+    /// server and client counts (ops/s, latency against the RTT, messages per operation,
+    /// availability after SIGKILL of the leader)
     Compare {
-        /// Experiment files, e.g. configs/mutex-*.toml
+        /// Experiment files, e.g. configs/mutex-*.toml or configs/raft.toml configs/kv-single.toml
         #[arg(required = true)]
         configs: Vec<PathBuf>,
         #[command(flatten)]
@@ -153,8 +159,8 @@ pub enum Cmd {
         #[command(flatten)]
         target: RunDir,
     },
-    /// Partition the cluster: groups like "1,2|3,4,5", or isolate:N, isolate:leader, halves,
-    /// random-halves, majorities-ring, bridge
+    /// Partition the cluster: groups like "1,2|3,4,5", or isolate:N, isolate:leader,
+    /// isolate:leader+6 (the leader with node 6), halves, random-halves, majorities-ring, bridge
     Partition {
         spec: String,
         /// Close connections (TCP reset) instead of silently dropping messages

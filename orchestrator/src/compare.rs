@@ -1,6 +1,7 @@
 //! `orchestrator compare`: several mutual exclusion experiments under one workload, at several
 //! cluster sizes, in one table: messages per entry (measured and the textbook's), synchronization
-//! delay, waits and throughput.
+//! delay, waits and throughput. Replicated services (raft, kv-single, quorum, …) are compared
+//! by [`crate::compare_service`]: throughput, latency against the round trip, availability.
 //!
 //! ```sh
 //! orchestrator compare configs/mutex-*.toml --nodes 5,10,20          # real processes
@@ -69,6 +70,15 @@ pub struct CompareArgs {
     /// Where real runs leave their run directories (in one `compare-<time>` directory)
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
+    /// Replicated services: closed-loop client counts, e.g. 1,10,50
+    #[arg(long, value_delimiter = ',', default_value = "1,10,50")]
+    pub clients: Vec<usize>,
+    /// Replicated services: SIGKILLs of the leader timed for availability (0: none)
+    #[arg(long, default_value_t = 100)]
+    pub trials: usize,
+    /// Replicated services: clients during the availability trials
+    #[arg(long, default_value_t = 10)]
+    pub trial_clients: usize,
 }
 
 /// One cell of the table: one algorithm at one cluster size.
@@ -94,6 +104,12 @@ pub struct Cell {
 }
 
 pub fn compare(configs: &[PathBuf], args: &CompareArgs) -> Result<ExitCode, Failure> {
+    let first = configs.first().map(|c| Experiment::load(c, &Overrides::default()));
+    if let Some(Ok(exp)) = first {
+        if algorithms::find(&exp.algorithm).is_ok_and(|a| a.family() == algorithms::algorithm::Family::Replication) {
+            return crate::compare_service::compare(configs, args);
+        }
+    }
     if args.nodes.is_empty() || args.nodes.iter().any(|n| *n < 2) {
         return Err(Failure::BadInput("--nodes: give cluster sizes of 2 or more, e.g. 5,10,20".into()));
     }

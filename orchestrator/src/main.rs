@@ -9,6 +9,7 @@ mod child;
 mod cli;
 mod cluster;
 mod compare;
+mod compare_service;
 mod detach;
 mod experiment;
 mod failure;
@@ -88,9 +89,57 @@ pub fn print_summary(summary: &report::Summary) -> ExitCode {
     ExitCode::from(verdict_code(summary.verdict, summary.interrupted))
 }
 
+/// `orchestrator run --repeat N`: the experiment at seeds seed..seed+N on real processes, one at a
+/// time, one line each, then the tally; the exit code is the worst run's (130 stops at once).
+fn repeat(common: &Common, launch: &cli::Launch, n: u64) -> Result<ExitCode, Failure> {
+    if n == 0 {
+        return Err(Failure::BadInput("--repeat: at least 1".into()));
+    }
+    let first = load(common)?.seed;
+    let started = std::time::Instant::now();
+    let (mut tally, mut worst): (std::collections::BTreeMap<&str, u64>, u8) = (Default::default(), 0);
+    for seed in first..first + n {
+        let exp = load(&Common { seed: Some(seed), ..common.clone() })?;
+        let opts = run::RunOptions {
+            out: common.out.clone(),
+            node_bin: node_bin(launch.node_bin.as_ref())?,
+            net: launch.net,
+            stay_up: false,
+            on_ready: None,
+        };
+        let summary = run::run(&exp, opts)?;
+        let code = verdict_code(summary.verdict, summary.interrupted);
+        let word = report::verdict_word(summary.verdict);
+        *tally.entry(word).or_default() += 1;
+        let not_held: Vec<String> = summary
+            .properties
+            .iter()
+            .filter(|p| p.verdict != algorithms::Verdict::Held)
+            .map(|p| format!("{} {}", report::verdict_word(p.verdict), p.name))
+            .chain(summary.problems.iter().map(|p| format!("problem: {p}")))
+            .collect();
+        let tail = if not_held.is_empty() { String::new() } else { format!(" ({})", not_held.join("; ")) };
+        println!("seed {seed}: {word}{tail} · {}", summary.run_dir.display());
+        worst = worst.max(code);
+        if summary.interrupted {
+            return Ok(ExitCode::from(code));
+        }
+    }
+    let counts: Vec<String> = tally.iter().map(|(w, c)| format!("{c} {w}")).collect();
+    println!(
+        "{} · {n} real runs, seeds {first}..{} in {:.0} s: {}",
+        common.config.display(),
+        first + n - 1,
+        started.elapsed().as_secs_f64(),
+        counts.join(", ")
+    );
+    Ok(ExitCode::from(worst))
+}
+
 fn execute(command: Cmd) -> Result<ExitCode, Failure> {
     match command {
-        Cmd::Run { common, launch } => {
+        Cmd::Run { common, launch, repeat: Some(n) } => repeat(&common, &launch, n),
+        Cmd::Run { common, launch, repeat: None } => {
             let exp = load(&common)?;
             let opts = run::RunOptions {
                 out: common.out.clone(),

@@ -238,6 +238,7 @@ pub fn compact_metric(value: &Value) -> String {
         Metric::PerElection(cost) => textbook(compact_stats(&cost.measured), cost.textbook.figure()),
         Metric::PerElectionV0(cost) => textbook(compact_stats(&cost.measured), &cost.figures().join(", ")),
         Metric::PerEntry(cost) => textbook(number(cost.measured), &cost.textbook),
+        Metric::Deposed(entries) => entries.summary(),
         _ => short_metric(value),
     }
 }

@@ -28,6 +28,8 @@ pub enum Metric {
     /// `messages_per_election` as bully wrote it before it used the shared election checks:
     /// still readable in old `summary.json` files.
     PerElectionV0(ElectionCostV0),
+    /// Entries deposed leaders appended and never committed, with their fate (`deposed_entries`).
+    Deposed(DeposedEntries),
     /// A shape of an algorithm's own (e.g. Raft's `rejoin`), shown as it is.
     Other(Value),
 }
@@ -135,6 +137,65 @@ impl Textbook {
     }
 }
 
+/// What became of the entries that leaders appended in a term a later one replaced, and that
+/// never committed: a deposed leader cannot commit them, so they are overwritten when it rejoins,
+/// and a client's command among them is retried by its client and applied once, elsewhere.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeposedEntries {
+    pub deposed_entries: Vec<DeposedEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeposedEntry {
+    /// The leader that appended it, in its term, at this index and time.
+    pub leader: u32,
+    pub term: u64,
+    pub index: u64,
+    pub appended_ms: f64,
+    /// `no-op`, or the client's command (`put k1`); `client` and `seq` when it is one (and the
+    /// client's request is in the trace).
+    pub op: String,
+    pub client: Option<u32>,
+    pub seq: Option<u64>,
+    /// Where it was deleted from a log: (node, ms).
+    pub truncated: Vec<(u32, f64)>,
+    /// Where the same `(client, seq)` was first applied: (index, ms); none if never. Usually the
+    /// client's retry at a later leader; earlier than `appended_ms` when this entry was itself a
+    /// retry of a command already applied (its reply was lost).
+    pub redone: Option<(u64, f64)>,
+}
+
+impl DeposedEntries {
+    /// One line a person reads: each entry and its fate.
+    pub fn summary(&self) -> String {
+        if self.deposed_entries.is_empty() {
+            return "none".into();
+        }
+        let each: Vec<String> = self
+            .deposed_entries
+            .iter()
+            .map(|e| {
+                let who = match (e.client, e.seq) {
+                    (Some(c), Some(s)) => format!("client {c} seq {s} {}", e.op),
+                    _ => e.op.clone(),
+                };
+                let cut: Vec<String> = e.truncated.iter().map(|(n, ms)| format!("node {n} {ms:.0} ms")).collect();
+                let cut =
+                    if cut.is_empty() { "never truncated".into() } else { format!("truncated at {}", cut.join(", ")) };
+                let redone = match (e.client, e.redone) {
+                    (_, Some((index, ms))) => format!(", applied at index {index} ({ms:.0} ms)"),
+                    (Some(_), None) => ", never applied".into(),
+                    (None, None) => String::new(),
+                };
+                format!("node {} term {} index {} ({who}): {cut}{redone}", e.leader, e.term, e.index)
+            })
+            .collect();
+        format!("{}: {}", self.deposed_entries.len(), each.join("; "))
+    }
+}
+
 /// See [`Metric::PerElectionV0`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,6 +251,20 @@ mod tests {
                 measured: stats.clone(),
                 by_type: BTreeMap::new(),
                 textbook: Textbook::Text("best n−2".into()),
+            }),
+            Metric::Deposed(DeposedEntries::default()),
+            Metric::Deposed(DeposedEntries {
+                deposed_entries: vec![DeposedEntry {
+                    leader: 2,
+                    term: 1,
+                    index: 4,
+                    appended_ms: 1600.0,
+                    op: "put k1".into(),
+                    client: Some(6),
+                    seq: Some(3),
+                    truncated: vec![(2, 3510.0)],
+                    redone: Some((6, 3530.0)),
+                }],
             }),
             Metric::Other(json!({"term_jumps": [0, 1]})),
         ];

@@ -336,7 +336,9 @@ fn aims_at_leader(action: &Action) -> bool {
         | Action::Drift { node, .. }
         | Action::Corrupt { node }
         | Action::Command { node, .. } => *node == Target::Leader,
-        Action::Partition { groups, .. } => *groups == PartitionSpec::Isolate(Target::Leader),
+        Action::Partition { groups, .. } => {
+            matches!(groups, PartitionSpec::Isolate(Target::Leader) | PartitionSpec::IsolateWith(Target::Leader, _))
+        }
         Action::Heal | Action::Link(_) => false,
     }
 }

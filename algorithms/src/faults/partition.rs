@@ -14,6 +14,8 @@ use std::fmt;
 ///
 /// - `"1,2|3,4,5"`: explicit groups; links between groups are cut, a node in no group is isolated
 /// - `"isolate:3"`, `"isolate:leader"`, `"isolate:random"`: one node alone
+/// - `"isolate:leader+6"`: the leader cut off together with node 6 (e.g. a client, which keeps
+///   reaching it), everyone else on the other side; `"isolate:leader+6+7"` for several
 /// - `"halves"`: the lower half of the ids against the upper; `"random-halves"`: shuffled first
 /// - `"majorities-ring"`: every node sees a majority, but no two nodes see the same majority
 /// - `"bridge"`: two halves that only one node in the middle still connects
@@ -21,6 +23,8 @@ use std::fmt;
 pub enum PartitionSpec {
     Groups(Vec<Vec<NodeId>>),
     Isolate(Target),
+    /// One node (resolved when applied) and the given nodes on one side, the rest on the other.
+    IsolateWith(Target, Vec<NodeId>),
     Halves,
     RandomHalves,
     MajoritiesRing,
@@ -40,8 +44,21 @@ impl PartitionSpec {
             "bridge" => return Ok(PartitionSpec::Bridge),
             _ => {}
         }
-        if let Some(target) = spec.strip_prefix("isolate:") {
-            return Target::parse(target).map(PartitionSpec::Isolate);
+        if let Some(rest) = spec.strip_prefix("isolate:") {
+            let mut parts = rest.split('+');
+            let target = Target::parse(parts.next().unwrap_or("").trim())?;
+            let with = parts
+                .map(|id| {
+                    id.trim().parse::<NodeId>().map_err(|_| {
+                        format!("bad partition {spec:?}: {:?} is not a node id (expected isolate:leader+6)", id.trim())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(if with.is_empty() {
+                PartitionSpec::Isolate(target)
+            } else {
+                PartitionSpec::IsolateWith(target, with)
+            });
         }
         let groups = spec
             .split('|')
@@ -80,7 +97,15 @@ impl PartitionSpec {
         match self {
             PartitionSpec::Groups(groups) => groups.iter().flatten().try_for_each(check),
             PartitionSpec::Isolate(Target::Id(id)) => check(id),
-            PartitionSpec::Isolate(Target::LastKilled) => Err("isolate:last_killed makes no sense".into()),
+            PartitionSpec::Isolate(Target::LastKilled) | PartitionSpec::IsolateWith(Target::LastKilled, _) => {
+                Err("isolate:last_killed makes no sense".into())
+            }
+            PartitionSpec::IsolateWith(target, with) => {
+                if let Target::Id(id) = target {
+                    check(id)?;
+                }
+                with.iter().try_for_each(check)
+            }
             _ => Ok(()),
         }
     }
@@ -90,14 +115,19 @@ impl PartitionSpec {
     pub fn cut(&self, nodes: &[NodeId], leader: Option<NodeId>, rng: &mut impl Rng) -> Result<Cut, String> {
         let groups: Vec<Vec<NodeId>> = match self {
             PartitionSpec::Groups(groups) => groups.clone(),
-            PartitionSpec::Isolate(target) => {
+            PartitionSpec::Isolate(target) | PartitionSpec::IsolateWith(target, _) => {
                 let alone = match target {
                     Target::Id(id) => *id,
-                    Target::Leader => leader.ok_or("isolate:leader, but the live nodes agree on no leader")?,
+                    Target::Leader => leader.ok_or_else(|| format!("{self}, but the live nodes agree on no leader"))?,
                     Target::Random => *nodes.choose(rng).ok_or("no nodes")?,
                     Target::LastKilled => return Err("isolate:last_killed makes no sense".into()),
                 };
-                vec![vec![alone], nodes.iter().copied().filter(|n| *n != alone).collect()]
+                let mut side = vec![alone];
+                if let PartitionSpec::IsolateWith(_, with) = self {
+                    side.extend(with.iter().copied().filter(|n| *n != alone));
+                }
+                let rest = nodes.iter().copied().filter(|n| !side.contains(n)).collect();
+                vec![side, rest]
             }
             PartitionSpec::Halves | PartitionSpec::RandomHalves => {
                 let mut order = nodes.to_vec();
@@ -162,6 +192,10 @@ impl fmt::Display for PartitionSpec {
                 f.write_str(&text.join("|"))
             }
             PartitionSpec::Isolate(t) => write!(f, "isolate:{t}"),
+            PartitionSpec::IsolateWith(t, with) => {
+                write!(f, "isolate:{t}")?;
+                with.iter().try_for_each(|id| write!(f, "+{id}"))
+            }
             PartitionSpec::Halves => f.write_str("halves"),
             PartitionSpec::RandomHalves => f.write_str("random-halves"),
             PartitionSpec::MajoritiesRing => f.write_str("majorities-ring"),
@@ -216,6 +250,14 @@ mod tests {
         let isolate = PartitionSpec::parse("isolate:leader").unwrap().cut(&nodes, Some(5), &mut rng()).unwrap();
         assert_eq!(isolate.len(), 8);
         assert!(isolate.iter().all(|(a, b)| *a == 5 || *b == 5));
+        let with = PartitionSpec::parse("isolate:leader+6").unwrap();
+        assert_eq!(with.to_string(), "isolate:leader+6");
+        let cut = with.cut(&[1, 2, 3, 4, 5, 6, 7], Some(2), &mut rng()).unwrap();
+        assert!(!cut.contains(&(2, 6)) && !cut.contains(&(6, 2)), "the leader keeps node 6");
+        assert!(cut.contains(&(2, 1)) && cut.contains(&(6, 7)) && !cut.contains(&(1, 7)));
+        assert_eq!(cut.len(), 2 * 2 * 5);
+        assert!(PartitionSpec::parse("isolate:leader+x").unwrap_err().contains("\"x\""));
+        assert!(with.cut(&[1, 2, 6], None, &mut rng()).unwrap_err().contains("isolate:leader+6, but"));
         let ring = PartitionSpec::parse("majorities-ring").unwrap().cut(&nodes, None, &mut rng()).unwrap();
         for n in nodes {
             let sees = nodes.iter().filter(|m| **m == n || !ring.contains(&(n, **m))).count();

@@ -27,6 +27,8 @@ pub const CASES: &[Entry] = &[
     case!("raft", "one_change_at_a_time", NothingToJudge, raft_spares_but_no_change),
     case!("raft", "removed_leader_steps_down", Violating, raft_a_removed_leader_leads_on),
     case!("raft", "removed_leader_steps_down", NothingToJudge, raft_spares_but_no_change),
+    case!("raft", "stale_leader_commits_nothing", Violating, raft_a_deposed_leader_commits),
+    case!("raft", "stale_leader_commits_nothing", NothingToJudge, raft_one_server_appends_alone),
 ];
 
 /// Five servers of which 4 and 5 are spares: each traces the initial configuration {1, 2, 3}.
@@ -189,5 +191,27 @@ fn raft_two_commands_applied_at_one_index() -> Execution {
     let mut t = Trace::new(5);
     t.event(100, 1, "applied_entry", entry(1, 1, "put-x-1"));
     t.event(110, 2, "applied_entry", entry(1, 2, "put-x-2"));
+    t.end(1000)
+}
+
+/// Node 1 leads term 1 and is cut off; node 2 is elected in term 2 and commits its no-op on
+/// nodes 2, 3, 4; then node 1, still leader of term 1, commits index 2 of term 1 — what a
+/// deposed leader must never do.
+fn raft_a_deposed_leader_commits() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "term", json!({ "term": 1, "reason": "candidate" }));
+    t.event(101, 1, "elected", json!({ "leader": 1, "term": 1 }));
+    for n in [1, 2, 3] {
+        t.event(102, n, "appended", entry(1, 1, "noop1"));
+    }
+    t.event(110, 1, "committed", json!({ "index": 1, "term": 1 }));
+    t.event(200, 1, "appended", entry(2, 1, "put-x-1"));
+    t.event(300, 2, "term", json!({ "term": 2, "reason": "candidate" }));
+    t.event(301, 2, "elected", json!({ "leader": 2, "term": 2 }));
+    for n in [2, 3, 4] {
+        t.event(302, n, "appended", entry(2, 2, "noop2"));
+    }
+    t.event(310, 2, "committed", json!({ "index": 2, "term": 2 }));
+    t.event(400, 1, "committed", json!({ "index": 2, "term": 1 }));
     t.end(1000)
 }

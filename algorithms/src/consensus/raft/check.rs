@@ -4,17 +4,24 @@
 //! `appended` and `truncated` events (an index a restart left unknown stays unknown and is never
 //! compared), and follows who leads which term (`elected`), what each server commits
 //! (`committed`: every entry up to the index) and applies (`applied`).
+//!
+//! Besides Figure 3, old leaders are neutralized (§5.1, the course's "neutralizing old
+//! leaders"): `stale_leader_commits_nothing` holds that once an entry of a higher term is
+//! committed, no leader of an older term commits an entry the newer leader lacks, and the `deposed_entries` metric follows what such a leader appended but
+//! could not commit: where it was truncated, and where its client's retry was applied instead.
 
 use super::event::{EntryId, RaftEvent};
+use super::log::{Entry, Op};
 use super::RaftParams;
 use crate::algorithm::PropertyInfo;
-use crate::check::metric::{EntryCost, Metric};
+use crate::check::metric::{DeposedEntries, DeposedEntry, EntryCost, Metric};
 use crate::check::service::{self, ServiceEvent};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{NodeId, MS};
 use crate::core::trace::What;
 use crate::election::raft::RaftEvent as TermEvent;
 use crate::election::ElectionEvent;
+use crate::service::Request;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,6 +43,10 @@ pub fn properties() -> Vec<PropertyInfo> {
         PropertyInfo {
             name: "state_machine_safety",
             promise: "no two servers apply different entries at the same index",
+        },
+        PropertyInfo {
+            name: "stale_leader_commits_nothing",
+            promise: "once an entry of a higher term is committed, a leader of an older term commits nothing the newer leader lacks (a deposed leader is neutralized)",
         },
         PropertyInfo { name: "linearizable", promise: "the clients' history is linearizable as a key-value store" },
         PropertyInfo { name: "exactly_once", promise: "no server applies a client's command (client, seq) twice" },
@@ -83,6 +94,9 @@ impl Server {
 /// The first server's copy of an entry of one index and term: its digest, the term before it (if
 /// known), the server and the record.
 type FirstHeld = (String, Option<u64>, NodeId, EventRef);
+
+/// Where each entry `(index, term, digest)` was deleted from a log: (node, ms).
+type Truncations = BTreeMap<(u64, u64, String), Vec<(NodeId, f64)>>;
 
 /// A committed entry, and who committed it first.
 struct Committed {
@@ -145,6 +159,15 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
     let mut deleted: BTreeMap<u64, Vec<(NodeId, f64)>> = BTreeMap::new();
     let mut lost: Option<u64> = None;
     let mut wins = 0usize;
+    let mut stale = Verdicts::new("stale_leader_commits_nothing", "commit by a leader");
+    // The highest term of a committed entry so far (a majority stored an entry of that term, so
+    // a majority had moved to it), and the record that committed it first.
+    let mut highest: Option<(u64, NodeId, EventRef, f64)> = None;
+    // Leaders still leading when a higher term's entry was committed: (node, term).
+    let mut outlived: BTreeSet<(NodeId, u64)> = BTreeSet::new();
+    // What leaders appended in their own term, and what was deleted where, for `deposed_entries`.
+    let mut led: Vec<(NodeId, EntryId, f64)> = Vec::new();
+    let mut truncations = Truncations::new();
 
     for r in &run.records {
         let here = EventRef::of(r);
@@ -220,6 +243,9 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
                 let end = s.log.len() as u64 + 1;
                 if let Some(term) = s.leading {
                     append_only.judged += 1;
+                    if id.term == term {
+                        led.push((r.node, id.clone(), run.ms(r.t)));
+                    }
                     if id.index != end {
                         append_only.violate(
                             format!(
@@ -273,6 +299,8 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
                     );
                 }
                 for gone in &removed {
+                    let key = (gone.index, gone.term, gone.digest.clone());
+                    truncations.entry(key).or_default().push((r.node, (run.ms(r.t) * 10.0).round() / 10.0));
                     if let Some(c) =
                         committed.get(&gone.index).filter(|c| c.term == gone.term && c.digest == gone.digest)
                     {
@@ -289,6 +317,42 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
                 s.resize(from.saturating_sub(1).min(s.log.len() as u64));
             }
             RaftEvent::Committed { index, .. } => {
+                // Only a leader outlived by a higher term's commit is compared: its newly committed
+                // slots, copied (the other server is read next).
+                let (leading, from) = (s.leading, s.commit + 1);
+                let outrun = leading.is_some_and(|t| highest.as_ref().is_some_and(|(h, ..)| *h > t));
+                let upto = if outrun { (index as usize).min(s.log.len()) } else { 0 };
+                let mine = Server { log: s.log[..upto].to_vec(), ..Server::default() };
+                if let Some(term) = leading {
+                    stale.judged += 1;
+                    // A leader may still commit after a higher term did, on acknowledgements sent
+                    // before its followers moved on (and delivered late): those entries were on a
+                    // majority before the new term's election, so its leader holds them. What a
+                    // deposed leader must never commit is an entry that leader lacks.
+                    if let Some((higher, node, at, ms)) = highest.as_ref().filter(|(h, ..)| *h > term) {
+                        let newer = elected.range(term + 1..).next_back().map(|(t, (n, _))| (*t, *n));
+                        let lacking = newer.and_then(|(t, n)| {
+                            let holder = servers.get(&n)?;
+                            (from..=index).find_map(|i| match (mine.slot(i), holder.slot(i)) {
+                                (Some(Some(a)), Some(Some(b))) if a == b => None,
+                                (Some(Some(_)), Some(None)) => None, // unknown after a restart
+                                (Some(Some(_)), _) => Some((i, t, n)),
+                                _ => None,
+                            })
+                        });
+                        if let Some((i, t, n)) = lacking {
+                            stale.violate(
+                                format!(
+                                    "node {}, leader of term {term}, committed index {i} at {:.0} ms, after an entry of term {higher} had been committed (by node {node} at {ms:.0} ms), and node {n}, leader of term {t}, does not hold that entry: a deposed leader committed",
+                                    r.node,
+                                    run.ms(r.t)
+                                ),
+                                vec![at.clone(), here.clone()],
+                            );
+                        }
+                    }
+                }
+                let s = servers.get_mut(&r.node).expect("a server of the run");
                 for i in s.commit + 1..=index {
                     let Some(Some((term, digest))) = s.slot(i).cloned() else { continue };
                     match committed.get(&i) {
@@ -301,12 +365,19 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
                         ),
                         Some(_) => {}
                         None => {
+                            if highest.as_ref().is_none_or(|(h, ..)| term > *h) {
+                                highest = Some((term, r.node, here.clone(), run.ms(r.t)));
+                            }
                             let c = Committed { term, digest, node: r.node, in_term: s.term, at: here.clone(), t_ms: run.ms(r.t) };
                             committed.insert(i, c);
                         }
                     }
                 }
                 s.commit = s.commit.max(index);
+                if let Some((h, ..)) = highest {
+                    let leaders = servers.iter().filter_map(|(n, o)| o.leading.filter(|l| *l < h).map(|l| (*n, l)));
+                    outlived.extend(leaders);
+                }
             }
             RaftEvent::Config { .. } => {} // judged by the membership check
             RaftEvent::AppliedEntry(entry) => match applied.get(&entry.index) {
@@ -347,6 +418,11 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
         ),
     ];
     let [e, a, m, c, s] = held;
+    let stale_held = format!(
+        "{} commit(s) by leaders, none of an entry a newer term's leader lacked; {} leader(s) still led when a higher term committed, and committed nothing of their own from then on",
+        stale.judged,
+        outlived.len()
+    );
     if let (Some(index), Some((detail, _))) = (lost, completeness.violation.as_mut()) {
         if let Some(gone) = deleted.get(&index) {
             let gone: Vec<String> = gone.iter().map(|(n, ms)| format!("node {n} at {ms:.0} ms")).collect();
@@ -359,6 +435,7 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
         matching.result(m),
         completeness.result(c),
         machine.result(s),
+        stale.result(stale_held),
         service::linearizable(run),
         service::exactly_once(run),
         service::operations_complete(run, params.operation_bound_ms * MS),
@@ -368,7 +445,68 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
     .collect();
     let mut report = CheckReport { properties, ..Default::default() };
     report.metrics.insert("messages_per_entry".into(), replication_cost(run, applied.len(), commands.len()));
+    let deposed = deposed_entries(run, &led, &committed, &elected, &truncations);
+    report.metrics.insert("deposed_entries".into(), Metric::Deposed(deposed).to_value());
     report
+}
+
+/// The entries leaders appended in their own term that never committed although a later term
+/// had a leader (so their leader was deposed), each with its fate: the logs it was truncated
+/// from, and for a client's command where its `(client, seq)` was applied (the client's retry,
+/// redone by a later leader). Commands are named from the clients' `request` sends: an entry's
+/// digest is its operation's, whatever the term.
+fn deposed_entries(
+    run: &Execution,
+    led: &[(NodeId, EntryId, f64)],
+    committed: &BTreeMap<u64, Committed>,
+    elected: &BTreeMap<u64, (NodeId, EventRef)>,
+    truncations: &Truncations,
+) -> DeposedEntries {
+    let last_term = elected.keys().next_back().copied().unwrap_or(0);
+    let mut requests: BTreeMap<String, Request> = BTreeMap::new();
+    let mut applied: BTreeMap<(NodeId, u64), (u64, f64)> = BTreeMap::new();
+    for r in &run.records {
+        match &r.what {
+            What::Send { msg_type, msg, .. } if msg_type == "request" && !run.nodes.contains(&r.node) => {
+                if let Ok(request) = serde_json::from_value::<Request>(msg["Request"].clone()) {
+                    let digest = Entry { term: 0, op: Op::Client(request.clone()) }.digest();
+                    requests.entry(digest).or_insert(request);
+                }
+            }
+            _ => {
+                if let Some(ServiceEvent::Applied { index, client, seq, .. }) = r.event_as::<ServiceEvent>() {
+                    applied.entry((client, seq)).or_insert((index, (run.ms(r.t) * 10.0).round() / 10.0));
+                }
+            }
+        }
+    }
+    let noop = Entry { term: 0, op: Op::Noop }.digest();
+    let mut seen = BTreeSet::new();
+    let mut deposed_entries = Vec::new();
+    for (leader, id, ms) in led {
+        let done = committed.get(&id.index).is_some_and(|c| c.term == id.term && c.digest == id.digest);
+        if done || id.term >= last_term || !seen.insert((id.index, id.term)) {
+            continue;
+        }
+        let request = requests.get(&id.digest);
+        let op = match request {
+            Some(q) => format!("{} {}", q.command.f(), q.command.key()),
+            None if id.digest == noop => "no-op".into(),
+            None => format!("entry {}", short(&id.digest)),
+        };
+        deposed_entries.push(DeposedEntry {
+            leader: *leader,
+            term: id.term,
+            index: id.index,
+            appended_ms: (*ms * 10.0).round() / 10.0,
+            op,
+            client: request.map(|q| q.client),
+            seq: request.map(|q| q.seq),
+            truncated: truncations.get(&(id.index, id.term, id.digest.clone())).cloned().unwrap_or_default(),
+            redone: request.and_then(|q| applied.get(&(q.client, q.seq)).copied()),
+        });
+    }
+    DeposedEntries { deposed_entries }
 }
 
 /// What replication cost: AppendEntries that carried entries, and the replies to them, per
