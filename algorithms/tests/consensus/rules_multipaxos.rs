@@ -1,0 +1,1 @@
+//! Multi-Paxos's rules one handler call at a time.
