@@ -83,3 +83,35 @@ fn without_faults_every_property_holds_and_a_command_costs_2n_minus_2_messages()
     println!("messages per chosen slot (5 servers, 3 clients at 10/s): {per:?}");
     assert!(per.iter().all(|p| *p >= 8.0 && *p <= 8.5), "2(N−1) = 8: {per:?}");
 }
+
+/// The schedule of `configs/multi-paxos-skip-adopt-unsafe.toml`: the leader killed at 1 s and
+/// restarted 300 ms later, then again at 2 s.
+fn leader_kills(seed: u64, unsafe_skip_adopt: bool) -> SimConfig {
+    let faults = vec![
+        lasting(1.0, 0.3, Action::Kill { node: Target::Leader }),
+        lasting(2.0, 0.3, Action::Kill { node: Target::Leader }),
+    ];
+    multipaxos(5, seed, 3.0, json!({ "unsafe_skip_adopt": unsafe_skip_adopt }), faults)
+}
+
+/// Meant to fail, at the seed the config names: node 1, elected in ballot (3, 1) after the second
+/// kill, had not yet heard that slot 40 was chosen (the old leader's decision rides on the next
+/// Accept), skips adoption and puts a get of its own there; both checkers name the slot.
+#[test]
+fn skipping_adoption_overwrites_a_chosen_value_and_the_checker_names_the_slot() {
+    let (_, report) = run(&leader_kills(1, true));
+    let p = property(&report, "agreement");
+    assert_eq!(p.verdict, Verdict::Violated, "{p:#?}");
+    for part in ["slot 40: cas k3 - → c8-18 (client 8, seq 18)", "chosen in ballot (2, 5)", "in ballot (3, 1)"] {
+        assert!(p.detail.contains(part), "{part:?} in {}", p.detail);
+    }
+    let p = property(&report, "state_machine_safety");
+    assert_eq!(p.verdict, Verdict::Violated, "{p:#?}");
+    assert!(p.detail.starts_with("slot 40: node 5 applied"), "{}", p.detail);
+}
+
+/// The same schedule with adoption on: every property holds over 20 seeds.
+#[test]
+fn with_adoption_the_same_schedule_holds() {
+    all_hold(1..21, |seed| leader_kills(seed, false));
+}
