@@ -258,6 +258,8 @@ impl Params for MultiPaxosParams {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Durable {
     pub promised: Ballot,
+    /// As `[slot, accepted]` pairs: JSON (a trace, a test) cannot hold integer map keys.
+    #[serde(with = "crate::service::kv::pairs")]
     pub accepted: BTreeMap<u64, Accepted>,
 }
 
@@ -643,9 +645,10 @@ impl MultiPaxosServer {
     fn heartbeat(&mut self, ctx: &mut Ctx<MultiPaxosTimer>) {
         let (ballot, commit, now) = (self.ballot, self.decided_upto, ctx.now());
         ctx.broadcast(&MultiPaxosMsg::Heartbeat { ballot, commit });
-        let due = now.saturating_sub(self.params.heartbeat_ms * MS);
+        let interval = self.params.heartbeat_ms * MS;
         let peers = ctx.peers().to_vec();
-        for (slot, p) in self.proposals.iter_mut().filter(|(_, p)| p.sent_at <= due).take(self.params.max_batch) {
+        let due = self.proposals.iter_mut().filter(|(_, p)| p.sent_at + interval <= now);
+        for (slot, p) in due.take(self.params.max_batch) {
             p.sent_at = now;
             for peer in peers.iter().filter(|peer| !p.acks.contains(peer)) {
                 let msg = MultiPaxosMsg::Accept { ballot, slot: *slot, value: p.value.clone(), commit };
