@@ -8,9 +8,9 @@ use crate::algorithm::PropertyInfo;
 use crate::check::election::shown;
 use crate::check::metric::{EntryCost, Metric};
 use crate::check::service;
-use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
+use crate::check::{events_of, CheckReport, EventRef, Execution, PropertyResult};
 use crate::core::process::{NodeId, MS};
-use crate::core::trace::What;
+use crate::core::trace::{TraceRecord, What};
 use crate::election::ElectionEvent;
 use crate::service::ClientMsg;
 use serde_json::json;
@@ -57,14 +57,14 @@ struct Proposal {
     at: EventRef,
 }
 
-/// Every (slot, ballot, value) accepted by a majority of distinct servers, in slot then ballot
-/// order.
-pub fn chosen(run: &Execution) -> Vec<Chosen> {
-    let majority = run.nodes.len() / 2 + 1;
+/// Every (slot, ballot, value) accepted by a majority of distinct `servers`, in slot then ballot
+/// order (the report's slot view reads it too).
+pub fn chosen(records: &[TraceRecord], servers: &[NodeId]) -> Vec<Chosen> {
+    let majority = servers.len() / 2 + 1;
     let mut accepts: BTreeMap<(u64, Ballot, String), BTreeMap<NodeId, EventRef>> = BTreeMap::new();
-    for (r, e) in run.events::<MultiPaxosEvent>() {
+    for (r, e) in events_of::<MultiPaxosEvent>(records) {
         if let MultiPaxosEvent::Accepted { slot, ballot, digest } = e {
-            if run.nodes.contains(&r.node) {
+            if servers.contains(&r.node) {
                 accepts.entry((slot, ballot, digest)).or_default().entry(r.node).or_insert_with(|| EventRef::of(r));
             }
         }
@@ -87,7 +87,7 @@ fn short(digest: &str) -> &str {
 }
 
 pub fn check_multipaxos(run: &Execution, params: &MultiPaxosParams) -> CheckReport {
-    let chosen = chosen(run);
+    let chosen = chosen(&run.records, &run.nodes);
     let mut proposals: BTreeMap<(u64, Ballot), Proposal> = BTreeMap::new();
     for (r, e) in run.events::<MultiPaxosEvent>() {
         if let MultiPaxosEvent::Proposed { slot, ballot, digest, op, origin } = e {

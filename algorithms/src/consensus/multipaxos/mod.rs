@@ -43,7 +43,7 @@
 
 mod check;
 
-pub use check::check_multipaxos;
+pub use check::{check_multipaxos, chosen, Chosen};
 
 use crate::algorithm::{ClientFactory, Family, Params, PropertyInfo, Spec};
 use crate::check::service::ServiceEvent;
