@@ -115,3 +115,11 @@ fn skipping_adoption_overwrites_a_chosen_value_and_the_checker_names_the_slot() 
 fn with_adoption_the_same_schedule_holds() {
     all_hold(1..21, |seed| leader_kills(seed, false));
 }
+
+/// The same seed gives the same trace byte for byte (clients, a kill and a restart included),
+/// another seed another.
+#[test]
+fn the_same_seed_gives_the_same_trace_byte_for_byte() {
+    let algorithm = algorithms::find("multi-paxos").unwrap();
+    assert_deterministic(algorithm, |seed| multipaxos(5, seed, 1.0, json!({}), crashes_restarts_partitions()));
+}
