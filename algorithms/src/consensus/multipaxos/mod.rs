@@ -19,8 +19,8 @@
 //!   the leader accepts it itself and sends Accept(b, slot, value, commit) to every other server.
 //!   An acceptor that has promised nothing above b accepts, and answers Accepted(b, slot) to the
 //!   leader (again for a duplicate: the first answer may be lost); otherwise it answers Nack. With
-//!   a majority of Accepted in b the value is chosen. Unanswered Accepts are sent again at the
-//!   next heartbeat.
+//!   a majority of Accepted in b the value is chosen. An Accept unanswered for a whole heartbeat
+//!   interval is sent again with the next heartbeat.
 //! - **Persistence.** An acceptor writes its promise and what it accepted to stable storage
 //!   before the answer that depends on them; what it learned is not persisted but learned again.
 //! - **Learning, in slot order.** Accepts and heartbeats carry `commit`: every slot up to it is
