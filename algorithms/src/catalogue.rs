@@ -31,6 +31,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &replication::quorum::Quorum,
         &consensus::paxos::Paxos,
         &consensus::raft::Raft,
+        &consensus::multipaxos::MultiPaxos,
         &load::Load,
     ]
 }

@@ -83,6 +83,8 @@ macro_rules! case {
 mod election;
 #[path = "verdicts/load.rs"]
 mod load;
+#[path = "verdicts/multipaxos.rs"]
+mod multipaxos;
 #[path = "verdicts/mutex.rs"]
 mod mutex;
 #[path = "verdicts/paxos.rs"]
@@ -104,6 +106,7 @@ fn cases() -> Vec<&'static Entry> {
         .chain(mutex::CASES)
         .chain(paxos::CASES)
         .chain(raft::CASES)
+        .chain(multipaxos::CASES)
         .chain(stabilizing::CASES)
         .chain(load::CASES)
         .chain(service::CASES)

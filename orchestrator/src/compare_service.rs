@@ -203,7 +203,7 @@ fn prepare(
 }
 
 /// What one run leaves to the tables: the execution, its verdict, what did not hold, and the
-/// checker's `messages_per_entry` metric.
+/// checker's per-command cost metric ([`cost_metric`]).
 struct Ran {
     run: Execution,
     verdict: Verdict,
@@ -226,7 +226,7 @@ fn execute(exp: &Experiment, args: &CompareArgs, out: Option<&Path>) -> Result<R
             let outcome =
                 simulate(algorithm, &crate::simulate::sim_config(exp, args.seed)).map_err(Failure::BadInput)?;
             let report = algorithm.check(&outcome.run);
-            let cost = Metric::of(&report.metrics.get("messages_per_entry").cloned().unwrap_or_default());
+            let cost = cost_metric(&report.metrics);
             Ok(Ran { verdict: report.verdict(), problems: not_held(&report.properties), cost, run: outcome.run })
         }
         Some(dir) => {
@@ -237,10 +237,21 @@ fn execute(exp: &Experiment, args: &CompareArgs, out: Option<&Path>) -> Result<R
             let mut problems = not_held(&summary.properties);
             problems.extend(summary.problems.iter().cloned());
             let verdict = if summary.interrupted { Verdict::Unknown } else { summary.verdict };
-            let cost = Metric::of(&summary.metrics.get("messages_per_entry").cloned().unwrap_or_default());
+            let cost = cost_metric(&summary.metrics);
             Ok(Ran { run: loaded.run, verdict, problems, cost })
         }
     }
+}
+
+/// The checker's figure of messages per replicated command, whatever the algorithm names it
+/// (raft's `messages_per_entry`, multi-paxos's `messages_per_command`): the first metric of the
+/// per-entry shape.
+fn cost_metric(metrics: &std::collections::BTreeMap<String, serde_json::Value>) -> Metric {
+    metrics
+        .values()
+        .map(Metric::of)
+        .find(|m| matches!(m, Metric::PerEntry(_)))
+        .unwrap_or_else(|| Metric::of(&serde_json::Value::Null))
 }
 
 fn percentile(sorted: &[f64], q: f64) -> Option<f64> {

@@ -33,7 +33,7 @@ pub struct KvStore {
 }
 
 /// A map as a list of `[key, value]` pairs.
-mod pairs {
+pub(crate) mod pairs {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
     use std::collections::BTreeMap;
 

@@ -1,12 +1,15 @@
-//! The consensus algorithms: their rules one handler call at a time (`rules_paxos`, `rules_raft`),
-//! and the simulator over hundreds of seeds with crashes, loss and duplication (`paxos`, `raft`).
+//! The consensus algorithms: their rules one handler call at a time (`rules_paxos`, `rules_raft`,
+//! `rules_multipaxos`), and the simulator over hundreds of seeds with crashes, loss and duplication
+//! (`paxos`, `raft`, `multipaxos`).
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod multipaxos;
 mod paxos;
 mod raft;
 mod raft_membership;
+mod rules_multipaxos;
 mod rules_paxos;
 mod rules_raft;
 mod rules_raft_membership;

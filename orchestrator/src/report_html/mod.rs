@@ -15,8 +15,8 @@
 //! is what the headless-browser test reads.
 //!
 //! One module per concern: [`load`] reads a run directory back; `page` assembles the page from
-//! its sections (`verdicts`, [`history`], `diagram`, `plots` with `latency`, `messages`,
-//! `metrics`, `faults`); `spans` turns the fault log into shaded periods. Charts read the
+//! its sections (`verdicts`, [`history`], `slots` for Multi-Paxos, `diagram`, `plots` with
+//! `latency`, `messages`, `metrics`, `faults`); `spans` turns the fault log into shaded periods. Charts read the
 //! families' events as types ([`algorithms::check::events`]) and the metrics as the shapes the
 //! checkers made ([`algorithms::check::metric`]).
 
@@ -29,6 +29,7 @@ mod messages;
 mod metrics;
 mod page;
 mod plots;
+mod slots;
 mod spans;
 mod verdicts;
 

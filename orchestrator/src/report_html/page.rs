@@ -2,7 +2,7 @@
 //! for the page's script. Each section is its own module.
 
 use super::diagram::{self, types_by_count, PALETTE};
-use super::{faults, history, messages, metrics, plots, spans, verdicts};
+use super::{faults, history, messages, metrics, plots, slots, spans, verdicts};
 use crate::plots::esc;
 use crate::report::{verdict_word, Summary};
 use crate::timeline::Timeline;
@@ -72,6 +72,7 @@ window.addEventListener('error', function (e) {{
     page += "\n<main>\n";
     verdicts::section(&mut page, summary, tl, &by_event, &ms);
     page += &history::section_for_run(&summary.run_dir).unwrap_or_default();
+    slots::section(&mut page, tl, summary.nodes, &ms);
     diagram::section(&mut page, tl, &types, &colour_of, trim.as_ref());
     plots::section(&mut page, tl, &types, &colour_of, &fault_spans, &ms, end_ms);
     messages::section(&mut page, summary, tl, &types, &colour_of);
