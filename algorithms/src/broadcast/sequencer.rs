@@ -162,6 +162,8 @@ pub enum SeqTimer {
     /// The sequencer's probe of lagging members.
     Tick,
     Collect,
+    /// A leader that stepped down for a newer epoch takes the role again.
+    Retake,
     Announce,
     /// A timer of the embedded election, by its key.
     Election(String),
@@ -314,6 +316,8 @@ pub struct SequencerNode {
     stable: (Epoch, u64),
     pending: BTreeMap<MsgId, Pending>,
     role: Role,
+    /// Held state changed since it was last persisted.
+    dirty: bool,
     gap_armed: bool,
     /// Since when this member has been behind without delivering anything: it fetches only after
     /// `gap_ms` of that, not while an announcement is simply on its way.
@@ -340,6 +344,7 @@ impl SequencerNode {
             stable: (Epoch::default(), 0),
             pending: BTreeMap::new(),
             role: Role::Member,
+            dirty: false,
             gap_armed: false,
             behind_since: None,
             resend_armed: false,
@@ -353,18 +358,34 @@ impl SequencerNode {
         ctx.cluster_size() / 2 + 1
     }
 
-    fn durable(&self, election: &Option<Vec<u8>>) -> Durable {
-        Durable {
+    /// The bytes of [`Durable`], encoded from this state without copying the log.
+    fn durable_bytes(&self, election: &Option<Vec<u8>>) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct DurableRef<'a> {
+            promised: Epoch,
+            next_id: u64,
+            delivered: u64,
+            #[serde(serialize_with = "values")]
+            log: &'a BTreeMap<u64, Slot>,
+            election: &'a Option<Vec<u8>>,
+        }
+        fn values<S: serde::Serializer>(log: &&BTreeMap<u64, Slot>, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(log.values())
+        }
+        let state = DurableRef {
             promised: self.promised,
             next_id: self.next_id,
             delivered: self.delivered,
-            log: self.log.values().cloned().collect(),
-            election: election.clone(),
-        }
+            log: &self.log,
+            election,
+        };
+        rmp_serde::to_vec_named(&state).expect("persisted state always encodes")
     }
 
-    fn persist(&self, ctx: &mut Ctx<SeqTimer>) {
-        ctx.persist(&self.durable(&self.election_state));
+    fn persist(&mut self, ctx: &mut Ctx<SeqTimer>) {
+        self.dirty = false;
+        let bytes = self.durable_bytes(&self.election_state);
+        ctx.push_persisted(bytes);
     }
 
     // ---- the embedded election ----
@@ -377,7 +398,7 @@ impl SequencerNode {
         let this = &*self;
         ctx.adopt(effects, SeqMsg::Election, SeqTimer::Election, |bytes| {
             state = Some(bytes);
-            rmp_serde::to_vec_named(&this.durable(&state)).expect("persisted state always encodes")
+            this.durable_bytes(&state)
         });
         self.election_state = state;
         self.follow_election(ctx);
@@ -498,6 +519,21 @@ impl SequencerNode {
                 }
             }
         }
+        // A message at two numbers (renumbered by a sequencer that never saw the first one, so
+        // that one was never stable) keeps the delivered number, or else the newest epoch's.
+        let mut best: BTreeMap<MsgId, (bool, Epoch, u64)> = BTreeMap::new();
+        for s in self.log.range(..=after).map(|(_, s)| s).chain(merged.values()) {
+            if let Some(b) = &s.body {
+                let rank = (s.fixed || s.seq <= after, s.epoch, s.seq);
+                let e = best.entry(b.id).or_insert(rank);
+                *e = (*e).max(rank);
+            }
+        }
+        for s in merged.values_mut() {
+            if s.body.as_ref().is_some_and(|b| best[&b.id].2 != s.seq) {
+                s.body = None;
+            }
+        }
         let high = merged.keys().next_back().copied().unwrap_or(after).max(after);
         self.log.retain(|seq, _| *seq <= after);
         for seq in after + 1..=high {
@@ -583,7 +619,9 @@ impl SequencerNode {
                 delivered.push((slot.seq, entry.clone()));
             }
         }
-        self.persist(ctx);
+        if self.dirty || self.delivered > before {
+            self.persist(ctx);
+        }
         for (seq, entry) in delivered {
             self.pending.remove(&entry.id);
             ctx.emit(&BroadcastEvent::Delivered { seq, id: entry.id, payload: entry.payload });
@@ -610,20 +648,27 @@ impl SequencerNode {
         }
     }
 
-    /// A newer epoch than any promised: promise it, and a sequencer of an older one steps down.
-    fn promise(&mut self, epoch: Epoch) {
+    /// A newer epoch than any promised: promise it, and a sequencer of an older one steps down;
+    /// if the election still names it leader, it takes the role again above that epoch after
+    /// `collect_ms` (the newer epoch's node may have stopped leading since it collected).
+    fn promise(&mut self, ctx: &mut Ctx<SeqTimer>, epoch: Epoch) {
         if epoch > self.promised {
             self.promised = epoch;
+            self.dirty = true;
             if !matches!(self.role, Role::Member) {
                 self.role = Role::Member;
+                if self.leader == Some(self.me) {
+                    ctx.set_timer(SeqTimer::Retake, self.params.collect_ms * MS);
+                }
             }
         }
     }
 
     fn hold(&mut self, slot: Slot) {
-        if slot.seq <= self.delivered || self.log.get(&slot.seq).is_some_and(|s| s.fixed) {
+        if slot.seq <= self.delivered || self.log.get(&slot.seq).is_some_and(|s| s.fixed || *s == slot) {
             return;
         }
+        self.dirty = true;
         if let Some(old) = self.log.insert(slot.seq, slot.clone()).and_then(|s| s.body) {
             self.index.remove(&old.id);
         }
@@ -645,7 +690,7 @@ impl SequencerNode {
             return ctx.send(from, &SeqMsg::Reject { epoch, promised: self.promised });
         }
         let newer = epoch > self.promised;
-        self.promise(epoch);
+        self.promise(ctx, epoch);
         self.hold(Slot { seq, epoch, body, fixed: false });
         if (epoch, stable) > self.stable {
             self.stable = (epoch, stable);
@@ -658,7 +703,8 @@ impl SequencerNode {
     }
 
     fn on_fetch(&mut self, ctx: &mut Ctx<SeqTimer>, from: NodeId, after: u64) {
-        let slots: Vec<Slot> = self.log.range(after + 1..=self.delivered).take(BATCH).map(|(_, s)| s.clone()).collect();
+        let delivered = self.log.range(after + 1..).take_while(|(seq, _)| **seq <= self.delivered);
+        let slots: Vec<Slot> = delivered.take(BATCH).map(|(_, s)| s.clone()).collect();
         if !slots.is_empty() {
             ctx.send(from, &SeqMsg::Final { slots });
         }
@@ -675,7 +721,7 @@ impl SequencerNode {
             return ctx.send(from, &SeqMsg::Reject { epoch, promised: self.promised });
         }
         if epoch > self.promised {
-            self.promise(epoch);
+            self.promise(ctx, epoch);
             self.persist(ctx);
         }
         let slots = self.log.range(after + 1..).map(|(_, s)| s.clone()).collect();
@@ -783,7 +829,7 @@ impl Process for SequencerNode {
             }
             SeqMsg::Stable { epoch, upto } => {
                 if epoch >= self.promised && (epoch, upto) > self.stable {
-                    self.promise(epoch);
+                    self.promise(ctx, epoch);
                     self.stable = (epoch, upto);
                     self.save(ctx);
                 }
@@ -854,6 +900,11 @@ impl Process for SequencerNode {
                         ctx.send(p, &SeqMsg::Collect { epoch, after });
                     }
                     ctx.set_timer(SeqTimer::Collect, self.params.collect_ms * MS);
+                }
+            }
+            SeqTimer::Retake => {
+                if self.leader == Some(self.me) && self.role == Role::Member {
+                    self.become_sequencer(ctx, self.promised.round);
                 }
             }
             SeqTimer::Announce => {

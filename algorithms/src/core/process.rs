@@ -234,6 +234,12 @@ impl<'a, T: Timer> Ctx<'a, T> {
         self.effects.push(Effect::Persist(bytes));
     }
 
+    /// [`Ctx::persist`] for state the process encoded itself (as MessagePack with named fields,
+    /// what `persist` writes), e.g. to encode a large log without copying it first.
+    pub fn push_persisted(&mut self, bytes: Vec<u8>) {
+        self.effects.push(Effect::Persist(bytes));
+    }
+
     /// Records an algorithm event in the trace (`elected`, `enter_cs`, ...); checkers read these.
     pub fn emit(&mut self, event: &impl Event) {
         let (name, data) = event.to_parts();
