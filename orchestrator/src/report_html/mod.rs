@@ -20,6 +20,8 @@
 //! families' events as types ([`algorithms::check::events`]) and the metrics as the shapes the
 //! checkers made ([`algorithms::check::metric`]).
 
+mod ballots;
+mod delivery;
 mod diagram;
 mod faults;
 pub mod history;
@@ -31,6 +33,7 @@ mod page;
 mod plots;
 mod spans;
 mod verdicts;
+mod versions;
 
 pub use load::load_run;
 pub use page::render;
