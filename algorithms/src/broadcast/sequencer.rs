@@ -760,7 +760,7 @@ impl SequencerNode {
         self.fetches += 1;
         let peers = ctx.peers().to_vec();
         let to = match self.leader {
-            Some(l) if l != self.me && self.fetches % 3 != 0 => Some(l),
+            Some(l) if l != self.me && !self.fetches.is_multiple_of(3) => Some(l),
             _ if peers.is_empty() => None,
             _ => Some(peers[(self.fetches as usize / 3) % peers.len()]),
         };

@@ -78,65 +78,6 @@ fn every_property_holds_over_30_seeds_of_five() {
     assert!(handovers >= 30, "every seed changes sequencer at least once: {handovers}");
 }
 
-#[test]
-#[ignore]
-fn debug_seed() {
-    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
-    let mut cfg = sequencer(seed, 4.5, busy(), crashes_partitions_loss());
-    cfg.network.loss = 0.02;
-    cfg.network.delay = Delay::Exponential { mean_ms: 2.0 };
-    let (out, report) = run(&cfg);
-    let needle = std::env::var("NEEDLE").unwrap_or_default();
-    for r in &out.records {
-        let line = serde_json::to_string(r).unwrap();
-        let interesting = matches!(r.event_name(), Some("sequencer" | "leader" | "elected" | "leader_lost"))
-            || (!needle.is_empty() && line.contains(&needle))
-            || matches!(r.what, algorithms::trace::What::Start { .. });
-        if interesting {
-            println!("{:.1} n{} {}", r.t as f64 / 1e6, r.node, line.chars().take(300).collect::<String>());
-        }
-    }
-    for f in &out.run.faults {
-        println!("{f:?}");
-    }
-    let from_ms: f64 = std::env::var("FROM").ok().and_then(|v| v.parse().ok()).unwrap_or(1e12);
-    let mut n = 0;
-    for r in out.records.iter().filter(|r| r.t as f64 / 1e6 >= from_ms) {
-        if let algorithms::trace::What::Send { msg_type, .. } = &r.what {
-            if ["heartbeat"].contains(&msg_type.as_str()) {
-                continue;
-            }
-        }
-        if matches!(r.what, algorithms::trace::What::Recv { .. }) {
-            continue;
-        }
-        n += 1;
-        if n > 150 {
-            break;
-        }
-        println!(
-            "{:.1} n{} {}",
-            r.t as f64 / 1e6,
-            r.node,
-            serde_json::to_string(&r.what).unwrap().chars().take(250).collect::<String>()
-        );
-    }
-    println!("{}", report_line(&report));
-}
-
-#[test]
-#[ignore]
-fn timing() {
-    let t0 = std::time::Instant::now();
-    let mut cfg = with_faults(experiment("sequencer", 3, 3, 4.5, busy()), crashes_partitions_loss());
-    cfg.network.loss = 0.02;
-    let algorithm = algorithms::find("sequencer").unwrap();
-    let out = algorithms::sim::simulate(algorithm, &cfg).unwrap();
-    let t1 = t0.elapsed();
-    let _ = algorithm.check(&out.run);
-    println!("records {} sim {:?} check {:?}", out.records.len(), t1, t0.elapsed() - t1);
-}
-
 /// Meant to fail: without the collection a new sequencer numbers from its own delivered count,
 /// and gives numbers its predecessor gave to other messages: total order breaks on some seed.
 #[test]
