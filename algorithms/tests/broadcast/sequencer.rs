@@ -26,6 +26,10 @@ fn a_quiet_run_holds_and_costs_what_the_doc_says() {
     let (_, report) = run(&sequencer(1, 4.5, busy(), vec![]));
     println!("{}\n{}", report_line(&report), serde_json::to_string_pretty(&report.metrics).unwrap());
     assert_eq!(report.verdict(), Verdict::Held, "{}", report_line(&report));
+    // SUBMIT, N−1 ORDER, N−1 ACK and at most N−1 STABLE per message: 1 + 3(N−1) = 13 for N = 5.
+    let cost = &report.metrics["messages_per_delivery"];
+    assert!(cost["per_message"].as_f64().is_some_and(|m| m <= 13.0), "{cost}");
+    assert_eq!(cost["by_type"].get("fetch"), None, "no member had to ask again: {cost}");
 }
 
 /// The sequencer (the leader) killed mid-stream and restarted, then a partition that isolates the
