@@ -28,6 +28,9 @@ pub enum Family {
     Replication,
     /// Single-value or log agreement among the nodes, without clients.
     Consensus,
+    /// Every member's messages delivered to every member (see [`crate::broadcast`]), here in one
+    /// total order.
+    Broadcast,
     /// Not a distributed algorithm: the load generator of the transport benchmark.
     Load,
 }

@@ -6,7 +6,7 @@
 //! the catalogue-wide tests derive their lists from [`catalogue`].
 
 use crate::algorithm::{Algorithm, Family};
-use crate::{consensus, election, load, mutex, replication, stabilizing};
+use crate::{broadcast, consensus, election, load, mutex, replication, stabilizing};
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
@@ -32,6 +32,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &consensus::paxos::Paxos,
         &consensus::raft::Raft,
         &consensus::multipaxos::MultiPaxos,
+        &broadcast::sequencer::Sequencer,
         &load::Load,
     ]
 }

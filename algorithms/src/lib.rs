@@ -18,12 +18,14 @@
 //! - [`algorithm`]: what an algorithm declares once ([`algorithm::Spec`]: name, params, properties,
 //!   build, check, the client of a service), and the object-safe [`Algorithm`] every `Spec` is;
 //! - the families: [`election`], [`mutex`], [`replication`] (the unreplicated key-value server),
-//!   [`consensus`] (single-decree Paxos, and Raft with its key-value store), [`stabilizing`], and [`load`] (the transport
+//!   [`consensus`] (single-decree Paxos, and Raft with its key-value store), [`broadcast`] (the
+//!   sequencer's total-order multicast), [`stabilizing`], and [`load`] (the transport
 //!   benchmark's load);
 //! - [`sim`]: the deterministic simulator;
 //! - [`catalogue`](mod@catalogue): every algorithm by name.
 
 pub mod algorithm;
+pub mod broadcast;
 pub mod catalogue;
 pub mod check;
 pub mod consensus;

@@ -93,6 +93,8 @@ mod paxos;
 mod quorum;
 #[path = "verdicts/raft.rs"]
 mod raft;
+#[path = "verdicts/sequencer.rs"]
+mod sequencer;
 #[path = "verdicts/service.rs"]
 mod service;
 #[path = "verdicts/stabilizing.rs"]
@@ -111,6 +113,7 @@ fn cases() -> Vec<&'static Entry> {
         .chain(load::CASES)
         .chain(service::CASES)
         .chain(quorum::CASES)
+        .chain(sequencer::CASES)
         .collect()
 }
 

@@ -234,6 +234,12 @@ impl<'a, T: Timer> Ctx<'a, T> {
         self.effects.push(Effect::Persist(bytes));
     }
 
+    /// [`Ctx::persist`] for state the process encoded itself (as MessagePack with named fields,
+    /// what `persist` writes), e.g. to encode a large log without copying it first.
+    pub fn push_persisted(&mut self, bytes: Vec<u8>) {
+        self.effects.push(Effect::Persist(bytes));
+    }
+
     /// Records an algorithm event in the trace (`elected`, `enter_cs`, ...); checkers read these.
     pub fn emit(&mut self, event: &impl Event) {
         let (name, data) = event.to_parts();
@@ -242,6 +248,46 @@ impl<'a, T: Timer> Ctx<'a, T> {
 
     pub fn into_effects(self) -> Vec<Effect> {
         self.effects
+    }
+
+    /// The world this handler runs in, lent to a process nested inside this one (same id, peers,
+    /// time and RNG). With [`Ctx::adopt`] it lets one process embed another algorithm (the
+    /// sequencer embeds an election) and stay sans-IO: instances in a node do not talk to each
+    /// other, and the simulator hosts one process per node, so the embedded one must travel inside.
+    pub fn nested_world(&mut self) -> World<'_> {
+        World { me: self.world.me, peers: self.world.peers, now: self.world.now, rng: &mut *self.world.rng }
+    }
+
+    /// Carries out the effects of a nested process (one driven through [`Ctx::nested_world`]) as
+    /// this process's own, in their order:
+    /// - a send travels inside this process's message type (`wrap` builds the message from the
+    ///   nested body) but keeps the nested message's kind and shown JSON, so traces, message
+    ///   counts and the nested algorithm's checkers read it as the nested algorithm's own;
+    /// - a timer is set or cancelled as `timer(nested key)` (e.g. a variant `Election(String)`,
+    ///   whose key is `election:<nested key>`);
+    /// - a persist is handed to `persist`, which returns the bytes of this process's whole state
+    ///   to persist in its place (the nested state lives inside it);
+    /// - an event passes unchanged (an embedded election's `leader` is an election's `leader`).
+    pub fn adopt<M: Message>(
+        &mut self,
+        effects: Vec<Effect>,
+        wrap: impl Fn(Vec<u8>) -> M,
+        timer: impl Fn(String) -> T,
+        mut persist: impl FnMut(Vec<u8>) -> Vec<u8>,
+    ) {
+        for effect in effects {
+            let adopted = match effect {
+                Effect::Send(out) => {
+                    let body = rmp_serde::to_vec_named(&wrap(out.body)).expect("algorithm messages always encode");
+                    Effect::Send(Outgoing { to: out.to, kind: out.kind, body, shown: out.shown })
+                }
+                Effect::SetTimer { name, after } => Effect::SetTimer { name: timer(name).key(), after },
+                Effect::CancelTimer { name } => Effect::CancelTimer { name: timer(name).key() },
+                Effect::Persist(bytes) => Effect::Persist(persist(bytes)),
+                event @ Effect::Event { .. } => event,
+            };
+            self.effects.push(adopted);
+        }
     }
 }
 
@@ -376,6 +422,95 @@ mod tests {
     }
 
     impl Timer for T {}
+
+    /// A nested process that pings its peers, sets a timer, persists and says so.
+    struct Inner;
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    struct Ping(u32);
+
+    impl Message for Ping {
+        fn kind(&self) -> &'static str {
+            "ping"
+        }
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum InnerTimer {
+        Tick,
+    }
+
+    impl Timer for InnerTimer {}
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "name", content = "data", rename_all = "snake_case")]
+    enum InnerEvent {
+        Pinged { n: u32 },
+    }
+
+    impl crate::core::event::Event for InnerEvent {}
+
+    impl Process for Inner {
+        type Msg = Ping;
+        type Timer = InnerTimer;
+        type Durable = u32;
+        fn on_start(&mut self, ctx: &mut Ctx<InnerTimer>, _: Option<u32>) {
+            ctx.persist(&7u32);
+            ctx.broadcast(&Ping(7));
+            ctx.set_timer(InnerTimer::Tick, 5);
+            ctx.cancel_timer(InnerTimer::Tick);
+            ctx.emit(&InnerEvent::Pinged { n: 7 });
+        }
+        fn on_message(&mut self, _: &mut Ctx<InnerTimer>, _: NodeId, _: Ping) {}
+        fn on_timer(&mut self, _: &mut Ctx<InnerTimer>, _: InnerTimer) {}
+        fn status(&self) -> Status {
+            Status::default()
+        }
+    }
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    enum Outer {
+        Inner(Vec<u8>),
+    }
+
+    impl Message for Outer {
+        fn kind(&self) -> &'static str {
+            "outer"
+        }
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum OuterTimer {
+        Inner(String),
+    }
+
+    impl Timer for OuterTimer {}
+
+    #[test]
+    fn a_nested_process_effects_become_the_outer_ones_in_order() {
+        let mut inner = Hosted::boxed(Inner);
+        let mut rng = node_rng(1, 1, 1);
+        let peers = [2, 3];
+        let mut ctx: Ctx<OuterTimer> = Ctx::new(1, &peers, 0, &mut rng);
+        let fx = inner.on_start(ctx.nested_world());
+        ctx.adopt(fx, Outer::Inner, OuterTimer::Inner, |bytes| [b"outer:".as_slice(), &bytes].concat());
+        let fx = ctx.into_effects();
+        let inner_ping = rmp_serde::to_vec_named(&Ping(7)).unwrap();
+        let Effect::Persist(state) = &fx[0] else { panic!("{fx:?}") };
+        assert_eq!(state, &[b"outer:".as_slice(), &rmp_serde::to_vec_named(&7u32).unwrap()].concat());
+        for (effect, to) in fx[1..3].iter().zip([2, 3]) {
+            let Effect::Send(out) = effect else { panic!("{effect:?}") };
+            assert_eq!((out.to, out.kind, &out.shown), (to, "ping", &serde_json::json!(7)), "the nested kind and JSON");
+            let wrapped: Outer = rmp_serde::from_slice(&out.body).unwrap();
+            assert_eq!(wrapped, Outer::Inner(inner_ping.clone()), "the body travels inside the outer message");
+        }
+        assert_eq!(fx[3], Effect::SetTimer { name: "inner:tick".into(), after: 5 });
+        assert_eq!(fx[4], Effect::CancelTimer { name: "inner:tick".into() });
+        assert_eq!(fx[5], Effect::Event { name: "pinged".into(), data: serde_json::json!({ "n": 7 }) });
+        assert_eq!(fx.len(), 6);
+    }
 
     #[test]
     fn timer_keys_read_as_names_and_round_trip() {

@@ -20,6 +20,8 @@
 //! families' events as types ([`algorithms::check::events`]) and the metrics as the shapes the
 //! checkers made ([`algorithms::check::metric`]).
 
+mod ballots;
+mod delivery;
 mod diagram;
 mod faults;
 pub mod history;
@@ -32,6 +34,7 @@ mod plots;
 mod slots;
 mod spans;
 mod verdicts;
+mod versions;
 
 pub use load::load_run;
 pub use page::render;

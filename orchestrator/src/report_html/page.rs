@@ -2,7 +2,7 @@
 //! for the page's script. Each section is its own module.
 
 use super::diagram::{self, types_by_count, PALETTE};
-use super::{faults, history, messages, metrics, plots, slots, spans, verdicts};
+use super::{ballots, delivery, faults, history, messages, metrics, plots, slots, spans, verdicts, versions};
 use crate::plots::esc;
 use crate::report::{verdict_word, Summary};
 use crate::timeline::Timeline;
@@ -76,6 +76,10 @@ window.addEventListener('error', function (e) {{
     diagram::section(&mut page, tl, &types, &colour_of, trim.as_ref());
     plots::section(&mut page, tl, &types, &colour_of, &fault_spans, &ms, end_ms);
     messages::section(&mut page, summary, tl, &types, &colour_of);
+    // The families' own views, each empty for a run without its events.
+    delivery::section(&mut page, tl);
+    ballots::section(&mut page, tl);
+    versions::section(&mut page, tl);
     metrics::section(&mut page, summary);
     faults::section(&mut page, tl, &ms);
     page += "</main>\n";

@@ -11,8 +11,10 @@
 //!
 //! An algorithm's own events (Raft's `term`, Maekawa's `vote`) sit beside the algorithm.
 
+pub mod broadcast;
 pub mod election;
 pub mod mutex;
 
+pub use broadcast::BroadcastEvent;
 pub use election::ElectionEvent;
 pub use mutex::MutexEvent;
