@@ -28,6 +28,8 @@ pub enum Family {
     Replication,
     /// Single-value or log agreement among the nodes, without clients.
     Consensus,
+    /// A failure detector on its own (see [`crate::detection`]): who suspects whom, and when.
+    Detection,
     /// Not a distributed algorithm: the load generator of the transport benchmark.
     Load,
 }

@@ -6,7 +6,7 @@
 //! the catalogue-wide tests derive their lists from [`catalogue`].
 
 use crate::algorithm::{Algorithm, Family};
-use crate::{consensus, election, load, mutex, replication, stabilizing};
+use crate::{consensus, detection, election, load, mutex, replication, stabilizing};
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
@@ -30,6 +30,8 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &replication::quorum::Quorum,
         &consensus::paxos::Paxos,
         &consensus::raft::Raft,
+        &detection::HeartbeatDetector,
+        &detection::PhiAccrualDetector,
         &load::Load,
     ]
 }
