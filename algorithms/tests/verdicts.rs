@@ -79,6 +79,8 @@ macro_rules! case {
     };
 }
 
+#[path = "verdicts/detection.rs"]
+mod detection;
 #[path = "verdicts/election.rs"]
 mod election;
 #[path = "verdicts/load.rs"]
@@ -108,6 +110,7 @@ fn cases() -> Vec<&'static Entry> {
         .chain(load::CASES)
         .chain(service::CASES)
         .chain(quorum::CASES)
+        .chain(detection::CASES)
         .collect()
 }
 

@@ -38,8 +38,6 @@ pub struct Suspicion {
     pub from: Nanos,
     /// When it ended; `None` when it lasted to the end of the run.
     pub to: Option<Nanos>,
-    /// Whether the trust that ended it came while the peer was down.
-    pub trusted: bool,
     pub event: EventRef,
 }
 
@@ -104,12 +102,11 @@ impl<'a> Detections<'a> {
                 Some(DetectorEvent::Suspect { peer, .. }) if !open.contains_key(&(node, peer)) => {
                     open.insert((node, peer), suspicions.len());
                     let event = EventRef::of(r);
-                    suspicions.push(Suspicion { observer: node, peer, from: t, to: None, trusted: false, event });
+                    suspicions.push(Suspicion { observer: node, peer, from: t, to: None, event });
                 }
                 Some(DetectorEvent::Trust { peer }) => {
                     if let Some(i) = open.remove(&(node, peer)) {
                         suspicions[i].to = Some(t);
-                        suspicions[i].trusted = true;
                     }
                 }
                 _ => {}
@@ -142,6 +139,11 @@ impl<'a> Detections<'a> {
     /// When `node` is next up after `t` (a restart), if it is.
     fn next_up(&self, node: NodeId, t: Nanos) -> Option<Nanos> {
         self.lives.get(&node)?.iter().find(|(at, life)| *at > t && *life == Life::Up).map(|(at, _)| *at)
+    }
+
+    /// When `node` next stops being correct after `t`, if it does.
+    fn next_down(&self, node: NodeId, t: Nanos) -> Option<Nanos> {
+        self.lives.get(&node)?.iter().find(|(at, life)| *at > t && *life != Life::Up).map(|(at, _)| *at)
     }
 
     /// The suspicions that began while their peer was correct.
@@ -215,10 +217,14 @@ fn strong_completeness(d: &Detections, watch: &Watch) -> (PropertyResult, Vec<f6
                 );
                 return (PropertyResult::violated(STRONG_COMPLETENESS, detail, vec![]), times);
             };
-            if s.trusted && back.is_none_or(|b| s.to.is_some_and(|to| to < b)) {
+            // Until it comes back, the observer goes down, or the run ends: a heartbeat that was on
+            // its way at the kill may make it trust the dead node for a moment, but not for good.
+            let stop = [back, d.next_down(observer, deadline), Some(run.end)].into_iter().flatten().min();
+            let stop = stop.unwrap_or(run.end).saturating_sub(1).max(deadline);
+            if d.covering(observer, dead, stop).is_none() {
                 let detail = format!(
-                    "node {observer} trusted node {dead} again at {:.0} ms, while it was still down (killed at {:.0} ms)",
-                    at(s.to.unwrap_or(run.end)),
+                    "node {observer} no longer suspected node {dead} at {:.0} ms, while it was still down (killed at {:.0} ms)",
+                    at(stop),
                     at(f.t)
                 );
                 return (PropertyResult::violated(STRONG_COMPLETENESS, detail, vec![s.event.clone()]), times);

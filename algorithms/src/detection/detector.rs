@@ -91,6 +91,9 @@ pub struct PhiAccrual {
     /// would otherwise make the smallest delay look like a crash.
     pub min_std_ms: f64,
     intervals: VecDeque<f64>,
+    /// The window's sum and sum of squares, kept as it slides.
+    sum: f64,
+    squares: f64,
     last: Nanos,
 }
 
@@ -137,8 +140,15 @@ impl PhiAccrual {
     /// `expected` interval (see the module doc).
     pub fn new(threshold: f64, window: usize, min_std_ms: f64, expected: Nanos, now: Nanos) -> PhiAccrual {
         let mean = expected as f64 / MS as f64;
-        let mut detector =
-            PhiAccrual { threshold, window: window.max(2), min_std_ms, intervals: VecDeque::new(), last: now };
+        let mut detector = PhiAccrual {
+            threshold,
+            window: window.max(2),
+            min_std_ms,
+            intervals: VecDeque::new(),
+            sum: 0.0,
+            squares: 0.0,
+            last: now,
+        };
         detector.record(mean - mean / 4.0);
         detector.record(mean + mean / 4.0);
         detector
@@ -146,16 +156,20 @@ impl PhiAccrual {
 
     fn record(&mut self, interval_ms: f64) {
         if self.intervals.len() == self.window {
-            self.intervals.pop_front();
+            let old = self.intervals.pop_front().expect("a full window");
+            self.sum -= old;
+            self.squares -= old * old;
         }
         self.intervals.push_back(interval_ms);
+        self.sum += interval_ms;
+        self.squares += interval_ms * interval_ms;
     }
 
     /// The window's mean and standard deviation (at least `min_std_ms`), in milliseconds.
     pub fn mean_std(&self) -> (f64, f64) {
         let n = self.intervals.len() as f64;
-        let mean = self.intervals.iter().sum::<f64>() / n;
-        let variance = self.intervals.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / n;
+        let mean = self.sum / n;
+        let variance = (self.squares / n - mean * mean).max(0.0);
         (mean, variance.sqrt().max(self.min_std_ms))
     }
 
@@ -203,8 +217,8 @@ impl FailureDetector for PhiAccrual {
             return t;
         }
         // Elapsed times (since the last heartbeat): `lo` not yet suspected, `hi` suspected.
-        let late = |elapsed: Nanos| self.phi_after(elapsed as f64 / MS as f64) >= self.threshold;
         let (mean, std) = self.mean_std();
+        let late = |elapsed: Nanos| phi(elapsed as f64 / MS as f64, mean, std) >= self.threshold;
         let mut lo = t - self.last;
         let mut hi = lo + ((mean + std) * MS as f64).max(1.0) as Nanos;
         while !late(hi) {
@@ -288,7 +302,8 @@ impl DetectorSpec {
                 let mean = interval as f64 / MS as f64;
                 let std = (mean / 4.0).max(s.min_std_ms) * spread;
                 let mut d = PhiAccrual::new(s.threshold, 2, std, interval, 0);
-                d.intervals = VecDeque::from([mean, mean]);
+                d.record(mean);
+                d.record(mean);
                 d.suspect_at(0)
             }
         }

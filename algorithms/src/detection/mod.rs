@@ -11,8 +11,8 @@
 //! `heartbeat` suspects after a fixed `timeout_ms`; `phi-accrual` when φ reaches `threshold`.
 //!
 //! Properties (Chandra and Toueg's classes, judged in `check.rs`): **strong completeness**, every
-//! crashed node is eventually suspected permanently by every correct node (here: within the
-//! detection bound after each kill, and until it restarts); **eventual strong accuracy**, after
+//! crashed node is eventually suspected permanently by every correct node (here: by the
+//! detection bound after each kill, and still when it restarts or the run ends); **eventual strong accuracy**, after
 //! the faults end no correct node is suspected by a correct node (judged in the quiet tail). Under
 //! partial synchrony a timeout larger than the delays gives both; a jittery network or a pause
 //! breaks accuracy for a while, which is the trade-off measured: detection time after a kill
@@ -275,7 +275,7 @@ fn properties() -> Vec<PropertyInfo> {
     vec![
         PropertyInfo {
             name: check::STRONG_COMPLETENESS,
-            promise: "every killed node is suspected by every correct node within the detection bound, and stays suspected until it restarts",
+            promise: "every killed node is suspected by every correct node by the detection bound after its kill, and still when it restarts (or the run ends)",
         },
         PropertyInfo {
             name: check::EVENTUAL_STRONG_ACCURACY,
