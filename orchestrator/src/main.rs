@@ -10,6 +10,7 @@ mod cli;
 mod cluster;
 mod compare;
 mod detach;
+mod detectors;
 mod experiment;
 mod failure;
 mod history;
@@ -146,6 +147,7 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             }
         }
         Cmd::Compare { configs, args } => compare::compare(&configs, &args),
+        Cmd::Detectors { configs, args } => detectors::detectors(&configs, &args),
         Cmd::List => {
             for algorithm in algorithms::catalogue() {
                 println!("{:<16} {}", algorithm.name(), algorithm.summary());
