@@ -20,6 +20,7 @@
 
 pub mod check;
 pub mod detector;
+pub mod leader;
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};

@@ -8,6 +8,7 @@ mod common;
 
 mod bully;
 mod checkers;
+mod detectors;
 mod lease;
 mod raft;
 mod randomized;

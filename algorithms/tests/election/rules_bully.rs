@@ -18,6 +18,7 @@ fn params() -> BullyParams {
         answer_timeout_ms: 100,
         coordinator_timeout_ms: 200,
         election_bound_ms: None,
+        ..BullyParams::default()
     }
 }
 

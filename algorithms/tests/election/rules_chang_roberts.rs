@@ -27,6 +27,7 @@ fn params() -> RingParams {
         ack_timeout_ms: 30,
         election_timeout_ms: 300,
         election_bound_ms: None,
+        ..RingParams::default()
     }
 }
 
