@@ -65,3 +65,20 @@ fn dijkstra_ring_converges_after_every_node_is_corrupted() {
     let bound = summary["metrics"]["move_bound"].as_f64().unwrap();
     assert!(summary["metrics"]["moves_to_converge"]["max"].as_f64().unwrap() <= bound, "{summary:#}");
 }
+
+/// Both failure detectors on five processes through a kill, a pause and two jittery links: every
+/// other node suspects the killed one (strong completeness over four observers), nobody correct is
+/// suspected in the quiet tail, and the figures of the trade-off are in the summary.
+#[test]
+fn failure_detectors_through_a_kill_a_pause_and_jitter() {
+    for config in ["detector-heartbeat", "detector-phi"] {
+        let summary = run(config, "6500ms");
+        let completeness = property(&summary, "strong_completeness");
+        assert_eq!(completeness["judged"], 4, "{config}: {completeness:#}");
+        assert_eq!(property(&summary, "eventual_strong_accuracy")["verdict"], "held", "{config}");
+        let metrics = &summary["metrics"];
+        assert_eq!(metrics["detection_ms"]["count"], 4, "{config}: {metrics:#}");
+        assert!(metrics["false_suspicions_per_min"].is_number(), "{config}: {metrics:#}");
+        assert_eq!(metrics["heartbeats_per_interval"]["textbook"], "N(N−1) = 20", "{config}: {metrics:#}");
+    }
+}

@@ -31,6 +31,8 @@ pub enum Family {
     /// Every member's messages delivered to every member (see [`crate::broadcast`]), here in one
     /// total order.
     Broadcast,
+    /// A failure detector on its own (see [`crate::detection`]): who suspects whom, and when.
+    Detection,
     /// Not a distributed algorithm: the load generator of the transport benchmark.
     Load,
 }

@@ -6,7 +6,7 @@
 //! the catalogue-wide tests derive their lists from [`catalogue`].
 
 use crate::algorithm::{Algorithm, Family};
-use crate::{broadcast, consensus, election, load, mutex, replication, stabilizing};
+use crate::{broadcast, consensus, detection, election, load, mutex, replication, stabilizing};
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
@@ -33,6 +33,8 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &consensus::raft::Raft,
         &consensus::multipaxos::MultiPaxos,
         &broadcast::sequencer::Sequencer,
+        &detection::HeartbeatDetector,
+        &detection::PhiAccrualDetector,
         &load::Load,
     ]
 }

@@ -17,6 +17,8 @@
 //!   the key-value store, the client and its workload);
 //! - [`algorithm`]: what an algorithm declares once ([`algorithm::Spec`]: name, params, properties,
 //!   build, check, the client of a service), and the object-safe [`Algorithm`] every `Spec` is;
+//! - [`detection`]: failure detectors (the fixed timeout and φ-accrual) as a library the elections
+//!   use and as algorithms of their own;
 //! - the families: [`election`], [`mutex`], [`replication`] (the unreplicated key-value server),
 //!   [`consensus`] (single-decree Paxos, and Raft with its key-value store), [`broadcast`] (the
 //!   sequencer's total-order multicast), [`stabilizing`], and [`load`] (the transport
@@ -30,6 +32,7 @@ pub mod catalogue;
 pub mod check;
 pub mod consensus;
 pub mod core;
+pub mod detection;
 pub mod election;
 pub mod faults;
 pub mod load;

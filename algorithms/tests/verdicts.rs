@@ -79,6 +79,8 @@ macro_rules! case {
     };
 }
 
+#[path = "verdicts/detection.rs"]
+mod detection;
 #[path = "verdicts/election.rs"]
 mod election;
 #[path = "verdicts/load.rs"]
@@ -114,6 +116,7 @@ fn cases() -> Vec<&'static Entry> {
         .chain(service::CASES)
         .chain(quorum::CASES)
         .chain(sequencer::CASES)
+        .chain(detection::CASES)
         .collect()
 }
 

@@ -2,7 +2,7 @@
 //! [`crate::execute`] and the modules it calls.
 
 use crate::network::NetMode;
-use crate::{compare, history, report_html};
+use crate::{compare, detectors, history, report_html};
 use algorithms::NodeId;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -98,6 +98,15 @@ pub enum Cmd {
         configs: Vec<PathBuf>,
         #[command(flatten)]
         args: compare::CompareArgs,
+    },
+    /// Sweep failure detectors (timeouts, φ thresholds) against delay jitter, with a kill and a
+    /// pause: detection time against false suspicions per minute, as a table and a plot
+    Detectors {
+        /// Experiment files of heartbeat and phi-accrual, e.g. configs/detector-*.toml
+        #[arg(required = true)]
+        configs: Vec<PathBuf>,
+        #[command(flatten)]
+        args: detectors::DetectorArgs,
     },
     /// Start a cluster and keep it up until `orchestrator down`
     Up {

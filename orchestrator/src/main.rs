@@ -11,6 +11,7 @@ mod cluster;
 mod compare;
 mod compare_service;
 mod detach;
+mod detectors;
 mod experiment;
 mod failure;
 mod history;
@@ -195,6 +196,7 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             }
         }
         Cmd::Compare { configs, args } => compare::compare(&configs, &args),
+        Cmd::Detectors { configs, args } => detectors::detectors(&configs, &args),
         Cmd::List => {
             for algorithm in algorithms::catalogue() {
                 println!("{:<16} {}", algorithm.name(), algorithm.summary());

@@ -15,3 +15,7 @@ pub mod timestamp;
 /// family keeps its old paths (`election::event::Elected`, `election::ElectionEvent`).
 pub use crate::check::events::election as event;
 pub use event::ElectionEvent;
+
+/// `detector = "timeout" | "phi"`, the failure detector bully and the rings suspect their
+/// leader with.
+pub use crate::detection::leader::DetectorChoice;

@@ -9,6 +9,7 @@ mod common;
 mod attributes;
 mod bully;
 mod checkers;
+mod detectors;
 mod lease;
 mod lease_lock;
 mod raft;

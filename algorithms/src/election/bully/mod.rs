@@ -14,7 +14,8 @@
 //!   election if none comes.
 //! - A process that starts (or restarts) holds an election, so a recovering higher id takes over:
 //!   it "bullies" the current coordinator out, as does any process that hears from a lower leader.
-//! - The coordinator sends HEARTBEAT every `heartbeat`; this is the failure detector.
+//! - The coordinator sends HEARTBEAT every `heartbeat`; this is the failure detector: a fixed
+//!   `leader_timeout` by default, or φ-accrual over the heartbeats with `detector = "phi"`.
 //!
 //! Promise: in every stable period all live nodes agree on one leader, the highest live id; an
 //! election finishes within a bound after the leader dies. Cost: best case n−2 messages (the next
@@ -30,6 +31,7 @@ use crate::algorithm::{Family, Params, PropertyInfo, Spec};
 use crate::check::election::Attributes;
 use crate::check::{CheckReport, Execution};
 use crate::core::process::{Ctx, Message, Nanos, NoState, NodeId, Process, Status, Timer, MS};
+use crate::detection::leader::{DetectorChoice, LeaderDetector};
 use crate::election::ElectionEvent;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -85,6 +87,10 @@ pub struct BullyParams {
     /// Each node's attribute (filled from the experiment's `attributes`): the best leads.
     #[serde(skip_serializing_if = "Attributes::is_empty")]
     pub attributes: Attributes,
+    /// How a follower suspects its leader: `timeout` (after `leader_timeout_ms`) or `phi`
+    /// (φ-accrual over the leader's heartbeats, at `phi_threshold`); the jitter is added to both.
+    pub detector: DetectorChoice,
+    pub phi_threshold: f64,
 }
 
 impl Default for BullyParams {
@@ -97,6 +103,8 @@ impl Default for BullyParams {
             coordinator_timeout_ms: 200,
             election_bound_ms: None,
             attributes: Attributes::default(),
+            detector: DetectorChoice::Timeout,
+            phi_threshold: 8.0,
         }
     }
 }
@@ -105,11 +113,10 @@ impl BullyParams {
     /// Detection (timeout + jitter), one election round that may lose its coordinator
     /// (answer + coordinator timeouts), a second round, and 100 ms for delivery and scheduling.
     pub fn election_bound(&self) -> Nanos {
-        let derived = self.leader_timeout_ms
-            + self.timeout_jitter_ms
-            + 2 * self.answer_timeout_ms
-            + self.coordinator_timeout_ms
-            + 100;
+        let detection =
+            LeaderDetector::patience_ms(self.detector, self.heartbeat_ms, self.leader_timeout_ms, self.phi_threshold);
+        let derived =
+            detection + self.timeout_jitter_ms + 2 * self.answer_timeout_ms + self.coordinator_timeout_ms + 100;
         self.election_bound_ms.unwrap_or(derived) * MS
     }
 }
@@ -126,7 +133,7 @@ impl Params for BullyParams {
         if self.answer_timeout_ms == 0 || self.coordinator_timeout_ms == 0 {
             return Err("params.answer_timeout_ms and params.coordinator_timeout_ms must be above 0".into());
         }
-        Ok(())
+        LeaderDetector::validate(self.detector, self.phi_threshold)
     }
 }
 
@@ -136,11 +143,15 @@ pub struct BullyNode {
     leader: Option<NodeId>,
     /// Holding an election: sent ELECTION, waiting for an ANSWER or the COORDINATOR.
     electing: bool,
+    /// The failure detector of the leader, fed its heartbeats.
+    detector: LeaderDetector,
 }
 
 impl BullyNode {
     pub fn new(me: NodeId, params: BullyParams) -> Self {
-        BullyNode { me, params, leader: None, electing: false }
+        let detector =
+            LeaderDetector::new(params.detector, params.heartbeat_ms, params.leader_timeout_ms, params.phi_threshold);
+        BullyNode { me, params, leader: None, electing: false, detector }
     }
 
     fn hold_election(&mut self, ctx: &mut Ctx<BullyTimer>) {
@@ -193,9 +204,12 @@ impl BullyNode {
         self.params.attributes.better(a, b)
     }
 
+    /// The leader was heard from: wait for its next heartbeat as long as the detector says.
     fn expect_heartbeat(&mut self, ctx: &mut Ctx<BullyTimer>) {
         let jitter = ctx.rng().random_range(0..=self.params.timeout_jitter_ms);
-        ctx.set_timer(BullyTimer::LeaderTimeout, (self.params.leader_timeout_ms + jitter) * MS);
+        let Some(leader) = self.leader else { return };
+        let wait = self.detector.heard(leader, ctx.now());
+        ctx.set_timer(BullyTimer::LeaderTimeout, wait + jitter * MS);
     }
 }
 

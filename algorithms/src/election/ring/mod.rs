@@ -23,6 +23,7 @@ mod check;
 use crate::check::election::Attributes;
 use crate::core::event::Event;
 use crate::core::process::{Ctx, Message, Nanos, NoState, NodeId, Timer, MS};
+use crate::detection::leader::{DetectorChoice, LeaderDetector};
 use crate::election::ElectionEvent;
 pub use check::{check_ring, properties, RingFacts};
 use rand::Rng;
@@ -88,6 +89,10 @@ pub struct RingParams {
     /// Each node's attribute (filled from the experiment's `attributes`): the best is elected.
     #[serde(skip_serializing_if = "Attributes::is_empty")]
     pub attributes: Attributes,
+    /// How a process suspects its leader: `timeout` (after `leader_timeout_ms`) or `phi`
+    /// (φ-accrual over the leader's heartbeats, at `phi_threshold`); the jitter is added to both.
+    pub detector: DetectorChoice,
+    pub phi_threshold: f64,
 }
 
 impl Default for RingParams {
@@ -100,6 +105,8 @@ impl Default for RingParams {
             election_timeout_ms: 300,
             election_bound_ms: None,
             attributes: Attributes::default(),
+            detector: DetectorChoice::Timeout,
+            phi_threshold: 8.0,
         }
     }
 }
@@ -108,7 +115,9 @@ impl RingParams {
     /// Detection (timeout + jitter), one election that may fail with a process dying in it
     /// (election timeout), a second one, and 100 ms for delivery and scheduling.
     pub fn election_bound(&self) -> Nanos {
-        let derived = self.leader_timeout_ms + self.timeout_jitter_ms + 2 * self.election_timeout_ms + 100;
+        let detection =
+            LeaderDetector::patience_ms(self.detector, self.heartbeat_ms, self.leader_timeout_ms, self.phi_threshold);
+        let derived = detection + self.timeout_jitter_ms + 2 * self.election_timeout_ms + 100;
         self.election_bound_ms.unwrap_or(derived) * MS
     }
 }
@@ -128,7 +137,7 @@ impl crate::algorithm::Params for RingParams {
                 self.ack_timeout_ms, self.election_timeout_ms
             ));
         }
-        Ok(())
+        LeaderDetector::validate(self.detector, self.phi_threshold)
     }
 }
 
@@ -267,17 +276,21 @@ impl<P: Message + Clone> Ring<P> {
 }
 
 /// The failure detector of both ring elections: the leader sends a heartbeat to every process
-/// every `heartbeat_ms`; a process that hears none from its leader for `leader_timeout_ms` (plus a
-/// random jitter) presumes it dead and calls an election.
+/// every `heartbeat_ms`; a process that hears none from its leader for as long as its detector
+/// says (`leader_timeout_ms`, or until φ reaches `phi_threshold`; plus a random jitter) presumes it
+/// dead and calls an election.
 pub struct Watch {
     me: NodeId,
     leader: Option<NodeId>,
     params: RingParams,
+    detector: LeaderDetector,
 }
 
 impl Watch {
     pub fn new(me: NodeId, params: RingParams) -> Watch {
-        Watch { me, leader: None, params }
+        let detector =
+            LeaderDetector::new(params.detector, params.heartbeat_ms, params.leader_timeout_ms, params.phi_threshold);
+        Watch { me, leader: None, params, detector }
     }
 
     pub fn leader(&self) -> Option<NodeId> {
@@ -299,10 +312,13 @@ impl Watch {
         }
     }
 
-    /// (Re)starts the wait for the leader's next heartbeat.
-    pub fn expect(&self, ctx: &mut Ctx<RingTimer>) {
+    /// The leader was heard from: (re)starts the wait for its next heartbeat, as long as the
+    /// detector says.
+    pub fn expect(&mut self, ctx: &mut Ctx<RingTimer>) {
         let jitter = ctx.rng().random_range(0..=self.params.timeout_jitter_ms);
-        ctx.set_timer(RingTimer::LeaderTimeout, (self.params.leader_timeout_ms + jitter) * MS);
+        let Some(leader) = self.leader else { return };
+        let wait = self.detector.heard(leader, ctx.now());
+        ctx.set_timer(RingTimer::LeaderTimeout, wait + jitter * MS);
     }
 
     /// An election is running: its result will come; stop suspecting meanwhile.
@@ -327,7 +343,7 @@ impl Watch {
 
     /// A heartbeat from `from`. Returns true when it shows a rival leader that outranks this
     /// one's own leadership (two sides of a healed partition), which calls for an election.
-    pub fn heard(&self, ctx: &mut Ctx<RingTimer>, from: NodeId) -> bool {
+    pub fn heard(&mut self, ctx: &mut Ctx<RingTimer>, from: NodeId) -> bool {
         if self.leader == Some(from) {
             self.expect(ctx);
             return false;
@@ -391,7 +407,7 @@ where
             }
             RingMsg::Ack { seq } => election.ring().acked(ctx, from, seq),
             RingMsg::Heartbeat => {
-                if election.watch().heard(ctx, from) {
+                if election.watch_mut().heard(ctx, from) {
                     election.initiate(ctx);
                 }
             }
