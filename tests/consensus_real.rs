@@ -96,7 +96,9 @@ fn multi_paxos_serves_its_clients_through_the_leaders_death_and_restart() {
     let cost = &summary["metrics"]["messages_per_command"];
     assert!(cost["commands"].as_u64().unwrap() > 50, "{cost:#}");
     let measured = cost["measured"].as_f64().unwrap();
-    assert!((8.0..=9.0).contains(&measured), "about 2(N−1) = 8 per command: {cost:#}");
+    // Commands in flight when the leader died miss the Accepted of its acceptor and of whoever
+    // had not answered yet, so the run's mean can dip a little under 2(N−1).
+    assert!((7.0..=9.0).contains(&measured), "about 2(N−1) = 8 per command: {cost:#}");
     let report = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
     assert!(
         report.contains(r#"<section id="slots"><h2>Slots</h2>"#) && report.contains("Leader changes"),
