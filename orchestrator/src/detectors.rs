@@ -435,7 +435,7 @@ mod tests {
         let configs = [
             root.join("configs/detector-heartbeat.toml"),
             root.join("configs/detector-phi.toml"),
-            root.join("configs/detector-phi-nemesis.toml"),
+            root.join("configs/detector-heartbeat-nemesis.toml"),
         ];
         let code = match detectors(&configs, &args) {
             Ok(code) => code,
