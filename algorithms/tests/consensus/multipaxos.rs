@@ -2,35 +2,14 @@
 //! duplication and reordering, every safety property held; the unsafe switch caught.
 
 use crate::common::*;
+use crate::{crashes_restarts_partitions, service};
 use algorithms::faults::{Action, FaultSpec, LinkSpec, Target};
-use algorithms::service::client::Workload;
 use algorithms::sim::SimConfig;
 use algorithms::Verdict;
 use serde_json::{json, Value};
-use std::time::Duration;
-
-/// Three clients, ten operations a second each.
-fn clients() -> Workload {
-    Workload { clients: 3, rate_per_s: Some(10.0), timeout: Duration::from_millis(200), ..Workload::default() }
-}
 
 fn multipaxos(servers: usize, seed: u64, seconds: f64, params: Value, faults: Vec<FaultSpec>) -> SimConfig {
-    let cfg = with_faults(experiment("multi-paxos", servers, seed, seconds, params), faults);
-    SimConfig { workload: Some(clients()), ..cfg }
-}
-
-/// The leader dies, a random server dies and returns, the new leader is cut off and healed, and
-/// the next leader dies for a while.
-fn crashes_restarts_partitions() -> Vec<FaultSpec> {
-    vec![
-        fault(0.6, Action::Kill { node: Target::Leader }),
-        fault(1.1, Action::Kill { node: Target::Random }),
-        fault(1.4, Action::Restart { node: Target::LastKilled }),
-        partition_at(1.6, "isolate:leader"),
-        fault(2.1, Action::Heal),
-        lasting(2.3, 0.4, Action::Kill { node: Target::Leader }),
-        fault(2.8, Action::Restart { node: Target::Id(1) }),
-    ]
+    service("multi-paxos", servers, seed, seconds, params, faults)
 }
 
 /// Every property but liveness holds.
