@@ -173,6 +173,20 @@ impl LocalClock {
     fn at(&self, now: Nanos) -> Nanos {
         self.base_local + ((now - self.base_true) as f64 * self.rate) as Nanos
     }
+
+    /// The true time from `now` until this clock has advanced by at least `after` (a fast clock
+    /// fires early in true time). Rounded up, and checked against [`LocalClock::at`]'s own
+    /// rounding: a timer that fired a nanosecond before its local deadline would find its
+    /// condition still false, re-arm for one local nanosecond, which a fast clock maps to zero
+    /// true nanoseconds, and spin at one instant for ever.
+    fn true_delay(&self, now: Nanos, after: Nanos) -> Nanos {
+        let deadline = self.at(now) + after;
+        let mut true_after = (after as f64 / self.rate).ceil() as Nanos;
+        while self.at(now + true_after) < deadline {
+            true_after += 1;
+        }
+        true_after
+    }
 }
 
 struct Simulation<'a> {
@@ -428,8 +442,7 @@ impl Simulation<'_> {
                 let generation = self.generation;
                 let n = self.nodes.get_mut(&id).unwrap();
                 n.timers.insert(name.clone(), generation);
-                // `after` is on the node's clock; a fast clock fires early in true time.
-                let true_after = (after as f64 / n.drift.rate) as Nanos;
+                let true_after = n.drift.true_delay(self.now, after);
                 self.schedule(self.now + true_after, Event::Timer { node: id, name, generation });
             }
             Effect::CancelTimer { name } => {
@@ -562,5 +575,25 @@ impl ClusterOps for Simulation<'_> {
 
     fn record(&mut self, fault: AppliedFault) {
         self.faults.push(FaultRecord { t: self.now, fault });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LocalClock;
+
+    #[test]
+    fn a_timer_on_a_drifting_clock_fires_no_earlier_than_its_local_deadline() {
+        for rate in [0.5, 0.9, 0.999, 1.0, 1.001, 1.3, 2.0, 3.7] {
+            let clock = LocalClock { base_true: 17, base_local: 1_000_003, rate };
+            for now in [17, 18, 1_000, 123_456_789] {
+                for after in [1, 2, 3, 999, 1_000_000] {
+                    let true_after = clock.true_delay(now, after);
+                    assert!(clock.at(now + true_after) >= clock.at(now) + after, "rate {rate} now {now} after {after}");
+                    assert!(true_after >= 1, "a nanosecond's timer at rate {rate} must let true time pass");
+                    assert!(true_after <= (after as f64 / rate).ceil() as u64 + 1, "about after / rate");
+                }
+            }
+        }
     }
 }
