@@ -13,6 +13,7 @@ mod rules_multipaxos;
 mod rules_paxos;
 mod rules_raft;
 mod rules_raft_membership;
+mod zab;
 
 use algorithms::algorithm::Family;
 use algorithms::catalogue;
