@@ -211,7 +211,8 @@ fn total_order(runs: &[Deliveries], ops: &BTreeMap<Tx, String>) -> PropertyResul
                     let at = |d: &Deliveries, tx: &Tx| d.txns.iter().find(|(t, _)| t == tx).map(|(_, at)| at.clone());
                     let evidence: Vec<EventRef> =
                         [at(a, &x), at(a, &y), at(b, &y), at(b, &x)].into_iter().flatten().collect();
-                    let how = if missing { "without delivering it at all" } else { "after it" };
+                    let how =
+                        if missing { "without delivering it at all: a committed transaction lost" } else { "after it" };
                     let detail = format!(
                         "{} delivered {} before {}; {} delivered {} {how}",
                         who(a),
