@@ -551,8 +551,10 @@ impl ZabServer {
                 }
             }
         }
-        ctx.cancel_timer(ZabTimer::LeaderSilent);
-        ctx.cancel_timer(ZabTimer::Connect);
+        if matches!(self.role, Role::Following { .. }) {
+            ctx.cancel_timer(ZabTimer::LeaderSilent);
+            ctx.cancel_timer(ZabTimer::Connect);
+        }
         self.incoming = None;
         self.round += 1;
         self.vote = self.own_vote();
