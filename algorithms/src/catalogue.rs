@@ -32,6 +32,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &consensus::paxos::Paxos,
         &consensus::raft::Raft,
         &consensus::multipaxos::MultiPaxos,
+        &consensus::zab::Zab,
         &broadcast::sequencer::Sequencer,
         &detection::HeartbeatDetector,
         &detection::PhiAccrualDetector,

@@ -31,6 +31,7 @@ pub mod broadcast;
 pub mod catalogue;
 pub mod check;
 pub mod consensus;
+pub mod coordination;
 pub mod core;
 pub mod detection;
 pub mod election;

@@ -103,6 +103,8 @@ mod service;
 mod stabilizing;
 #[path = "verdicts/trace.rs"]
 mod trace;
+#[path = "verdicts/zab.rs"]
+mod zab;
 
 fn cases() -> Vec<&'static Entry> {
     election::CASES
@@ -117,6 +119,7 @@ fn cases() -> Vec<&'static Entry> {
         .chain(quorum::CASES)
         .chain(sequencer::CASES)
         .chain(detection::CASES)
+        .chain(zab::CASES)
         .collect()
 }
 

@@ -13,6 +13,8 @@ mod rules_multipaxos;
 mod rules_paxos;
 mod rules_raft;
 mod rules_raft_membership;
+mod rules_zab;
+mod zab;
 
 use algorithms::algorithm::Family;
 use algorithms::catalogue;
