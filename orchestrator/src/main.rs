@@ -179,7 +179,7 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             };
             Ok(print_summary(&run::run(&exp, opts)?))
         }
-        Cmd::Sim { common, seeds } => {
+        Cmd::Sim { common, seeds, jobs } => {
             let exp = load(&common)?;
             match (seeds, common.seed) {
                 (None, Some(seed)) => {
@@ -190,7 +190,11 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
                 }
                 (seeds, _) => {
                     let count = seeds.unwrap_or(exp.sim.seeds);
-                    let all_held = simulate::sweep(&exp, &common.config, exp.seed, count)?;
+                    let jobs = jobs.unwrap_or_else(simulate::default_jobs);
+                    if jobs == 0 {
+                        return Err(Failure::BadInput("--jobs: must be at least 1".into()));
+                    }
+                    let all_held = simulate::sweep(&exp, &common.config, exp.seed, count, jobs)?;
                     Ok(if all_held { ExitCode::SUCCESS } else { ExitCode::from(1) })
                 }
             }
