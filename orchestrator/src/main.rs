@@ -32,6 +32,12 @@ mod shiviz;
 mod simulate;
 mod timeline;
 
+/// mimalloc instead of glibc's malloc: a simulated seed or a loaded run is millions of small
+/// allocations (vector clocks, JSON values, trace records); with glibc's allocator they were a
+/// quarter of a sweep's time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use algorithms::faults::{Action, CutMode, LinkSpec, PartitionSpec};
 use clap::Parser;
 use cli::{BenchWhat, Cli, Cmd, Common, Lasting};

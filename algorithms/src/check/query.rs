@@ -130,18 +130,19 @@ impl LeaderViews {
 
     /// The view of `node` at time `t` (after every change at or before `t`).
     pub fn at(&self, node: NodeId, t: Nanos) -> View {
-        self.changes
-            .get(&node)
-            .and_then(|c| c.iter().take_while(|(at, _, _)| *at <= t).last())
-            .map_or(View::Down, |(_, v, _)| *v)
+        self.change_at(node, t).map_or(View::Down, |(_, v, _)| *v)
     }
 
     /// The record that set `node`'s view at `t`, if a record did.
     pub fn cause(&self, node: NodeId, t: Nanos) -> Option<EventRef> {
-        self.changes
-            .get(&node)
-            .and_then(|c| c.iter().take_while(|(at, _, _)| *at <= t).last())
-            .and_then(|(_, _, r)| r.clone())
+        self.change_at(node, t).and_then(|(_, _, r)| r.clone())
+    }
+
+    /// The last change of `node`'s view at or before `t`: a binary search, since checkers ask at
+    /// every moment of a run and the changes are in time order.
+    fn change_at(&self, node: NodeId, t: Nanos) -> Option<&ViewChange> {
+        let changes = self.changes.get(&node)?;
+        changes.partition_point(|(at, _, _)| *at <= t).checked_sub(1).map(|i| &changes[i])
     }
 }
 
