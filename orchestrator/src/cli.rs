@@ -85,6 +85,10 @@ pub enum Cmd {
         /// How many seeds to run, starting at --seed (default: the file's sim.seeds)
         #[arg(long)]
         seeds: Option<u64>,
+        /// Threads a sweep runs seeds on (default: every core); the output is the same for any
+        /// number
+        #[arg(long)]
+        jobs: Option<usize>,
     },
     /// List the algorithms and the properties each one promises
     List,

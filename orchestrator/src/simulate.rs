@@ -10,7 +10,10 @@ use algorithms::{Algorithm, Verdict};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// The simulator's view of an experiment, for one seed. The nemesis draws its plan from that
 /// seed too, so every seed of a sweep meets other faults and `--seed N` replays seed N exactly.
@@ -33,48 +36,212 @@ fn run_seed(algorithm: &dyn Algorithm, exp: &Experiment, seed: u64) -> Result<Si
     simulate(algorithm, &sim_config(exp, seed)).map_err(Failure::BadInput)
 }
 
-/// Runs `count` seeds from `first`; prints each seed that does not hold and how to replay it.
-/// Returns whether every seed held.
-pub fn sweep(exp: &Experiment, config_path: &Path, first: u64, count: u64) -> Result<bool, Failure> {
-    let algorithm = algorithms::find(&exp.algorithm).map_err(Failure::BadInput)?;
-    let started = std::time::Instant::now();
-    let mut failing = Vec::new();
-    // Figures of every seed pooled: e.g. all election latencies of all seeds.
-    let mut pooled: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut progress = crate::progress::Progress::seeds(count);
-    for seed in first..first.saturating_add(count) {
-        let outcome = run_seed(algorithm, exp, seed)?;
-        progress.inc();
-        let report = algorithm.check(&outcome.run);
-        for (name, value) in &report.metrics {
-            collect_values(name, value, &mut pooled);
+/// What one seed of a sweep leaves: its verdict line when it did not hold, its figures, and
+/// what it cost (for the sweep's closing figures).
+struct SeedResult {
+    seed: u64,
+    /// `seed N: violated; …`, for a seed that did not hold.
+    failed: Option<String>,
+    metrics: BTreeMap<String, Value>,
+    records: usize,
+    simulate: Duration,
+    check: Duration,
+}
+
+fn judge_seed(algorithm: &dyn Algorithm, exp: &Experiment, seed: u64) -> Result<SeedResult, Failure> {
+    let started = Instant::now();
+    let outcome = run_seed(algorithm, exp, seed)?;
+    let simulated = Instant::now();
+    let report = algorithm.check(&outcome.run);
+    let check = simulated.elapsed();
+    let failed = (report.verdict() != Verdict::Held).then(|| {
+        let mut line = format!("seed {seed}: {}", verdict_word(report.verdict()));
+        for p in report.properties.iter().filter(|p| p.verdict != Verdict::Held) {
+            let _ = write!(line, "; {} {}: {}", verdict_word(p.verdict), p.name, p.detail);
         }
-        if report.verdict() != Verdict::Held {
-            let mut line = format!("seed {seed}: {}", verdict_word(report.verdict()));
-            for p in report.properties.iter().filter(|p| p.verdict != Verdict::Held) {
-                let _ = write!(line, "; {} {}: {}", verdict_word(p.verdict), p.name, p.detail);
-            }
-            progress.stdout_line(line);
-            failing.push(seed);
-        }
+        line
+    });
+    let records = outcome.run.records.len();
+    Ok(SeedResult { seed, failed, metrics: report.metrics, records, simulate: simulated - started, check })
+}
+
+/// CPU time this process has used so far, user and system, every thread's.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is handed.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
     }
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// What a sweep found: the line of every seed that did not hold, and the figures of every seed
+/// pooled. It is the same for any number of threads.
+#[derive(Debug, PartialEq)]
+pub struct Sweep {
+    /// The seeds that did not hold, in order, each with its line (`seed 7: violated; …`).
+    pub failing: Vec<(u64, String)>,
+    /// One line per pooled figure: `  election_ms over all seeds: …`.
+    pub pooled: Vec<String>,
+}
+
+/// Runs `count` seeds from `first` on `jobs` threads; prints each seed that does not hold and
+/// how to replay it, then what the sweep cost: trace records simulated per second of CPU (per
+/// core) and of wall time. Returns whether every seed held.
+pub fn sweep(exp: &Experiment, config_path: &Path, first: u64, count: u64, jobs: usize) -> Result<bool, Failure> {
+    let started = Instant::now();
+    let cpu_before = cpu_time();
+    let mut progress = crate::progress::Progress::seeds(count);
+    let (sweep, cost) = sweep_seeds(exp, first, count, jobs, |failed| {
+        progress.inc();
+        if let Some(line) = failed {
+            progress.stdout_line(line);
+        }
+    })?;
     progress.finish();
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = (cpu_time() - cpu_before).as_secs_f64();
     println!(
-        "{} · {} · {} nodes · {count} seeds from {first} in {:.1} s: {} held, {} not",
+        "{} · {} · {} nodes · {count} seeds from {first} in {wall:.1} s: {} held, {} not",
         exp.name,
         exp.algorithm,
         exp.nodes,
-        started.elapsed().as_secs_f64(),
-        count - failing.len() as u64,
-        failing.len()
+        count - sweep.failing.len() as u64,
+        sweep.failing.len()
     );
-    for (name, values) in &pooled {
-        println!("  {name} over all seeds: {}", short_metric(&stats(values)));
+    for line in &sweep.pooled {
+        println!("{line}");
     }
-    if let Some(seed) = failing.first() {
+    println!(
+        "  {} trace records on {jobs} thread(s) in {wall:.2} s wall, {cpu:.2} s CPU: {} records/s per core, \
+         {} records/s; simulating {:.2} s, checking {:.2} s (summed over threads)",
+        cost.records,
+        per_second(cost.records, cpu),
+        per_second(cost.records, wall),
+        cost.simulate.as_secs_f64(),
+        cost.check.as_secs_f64(),
+    );
+    if let Some((seed, _)) = sweep.failing.first() {
         println!("replay one: orchestrator sim {} --seed {seed}", config_path.display());
     }
-    Ok(failing.is_empty())
+    Ok(sweep.failing.is_empty())
+}
+
+/// What a sweep cost, summed over its seeds.
+#[derive(Default)]
+struct Cost {
+    records: usize,
+    simulate: Duration,
+    check: Duration,
+}
+
+/// The sweep itself; `seen` is called once per seed, in seed order, with the seed's line when it
+/// did not hold.
+fn sweep_seeds(
+    exp: &Experiment,
+    first: u64,
+    count: u64,
+    jobs: usize,
+    mut seen: impl FnMut(Option<&str>),
+) -> Result<(Sweep, Cost), Failure> {
+    let algorithm = algorithms::find(&exp.algorithm).map_err(Failure::BadInput)?;
+    let mut failing = Vec::new();
+    // Figures of every seed pooled: e.g. all election latencies of all seeds.
+    let mut pooled: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut cost = Cost::default();
+    in_seed_order(
+        first,
+        count,
+        jobs,
+        |seed| judge_seed(algorithm, exp, seed),
+        |result| {
+            seen(result.failed.as_deref());
+            for (name, value) in &result.metrics {
+                collect_values(name, value, &mut pooled);
+            }
+            cost.records += result.records;
+            cost.simulate += result.simulate;
+            cost.check += result.check;
+            if let Some(line) = result.failed {
+                failing.push((result.seed, line));
+            }
+        },
+    )?;
+    let pooled = pooled
+        .iter()
+        .map(|(name, values)| format!("  {name} over all seeds: {}", short_metric(&stats(values))))
+        .collect();
+    Ok((Sweep { failing, pooled }, cost))
+}
+
+/// Runs `work` for seeds `first..first + count` on `jobs` threads and hands each result to `take`
+/// in seed order, as it becomes the next one due. An error stops the sweep: the first error in
+/// seed order is returned, after every earlier seed's result was taken, as one thread would.
+fn in_seed_order<T: Send>(
+    first: u64,
+    count: u64,
+    jobs: usize,
+    work: impl Fn(u64) -> Result<T, Failure> + Sync,
+    mut take: impl FnMut(T),
+) -> Result<(), Failure> {
+    let end = first.saturating_add(count);
+    if jobs <= 1 {
+        for seed in first..end {
+            take(work(seed)?);
+        }
+        return Ok(());
+    }
+    let next = AtomicU64::new(first);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = std::sync::mpsc::channel::<(u64, Result<T, Failure>)>();
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            let tx = tx.clone();
+            let (next, stop, work) = (&next, &stop, &work);
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let seed = next.fetch_add(1, Ordering::Relaxed);
+                    if seed >= end || tx.send((seed, work(seed))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // Results that arrived before their turn, by seed.
+        let mut waiting: BTreeMap<u64, Result<T, Failure>> = BTreeMap::new();
+        let mut due = first;
+        for (seed, result) in rx {
+            waiting.insert(seed, result);
+            while let Some(result) = waiting.remove(&due) {
+                due += 1;
+                match result {
+                    Ok(value) => take(value),
+                    Err(failure) => {
+                        stop.store(true, Ordering::Relaxed);
+                        return Err(failure);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// The number of threads a sweep runs on by default: every core.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `count / seconds`, rounded to three significant figures a person reads (`3.14 M`, `812 k`).
+fn per_second(count: usize, seconds: f64) -> String {
+    let rate = if seconds > 0.0 { count as f64 / seconds } else { 0.0 };
+    match rate {
+        r if r >= 1e6 => format!("{:.2} M", r / 1e6),
+        r if r >= 1e3 => format!("{:.0} k", r / 1e3),
+        r => format!("{r:.0}"),
+    }
 }
 
 /// Gathers the `values` of every statistics object in a metric (nested ones named `a.b`).
@@ -101,9 +268,22 @@ pub fn replay(exp: &Experiment, seed: u64, out: &Path) -> Result<Summary, Failur
     let info = RunInfo::simulated();
     info.write(&run_dir).map_err(Failure::Run)?;
     // Every node's trace, the client nodes' too: the history and the report read them.
-    for id in &exp.all_ids() {
-        let lines: String = outcome.records.iter().filter(|r| r.node == *id).map(|r| r.to_json_line()).collect();
-        std::fs::write(run_dir.join(format!("node-{id}.jsonl")), lines).map_err(io)?;
+    // Streamed: a long run's traces are hundreds of megabytes of JSON.
+    let mut files = BTreeMap::new();
+    for id in exp.all_ids() {
+        let file = std::fs::File::create(run_dir.join(format!("node-{id}.jsonl"))).map_err(io)?;
+        files.insert(id, std::io::BufWriter::with_capacity(1 << 16, file));
+    }
+    let mut line = Vec::new();
+    for r in &outcome.run.records {
+        if let Some(out) = files.get_mut(&r.node) {
+            line.clear();
+            r.write_json_line(&mut line);
+            out.write_all(&line).map_err(io)?;
+        }
+    }
+    for out in files.into_values() {
+        out.into_inner().map_err(|e| io(e.into_error()))?;
     }
     let faults: String =
         outcome.faults.iter().filter_map(|f| serde_json::to_string(f).ok()).map(|l| l + "\n").collect();
@@ -195,6 +375,85 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
+    }
+
+    /// `--jobs 2` finds what `--jobs 1` finds, in the same order: the failing seeds' lines (a
+    /// meant-to-fail file, so there are some) and the pooled figures, and stops on the same error.
+    #[test]
+    fn a_sweep_on_two_threads_prints_what_one_thread_prints() {
+        // What a sweep found, and what it showed as it went (one entry per seed).
+        let found = |exp: &Experiment, seeds: u64, jobs: usize| {
+            let mut seen = Vec::new();
+            let Ok((sweep, _)) = sweep_seeds(exp, exp.seed, seeds, jobs, |line| seen.push(line.map(str::to_string)))
+            else {
+                panic!("{}: the sweep failed", exp.name)
+            };
+            (sweep, seen)
+        };
+        for (file, seeds) in [("token-ring-pause.toml", 6), ("bully-nemesis.toml", 6)] {
+            let (_, exp) = config(file);
+            let (one, _) = found(&exp, seeds, 1);
+            let (two, seen) = found(&exp, seeds, 2);
+            assert_eq!(one, two, "{file}");
+            assert!(!one.pooled.is_empty(), "{file}: figures to compare");
+            if file == "token-ring-pause.toml" {
+                assert!(!one.failing.is_empty(), "{file} is meant to fail");
+            }
+            assert_eq!(seen.len() as u64, seeds, "{file}: every seed seen once");
+            let lines: Vec<String> = seen.into_iter().flatten().collect();
+            assert_eq!(lines, one.failing.iter().map(|(_, l)| l.clone()).collect::<Vec<_>>(), "{file}: in seed order");
+        }
+        // An error stops both at the same seed: the first in seed order.
+        let fails_from = |seed: u64| if seed >= 5 { Err(Failure::BadInput(format!("seed {seed}"))) } else { Ok(seed) };
+        for jobs in [1, 2, 3] {
+            let mut taken = Vec::new();
+            let Err(Failure::BadInput(error)) = in_seed_order(1, 20, jobs, fails_from, |s| taken.push(s)) else {
+                panic!("jobs {jobs}: no error")
+            };
+            assert_eq!((error.as_str(), taken), ("seed 5", vec![1, 2, 3, 4]), "jobs {jobs}");
+        }
+    }
+
+    /// FNV-1a, 64 bits: a digest of a seed's artefacts, stable across Rust versions.
+    fn fnv1a(bytes: &[u8], mut hash: u64) -> u64 {
+        for b in bytes {
+            hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        hash
+    }
+
+    /// The digest of everything a seed leaves: its trace as JSON lines, its fault log and the
+    /// checker's report (verdicts and metrics).
+    fn digest(outcome: &SimOutcome, algorithm: &dyn Algorithm) -> u64 {
+        let mut hash = fnv1a(outcome.trace_jsonl().as_bytes(), 0xcbf2_9ce4_8422_2325);
+        for f in &outcome.faults {
+            hash = fnv1a(serde_json::to_string(f).unwrap().as_bytes(), hash);
+        }
+        fnv1a(serde_json::to_string(&algorithm.check(&outcome.run)).unwrap().as_bytes(), hash)
+    }
+
+    /// Speeding the simulator up must not change what a seed does: these digests were computed
+    /// before the simulator was made fast (and before seeds ran in parallel), so the same seed
+    /// still gives the same trace, byte for byte, and the same verdict.
+    #[test]
+    fn a_seed_gives_the_same_trace_and_verdict_as_before() {
+        let pinned: [(&str, u64, u64, usize); 4] = [
+            ("bully.toml", 1, 0x9950bb39c8b84f0d, 1168),
+            ("bully-nemesis.toml", 7, 0xb4579a8a5be983f5, 1915),
+            ("raft.toml", 1, 0xb87cd0a7c4091007, 8650),
+            ("raft-election.toml", 3, 0xd152783d8f06c155, 1253),
+        ];
+        let mut wrong = Vec::new();
+        for (file, seed, expected, records) in pinned {
+            let (_, exp) = config(file);
+            let algorithm = algorithms::find(&exp.algorithm).unwrap();
+            let outcome = simulate(algorithm, &sim_config(&exp, seed)).unwrap();
+            let got = (digest(&outcome, algorithm), outcome.run.records.len());
+            if got != (expected, records) {
+                wrong.push(format!("(\"{file}\", {seed}, {:#018x}, {}),", got.0, got.1));
+            }
+        }
+        assert!(wrong.is_empty(), "digests changed:\n{}", wrong.join("\n"));
     }
 
     /// `configs/token-ring-pause.toml` is meant to fail, and must, the way its comment says: the

@@ -106,10 +106,10 @@ fn merge(records: &[TraceRecord], faults: &[FaultRecord], send_of: &[Option<usiz
     let lists: Vec<Vec<usize>> = lists.into_values().collect();
     let mut heads = vec![0usize; lists.len()];
     let mut emitted = vec![false; records.len()];
-    let key = |i: usize| {
-        let r = &records[i];
-        (r.t, r.vc.values().sum::<u64>(), r.node, r.lc)
-    };
+    // Computed once: every step compares every list's head.
+    let keys: Vec<(u64, u64, NodeId, u64)> =
+        records.iter().map(|r| (r.t, r.vc.values().sum::<u64>(), r.node, r.lc)).collect();
+    let key = |i: usize| keys[i];
     let mut order = Vec::with_capacity(records.len() + faults.len());
     let mut next_fault = 0;
     loop {

@@ -130,18 +130,19 @@ impl LeaderViews {
 
     /// The view of `node` at time `t` (after every change at or before `t`).
     pub fn at(&self, node: NodeId, t: Nanos) -> View {
-        self.changes
-            .get(&node)
-            .and_then(|c| c.iter().take_while(|(at, _, _)| *at <= t).last())
-            .map_or(View::Down, |(_, v, _)| *v)
+        self.change_at(node, t).map_or(View::Down, |(_, v, _)| *v)
     }
 
     /// The record that set `node`'s view at `t`, if a record did.
     pub fn cause(&self, node: NodeId, t: Nanos) -> Option<EventRef> {
-        self.changes
-            .get(&node)
-            .and_then(|c| c.iter().take_while(|(at, _, _)| *at <= t).last())
-            .and_then(|(_, _, r)| r.clone())
+        self.change_at(node, t).and_then(|(_, _, r)| r.clone())
+    }
+
+    /// The last change of `node`'s view at or before `t`: a binary search, since checkers ask at
+    /// every moment of a run and the changes are in time order.
+    fn change_at(&self, node: NodeId, t: Nanos) -> Option<&ViewChange> {
+        let changes = self.changes.get(&node)?;
+        changes.partition_point(|(at, _, _)| *at <= t).checked_sub(1).map(|i| &changes[i])
     }
 }
 
@@ -149,4 +150,59 @@ impl LeaderViews {
 /// [`Distribution`]).
 pub fn stats(values: &[f64]) -> Value {
     Metric::Distribution(Distribution::of(values)).to_value()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::process::MS;
+    use crate::core::trace::Clocks;
+    use crate::faults::FaultRecord;
+
+    /// The views found by binary search are those of the definition ("the last change at or
+    /// before `t`"), on a trace long enough that a scan per question would be quadratic: three
+    /// nodes changing their minds 20,000 times, with kills and restarts between.
+    fn event(e: ElectionEvent) -> What {
+        let (name, data) = e.to_parts();
+        What::Event { name, data }
+    }
+
+    #[test]
+    fn views_of_a_long_run_are_the_last_change_at_or_before_each_moment() {
+        let mut clocks: Vec<Clocks> = (1..=3).map(Clocks::new).collect();
+        let mut records = Vec::new();
+        let mut faults = vec![FaultRecord { t: 0, fault: AppliedFault::RunStart { nodes: vec![1, 2, 3] } }];
+        for step in 0..20_000u64 {
+            let node = (step % 3) as usize;
+            let t = step * MS;
+            let what = match step % 7 {
+                0 => What::Start { incarnation: 1 },
+                3 => event(ElectionEvent::leader_lost(1, "timeout")),
+                _ => event(ElectionEvent::leader((step % 3 + 1) as NodeId)),
+            };
+            records.push(clocks[node].stamp(t, "x", what));
+            if step % 1000 == 500 {
+                faults.push(FaultRecord { t: t + MS / 2, fault: AppliedFault::Kill { node: 2, was_leader: false } });
+            }
+        }
+        faults.push(FaultRecord { t: 20_000 * MS, fault: AppliedFault::RunEnd });
+        let run = Execution::new("x", vec![1, 2, 3], Value::Null, records, faults);
+        let views = LeaderViews::from_run(&run);
+        // The definition, walked forward once: per node, the changes passed so far.
+        let mut passed = [0usize; 3];
+        let mut leaders = 0;
+        for t in (0..20_001 * MS).step_by((MS / 3) as usize) {
+            for node in 1..=3 {
+                let changes = &views.changes[&node];
+                let seen = &mut passed[node as usize - 1];
+                while changes.get(*seen).is_some_and(|(at, _, _)| *at <= t) {
+                    *seen += 1;
+                }
+                let expected = seen.checked_sub(1).map_or((View::Down, None), |i| (changes[i].1, changes[i].2.clone()));
+                assert_eq!((views.at(node, t), views.cause(node, t)), expected, "node {node} at {t}");
+                leaders += matches!(expected.0, View::Leader(_)) as usize;
+            }
+        }
+        assert!(leaders > 50_000, "the trace names leaders: {leaders}");
+    }
 }

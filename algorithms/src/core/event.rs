@@ -29,7 +29,70 @@ pub trait Event: Serialize + DeserializeOwned {
     /// Reads a recorded event back; `None` when it is another type's event or its data does not
     /// fit (a field the type needs is missing or of another type).
     fn from_parts(name: &str, data: &Value) -> Option<Self> {
-        serde_json::from_value(serde_json::json!({ "name": name, "data": data })).ok()
+        Self::deserialize(Parts { name, data, next: 0 }).ok()
+    }
+}
+
+/// A recorded event as the `{"name": .., "data": ..}` map its enum reads, lent rather than
+/// rebuilt: checkers ask every record whether it is their type's event, so reading one must not
+/// copy its data, and a name that is another type's (most asks) must cost no error message.
+struct Parts<'a> {
+    name: &'a str,
+    data: &'a Value,
+    /// The next entry to hand out: 0 the name, 1 the data, 2 none.
+    next: u8,
+}
+
+/// Not this type's event, or data that does not fit: the reader only needs to know which, so
+/// nothing is formatted.
+#[derive(Debug)]
+struct Miss;
+
+impl std::fmt::Display for Miss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not this type's event")
+    }
+}
+
+impl std::error::Error for Miss {}
+
+impl serde::de::Error for Miss {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        Miss
+    }
+}
+
+impl<'de> serde::Deserializer<'de> for Parts<'de> {
+    type Error = Miss;
+
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, visitor: V) -> Result<V::Value, Miss> {
+        visitor.visit_map(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+        unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de> serde::de::MapAccess<'de> for Parts<'de> {
+    type Error = Miss;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Miss> {
+        let key = match self.next {
+            0 => "name",
+            1 => "data",
+            _ => return Ok(None),
+        };
+        seed.deserialize(serde::de::value::BorrowedStrDeserializer::new(key)).map(Some)
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Miss> {
+        self.next += 1;
+        match self.next {
+            1 => seed.deserialize(serde::de::value::BorrowedStrDeserializer::new(self.name)),
+            _ => seed.deserialize(self.data).map_err(|_| Miss),
+        }
     }
 }
 

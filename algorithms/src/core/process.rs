@@ -210,11 +210,17 @@ impl<'a, T: Timer> Ctx<'a, T> {
         self.effects.push(Effect::Send(Outgoing { to, kind: msg.kind(), body, shown }));
     }
 
-    /// Sends to every peer (not to itself), in ascending id order.
+    /// Sends to every peer (not to itself), in ascending id order. The message is encoded once
+    /// and its copies cloned: the same bytes and JSON as one `send` per peer, for less.
     pub fn broadcast<M: Message>(&mut self, msg: &M) {
-        for i in 0..self.world.peers.len() {
-            self.send(self.world.peers[i], msg);
+        let Some((&last, others)) = self.world.peers.split_last() else { return };
+        let body = rmp_serde::to_vec_named(msg).expect("algorithm messages always encode");
+        let shown = serde_json::to_value(msg).unwrap_or(Value::Null);
+        let kind = msg.kind();
+        for &to in others {
+            self.effects.push(Effect::Send(Outgoing { to, kind, body: body.clone(), shown: shown.clone() }));
         }
+        self.effects.push(Effect::Send(Outgoing { to: last, kind, body, shown }));
     }
 
     /// Fires `on_timer(timer)` after `after` nanoseconds on this node's clock, replacing the same

@@ -89,9 +89,9 @@ impl SimConfig {
     }
 }
 
-/// What a simulation produced: the same artefacts a real run leaves behind.
+/// What a simulation produced: the same artefacts a real run leaves behind. The records are
+/// `run.records` (one copy: a long run holds millions).
 pub struct SimOutcome {
-    pub records: Vec<TraceRecord>,
     pub faults: Vec<FaultRecord>,
     pub run: Execution,
 }
@@ -99,7 +99,7 @@ pub struct SimOutcome {
 impl SimOutcome {
     /// All records as JSON lines, in the order they happened.
     pub fn trace_jsonl(&self) -> String {
-        self.records.iter().map(TraceRecord::to_json_line).collect()
+        self.run.records.iter().map(TraceRecord::to_json_line).collect()
     }
 }
 
@@ -150,6 +150,8 @@ impl Ord for Queued {
 
 struct SimNode {
     process: Option<Box<dyn DynProcess>>,
+    /// [`SimConfig::peers`], computed once: every handler is handed it.
+    peers: Vec<NodeId>,
     incarnation: u64,
     /// Live timers: name → generation; a fire with another generation is stale.
     timers: BTreeMap<String, u64>,
@@ -225,6 +227,7 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
             id,
             SimNode {
                 process: None,
+                peers: cfg.peers(id),
                 incarnation: 0,
                 timers: BTreeMap::new(),
                 persisted: None,
@@ -281,8 +284,8 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
     sim.faults.push(FaultRecord { t: end, fault: AppliedFault::RunEnd });
     // The run's nodes are the servers; clients are in the records (see `check::service`).
     let servers = ids[..cfg.servers()].to_vec();
-    let run = Execution::new(algorithm.name(), servers, cfg.params.clone(), sim.records.clone(), sim.faults.clone());
-    Ok(SimOutcome { records: sim.records, faults: sim.faults, run })
+    let run = Execution::new(algorithm.name(), servers, cfg.params.clone(), sim.records, sim.faults.clone());
+    Ok(SimOutcome { faults: sim.faults, run })
 }
 
 impl Simulation<'_> {
@@ -315,11 +318,9 @@ impl Simulation<'_> {
                 if !self.linked(from, to) || self.nodes[&to].process.is_none() {
                     return;
                 }
-                let now = self.now;
-                let instance = self.cfg.instance.clone();
                 let n = self.nodes.get_mut(&to).expect("known node");
                 let what = What::Recv { from, msg_type: kind.to_string(), msg_lc: lc };
-                let r = n.clocks.stamp_receive(now, &instance, lc, &vc, what);
+                let r = n.clocks.stamp_receive(self.now, &self.cfg.instance, lc, &vc, what);
                 self.records.push(r);
                 let result = self.drive(to, |p, world| match p.on_body(world, from, &body) {
                     Ok(effects) => (Ok(()), effects),
@@ -390,11 +391,10 @@ impl Simulation<'_> {
         id: NodeId,
         handler: impl FnOnce(&mut dyn DynProcess, World) -> (R, Vec<Effect>),
     ) -> Option<R> {
-        let peers = self.cfg.peers(id);
         let n = self.nodes.get_mut(&id)?;
         let now = n.drift.at(self.now);
         let mut process = n.process.take()?;
-        let world = World { me: id, peers: &peers, now, rng: &mut n.rng };
+        let world = World { me: id, peers: &n.peers, now, rng: &mut n.rng };
         let (result, effects) = handler(process.as_mut(), world);
         n.process = Some(process);
         for effect in effects {
@@ -416,7 +416,10 @@ impl Simulation<'_> {
                     return;
                 }
                 let copies = if chance(&mut self.net_rng, link.duplicate) { 2 } else { 1 };
-                for _ in 0..copies {
+                let (mut vc, mut body) = (Some(vc), Some(out.body));
+                for copy in 1..=copies {
+                    // The last copy takes the clock and the body, earlier ones a clone.
+                    let last = copy == copies;
                     let mut at = self.now + self.cfg.network.delay.sample(&mut self.net_rng);
                     at += link.delay.as_ref().map_or(0, |d| d.sample(&mut self.net_rng));
                     // A reordered message skips the FIFO queue and overtakes or trails the others.
@@ -430,9 +433,9 @@ impl Simulation<'_> {
                         from: id,
                         to: out.to,
                         lc,
-                        vc: vc.clone(),
+                        vc: take_or_clone(&mut vc, last),
                         kind: out.kind,
-                        body: out.body.clone(),
+                        body: take_or_clone(&mut body, last),
                     };
                     self.schedule(at, deliver);
                 }
@@ -470,6 +473,11 @@ impl Simulation<'_> {
         self.fault_state = Some(state);
         applied
     }
+}
+
+/// The value for the last user (moved out), a clone for the others.
+fn take_or_clone<T: Clone>(slot: &mut Option<T>, last: bool) -> T {
+    if last { slot.take() } else { slot.clone() }.expect("taken only by the last")
 }
 
 /// The simulated cluster's primitive operations, for the fault engine.
@@ -555,11 +563,10 @@ impl ClusterOps for Simulation<'_> {
 
     /// Traced as a real node traces it: the command and the answer, before the effects.
     fn command(&mut self, id: NodeId, args: &[String]) -> Result<Result<String, String>, String> {
-        let peers = self.cfg.peers(id);
         let n = self.nodes.get_mut(&id).expect("known node");
         let now = n.drift.at(self.now);
         let mut process = n.process.take().ok_or_else(|| format!("node {id} is not running"))?;
-        let world = World { me: id, peers: &peers, now, rng: &mut n.rng };
+        let world = World { me: id, peers: &n.peers, now, rng: &mut n.rng };
         let (result, effects) = process.on_command(world, args);
         n.process = Some(process);
         let (ok, reply) = match &result {

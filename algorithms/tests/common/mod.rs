@@ -104,6 +104,7 @@ pub fn property<'a>(report: &'a CheckReport, name: &str) -> &'a PropertyResult {
 /// Sends of these message types between `from` and `to` seconds.
 pub fn sent(outcome: &SimOutcome, types: &[&str], from: f64, to: f64) -> usize {
     outcome
+        .run
         .records
         .iter()
         .filter(|r| (r.t as f64) >= from * 1e9 && (r.t as f64) < to * 1e9)
@@ -114,6 +115,7 @@ pub fn sent(outcome: &SimOutcome, types: &[&str], from: f64, to: f64) -> usize {
 /// The nodes that wrote `elected` between `from` and `to` seconds, repeats in a row merged.
 pub fn winners(outcome: &SimOutcome, from: f64, to: f64) -> Vec<NodeId> {
     let mut w: Vec<NodeId> = outcome
+        .run
         .records
         .iter()
         .filter(|r| r.event_name() == Some("elected") && (r.t as f64) >= from * 1e9 && (r.t as f64) < to * 1e9)
@@ -149,7 +151,7 @@ pub fn assert_deterministic(algorithm: &dyn Algorithm, make: impl Fn(u64) -> Sim
     let a = simulate(algorithm, &make(7)).unwrap();
     let b = simulate(algorithm, &make(7)).unwrap();
     let c = simulate(algorithm, &make(8)).unwrap();
-    assert!(a.records.len() > 100, "{name}: a trace worth comparing ({} records)", a.records.len());
+    assert!(a.run.records.len() > 100, "{name}: a trace worth comparing ({} records)", a.run.records.len());
     assert_eq!(a.trace_jsonl(), b.trace_jsonl(), "{name}: one seed, two traces");
     assert_ne!(a.trace_jsonl(), c.trace_jsonl(), "{name}: another seed should schedule differently");
 }

@@ -35,7 +35,7 @@ fn membership(seed: u64, faults: Vec<FaultSpec>) -> SimConfig {
 fn final_configs(outcome: &algorithms::sim::SimOutcome) -> Vec<Vec<u64>> {
     (1..=5)
         .map(|n| {
-            let last = outcome.records.iter().rfind(|r| r.node == n && r.event_name() == Some("config"));
+            let last = outcome.run.records.iter().rfind(|r| r.node == n && r.event_name() == Some("config"));
             let members = last.map(|r| match &r.what {
                 algorithms::trace::What::Event { data, .. } => data["members"].clone(),
                 _ => unreachable!(),

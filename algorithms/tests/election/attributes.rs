@@ -49,7 +49,7 @@ fn the_next_best_takes_over_from_a_killed_best_and_the_best_takes_back_on_return
         let (outcome, report) = run(&by_attribute(algorithm, 7));
         assert_eq!(report.verdict(), Verdict::Held, "{algorithm}: {:#?}", report.properties);
         let mut leaders: Vec<u32> = Vec::new();
-        for r in outcome.records.iter().filter(|r| r.event_name() == Some("elected")) {
+        for r in outcome.run.records.iter().filter(|r| r.event_name() == Some("elected")) {
             if leaders.last() != Some(&r.node) {
                 leaders.push(r.node);
             }
@@ -64,7 +64,7 @@ fn the_next_best_takes_over_from_a_killed_best_and_the_best_takes_back_on_return
 fn randomized_draws_only_break_ties_among_the_best_attributes() {
     for seed in 0..20 {
         let (outcome, _) = run(&by_attribute("randomized", seed));
-        for r in outcome.records.iter().filter(|r| r.event_name() == Some("elected")) {
+        for r in outcome.run.records.iter().filter(|r| r.event_name() == Some("elected")) {
             let t = r.t as f64 / 1e9;
             let both_dead = (2.5..3.5).contains(&t);
             assert!(r.node <= 3 && (r.node != 3 || both_dead), "seed {seed}: node {} won at {t:.2} s", r.node);

@@ -43,7 +43,7 @@ fn bully_survives_message_loss_and_jittery_delays() {
 fn a_killed_leader_is_replaced_by_the_next_highest_and_takes_over_on_return() {
     let (outcome, report) = run(&bully(3, crash_and_recover()));
     let elected: Vec<u64> =
-        outcome.records.iter().filter(|r| r.event_name() == Some("elected")).map(|r| r.node as u64).collect();
+        outcome.run.records.iter().filter(|r| r.event_name() == Some("elected")).map(|r| r.node as u64).collect();
     // 5 leads first, 4 after 5 dies, 5 again after its restart at 6 s.
     assert_eq!(elected.first(), Some(&5));
     assert!(elected.contains(&4), "{elected:?}");
@@ -62,6 +62,7 @@ fn partitions_split_the_cluster_into_two_leaders_until_healed() {
     ];
     let (outcome, report) = run(&bully(11, faults));
     let leader_of_1_2 = outcome
+        .run
         .records
         .iter()
         .filter(|r| r.event_name() == Some("elected") && r.t > 2_000_000_000 && r.t < 4_000_000_000)
@@ -78,15 +79,15 @@ fn the_checker_reports_a_node_that_follows_the_wrong_leader() {
     let (mut outcome, _) = run(&bully(5, vec![]));
     // Node 2 suddenly believes node 3 leads, late in a quiet run.
     let late = outcome.run.end - 50_000_000;
-    let last_of_2 = outcome.records.iter().rfind(|r| r.node == 2).unwrap().clone();
+    let last_of_2 = outcome.run.records.iter().rfind(|r| r.node == 2).unwrap().clone();
     let wrong = Clocks::resume(&last_of_2).stamp(
         late,
         "bully",
         What::Event { name: "leader".into(), data: json!({"leader": 3}) },
     );
-    outcome.records.push(wrong.clone());
+    outcome.run.records.push(wrong.clone());
     let run =
-        algorithms::Execution::new("bully", outcome.run.nodes.clone(), json!({}), outcome.records, outcome.faults);
+        algorithms::Execution::new("bully", outcome.run.nodes.clone(), json!({}), outcome.run.records, outcome.faults);
     let report = bully_alg.check(&run);
     let agreement = &report.properties[0];
     assert_eq!(agreement.verdict, Verdict::Violated, "{agreement:#?}");

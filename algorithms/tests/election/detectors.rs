@@ -55,6 +55,7 @@ fn false_suspicions(cfg: &SimConfig, must_hold: bool) -> usize {
     }
     let down = 3_000 * algorithms::MS..4_500 * algorithms::MS;
     outcome
+        .run
         .records
         .iter()
         .filter(|r| !down.contains(&r.t))

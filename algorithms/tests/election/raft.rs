@@ -56,6 +56,7 @@ fn safety_holds_under_message_loss_and_jittery_delays() {
 /// The follower that is not the leader, as the run's trace shows it just before `t` seconds.
 fn a_follower_at(outcome: &SimOutcome, t: f64) -> u32 {
     let leader = outcome
+        .run
         .records
         .iter()
         .rev()
@@ -112,7 +113,7 @@ fn randomized_timeouts_avoid_repeated_split_votes() {
                 })
                 .collect();
             let (outcome, _) = run(&raft(seed, params.clone(), faults));
-            total += outcome.records.iter().filter(|r| r.event_name() == Some("election_started")).count() as f64;
+            total += outcome.run.records.iter().filter(|r| r.event_name() == Some("election_started")).count() as f64;
         }
         total / 50.0
     };

@@ -44,7 +44,7 @@ fn ties_at_the_top_are_drawn_again() {
         let params = json!({"draw_max": 3, "election_bound_ms": bound_ms});
         let (outcome, report) = run(&randomized(seed, params, crashes_restarts_partitions()));
         assert_eq!(report.verdict(), Verdict::Held, "seed {seed}: {:#?}", report.properties);
-        ties += outcome.records.iter().filter(|r| r.event_name() == Some("tie")).count();
+        ties += outcome.run.records.iter().filter(|r| r.event_name() == Some("tie")).count();
     }
     assert!(ties > 50, "ties should be common with three values: {ties}");
 }

@@ -65,6 +65,7 @@ fn a_dead_successor_is_skipped_after_one_ack_timeout() {
         let (outcome, report) = run(&ring(alg, 3, json!({}), vec![fault(1.0, Action::Kill { node: Target::Id(5) })]));
         assert_eq!(report.verdict(), Verdict::Held, "{alg}: {:#?}", report.properties);
         let suspected: Vec<(u32, u64)> = outcome
+            .run
             .records
             .iter()
             .filter(|r| r.event_name() == Some("successor_suspected"))
@@ -93,7 +94,7 @@ fn each_side_of_a_partition_elects_its_highest_and_the_heal_reunites_them() {
         // 5 led all along (in LeLann it is not elected again, only announced), so the reunion
         // shows as every other node taking 5 as its leader.
         let mut reunited: Vec<NodeId> = Vec::new();
-        for r in outcome.records.iter().filter(|r| r.t >= 3_000_000_000) {
+        for r in outcome.run.records.iter().filter(|r| r.t >= 3_000_000_000) {
             if let What::Event { name, data } = &r.what {
                 if name == "leader" {
                     assert_eq!(data["leader"], 5, "{alg}: node {} follows another after the heal", r.node);

@@ -33,12 +33,12 @@ fn messages_go_along_tree_edges_and_an_entry_costs_at_most_twice_the_diameter() 
         let cfg = experiment("raymond", n as usize, seed, 8.0, json!({ "workload": workload }));
         let (outcome, report) = run(&cfg);
         assert_eq!(report.verdict(), algorithms::Verdict::Held, "seed {seed}: {:#?}", report.properties);
-        for r in &outcome.records {
+        for r in &outcome.run.records {
             if let What::Send { to, .. } = r.what {
                 assert!(tree.neighbours(r.node).contains(&to), "seed {seed}: {} → {to} is no tree edge", r.node);
             }
         }
-        let total = algorithms::check::count_messages(&outcome.records).total;
+        let total = algorithms::check::count_messages(&outcome.run.records).total;
         assert!(total > 0, "seed {seed}: some request had to travel");
         assert!(
             report.metrics["messages_per_entry"]["measured"].as_f64().unwrap() <= 2.0 * tree.diameter() as f64,

@@ -22,7 +22,7 @@ fn every_entry_costs_exactly_2_times_n_minus_1_messages_at_n_5() {
     for seed in 0..20 {
         let cfg = experiment("ricart-agrawala", 5, seed, 4.0, json!({ "workload": busy(6.0, 20, "3s") }));
         let (outcome, report) = run(&cfg);
-        let counts = algorithms::check::count_messages(&outcome.records);
+        let counts = algorithms::check::count_messages(&outcome.run.records);
         let entries = report.metrics["entries"].as_u64().unwrap();
         assert!(entries > 50, "seed {seed}: {entries} entries");
         assert_eq!(counts.by_type["request"], 4 * entries, "seed {seed}: {:?}", counts.by_type);

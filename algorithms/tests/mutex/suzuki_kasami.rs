@@ -23,8 +23,8 @@ fn an_entry_costs_n_messages_or_none_with_the_token_at_hand() {
     for seed in 0..20 {
         let cfg = experiment("suzuki-kasami", n as usize, seed, 4.0, json!({ "workload": busy(3.0, 10, "3s") }));
         let (outcome, report) = run(&cfg);
-        let counts = algorithms::check::count_messages(&outcome.records);
-        let requests = outcome.records.iter().filter(|r| r.event_name() == Some("request"));
+        let counts = algorithms::check::count_messages(&outcome.run.records);
+        let requests = outcome.run.records.iter().filter(|r| r.event_name() == Some("request"));
         let (mut asked, mut at_hand) = (0, 0);
         for r in requests {
             match &r.what {

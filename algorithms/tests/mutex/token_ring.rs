@@ -97,13 +97,14 @@ fn the_regenerated_token_comes_from_a_probe_that_went_around_the_ring() {
         })
         .unwrap();
     let created = outcome
+        .run
         .records
         .iter()
         .find(|r| matches!(&r.what, What::Event { name, data } if name == "token" && data["reason"] == "regenerated"))
         .expect("a regeneration");
     assert_ne!(created.node, killed);
     // The regenerating node's own probe came back to it just before.
-    let probe_back = outcome.records.iter().rev().find(|r| {
+    let probe_back = outcome.run.records.iter().rev().find(|r| {
         r.node == created.node
             && r.t <= created.t
             && matches!(&r.what, What::Recv { msg_type, .. } if msg_type == "probe")

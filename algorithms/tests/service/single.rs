@@ -38,6 +38,7 @@ fn with_loss_and_an_open_loop_retries_keep_it_linearizable_and_exactly_once() {
             assert_eq!(property(&report, name).verdict, Verdict::Held, "seed {seed}: {:?}", property(&report, name));
         }
         let retries = outcome
+            .run
             .records
             .iter()
             .filter(|r| r.node > 3 && matches!(&r.what, What::Timer { name } if name == "retry"))
@@ -60,7 +61,7 @@ fn node_1_killed_is_the_single_point_of_failure_and_a_restart_keeps_the_data() {
             assert_eq!(property(&report, name).verdict, Verdict::Held, "seed {seed}: {:?}", property(&report, name));
         }
         // After the restart at 2 s operations complete again, reading what was written before.
-        let after = outcome.records.iter().filter(|r| r.t > 2_200_000_000 && r.event_name() == Some("op")).count();
+        let after = outcome.run.records.iter().filter(|r| r.t > 2_200_000_000 && r.event_name() == Some("op")).count();
         assert!(after > 50, "seed {seed}: {after} op events after the restart");
     }
 }
@@ -70,7 +71,7 @@ fn clients_are_nodes_faults_can_kill() {
     let faults = vec![lasting(0.3, 0.3, Action::Kill { node: Target::Id(5) })];
     let (outcome, report) = run(&single(3, 1.5, closed_loop(), faults));
     assert_eq!(report.verdict(), Verdict::Held, "{:#?}", report.properties);
-    let starts = outcome.records.iter().filter(|r| r.node == 5 && matches!(r.what, What::Start { .. })).count();
+    let starts = outcome.run.records.iter().filter(|r| r.node == 5 && matches!(r.what, What::Start { .. })).count();
     assert_eq!(starts, 2, "client 5 was killed and restarted");
     assert_eq!(outcome.run.nodes, vec![1, 2, 3], "the run's nodes are the servers");
 }

@@ -137,6 +137,7 @@ fn persisted_state_survives_a_crash_and_restart() {
     ];
     let outcome = simulate(&CounterAlgorithm, &config(faults)).unwrap();
     let recovered: Vec<u64> = outcome
+        .run
         .records
         .iter()
         .filter(|r| r.node == 2)
@@ -147,9 +148,9 @@ fn persisted_state_survives_a_crash_and_restart() {
         .collect();
     assert_eq!(recovered, vec![0, 10], "ten ticks persisted before the crash at 1.05 s");
     // Nothing is recorded for node 2 while it is down.
-    assert!(!outcome.records.iter().any(|r| r.node == 2 && r.t > 1_050 * MS && r.t < 1_500 * MS));
+    assert!(!outcome.run.records.iter().any(|r| r.node == 2 && r.t > 1_050 * MS && r.t < 1_500 * MS));
     // Clocks keep counting across the restart: the node's own entry rises by one per record.
-    let own: Vec<u64> = outcome.records.iter().filter(|r| r.node == 2).map(|r| r.vc[&2]).collect();
+    let own: Vec<u64> = outcome.run.records.iter().filter(|r| r.node == 2).map(|r| r.vc[&2]).collect();
     assert_eq!(own, (1..=own.len() as u64).collect::<Vec<_>>());
 }
 
@@ -168,7 +169,7 @@ fn a_partition_cuts_only_links_between_groups() {
     let faults = vec![FaultSpec::new(Duration::ZERO, partition("1,2|3"))];
     let outcome = simulate(&CounterAlgorithm, &config(faults)).unwrap();
     let received = |to: NodeId, from: NodeId| {
-        outcome.records.iter().any(|r| r.node == to && matches!(r.what, What::Recv { from: f, .. } if f == from))
+        outcome.run.records.iter().any(|r| r.node == to && matches!(r.what, What::Recv { from: f, .. } if f == from))
     };
     assert!(received(1, 2) && received(2, 1));
     assert!(!received(3, 1) && !received(1, 3) && !received(2, 3));

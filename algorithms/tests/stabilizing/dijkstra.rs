@@ -57,6 +57,7 @@ fn once_stable_every_node_takes_its_turn() {
     let (outcome, report) = run(&ring(5, 3, json!({}), vec![]));
     assert_eq!(report.verdict(), Verdict::Held, "{:#?}", report.properties);
     let late: Vec<NodeId> = outcome
+        .run
         .records
         .iter()
         .filter(|r| r.t > 1_000_000_000 && r.event_name() == Some("move"))

@@ -113,16 +113,23 @@ struct Index<'a> {
     received: BTreeMap<(NodeId, u64), &'a TraceRecord>,
     /// When each node was killed or exited.
     deaths: BTreeMap<NodeId, Vec<Nanos>>,
+    /// When each node's process started or stopped, in order.
+    restarts: BTreeMap<NodeId, Vec<Nanos>>,
 }
 
 impl<'a> Index<'a> {
     fn new(run: &'a Execution) -> Index<'a> {
         let mut by_node: BTreeMap<NodeId, Vec<&TraceRecord>> = BTreeMap::new();
         let mut received = BTreeMap::new();
+        let mut restarts: BTreeMap<NodeId, Vec<Nanos>> = BTreeMap::new();
         for r in &run.records {
             by_node.entry(r.node).or_default().push(r);
-            if let What::Recv { from, msg_lc, .. } = &r.what {
-                received.entry((*from, *msg_lc)).or_insert(r);
+            match &r.what {
+                What::Recv { from, msg_lc, .. } => {
+                    received.entry((*from, *msg_lc)).or_insert(r);
+                }
+                What::Start { .. } | What::Stop { .. } => restarts.entry(r.node).or_default().push(r.t),
+                _ => {}
             }
         }
         let mut deaths: BTreeMap<NodeId, Vec<Nanos>> = BTreeMap::new();
@@ -131,7 +138,7 @@ impl<'a> Index<'a> {
                 deaths.entry(node).or_default().push(f.t);
             }
         }
-        Index { by_node, received, deaths }
+        Index { by_node, received, deaths, restarts }
     }
 
     fn records(&self, node: NodeId) -> &[&'a TraceRecord] {
@@ -142,9 +149,18 @@ impl<'a> Index<'a> {
         self.received.get(&(send.node, send.lc)).copied()
     }
 
-    /// Sends of `msg` from `from` to `to` with `after <= t <= until`, in order.
+    /// Sends of `msg` from `from` to `to` with `after <= t <= until`, in order. A node's records
+    /// are in time order, so the window is found by binary search, not by a scan of the run.
     fn sends(&self, from: NodeId, to: NodeId, msg: &BullyMsg, after: Nanos, until: Nanos) -> Vec<&'a TraceRecord> {
-        self.records(from).iter().copied().filter(|r| r.t >= after && r.t <= until && is_send(r, to, msg)).collect()
+        let list = self.records(from);
+        let start = list.partition_point(|r| r.t < after);
+        list[start..].iter().copied().take_while(|r| r.t <= until).filter(|r| is_send(r, to, msg)).collect()
+    }
+
+    /// Whether `node`'s process started or stopped in `(from, to]`.
+    fn restarted(&self, node: NodeId, from: Nanos, to: Nanos) -> bool {
+        let times = self.restarts.get(&node).map_or(&[][..], Vec::as_slice);
+        times.get(times.partition_point(|t| *t <= from)).is_some_and(|t| *t <= to)
     }
 
     /// What `node` did in the step that handled `input`: its records up to its next input, or
@@ -152,7 +168,12 @@ impl<'a> Index<'a> {
     /// the middle of the step: a restart or a death comes before its next input).
     fn step_after(&self, input: &TraceRecord) -> Option<Vec<&'a TraceRecord>> {
         let list = self.records(input.node);
-        let at = list.iter().position(|r| r.lc == input.lc)?;
+        // A node's records are in `lc` order (each record ticks it), unless a restart lost its
+        // clocks: then the slow way.
+        let at = match list.binary_search_by_key(&input.lc, |r| r.lc) {
+            Ok(at) if std::ptr::eq(list[at], input) => at,
+            _ => list.iter().position(|r| std::ptr::eq(*r, input) || r.lc == input.lc)?,
+        };
         let mut step = Vec::new();
         for r in &list[at + 1..] {
             if is_input(r) {
@@ -183,7 +204,7 @@ fn is_send(r: &TraceRecord, to: NodeId, msg: &BullyMsg) -> bool {
 }
 
 /// Why `node` was not up (running and not paused) throughout `[from, to]`, if it was not.
-fn not_up(el: &Elections, node: NodeId, from: Nanos, to: Nanos) -> Option<&'static str> {
+fn not_up(el: &Elections, index: &Index, node: NodeId, from: Nanos, to: Nanos) -> Option<&'static str> {
     const DOWN: &str = "down or paused";
     if el.views.at(node, from) == View::Down {
         return Some(DOWN);
@@ -191,11 +212,7 @@ fn not_up(el: &Elections, node: NodeId, from: Nanos, to: Nanos) -> Option<&'stat
     let struck = el.run.faults.iter().filter(|f| f.t >= from && f.t <= to).any(|f| {
         matches!(f.fault, AppliedFault::Kill { node: n, .. } | AppliedFault::Exited { node: n, .. } | AppliedFault::Pause { node: n } if n == node)
     });
-    let restarted =
-        el.run.records.iter().any(|r| {
-            r.node == node && r.t > from && r.t <= to && matches!(r.what, What::Start { .. } | What::Stop { .. })
-        });
-    (struck || restarted).then_some(DOWN)
+    (struck || index.restarted(node, from, to)).then_some(DOWN)
 }
 
 /// Why the link between `a` and `b` was not reliably up both ways throughout `[from, to]`: a
@@ -244,8 +261,8 @@ fn link_trouble(run: &Execution, a: NodeId, b: NodeId, from: Nanos, to: Nanos) -
 
 /// Why a higher id `h` cannot be held against a declaration or an unanswered ELECTION of `x`
 /// in `[from, to]`, if it can't.
-fn excused(el: &Elections, x: NodeId, h: NodeId, from: Nanos, to: Nanos) -> Option<&'static str> {
-    not_up(el, h, from, to).or_else(|| link_trouble(el.run, x, h, from, to))
+fn excused(el: &Elections, index: &Index, x: NodeId, h: NodeId, from: Nanos, to: Nanos) -> Option<&'static str> {
+    not_up(el, index, h, from, to).or_else(|| link_trouble(el.run, x, h, from, to))
 }
 
 /// Counts of what was excused or not judged, by reason, for the detail.
@@ -292,7 +309,7 @@ pub fn no_premature_coordinator(el: &Elections, params: &BullyParams) -> Propert
                         continue;
                     }
                     let began = round.map_or(r.t.saturating_sub(answer).max(incarnation_start), |s| s.t);
-                    if not_up(el, x, began, r.t).is_some() {
+                    if not_up(el, &index, x, began, r.t).is_some() {
                         unjudged.add("by a process down or paused in its own round");
                         continue;
                     }
@@ -300,7 +317,7 @@ pub fn no_premature_coordinator(el: &Elections, params: &BullyParams) -> Propert
                     let from = began.saturating_sub(answer);
                     let mut excuses = BTreeSet::new();
                     let culprit = higher.iter().copied().find_map(|h| {
-                        if let Some(why) = excused(el, x, h, from, r.t) {
+                        if let Some(why) = excused(el, &index, x, h, from, r.t) {
                             excuses.insert(why);
                             return None;
                         }
@@ -440,11 +457,11 @@ pub fn elections_answered(el: &Elections, params: &BullyParams) -> PropertyResul
                 skipped.add("sent too close to the end");
                 continue;
             }
-            if not_up(el, x, s.t, until).is_some() {
+            if not_up(el, &index, x, s.t, until).is_some() {
                 skipped.add("whose sender went down or was paused");
                 continue;
             }
-            if let Some(why) = excused(el, x, h, s.t.saturating_sub(answer), until) {
+            if let Some(why) = excused(el, &index, x, h, s.t.saturating_sub(answer), until) {
                 skipped.add(match why {
                     "a faulty link" => "over a faulty link",
                     "cut by a partition" => "across a cut",
