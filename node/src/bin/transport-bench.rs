@@ -60,6 +60,10 @@ struct Args {
     /// ends; raw and node ends are pinned the same way so their figures compare.
     #[arg(long, value_enum, default_value_t = Pin::Split)]
     pin: Pin,
+    /// Another node binary (say, a build from before a change) measured in the same rounds: its
+    /// rows are marked "compared", so a before/after comparison shares one set of raw figures.
+    #[arg(long)]
+    compare_node: Option<PathBuf>,
     /// Trace records for the table of what one record costs, stage by stage (0 skips it).
     #[arg(long, default_value_t = 300_000)]
     records: u64,
@@ -167,13 +171,18 @@ fn run(args: &Args) -> anyhow::Result<()> {
     // Rounds interleave raw and node measurements, so a disturbance of the machine (another
     // process taking a CPU for a while) hits one round of each rather than all of one kind.
     let node_bin = node_binary(args)?;
-    let names = [
+    let mut names = vec![
         "raw tokio TCP, bytes copied",
         "raw tokio TCP + MessagePack",
         "node, trace_messages=false",
         "node, trace_messages=true",
     ];
-    let mut samples: Vec<Vec<Figures>> = vec![vec![], vec![], vec![], vec![]];
+    let mut nodes = vec![(2, node_bin.clone())];
+    if let Some(other) = &args.compare_node {
+        names.extend(["compared, trace_messages=false", "compared, trace_messages=true"]);
+        nodes.push((4, other.clone()));
+    }
+    let mut samples: Vec<Vec<Figures>> = names.iter().map(|_| vec![]).collect();
     for round in 1..=args.repeat {
         for (row, serialize) in [(0, false), (1, true)] {
             eprintln!("round {round} of {}: {} ...", args.repeat, names[row]);
@@ -181,11 +190,13 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 raw_figures(args.pings, args.raw_frames, args.pin, serialize).context("raw TCP measurement")?;
             samples[row].push(figures);
         }
-        for (row, trace_messages) in [(2, false), (3, true)] {
-            eprintln!("round {round} of {}: two nodes, trace_messages = {trace_messages} ...", args.repeat);
-            let figures = node_figures(&node_bin, trace_messages, args)
-                .with_context(|| format!("nodes with trace_messages = {trace_messages}"))?;
-            samples[row].push(figures);
+        for (first_row, bin) in &nodes {
+            for (row, trace_messages) in [(*first_row, false), (first_row + 1, true)] {
+                eprintln!("round {round} of {}: {} ...", args.repeat, names[row]);
+                let figures = node_figures(bin, trace_messages, args)
+                    .with_context(|| format!("nodes of {} with trace_messages = {trace_messages}", bin.display()))?;
+                samples[row].push(figures);
+            }
         }
     }
     if args.repeat > 1 {
