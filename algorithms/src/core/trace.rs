@@ -149,7 +149,7 @@ impl RecordRef<'_> {
                 out.extend_from_slice(b",\"msg_type\":");
                 write_str(out, msg_type);
                 out.extend_from_slice(b",\"msg\":");
-                serde_json::to_writer(&mut *out, msg).expect("JSON values always encode");
+                write_value(out, msg);
                 out.push(b'}');
             }
             WhatRef::Recv { from, msg_type, msg_lc } => {
@@ -170,6 +170,39 @@ impl RecordRef<'_> {
             }
         }
         out.push(b'\n');
+    }
+}
+
+/// A JSON value as serde_json writes it, with its strings and keys through [`write_str`] (most
+/// messages are small objects whose keys need no escaping); numbers stay serde_json's.
+fn write_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::String(s) => write_str(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (key, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, key);
+                out.push(b':');
+                write_value(out, item);
+            }
+            out.push(b'}');
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {
+            serde_json::to_writer(&mut *out, value).expect("JSON values always encode")
+        }
     }
 }
 
@@ -289,6 +322,11 @@ mod tests {
             What::Send { to: 2, msg_type: "vote".into(), msg: serde_json::json!({"Vote": {"term": 7, "ok": true}}) },
             What::Send { to: u32::MAX, msg_type: nasty.into(), msg: serde_json::json!([1.5, -0.0, 1e300, nasty]) },
             What::Send { to: 0, msg_type: String::new(), msg: Value::Null },
+            What::Send {
+                to: 5,
+                msg_type: "append".into(),
+                msg: serde_json::json!({"Append": {"entries": [{"k": nasty, "v": [true, null, -3, 2.5e-8]}], nasty: {}, "e": []}}),
+            },
             What::Recv { from: 9, msg_type: "vote".into(), msg_lc: u64::MAX },
             What::Recv { from: 1, msg_type: nasty.into(), msg_lc: 0 },
             What::Timer { name: "election".into() },
