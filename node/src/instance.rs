@@ -109,8 +109,9 @@ impl Instance {
         for effect in effects {
             match effect {
                 Effect::Send(out) => {
-                    let (lc, vc) = self.tracer.record_send(&self.name, out.to, out.kind, out.shown);
-                    let frame = wire::encode_msg(self.me, out.to, &self.name, lc, &vc, out.kind, &out.body);
+                    let frame = self.tracer.record_send(&self.name, out.to, out.kind, &out.shown, |lc, vc| {
+                        wire::encode_msg(self.me, out.to, &self.name, lc, vc, out.kind, &out.body)
+                    });
                     self.links.send(out.to, Bytes::from(frame));
                 }
                 Effect::SetTimer { name, after } => {

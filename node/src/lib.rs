@@ -2,11 +2,13 @@
 //! transport actor owning the TCP connections, a trace writer and a control endpoint.
 //!
 //! The library part holds what the orchestrator shares with the node: the wire format, the
-//! control protocol, the node config and the monotonic clock.
+//! control protocol, the node config and the monotonic clock, and the trace writer (which the
+//! transport benchmark times on its own).
 
 pub mod config;
 pub mod control;
 pub mod trace_file;
+pub mod tracer;
 pub mod wire;
 
 /// Nanoseconds on CLOCK_MONOTONIC: one clock for every process of a host, so traces written by

@@ -10,7 +10,7 @@ mod clock;
 mod control_server;
 mod instance;
 mod lifecycle;
-mod tracer;
+use node::tracer;
 mod transport;
 
 use clap::Parser;

@@ -15,7 +15,7 @@
 //! tail; the node's next start trims it ([`TraceFile::open`]) and so does the orchestrator when
 //! it collects a run ([`trim`]).
 
-use memmap2::{MmapMut, MmapOptions};
+use memmap2::{Advice, MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
@@ -54,10 +54,13 @@ pub fn trim(path: &Path) -> io::Result<()> {
 /// An append-only file written through a shared mapping; see the module's comment.
 pub struct TraceFile {
     file: File,
+    /// The file from `base` to `cap`: only the page of the last record and the allocated tail
+    /// are mapped, so the cost of a remap does not grow with the trace.
     map: Option<MmapMut>,
+    base: u64,
     /// Bytes of records in the file.
     len: u64,
-    /// Bytes the file and the mapping hold (records and the allocated tail).
+    /// Bytes the file holds (records and the allocated tail).
     cap: u64,
 }
 
@@ -71,7 +74,7 @@ impl TraceFile {
         let len = written(&bytes).len();
         bytes.truncate(len);
         file.set_len(len as u64)?;
-        let trace = TraceFile { file, map: None, len: len as u64, cap: len as u64 };
+        let trace = TraceFile { file, map: None, base: 0, len: len as u64, cap: len as u64 };
         Ok((trace, bytes))
     }
 
@@ -82,7 +85,7 @@ impl TraceFile {
             self.grow(end)?;
         }
         let map = self.map.as_mut().expect("grow maps the file");
-        map[self.len as usize..end as usize].copy_from_slice(bytes);
+        map[(self.len - self.base) as usize..(end - self.base) as usize].copy_from_slice(bytes);
         self.len = end;
         Ok(())
     }
@@ -95,10 +98,18 @@ impl TraceFile {
         nix::fcntl::posix_fallocate(self.file.as_raw_fd(), self.cap as i64, (cap - self.cap) as i64)
             .map_err(io::Error::from)?;
         self.cap = cap;
+        let base = self.len - self.len % page_size();
         // SAFETY: the mapping is of a file only this process writes while it runs; the
         // orchestrator trims a trace only after its node has exited ([`trim`]), and the node
         // never shrinks the file below `cap` while it is mapped (only in `finish`, after unmapping).
-        self.map = Some(unsafe { MmapOptions::new().populate().map_mut(&self.file)? });
+        let map = unsafe { MmapOptions::new().offset(base).len((cap - base) as usize).map_mut(&self.file)? };
+        // The pages are faulted in writable now, in one call, rather than one write fault per
+        // page as records first touch them (MAP_POPULATE would map a shared file read-only and
+        // leave those faults). A kernel without MADV_POPULATE_WRITE (before 5.14) only loses the
+        // head start.
+        let _ = map.advise(Advice::PopulateWrite);
+        self.map = Some(map);
+        self.base = base;
         Ok(())
     }
 
@@ -111,6 +122,12 @@ impl TraceFile {
         }
         Ok(())
     }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    u64::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096)
 }
 
 impl Drop for TraceFile {

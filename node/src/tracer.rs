@@ -7,9 +7,9 @@
 //! per record, yet a SIGKILL loses at most the record being copied; a torn last line is repaired
 //! at the next start.
 
-use algorithms::trace::{Clocks, TraceRecord, VectorClock, What};
+use crate::trace_file::TraceFile;
+use algorithms::trace::{Clocks, RecordRef, TraceRecord, VectorClock, What, WhatRef};
 use algorithms::NodeId;
-use node::trace_file::TraceFile;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -94,44 +94,36 @@ impl Tracer {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Stamps a local event and writes it.
-    pub fn record(&self, instance: &str, what: What) -> TraceRecord {
+    /// Stamps a local event and writes it; returns its `lc`.
+    pub fn record(&self, instance: &str, what: What) -> u64 {
         let mut inner = self.lock();
-        let record = inner.clocks.stamp(node::monotonic_ns(), instance, what);
-        inner.write(&record, &self.path);
-        record
+        let lc = inner.clocks.tick();
+        inner.write(WhatRef::Other(&what), instance, &self.path);
+        lc
     }
 
-    /// Stamps a send; the record's `lc` and `vc` go into the envelope.
-    pub fn record_send(
+    /// Stamps a send of `msg` and hands its `lc` and `vc` to `frame`, which encodes the envelope:
+    /// the clocks are lent, not copied, and the frame carries exactly the clocks of its record.
+    pub fn record_send<R>(
         &self,
         instance: &str,
         to: NodeId,
         msg_type: &str,
-        msg: serde_json::Value,
-    ) -> (u64, VectorClock) {
+        msg: &serde_json::Value,
+        frame: impl FnOnce(u64, &VectorClock) -> R,
+    ) -> R {
         let mut inner = self.lock();
-        if !inner.trace_messages {
-            // Only the clocks are needed: skip building a record nobody writes.
-            let record = inner.clocks.stamp(0, "", What::Timer { name: String::new() });
-            return (record.lc, record.vc);
-        }
-        let record =
-            inner.clocks.stamp(node::monotonic_ns(), instance, What::Send { to, msg_type: msg_type.to_string(), msg });
-        inner.write(&record, &self.path);
-        (record.lc, record.vc)
+        let lc = inner.clocks.tick();
+        inner.write(WhatRef::Send { to, msg_type, msg }, instance, &self.path);
+        frame(lc, inner.clocks.vc())
     }
 
     /// Stamps a receive of the message `(from, lc)` whose send carried `vc`.
     pub fn record_recv(&self, instance: &str, from: NodeId, msg_type: &str, lc: u64, vc: &VectorClock) {
         let mut inner = self.lock();
-        if !inner.trace_messages {
-            inner.clocks.stamp_receive(0, "", lc, vc, What::Timer { name: String::new() });
-            return;
-        }
-        let what = What::Recv { from, msg_type: msg_type.to_string(), msg_lc: lc };
-        let record = inner.clocks.stamp_receive(node::monotonic_ns(), instance, lc, vc, what);
-        inner.write(&record, &self.path);
+        inner.clocks.merge(lc, vc);
+        inner.clocks.tick();
+        inner.write(WhatRef::Recv { from, msg_type, msg_lc: lc }, instance, &self.path);
     }
 
     /// Writes a `stop` record for each instance and closes the trace: a stopped node's trace
@@ -141,9 +133,10 @@ impl Tracer {
         if inner.closed {
             return;
         }
+        let what = What::Stop { reason: reason.to_string() };
         for instance in instances {
-            let record = inner.clocks.stamp(node::monotonic_ns(), instance, What::Stop { reason: reason.to_string() });
-            inner.write(&record, &self.path);
+            inner.clocks.tick();
+            inner.write(WhatRef::Other(&what), instance, &self.path);
         }
         inner.closed = true;
         if let Err(e) = inner.file.finish() {
@@ -153,13 +146,20 @@ impl Tracer {
 }
 
 impl Inner {
-    fn write(&mut self, record: &TraceRecord, path: &Path) {
-        if self.closed {
+    /// Writes the event just stamped (the clocks are its clocks), unless the trace is closed or
+    /// it is a message and messages are not traced.
+    fn write(&mut self, what: WhatRef<'_>, instance: &str, path: &Path) {
+        if self.closed || (!self.trace_messages && matches!(what, WhatRef::Send { .. } | WhatRef::Recv { .. })) {
             return;
         }
-        if !self.trace_messages && matches!(record.what, What::Send { .. } | What::Recv { .. }) {
-            return;
-        }
+        let record = RecordRef {
+            t: crate::monotonic_ns(),
+            node: self.clocks.me(),
+            instance,
+            lc: self.clocks.lc(),
+            vc: self.clocks.vc(),
+            what,
+        };
         self.line.clear();
         record.write_json_line(&mut self.line);
         if let Err(e) = self.file.append(&self.line) {
@@ -191,16 +191,16 @@ mod tests {
         assert_eq!(incarnation, 1);
         tracer.record("a", What::Start { incarnation });
         tracer.record("b", What::Start { incarnation });
-        let (lc, vc) = tracer.record_send("a", 2, "m", serde_json::Value::Null);
-        assert_eq!((lc, vc.get(&1).copied()), (3, Some(3)));
+        let (lc, vc) = tracer.record_send("a", 2, "m", &serde_json::Value::Null, |lc, vc| (lc, vc.clone()));
+        assert_eq!((lc, vc), (3, VectorClock::from([(1, 3)])));
         drop(tracer);
         // A SIGKILL in the middle of a write leaves half a line.
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(br#"{"t":1,"no"#).unwrap();
 
         let (tracer, incarnation) = Tracer::open(&path, 1, true).unwrap();
         assert_eq!(incarnation, 2);
-        let r = tracer.record("a", What::Start { incarnation });
-        assert_eq!(r.lc, 4, "clocks go on from the last whole record");
+        let lc = tracer.record("a", What::Start { incarnation });
+        assert_eq!(lc, 4, "clocks go on from the last whole record");
         tracer.stop(&["a".into()], "test");
         tracer.record("a", What::Timer { name: "late".into() });
         let text = std::fs::read_to_string(&path).unwrap();
@@ -215,14 +215,23 @@ mod tests {
     fn without_message_tracing_sends_are_stamped_but_not_written() {
         let path = temp_trace("quiet");
         let (tracer, _) = Tracer::open(&path, 1, false).unwrap();
-        tracer.record_send("a", 2, "m", serde_json::Value::Null);
+        let sent_lc = tracer.record_send("a", 2, "m", &serde_json::Value::Null, |lc, _| lc);
+        assert_eq!(sent_lc, 1, "stamped");
         tracer.record_recv("a", 2, "m", 5, &VectorClock::from([(2, 5)]));
-        let r = tracer.record("a", What::Timer { name: "t".into() });
-        assert_eq!(r.lc, 7, "the receive took the sender's clock");
+        let lc = tracer.record("a", What::Timer { name: "t".into() });
+        assert_eq!(lc, 7, "the receive took the sender's clock");
         // Read while the tracer is open: the records, then the file's allocated tail.
         let bytes = std::fs::read(&path).unwrap();
-        let records = parse_jsonl(std::str::from_utf8(node::trace_file::written(&bytes)).unwrap()).unwrap();
-        assert_eq!(records, vec![r]);
+        let records = parse_jsonl(std::str::from_utf8(crate::trace_file::written(&bytes)).unwrap()).unwrap();
+        let timer = TraceRecord {
+            t: records[0].t,
+            node: 1,
+            instance: "a".into(),
+            lc: 7,
+            vc: VectorClock::from([(1, 3), (2, 5)]),
+            what: What::Timer { name: "t".into() },
+        };
+        assert_eq!(records, vec![timer]);
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }

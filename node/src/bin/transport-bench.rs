@@ -60,6 +60,16 @@ struct Args {
     /// ends; raw and node ends are pinned the same way so their figures compare.
     #[arg(long, value_enum, default_value_t = Pin::Split)]
     pin: Pin,
+    /// Another node binary (say, a build from before a change) measured in the same rounds: its
+    /// rows are marked "compared", so a before/after comparison shares one set of raw figures.
+    #[arg(long)]
+    compare_node: Option<PathBuf>,
+    /// Trace records for the table of what one record costs, stage by stage (0 skips it).
+    #[arg(long, default_value_t = 300_000)]
+    records: u64,
+    /// Print only that table (no TCP, no nodes).
+    #[arg(long)]
+    records_only: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum)]
@@ -132,6 +142,17 @@ impl Figures {
 }
 
 fn run(args: &Args) -> anyhow::Result<()> {
+    if args.records > 0 {
+        // On a thread of its own: its CPU pinning must not pass to the threads spawned later.
+        let (records, cpu) = (args.records, args.pin.cpu(0));
+        std::thread::spawn(move || record_costs(records, cpu))
+            .join()
+            .map_err(|_| anyhow!("the record cost thread panicked"))?
+            .context("trace record costs")?;
+    }
+    if args.records_only {
+        return Ok(());
+    }
     let frame = sample_frame(1);
     println!(
         "transport benchmark on 127.0.0.1, {} CPU(s)",
@@ -150,13 +171,18 @@ fn run(args: &Args) -> anyhow::Result<()> {
     // Rounds interleave raw and node measurements, so a disturbance of the machine (another
     // process taking a CPU for a while) hits one round of each rather than all of one kind.
     let node_bin = node_binary(args)?;
-    let names = [
+    let mut names = vec![
         "raw tokio TCP, bytes copied",
         "raw tokio TCP + MessagePack",
         "node, trace_messages=false",
         "node, trace_messages=true",
     ];
-    let mut samples: Vec<Vec<Figures>> = vec![vec![], vec![], vec![], vec![]];
+    let mut nodes = vec![(2, node_bin.clone())];
+    if let Some(other) = &args.compare_node {
+        names.extend(["compared, trace_messages=false", "compared, trace_messages=true"]);
+        nodes.push((4, other.clone()));
+    }
+    let mut samples: Vec<Vec<Figures>> = names.iter().map(|_| vec![]).collect();
     for round in 1..=args.repeat {
         for (row, serialize) in [(0, false), (1, true)] {
             eprintln!("round {round} of {}: {} ...", args.repeat, names[row]);
@@ -164,11 +190,13 @@ fn run(args: &Args) -> anyhow::Result<()> {
                 raw_figures(args.pings, args.raw_frames, args.pin, serialize).context("raw TCP measurement")?;
             samples[row].push(figures);
         }
-        for (row, trace_messages) in [(2, false), (3, true)] {
-            eprintln!("round {round} of {}: two nodes, trace_messages = {trace_messages} ...", args.repeat);
-            let figures = node_figures(&node_bin, trace_messages, args)
-                .with_context(|| format!("nodes with trace_messages = {trace_messages}"))?;
-            samples[row].push(figures);
+        for (first_row, bin) in &nodes {
+            for (row, trace_messages) in [(*first_row, false), (first_row + 1, true)] {
+                eprintln!("round {round} of {}: {} ...", args.repeat, names[row]);
+                let figures = node_figures(bin, trace_messages, args)
+                    .with_context(|| format!("nodes of {} with trace_messages = {trace_messages}", bin.display()))?;
+                samples[row].push(figures);
+            }
         }
     }
     if args.repeat > 1 {
@@ -209,6 +237,120 @@ fn run(args: &Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// What one traced message costs its node, stage by stage, on one thread: the record of a flood
+/// message as the node writes it, against the way it was written before (a `TraceRecord` stamped
+/// with a copy of the vector clock, then serde's derive). The stages are timed apart, each over
+/// `n` records; `Tracer` rows are the whole of what a node does per send or receive.
+fn record_costs(n: u64, cpu: Option<usize>) -> anyhow::Result<()> {
+    use algorithms::load::LoadMsg;
+    use algorithms::trace::{Clocks, RecordRef, What, WhatRef};
+    use node::trace_file::TraceFile;
+    use node::tracer::Tracer;
+    use std::hint::black_box;
+
+    pin_to(cpu)?;
+    let dir = std::env::temp_dir().join(format!("clusterlab-record-costs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let _cleanup = RemoveOnDrop(dir.clone());
+    let time = |f: &mut dyn FnMut(u64)| {
+        let start = Instant::now();
+        for i in 0..n {
+            f(i);
+        }
+        start.elapsed().as_nanos() as f64 / n as f64
+    };
+    let msg = LoadMsg::Flood { seq: 123_456, total: 1_000_000 };
+    let shown = serde_json::to_value(&msg)?;
+    let peer_vc = VectorClock::from([(2, 99_999)]);
+    let mut clocks = Clocks::new(1);
+    clocks.merge(77_777, &peer_vc);
+    let mut line = Vec::with_capacity(512);
+    let sample = clocks.clone().stamp(
+        node::monotonic_ns(),
+        "load",
+        What::Send { to: 2, msg_type: "flood".into(), msg: shown.clone() },
+    );
+    let mut rows: Vec<(&str, f64)> = Vec::new();
+
+    rows.push((
+        "the message as a JSON Value (ctx.send)",
+        time(&mut |i| {
+            drop(black_box(serde_json::to_value(LoadMsg::Flood { seq: i, total: 1_000_000 }).unwrap()));
+        }),
+    ));
+    rows.push((
+        "clock_gettime",
+        time(&mut |_| {
+            black_box(node::monotonic_ns());
+        }),
+    ));
+    rows.push((
+        "before: stamp (records built, vc copied)",
+        time(&mut |_| {
+            let what = What::Send { to: 2, msg_type: "flood".into(), msg: Value::Null };
+            drop(black_box(clocks.stamp(0, "load", what)));
+        }),
+    ));
+    rows.push((
+        "now: tick (clocks lent)",
+        time(&mut |_| {
+            black_box(clocks.tick());
+        }),
+    ));
+    rows.push((
+        "before: JSON line, serde derive",
+        time(&mut |_| {
+            line.clear();
+            serde_json::to_writer(&mut line, &sample).unwrap();
+            line.push(b'\n');
+            black_box(&line);
+        }),
+    ));
+    let borrowed = RecordRef { what: WhatRef::Send { to: 2, msg_type: "flood", msg: &shown }, ..sample.as_ref() };
+    rows.push((
+        "now: JSON line, written by hand",
+        time(&mut |_| {
+            line.clear();
+            borrowed.write_json_line(&mut line);
+            black_box(&line);
+        }),
+    ));
+    let record_len = line.len();
+    let (mut file, _) = TraceFile::open(&dir.join("append.jsonl"))?;
+    rows.push((
+        "copy into the mapping",
+        time(&mut |_| {
+            file.append(&line).unwrap();
+        }),
+    ));
+    drop(file);
+    for (name, trace_messages) in
+        [("Tracer: send + receive, not traced", false), ("Tracer: send + receive, traced", true)]
+    {
+        let (tracer, _) = Tracer::open(&dir.join(format!("tracer-{trace_messages}.jsonl")), 1, trace_messages)?;
+        let ns = time(&mut |i| {
+            black_box(tracer.record_send("load", 2, "flood", &shown, |lc, vc| lc + vc.len() as u64));
+            tracer.record_recv("load", 2, "flood", i, &peer_vc);
+        });
+        rows.push((name, ns / 2.0));
+    }
+
+    println!("one trace record ({record_len} bytes, a flood send), ns each over {} records:", thousands(n as f64));
+    for (name, ns) in &rows {
+        println!("  {name:<44} {ns:>7.0} ns");
+    }
+    println!();
+    Ok(())
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn thousands(v: f64) -> String {
