@@ -51,7 +51,7 @@ fn appended(index: u64, e: &Entry) -> Fx<RaftMsg> {
 /// Node 1 of five, restarted from stable storage with this term, vote and log; `p` its params.
 fn server_with(term: u64, voted_for: Option<NodeId>, log: &[Entry], p: RaftParams) -> Node<RaftServer> {
     let mut n = Node::new(1, &PEERS, RaftServer::new(1, p));
-    let state = Durable { current_term: term, voted_for, log: Log::from_entries(log.to_vec()) };
+    let state = Durable { current_term: term, voted_for, log: Log::from_entries(log.to_vec()), snapshot: None };
     n.stored = Some(rmp_serde::to_vec_named(&state).unwrap());
     n.start();
     n
@@ -113,8 +113,13 @@ fn a_restarted_server_resumes_term_vote_and_log_from_stable_storage() {
     let mut n = Node::new(1, &PEERS, RaftServer::new(1, params()));
     let log = [noop(1), put(2, 6, 1, "a")];
     n.stored = Some(
-        rmp_serde::to_vec_named(&Durable { current_term: 3, voted_for: Some(2), log: Log::from_entries(log.to_vec()) })
-            .unwrap(),
+        rmp_serde::to_vec_named(&Durable {
+            current_term: 3,
+            voted_for: Some(2),
+            log: Log::from_entries(log.to_vec()),
+            snapshot: None,
+        })
+        .unwrap(),
     );
     assert_eq!(
         n.start(),
