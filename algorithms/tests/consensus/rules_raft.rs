@@ -4,12 +4,13 @@
 //! (`tests/election/rules_raft.rs`); here are those that the log changes.
 
 use crate::common::rules::*;
-use algorithms::consensus::raft::{Durable, Entry, Log, Op, RaftMsg, RaftParams, RaftServer, ReadMode};
+use algorithms::consensus::raft::{Durable, Entry, Log, Op, RaftMsg, RaftParams, RaftServer, ReadMode, Snapshot};
+use algorithms::service::kv::KvStore;
 use algorithms::service::{Command, Outcome, Reply, Request};
 use algorithms::{NodeId, Status};
 use serde_json::{json, Value};
 
-use RaftMsg::{AppendEntries, AppendEntriesReply, RequestVote, Vote};
+use RaftMsg::{AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply, RequestVote, Vote};
 
 const PEERS: [NodeId; 4] = [2, 3, 4, 5];
 
@@ -581,4 +582,180 @@ fn a_lease_as_long_as_the_election_timeout_is_refused() {
     let err = RaftParams { lease_ms: 150, ..reads(ReadMode::Lease) }.validate(5).unwrap_err();
     assert!(err.contains("params.lease_ms") && err.contains("params.election_timeout_min_ms"), "{err}");
     assert_eq!(RaftParams { lease_ms: 150, ..reads(ReadMode::ReadIndex) }.validate(5), Ok(()));
+}
+
+// ---- §7: log compaction by snapshot ----
+
+/// A snapshot of the state machine `store` up to `last` (at `index`), all five servers members.
+fn snapshot(index: u64, last: &Entry, store: KvStore) -> Snapshot {
+    Snapshot { index, term: last.term, digest: last.digest(), config_index: 0, members: vec![1, 2, 3, 4, 5], store }
+}
+
+/// The state after `put(_, 6, 1, "a")`.
+fn store_a() -> KvStore {
+    let mut store = KvStore::new();
+    store.apply(&request(6, 1, "x", "a"));
+    store
+}
+
+fn with_snapshot(term: u64, log: &[Entry], snapshot: &Snapshot) -> Durable {
+    let log = Log::from_entries(log.to_vec());
+    Durable { current_term: term, voted_for: None, log, snapshot: Some(snapshot.clone()) }
+}
+
+/// Node 1 restarted from `durable`, with a snapshot threshold of 2.
+fn restored(durable: &Durable) -> Node<RaftServer> {
+    let mut n = Node::new(1, &PEERS, RaftServer::new(1, RaftParams { snapshot_threshold: 2, ..params() }));
+    n.stored = Some(rmp_serde::to_vec_named(durable).unwrap());
+    n.start();
+    n
+}
+
+fn snapshot_event(name: &str, s: &Snapshot) -> Fx<RaftMsg> {
+    event(name, serde_json::to_value(s.id()).unwrap())
+}
+
+/// `snapshot_installed`: the snapshot's name, and the leader it came from.
+fn installed(s: &Snapshot, from: NodeId) -> Fx<RaftMsg> {
+    let mut data = serde_json::to_value(s.id()).unwrap();
+    data["from"] = json!(from);
+    event("snapshot_installed", data)
+}
+
+/// §7: once `snapshot_threshold` entries are applied past the last snapshot, the server writes a
+/// snapshot of its store and session table, with the last entry's index and term and the
+/// configuration in force, persists it with the log after it, and traces it.
+#[test]
+fn a_server_snapshots_once_it_has_applied_the_threshold_and_discards_the_log_up_to_it() {
+    let log = [noop(1), put(1, 6, 1, "a"), noop(1)];
+    let mut n = Node::new(1, &PEERS, RaftServer::new(1, RaftParams { snapshot_threshold: 2, ..params() }));
+    n.stored = Some(
+        rmp_serde::to_vec_named(&Durable {
+            current_term: 1,
+            log: Log::from_entries(log.to_vec()),
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    n.start();
+    let taken = snapshot(2, &log[1], store_a());
+    let fx = n.deliver(2, append(1, (3, 1), vec![], 2));
+    let want = vec![
+        event("leader", json!({ "leader": 2, "term": 1 })),
+        set_timer("election", 150),
+        event("committed", json!({ "index": 2, "term": 1 })),
+        event("applied_entry", id(1, &log[0])),
+        event("applied_entry", id(2, &log[1])),
+        event("applied", json!({ "index": 2, "client": 6, "seq": 1, "f": "put", "key": "x" })),
+        persist(serde_json::to_value(with_snapshot(1, &log[2..], &taken)).unwrap()),
+        snapshot_event("snapshot_taken", &taken),
+        send(2, ok(1, 3)),
+    ];
+    assert_eq!(fx, want);
+    let (answer, _) = n.command(&["log"]);
+    assert_eq!(answer.unwrap(), "term 1, log ends at index 3 (term 1), commit index 2, applied 2, snapshot at index 2");
+}
+
+/// §7: a leader whose follower needs an entry it has compacted sends InstallSnapshot in place
+/// of AppendEntries; on the reply, matchIndex is the snapshot's index and the entries after it
+/// follow at once.
+#[test]
+fn a_leader_sends_its_snapshot_to_a_follower_that_needs_compacted_entries_then_the_entries_after_it() {
+    let snap = snapshot(2, &put(1, 6, 1, "a"), store_a());
+    let mut n = restored(&with_snapshot(1, &[noop(1)], &snap));
+    fire(&mut n, "election");
+    n.deliver(2, Vote { term: 2, granted: true });
+    n.deliver(3, Vote { term: 2, granted: true });
+    assert_eq!(n.status(), status("leader", Some(1), 2));
+    // Node 2's log is too short for index 3: back to index 1, inside the snapshot.
+    let fx = n.deliver(2, refused(2, 1, None));
+    assert_eq!(fx, vec![send(2, InstallSnapshot { term: 2, snapshot: snap.clone(), round: 0 })]);
+    let fx = n.deliver(2, InstallSnapshotReply { term: 2, index: 2, round: 0 });
+    assert_eq!(fx, vec![send(2, append(2, (2, 1), vec![noop(1), noop(2)], 2))]);
+    // Until then, a heartbeat to a follower that needs the snapshot goes after its last entry.
+    let fx = n.deliver(3, refused(2, 1, None));
+    assert_eq!(fx, vec![send(3, InstallSnapshot { term: 2, snapshot: snap, round: 0 })]);
+    let beat = fire(&mut n, "heartbeat");
+    assert!(beat.contains(&send(3, in_round(append(2, (2, 1), vec![], 2), 1))), "{beat:?}");
+}
+
+/// §7, the follower: a snapshot whose last entry its log holds keeps the entries after it; the
+/// snapshot and the log go to stable storage before the reply.
+#[test]
+fn a_follower_installing_a_snapshot_keeps_the_suffix_that_matches() {
+    let log = [noop(1), put(1, 6, 1, "a"), noop(2)];
+    let mut n = server(2, &log);
+    let snap = snapshot(2, &log[1], store_a());
+    let fx = n.deliver(2, InstallSnapshot { term: 2, snapshot: snap.clone(), round: 4 });
+    let want = vec![
+        event("leader", json!({ "leader": 2, "term": 2 })),
+        set_timer("election", 150),
+        persist(serde_json::to_value(with_snapshot(2, &log[2..], &snap)).unwrap()),
+        installed(&snap, 2),
+        send(2, InstallSnapshotReply { term: 2, index: 2, round: 4 }),
+    ];
+    assert_eq!(fx, want);
+    let (answer, _) = n.command(&["log"]);
+    assert_eq!(answer.unwrap(), "term 2, log ends at index 3 (term 2), commit index 2, applied 2, snapshot at index 2");
+}
+
+/// §7: "if the existing log entry has the same index and term as the snapshot's last included
+/// entry, retain log entries following it"; otherwise the whole log goes (what followed the
+/// conflicting entry is traced as `truncated`).
+#[test]
+fn a_follower_installing_a_snapshot_that_conflicts_discards_its_whole_log() {
+    let log = [noop(1), noop(1), noop(2), noop(2)];
+    let mut n = server(3, &log);
+    let snap = snapshot(3, &put(3, 6, 1, "a"), store_a());
+    let fx = n.deliver(2, InstallSnapshot { term: 3, snapshot: snap.clone(), round: 0 });
+    let want = vec![
+        event("leader", json!({ "leader": 2, "term": 3 })),
+        set_timer("election", 150),
+        persist(serde_json::to_value(with_snapshot(3, &[], &snap)).unwrap()),
+        event("truncated", json!({ "from": 4, "removed": [id(4, &noop(2))] })),
+        installed(&snap, 2),
+        send(2, InstallSnapshotReply { term: 3, index: 3, round: 0 }),
+    ];
+    assert_eq!(fx, want);
+}
+
+/// A snapshot no newer than what the follower has committed (a late or duplicated one) changes
+/// nothing: it is only answered. From a stale term it is refused with the newer term.
+#[test]
+fn an_older_snapshot_is_ignored_and_a_stale_leaders_refused() {
+    let newer = snapshot(3, &put(2, 6, 1, "a"), store_a());
+    let mut n = restored(&with_snapshot(2, &[noop(2)], &newer));
+    let older = snapshot(2, &noop(1), KvStore::new());
+    let fx = n.deliver(2, InstallSnapshot { term: 2, snapshot: older.clone(), round: 0 });
+    let want = vec![
+        event("leader", json!({ "leader": 2, "term": 2 })),
+        set_timer("election", 150),
+        send(2, InstallSnapshotReply { term: 2, index: 2, round: 0 }),
+    ];
+    assert_eq!(fx, want);
+    let fx = n.deliver(3, InstallSnapshot { term: 1, snapshot: older, round: 0 });
+    assert_eq!(fx, vec![send(3, InstallSnapshotReply { term: 2, index: 0, round: 0 })]);
+}
+
+/// A restarted server resumes from its snapshot and the log after it: commitIndex and
+/// lastApplied at the snapshot's index, the store the snapshot's. An AppendEntries that starts
+/// inside the snapshot is compared from past it.
+#[test]
+fn a_restarted_server_recovers_from_snapshot_and_log() {
+    let snap = snapshot(2, &put(1, 6, 1, "a"), store_a());
+    let durable = with_snapshot(2, &[noop(2)], &snap);
+    let mut n = Node::new(1, &PEERS, RaftServer::new(1, params()));
+    n.stored = Some(rmp_serde::to_vec_named(&durable).unwrap());
+    let want = vec![
+        event("term", json!({ "term": 2, "reason": "start", "voted_for": null })),
+        snapshot_event("snapshot_restored", &snap),
+        event("log_restored", json!({ "last_index": 3, "last_term": 2 })),
+        set_timer("election", 150),
+    ];
+    assert_eq!(n.start(), want);
+    let (answer, _) = n.command(&["log"]);
+    assert_eq!(answer.unwrap(), "term 2, log ends at index 3 (term 2), commit index 2, applied 2, snapshot at index 2");
+    let fx = n.deliver(2, append(2, (1, 1), vec![put(1, 6, 1, "a"), noop(2), noop(2)], 3));
+    assert_eq!(messages(&fx), vec![(2, ok(2, 4))], "only index 4 is new");
+    assert!(fx.contains(&appended(4, &noop(2))) && fx.contains(&event("committed", json!({ "index": 3, "term": 2 }))));
 }
