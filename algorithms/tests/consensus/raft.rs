@@ -280,3 +280,38 @@ fn snapshots_keep_every_safety_property_over_100_seeds_with_crashes_restarts_and
     }
     assert!(installs > 30 && restores > 30, "{installs} installs, {restores} restores from snapshots");
 }
+
+/// The schedule of `configs/raft-snapshot-unsafe.toml`: the leader and client 6 cut off for 2 s
+/// (as `raft-old-leader`), every server snapshotting its whole log every 2 entries, committed or
+/// not.
+fn snapshot_unsafe(seed: u64) -> SimConfig {
+    let params = json!({ "snapshot_threshold": 2, "unsafe_snapshot_uncommitted": true });
+    raft(5, seed, 4.5, params, vec![lasting(1.5, 2.0, partition("isolate:leader+6"))])
+}
+
+/// Snapshotting uncommitted entries breaks State Machine Safety: at the config's seed, the cut
+/// off leader's snapshot holds an entry of its term at an index where the new leader committed
+/// another, and the checker names the index and both entries.
+#[test]
+fn snapshots_of_uncommitted_entries_break_state_machine_safety_and_the_checker_names_the_index() {
+    let (_, report) = run(&snapshot_unsafe(1));
+    let p = property(&report, "state_machine_safety");
+    assert_eq!(p.verdict, Verdict::Violated, "{p:#?}");
+    assert!(p.detail.starts_with("at index 26: node 2 snapshotted the entry of term 2"), "{}", p.detail);
+    assert!(p.detail.contains("node 3 snapshotted the entry of term 1"), "{}", p.detail);
+}
+
+/// The same schedule with the rule kept (only applied entries snapshotted): every property holds.
+#[test]
+fn the_same_schedule_with_committed_snapshots_holds() {
+    for seed in 0..10 {
+        let (_, report) = run(&raft(
+            5,
+            seed,
+            4.5,
+            json!({ "snapshot_threshold": 2 }),
+            vec![lasting(1.5, 2.0, partition("isolate:leader+6"))],
+        ));
+        assert_safe(&report, seed);
+    }
+}

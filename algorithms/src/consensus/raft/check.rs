@@ -519,9 +519,12 @@ fn note_snapshot(
     node: NodeId,
     here: EventRef,
 ) {
+    // Its last entry first: when that differs, the state differs for that reason.
+    let last = EntryId { index: snapshot.index, term: snapshot.term, digest: snapshot.digest.clone() };
+    note_applied(machine, applied, last, how, node, here.clone());
     match snapshots.get(&snapshot.index) {
         None => {
-            snapshots.insert(snapshot.index, (snapshot.state.clone(), node, here.clone()));
+            snapshots.insert(snapshot.index, (snapshot.state, node, here));
         }
         Some((state, other, at)) => {
             machine.judged += 1;
@@ -533,13 +536,11 @@ fn note_snapshot(
                         short(state),
                         short(&snapshot.state)
                     ),
-                    vec![at.clone(), here.clone()],
+                    vec![at.clone(), here],
                 );
             }
         }
     }
-    let last = EntryId { index: snapshot.index, term: snapshot.term, digest: snapshot.digest };
-    note_applied(machine, applied, last, how, node, here);
 }
 
 /// The entries leaders appended in their own term that never committed although a later term

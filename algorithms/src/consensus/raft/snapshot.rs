@@ -140,8 +140,9 @@ impl RaftServer {
         }
         self.follow(ctx, from);
         let index = snapshot.index;
-        if index <= self.commit_index {
-            ctx.send(from, &reply(self.term(), index)); // nothing new: those entries are committed here
+        // Nothing new: those entries are committed here (or, unsafely, snapshotted already).
+        if index <= self.commit_index.max(self.last_applied) {
+            ctx.send(from, &reply(self.term(), index));
             return;
         }
         let removed = self.durable.log.install(index, snapshot.term);
