@@ -466,7 +466,36 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
     report.metrics.insert("messages_per_entry".into(), replication_cost(run, applied.len(), commands.len()));
     let deposed = deposed_entries(run, &led, &committed, &elected, &truncations);
     report.metrics.insert("deposed_entries".into(), Metric::Deposed(deposed).to_value());
+    if let Some(snapshots) = snapshot_metric(run) {
+        report.metrics.insert("snapshots".into(), snapshots);
+    }
     report
+}
+
+/// With log compaction: how many snapshots were taken and restored, the largest, and each
+/// InstallSnapshot a follower installed (who, from whom, up to which index, how many bytes,
+/// when). `None` in a run without snapshots.
+fn snapshot_metric(run: &Execution) -> Option<serde_json::Value> {
+    let (mut taken, mut restored, mut largest) = (0u64, 0u64, 0u64);
+    let mut installed = Vec::new();
+    for r in &run.records {
+        match r.event_as::<RaftEvent>() {
+            Some(RaftEvent::SnapshotTaken(s)) => {
+                taken += 1;
+                largest = largest.max(s.bytes);
+            }
+            Some(RaftEvent::SnapshotRestored(_)) => restored += 1,
+            Some(RaftEvent::SnapshotInstalled { from, snapshot: s }) => {
+                let ms = (run.ms(r.t) * 10.0).round() / 10.0;
+                installed.push(json!({ "node": r.node, "from": from, "index": s.index, "bytes": s.bytes, "ms": ms }));
+            }
+            _ => {}
+        }
+    }
+    (taken + restored > 0 || !installed.is_empty()).then(|| {
+        Metric::Other(json!({ "taken": taken, "restored": restored, "largest_bytes": largest, "installed": installed }))
+            .to_value()
+    })
 }
 
 /// Index → the first entry applied there (or a snapshot's last), how, by whom, where.
