@@ -10,7 +10,9 @@ use algorithms::service::{Command, Outcome, Reply, Request};
 use algorithms::{NodeId, Status};
 use serde_json::{json, Value};
 
-use RaftMsg::{AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply, RequestVote, Vote};
+use RaftMsg::{
+    AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply, RequestVote, TimeoutNow, Vote,
+};
 
 const PEERS: [NodeId; 4] = [2, 3, 4, 5];
 
@@ -132,7 +134,7 @@ fn a_restarted_server_resumes_term_vote_and_log_from_stable_storage() {
     );
     assert_eq!(n.status(), status("follower", None, 3));
     // Its vote of term 3 still stands.
-    let fx = n.deliver(4, RequestVote { term: 3, last_log_index: 9, last_log_term: 9 });
+    let fx = n.deliver(4, RequestVote { term: 3, last_log_index: 9, last_log_term: 9, transfer: false });
     assert_eq!(messages(&fx), vec![(4, Vote { term: 3, granted: false })]);
 }
 
@@ -148,7 +150,7 @@ fn a_candidate_asks_for_votes_with_its_last_log_index_and_term() {
         event("voted", json!({ "term": 3, "for": 1 })),
         event("election_started", json!({ "term": 3, "pre_vote": false })),
     ];
-    want.extend(sends(&PEERS, RequestVote { term: 3, last_log_index: 2, last_log_term: 2 }));
+    want.extend(sends(&PEERS, RequestVote { term: 3, last_log_index: 2, last_log_term: 2, transfer: false }));
     want.push(set_timer("election", 150));
     assert_eq!(fire(&mut n, "election"), want);
 }
@@ -163,7 +165,8 @@ fn a_voter_refuses_a_candidate_whose_log_is_less_up_to_date() {
     let log = [noop(1), noop(2), noop(2)];
     for (last_index, last_term, granted) in [(9, 1, false), (2, 2, false), (3, 2, true), (1, 3, true)] {
         let mut n = server(2, &log);
-        let fx = n.deliver(3, RequestVote { term: 3, last_log_index: last_index, last_log_term: last_term });
+        let fx = n
+            .deliver(3, RequestVote { term: 3, last_log_index: last_index, last_log_term: last_term, transfer: false });
         let mut want = vec![
             persist(durable(3, None, &log)),
             event("term", json!({ "term": 3, "reason": "higher term from node 3" })),
@@ -538,7 +541,7 @@ fn a_read_index_get_at_a_new_leader_waits_for_its_no_op_to_commit() {
 fn a_leader_that_steps_down_fails_its_waiting_reads() {
     let mut n = leader_with(0, &[], reads(ReadMode::ReadIndex));
     n.deliver(7, get(7, 1));
-    let fx = n.deliver(2, RequestVote { term: 5, last_log_index: 9, last_log_term: 4 });
+    let fx = n.deliver(2, RequestVote { term: 5, last_log_index: 9, last_log_term: 4, transfer: false });
     let not_leader = RaftMsg::Reply(Reply { seq: 1, outcome: Outcome::NotLeader { leader: None } });
     assert!(messages(&fx).contains(&(7, not_leader)), "{fx:#?}");
 }
@@ -569,9 +572,9 @@ fn with_leases_a_follower_that_heard_its_leader_recently_ignores_request_vote() 
     n.at(10);
     n.deliver(2, append(1, (0, 0), vec![], 0));
     n.at(159);
-    assert_eq!(n.deliver(3, RequestVote { term: 2, last_log_index: 0, last_log_term: 0 }), vec![]);
+    assert_eq!(n.deliver(3, RequestVote { term: 2, last_log_index: 0, last_log_term: 0, transfer: false }), vec![]);
     n.at(160);
-    let fx = n.deliver(3, RequestVote { term: 2, last_log_index: 0, last_log_term: 0 });
+    let fx = n.deliver(3, RequestVote { term: 2, last_log_index: 0, last_log_term: 0, transfer: false });
     assert!(messages(&fx).contains(&(3, Vote { term: 2, granted: true })), "{fx:#?}");
 }
 
@@ -758,4 +761,87 @@ fn a_restarted_server_recovers_from_snapshot_and_log() {
     let fx = n.deliver(2, append(2, (1, 1), vec![put(1, 6, 1, "a"), noop(2), noop(2)], 3));
     assert_eq!(messages(&fx), vec![(2, ok(2, 4))], "only index 4 is new");
     assert!(fx.contains(&appended(4, &noop(2))) && fx.contains(&event("committed", json!({ "index": 3, "term": 2 }))));
+}
+
+// ---- thesis §3.10: leadership transfer ----
+
+fn transfer(to: NodeId, outcome: &str) -> Fx<RaftMsg> {
+    event("transfer", json!({ "to": to, "outcome": outcome }))
+}
+
+/// §3.10: with the target up to date, the leader sends TimeoutNow at once; while the transfer
+/// is under way it takes no client command (the client is sent on to the target); after an
+/// election timeout with no new leader it gives up and takes commands again.
+#[test]
+fn a_leader_transfers_to_an_up_to_date_follower_at_once_and_takes_no_commands_until_it_gives_up() {
+    let mut n = leader(1, &[noop(1)]);
+    n.deliver(2, ok(2, 2));
+    let (answer, fx) = n.command(&["transfer-leadership", "2"]);
+    assert_eq!(answer, Ok("transferring the leadership of term 2 to node 2".into()));
+    assert_eq!(fx, vec![transfer(2, "started"), set_timer("transfer", 150), send(2, TimeoutNow { term: 2 })]);
+    let refused = Reply { seq: 1, outcome: Outcome::NotLeader { leader: Some(2) } };
+    assert_eq!(n.deliver(6, RaftMsg::Request(request(6, 1, "x", "a"))), vec![send(6, RaftMsg::Reply(refused))]);
+    assert_eq!(n.command(&["transfer-leadership", "3"]).0, Err("a transfer to node 2 is under way".into()));
+    assert_eq!(fire(&mut n, "transfer"), vec![transfer(2, "gave up")]);
+    let fx = n.deliver(6, RaftMsg::Request(request(6, 1, "x", "a")));
+    assert!(fx.contains(&appended(3, &put(2, 6, 1, "a"))), "commands are taken again: {fx:?}");
+}
+
+/// §3.10: a target that lags is first brought up by AppendEntries; TimeoutNow goes once its
+/// matchIndex is the leader's last index.
+#[test]
+fn a_leader_brings_a_lagging_target_up_to_date_before_sending_timeout_now() {
+    let mut n = leader(1, &[noop(1)]);
+    let (answer, fx) = n.command(&["transfer-leadership", "3"]);
+    assert!(answer.is_ok());
+    assert_eq!(
+        fx,
+        vec![transfer(3, "started"), set_timer("transfer", 150), send(3, append(2, (1, 1), vec![noop(2)], 0))]
+    );
+    assert_eq!(n.deliver(3, ok(2, 2)), vec![send(3, TimeoutNow { term: 2 })]);
+    assert_eq!(n.deliver(3, ok(2, 2)), vec![], "a duplicate reply sends nothing more");
+}
+
+/// §3.10: on TimeoutNow of its term a follower stands at once, its RequestVote flagged as a
+/// transfer's; a stale TimeoutNow is ignored.
+#[test]
+fn timeout_now_starts_an_election_at_once_with_the_transfer_flag() {
+    let log = [noop(1), noop(2)];
+    let mut n = server(2, &log);
+    assert_eq!(n.deliver(2, TimeoutNow { term: 1 }), vec![], "from an older term");
+    let mut want = vec![
+        persist(durable(3, Some(1), &log)),
+        event("term", json!({ "term": 3, "reason": "candidate" })),
+        event("voted", json!({ "term": 3, "for": 1 })),
+        event("election_started", json!({ "term": 3, "pre_vote": false })),
+    ];
+    want.extend(sends(&PEERS, RequestVote { term: 3, last_log_index: 2, last_log_term: 2, transfer: true }));
+    want.push(set_timer("election", 150));
+    assert_eq!(n.deliver(2, TimeoutNow { term: 2 }), want);
+}
+
+/// §3.10 with §4.2.3: a follower that heard its leader within the minimum election timeout
+/// ignores a RequestVote, but not one flagged as a leadership transfer's.
+#[test]
+fn a_transfer_vote_is_heard_within_the_minimum_election_timeout() {
+    let mut n = server_with(1, None, &[], RaftParams { read: ReadMode::Lease, ..params() });
+    n.deliver(2, append(1, (0, 0), vec![], 0));
+    let vote = |transfer| RequestVote { term: 2, last_log_index: 0, last_log_term: 0, transfer };
+    assert_eq!(n.deliver(3, vote(false)), vec![], "its leader spoke just now");
+    assert_eq!(messages(&n.deliver(3, vote(true))), vec![(3, Vote { term: 2, granted: true })]);
+}
+
+/// Refusals say why: not the leader, a target outside the configuration, a bad id; a transfer
+/// to the leader itself has nothing to do.
+#[test]
+fn transfer_leadership_refuses_what_makes_no_sense() {
+    let mut f = server(1, &[]);
+    let not_leader = "not the leader, and no leader is known in term 1".to_string();
+    assert_eq!(f.command(&["transfer-leadership", "2"]).0, Err(not_leader));
+    let mut n = leader(1, &[]);
+    assert_eq!(n.command(&["transfer-leadership", "1"]).0, Ok("node 1 already leads term 2".into()));
+    let outside = "node 9 is not in the configuration {1, 2, 3, 4, 5}: it cannot lead".to_string();
+    assert_eq!(n.command(&["transfer-leadership", "9"]).0, Err(outside));
+    assert_eq!(n.command(&["transfer-leadership", "x"]).0, Err("transfer-leadership: \"x\" is not a node id".into()));
+    assert!(n.command(&["transfer-leadership"]).0.unwrap_err().contains("takes one node id"));
 }

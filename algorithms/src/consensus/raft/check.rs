@@ -399,7 +399,8 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
                     outlived.extend(leaders);
                 }
             }
-            RaftEvent::Config { .. } => {} // judged by the membership check
+            RaftEvent::Config { .. } => {}   // judged by the membership check
+            RaftEvent::Transfer { .. } => {} // its election is judged like any other
             RaftEvent::AppliedEntry(entry) => note_applied(&mut machine, &mut applied, entry, "applied", r.node, here),
             RaftEvent::SnapshotTaken(snapshot) => {
                 note_snapshot(&mut machine, &mut applied, &mut snapshots, snapshot, "snapshotted", r.node, here)

@@ -62,6 +62,9 @@ pub enum RaftEvent {
     },
     /// At start, before `log_restored`: the persisted snapshot the server resumes from.
     SnapshotRestored(SnapshotId),
+    /// A leadership transfer to `to` (thesis §3.10): `started`, or `gave up` after an election
+    /// timeout with this server still leading.
+    Transfer { to: NodeId, outcome: String },
 }
 
 impl Event for RaftEvent {}

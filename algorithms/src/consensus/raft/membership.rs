@@ -126,10 +126,7 @@ impl RaftServer {
     /// in force at once). Elsewhere, or while a change is pending, an error that says why.
     pub(super) fn change_membership(&mut self, ctx: &mut Ctx<RaftTimer>, change: Change) -> Result<String, String> {
         if self.role != Role::Leader {
-            return Err(match self.leader {
-                Some(leader) => format!("not the leader: node {leader} leads term {}", self.term()),
-                None => format!("not the leader, and no leader is known in term {}", self.term()),
-            });
+            return Err(self.not_leader());
         }
         let id = match change {
             Change::Add(id) | Change::Remove(id) => id,
@@ -159,6 +156,14 @@ impl RaftServer {
         Ok(format!("configuration {listed:?} appended at index {} in term {}", self.log().last_index(), self.term()))
     }
 
+    /// Why a command for the leader is refused here.
+    pub(super) fn not_leader(&self) -> String {
+        match self.leader {
+            Some(leader) => format!("not the leader: node {leader} leads term {}", self.term()),
+            None => format!("not the leader, and no leader is known in term {}", self.term()),
+        }
+    }
+
     /// A leader whose removal is committed steps down; it stays outside the configuration, so it
     /// never stands again.
     pub(super) fn step_down_if_removed(&mut self, ctx: &mut Ctx<RaftTimer>) {
@@ -173,6 +178,9 @@ impl RaftServer {
     /// whose reads were waiting that it no longer leads.
     pub(super) fn leave_leadership(&mut self, ctx: &mut Ctx<RaftTimer>) {
         ctx.cancel_timer(RaftTimer::Heartbeat);
+        if self.transfer.take().is_some() {
+            ctx.cancel_timer(RaftTimer::Transfer);
+        }
         self.reset_election_timer(ctx);
         for read in std::mem::take(&mut self.reads) {
             let reply = Reply { seq: read.request.seq, outcome: Outcome::NotLeader { leader: None } };

@@ -41,6 +41,11 @@
 //!   is safe only while clocks run at the same rate: a leader whose clock runs slow keeps its
 //!   lease after the others have elected a new leader, and serves stale reads.
 //!
+//! - **Leadership transfer** (thesis §3.10, `transfer-leadership M`): the leader stops taking
+//!   client commands (it answers `NotLeader` naming M), brings M's log up to date, and sends it
+//!   TimeoutNow; M starts an election at once, its RequestVote flagged so that voters hear it
+//!   within the minimum election timeout (§4.2.3). The leader gives up after the maximum
+//!   election timeout and takes commands again.
 //! - **Log compaction** (§7, `snapshot_threshold`): see [`snapshot`] for taking, sending,
 //!   installing and recovering from snapshots.
 //!
@@ -56,6 +61,7 @@ mod event;
 mod log;
 mod membership;
 mod snapshot;
+mod transfer;
 
 pub use check::check_raft;
 pub use event::{EntryId, RaftEvent};
@@ -82,6 +88,10 @@ pub enum RaftMsg {
         term: u64,
         last_log_index: u64,
         last_log_term: u64,
+        /// Sent on a TimeoutNow (thesis §3.10): voters hear it even within the minimum election
+        /// timeout of their leader's last message (§4.2.3 would have them ignore it).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        transfer: bool,
     },
     Vote {
         term: u64,
@@ -113,6 +123,11 @@ pub enum RaftMsg {
     Request(Request),
     /// The answer to a client.
     Reply(Reply),
+    /// Leadership transfer (thesis §3.10): the leader of `term` asks an up-to-date follower to
+    /// start an election at once.
+    TimeoutNow {
+        term: u64,
+    },
     /// §7: the leader's snapshot, for a follower whose next entry it has compacted (in one
     /// message: see [`snapshot`]). `round` as in AppendEntries.
     InstallSnapshot {
@@ -137,6 +152,7 @@ impl Message for RaftMsg {
             RaftMsg::AppendEntriesReply { .. } => "append_entries_reply",
             RaftMsg::Request(_) => "request",
             RaftMsg::Reply(_) => "reply",
+            RaftMsg::TimeoutNow { .. } => "timeout_now",
             RaftMsg::InstallSnapshot { .. } => "install_snapshot",
             RaftMsg::InstallSnapshotReply { .. } => "install_snapshot_reply",
         }
@@ -148,6 +164,8 @@ impl Message for RaftMsg {
 pub enum RaftTimer {
     Election,
     Heartbeat,
+    /// A leadership transfer gives up when this fires (an election timeout after it began).
+    Transfer,
 }
 
 impl Timer for RaftTimer {}
@@ -298,6 +316,8 @@ pub struct RaftServer {
     reads: Vec<PendingRead>,
     /// Followers, with `read = "lease"`: when the current leader was last heard from.
     heard_leader_at: Option<u64>,
+    /// Leaders only: a leadership transfer under way, to whom, and whether TimeoutNow was sent.
+    transfer: Option<(NodeId, bool)>,
 }
 
 /// A get that waits for a heartbeat round (and, until the leader's no-op commits, for its index).
@@ -335,6 +355,7 @@ impl RaftServer {
             acked_round: BTreeMap::new(),
             reads: Vec::new(),
             heard_leader_at: None,
+            transfer: None,
         }
     }
 
@@ -402,7 +423,8 @@ impl RaftServer {
     }
 
     /// "Increment currentTerm, vote for self, send RequestVote RPCs to all other servers."
-    fn start_election(&mut self, ctx: &mut Ctx<RaftTimer>) {
+    /// `transfer`: on a TimeoutNow, the RequestVote flagged as a leadership transfer's.
+    fn start_election(&mut self, ctx: &mut Ctx<RaftTimer>, transfer: bool) {
         self.role = Role::Candidate;
         self.durable.current_term += 1;
         self.durable.voted_for = Some(self.me);
@@ -417,7 +439,7 @@ impl RaftServer {
         }));
         self.votes = BTreeSet::from([self.me]);
         let (last_log_index, last_log_term) = (self.log().last_index(), self.log().last_term());
-        let request = RaftMsg::RequestVote { term, last_log_index, last_log_term };
+        let request = RaftMsg::RequestVote { term, last_log_index, last_log_term, transfer };
         for peer in self.followers() {
             ctx.send(peer, &request); // the members of its configuration: only their votes count
         }
@@ -670,8 +692,9 @@ impl RaftServer {
         (self.params.read == ReadMode::Lease && heard) || membership
     }
 
-    fn on_request_vote(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, term: u64, last_index: u64, last_term: u64) {
-        if self.leader_recently_heard(ctx) {
+    fn on_request_vote(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, vote: VoteRequest) {
+        let VoteRequest { term, last_index, last_term, transfer } = vote;
+        if !transfer && self.leader_recently_heard(ctx) {
             return;
         }
         self.observe_term(ctx, term, from);
@@ -793,6 +816,7 @@ impl RaftServer {
             if self.role != Role::Leader {
                 return; // its removal committed: it no longer leads
             }
+            self.timeout_now_if_caught_up(ctx);
             let sent = self.sent[&from];
             if sent < self.log().last_index() {
                 self.send_append(ctx, from, (index + 1).max(sent + 1), self.params.max_batch);
@@ -815,7 +839,12 @@ impl RaftServer {
 
     fn on_client_request(&mut self, ctx: &mut Ctx<RaftTimer>, request: Request) {
         let read = request.command.read_only();
-        if self.role == Role::Leader && read && self.params.read == ReadMode::Lease && self.holds_lease(ctx) {
+        if let Some((to, _)) = self.transfer.filter(|_| self.role == Role::Leader) {
+            // Transferring: no new commands (nor reads: the transfer overrides the promise a
+            // lease rests on), the client is sent on to the next leader.
+            let reply = Reply { seq: request.seq, outcome: Outcome::NotLeader { leader: Some(to) } };
+            ctx.send(request.client, &RaftMsg::Reply(reply));
+        } else if self.role == Role::Leader && read && self.params.read == ReadMode::Lease && self.holds_lease(ctx) {
             self.answer_read(ctx, &request);
         } else if self.role == Role::Leader && read && self.params.read != ReadMode::Log {
             self.read_index(ctx, request);
@@ -826,6 +855,14 @@ impl RaftServer {
             ctx.send(request.client, &RaftMsg::Reply(reply));
         }
     }
+}
+
+/// A RequestVote's fields, for its handler.
+struct VoteRequest {
+    term: u64,
+    last_index: u64,
+    last_term: u64,
+    transfer: bool,
 }
 
 /// An AppendEntries request's fields, for its handler.
@@ -874,9 +911,11 @@ impl Process for RaftServer {
 
     fn on_message(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, msg: RaftMsg) {
         match msg {
-            RaftMsg::RequestVote { term, last_log_index, last_log_term } => {
-                self.on_request_vote(ctx, from, term, last_log_index, last_log_term)
+            RaftMsg::RequestVote { term, last_log_index, last_log_term, transfer } => {
+                let vote = VoteRequest { term, last_index: last_log_index, last_term: last_log_term, transfer };
+                self.on_request_vote(ctx, from, vote)
             }
+            RaftMsg::TimeoutNow { term } => self.on_timeout_now(ctx, from, term),
             RaftMsg::Vote { term, granted } => {
                 if !self.observe_term(ctx, term, from) && self.role == Role::Candidate && term == self.term() && granted
                 {
@@ -915,8 +954,9 @@ impl Process for RaftServer {
             }
             RaftTimer::Election if self.role != Role::Leader => {
                 self.lose_leader(ctx, "election timeout");
-                self.start_election(ctx);
+                self.start_election(ctx, false);
             }
+            RaftTimer::Transfer => self.abandon_transfer(ctx),
             RaftTimer::Heartbeat if self.role == Role::Leader => {
                 self.heartbeat(ctx);
                 ctx.set_timer(RaftTimer::Heartbeat, self.params.heartbeat_ms * MS);
@@ -930,12 +970,13 @@ impl Process for RaftServer {
             return self.change_membership(ctx, change?);
         }
         match args.first().map(String::as_str) {
+            Some("transfer-leadership") => self.transfer_leadership(ctx, args),
             Some("elect") if !self.config.has(self.me) => {
                 Err(format!("node {} is not in the configuration {:?}: it never stands", self.me, self.config.members))
             }
             Some("elect") if self.role != Role::Leader => {
                 self.lose_leader(ctx, "election requested");
-                self.start_election(ctx);
+                self.start_election(ctx, false);
                 Ok(format!("standing in term {}", self.term()))
             }
             Some("elect") => Ok(format!("already leader of term {}", self.term())),
@@ -955,7 +996,7 @@ impl Process for RaftServer {
                 if self.config.index <= self.commit_index { "committed" } else { "not committed yet" }
             )),
             _ => Err(format!(
-                "unknown command {args:?}; raft knows: elect, log, config, add-server <id>, remove-server <id>"
+                "unknown command {args:?}; raft knows: elect, log, config, add-server <id>, remove-server <id>, transfer-leadership <id>"
             )),
         }
     }
