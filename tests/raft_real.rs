@@ -135,9 +135,10 @@ fn an_isolated_leader_steps_down_at_the_heal() {
     assert!(deposed >= 1, "a leader was deposed by a higher term");
 }
 
-/// `configs/raft-membership.toml`: two spares added, then the leader removes itself twice while
-/// clients run; every property holds, both removed leaders stepped down, and every command was
-/// accepted (a refusal would be a problem, and the run not `held`).
+/// `configs/raft-membership.toml`: two spares added, the leadership transferred to node 1, node 1
+/// removes itself while it leads, then the next leader does, while clients run; every property
+/// holds, both removed leaders stepped down (node 1 one of them), and every command was accepted
+/// (a refusal would be a problem, and the run not `held`).
 #[test]
 fn spares_are_added_and_two_leaders_remove_themselves_on_real_processes() {
     let (summary, run_dir, _scratch) = held("raft-membership", true);
@@ -147,6 +148,8 @@ fn spares_are_added_and_two_leaders_remove_themselves_on_real_processes() {
         .filter(|d| d["reason"] == "removed from the configuration")
         .count();
     assert_eq!(stepped, 2, "two removed leaders stepped down");
+    let node_1 = events(&run_dir, 1, "leader_lost");
+    assert!(node_1.iter().any(|d| d["reason"] == "removed from the configuration"), "node 1 led, and was removed");
     let configs = events(&run_dir, 4, "config");
     assert!(configs.iter().any(|c| c["members"].as_array().is_some_and(|m| m.len() == 5)), "{configs:?}");
 }
