@@ -3,7 +3,8 @@
 //! (`configs/raft-partition.toml`), the old leader cut off with a client that keeps using it
 //! (`configs/raft-old-leader.toml`), Figure 8's schedule and the nemesis for a few seconds,
 //! Figure 8 with the unsafe rule from its config in the simulator, and membership changes with
-//! spares (`configs/raft-membership.toml`). No process may be left behind.
+//! spares (`configs/raft-membership.toml`), and a follower brought up by InstallSnapshot
+//! (`configs/raft-snapshot.toml`). No process may be left behind.
 //! `configs/raft-lease-read-drift.toml` is simulator-only (its file says why; its test is in
 //! `algorithms/tests/consensus/raft.rs`).
 //!
@@ -106,6 +107,24 @@ fn a_killed_leader_restarts_from_its_data_directory_and_the_store_stays_lineariz
     assert!(applied > restored["last_index"].as_u64().unwrap(), "and applied past it after the restart");
 }
 
+/// `configs/raft-snapshot.toml`: node 3 is killed for 3 s while the leader snapshots every 20
+/// entries; at its return the leader sends its snapshot, node 3 installs it (after persisting it
+/// in its data directory) and catches up; every property holds across the snapshots, and the
+/// summary lists the install.
+#[test]
+fn a_follower_behind_the_leaders_snapshot_is_brought_up_by_install_snapshot_on_real_processes() {
+    let (summary, run_dir, _scratch) = held("raft-snapshot", false);
+    let snapshots = &summary["metrics"]["snapshots"];
+    assert!(snapshots["taken"].as_u64().unwrap() >= 6, "{summary:#}");
+    let installs = snapshots["installed"].as_array().unwrap();
+    assert!(installs.iter().any(|i| i["node"] == 3 && i["bytes"].as_u64().unwrap() > 0), "{summary:#}");
+    let installed = events(&run_dir, 3, "snapshot_installed");
+    let applied_after = events(&run_dir, 3, "applied_entry")
+        .into_iter()
+        .filter(|a| a["index"].as_u64() > installed[0]["index"].as_u64());
+    assert!(applied_after.count() > 0, "node 3 applied entries past the snapshot it installed");
+}
+
 /// The leader, cut off from everyone, cannot commit; at the heal it sees the newer term and
 /// steps down.
 #[test]
@@ -116,9 +135,10 @@ fn an_isolated_leader_steps_down_at_the_heal() {
     assert!(deposed >= 1, "a leader was deposed by a higher term");
 }
 
-/// `configs/raft-membership.toml`: two spares added, then the leader removes itself twice while
-/// clients run; every property holds, both removed leaders stepped down, and every command was
-/// accepted (a refusal would be a problem, and the run not `held`).
+/// `configs/raft-membership.toml`: two spares added, the leadership transferred to node 1, node 1
+/// removes itself while it leads, then the next leader does, while clients run; every property
+/// holds, both removed leaders stepped down (node 1 one of them), and every command was accepted
+/// (a refusal would be a problem, and the run not `held`).
 #[test]
 fn spares_are_added_and_two_leaders_remove_themselves_on_real_processes() {
     let (summary, run_dir, _scratch) = held("raft-membership", true);
@@ -128,6 +148,8 @@ fn spares_are_added_and_two_leaders_remove_themselves_on_real_processes() {
         .filter(|d| d["reason"] == "removed from the configuration")
         .count();
     assert_eq!(stepped, 2, "two removed leaders stepped down");
+    let node_1 = events(&run_dir, 1, "leader_lost");
+    assert!(node_1.iter().any(|d| d["reason"] == "removed from the configuration"), "node 1 led, and was removed");
     let configs = events(&run_dir, 4, "config");
     assert!(configs.iter().any(|c| c["members"].as_array().is_some_and(|m| m.len() == 5)), "{configs:?}");
 }

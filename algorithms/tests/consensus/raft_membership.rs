@@ -1,6 +1,6 @@
 //! Raft's membership changes in the simulator: the schedule of `configs/raft-membership.toml`
-//! (three servers, two spares, three clients; add 4, add 5, the leader removes itself, the next
-//! leader removes itself too) over many seeds, every property held.
+//! (three servers, two spares, three clients; add 4, add 5, the leadership transferred to node 1
+//! and node 1 removed, the next leader removes itself too) over many seeds, every property held.
 
 use crate::common::*;
 use algorithms::faults::{Action, FaultSpec, Target};
@@ -14,12 +14,15 @@ fn command(at: f64, args: &[&str]) -> FaultSpec {
     fault(at, Action::Command { node: Target::Leader, args: args.iter().map(|a| a.to_string()).collect() })
 }
 
-/// The changes of `configs/raft-membership.toml`, each a second after the one before.
+/// The changes of `configs/raft-membership.toml`: add 4, add 5, the leadership transferred to
+/// node 1 (thesis §3.10) and node 1 removed while it leads, then whoever leads next removed.
 fn changes() -> Vec<FaultSpec> {
+    let at_node_1 = Action::Command { node: Target::Id(1), args: vec!["remove-server".into(), "1".into()] };
     vec![
         command(1.0, &["add-server", "4"]),
         command(2.0, &["add-server", "5"]),
-        command(3.0, &["remove-server", "{node}"]),
+        command(2.7, &["transfer-leadership", "1"]),
+        fault(3.0, at_node_1),
         command(4.5, &["remove-server", "{node}"]),
     ]
 }
@@ -45,11 +48,11 @@ fn final_configs(outcome: &algorithms::sim::SimOutcome) -> Vec<Vec<u64>> {
         .collect()
 }
 
-/// 25 seeds (the config's sweep is 200; 100 seeds of this test held too): every property held (the two removed leaders stepped down, each change waited for
-/// the one before), every command accepted, and the members of the final configuration of three
+/// 25 seeds (the config's sweep is 200): every property held (the two removed leaders stepped
+/// down, node 1 first, each change waited for the one before), every command accepted, and the members of the final configuration of three
 /// servers (an added spare may have led, and removed itself) agree on it.
 #[test]
-fn adding_two_spares_and_removing_two_leaders_holds_every_property_over_25_seeds() {
+fn adding_two_spares_transferring_to_node_1_and_removing_it_and_the_next_leader_holds_over_25_seeds() {
     for seed in 0..25 {
         let (outcome, report) = run(&membership(seed, changes()));
         for p in &report.properties {
@@ -62,6 +65,11 @@ fn adding_two_spares_and_removing_two_leaders_holds_every_property_over_25_seeds
             .collect();
         assert!(refused.is_empty(), "seed {seed}: {refused:?}");
         assert_eq!(property(&report, "removed_leader_steps_down").judged, 2, "seed {seed}");
+        let removed = outcome.records.iter().find(|r| {
+            r.event_name() == Some("leader_lost")
+                && matches!(&r.what, algorithms::trace::What::Event { data, .. } if data["reason"] == "removed from the configuration")
+        });
+        assert_eq!(removed.map(|r| r.node), Some(1), "seed {seed}: node 1, led by transfer, was removed first");
         let configs = final_configs(&outcome);
         let members = configs.iter().find(|c| c.len() == 3).unwrap_or_else(|| panic!("seed {seed}: {configs:?}"));
         // A removed server may never hear of its removal (the leader stops replicating to it).

@@ -4,12 +4,15 @@
 //! (`tests/election/rules_raft.rs`); here are those that the log changes.
 
 use crate::common::rules::*;
-use algorithms::consensus::raft::{Durable, Entry, Log, Op, RaftMsg, RaftParams, RaftServer, ReadMode};
+use algorithms::consensus::raft::{Durable, Entry, Log, Op, RaftMsg, RaftParams, RaftServer, ReadMode, Snapshot};
+use algorithms::service::kv::KvStore;
 use algorithms::service::{Command, Outcome, Reply, Request};
 use algorithms::{NodeId, Status};
 use serde_json::{json, Value};
 
-use RaftMsg::{AppendEntries, AppendEntriesReply, RequestVote, Vote};
+use RaftMsg::{
+    AppendEntries, AppendEntriesReply, InstallSnapshot, InstallSnapshotReply, RequestVote, TimeoutNow, Vote,
+};
 
 const PEERS: [NodeId; 4] = [2, 3, 4, 5];
 
@@ -51,7 +54,7 @@ fn appended(index: u64, e: &Entry) -> Fx<RaftMsg> {
 /// Node 1 of five, restarted from stable storage with this term, vote and log; `p` its params.
 fn server_with(term: u64, voted_for: Option<NodeId>, log: &[Entry], p: RaftParams) -> Node<RaftServer> {
     let mut n = Node::new(1, &PEERS, RaftServer::new(1, p));
-    let state = Durable { current_term: term, voted_for, log: Log::from_entries(log.to_vec()) };
+    let state = Durable { current_term: term, voted_for, log: Log::from_entries(log.to_vec()), snapshot: None };
     n.stored = Some(rmp_serde::to_vec_named(&state).unwrap());
     n.start();
     n
@@ -113,8 +116,13 @@ fn a_restarted_server_resumes_term_vote_and_log_from_stable_storage() {
     let mut n = Node::new(1, &PEERS, RaftServer::new(1, params()));
     let log = [noop(1), put(2, 6, 1, "a")];
     n.stored = Some(
-        rmp_serde::to_vec_named(&Durable { current_term: 3, voted_for: Some(2), log: Log::from_entries(log.to_vec()) })
-            .unwrap(),
+        rmp_serde::to_vec_named(&Durable {
+            current_term: 3,
+            voted_for: Some(2),
+            log: Log::from_entries(log.to_vec()),
+            snapshot: None,
+        })
+        .unwrap(),
     );
     assert_eq!(
         n.start(),
@@ -126,7 +134,7 @@ fn a_restarted_server_resumes_term_vote_and_log_from_stable_storage() {
     );
     assert_eq!(n.status(), status("follower", None, 3));
     // Its vote of term 3 still stands.
-    let fx = n.deliver(4, RequestVote { term: 3, last_log_index: 9, last_log_term: 9 });
+    let fx = n.deliver(4, RequestVote { term: 3, last_log_index: 9, last_log_term: 9, transfer: false });
     assert_eq!(messages(&fx), vec![(4, Vote { term: 3, granted: false })]);
 }
 
@@ -142,7 +150,7 @@ fn a_candidate_asks_for_votes_with_its_last_log_index_and_term() {
         event("voted", json!({ "term": 3, "for": 1 })),
         event("election_started", json!({ "term": 3, "pre_vote": false })),
     ];
-    want.extend(sends(&PEERS, RequestVote { term: 3, last_log_index: 2, last_log_term: 2 }));
+    want.extend(sends(&PEERS, RequestVote { term: 3, last_log_index: 2, last_log_term: 2, transfer: false }));
     want.push(set_timer("election", 150));
     assert_eq!(fire(&mut n, "election"), want);
 }
@@ -157,7 +165,8 @@ fn a_voter_refuses_a_candidate_whose_log_is_less_up_to_date() {
     let log = [noop(1), noop(2), noop(2)];
     for (last_index, last_term, granted) in [(9, 1, false), (2, 2, false), (3, 2, true), (1, 3, true)] {
         let mut n = server(2, &log);
-        let fx = n.deliver(3, RequestVote { term: 3, last_log_index: last_index, last_log_term: last_term });
+        let fx = n
+            .deliver(3, RequestVote { term: 3, last_log_index: last_index, last_log_term: last_term, transfer: false });
         let mut want = vec![
             persist(durable(3, None, &log)),
             event("term", json!({ "term": 3, "reason": "higher term from node 3" })),
@@ -532,7 +541,7 @@ fn a_read_index_get_at_a_new_leader_waits_for_its_no_op_to_commit() {
 fn a_leader_that_steps_down_fails_its_waiting_reads() {
     let mut n = leader_with(0, &[], reads(ReadMode::ReadIndex));
     n.deliver(7, get(7, 1));
-    let fx = n.deliver(2, RequestVote { term: 5, last_log_index: 9, last_log_term: 4 });
+    let fx = n.deliver(2, RequestVote { term: 5, last_log_index: 9, last_log_term: 4, transfer: false });
     let not_leader = RaftMsg::Reply(Reply { seq: 1, outcome: Outcome::NotLeader { leader: None } });
     assert!(messages(&fx).contains(&(7, not_leader)), "{fx:#?}");
 }
@@ -563,9 +572,9 @@ fn with_leases_a_follower_that_heard_its_leader_recently_ignores_request_vote() 
     n.at(10);
     n.deliver(2, append(1, (0, 0), vec![], 0));
     n.at(159);
-    assert_eq!(n.deliver(3, RequestVote { term: 2, last_log_index: 0, last_log_term: 0 }), vec![]);
+    assert_eq!(n.deliver(3, RequestVote { term: 2, last_log_index: 0, last_log_term: 0, transfer: false }), vec![]);
     n.at(160);
-    let fx = n.deliver(3, RequestVote { term: 2, last_log_index: 0, last_log_term: 0 });
+    let fx = n.deliver(3, RequestVote { term: 2, last_log_index: 0, last_log_term: 0, transfer: false });
     assert!(messages(&fx).contains(&(3, Vote { term: 2, granted: true })), "{fx:#?}");
 }
 
@@ -576,4 +585,263 @@ fn a_lease_as_long_as_the_election_timeout_is_refused() {
     let err = RaftParams { lease_ms: 150, ..reads(ReadMode::Lease) }.validate(5).unwrap_err();
     assert!(err.contains("params.lease_ms") && err.contains("params.election_timeout_min_ms"), "{err}");
     assert_eq!(RaftParams { lease_ms: 150, ..reads(ReadMode::ReadIndex) }.validate(5), Ok(()));
+}
+
+// ---- §7: log compaction by snapshot ----
+
+/// A snapshot of the state machine `store` up to `last` (at `index`), all five servers members.
+fn snapshot(index: u64, last: &Entry, store: KvStore) -> Snapshot {
+    Snapshot { index, term: last.term, digest: last.digest(), config_index: 0, members: vec![1, 2, 3, 4, 5], store }
+}
+
+/// The state after `put(_, 6, 1, "a")`.
+fn store_a() -> KvStore {
+    let mut store = KvStore::new();
+    store.apply(&request(6, 1, "x", "a"));
+    store
+}
+
+fn with_snapshot(term: u64, log: &[Entry], snapshot: &Snapshot) -> Durable {
+    let log = Log::from_entries(log.to_vec());
+    Durable { current_term: term, voted_for: None, log, snapshot: Some(snapshot.clone()) }
+}
+
+/// Node 1 restarted from `durable`, with a snapshot threshold of 2.
+fn restored(durable: &Durable) -> Node<RaftServer> {
+    let mut n = Node::new(1, &PEERS, RaftServer::new(1, RaftParams { snapshot_threshold: 2, ..params() }));
+    n.stored = Some(rmp_serde::to_vec_named(durable).unwrap());
+    n.start();
+    n
+}
+
+fn snapshot_event(name: &str, s: &Snapshot) -> Fx<RaftMsg> {
+    event(name, serde_json::to_value(s.id()).unwrap())
+}
+
+/// `snapshot_installed`: the snapshot's name, and the leader it came from.
+fn installed(s: &Snapshot, from: NodeId) -> Fx<RaftMsg> {
+    let mut data = serde_json::to_value(s.id()).unwrap();
+    data["from"] = json!(from);
+    event("snapshot_installed", data)
+}
+
+/// §7: once `snapshot_threshold` entries are applied past the last snapshot, the server writes a
+/// snapshot of its store and session table, with the last entry's index and term and the
+/// configuration in force, persists it with the log after it, and traces it.
+#[test]
+fn a_server_snapshots_once_it_has_applied_the_threshold_and_discards_the_log_up_to_it() {
+    let log = [noop(1), put(1, 6, 1, "a"), noop(1)];
+    let mut n = Node::new(1, &PEERS, RaftServer::new(1, RaftParams { snapshot_threshold: 2, ..params() }));
+    n.stored = Some(
+        rmp_serde::to_vec_named(&Durable {
+            current_term: 1,
+            log: Log::from_entries(log.to_vec()),
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    n.start();
+    let taken = snapshot(2, &log[1], store_a());
+    let fx = n.deliver(2, append(1, (3, 1), vec![], 2));
+    let want = vec![
+        event("leader", json!({ "leader": 2, "term": 1 })),
+        set_timer("election", 150),
+        event("committed", json!({ "index": 2, "term": 1 })),
+        event("applied_entry", id(1, &log[0])),
+        event("applied_entry", id(2, &log[1])),
+        event("applied", json!({ "index": 2, "client": 6, "seq": 1, "f": "put", "key": "x" })),
+        persist(serde_json::to_value(with_snapshot(1, &log[2..], &taken)).unwrap()),
+        snapshot_event("snapshot_taken", &taken),
+        send(2, ok(1, 3)),
+    ];
+    assert_eq!(fx, want);
+    let (answer, _) = n.command(&["log"]);
+    assert_eq!(answer.unwrap(), "term 1, log ends at index 3 (term 1), commit index 2, applied 2, snapshot at index 2");
+}
+
+/// §7: a leader whose follower needs an entry it has compacted sends InstallSnapshot in place
+/// of AppendEntries; on the reply, matchIndex is the snapshot's index and the entries after it
+/// follow at once.
+#[test]
+fn a_leader_sends_its_snapshot_to_a_follower_that_needs_compacted_entries_then_the_entries_after_it() {
+    let snap = snapshot(2, &put(1, 6, 1, "a"), store_a());
+    let mut n = restored(&with_snapshot(1, &[noop(1)], &snap));
+    fire(&mut n, "election");
+    n.deliver(2, Vote { term: 2, granted: true });
+    n.deliver(3, Vote { term: 2, granted: true });
+    assert_eq!(n.status(), status("leader", Some(1), 2));
+    // Node 2's log is too short for index 3: back to index 1, inside the snapshot.
+    let fx = n.deliver(2, refused(2, 1, None));
+    assert_eq!(fx, vec![send(2, InstallSnapshot { term: 2, snapshot: snap.clone(), round: 0 })]);
+    let fx = n.deliver(2, InstallSnapshotReply { term: 2, index: 2, round: 0 });
+    assert_eq!(fx, vec![send(2, append(2, (2, 1), vec![noop(1), noop(2)], 2))]);
+    // Until then, a heartbeat to a follower that needs the snapshot goes after its last entry.
+    let fx = n.deliver(3, refused(2, 1, None));
+    assert_eq!(fx, vec![send(3, InstallSnapshot { term: 2, snapshot: snap, round: 0 })]);
+    let beat = fire(&mut n, "heartbeat");
+    assert!(beat.contains(&send(3, in_round(append(2, (2, 1), vec![], 2), 1))), "{beat:?}");
+}
+
+/// §7, the follower: a snapshot whose last entry its log holds keeps the entries after it; the
+/// snapshot and the log go to stable storage before the reply.
+#[test]
+fn a_follower_installing_a_snapshot_keeps_the_suffix_that_matches() {
+    let log = [noop(1), put(1, 6, 1, "a"), noop(2)];
+    let mut n = server(2, &log);
+    let snap = snapshot(2, &log[1], store_a());
+    let fx = n.deliver(2, InstallSnapshot { term: 2, snapshot: snap.clone(), round: 4 });
+    let want = vec![
+        event("leader", json!({ "leader": 2, "term": 2 })),
+        set_timer("election", 150),
+        persist(serde_json::to_value(with_snapshot(2, &log[2..], &snap)).unwrap()),
+        installed(&snap, 2),
+        send(2, InstallSnapshotReply { term: 2, index: 2, round: 4 }),
+    ];
+    assert_eq!(fx, want);
+    let (answer, _) = n.command(&["log"]);
+    assert_eq!(answer.unwrap(), "term 2, log ends at index 3 (term 2), commit index 2, applied 2, snapshot at index 2");
+}
+
+/// §7: "if the existing log entry has the same index and term as the snapshot's last included
+/// entry, retain log entries following it"; otherwise the whole log goes (what followed the
+/// conflicting entry is traced as `truncated`).
+#[test]
+fn a_follower_installing_a_snapshot_that_conflicts_discards_its_whole_log() {
+    let log = [noop(1), noop(1), noop(2), noop(2)];
+    let mut n = server(3, &log);
+    let snap = snapshot(3, &put(3, 6, 1, "a"), store_a());
+    let fx = n.deliver(2, InstallSnapshot { term: 3, snapshot: snap.clone(), round: 0 });
+    let want = vec![
+        event("leader", json!({ "leader": 2, "term": 3 })),
+        set_timer("election", 150),
+        persist(serde_json::to_value(with_snapshot(3, &[], &snap)).unwrap()),
+        event("truncated", json!({ "from": 4, "removed": [id(4, &noop(2))] })),
+        installed(&snap, 2),
+        send(2, InstallSnapshotReply { term: 3, index: 3, round: 0 }),
+    ];
+    assert_eq!(fx, want);
+}
+
+/// A snapshot no newer than what the follower has committed (a late or duplicated one) changes
+/// nothing: it is only answered. From a stale term it is refused with the newer term.
+#[test]
+fn an_older_snapshot_is_ignored_and_a_stale_leaders_refused() {
+    let newer = snapshot(3, &put(2, 6, 1, "a"), store_a());
+    let mut n = restored(&with_snapshot(2, &[noop(2)], &newer));
+    let older = snapshot(2, &noop(1), KvStore::new());
+    let fx = n.deliver(2, InstallSnapshot { term: 2, snapshot: older.clone(), round: 0 });
+    let want = vec![
+        event("leader", json!({ "leader": 2, "term": 2 })),
+        set_timer("election", 150),
+        send(2, InstallSnapshotReply { term: 2, index: 2, round: 0 }),
+    ];
+    assert_eq!(fx, want);
+    let fx = n.deliver(3, InstallSnapshot { term: 1, snapshot: older, round: 0 });
+    assert_eq!(fx, vec![send(3, InstallSnapshotReply { term: 2, index: 0, round: 0 })]);
+}
+
+/// A restarted server resumes from its snapshot and the log after it: commitIndex and
+/// lastApplied at the snapshot's index, the store the snapshot's. An AppendEntries that starts
+/// inside the snapshot is compared from past it.
+#[test]
+fn a_restarted_server_recovers_from_snapshot_and_log() {
+    let snap = snapshot(2, &put(1, 6, 1, "a"), store_a());
+    let durable = with_snapshot(2, &[noop(2)], &snap);
+    let mut n = Node::new(1, &PEERS, RaftServer::new(1, params()));
+    n.stored = Some(rmp_serde::to_vec_named(&durable).unwrap());
+    let want = vec![
+        event("term", json!({ "term": 2, "reason": "start", "voted_for": null })),
+        snapshot_event("snapshot_restored", &snap),
+        event("log_restored", json!({ "last_index": 3, "last_term": 2 })),
+        set_timer("election", 150),
+    ];
+    assert_eq!(n.start(), want);
+    let (answer, _) = n.command(&["log"]);
+    assert_eq!(answer.unwrap(), "term 2, log ends at index 3 (term 2), commit index 2, applied 2, snapshot at index 2");
+    let fx = n.deliver(2, append(2, (1, 1), vec![put(1, 6, 1, "a"), noop(2), noop(2)], 3));
+    assert_eq!(messages(&fx), vec![(2, ok(2, 4))], "only index 4 is new");
+    assert!(fx.contains(&appended(4, &noop(2))) && fx.contains(&event("committed", json!({ "index": 3, "term": 2 }))));
+}
+
+// ---- thesis §3.10: leadership transfer ----
+
+fn transfer(to: NodeId, outcome: &str) -> Fx<RaftMsg> {
+    event("transfer", json!({ "to": to, "outcome": outcome }))
+}
+
+/// §3.10: with the target up to date, the leader sends TimeoutNow at once; while the transfer
+/// is under way it takes no client command (the client is sent on to the target); after an
+/// election timeout with no new leader it gives up and takes commands again.
+#[test]
+fn a_leader_transfers_to_an_up_to_date_follower_at_once_and_takes_no_commands_until_it_gives_up() {
+    let mut n = leader(1, &[noop(1)]);
+    n.deliver(2, ok(2, 2));
+    let (answer, fx) = n.command(&["transfer-leadership", "2"]);
+    assert_eq!(answer, Ok("transferring the leadership of term 2 to node 2".into()));
+    assert_eq!(fx, vec![transfer(2, "started"), set_timer("transfer", 150), send(2, TimeoutNow { term: 2 })]);
+    let refused = Reply { seq: 1, outcome: Outcome::NotLeader { leader: Some(2) } };
+    assert_eq!(n.deliver(6, RaftMsg::Request(request(6, 1, "x", "a"))), vec![send(6, RaftMsg::Reply(refused))]);
+    assert_eq!(n.command(&["transfer-leadership", "3"]).0, Err("a transfer to node 2 is under way".into()));
+    assert_eq!(fire(&mut n, "transfer"), vec![transfer(2, "gave up")]);
+    let fx = n.deliver(6, RaftMsg::Request(request(6, 1, "x", "a")));
+    assert!(fx.contains(&appended(3, &put(2, 6, 1, "a"))), "commands are taken again: {fx:?}");
+}
+
+/// §3.10: a target that lags is first brought up by AppendEntries; TimeoutNow goes once its
+/// matchIndex is the leader's last index.
+#[test]
+fn a_leader_brings_a_lagging_target_up_to_date_before_sending_timeout_now() {
+    let mut n = leader(1, &[noop(1)]);
+    let (answer, fx) = n.command(&["transfer-leadership", "3"]);
+    assert!(answer.is_ok());
+    assert_eq!(
+        fx,
+        vec![transfer(3, "started"), set_timer("transfer", 150), send(3, append(2, (1, 1), vec![noop(2)], 0))]
+    );
+    assert_eq!(n.deliver(3, ok(2, 2)), vec![send(3, TimeoutNow { term: 2 })]);
+    assert_eq!(n.deliver(3, ok(2, 2)), vec![], "a duplicate reply sends nothing more");
+}
+
+/// §3.10: on TimeoutNow of its term a follower stands at once, its RequestVote flagged as a
+/// transfer's; a stale TimeoutNow is ignored.
+#[test]
+fn timeout_now_starts_an_election_at_once_with_the_transfer_flag() {
+    let log = [noop(1), noop(2)];
+    let mut n = server(2, &log);
+    assert_eq!(n.deliver(2, TimeoutNow { term: 1 }), vec![], "from an older term");
+    let mut want = vec![
+        persist(durable(3, Some(1), &log)),
+        event("term", json!({ "term": 3, "reason": "candidate" })),
+        event("voted", json!({ "term": 3, "for": 1 })),
+        event("election_started", json!({ "term": 3, "pre_vote": false })),
+    ];
+    want.extend(sends(&PEERS, RequestVote { term: 3, last_log_index: 2, last_log_term: 2, transfer: true }));
+    want.push(set_timer("election", 150));
+    assert_eq!(n.deliver(2, TimeoutNow { term: 2 }), want);
+}
+
+/// §3.10 with §4.2.3: a follower that heard its leader within the minimum election timeout
+/// ignores a RequestVote, but not one flagged as a leadership transfer's.
+#[test]
+fn a_transfer_vote_is_heard_within_the_minimum_election_timeout() {
+    let mut n = server_with(1, None, &[], RaftParams { read: ReadMode::Lease, ..params() });
+    n.deliver(2, append(1, (0, 0), vec![], 0));
+    let vote = |transfer| RequestVote { term: 2, last_log_index: 0, last_log_term: 0, transfer };
+    assert_eq!(n.deliver(3, vote(false)), vec![], "its leader spoke just now");
+    assert_eq!(messages(&n.deliver(3, vote(true))), vec![(3, Vote { term: 2, granted: true })]);
+}
+
+/// Refusals say why: not the leader, a target outside the configuration, a bad id; a transfer
+/// to the leader itself has nothing to do.
+#[test]
+fn transfer_leadership_refuses_what_makes_no_sense() {
+    let mut f = server(1, &[]);
+    let not_leader = "not the leader, and no leader is known in term 1".to_string();
+    assert_eq!(f.command(&["transfer-leadership", "2"]).0, Err(not_leader));
+    let mut n = leader(1, &[]);
+    assert_eq!(n.command(&["transfer-leadership", "1"]).0, Ok("node 1 already leads term 2".into()));
+    let outside = "node 9 is not in the configuration {1, 2, 3, 4, 5}: it cannot lead".to_string();
+    assert_eq!(n.command(&["transfer-leadership", "9"]).0, Err(outside));
+    assert_eq!(n.command(&["transfer-leadership", "x"]).0, Err("transfer-leadership: \"x\" is not a node id".into()));
+    assert!(n.command(&["transfer-leadership"]).0.unwrap_err().contains("takes one node id"));
 }

@@ -100,7 +100,7 @@ fn a_server_outside_its_configuration_never_stands() {
 fn an_election_asks_and_counts_the_members_of_the_configuration_only() {
     let mut n = server(1);
     let fx = fire(&mut n, "election");
-    let request = RequestVote { term: 1, last_log_index: 0, last_log_term: 0 };
+    let request = RequestVote { term: 1, last_log_index: 0, last_log_term: 0, transfer: false };
     assert_eq!(messages(&fx), vec![(2, request.clone()), (3, request)]);
     assert_eq!(n.deliver(4, Vote { term: 1, granted: true }), vec![], "a spare's vote counts for nothing");
     assert_eq!(n.status().role, "candidate");
@@ -223,13 +223,13 @@ fn a_server_that_heard_a_leader_recently_and_a_leader_ignore_request_vote() {
     n.at(10);
     n.deliver(1, append(1, (0, 0), vec![], 0));
     n.at(159);
-    assert_eq!(n.deliver(3, RequestVote { term: 7, last_log_index: 9, last_log_term: 9 }), vec![]);
+    assert_eq!(n.deliver(3, RequestVote { term: 7, last_log_index: 9, last_log_term: 9, transfer: false }), vec![]);
     n.at(160);
-    let fx = n.deliver(3, RequestVote { term: 7, last_log_index: 9, last_log_term: 9 });
+    let fx = n.deliver(3, RequestVote { term: 7, last_log_index: 9, last_log_term: 9, transfer: false });
     assert!(messages(&fx).contains(&(3, Vote { term: 7, granted: true })), "{fx:#?}");
     let mut l = leader();
     l.at(10_000);
-    assert_eq!(l.deliver(3, RequestVote { term: 9, last_log_index: 9, last_log_term: 9 }), vec![]);
+    assert_eq!(l.deliver(3, RequestVote { term: 9, last_log_index: 9, last_log_term: 9, transfer: false }), vec![]);
     assert_eq!(l.status().role, "leader");
 }
 

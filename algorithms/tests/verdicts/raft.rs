@@ -19,7 +19,10 @@ pub const CASES: &[Entry] = &[
     case!("raft", "leader_completeness", Violating, raft_a_committed_entry_deleted),
     case!("raft", "leader_completeness", NothingToJudge, raft_commits_but_no_later_leader),
     case!("raft", "state_machine_safety", Violating, raft_two_commands_applied_at_one_index),
+    case!("raft", "state_machine_safety", Violating, raft_a_snapshot_disagrees_with_what_another_applied),
+    case!("raft", "state_machine_safety", Violating, raft_two_snapshots_at_one_index_hold_different_states),
     case!("raft", "state_machine_safety", NothingToJudge, raft_one_server_appends_alone),
+    case!("raft", "state_machine_safety", NothingToJudge, raft_one_snapshot_alone),
     case!("raft", "configuration_quorums", Violating, raft_elected_by_a_minority_of_its_configuration),
     case!("raft", "configuration_quorums", Violating, raft_a_commit_without_a_majority_of_the_new_configuration),
     case!("raft", "configuration_quorums", NothingToJudge, raft_nobody_elected),
@@ -191,6 +194,36 @@ fn raft_two_commands_applied_at_one_index() -> Execution {
     let mut t = Trace::new(5);
     t.event(100, 1, "applied_entry", entry(1, 1, "put-x-1"));
     t.event(110, 2, "applied_entry", entry(1, 2, "put-x-2"));
+    t.end(1000)
+}
+
+fn snapshot(index: u64, term: u64, digest: &str, state: &str) -> serde_json::Value {
+    json!({ "index": index, "term": term, "digest": digest, "bytes": 120, "state": state })
+}
+
+/// `unsafe_snapshot_uncommitted`: node 1, a deposed leader, snapshotted its uncommitted index 2 of
+/// term 1; node 2 applies index 2 of term 2, what the next leader committed there.
+fn raft_a_snapshot_disagrees_with_what_another_applied() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "snapshot_taken", snapshot(2, 1, "put-x-1", "s1"));
+    t.event(200, 2, "applied_entry", entry(2, 2, "put-x-2"));
+    t.end(1000)
+}
+
+/// Nodes 1 and 3 snapshot index 2 with the same last entry but different states.
+fn raft_two_snapshots_at_one_index_hold_different_states() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "snapshot_taken", snapshot(2, 1, "put-x-1", "s1"));
+    let mut installed = snapshot(2, 1, "put-x-1", "s2");
+    installed["from"] = json!(1);
+    t.event(200, 3, "snapshot_installed", installed);
+    t.end(1000)
+}
+
+/// One server snapshots, nobody else applies that index: nothing compared.
+fn raft_one_snapshot_alone() -> Execution {
+    let mut t = Trace::new(5);
+    t.event(100, 1, "snapshot_taken", snapshot(2, 1, "put-x-1", "s1"));
     t.end(1000)
 }
 

@@ -5,12 +5,19 @@
 //! compared), and follows who leads which term (`elected`), what each server commits
 //! (`committed`: every entry up to the index) and applies (`applied`).
 //!
+//! A snapshot (§7) stands for every entry up to its index. Taken, it changes nothing in the
+//! rebuilt log (compaction deletes no entry); installed or restored, the slots it covers become
+//! unknown but for its last entry, which it names. For State Machine Safety a snapshot counts as
+//! applying its last entry (by Log Matching, the same last entry means the same prefix), and two
+//! snapshots at one index must hold the same state; so a server's applied sequence may begin at a
+//! snapshot, and a snapshot that disagrees with what others applied at its index is a violation.
+//!
 //! Besides Figure 3, old leaders are neutralized (§5.1, the course's "neutralizing old
 //! leaders"): `stale_leader_commits_nothing` holds that once an entry of a higher term is
 //! committed, no leader of an older term commits an entry the newer leader lacks, and the `deposed_entries` metric follows what such a leader appended but
 //! could not commit: where it was truncated, and where its client's retry was applied instead.
 
-use super::event::{EntryId, RaftEvent};
+use super::event::{EntryId, RaftEvent, SnapshotId};
 use super::log::{Entry, Op};
 use super::RaftParams;
 use crate::algorithm::PropertyInfo;
@@ -91,6 +98,18 @@ impl Server {
     }
 }
 
+/// A snapshot installed or restored into a rebuilt log: the slots up to it become unknown but its
+/// last; a suffix that did not follow it was already `truncated`.
+pub(super) fn cover(log: &mut Vec<Slot>, snapshot: &SnapshotId) {
+    let last = snapshot.index as usize;
+    if last == 0 {
+        return;
+    }
+    log.resize(log.len().max(last), None);
+    log[..last].fill(None);
+    log[last - 1] = Some((snapshot.term, snapshot.digest.clone()));
+}
+
 /// The first server's copy of an entry of one index and term: its digest, the term before it (if
 /// known), the server and the record.
 type FirstHeld = (String, Option<u64>, NodeId, EventRef);
@@ -152,7 +171,8 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
     // (index, term) → the digest and the term before it, from the first server that held it.
     let mut entries: BTreeMap<(u64, u64), FirstHeld> = BTreeMap::new();
     let mut committed: BTreeMap<u64, Committed> = BTreeMap::new();
-    let mut applied: BTreeMap<u64, (EntryId, NodeId, EventRef)> = BTreeMap::new();
+    let mut applied: Applied = BTreeMap::new();
+    let mut snapshots: Snapshots = BTreeMap::new();
     let mut commands: BTreeSet<u64> = BTreeSet::new();
     // Committed entries deleted from a log (index → node, when), and the index whose entry a
     // later leader lacked: the overwritten committed entry a violation names.
@@ -379,24 +399,24 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
                     outlived.extend(leaders);
                 }
             }
-            RaftEvent::Config { .. } => {} // judged by the membership check
-            RaftEvent::AppliedEntry(entry) => match applied.get(&entry.index) {
-                None => {
-                    applied.insert(entry.index, (entry, r.node, here));
-                }
-                Some((first, other, at)) => {
-                    machine.judged += 1;
-                    if first.term != entry.term || first.digest != entry.digest {
-                        machine.violate(
-                            format!(
-                                "at index {}: node {other} applied the entry of term {} ({}), node {} the entry of term {} ({})",
-                                entry.index, first.term, short(&first.digest), r.node, entry.term, short(&entry.digest)
-                            ),
-                            vec![at.clone(), here],
-                        );
-                    }
-                }
-            },
+            RaftEvent::Config { .. } => {}   // judged by the membership check
+            RaftEvent::Transfer { .. } => {} // its election is judged like any other
+            RaftEvent::AppliedEntry(entry) => note_applied(&mut machine, &mut applied, entry, "applied", r.node, here),
+            RaftEvent::SnapshotTaken(snapshot) => {
+                note_snapshot(&mut machine, &mut applied, &mut snapshots, snapshot, "snapshotted", r.node, here)
+            }
+            RaftEvent::SnapshotInstalled { snapshot, .. } | RaftEvent::SnapshotRestored(snapshot) => {
+                cover(&mut s.log, &snapshot);
+                note_snapshot(
+                    &mut machine,
+                    &mut applied,
+                    &mut snapshots,
+                    snapshot,
+                    "installed a snapshot of",
+                    r.node,
+                    here,
+                )
+            }
         }
     }
 
@@ -447,7 +467,110 @@ pub fn check_raft(run: &Execution, params: &RaftParams) -> CheckReport {
     report.metrics.insert("messages_per_entry".into(), replication_cost(run, applied.len(), commands.len()));
     let deposed = deposed_entries(run, &led, &committed, &elected, &truncations);
     report.metrics.insert("deposed_entries".into(), Metric::Deposed(deposed).to_value());
+    if let Some(snapshots) = snapshot_metric(run) {
+        report.metrics.insert("snapshots".into(), snapshots);
+    }
     report
+}
+
+/// With log compaction: how many snapshots were taken and restored, the largest, and each
+/// InstallSnapshot a follower installed (who, from whom, up to which index, how many bytes,
+/// when). `None` in a run without snapshots.
+fn snapshot_metric(run: &Execution) -> Option<serde_json::Value> {
+    let (mut taken, mut restored, mut largest) = (0u64, 0u64, 0u64);
+    let mut installed = Vec::new();
+    for r in &run.records {
+        match r.event_as::<RaftEvent>() {
+            Some(RaftEvent::SnapshotTaken(s)) => {
+                taken += 1;
+                largest = largest.max(s.bytes);
+            }
+            Some(RaftEvent::SnapshotRestored(_)) => restored += 1,
+            Some(RaftEvent::SnapshotInstalled { from, snapshot: s }) => {
+                let ms = (run.ms(r.t) * 10.0).round() / 10.0;
+                installed.push(json!({ "node": r.node, "from": from, "index": s.index, "bytes": s.bytes, "ms": ms }));
+            }
+            _ => {}
+        }
+    }
+    (taken + restored > 0 || !installed.is_empty()).then(|| {
+        Metric::Other(json!({ "taken": taken, "restored": restored, "largest_bytes": largest, "installed": installed }))
+            .to_value()
+    })
+}
+
+/// Index → the first entry applied there (or a snapshot's last), how, by whom, where.
+type Applied = BTreeMap<u64, (EntryId, &'static str, NodeId, EventRef)>;
+
+/// Index → the first snapshot's state digest there, its server and record.
+type Snapshots = BTreeMap<u64, (String, NodeId, EventRef)>;
+
+/// State Machine Safety at one index: the first entry applied there (or a snapshot's last) is
+/// the one every later application must match.
+fn note_applied(
+    machine: &mut Verdicts,
+    applied: &mut Applied,
+    entry: EntryId,
+    how: &'static str,
+    node: NodeId,
+    here: EventRef,
+) {
+    match applied.get(&entry.index) {
+        None => {
+            applied.insert(entry.index, (entry, how, node, here));
+        }
+        Some((first, first_how, other, at)) => {
+            machine.judged += 1;
+            if first.term != entry.term || first.digest != entry.digest {
+                machine.violate(
+                    format!(
+                        "at index {}: node {other} {first_how} the entry of term {} ({}), node {node} {how} the entry of term {} ({})",
+                        entry.index,
+                        first.term,
+                        short(&first.digest),
+                        entry.term,
+                        short(&entry.digest)
+                    ),
+                    vec![at.clone(), here],
+                );
+            }
+        }
+    }
+}
+
+/// A snapshot taken, installed or restored: it applies its last entry, and its state must be
+/// every other snapshot's at its index.
+fn note_snapshot(
+    machine: &mut Verdicts,
+    applied: &mut Applied,
+    snapshots: &mut Snapshots,
+    snapshot: SnapshotId,
+    how: &'static str,
+    node: NodeId,
+    here: EventRef,
+) {
+    // Its last entry first: when that differs, the state differs for that reason.
+    let last = EntryId { index: snapshot.index, term: snapshot.term, digest: snapshot.digest.clone() };
+    note_applied(machine, applied, last, how, node, here.clone());
+    match snapshots.get(&snapshot.index) {
+        None => {
+            snapshots.insert(snapshot.index, (snapshot.state, node, here));
+        }
+        Some((state, other, at)) => {
+            machine.judged += 1;
+            if *state != snapshot.state {
+                machine.violate(
+                    format!(
+                        "two snapshots at index {} hold different states: node {other}'s ({}) and node {node}'s ({})",
+                        snapshot.index,
+                        short(state),
+                        short(&snapshot.state)
+                    ),
+                    vec![at.clone(), here],
+                );
+            }
+        }
+    }
 }
 
 /// The entries leaders appended in their own term that never committed although a later term

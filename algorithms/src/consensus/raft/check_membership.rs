@@ -158,6 +158,12 @@ pub fn check_membership(run: &Execution) -> Vec<PropertyResult> {
                 let s = servers.get_mut(&node).expect("a server");
                 s.log.truncate(from.saturating_sub(1) as usize);
             }
+            // The covered slots become unknown but the last (as in the main checker); the
+            // configuration the snapshot carries is traced as `config` after it.
+            RaftEvent::SnapshotInstalled { snapshot, .. } | RaftEvent::SnapshotRestored(snapshot) => {
+                super::check::cover(&mut servers.get_mut(&node).expect("a server").log, &snapshot);
+            }
+            RaftEvent::SnapshotTaken(_) | RaftEvent::Transfer { .. } => {} // compaction deletes no entry
             RaftEvent::Config { index, members } => {
                 changed = true;
                 let s = servers.get_mut(&node).expect("a server");

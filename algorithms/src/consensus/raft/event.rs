@@ -5,7 +5,9 @@
 //! Every change to a server's log is traced, after it is persisted: `log_restored` at each start
 //! (what the data directory held), `appended` for each entry added, `truncated` for each suffix
 //! deleted. From these alone a checker rebuilds every server's log at every moment, which is what
-//! Log Matching, Leader Append-Only and Leader Completeness are judged on.
+//! Log Matching, Leader Append-Only and Leader Completeness are judged on. A snapshot (§7) is
+//! traced when taken, installed from a leader, or restored at a start: it stands for every entry
+//! up to its index, of which the trace names the last.
 
 use crate::core::event::Event;
 use crate::core::process::NodeId;
@@ -17,6 +19,17 @@ pub struct EntryId {
     pub index: u64,
     pub term: u64,
     pub digest: String,
+}
+
+/// A snapshot as traces name it: its last entry (lastIncludedIndex/Term and the entry's digest),
+/// its size encoded, and a digest of the state machine it holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotId {
+    pub index: u64,
+    pub term: u64,
+    pub digest: String,
+    pub bytes: u64,
+    pub state: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,6 +51,20 @@ pub enum RaftEvent {
     /// log is at `index` (0: none, the initial configuration) and names `members`. Traced after
     /// the log change that caused it, and at start when membership changes are in play.
     Config { index: u64, members: Vec<NodeId> },
+    /// The server snapshotted its state machine and discarded its log up to the snapshot's index.
+    SnapshotTaken(SnapshotId),
+    /// The server installed the snapshot a leader sent (after persisting it): its state machine
+    /// is the snapshot's, its log what followed the snapshot's last entry, if it held that entry.
+    SnapshotInstalled {
+        from: NodeId,
+        #[serde(flatten)]
+        snapshot: SnapshotId,
+    },
+    /// At start, before `log_restored`: the persisted snapshot the server resumes from.
+    SnapshotRestored(SnapshotId),
+    /// A leadership transfer to `to` (thesis §3.10): `started`, or `gave up` after an election
+    /// timeout with this server still leading.
+    Transfer { to: NodeId, outcome: String },
 }
 
 impl Event for RaftEvent {}

@@ -39,15 +39,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// The latest configuration entry of `log`, committed or not; `initial` when it holds none.
-    pub fn of(log: &Log, initial: &BTreeSet<NodeId>) -> Config {
-        (1..=log.last_index())
+    /// The latest configuration entry of `log` up to `upto`, committed or not; `base` (the
+    /// snapshot's, else the initial one) when it holds none.
+    pub fn of(log: &Log, upto: u64, base: &Config) -> Config {
+        (log.offset() + 1..=upto.min(log.last_index()))
             .rev()
             .find_map(|i| match &log.get(i)?.op {
                 Op::Config { members } => Some(Config { index: i, members: members.iter().copied().collect() }),
                 _ => None,
             })
-            .unwrap_or_else(|| Config { index: 0, members: initial.clone() })
+            .unwrap_or_else(|| base.clone())
     }
 
     pub fn majority(&self) -> usize {
@@ -109,7 +110,7 @@ impl RaftServer {
     /// After any change to the log: the configuration in force is the latest in the log; a change
     /// is traced as `config`.
     pub(super) fn refresh_config(&mut self, ctx: &mut Ctx<RaftTimer>) {
-        let config = Config::of(self.log(), &self.initial);
+        let config = Config::of(self.log(), self.log().last_index(), &self.base_config());
         if config != self.config {
             self.config = config;
             self.trace_config(ctx);
@@ -125,10 +126,7 @@ impl RaftServer {
     /// in force at once). Elsewhere, or while a change is pending, an error that says why.
     pub(super) fn change_membership(&mut self, ctx: &mut Ctx<RaftTimer>, change: Change) -> Result<String, String> {
         if self.role != Role::Leader {
-            return Err(match self.leader {
-                Some(leader) => format!("not the leader: node {leader} leads term {}", self.term()),
-                None => format!("not the leader, and no leader is known in term {}", self.term()),
-            });
+            return Err(self.not_leader());
         }
         let id = match change {
             Change::Add(id) | Change::Remove(id) => id,
@@ -158,6 +156,14 @@ impl RaftServer {
         Ok(format!("configuration {listed:?} appended at index {} in term {}", self.log().last_index(), self.term()))
     }
 
+    /// Why a command for the leader is refused here.
+    pub(super) fn not_leader(&self) -> String {
+        match self.leader {
+            Some(leader) => format!("not the leader: node {leader} leads term {}", self.term()),
+            None => format!("not the leader, and no leader is known in term {}", self.term()),
+        }
+    }
+
     /// A leader whose removal is committed steps down; it stays outside the configuration, so it
     /// never stands again.
     pub(super) fn step_down_if_removed(&mut self, ctx: &mut Ctx<RaftTimer>) {
@@ -172,6 +178,9 @@ impl RaftServer {
     /// whose reads were waiting that it no longer leads.
     pub(super) fn leave_leadership(&mut self, ctx: &mut Ctx<RaftTimer>) {
         ctx.cancel_timer(RaftTimer::Heartbeat);
+        if self.transfer.take().is_some() {
+            ctx.cancel_timer(RaftTimer::Transfer);
+        }
         self.reset_election_timer(ctx);
         for read in std::mem::take(&mut self.reads) {
             let reply = Reply { seq: read.request.seq, outcome: Outcome::NotLeader { leader: None } };
@@ -190,10 +199,19 @@ mod tests {
         let initial: BTreeSet<NodeId> = [1, 2, 3].into();
         let config = |members: &[NodeId]| Entry { term: 1, op: Op::Config { members: members.to_vec() } };
         let noop = Entry { term: 1, op: Op::Noop };
-        assert_eq!(Config::of(&Log::default(), &initial), Config { index: 0, members: initial.clone() });
+        let initial = Config { index: 0, members: initial };
+        assert_eq!(Config::of(&Log::default(), 0, &initial), initial);
         let log = Log::from_entries(vec![noop.clone(), config(&[1, 2, 3, 4]), noop, config(&[2, 3, 4])]);
-        assert_eq!(Config::of(&log, &initial), Config { index: 4, members: [2, 3, 4].into() });
-        let c = Config::of(&log, &initial);
+        assert_eq!(Config::of(&log, 4, &initial), Config { index: 4, members: [2, 3, 4].into() });
+        assert_eq!(Config::of(&log, 3, &initial), Config { index: 2, members: [1, 2, 3, 4].into() });
+        let mut compacted = log.clone();
+        compacted.compact(2);
+        assert_eq!(
+            Config::of(&compacted, 3, &initial),
+            initial,
+            "a compacted configuration entry counts only through the base (the snapshot's)"
+        );
+        let c = Config::of(&log, 9, &initial);
         assert_eq!(c.majority(), 2);
         assert!(c.is_quorum(&[1, 2, 3]) && !c.is_quorum(&[1, 5, 2]), "only members count");
     }

@@ -41,6 +41,14 @@
 //!   is safe only while clocks run at the same rate: a leader whose clock runs slow keeps its
 //!   lease after the others have elected a new leader, and serves stale reads.
 //!
+//! - **Leadership transfer** (thesis §3.10, `transfer-leadership M`): the leader stops taking
+//!   client commands (it answers `NotLeader` naming M), brings M's log up to date, and sends it
+//!   TimeoutNow; M starts an election at once, its RequestVote flagged so that voters hear it
+//!   within the minimum election timeout (§4.2.3). The leader gives up after the maximum
+//!   election timeout and takes commands again.
+//! - **Log compaction** (§7, `snapshot_threshold`): see [`snapshot`] for taking, sending,
+//!   installing and recovering from snapshots.
+//!
 //! Promise (Figure 3): Election Safety, Leader Append-Only, Log Matching, Leader Completeness,
 //! State Machine Safety. Cost: an election 2(N−1) messages per candidate; a command with a
 //! stable leader 2(N−1) messages (AppendEntries to each follower and its reply), fewer per command
@@ -52,11 +60,14 @@ mod check_membership;
 mod event;
 mod log;
 mod membership;
+mod snapshot;
+mod transfer;
 
 pub use check::check_raft;
 pub use event::{EntryId, RaftEvent};
 pub use log::{Entry, Log, Op};
 pub use membership::{Change, Config};
+pub use snapshot::Snapshot;
 
 use crate::algorithm::{ClientFactory, Family, MemberFactory, Params, PropertyInfo, Spec};
 use crate::check::service::ServiceEvent;
@@ -77,6 +88,10 @@ pub enum RaftMsg {
         term: u64,
         last_log_index: u64,
         last_log_term: u64,
+        /// Sent on a TimeoutNow (thesis §3.10): voters hear it even within the minimum election
+        /// timeout of their leader's last message (§4.2.3 would have them ignore it).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        transfer: bool,
     },
     Vote {
         term: u64,
@@ -108,6 +123,24 @@ pub enum RaftMsg {
     Request(Request),
     /// The answer to a client.
     Reply(Reply),
+    /// Leadership transfer (thesis §3.10): the leader of `term` asks an up-to-date follower to
+    /// start an election at once.
+    TimeoutNow {
+        term: u64,
+    },
+    /// §7: the leader's snapshot, for a follower whose next entry it has compacted (in one
+    /// message: see [`snapshot`]). `round` as in AppendEntries.
+    InstallSnapshot {
+        term: u64,
+        snapshot: Snapshot,
+        round: u64,
+    },
+    /// `index`: the snapshot's, now matched by the follower's state (0 from a newer term).
+    InstallSnapshotReply {
+        term: u64,
+        index: u64,
+        round: u64,
+    },
 }
 
 impl Message for RaftMsg {
@@ -119,6 +152,9 @@ impl Message for RaftMsg {
             RaftMsg::AppendEntriesReply { .. } => "append_entries_reply",
             RaftMsg::Request(_) => "request",
             RaftMsg::Reply(_) => "reply",
+            RaftMsg::TimeoutNow { .. } => "timeout_now",
+            RaftMsg::InstallSnapshot { .. } => "install_snapshot",
+            RaftMsg::InstallSnapshotReply { .. } => "install_snapshot_reply",
         }
     }
 }
@@ -128,6 +164,8 @@ impl Message for RaftMsg {
 pub enum RaftTimer {
     Election,
     Heartbeat,
+    /// A leadership transfer gives up when this fires (an election timeout after it began).
+    Transfer,
 }
 
 impl Timer for RaftTimer {}
@@ -171,6 +209,14 @@ pub struct RaftParams {
     /// that (with clocks at one rate) no follower that acknowledged it can have voted for
     /// another leader yet.
     pub lease_ms: u64,
+    /// Log compaction (§7): a server snapshots its state machine once it has applied this many
+    /// entries past its last snapshot, and discards the log up to it. 0 (the default): never,
+    /// so that every shipped config keeps its traces as they were (a default of 1000 would be
+    /// reached by the longer runs and benchmarks, and change what they show).
+    pub snapshot_threshold: u64,
+    /// Snapshot the whole log, committed or not (the rule of §7 broken). Meant to fail: a
+    /// deposed leader's snapshot holds entries that the next leader overwrites.
+    pub unsafe_snapshot_uncommitted: bool,
 }
 
 impl Default for RaftParams {
@@ -185,6 +231,8 @@ impl Default for RaftParams {
             operation_bound_ms: 2000,
             read: ReadMode::Log,
             lease_ms: 100,
+            snapshot_threshold: 0,
+            unsafe_snapshot_uncommitted: false,
         }
     }
 }
@@ -202,6 +250,9 @@ impl Params for RaftParams {
         if self.max_batch == 0 {
             return Err("params.max_batch must be at least 1".into());
         }
+        if self.unsafe_snapshot_uncommitted && self.snapshot_threshold == 0 {
+            return Err("params.unsafe_snapshot_uncommitted needs params.snapshot_threshold above 0: without snapshots it changes nothing".into());
+        }
         if self.read == ReadMode::Lease && (self.lease_ms == 0 || self.lease_ms >= self.election_timeout_min_ms) {
             return Err(format!(
                 "params.lease_ms ({}) must be at least 1 and below params.election_timeout_min_ms ({}): a longer \
@@ -213,12 +264,15 @@ impl Params for RaftParams {
     }
 }
 
-/// What survives a crash (Figure 2, "persistent state on all servers").
+/// What survives a crash (Figure 2, "persistent state on all servers"), and the snapshot the
+/// log follows (§7).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Durable {
     pub current_term: u64,
     pub voted_for: Option<NodeId>,
     pub log: Log,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snapshot>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -262,6 +316,8 @@ pub struct RaftServer {
     reads: Vec<PendingRead>,
     /// Followers, with `read = "lease"`: when the current leader was last heard from.
     heard_leader_at: Option<u64>,
+    /// Leaders only: a leadership transfer under way, to whom, and whether TimeoutNow was sent.
+    transfer: Option<(NodeId, bool)>,
 }
 
 /// A get that waits for a heartbeat round (and, until the leader's no-op commits, for its index).
@@ -299,6 +355,7 @@ impl RaftServer {
             acked_round: BTreeMap::new(),
             reads: Vec::new(),
             heard_leader_at: None,
+            transfer: None,
         }
     }
 
@@ -366,7 +423,8 @@ impl RaftServer {
     }
 
     /// "Increment currentTerm, vote for self, send RequestVote RPCs to all other servers."
-    fn start_election(&mut self, ctx: &mut Ctx<RaftTimer>) {
+    /// `transfer`: on a TimeoutNow, the RequestVote flagged as a leadership transfer's.
+    fn start_election(&mut self, ctx: &mut Ctx<RaftTimer>, transfer: bool) {
         self.role = Role::Candidate;
         self.durable.current_term += 1;
         self.durable.voted_for = Some(self.me);
@@ -381,7 +439,7 @@ impl RaftServer {
         }));
         self.votes = BTreeSet::from([self.me]);
         let (last_log_index, last_log_term) = (self.log().last_index(), self.log().last_term());
-        let request = RaftMsg::RequestVote { term, last_log_index, last_log_term };
+        let request = RaftMsg::RequestVote { term, last_log_index, last_log_term, transfer };
         for peer in self.followers() {
             ctx.send(peer, &request); // the members of its configuration: only their votes count
         }
@@ -422,12 +480,20 @@ impl RaftServer {
         self.refresh_config(ctx);
         self.replicate(ctx);
         self.advance_commit(ctx); // a cluster of one commits alone
+        if self.params.unsafe_snapshot_uncommitted {
+            self.maybe_snapshot(ctx);
+        }
     }
 
     /// After an append: each follower gets the entries it has not been sent yet (pipelined
-    /// behind those in flight), at most `max_batch` at a time.
+    /// behind those in flight), at most `max_batch` at a time. A follower that needs the snapshot
+    /// gets nothing until it has acknowledged one (the heartbeat resends it): entries past a
+    /// snapshot it lacks would only be refused.
     fn replicate(&mut self, ctx: &mut Ctx<RaftTimer>) {
         for peer in self.followers() {
+            if self.next_index[&peer] <= self.log().offset() {
+                continue;
+            }
             let from = self.next_index[&peer].max(self.sent[&peer] + 1);
             if from <= self.log().last_index() {
                 self.send_append(ctx, peer, from, self.params.max_batch);
@@ -453,8 +519,14 @@ impl RaftServer {
         }
     }
 
-    /// AppendEntries to `peer` with up to `max` entries from `from` on.
+    /// AppendEntries to `peer` with up to `max` entries from `from` on; InstallSnapshot in its
+    /// place when those entries are compacted, or (a heartbeat, `max` 0) an AppendEntries after
+    /// the snapshot's last entry.
     fn send_append(&mut self, ctx: &mut Ctx<RaftTimer>, peer: NodeId, from: u64, max: usize) {
+        if from <= self.log().offset() && max > 0 {
+            return self.send_snapshot(ctx, peer);
+        }
+        let from = from.max(self.log().offset() + 1);
         let prev_log_index = from - 1;
         let prev_log_term = self.log().term_at(prev_log_index).expect("nextIndex is at most one past the log");
         let entries = self.log().slice(from, max);
@@ -479,7 +551,9 @@ impl RaftServer {
     /// term with `unsafe_commit_previous_term`).
     fn advance_commit(&mut self, ctx: &mut Ctx<RaftTimer>) {
         for n in (self.commit_index + 1..=self.log().last_index()).rev() {
-            let term = self.log().term_at(n).expect("n is in the log");
+            let Some(term) = self.log().term_at(n) else {
+                break; // compacted uncommitted (`unsafe_snapshot_uncommitted`): not counted
+            };
             if term != self.term() && !self.params.unsafe_commit_previous_term {
                 break; // terms only grow along the log: no earlier entry is of this term either
             }
@@ -496,8 +570,12 @@ impl RaftServer {
             return;
         }
         self.commit_index = index;
-        let term = self.log().term_at(index).expect("a committed index is in the log");
-        ctx.emit(&RaftEvent::Committed { index, term });
+        // An index inside the snapshot (only `unsafe_snapshot_uncommitted` commits there) has no
+        // term left to trace: its snapshot was traced instead.
+        let term = self.log().term_at(index).unwrap_or(0);
+        if index >= self.log().offset() {
+            ctx.emit(&RaftEvent::Committed { index, term });
+        }
         self.apply_committed(ctx);
         if self.role == Role::Leader && term == self.term() {
             // An entry of this term is committed: reads that waited for one get their index.
@@ -586,6 +664,7 @@ impl RaftServer {
                 }
             }
         }
+        self.maybe_snapshot(ctx);
     }
 
     /// A leader of the current term spoke: follow it and restart the timeout.
@@ -613,8 +692,9 @@ impl RaftServer {
         (self.params.read == ReadMode::Lease && heard) || membership
     }
 
-    fn on_request_vote(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, term: u64, last_index: u64, last_term: u64) {
-        if self.leader_recently_heard(ctx) {
+    fn on_request_vote(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, vote: VoteRequest) {
+        let VoteRequest { term, last_index, last_term, transfer } = vote;
+        if !transfer && self.leader_recently_heard(ctx) {
             return;
         }
         self.observe_term(ctx, term, from);
@@ -650,6 +730,16 @@ impl RaftServer {
             return;
         }
         self.follow(ctx, from);
+        // Entries at or below the snapshot are committed here, hence the leader's too: only
+        // those past it are compared and appended.
+        let offset = self.log().offset();
+        let (prev_log_index, prev_log_term, entries) = if prev_log_index < offset {
+            let covered = ((offset - prev_log_index) as usize).min(entries.len());
+            let term = self.log().term_at(offset).expect("the offset's term is known");
+            (offset, term, entries[covered..].to_vec())
+        } else {
+            (prev_log_index, prev_log_term, entries)
+        };
         if !self.log().matches(prev_log_index, prev_log_term) {
             let term = self.term();
             let hint = match self.log().term_at(prev_log_index) {
@@ -685,6 +775,9 @@ impl RaftServer {
             ctx.emit(change);
         }
         self.refresh_config(ctx);
+        if self.params.unsafe_snapshot_uncommitted && !changes.is_empty() {
+            self.maybe_snapshot(ctx);
+        }
         let last_new = prev_log_index + entries.len() as u64;
         if leader_commit > self.commit_index {
             self.commit_to(ctx, leader_commit.min(last_new));
@@ -723,6 +816,7 @@ impl RaftServer {
             if self.role != Role::Leader {
                 return; // its removal committed: it no longer leads
             }
+            self.timeout_now_if_caught_up(ctx);
             let sent = self.sent[&from];
             if sent < self.log().last_index() {
                 self.send_append(ctx, from, (index + 1).max(sent + 1), self.params.max_batch);
@@ -745,7 +839,12 @@ impl RaftServer {
 
     fn on_client_request(&mut self, ctx: &mut Ctx<RaftTimer>, request: Request) {
         let read = request.command.read_only();
-        if self.role == Role::Leader && read && self.params.read == ReadMode::Lease && self.holds_lease(ctx) {
+        if let Some((to, _)) = self.transfer.filter(|_| self.role == Role::Leader) {
+            // Transferring: no new commands (nor reads: the transfer overrides the promise a
+            // lease rests on), the client is sent on to the next leader.
+            let reply = Reply { seq: request.seq, outcome: Outcome::NotLeader { leader: Some(to) } };
+            ctx.send(request.client, &RaftMsg::Reply(reply));
+        } else if self.role == Role::Leader && read && self.params.read == ReadMode::Lease && self.holds_lease(ctx) {
             self.answer_read(ctx, &request);
         } else if self.role == Role::Leader && read && self.params.read != ReadMode::Log {
             self.read_index(ctx, request);
@@ -756,6 +855,14 @@ impl RaftServer {
             ctx.send(request.client, &RaftMsg::Reply(reply));
         }
     }
+}
+
+/// A RequestVote's fields, for its handler.
+struct VoteRequest {
+    term: u64,
+    last_index: u64,
+    last_term: u64,
+    transfer: bool,
 }
 
 /// An AppendEntries request's fields, for its handler.
@@ -789,12 +896,13 @@ impl Process for RaftServer {
             reason: "start".into(),
             voted_for: Some(self.durable.voted_for),
         });
-        let (last_index, last_term) = (self.log().last_index(), self.log().last_term());
-        ctx.emit(&RaftEvent::LogRestored { last_index, last_term });
         if !self.initial_given {
             self.initial = ctx.peers().iter().copied().chain([self.me]).collect();
         }
-        self.config = Config::of(self.log(), &self.initial);
+        self.restore_snapshot(ctx);
+        let (last_index, last_term) = (self.log().last_index(), self.log().last_term());
+        ctx.emit(&RaftEvent::LogRestored { last_index, last_term });
+        self.config = Config::of(self.log(), last_index, &self.base_config());
         if self.membership_in_play(ctx) {
             self.trace_config(ctx); // the checkers' starting point; without it, every server
         }
@@ -803,9 +911,11 @@ impl Process for RaftServer {
 
     fn on_message(&mut self, ctx: &mut Ctx<RaftTimer>, from: NodeId, msg: RaftMsg) {
         match msg {
-            RaftMsg::RequestVote { term, last_log_index, last_log_term } => {
-                self.on_request_vote(ctx, from, term, last_log_index, last_log_term)
+            RaftMsg::RequestVote { term, last_log_index, last_log_term, transfer } => {
+                let vote = VoteRequest { term, last_index: last_log_index, last_term: last_log_term, transfer };
+                self.on_request_vote(ctx, from, vote)
             }
+            RaftMsg::TimeoutNow { term } => self.on_timeout_now(ctx, from, term),
             RaftMsg::Vote { term, granted } => {
                 if !self.observe_term(ctx, term, from) && self.role == Role::Candidate && term == self.term() && granted
                 {
@@ -823,6 +933,14 @@ impl Process for RaftServer {
                 let reply = AppendReply { term, success, index, conflict_term, round };
                 self.on_append_reply(ctx, from, reply)
             }
+            RaftMsg::InstallSnapshot { term, snapshot, round } => {
+                self.on_install_snapshot(ctx, from, term, snapshot, round)
+            }
+            // The snapshot's index now matches: for the leader, an AppendEntries accepted up to it.
+            RaftMsg::InstallSnapshotReply { term, index, round } => {
+                let reply = AppendReply { term, success: true, index, conflict_term: None, round };
+                self.on_append_reply(ctx, from, reply)
+            }
             RaftMsg::Request(request) => self.on_client_request(ctx, request),
             RaftMsg::Reply(_) => {} // servers send replies; they do not take them
         }
@@ -836,8 +954,9 @@ impl Process for RaftServer {
             }
             RaftTimer::Election if self.role != Role::Leader => {
                 self.lose_leader(ctx, "election timeout");
-                self.start_election(ctx);
+                self.start_election(ctx, false);
             }
+            RaftTimer::Transfer => self.abandon_transfer(ctx),
             RaftTimer::Heartbeat if self.role == Role::Leader => {
                 self.heartbeat(ctx);
                 ctx.set_timer(RaftTimer::Heartbeat, self.params.heartbeat_ms * MS);
@@ -851,22 +970,24 @@ impl Process for RaftServer {
             return self.change_membership(ctx, change?);
         }
         match args.first().map(String::as_str) {
+            Some("transfer-leadership") => self.transfer_leadership(ctx, args),
             Some("elect") if !self.config.has(self.me) => {
                 Err(format!("node {} is not in the configuration {:?}: it never stands", self.me, self.config.members))
             }
             Some("elect") if self.role != Role::Leader => {
                 self.lose_leader(ctx, "election requested");
-                self.start_election(ctx);
+                self.start_election(ctx, false);
                 Ok(format!("standing in term {}", self.term()))
             }
             Some("elect") => Ok(format!("already leader of term {}", self.term())),
             Some("log") => Ok(format!(
-                "term {}, log ends at index {} (term {}), commit index {}, applied {}",
+                "term {}, log ends at index {} (term {}), commit index {}, applied {}, snapshot at index {}",
                 self.term(),
                 self.log().last_index(),
                 self.log().last_term(),
                 self.commit_index,
-                self.last_applied
+                self.last_applied,
+                self.log().offset()
             )),
             Some("config") => Ok(format!(
                 "configuration {:?} (index {}, {})",
@@ -875,7 +996,7 @@ impl Process for RaftServer {
                 if self.config.index <= self.commit_index { "committed" } else { "not committed yet" }
             )),
             _ => Err(format!(
-                "unknown command {args:?}; raft knows: elect, log, config, add-server <id>, remove-server <id>"
+                "unknown command {args:?}; raft knows: elect, log, config, add-server <id>, remove-server <id>, transfer-leadership <id>"
             )),
         }
     }
