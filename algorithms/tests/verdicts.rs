@@ -85,6 +85,8 @@ mod detection;
 mod election;
 #[path = "verdicts/load.rs"]
 mod load;
+#[path = "verdicts/maelstrom.rs"]
+mod maelstrom;
 #[path = "verdicts/multipaxos.rs"]
 mod multipaxos;
 #[path = "verdicts/mutex.rs"]
@@ -117,6 +119,7 @@ fn cases() -> Vec<&'static Entry> {
         .chain(quorum::CASES)
         .chain(sequencer::CASES)
         .chain(detection::CASES)
+        .chain(maelstrom::CASES)
         .collect()
 }
 
