@@ -17,6 +17,7 @@ fn python() -> bool {
 /// code, everything the orchestrator printed, the summary and the run directory.
 fn run(
     tag: &str,
+    init_timeout_ms: u64,
     command: &str,
     workload: &str,
     duration: &str,
@@ -24,7 +25,7 @@ fn run(
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new(&format!("maelstrom-{tag}"));
     let exp = format!(
-        "algorithm = \"maelstrom\"\nnodes = 3\nduration = \"{duration}\"\n[params]\ncommand = {command}\ninit_timeout_ms = 1000\n[workload]\nmaelstrom = \"{workload}\"\nclients = 2\n"
+        "algorithm = \"maelstrom\"\nnodes = 3\nduration = \"{duration}\"\n[params]\ncommand = {command}\ninit_timeout_ms = {init_timeout_ms}\n[workload]\nmaelstrom = \"{workload}\"\nclients = 2\n"
     );
     let file = scratch.write("exp.toml", &exp);
     let out = scratch.path().join("runs");
@@ -47,7 +48,7 @@ fn a_python_echo_node_answers_every_echo_through_the_bridge() {
     }
     let marker = format!("echo-marker-{}", std::process::id());
     let command = format!("[\"python3\", \"tests/maelstrom/echo.py\", \"{marker}\"]");
-    let (code, printed, summary, run_dir, _scratch) = run("echo", &command, "echo", "2s");
+    let (code, printed, summary, run_dir, _scratch) = run("echo", 5000, &command, "echo", "2s");
     assert!(processes_mentioning(&marker).is_empty(), "programs left running");
     assert_eq!(code, Some(0), "{printed}\n{summary:#}");
     assert_eq!(verdict(&summary, "echo_matches"), "held", "{summary:#}");
@@ -86,10 +87,64 @@ fn a_program_that_exits_prints_garbage_or_never_answers_is_named_and_nothing_is_
     ];
     for (tag, code, says) in cases {
         let command = format!("[\"python3\", \"-c\", \"{code}\", \"{marker}\"]");
-        let (exit, printed, summary, _run_dir, _scratch) = run(tag, &command, "echo", "2s");
+        // Python can take a second to start on a loaded machine: only the silent one is timed out.
+        let init_timeout_ms = if tag == "silent" { 1000 } else { 10_000 };
+        let (exit, printed, summary, _run_dir, _scratch) = run(tag, init_timeout_ms, &command, "echo", "2s");
         assert!(processes_mentioning(&marker).is_empty(), "{tag}: programs left running");
         assert_ne!(exit, Some(0), "{tag}: {printed}");
         assert!(printed.contains("node 1: the program") && printed.contains(says), "{tag}: {printed}");
         assert_ne!(summary["verdict"], "held", "{tag}: {summary:#}");
+    }
+}
+
+/// `orchestrator maelstrom test` with a broadcast program under the partition nemesis.
+fn broadcast(tag: &str, program: &str) -> (Option<i32>, String, Scratch) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new(&format!("maelstrom-{tag}"));
+    let out = scratch.path().join("runs");
+    #[rustfmt::skip]
+    let args = [
+        "maelstrom", "test", "-w", "broadcast", "--bin", program, "--node-count", "5", "--time-limit", "4",
+        "--rate", "50", "--nemesis", "partition", "--nemesis-interval", "1", "--out", out.to_str().unwrap(),
+    ];
+    let output = orchestrator(&args);
+    assert!(processes_mentioning(program).is_empty(), "{tag}: programs left running");
+    (output.status.code(), text(&output.stdout), scratch)
+}
+
+#[test]
+fn a_gossiping_broadcast_survives_partitions_and_one_that_forwards_once_loses_a_value() {
+    if !python() {
+        return;
+    }
+    let (code, printed, _scratch) = broadcast("gossip", "tests/maelstrom/broadcast.py");
+    assert_eq!(code, Some(0), "{printed}");
+    assert!(printed.contains("broadcast_all_read     held") && printed.contains("Everything looks good!"), "{printed}");
+    assert!(printed.contains(":net          {:servers {:msgs-per-op "), "{printed}");
+    let (code, printed, _scratch) = broadcast("lossy", "tests/maelstrom/broadcast_lossy.py");
+    assert_eq!(code, Some(1), "{printed}");
+    let says = printed.lines().find(|l| l.contains("broadcast_all_read")).unwrap_or_default();
+    assert!(says.contains("VIOLATED value ") && says.contains(" was never read at n"), "{printed}");
+    assert!(printed.contains(":valid?       false"), "{printed}");
+}
+
+#[test]
+fn the_maelstrom_command_line_refuses_bad_flags_with_exit_2() {
+    for (args, says) in [
+        (vec!["-w", "kafka", "--bin", "tests/maelstrom/echo.py"], "--workload: unknown workload \"kafka\""),
+        (vec!["-w", "echo", "--bin", "tests/maelstrom/none.py"], "--bin: tests/maelstrom/none.py"),
+        (
+            vec!["-w", "echo", "--bin", "tests/maelstrom/echo.py", "--nemesis", "flood"],
+            "--nemesis: unknown fault \"flood\"",
+        ),
+        (vec!["-w", "echo", "--bin", "tests/maelstrom/echo.py", "--concurrency", "xn"], "--concurrency: \"xn\""),
+    ] {
+        let scratch = Scratch::new("maelstrom-flags");
+        let out = scratch.path().join("runs");
+        let mut all = vec!["maelstrom", "test", "--out", out.to_str().unwrap()];
+        all.extend(args);
+        let output = orchestrator(&all);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains(says), "{}", text(&output.stderr));
     }
 }

@@ -215,7 +215,7 @@ pub fn results(summary: &Summary) -> String {
             let f = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
             let _ = writeln!(
                 out,
-                " {label:<13}{{:count {}, 0.5 {}, 0.9 {}, 0.99 {}, 1 {}}} ms",
+                " {label:<17}{{:count {}, 0.5 {}, 0.9 {}, 0.99 {}, 1 {}}} ms",
                 d.count,
                 f(d.p50),
                 f(d.p90),
