@@ -132,9 +132,12 @@ fn ids_unique(ops: &[Op]) -> PropertyResult {
     PropertyResult::held(UNIQUE, judged, "generate answered ok", format!("{judged} ids, all distinct"))
 }
 
-/// The ok reads of each server, in completion order: (time, values read, record).
-fn reads<'a>(ops: &[Op<'a>]) -> BTreeMap<String, Vec<(u64, BTreeSet<u64>, &'a TraceRecord)>> {
-    let mut by: BTreeMap<String, Vec<(u64, BTreeSet<u64>, &TraceRecord)>> = BTreeMap::new();
+/// One ok read: when it completed, the values it returned, its record.
+type Read<'a> = (u64, BTreeSet<u64>, &'a TraceRecord);
+
+/// The ok reads of each server, in completion order.
+fn reads<'a>(ops: &[Op<'a>]) -> BTreeMap<String, Vec<Read<'a>>> {
+    let mut by: BTreeMap<String, Vec<Read>> = BTreeMap::new();
     for op in ops.iter().filter(|o| o.f == "read") {
         if let Some((kind, Value::Array(values), r)) = &op.completed {
             if kind == "ok" {
