@@ -6,7 +6,8 @@
 //! (`2n`: twice the servers), `--rate` operations per second over all clients, `--time-limit`
 //! seconds, `--latency` milliseconds added to every message (a link delay on every link that has
 //! a server at one end), `--nemesis` faults every `--nemesis-interval` seconds until a quiet
-//! recovery at the end, `--topology` for broadcast.
+//! recovery at the end, `--topology` for broadcast. The broadcast checker waits `params.settle_ms`
+//! = 1 s + 10 × `--latency` before it holds a server's last read to a value.
 
 use crate::experiment::{Experiment, Overrides};
 use crate::network::NetMode;
@@ -56,6 +57,9 @@ pub struct TestArgs {
     /// Seconds an operation waits for its reply before it is indeterminate (info)
     #[arg(long, default_value_t = 1.0)]
     pub timeout: f64,
+    /// Seconds each program has to answer `init`
+    #[arg(long, default_value_t = 10.0)]
+    pub init_timeout: f64,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Where run directories go
@@ -118,6 +122,9 @@ pub fn experiment(args: &TestArgs) -> Result<String, String> {
     if !args.timeout.is_finite() || args.timeout <= 0.0 {
         return Err("--timeout: must be above 0 seconds".into());
     }
+    if !args.init_timeout.is_finite() || args.init_timeout < 0.001 {
+        return Err("--init-timeout: must be at least 1 ms".into());
+    }
     let clients = concurrency(&args.concurrency, args.node_count)?;
     let kinds = kinds(&args.nemesis)?;
     let mut command = vec![bin.display().to_string()];
@@ -131,6 +138,9 @@ pub fn experiment(args: &TestArgs) -> Result<String, String> {
     let _ = writeln!(toml, "duration = \"{}ms\"", (args.time_limit * 1000.0).round() as u64);
     let commands: Vec<String> = command.iter().map(|c| q(c)).collect();
     let _ = writeln!(toml, "[params]\ncommand = [{}]", commands.join(", "));
+    let _ = writeln!(toml, "init_timeout_ms = {}", (args.init_timeout * 1000.0).round() as u64);
+    // A value needs a few hops to reach every server: the checker waits for ten latencies more.
+    let _ = writeln!(toml, "settle_ms = {}", (1000.0 + 10.0 * args.latency).round() as u64);
     let _ = writeln!(toml, "[workload]\nmaelstrom = {}\nclients = {clients}", q(&args.workload));
     let _ = writeln!(toml, "rate_per_s = {:?}", args.rate / clients as f64);
     let _ = writeln!(toml, "timeout = \"{}ms\"", (args.timeout * 1000.0).round() as u64);

@@ -17,17 +17,13 @@ pub const ECHO: &str = "echo_matches";
 pub const UNIQUE: &str = "ids_unique";
 pub const ALL_READ: &str = "broadcast_all_read";
 
-/// A value acknowledged less than this before a server's last read may still be on its way: that
-/// read is not held to it.
-pub const SETTLE_MS: f64 = 1000.0;
-
 pub fn properties() -> Vec<PropertyInfo> {
     vec![
         PropertyInfo { name: ECHO, promise: "every echo_ok echoes exactly the text its echo request sent" },
         PropertyInfo { name: UNIQUE, promise: "every id a generate_ok returned is returned once in the whole run" },
         PropertyInfo {
             name: ALL_READ,
-            promise: "every acknowledged broadcast value is in the last read of every server (values acknowledged within 1 s of that read excepted)",
+            promise: "every acknowledged broadcast value is in the last read of every server (values acknowledged within params.settle_ms of that read excepted: they may still be on their way)",
         },
     ]
 }
@@ -65,7 +61,7 @@ pub fn operations(exec: &Execution) -> Vec<Op<'_>> {
 }
 
 /// Judges a run of any Maelstrom workload (see the module doc).
-pub fn check(exec: &Execution) -> CheckReport {
+pub fn check(exec: &Execution, settle_ms: f64) -> CheckReport {
     let ops = operations(exec);
     let ran: Vec<&str> = {
         let mut fs: Vec<&str> = ops.iter().map(|o| o.f.as_str()).collect();
@@ -82,7 +78,7 @@ pub fn check(exec: &Execution) -> CheckReport {
     let mut report = CheckReport::default();
     report.properties.push(judged(ECHO, "echo", &|| echo_matches(&ops)));
     report.properties.push(judged(UNIQUE, "generate", &|| ids_unique(&ops)));
-    report.properties.push(judged(ALL_READ, "broadcast", &|| all_read(exec, &ops)));
+    report.properties.push(judged(ALL_READ, "broadcast", &|| all_read(exec, &ops, settle_ms)));
     if ran.contains(&"broadcast") {
         broadcast_figures(exec, &ops, &mut report.metrics);
     }
@@ -152,7 +148,7 @@ fn reads<'a>(ops: &[Op<'a>]) -> BTreeMap<String, Vec<Read<'a>>> {
     by
 }
 
-fn all_read(exec: &Execution, ops: &[Op]) -> PropertyResult {
+fn all_read(exec: &Execution, ops: &[Op], settle_ms: f64) -> PropertyResult {
     let reads = reads(ops);
     let acked: Vec<(&Op, u64, &TraceRecord)> =
         ok(ops, "broadcast").filter_map(|(op, v, r)| v.as_u64().map(|v| (op, v, r))).collect();
@@ -161,7 +157,7 @@ fn all_read(exec: &Execution, ops: &[Op]) -> PropertyResult {
     for server in &servers {
         let Some((last, values, last_r)) = reads.get(server).and_then(|r| r.last()) else { continue };
         for (op, v, acked_r) in &acked {
-            if exec.ms(*last) - exec.ms(acked_r.t) < SETTLE_MS {
+            if exec.ms(*last) - exec.ms(acked_r.t) < settle_ms {
                 continue;
             }
             if !values.contains(v) {

@@ -93,9 +93,21 @@ pub struct MaelstromParams {
     pub cwd: Option<PathBuf>,
     /// How long the program has to answer `init` with `init_ok` (0: 5 s).
     pub init_timeout_ms: u64,
+    /// The broadcast checker holds a server's last read only to values acknowledged at least this
+    /// long before it (0: 1000 ms); more hops or slower links need longer.
+    pub settle_ms: u64,
 }
 
 impl MaelstromParams {
+    /// See [`MaelstromParams::settle_ms`].
+    pub fn settle_ms(&self) -> f64 {
+        if self.settle_ms == 0 {
+            1000.0
+        } else {
+            self.settle_ms as f64
+        }
+    }
+
     /// The bound on the `init` handshake.
     pub fn init_timeout(&self) -> std::time::Duration {
         std::time::Duration::from_millis(if self.init_timeout_ms == 0 { 5000 } else { self.init_timeout_ms })
@@ -138,7 +150,7 @@ impl Spec for Maelstrom {
         Ok(standin::StandIn::new(me))
     }
 
-    fn check(exec: &Execution, _params: &MaelstromParams) -> CheckReport {
-        check::check(exec)
+    fn check(exec: &Execution, params: &MaelstromParams) -> CheckReport {
+        check::check(exec, params.settle_ms())
     }
 }
