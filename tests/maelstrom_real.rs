@@ -21,11 +21,12 @@ fn run(
     command: &str,
     workload: &str,
     duration: &str,
+    extra: &str,
 ) -> (Option<i32>, String, Value, std::path::PathBuf, Scratch) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new(&format!("maelstrom-{tag}"));
     let exp = format!(
-        "algorithm = \"maelstrom\"\nnodes = 3\nduration = \"{duration}\"\n[params]\ncommand = {command}\ninit_timeout_ms = {init_timeout_ms}\n[workload]\nmaelstrom = \"{workload}\"\nclients = 2\n"
+        "algorithm = \"maelstrom\"\nnodes = 3\nduration = \"{duration}\"\n{extra}\n[params]\ncommand = {command}\ninit_timeout_ms = {init_timeout_ms}\n[workload]\nmaelstrom = \"{workload}\"\nclients = 2\n"
     );
     let file = scratch.write("exp.toml", &exp);
     let out = scratch.path().join("runs");
@@ -48,7 +49,7 @@ fn a_python_echo_node_answers_every_echo_through_the_bridge() {
     }
     let marker = format!("echo-marker-{}", std::process::id());
     let command = format!("[\"python3\", \"tests/maelstrom/echo.py\", \"{marker}\"]");
-    let (code, printed, summary, run_dir, _scratch) = run("echo", 5000, &command, "echo", "2s");
+    let (code, printed, summary, run_dir, _scratch) = run("echo", 5000, &command, "echo", "2s", "");
     assert!(processes_mentioning(&marker).is_empty(), "programs left running");
     assert_eq!(code, Some(0), "{printed}\n{summary:#}");
     assert_eq!(verdict(&summary, "echo_matches"), "held", "{summary:#}");
@@ -89,12 +90,31 @@ fn a_program_that_exits_prints_garbage_or_never_answers_is_named_and_nothing_is_
         let command = format!("[\"python3\", \"-c\", \"{code}\", \"{marker}\"]");
         // Python can take a second to start on a loaded machine: only the silent one is timed out.
         let init_timeout_ms = if tag == "silent" { 1000 } else { 10_000 };
-        let (exit, printed, summary, _run_dir, _scratch) = run(tag, init_timeout_ms, &command, "echo", "2s");
+        let (exit, printed, summary, _run_dir, _scratch) = run(tag, init_timeout_ms, &command, "echo", "2s", "");
         assert!(processes_mentioning(&marker).is_empty(), "{tag}: programs left running");
         assert_ne!(exit, Some(0), "{tag}: {printed}");
         assert!(printed.contains("node 1: the program") && printed.contains(says), "{tag}: {printed}");
         assert_ne!(summary["verdict"], "held", "{tag}: {summary:#}");
     }
+}
+
+#[test]
+fn a_killed_node_takes_its_program_along_and_a_restart_starts_it_again() {
+    if !python() {
+        return;
+    }
+    let marker = format!("kill-marker-{}", std::process::id());
+    let command = format!("[\"python3\", \"tests/maelstrom/echo.py\", \"{marker}\"]");
+    // Late enough that the first program is up even when Python starts slowly.
+    let kill = "[[faults]]\nat = \"2500ms\"\naction = \"kill\"\nnode = 2\nfor = \"700ms\"\n";
+    let (code, printed, summary, run_dir, _scratch) = run("kill", 10_000, &command, "echo", "4500ms", kill);
+    assert!(processes_mentioning(&marker).is_empty(), "programs left running");
+    assert_eq!(code, Some(0), "{printed}\n{summary:#}");
+    let node2 = trace(&run_dir, 2);
+    let ready = node2.iter().filter(|r| r.event_name() == Some("program_ready")).count();
+    assert_eq!(ready, 2, "node 2's program started, was killed with it, and started again");
+    let log = std::fs::read_to_string(run_dir.join("logs/node-2.log")).unwrap();
+    assert_eq!(log.matches("echo node n2 of").count(), 2, "two programs, one per incarnation: {log}");
 }
 
 /// `orchestrator maelstrom test` with a broadcast program under the partition nemesis.
