@@ -33,6 +33,9 @@ pub enum Family {
     Broadcast,
     /// A failure detector on its own (see [`crate::detection`]): who suspects whom, and when.
     Detection,
+    /// A program in any language speaking Maelstrom's protocol (see [`crate::maelstrom`]), judged
+    /// by the checker of its workload.
+    Maelstrom,
     /// Not a distributed algorithm: the load generator of the transport benchmark.
     Load,
 }

@@ -6,7 +6,7 @@
 //! the catalogue-wide tests derive their lists from [`catalogue`].
 
 use crate::algorithm::{Algorithm, Family};
-use crate::{broadcast, consensus, detection, election, load, mutex, replication, stabilizing};
+use crate::{broadcast, consensus, detection, election, load, maelstrom, mutex, replication, stabilizing};
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
@@ -36,6 +36,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &broadcast::sequencer::Sequencer,
         &detection::HeartbeatDetector,
         &detection::PhiAccrualDetector,
+        &maelstrom::Maelstrom,
         &load::Load,
     ]
 }

@@ -37,6 +37,7 @@ pub mod detection;
 pub mod election;
 pub mod faults;
 pub mod load;
+pub mod maelstrom;
 pub mod mutex;
 pub mod replication;
 pub mod service;

@@ -85,6 +85,8 @@ mod detection;
 mod election;
 #[path = "verdicts/load.rs"]
 mod load;
+#[path = "verdicts/maelstrom.rs"]
+mod maelstrom;
 #[path = "verdicts/multipaxos.rs"]
 mod multipaxos;
 #[path = "verdicts/mutex.rs"]
@@ -120,6 +122,7 @@ fn cases() -> Vec<&'static Entry> {
         .chain(sequencer::CASES)
         .chain(detection::CASES)
         .chain(zab::CASES)
+        .chain(maelstrom::CASES)
         .collect()
 }
 

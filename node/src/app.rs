@@ -2,6 +2,7 @@
 //! and stops them).
 
 use crate::control_server;
+use crate::external::External;
 use crate::instance::{Instance, Setup};
 use crate::lifecycle::Lifecycle;
 use crate::tracer::Tracer;
@@ -40,6 +41,24 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
     let mut routes = HashMap::new();
     let mut by_name = BTreeMap::new();
     for inst in &cfg.instances {
+        if let Some(params) = inst.program().map_err(anyhow::Error::msg)? {
+            let servers = inst.servers.as_deref();
+            let external = External::new(
+                &inst.name,
+                cfg.id,
+                &peers,
+                servers,
+                params,
+                incarnation,
+                links.clone(),
+                tracer.clone(),
+                life.clone(),
+            );
+            let addr = external.start();
+            routes.insert(inst.name.clone(), addr.clone().recipient());
+            life.add_instance(addr.recipient());
+            continue;
+        }
         let setup = Setup {
             me: cfg.id,
             peers: &peers,

@@ -77,6 +77,18 @@ pub struct InstanceConfig {
 }
 
 impl InstanceConfig {
+    /// The program a `maelstrom` server instance runs as its child, when `params.command` is given
+    /// (see `node/src/external.rs`); `None` for every other instance, which runs in-process.
+    pub fn program(&self) -> Result<Option<algorithms::maelstrom::MaelstromParams>, String> {
+        if self.algorithm != <algorithms::maelstrom::Maelstrom as algorithms::algorithm::Spec>::NAME
+            || self.client.is_some()
+        {
+            return Ok(None);
+        }
+        let params: algorithms::maelstrom::MaelstromParams = algorithms::algorithm::parse_params(&self.params)?;
+        Ok((!params.command.is_empty()).then_some(params))
+    }
+
     /// The ids the process sees as `ctx.peers()`: the servers (without `me`) when set, else
     /// the node's peers.
     pub fn process_peers(&self, me: NodeId, node_peers: &[NodeId]) -> Vec<NodeId> {

@@ -8,6 +8,7 @@
 mod app;
 mod clock;
 mod control_server;
+mod external;
 mod instance;
 mod lifecycle;
 use node::tracer;

@@ -92,6 +92,12 @@ pub enum Cmd {
     },
     /// List the algorithms and the properties each one promises
     List,
+    /// Maelstrom's command line: `maelstrom test -w broadcast --bin ./my_node --node-count 5 ...`
+    /// runs a Maelstrom-protocol program on real processes and prints Maelstrom's results
+    Maelstrom {
+        #[command(subcommand)]
+        what: MaelstromCmd,
+    },
     /// Compare mutual exclusion experiments under one workload at several cluster sizes (messages
     /// per entry, synchronization delay, waits, throughput), or replicated services at several
     /// server and client counts (ops/s, latency against the RTT, messages per operation,
@@ -301,4 +307,11 @@ pub enum BenchWhat {
     },
     /// The linearizability checker: ops checked per second on generated histories
     History(history::BenchArgs),
+}
+
+/// `orchestrator maelstrom ...`
+#[derive(Subcommand)]
+pub enum MaelstromCmd {
+    /// Run a Maelstrom-protocol program under a workload (exit 0 valid, 1 invalid, 2 bad input)
+    Test(crate::maelstrom::TestArgs),
 }

@@ -266,7 +266,11 @@ impl Cluster {
         let child = m.child.as_ref().filter(|_| running).ok_or_else(|| anyhow!("node {id} is not running"))?;
         let pid = nix::unistd::Pid::from_raw(child.id() as i32);
         let signal = if stop { nix::sys::signal::Signal::SIGSTOP } else { nix::sys::signal::Signal::SIGCONT };
-        nix::sys::signal::kill(pid, signal).with_context(|| format!("signalling node {id}"))?;
+        // The node leads its process group (`die_with_orchestrator`): signalling the group also
+        // pauses a program the node runs as its child (`algorithm = "maelstrom"`).
+        nix::sys::signal::killpg(pid, signal)
+            .or_else(|_| nix::sys::signal::kill(pid, signal))
+            .with_context(|| format!("signalling node {id}"))?;
         if stop {
             self.paused.insert(id);
         } else {

@@ -17,6 +17,7 @@ mod failure;
 mod history;
 mod live;
 mod live_cmd;
+mod maelstrom;
 mod netns;
 mod network;
 mod plots;
@@ -207,6 +208,7 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
         }
         Cmd::Compare { configs, args } => compare::compare(&configs, &args),
         Cmd::Detectors { configs, args } => detectors::detectors(&configs, &args),
+        Cmd::Maelstrom { what: cli::MaelstromCmd::Test(args) } => maelstrom::test(&args),
         Cmd::List => {
             for algorithm in algorithms::catalogue() {
                 println!("{:<16} {}", algorithm.name(), algorithm.summary());

@@ -59,6 +59,14 @@ pub struct Workload {
     /// The first operation waits this long after the client starts, so the servers are up.
     #[serde(with = "humantime_serde")]
     pub start_after: Duration,
+    /// The Maelstrom workload a `maelstrom` client runs (`echo`, `unique-ids`; see
+    /// [`crate::maelstrom`]); unset for every other service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maelstrom: Option<String>,
+    /// The `broadcast` workload's topology (Maelstrom's `--topology`: `grid`, `line`, `tree2`…,
+    /// `total`); unset: `grid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topology: Option<String>,
 }
 
 /// How often each operation is drawn. A `mix` table that is given names every operation the
@@ -93,6 +101,8 @@ impl Default for Workload {
             timeout: Duration::from_millis(500),
             ops: None,
             start_after: Duration::from_millis(100),
+            maelstrom: None,
+            topology: None,
         }
     }
 }
@@ -218,6 +228,9 @@ pub fn kv_client(me: NodeId, servers: &[NodeId], workload: &Workload) -> Result<
 impl KvClient {
     pub fn new(me: NodeId, servers: &[NodeId], workload: Workload) -> Result<KvClient, String> {
         workload.validate()?;
+        if let Some(name) = &workload.maelstrom {
+            return Err(format!("workload.maelstrom: {name:?} is a workload of the maelstrom algorithm only"));
+        }
         if servers.is_empty() {
             return Err("workload: a client needs at least one server".into());
         }

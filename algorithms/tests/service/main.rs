@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod maelstrom;
 mod quorum;
 mod rules_client;
 mod rules_quorum;

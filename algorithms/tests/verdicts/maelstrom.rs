@@ -1,0 +1,82 @@
+//! Runs for the Maelstrom workloads' properties: each breaks one property, or gives it nothing to
+//! judge. Servers 1–3, client nodes 4 and 5.
+
+use super::trace::Trace;
+use super::{Case::*, Entry};
+use algorithms::core::event::Event;
+use algorithms::service::client::ClientEvent;
+use algorithms::{Execution, NodeId};
+use serde_json::{json, Value};
+
+pub const CASES: &[Entry] = &[
+    case!("maelstrom", "echo_matches", Violating, maelstrom_an_echo_comes_back_changed),
+    case!("maelstrom", "echo_matches", NothingToJudge, maelstrom_no_operation_at_all),
+    case!("maelstrom", "echo_matches", NothingToJudge, maelstrom_every_echo_timed_out),
+    case!("maelstrom", "ids_unique", Violating, maelstrom_two_clients_get_the_same_id),
+    case!("maelstrom", "ids_unique", NothingToJudge, maelstrom_no_operation_at_all),
+    case!("maelstrom", "broadcast_all_read", Violating, maelstrom_a_value_never_reaches_n3),
+    case!("maelstrom", "broadcast_all_read", NothingToJudge, maelstrom_no_operation_at_all),
+    case!("maelstrom", "broadcast_all_read", NothingToJudge, maelstrom_every_read_comes_within_a_second),
+];
+
+fn op(t: &mut Trace, ms: u64, client: NodeId, kind: &str, f: &str, value: Value) {
+    on(t, ms, client, "n1", kind, f, value);
+}
+
+/// An `op` event of `client` for server `key`.
+fn on(t: &mut Trace, ms: u64, client: NodeId, key: &str, kind: &str, f: &str, value: Value) {
+    let (name, data) = ClientEvent::Op { kind: kind.into(), f: f.into(), key: key.into(), value }.to_parts();
+    t.event(ms, client, &name, data);
+}
+
+/// Value 4000001 broadcast to n1 at 10 ms, then a read of each server at `read_ms`; n3's read
+/// lacks it when `lost`.
+fn broadcast_then_reads(read_ms: u64, lost: bool) -> Execution {
+    let mut t = Trace::new(5).servers(3);
+    on(&mut t, 10, 4, "n1", "invoke", "broadcast", json!(4000001));
+    on(&mut t, 12, 4, "n1", "ok", "broadcast", json!(4000001));
+    for (i, server) in ["n1", "n2", "n3"].into_iter().enumerate() {
+        let at = read_ms + 10 * i as u64;
+        let read = if lost && server == "n3" { json!([]) } else { json!([4000001]) };
+        on(&mut t, at, 5, server, "invoke", "read", Value::Null);
+        on(&mut t, at + 2, 5, server, "ok", "read", read);
+    }
+    t.end(read_ms + 500)
+}
+
+fn maelstrom_a_value_never_reaches_n3() -> Execution {
+    broadcast_then_reads(2000, true)
+}
+
+fn maelstrom_every_read_comes_within_a_second() -> Execution {
+    broadcast_then_reads(500, false)
+}
+
+fn maelstrom_an_echo_comes_back_changed() -> Execution {
+    let mut t = Trace::new(5).servers(3);
+    op(&mut t, 10, 4, "invoke", "echo", json!("c4-1"));
+    op(&mut t, 12, 4, "ok", "echo", json!("c4-1"));
+    op(&mut t, 20, 5, "invoke", "echo", json!("c5-1"));
+    op(&mut t, 22, 5, "ok", "echo", json!("c5-"));
+    t.end(1000)
+}
+
+fn maelstrom_no_operation_at_all() -> Execution {
+    Trace::new(5).servers(3).end(1000)
+}
+
+fn maelstrom_every_echo_timed_out() -> Execution {
+    let mut t = Trace::new(5).servers(3);
+    op(&mut t, 10, 4, "invoke", "echo", json!("c4-1"));
+    op(&mut t, 510, 4, "info", "echo", json!("c4-1"));
+    t.end(1000)
+}
+
+fn maelstrom_two_clients_get_the_same_id() -> Execution {
+    let mut t = Trace::new(5).servers(3);
+    op(&mut t, 10, 4, "invoke", "generate", Value::Null);
+    op(&mut t, 12, 4, "ok", "generate", json!("n1-1"));
+    op(&mut t, 20, 5, "invoke", "generate", Value::Null);
+    op(&mut t, 22, 5, "ok", "generate", json!("n1-1"));
+    t.end(1000)
+}

@@ -1,0 +1,347 @@
+//! A Maelstrom-protocol program as an instance: `algorithm = "maelstrom"` with `params.command`.
+//!
+//! The node starts the program as its child when the instance starts, sends it Maelstrom's `init`
+//! and waits (at most `params.init_timeout_ms`) for `init_ok`; then it bridges the program's
+//! stdout and stdin, one JSON message `{src, dest, body}` per line:
+//!
+//! - a line to `n<k>` (another server) or `c<k>` (a client node) travels as the body of a
+//!   clusterlab envelope (MessagePack of the JSON body, kind = the body's `type`) over the node's
+//!   links, so every proxy and iptables fault applies to it, and is traced like any send;
+//! - an envelope from node `k` becomes a line from `n<k>` or `c<k>` on the program's stdin.
+//!
+//! The program's stderr is the node's (the node's log). The child stays in the node's process
+//! group, so the orchestrator's pause (SIGSTOP of the group) stops both, and dies with the node on
+//! every exit path (`PR_SET_PDEATHSIG`, SIGKILL of the node included). A program that exits, prints
+//! something that is not a message before `init_ok`, or does not answer `init` in time stops the
+//! node with exit 3 and an error naming the node and quoting what it printed; its exit is traced
+//! (a `program_exit` event) and, while the node runs, stops the node the same way, which the
+//! orchestrator reports as a problem of the run.
+
+use crate::lifecycle::{Lifecycle, Start};
+use crate::tracer::Tracer;
+use crate::transport::{Deliver, Links};
+use actix::prelude::*;
+use algorithms::maelstrom::{client_name, intern, server_name, MaelstromParams};
+use algorithms::trace::What;
+use algorithms::NodeId;
+use bytes::Bytes;
+use node::wire::{self, Envelope};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::os::unix::process::CommandExt;
+use std::process::{ExitStatus, Stdio};
+use std::rc::Rc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+
+/// A line from the program longer than this is not a message.
+const MAX_LINE: usize = 1 << 20;
+/// Lines waiting for the program's stdin, at most (more are dropped and counted).
+const STDIN_QUEUE: usize = 10_000;
+/// Envelopes that arrive before `init_ok` wait, at most this many.
+const EARLY_LIMIT: usize = 10_000;
+/// The source of `init`: no node of the cluster has id 0.
+const INIT_SRC: &str = "c0";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    /// `init` sent, waiting for `init_ok`.
+    Init,
+    Ready,
+    /// Failed or exited: nothing more is bridged.
+    Gone,
+}
+
+pub struct External {
+    name: String,
+    me: NodeId,
+    /// Every server id, `me` included: they are `n<k>`; every other node is `c<k>`.
+    servers: BTreeSet<NodeId>,
+    peers: BTreeSet<NodeId>,
+    params: MaelstromParams,
+    incarnation: u64,
+    phase: Phase,
+    stdin: Option<tokio::sync::mpsc::Sender<String>>,
+    early: Vec<Envelope>,
+    links: Links,
+    tracer: Arc<Tracer>,
+    life: Rc<Lifecycle>,
+}
+
+impl External {
+    /// `servers`: the service's servers when the cluster has client nodes, else every node.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: &str,
+        me: NodeId,
+        peers: &[NodeId],
+        servers: Option<&[NodeId]>,
+        params: MaelstromParams,
+        incarnation: u64,
+        links: Links,
+        tracer: Arc<Tracer>,
+        life: Rc<Lifecycle>,
+    ) -> External {
+        let servers = match servers {
+            Some(s) => s.iter().copied().chain([me]).collect(),
+            None => peers.iter().copied().chain([me]).collect(),
+        };
+        External {
+            name: name.to_string(),
+            me,
+            servers,
+            peers: peers.iter().copied().collect(),
+            params,
+            incarnation,
+            phase: Phase::Idle,
+            stdin: None,
+            early: Vec::new(),
+            links,
+            tracer,
+            life,
+        }
+    }
+
+    fn program(&self) -> String {
+        self.params.command.join(" ")
+    }
+
+    /// Maelstrom's name of node `k`.
+    fn name_of(&self, k: NodeId) -> String {
+        if self.servers.contains(&k) {
+            server_name(k)
+        } else {
+            client_name(k)
+        }
+    }
+
+    /// The node a Maelstrom name stands for, if it is one of this cluster's.
+    fn id_of(&self, name: &str) -> Option<NodeId> {
+        let (server, digits) = match name.as_bytes().first() {
+            Some(b'n') => (true, &name[1..]),
+            Some(b'c') => (false, &name[1..]),
+            _ => return None,
+        };
+        let k: NodeId = digits.parse().ok()?;
+        (self.peers.contains(&k) && self.servers.contains(&k) == server).then_some(k)
+    }
+
+    /// The program cannot go on: the node stops (exit 3) with `reason`, which names the node.
+    fn fail(&mut self, reason: String) {
+        self.phase = Phase::Gone;
+        self.stdin = None;
+        tracing::error!("{reason}");
+        self.life.stop(&reason, 3);
+    }
+
+    fn spawn(&mut self, ctx: &mut Context<Self>) -> Result<(), String> {
+        let (program, args) = self.params.command.split_first().ok_or("params.command is empty")?;
+        let mut cmd = std::process::Command::new(program);
+        cmd.args(args).envs(&self.params.env).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+        if let Some(cwd) = &self.params.cwd {
+            cmd.current_dir(cwd);
+        }
+        let parent = std::process::id() as i32;
+        // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if libc::getppid() != parent {
+                    libc::_exit(1); // the node died between fork and prctl
+                }
+                Ok(())
+            });
+        }
+        let mut child = tokio::process::Command::from(cmd)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("node {}: cannot start the program {:?}: {e}", self.me, self.program()))?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        ctx.add_stream(FramedRead::new(stdout, LinesCodec::new_with_max_length(MAX_LINE)));
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(STDIN_QUEUE);
+        actix_rt::spawn(async move {
+            while let Some(line) = rx.recv().await {
+                if stdin.write_all(line.as_bytes()).await.is_err() || stdin.flush().await.is_err() {
+                    break; // the program closed its stdin or exited: its exit is reported
+                }
+            }
+        });
+        // Not `ctx.address()`: with the mailbox capacity at usize::MAX actix overflows counting
+        // senders. The wait runs in the actor's context instead.
+        ctx.spawn(actix::fut::wrap_future(async move { child.wait().await }).map(|status, act: &mut Self, _| {
+            act.exited(status.map_err(|e| e.to_string()));
+        }));
+        self.stdin = Some(tx);
+        Ok(())
+    }
+
+    /// Writes one message to the program's stdin.
+    fn write(&self, src: &str, body: &Value) {
+        let Some(stdin) = &self.stdin else { return };
+        let mut line = json!({ "src": src, "dest": server_name(self.me), "body": body }).to_string();
+        line.push('\n');
+        if stdin.try_send(line).is_err() {
+            self.links.stats.dropped_frames.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn receive(&mut self, envelope: Envelope) {
+        let Envelope { from, lc, vc, kind, body, .. } = envelope;
+        self.tracer.record_recv(&self.name, from, &kind, lc, &vc);
+        match rmp_serde::from_slice::<Value>(&body) {
+            Ok(body) => self.write(&self.name_of(from), &body),
+            Err(e) => {
+                self.links.stats.malformed_frames.fetch_add(1, Relaxed);
+                let reason = format!("a body that is not a Maelstrom message: {e}");
+                self.tracer.record(&self.name, What::Malformed { from: Some(from), reason });
+            }
+        }
+    }
+
+    /// One line the program printed.
+    fn line(&mut self, line: &str) {
+        let message = serde_json::from_str::<Value>(line).ok().filter(|m| m.get("body").is_some_and(Value::is_object));
+        let Some(message) = message else {
+            if self.phase == Phase::Init {
+                return self.fail(format!(
+                    "node {}: the program {:?} printed something that is not a Maelstrom message before init_ok: {:?}",
+                    self.me,
+                    self.program(),
+                    cut(line)
+                ));
+            }
+            tracing::warn!("the program printed a line that is not a Maelstrom message: {:?}", cut(line));
+            let reason = format!("the program printed a line that is not a Maelstrom message: {:?}", cut(line));
+            self.tracer.record(&self.name, What::Malformed { from: None, reason });
+            return;
+        };
+        let dest = message.get("dest").and_then(Value::as_str).unwrap_or("");
+        let body = &message["body"];
+        if dest == INIT_SRC {
+            if self.phase == Phase::Init && body.get("type").and_then(Value::as_str) == Some("init_ok") {
+                self.ready();
+            }
+            return;
+        }
+        let Some(to) = self.id_of(dest) else {
+            tracing::warn!("the program sent a message to {dest:?}, which is no node of the cluster");
+            let reason = format!("the program sent a message to {dest:?}, which is no node of the cluster");
+            self.tracer.record(&self.name, What::Malformed { from: None, reason });
+            return;
+        };
+        let kind = intern(body.get("type").and_then(Value::as_str).unwrap_or(""));
+        let encoded = rmp_serde::to_vec_named(body).expect("JSON values always encode");
+        let (lc, vc) = self.tracer.record_send(&self.name, to, kind, body.clone());
+        let frame = wire::encode_msg(self.me, to, &self.name, lc, &vc, kind, &encoded);
+        self.links.send(to, Bytes::from(frame));
+    }
+
+    fn ready(&mut self) {
+        self.phase = Phase::Ready;
+        self.tracer.record(&self.name, What::Event { name: "program_ready".into(), data: json!({}) });
+        for envelope in std::mem::take(&mut self.early) {
+            self.receive(envelope);
+        }
+    }
+}
+
+/// At most 200 characters of a line, for error messages.
+fn cut(line: &str) -> String {
+    match line.char_indices().nth(200) {
+        Some((i, _)) => format!("{}…", &line[..i]),
+        None => line.to_string(),
+    }
+}
+
+impl Actor for External {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(usize::MAX);
+    }
+}
+
+impl Handler<Start> for External {
+    type Result = ();
+
+    fn handle(&mut self, _: Start, ctx: &mut Self::Context) {
+        if self.phase != Phase::Idle {
+            return;
+        }
+        self.tracer.record(&self.name, What::Start { incarnation: self.incarnation });
+        if let Err(reason) = self.spawn(ctx) {
+            return self.fail(reason);
+        }
+        self.phase = Phase::Init;
+        let node_ids: Vec<String> = self.servers.iter().map(|k| server_name(*k)).collect();
+        let init = json!({"type": "init", "msg_id": 1, "node_id": server_name(self.me), "node_ids": node_ids});
+        self.write(INIT_SRC, &init);
+        let timeout = self.params.init_timeout();
+        ctx.run_later(timeout, move |act, _| {
+            if act.phase == Phase::Init {
+                act.fail(format!(
+                    "node {}: the program {:?} did not answer init with init_ok within {} ms",
+                    act.me,
+                    act.program(),
+                    timeout.as_millis()
+                ));
+            }
+        });
+    }
+}
+
+impl StreamHandler<Result<String, LinesCodecError>> for External {
+    fn handle(&mut self, item: Result<String, LinesCodecError>, _: &mut Self::Context) {
+        if self.phase == Phase::Gone {
+            return;
+        }
+        match item {
+            Ok(line) => self.line(&line),
+            Err(e) => self.fail(format!("node {}: the program {:?} printed a bad line: {e}", self.me, self.program())),
+        }
+    }
+
+    fn finished(&mut self, _: &mut Self::Context) {
+        // stdout closed: the program is exiting; `Exited` says how. The actor stays for it.
+    }
+}
+
+impl Handler<Deliver> for External {
+    type Result = ();
+
+    fn handle(&mut self, Deliver(envelopes): Deliver, _: &mut Self::Context) {
+        for envelope in envelopes {
+            match self.phase {
+                Phase::Ready => self.receive(envelope),
+                Phase::Idle | Phase::Init if self.early.len() < EARLY_LIMIT => self.early.push(envelope),
+                _ => {
+                    self.links.stats.dropped_frames.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+}
+
+impl External {
+    /// The program exited (or waiting for it failed).
+    fn exited(&mut self, status: Result<ExitStatus, String>) {
+        use std::os::unix::process::ExitStatusExt;
+        let (code, signal, text) = match &status {
+            Ok(s) => (s.code(), s.signal(), s.to_string()),
+            Err(e) => (None, None, format!("cannot be waited for: {e}")),
+        };
+        self.tracer.record(
+            &self.name,
+            What::Event { name: "program_exit".into(), data: json!({"code": code, "signal": signal}) },
+        );
+        if self.phase == Phase::Gone {
+            return;
+        }
+        let when = if self.phase == Phase::Init { "before answering init" } else { "while the node ran" };
+        self.fail(format!("node {}: the program {:?} exited {when} ({text})", self.me, self.program()));
+    }
+}

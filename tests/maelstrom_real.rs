@@ -1,0 +1,170 @@
+//! Maelstrom-protocol programs as real clusterlab nodes: a Python echo node under the echo
+//! workload, each message bridged through real TCP links and traced with its body's `type`; and
+//! programs that exit at once, print garbage or never answer `init`, each a clear error naming the
+//! node, with nothing left running. Runs go one at a time (two cores).
+
+use clusterlab_e2e::*;
+use serde_json::Value;
+use std::sync::Mutex;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn python() -> bool {
+    require_tool("python3", "apt-get install python3")
+}
+
+/// Runs an experiment whose program is `command` (a TOML array) for `duration`; returns the exit
+/// code, everything the orchestrator printed, the summary and the run directory.
+fn run(
+    tag: &str,
+    init_timeout_ms: u64,
+    command: &str,
+    workload: &str,
+    duration: &str,
+    extra: &str,
+) -> (Option<i32>, String, Value, std::path::PathBuf, Scratch) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new(&format!("maelstrom-{tag}"));
+    let exp = format!(
+        "algorithm = \"maelstrom\"\nnodes = 3\nduration = \"{duration}\"\n{extra}\n[params]\ncommand = {command}\ninit_timeout_ms = {init_timeout_ms}\n[workload]\nmaelstrom = \"{workload}\"\nclients = 2\n"
+    );
+    let file = scratch.write("exp.toml", &exp);
+    let out = scratch.path().join("runs");
+    let output = orchestrator(&["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let printed = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    let run_dir = latest_run(&out);
+    let summary = summary(&run_dir);
+    (output.status.code(), printed, summary, run_dir, scratch)
+}
+
+fn verdict<'a>(summary: &'a Value, name: &str) -> &'a Value {
+    let p = summary["properties"].as_array().unwrap().iter().find(|p| p["name"] == name);
+    &p.unwrap_or_else(|| panic!("{name}: {summary:#}"))["verdict"]
+}
+
+#[test]
+fn a_python_echo_node_answers_every_echo_through_the_bridge() {
+    if !python() {
+        return;
+    }
+    let marker = format!("echo-marker-{}", std::process::id());
+    let command = format!("[\"python3\", \"tests/maelstrom/echo.py\", \"{marker}\"]");
+    let (code, printed, summary, run_dir, _scratch) = run("echo", 5000, &command, "echo", "2s", "");
+    assert!(processes_mentioning(&marker).is_empty(), "programs left running");
+    assert_eq!(code, Some(0), "{printed}\n{summary:#}");
+    assert_eq!(verdict(&summary, "echo_matches"), "held", "{summary:#}");
+    assert_eq!(verdict(&summary, "ids_unique"), "not_promised", "{summary:#}");
+    let replies: usize = (1..=3)
+        .map(|id| {
+            trace(&run_dir, id)
+                .iter()
+                .filter(|r| matches!(&r.what, algorithms::trace::What::Send { msg_type, .. } if msg_type == "echo_ok"))
+                .count()
+        })
+        .sum();
+    assert!(replies > 50, "the servers sent {replies} echo_ok");
+    let log = std::fs::read_to_string(run_dir.join("logs/node-1.log")).unwrap();
+    assert!(log.contains("echo node n1 of ['n1', 'n2', 'n3']"), "the program's stderr is in the node's log: {log}");
+}
+
+#[test]
+fn a_program_that_exits_prints_garbage_or_never_answers_is_named_and_nothing_is_left() {
+    if !python() {
+        return;
+    }
+    let marker = format!("bad-marker-{}", std::process::id());
+    let cases = [
+        (
+            "exits",
+            "import sys; print('no config here', file=sys.stderr); sys.exit(3)",
+            "exited before answering init (exit status: 3)",
+        ),
+        (
+            "garbage",
+            "import time; print('hello, world', flush=True); time.sleep(30)",
+            "printed something that is not a Maelstrom message before init_ok: \"hello, world\"",
+        ),
+        ("silent", "import time; time.sleep(30)", "did not answer init with init_ok within 1000 ms"),
+    ];
+    for (tag, code, says) in cases {
+        let command = format!("[\"python3\", \"-c\", \"{code}\", \"{marker}\"]");
+        // Python can take a second to start on a loaded machine: only the silent one is timed out.
+        let init_timeout_ms = if tag == "silent" { 1000 } else { 10_000 };
+        let (exit, printed, summary, _run_dir, _scratch) = run(tag, init_timeout_ms, &command, "echo", "2s", "");
+        assert!(processes_mentioning(&marker).is_empty(), "{tag}: programs left running");
+        assert_ne!(exit, Some(0), "{tag}: {printed}");
+        assert!(printed.contains("node 1: the program") && printed.contains(says), "{tag}: {printed}");
+        assert_ne!(summary["verdict"], "held", "{tag}: {summary:#}");
+    }
+}
+
+#[test]
+fn a_killed_node_takes_its_program_along_and_a_restart_starts_it_again() {
+    if !python() {
+        return;
+    }
+    let marker = format!("kill-marker-{}", std::process::id());
+    let command = format!("[\"python3\", \"tests/maelstrom/echo.py\", \"{marker}\"]");
+    // Late enough that the first program is up even when Python starts slowly.
+    let kill = "[[faults]]\nat = \"2500ms\"\naction = \"kill\"\nnode = 2\nfor = \"700ms\"\n";
+    let (code, printed, summary, run_dir, _scratch) = run("kill", 10_000, &command, "echo", "4500ms", kill);
+    assert!(processes_mentioning(&marker).is_empty(), "programs left running");
+    assert_eq!(code, Some(0), "{printed}\n{summary:#}");
+    let node2 = trace(&run_dir, 2);
+    let ready = node2.iter().filter(|r| r.event_name() == Some("program_ready")).count();
+    assert_eq!(ready, 2, "node 2's program started, was killed with it, and started again");
+    let log = std::fs::read_to_string(run_dir.join("logs/node-2.log")).unwrap();
+    assert_eq!(log.matches("echo node n2 of").count(), 2, "two programs, one per incarnation: {log}");
+}
+
+/// `orchestrator maelstrom test` with a broadcast program under the partition nemesis.
+fn broadcast(tag: &str, program: &str) -> (Option<i32>, String, Scratch) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new(&format!("maelstrom-{tag}"));
+    let out = scratch.path().join("runs");
+    #[rustfmt::skip]
+    let args = [
+        "maelstrom", "test", "-w", "broadcast", "--bin", program, "--node-count", "5", "--time-limit", "4",
+        "--rate", "50", "--nemesis", "partition", "--nemesis-interval", "1", "--out", out.to_str().unwrap(),
+    ];
+    let output = orchestrator(&args);
+    assert!(processes_mentioning(program).is_empty(), "{tag}: programs left running");
+    (output.status.code(), text(&output.stdout), scratch)
+}
+
+#[test]
+fn a_gossiping_broadcast_survives_partitions_and_one_that_forwards_once_loses_a_value() {
+    if !python() {
+        return;
+    }
+    let (code, printed, _scratch) = broadcast("gossip", "tests/maelstrom/broadcast.py");
+    assert_eq!(code, Some(0), "{printed}");
+    assert!(printed.contains("broadcast_all_read     held") && printed.contains("Everything looks good!"), "{printed}");
+    assert!(printed.contains(":net          {:servers {:msgs-per-op "), "{printed}");
+    let (code, printed, _scratch) = broadcast("lossy", "tests/maelstrom/broadcast_lossy.py");
+    assert_eq!(code, Some(1), "{printed}");
+    let says = printed.lines().find(|l| l.contains("broadcast_all_read")).unwrap_or_default();
+    assert!(says.contains("VIOLATED value ") && says.contains(" was never read at n"), "{printed}");
+    assert!(printed.contains(":valid?       false"), "{printed}");
+}
+
+#[test]
+fn the_maelstrom_command_line_refuses_bad_flags_with_exit_2() {
+    for (args, says) in [
+        (vec!["-w", "kafka", "--bin", "tests/maelstrom/echo.py"], "--workload: unknown workload \"kafka\""),
+        (vec!["-w", "echo", "--bin", "tests/maelstrom/none.py"], "--bin: tests/maelstrom/none.py"),
+        (
+            vec!["-w", "echo", "--bin", "tests/maelstrom/echo.py", "--nemesis", "flood"],
+            "--nemesis: unknown fault \"flood\"",
+        ),
+        (vec!["-w", "echo", "--bin", "tests/maelstrom/echo.py", "--concurrency", "xn"], "--concurrency: \"xn\""),
+    ] {
+        let scratch = Scratch::new("maelstrom-flags");
+        let out = scratch.path().join("runs");
+        let mut all = vec!["maelstrom", "test", "--out", out.to_str().unwrap()];
+        all.extend(args);
+        let output = orchestrator(&all);
+        assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+        assert!(text(&output.stderr).contains(says), "{}", text(&output.stderr));
+    }
+}
