@@ -14,7 +14,7 @@ fn a_torn_raft_state_file_stops_the_node_naming_the_file() {
     let node = cluster.node(1);
     let state = node.cfg.data_dir.join("raft.state");
     let log = Log::from_entries(vec![Entry { term: 1, op: Op::Noop }, Entry { term: 2, op: Op::Noop }]);
-    let whole = rmp_serde::to_vec_named(&Durable { current_term: 2, voted_for: Some(3), log }).unwrap();
+    let whole = rmp_serde::to_vec_named(&Durable { current_term: 2, voted_for: Some(3), log, snapshot: None }).unwrap();
     let torn = &whole[..whole.len() - 3];
     std::fs::create_dir_all(&node.cfg.data_dir).unwrap();
     std::fs::write(&state, torn).unwrap();

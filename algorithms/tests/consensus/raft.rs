@@ -253,14 +253,14 @@ fn a_follower_behind_the_leaders_snapshot_is_brought_up_by_install_snapshot_over
         assert_eq!(report.verdict(), Verdict::Held, "seed {seed}: {:#?}", report.properties);
         let installs = report.metrics["snapshots"]["installed"].as_array().unwrap();
         assert!(installs.iter().any(|i| i["node"] == 3 && i["from"] == 1), "seed {seed}: {installs:?}");
-        let installed = outcome.records.iter().filter(|r| r.node == 3 && r.event_name() == Some("snapshot_installed"));
+        let installed = outcome.run.records.iter().filter(|r| r.node == 3 && r.event_name() == Some("snapshot_installed"));
         assert!(
             installed.count() >= 1,
             "seed {seed}: node 3 installed no snapshot; winners {:?}",
             winners(&outcome, 0.0, 6.0)
         );
         assert!(sent(&outcome, &["install_snapshot"], 4.0, 6.0) >= 1, "seed {seed}");
-        let taken = outcome.records.iter().filter(|r| r.event_name() == Some("snapshot_taken")).count();
+        let taken = outcome.run.records.iter().filter(|r| r.event_name() == Some("snapshot_taken")).count();
         assert!(taken >= 4, "seed {seed}: {taken} snapshots taken");
     }
 }
@@ -275,8 +275,8 @@ fn snapshots_keep_every_safety_property_over_100_seeds_with_crashes_restarts_and
         let params = json!({ "snapshot_threshold": 5 + seed % 10, "fast_backup": seed % 3 == 0 });
         let (outcome, report) = run(&raft(servers, seed, 3.0, params, crashes_restarts_partitions()));
         assert_safe(&report, seed);
-        installs += outcome.records.iter().filter(|r| r.event_name() == Some("snapshot_installed")).count();
-        restores += outcome.records.iter().filter(|r| r.event_name() == Some("snapshot_restored")).count();
+        installs += outcome.run.records.iter().filter(|r| r.event_name() == Some("snapshot_installed")).count();
+        restores += outcome.run.records.iter().filter(|r| r.event_name() == Some("snapshot_restored")).count();
     }
     assert!(installs > 30 && restores > 30, "{installs} installs, {restores} restores from snapshots");
 }

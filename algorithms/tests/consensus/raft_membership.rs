@@ -65,7 +65,7 @@ fn adding_two_spares_transferring_to_node_1_and_removing_it_and_the_next_leader_
             .collect();
         assert!(refused.is_empty(), "seed {seed}: {refused:?}");
         assert_eq!(property(&report, "removed_leader_steps_down").judged, 2, "seed {seed}");
-        let removed = outcome.records.iter().find(|r| {
+        let removed = outcome.run.records.iter().find(|r| {
             r.event_name() == Some("leader_lost")
                 && matches!(&r.what, algorithms::trace::What::Event { data, .. } if data["reason"] == "removed from the configuration")
         });
