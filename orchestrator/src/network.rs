@@ -71,7 +71,7 @@ pub enum Network {
 impl Network {
     /// The network for nodes `ids`: where each node listens, and the backend. iptables mode
     /// creates the run's namespace and gives each node its own 127.0.0.x in it; the others put
-    /// every node on 127.0.0.1 on a free port, the proxy with a listener per directed link.
+    /// every node on 127.0.0.1 on a free port, the proxy with one listener per destination node.
     pub fn start(mode: NetMode, ids: &[NodeId], seed: u64) -> Result<(BTreeMap<NodeId, SocketAddr>, Network)> {
         match mode {
             NetMode::Iptables => {
