@@ -15,6 +15,7 @@ mod detectors;
 mod experiment;
 mod failure;
 mod history;
+mod limits;
 mod live;
 mod live_cmd;
 mod netns;
