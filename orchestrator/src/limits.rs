@@ -3,9 +3,12 @@
 //! accept, a node that cannot connect), with an error that names nothing useful.
 //!
 //! Open files are the limit that bites first: through the proxy every directed link is two
-//! sockets in the orchestrator (N·(N−1) links: 79,600 sockets for 200 nodes). The orchestrator
-//! raises its own soft `RLIMIT_NOFILE` as far as it is allowed (to the hard limit, or past it for
-//! root), and the nodes inherit it.
+//! sockets (N·(N−1) links: 79,600 sockets for 200 nodes), more than one process may hold here
+//! (a hard limit of 20,000), so the proxy shares its destinations out among shard processes
+//! ([`destinations_per_process`]); what must fit one process is then a node's sockets, the
+//! orchestrator's control connections, or the relays into a single destination. The
+//! orchestrator raises its own soft `RLIMIT_NOFILE` as far as it is allowed (to the hard limit,
+//! or past it with CAP_SYS_RESOURCE), and the nodes and shards inherit it.
 
 use crate::network::NetMode;
 
@@ -13,15 +16,18 @@ use crate::network::NetMode;
 const BASE_FILES: u64 = 64;
 /// Memory a node takes (measured: about 10 MiB at 200 nodes, resident), with room to spare.
 const NODE_BYTES: u64 = 24 << 20;
-/// The kernel's and the proxy's memory per proxied connection (socket buffers of a busy link).
-const CONNECTION_BYTES: u64 = 64 << 10;
+/// The kernel's and the proxy's memory per socket (buffers of a link with a little traffic).
+const CONNECTION_BYTES: u64 = 16 << 10;
 
 /// What a run needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Need {
-    /// Open files in the orchestrator (the proxy's listeners and relayed sockets, and one
-    /// control connection per node).
+    /// Open files in the orchestrator (a lifeline and a control connection per node).
     pub orchestrator_files: u64,
+    /// Open files of the proxy in all: a listener per node and two sockets per directed link.
+    pub proxy_files: u64,
+    /// Open files of the relays into one destination, the least a proxy process must hold.
+    pub proxy_files_per_destination: u64,
     /// Open files in each node (a connection to and from every peer).
     pub node_files: u64,
     pub memory_bytes: u64,
@@ -49,7 +55,9 @@ pub fn need(nodes: usize, net: NetMode) -> Need {
         NetMode::Iptables | NetMode::Direct => (0, n.saturating_sub(1)),
     };
     Need {
-        orchestrator_files: BASE_FILES + 2 * n + proxied,
+        orchestrator_files: BASE_FILES + 2 * n,
+        proxy_files: proxied,
+        proxy_files_per_destination: if proxied > 0 { 1 + 2 * n.saturating_sub(1) } else { 0 },
         node_files: BASE_FILES + 2 * n,
         memory_bytes: n * NODE_BYTES + (proxied + links) * CONNECTION_BYTES,
         connections_per_destination: per_destination,
@@ -59,7 +67,7 @@ pub fn need(nodes: usize, net: NetMode) -> Need {
 /// The first limit `need` is past, as an error that says which and how to raise it.
 pub fn judge(nodes: usize, net: NetMode, need: &Need, have: &Have) -> Result<(), String> {
     let what = format!("{nodes} nodes on --net {}", net.word());
-    let files = need.orchestrator_files.max(need.node_files);
+    let files = most_files(need);
     if files > have.files_soft {
         let how = if files <= have.files_hard {
             format!("`ulimit -n {files}` in the shell that runs the orchestrator")
@@ -69,13 +77,9 @@ pub fn judge(nodes: usize, net: NetMode, need: &Need, have: &Have) -> Result<(),
                  `LimitNOFILE=` for a service), then `ulimit -n {files}`"
             )
         };
-        let fewer = match net {
-            NetMode::Proxy => format!("; --net direct needs {}", need_files(nodes, NetMode::Direct)),
-            _ => String::new(),
-        };
         return Err(format!(
-            "{what} need {files} open files, but the open-file limit (RLIMIT_NOFILE) is {} (hard limit {}); \
-             raise it with {how}, or run fewer nodes{fewer}",
+            "{what} need {files} open files in one process, but the open-file limit (RLIMIT_NOFILE) is {} \
+             (hard limit {}); raise it with {how}, or run fewer nodes",
             have.files_soft, have.files_hard
         ));
     }
@@ -98,9 +102,18 @@ pub fn judge(nodes: usize, net: NetMode, need: &Need, have: &Have) -> Result<(),
     Ok(())
 }
 
-fn need_files(nodes: usize, net: NetMode) -> u64 {
-    let need = need(nodes, net);
-    need.orchestrator_files.max(need.node_files)
+/// The open files the busiest single process needs (the proxy's are shared out among shards).
+fn most_files(need: &Need) -> u64 {
+    let one_shard = BASE_FILES + need.proxy_files_per_destination;
+    need.orchestrator_files.max(need.node_files).max(one_shard)
+}
+
+/// How many destinations one process's relays may serve under an open-file limit of `soft`,
+/// besides its other files (the orchestrator's own, for the first): 0 if not even one fits.
+pub fn destinations_per_process(nodes: usize, soft: u64) -> usize {
+    let own = BASE_FILES + 2 * nodes as u64;
+    let per_destination = 1 + 2 * (nodes as u64).saturating_sub(1);
+    (soft.saturating_sub(own) / per_destination).min(nodes as u64) as usize
 }
 
 fn get_nofile() -> std::io::Result<libc::rlimit> {
@@ -152,7 +165,7 @@ fn have(wanted_files: u64) -> std::io::Result<Have> {
 /// Checks that this machine can hold `nodes` nodes on `net`, raising the open-file limit first.
 pub fn check(nodes: usize, net: NetMode) -> Result<(), String> {
     let need = need(nodes, net);
-    let have = have(need.orchestrator_files.max(need.node_files))
+    let have = have(most_files(&need).max(need.orchestrator_files + need.proxy_files))
         .map_err(|e| format!("cannot read the open-file limit (RLIMIT_NOFILE): {e}"))?;
     judge(nodes, net, &need, &have)
 }
@@ -166,27 +179,30 @@ mod tests {
     }
 
     #[test]
-    fn the_proxy_needs_two_sockets_per_directed_link() {
+    fn the_proxy_needs_two_sockets_per_directed_link_shared_among_processes() {
         let need = need(200, NetMode::Proxy);
-        assert_eq!(need.orchestrator_files, 64 + 400 + 200 + 2 * 200 * 199);
-        assert_eq!(need.node_files, 64 + 400);
+        assert_eq!(need.proxy_files, 200 + 2 * 200 * 199);
+        assert_eq!(need.proxy_files_per_destination, 399);
+        assert_eq!((need.orchestrator_files, need.node_files), (64 + 400, 64 + 400));
         assert_eq!(need.connections_per_destination, 398);
-        let direct = super::need(200, NetMode::Direct);
-        assert_eq!(direct.orchestrator_files, 64 + 400);
+        assert_eq!(super::need(200, NetMode::Direct).proxy_files, 0);
         assert!(judge(200, NetMode::Proxy, &need, &plenty()).is_ok());
+        // This machine's hard limit of 20,000 holds 48 destinations a process: 5 shards.
+        assert_eq!(destinations_per_process(200, 20_000), 48);
+        assert_eq!(destinations_per_process(5, 20_000), 5, "a small run stays in one process");
+        assert_eq!(destinations_per_process(200, 800), 0);
     }
 
     #[test]
     fn too_few_open_files_names_the_limit_and_how_to_raise_it() {
         let need = need(100, NetMode::Proxy);
-        let soft_only = Have { files_soft: 1024, files_hard: 1 << 20, ..plenty() };
+        let soft_only = Have { files_soft: 200, files_hard: 1 << 20, ..plenty() };
         let error = judge(100, NetMode::Proxy, &need, &soft_only).unwrap_err();
-        assert!(error.contains("RLIMIT_NOFILE") && error.contains("is 1024"), "{error}");
-        assert!(error.contains("need 20164 open files") && error.contains("`ulimit -n 20164`"), "{error}");
-        assert!(error.contains("--net direct needs 264"), "{error}");
-        let hard_too = Have { files_soft: 1024, files_hard: 4096, ..plenty() };
+        assert!(error.contains("RLIMIT_NOFILE") && error.contains("is 200"), "{error}");
+        assert!(error.contains("need 264 open files") && error.contains("`ulimit -n 264`"), "{error}");
+        let hard_too = Have { files_soft: 200, files_hard: 256, ..plenty() };
         let error = judge(100, NetMode::Proxy, &need, &hard_too).unwrap_err();
-        assert!(error.contains("hard limit 4096") && error.contains("`ulimit -Hn 20164` as root"), "{error}");
+        assert!(error.contains("hard limit 256") && error.contains("`ulimit -Hn 264` as root"), "{error}");
     }
 
     #[test]
@@ -209,14 +225,14 @@ mod tests {
             // check does (root outside a container).
             let tiny = libc::rlimit { rlim_cur: 64, rlim_max: 128 };
             assert!(set_nofile(&tiny));
-            let result = check(10, NetMode::Proxy);
+            let result = check(50, NetMode::Proxy);
             let hard = get_nofile().unwrap().rlim_max;
             match result {
-                Ok(()) => assert!(hard >= 274, "a run that fits had its hard limit raised, to {hard}"),
+                Ok(()) => assert!(hard >= 164, "a run that fits had its hard limit raised, to {hard}"),
                 Err(e) => {
                     assert_eq!(hard, 128, "{e}");
                     assert!(e.contains("hard limit 128") && e.contains("RLIMIT_NOFILE"), "{e}");
-                    assert!(e.contains("need 274 open files") && e.contains("ulimit -Hn 274"), "{e}");
+                    assert!(e.contains("need 164 open files") && e.contains("ulimit -Hn 164"), "{e}");
                 }
             }
             assert!(check(2, NetMode::Direct).is_ok(), "a small run fits, soft limit raised to 128");

@@ -23,6 +23,7 @@ mod network;
 mod plots;
 mod progress;
 mod proxy;
+mod proxy_shard;
 mod report;
 mod report_cmd;
 mod report_html;
@@ -266,6 +267,10 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::History { what } => history::run(what),
+        Cmd::ProxyShard => {
+            proxy_shard::serve()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Bench { what: BenchWhat::History(args) } => history::bench(&args),
         Cmd::Down { target: t } => live_call(&t.run, LiveRequest::Down, Duration::from_secs(60)),
         Cmd::Report { run_dir, max_events } => report_cmd::report(&run_dir, max_events),

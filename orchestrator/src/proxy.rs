@@ -22,7 +22,8 @@ use bytes::{Bytes, BytesMut};
 use node::wire::{Frame, MAX_FRAME};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::{BTreeMap, VecDeque};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -51,6 +52,31 @@ pub struct LinkCounters {
     pub resets: AtomicU64,
 }
 
+/// [`LinkCounters`] read at one moment, as `status` shows them and a shard process reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub forwarded: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+    pub delayed: u64,
+    pub reordered: u64,
+    pub resets: u64,
+}
+
+impl LinkCounters {
+    fn read(&self) -> Counts {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Counts {
+            forwarded: get(&self.forwarded),
+            dropped: get(&self.dropped),
+            duplicated: get(&self.duplicated),
+            delayed: get(&self.delayed),
+            reordered: get(&self.reordered),
+            resets: get(&self.resets),
+        }
+    }
+}
+
 /// One directed link's state, shared by its connections (a node reconnects after a reset).
 struct Link {
     faults: watch::Sender<LinkSpec>,
@@ -61,7 +87,10 @@ struct Link {
 /// What every task of the proxy shares.
 struct Shared {
     seed: u64,
-    /// Each node's real listener (a restarted node may listen elsewhere).
+    /// Every node of the run: the senders a hello may name.
+    senders: BTreeSet<NodeId>,
+    /// The real listener of each destination this proxy serves (a restarted node may listen
+    /// elsewhere).
     targets: BTreeMap<NodeId, Mutex<SocketAddr>>,
     /// The links that have had a connection or a fault so far.
     links: Mutex<BTreeMap<(NodeId, NodeId), Arc<Link>>>,
@@ -83,39 +112,143 @@ impl Shared {
     }
 }
 
+/// The proxy, in one process or several: a process holds two sockets per directed link into
+/// each destination it serves, and past its open-file limit the destinations are shared out
+/// among shard processes (`orchestrator proxy-shard`), each under its own limit.
 pub struct Proxy {
-    runtime: tokio::runtime::Runtime,
-    shared: Arc<Shared>,
     /// The address every node dials to reach a destination.
     listen: BTreeMap<NodeId, SocketAddr>,
+    shards: Vec<Shard>,
+    /// The shard serving each destination.
+    owner: BTreeMap<NodeId, usize>,
+}
+
+enum Shard {
+    Local(Relays),
+    Process(crate::proxy_shard::ShardProcess),
 }
 
 impl Proxy {
-    /// Opens a listener for every node of `nodes` (their real addresses).
+    /// Opens a listener for every node of `nodes` (their real addresses): in this process when
+    /// its open-file limit holds them all, in shard processes otherwise.
     pub fn start(nodes: &BTreeMap<NodeId, SocketAddr>, seed: u64) -> Result<Proxy> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("proxy")
-            .enable_all()
-            .build()
-            .context("starting the proxy runtime")?;
-        let targets = nodes.iter().map(|(id, addr)| (*id, Mutex::new(*addr))).collect();
-        let shared = Arc::new(Shared { seed, targets, links: Mutex::default() });
-        let mut listen = BTreeMap::new();
-        for &to in nodes.keys() {
-            let listener = runtime
-                .block_on(TcpListener::bind("127.0.0.1:0"))
-                .with_context(|| format!("binding the proxy listener for node {to}"))?;
-            listen.insert(to, listener.local_addr()?);
-            runtime.spawn(accept_loop(listener, to, Arc::clone(&shared)));
+        let (soft, _) = crate::limits::raise_nofile(0).context("reading the open-file limit")?;
+        let per_process = crate::limits::destinations_per_process(nodes.len(), soft);
+        let senders: BTreeSet<NodeId> = nodes.keys().copied().collect();
+        let mut proxy = Proxy { listen: BTreeMap::new(), shards: Vec::new(), owner: BTreeMap::new() };
+        if per_process == 0 {
+            bail!("the open-file limit ({soft}) cannot hold the proxy's sockets into even one node");
         }
-        Ok(Proxy { runtime, shared, listen })
+        let all: Vec<(NodeId, SocketAddr)> = nodes.iter().map(|(id, addr)| (*id, *addr)).collect();
+        let groups: Vec<BTreeMap<NodeId, SocketAddr>> =
+            all.chunks(per_process).map(|chunk| chunk.iter().copied().collect()).collect();
+        for targets in groups {
+            let (shard, listen) = if per_process >= nodes.len() {
+                let relays = Relays::start(senders.clone(), &targets, seed)?;
+                let listen = relays.listen.clone();
+                (Shard::Local(relays), listen)
+            } else {
+                let process = crate::proxy_shard::ShardProcess::spawn(&senders, &targets, seed)?;
+                let listen = process.listen.clone();
+                (Shard::Process(process), listen)
+            };
+            for (id, addr) in listen {
+                proxy.owner.insert(id, proxy.shards.len());
+                proxy.listen.insert(id, addr);
+            }
+            proxy.shards.push(shard);
+        }
+        Ok(proxy)
+    }
+
+    /// How many processes carry the proxy's relays (1: this one).
+    pub fn processes(&self) -> usize {
+        self.shards.len()
     }
 
     /// The address node `from` dials to reach node `to` through the proxy (every sender dials
     /// the same one: the proxy tells senders apart by their hello).
     pub fn address(&self, _from: NodeId, to: NodeId) -> SocketAddr {
         self.listen[&to]
+    }
+
+    fn shard(&self, to: NodeId) -> Option<&Shard> {
+        self.owner.get(&to).map(|i| &self.shards[*i])
+    }
+
+    /// Points every link into `to` at a new address (new connections only).
+    pub fn retarget(&self, to: NodeId, addr: SocketAddr) -> Result<()> {
+        match self.shard(to) {
+            Some(Shard::Local(relays)) => {
+                relays.retarget(to, addr);
+                Ok(())
+            }
+            Some(Shard::Process(process)) => process.retarget(to, addr),
+            None => bail!("node {to} is not in this run"),
+        }
+    }
+
+    /// Replaces the faults of one directed link.
+    pub fn set(&self, spec: LinkSpec) -> Result<()> {
+        match self.shard(spec.to).filter(|_| spec.from != spec.to && self.owner.contains_key(&spec.from)) {
+            Some(Shard::Local(relays)) => relays.set(spec),
+            Some(Shard::Process(process)) => process.set(spec),
+            None => bail!("there is no link {}→{}", spec.from, spec.to),
+        }
+    }
+
+    /// Every link back to healthy.
+    pub fn clear_all(&self) -> Result<()> {
+        for shard in &self.shards {
+            match shard {
+                Shard::Local(relays) => relays.clear_all(),
+                Shard::Process(process) => process.clear_all()?,
+            }
+        }
+        Ok(())
+    }
+
+    /// What the proxy has done on a link, once the link has been used or given a fault.
+    pub fn counters(&self, from: NodeId, to: NodeId) -> Option<Counts> {
+        match self.shard(to)? {
+            Shard::Local(relays) => relays.counters(from, to),
+            Shard::Process(process) => process.counters(from, to).ok().flatten(),
+        }
+    }
+}
+
+/// The relays of one process: a listener per destination it serves, on its own runtime.
+pub struct Relays {
+    runtime: tokio::runtime::Runtime,
+    shared: Arc<Shared>,
+    pub listen: BTreeMap<NodeId, SocketAddr>,
+}
+
+impl Relays {
+    /// Opens a listener for each of `targets` (destinations and their real addresses), for
+    /// connections from any of `senders`.
+    pub fn start(senders: BTreeSet<NodeId>, targets: &BTreeMap<NodeId, SocketAddr>, seed: u64) -> Result<Relays> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("proxy")
+            .enable_all()
+            .build()
+            .context("starting the proxy runtime")?;
+        let shared = Arc::new(Shared {
+            seed,
+            senders,
+            targets: targets.iter().map(|(id, addr)| (*id, Mutex::new(*addr))).collect(),
+            links: Mutex::default(),
+        });
+        let mut listen = BTreeMap::new();
+        for &to in targets.keys() {
+            let listener = runtime
+                .block_on(TcpListener::bind("127.0.0.1:0"))
+                .with_context(|| format!("binding the proxy listener for node {to}"))?;
+            listen.insert(to, listener.local_addr()?);
+            runtime.spawn(accept_loop(listener, to, Arc::clone(&shared)));
+        }
+        Ok(Relays { runtime, shared, listen })
     }
 
     /// Points every link into `to` at a new address (new connections only).
@@ -127,8 +260,8 @@ impl Proxy {
 
     /// Replaces the faults of one directed link.
     pub fn set(&self, spec: LinkSpec) -> Result<()> {
-        let known = |id| self.shared.targets.contains_key(&id);
-        if spec.from == spec.to || !known(spec.from) || !known(spec.to) {
+        let known = self.shared.senders.contains(&spec.from) && self.shared.targets.contains_key(&spec.to);
+        if spec.from == spec.to || !known {
             bail!("there is no link {}→{}", spec.from, spec.to);
         }
         self.shared.link(spec.from, spec.to).faults.send_replace(spec);
@@ -147,12 +280,12 @@ impl Proxy {
     }
 
     /// What the proxy has done on a link, once the link has been used or given a fault.
-    pub fn counters(&self, from: NodeId, to: NodeId) -> Option<Arc<LinkCounters>> {
-        self.shared.links.lock().expect("proxy links").get(&(from, to)).map(|l| Arc::clone(&l.counters))
+    pub fn counters(&self, from: NodeId, to: NodeId) -> Option<Counts> {
+        self.shared.links.lock().expect("proxy links").get(&(from, to)).map(|l| l.counters.read())
     }
 }
 
-impl Drop for Proxy {
+impl Drop for Relays {
     fn drop(&mut self) {
         // Listeners and connections belong to tasks on this runtime; ending it closes them all.
         let runtime = std::mem::replace(
@@ -217,7 +350,7 @@ async fn serve(mut inbound: TcpStream, to: NodeId, shared: Arc<Shared>) {
     let Some(hello_len) = read_hello(&mut inbound, &mut buf).await else { return };
     // A stranger (no hello from a node of this run) is relayed as a healthy link: the node's
     // own gate decides what to do with it.
-    let from = sender(&buf[..hello_len]).filter(|from| *from != to && shared.targets.contains_key(from));
+    let from = sender(&buf[..hello_len]).filter(|from| *from != to && shared.senders.contains(from));
     let link = from.map(|from| shared.link(from, to));
     if let Some(link) = &link {
         let spec = link.faults.borrow().clone();
@@ -544,7 +677,7 @@ mod tests {
         let _client = send_all(&proxy, &[&hello(), b"a", b"b"]);
         let (mut server, _) = target.accept().unwrap();
         assert_eq!(read_frames(&mut server, Duration::from_millis(300)), vec![hello()]);
-        assert_eq!(proxy.counters(1, 2).unwrap().dropped.load(Ordering::Relaxed), 2);
+        assert_eq!(proxy.counters(1, 2).unwrap().dropped, 2);
     }
 
     #[test]
@@ -611,7 +744,7 @@ mod tests {
         assert_eq!(read_frames(&mut server_3, Duration::from_millis(300)), vec![hello_3, b"through".to_vec()]);
         let stranger_frames = read_frames(&mut server_s, Duration::from_millis(300));
         assert_eq!(stranger_frames, vec![b"not a hello".to_vec(), b"passes".to_vec()]);
-        assert_eq!(proxy.counters(1, 2).unwrap().dropped.load(Ordering::Relaxed), 1);
-        assert_eq!(proxy.counters(3, 2).unwrap().forwarded.load(Ordering::Relaxed), 2);
+        assert_eq!(proxy.counters(1, 2).unwrap().dropped, 1);
+        assert_eq!(proxy.counters(3, 2).unwrap().forwarded, 2);
     }
 }
