@@ -5,6 +5,7 @@
 //! subcommand to the module that does it, [`failure`] says what exit codes mean.
 
 mod bench;
+mod bench_scale;
 mod child;
 mod cli;
 mod cluster;
@@ -272,6 +273,10 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { what: BenchWhat::History(args) } => history::bench(&args),
+        Cmd::Bench { what: BenchWhat::Scale { nodes, algorithms, duration, node_bin: bin } } => {
+            bench_scale::scale(&nodes, &algorithms, duration, node_bin(bin.as_ref())?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Down { target: t } => live_call(&t.run, LiveRequest::Down, Duration::from_secs(60)),
         Cmd::Report { run_dir, max_events } => report_cmd::report(&run_dir, max_events),
         Cmd::Export { shiviz, run_dir, max_events } => report_cmd::export(shiviz, &run_dir, max_events),
