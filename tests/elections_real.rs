@@ -30,6 +30,11 @@ fn run(name: &str, duration: &str) -> (Option<i32>, String, Value, PathBuf, Scra
     let run_dir = latest_run(&out);
     assert!(processes_mentioning(run_dir.to_str().unwrap()).is_empty(), "{name}: nodes left behind");
     let summary = summary(&run_dir);
+    // Every run records its launch: orchestrator start to every node connected to every peer,
+    // within the experiment's connect timeout (10 s by default), and prints it.
+    let connect_ms = summary["metrics"]["connect_ms"].as_f64().unwrap_or(-1.0);
+    assert!(connect_ms > 0.0 && connect_ms <= 10_000.0, "{name}: connect_ms {connect_ms}\n{summary:#}");
+    assert!(stdout.contains("connect_ms"), "{stdout}");
     (code, stdout, summary, run_dir, scratch)
 }
 

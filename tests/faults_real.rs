@@ -7,6 +7,7 @@ use algorithms::trace::{TraceRecord, What};
 use clusterlab_e2e::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const THREE_BULLIES: &str = r#"
@@ -309,4 +310,37 @@ fn a_nemesis_run_applies_and_heals_its_faults_and_the_properties_hold() {
         }
     }
     assert!(down.is_empty() && !cut, "healed before the end: {faults:?}");
+}
+
+/// Under an open-file limit too low for one process to hold every link's sockets, the proxy
+/// shares its destinations out among shard processes: a nemesis's partitions and link faults
+/// still reach every link, the run is undamaged, and no shard outlives it.
+#[test]
+fn a_proxy_split_into_shard_processes_applies_every_fault() {
+    let scratch = Scratch::new("proxy-shards");
+    let out = scratch.path().join("runs");
+    // 90 files: a node's 72 fit, the relays into all 4 destinations (and the orchestrator's own)
+    // do not: 2 shards of 2 destinations each.
+    let output = Command::new("bash")
+        .args(["-c", "ulimit -n 90 && exec \"$0\" \"$@\""])
+        .arg(binary("orchestrator"))
+        .args(["run", "configs/raft-election-nemesis.toml", "--nodes", "4", "--duration", "5s", "--out"])
+        .arg(&out)
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    let shown = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    assert!(text(&output.stderr).contains("proxy: 2 shard processes"), "{shown}");
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{shown}");
+    let run = latest_run(&out);
+    let summary = summary(&run);
+    assert_eq!(summary["problems"], serde_json::json!([]), "{shown}");
+    let properties = summary["properties"].as_array().unwrap();
+    assert!(properties.iter().all(|p| p["verdict"] != "violated"), "{shown}");
+    let network_faults = fault_times(&run)
+        .into_iter()
+        .filter(|(_, f)| matches!(f, AppliedFault::Link(_) | AppliedFault::Partition { .. } | AppliedFault::Heal))
+        .count();
+    assert!(network_faults >= 2, "the nemesis cut or slowed links and healed them: {shown}");
+    assert!(processes_mentioning("proxy-shard").is_empty(), "a shard outlived its run");
 }

@@ -82,7 +82,15 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
         peers: peers.iter().copied().collect(),
         instances: routes.keys().cloned().collect(),
     };
-    let net = Rc::new(Net { gate, bind: cfg.bind, stats, tracer, routes, connected: RefCell::new(BTreeSet::new()) });
+    let net = Rc::new(Net {
+        gate,
+        bind: cfg.bind,
+        stats,
+        tracer,
+        routes,
+        connected: RefCell::new(BTreeSet::new()),
+        greeted: RefCell::default(),
+    });
     let addrs = cfg.peers.iter().map(|p| (p.id, p.addr)).collect();
     let transport = Transport::new(net, listener, queues, addrs).start();
 
@@ -90,7 +98,13 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
     if let Some(listener) = control {
         actix_rt::spawn(control_server::serve(
             listener,
-            control_server::Shared { id: cfg.id, life: life.clone(), instances: Rc::new(by_name), transport },
+            control_server::Shared {
+                id: cfg.id,
+                peers: peers.clone().into(),
+                life: life.clone(),
+                instances: Rc::new(by_name),
+                transport,
+            },
         ));
     }
     tracing::info!(

@@ -12,6 +12,7 @@
 //! {"op":"attach"}                                  → {"ok":true}   (the node exits when this connection closes)
 //! {"op":"drift","rate":1.5}                        → {"ok":true}   (the node's clock runs 1.5× true time)
 //! {"op":"corrupt","instance":"dijkstra-ring"}      → {"ok":true}   (the instance sets arbitrary state)
+//! {"op":"await_connected","timeout_ms":5000}       → {"ok":true}   (once connected to and from every peer)
 //! ```
 
 use algorithms::{NodeId, Status};
@@ -40,6 +41,13 @@ pub enum Request {
     /// refuses (an error naming the algorithm) when it does not support it.
     Corrupt {
         instance: String,
+    },
+    /// Answers once the node has a connection to every peer and has accepted the hello of every
+    /// peer (so every path to and from it works), or with an error naming the missing peers
+    /// after `timeout_ms`. The orchestrator's launch waits on it: one request per node, answered
+    /// the moment the node is ready, instead of polling every node's status.
+    AwaitConnected {
+        timeout_ms: u64,
     },
 }
 
@@ -73,6 +81,9 @@ pub struct NodeStatus {
     pub started: bool,
     /// Peers with an established outbound connection (hello sent).
     pub connected: Vec<NodeId>,
+    /// Peers whose hello this node accepted, on connections still open.
+    #[serde(default)]
+    pub greeted: Vec<NodeId>,
     pub instances: BTreeMap<String, Status>,
     pub counters: Counters,
 }
@@ -104,6 +115,11 @@ impl Client {
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
         Ok(Client { reader: std::io::BufReader::new(stream.try_clone()?), writer: stream })
+    }
+
+    /// How long a reply may take from now on (e.g. for `await_connected`).
+    pub fn set_timeout(&self, timeout: std::time::Duration) -> std::io::Result<()> {
+        self.writer.set_read_timeout(Some(timeout))
     }
 
     /// Sends one request and waits for its reply.

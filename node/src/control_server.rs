@@ -48,6 +48,8 @@ pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
 #[derive(Clone)]
 pub struct Shared {
     pub id: NodeId,
+    /// Every peer of the node's config (what `await_connected` waits for).
+    pub peers: Rc<[NodeId]>,
     pub life: Rc<Lifecycle>,
     pub instances: Rc<BTreeMap<String, Addr<Instance>>>,
     pub transport: Addr<Transport>,
@@ -152,6 +154,10 @@ async fn handle(request: Request, shared: &Shared) -> (Response, Then) {
         }
         Request::Shutdown => (Response::ok(), Then::Shutdown),
         Request::Attach => (Response::ok(), Then::Attach),
+        Request::AwaitConnected { timeout_ms } => match await_connected(shared, timeout_ms).await {
+            Ok(()) => (Response::ok(), Then::Continue),
+            Err(e) => (Response::error(e), Then::Continue),
+        },
         Request::Drift { rate } => match shared.life.clock.set_rate(rate) {
             Ok(()) => {
                 tracing::info!("clock drift: algorithms' time now runs at {rate}× true time");
@@ -163,7 +169,8 @@ async fn handle(request: Request, shared: &Shared) -> (Response, Then) {
 }
 
 async fn status(shared: &Shared) -> Result<NodeStatus, String> {
-    let (counters, connected) = shared.transport.send(TransportStatus).await.map_err(|e| format!("transport: {e}"))?;
+    let (counters, connected, greeted) =
+        shared.transport.send(TransportStatus).await.map_err(|e| format!("transport: {e}"))?;
     let mut instances = BTreeMap::new();
     for (name, addr) in shared.instances.iter() {
         let status = addr.send(GetStatus).await.map_err(|e| format!("instance {name:?}: {e}"))?;
@@ -174,9 +181,33 @@ async fn status(shared: &Shared) -> Result<NodeStatus, String> {
         pid: std::process::id(),
         started: shared.life.started(),
         connected,
+        greeted,
         instances,
         counters,
     })
+}
+
+/// Waits until every peer is connected to and has greeted this node (checked every few ms: an
+/// in-process question to the transport), or says who is missing after `timeout_ms`.
+async fn await_connected(shared: &Shared, timeout_ms: u64) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(timeout_ms);
+    loop {
+        let (_, connected, greeted) =
+            shared.transport.send(TransportStatus).await.map_err(|e| format!("transport: {e}"))?;
+        let missing =
+            |have: &[NodeId]| -> Vec<NodeId> { shared.peers.iter().copied().filter(|p| !have.contains(p)).collect() };
+        let (to, from) = (missing(&connected), missing(&greeted));
+        if to.is_empty() && from.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "node {} not connected after {timeout_ms} ms: no connection to {to:?}, no hello from {from:?}",
+                shared.id
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
 
 /// SIGTERM and SIGINT, registered at start-up and handled once the node runs.

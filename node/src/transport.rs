@@ -25,7 +25,7 @@ use futures::{SinkExt, StreamExt};
 use node::control::Counters;
 use node::wire::{self, Envelope, Frame, Gate, Inbound, Rejection, Step, WIRE_VERSION};
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
@@ -144,6 +144,36 @@ pub struct Net {
     pub routes: HashMap<String, Recipient<Deliver>>,
     /// Peers whose outbound connection is up (hello sent).
     pub connected: RefCell<BTreeSet<NodeId>>,
+    /// Peers whose hello this node accepted, with how many of their connections are open: the
+    /// path from them works end to end (through a proxy too, which connects here only once it
+    /// has the sender's connection).
+    pub greeted: RefCell<BTreeMap<NodeId, usize>>,
+}
+
+/// One open inbound connection from a peer that said hello, counted in [`Net::greeted`] while
+/// it lives.
+struct Greeting<'n> {
+    net: &'n Net,
+    peer: NodeId,
+}
+
+impl<'n> Greeting<'n> {
+    fn new(net: &'n Net, peer: NodeId) -> Self {
+        *net.greeted.borrow_mut().entry(peer).or_default() += 1;
+        Greeting { net, peer }
+    }
+}
+
+impl Drop for Greeting<'_> {
+    fn drop(&mut self) {
+        let mut greeted = self.net.greeted.borrow_mut();
+        if let Some(open) = greeted.get_mut(&self.peer) {
+            *open -= 1;
+            if *open == 0 {
+                greeted.remove(&self.peer);
+            }
+        }
+    }
 }
 
 impl Net {
@@ -205,18 +235,20 @@ impl Actor for Transport {
     }
 }
 
-/// The transport's part of `status`: counters and connected peers.
+/// The transport's part of `status`: counters, peers connected to, peers greeted by.
 pub struct TransportStatus;
 
 impl Message for TransportStatus {
-    type Result = (Counters, Vec<NodeId>);
+    type Result = (Counters, Vec<NodeId>, Vec<NodeId>);
 }
 
 impl Handler<TransportStatus> for Transport {
     type Result = MessageResult<TransportStatus>;
 
     fn handle(&mut self, _: TransportStatus, _: &mut Self::Context) -> Self::Result {
-        MessageResult((self.net.stats.counters(), self.net.connected.borrow().iter().copied().collect()))
+        let net = &self.net;
+        let connected = net.connected.borrow().iter().copied().collect();
+        MessageResult((net.stats.counters(), connected, net.greeted.borrow().keys().copied().collect()))
     }
 }
 
@@ -253,6 +285,7 @@ async fn serve_inbound(stream: TcpStream, remote: SocketAddr, net: Rc<Net>) {
         return net.judged(remote, None, &first);
     };
     tracing::debug!("node {peer} connected from {remote}");
+    let _greeting = Greeting::new(&net, peer);
     let mut batches = frames.ready_chunks(MAX_DELIVERY);
     while let Some(batch) = batches.next().await {
         let mut deliveries: Vec<(&Recipient<Deliver>, Vec<Envelope>)> = Vec::new();

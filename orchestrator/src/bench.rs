@@ -38,7 +38,7 @@ fn measure(via: Option<&Proxy>, paced: usize, flood: usize) -> Result<Figures> {
     let target = listener.local_addr()?;
     let dial: SocketAddr = match via {
         Some(proxy) => {
-            proxy.retarget(2, target);
+            proxy.retarget(2, target)?;
             proxy.address(1, 2)
         }
         None => target,

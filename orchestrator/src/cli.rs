@@ -278,6 +278,9 @@ pub enum Cmd {
         #[arg(long, default_value_t = report_html::DEFAULT_MAX_EVENTS)]
         max_events: usize,
     },
+    /// Internal: a proxy shard, started by the orchestrator itself (see `proxy_shard.rs`)
+    #[command(hide = true)]
+    ProxyShard,
     /// Write a run's events for another tool to stdout: `export --shiviz RUN_DIR > run.log`
     Export {
         /// ShiViz's log format (<https://bestchai.bitbucket.io/shiviz/>)
@@ -304,6 +307,22 @@ pub enum BenchWhat {
         /// Rounds of both measurements; the figures are medians
         #[arg(long, default_value_t = 3)]
         rounds: usize,
+    },
+    /// Real clusters of growing size on the proxy network: launch time, first leader, messages
+    /// delivered / sent, peak memory (`bench scale --nodes 5,25,100,200`)
+    Scale {
+        /// Cluster sizes, comma-separated
+        #[arg(long, value_delimiter = ',', default_value = "5,25,100,200")]
+        nodes: Vec<usize>,
+        /// Configs to run (configs/<name>.toml), comma-separated
+        #[arg(long, value_delimiter = ',', default_value = "raft-election,bully")]
+        algorithms: Vec<String>,
+        /// How long each run lasts once the nodes are connected
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "3s")]
+        duration: Duration,
+        /// The node binary (default: `node` beside this orchestrator)
+        #[arg(long)]
+        node_bin: Option<PathBuf>,
     },
     /// The linearizability checker: ops checked per second on generated histories
     History(history::BenchArgs),

@@ -15,6 +15,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The most nodes (servers, spares and clients) one run may have. What a machine can hold may be
+/// less: `limits` checks that before anything starts.
+pub const MAX_NODES: usize = 256;
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Experiment {
@@ -199,8 +203,8 @@ impl Experiment {
     /// Everything that can be checked before a process starts.
     pub fn validate(&self) -> Result<(), String> {
         let algorithm = algorithms::find(&self.algorithm).map_err(|e| format!("algorithm: {e}"))?;
-        if !(1..=64).contains(&self.nodes) {
-            return Err(format!("nodes: {} is out of range (1 to 64)", self.nodes));
+        if !(1..=MAX_NODES).contains(&self.nodes) {
+            return Err(format!("nodes: {} is out of range (1 to {MAX_NODES})", self.nodes));
         }
         if self.duration.is_zero() {
             return Err("duration: must be above zero".into());
@@ -210,17 +214,17 @@ impl Experiment {
         }
         let ids = self.server_ids();
         algorithm.build_server(1, &ids[1..], &self.member_ids(), &self.params)?;
-        if self.servers() > 64 {
+        if self.servers() > MAX_NODES {
             return Err(format!(
-                "spare_nodes: {} servers and {} spares are above 64 nodes",
+                "spare_nodes: {} servers and {} spares are above {MAX_NODES} nodes",
                 self.nodes, self.spare_nodes
             ));
         }
         if let Some(workload) = &self.workload {
             algorithm.build_client(self.servers() as NodeId + 1, &ids, workload)?;
-            if self.servers() + workload.clients > 64 {
+            if self.servers() + workload.clients > MAX_NODES {
                 return Err(format!(
-                    "workload.clients: {} servers and {} clients are above 64 nodes",
+                    "workload.clients: {} servers and {} clients are above {MAX_NODES} nodes",
                     self.servers(),
                     workload.clients
                 ));

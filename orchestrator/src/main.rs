@@ -5,6 +5,7 @@
 //! subcommand to the module that does it, [`failure`] says what exit codes mean.
 
 mod bench;
+mod bench_scale;
 mod child;
 mod cli;
 mod cluster;
@@ -15,6 +16,7 @@ mod detectors;
 mod experiment;
 mod failure;
 mod history;
+mod limits;
 mod live;
 mod live_cmd;
 mod maelstrom;
@@ -23,6 +25,7 @@ mod network;
 mod plots;
 mod progress;
 mod proxy;
+mod proxy_shard;
 mod report;
 mod report_cmd;
 mod report_html;
@@ -277,7 +280,15 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::History { what } => history::run(what),
+        Cmd::ProxyShard => {
+            proxy_shard::serve()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Bench { what: BenchWhat::History(args) } => history::bench(&args),
+        Cmd::Bench { what: BenchWhat::Scale { nodes, algorithms, duration, node_bin: bin } } => {
+            bench_scale::scale(&nodes, &algorithms, duration, node_bin(bin.as_ref())?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Down { target: t } => live_call(&t.run, LiveRequest::Down, Duration::from_secs(60)),
         Cmd::Report { run_dir, max_events } => report_cmd::report(&run_dir, max_events),
         Cmd::Export { shiviz, run_dir, max_events } => report_cmd::export(shiviz, &run_dir, max_events),

@@ -71,7 +71,7 @@ pub enum Network {
 impl Network {
     /// The network for nodes `ids`: where each node listens, and the backend. iptables mode
     /// creates the run's namespace and gives each node its own 127.0.0.x in it; the others put
-    /// every node on 127.0.0.1 on a free port, the proxy with a listener per directed link.
+    /// every node on 127.0.0.1 on a free port, the proxy with one listener per destination node.
     pub fn start(mode: NetMode, ids: &[NodeId], seed: u64) -> Result<(BTreeMap<NodeId, SocketAddr>, Network)> {
         match mode {
             NetMode::Iptables => {
@@ -82,6 +82,9 @@ impl Network {
             NetMode::Proxy => {
                 let listen = loopback(ids)?;
                 let proxy = Proxy::start(&listen, seed)?;
+                if proxy.processes() > 1 {
+                    eprintln!("proxy: {} shard processes (one cannot hold every link's sockets)", proxy.processes());
+                }
                 Ok((listen, Network::Proxy(proxy)))
             }
             NetMode::Direct => Ok((loopback(ids)?, Network::Direct)),
@@ -158,10 +161,7 @@ impl Network {
     /// Removes every partition and link fault.
     pub fn heal(&self) -> Result<()> {
         match self {
-            Network::Proxy(proxy) => {
-                proxy.clear_all();
-                Ok(())
-            }
+            Network::Proxy(proxy) => proxy.clear_all(),
             Network::Iptables(netns) => netns.set_cut(&BTreeMap::new()),
             Network::Direct => bail!(DIRECT_CANNOT_PARTITION),
         }
@@ -172,14 +172,9 @@ impl Network {
         let mut text = spec.describe();
         if let Network::Proxy(proxy) = self {
             if let Some(c) = proxy.counters(spec.from, spec.to) {
-                use std::sync::atomic::Ordering::Relaxed;
                 text += &format!(
                     " (forwarded {}, dropped {}, duplicated {}, delayed {}, reordered {})",
-                    c.forwarded.load(Relaxed),
-                    c.dropped.load(Relaxed),
-                    c.duplicated.load(Relaxed),
-                    c.delayed.load(Relaxed),
-                    c.reordered.load(Relaxed)
+                    c.forwarded, c.dropped, c.duplicated, c.delayed, c.reordered
                 );
             }
         }

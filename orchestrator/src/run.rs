@@ -45,6 +45,8 @@ pub fn run(exp: &Experiment, mut opts: RunOptions) -> Result<Summary, Failure> {
             opts.node_bin.display()
         )));
     }
+    // Past what this machine can hold, say which limit before anything starts.
+    crate::limits::check(exp.all_ids().len(), opts.net).map_err(Failure::BadInput)?;
     if opts.net == NetMode::Iptables && !nix::unistd::geteuid().is_root() {
         return Err(Failure::BadInput("--net iptables needs root (it creates a network namespace)".into()));
     }

@@ -40,11 +40,16 @@ pub struct Session {
     fault_state: FaultState,
     /// Undo actions of faults applied with a duration, and when they are due.
     pending_undo: Vec<(Instant, Action)>,
+    /// When `prepare` began: the start of the launch that `connect_ms` measures.
+    created: Instant,
+    /// Milliseconds from `created` until every node was connected to every peer.
+    pub connect_ms: Option<f64>,
 }
 
 impl Session {
     /// Creates the run directory, the network and the node configs; starts nothing yet.
     pub fn prepare(exp: &Experiment, out: &Path, node_bin: &Path, net: NetMode) -> Result<Session> {
+        let created = Instant::now();
         let run_dir = create_run_dir(out, &exp.name)?;
         fs::write(run_dir.join("experiment.toml"), exp.to_toml())?;
         RunInfo::real(net).write(&run_dir)?;
@@ -98,19 +103,21 @@ impl Session {
             started: None,
             fault_state: FaultState::new(exp.seed),
             pending_undo: Vec::new(),
+            created,
+            connect_ms: None,
         })
     }
 
     /// Launches every node, waits until they are all connected, then starts them together.
+    /// Records `connect_ms`: from the session's creation to every node connected to and from
+    /// every peer.
     pub fn start(&mut self) -> Result<()> {
         let deadline = Instant::now() + self.exp.connect_timeout;
         for id in self.cluster.ids() {
             self.cluster.spawn(id, true)?;
         }
-        for id in self.cluster.ids() {
-            self.cluster.attach(id, deadline)?;
-        }
-        self.cluster.await_connected(deadline)?;
+        self.cluster.attach_connected(deadline)?;
+        self.connect_ms = Some(self.created.elapsed().as_secs_f64() * 1000.0);
         self.log.record(AppliedFault::RunStart { nodes: self.cluster.ids() });
         self.started = Some(Instant::now());
         for id in self.cluster.ids() {
@@ -239,7 +246,7 @@ impl Session {
         self.log.record(AppliedFault::RunEnd);
         self.cluster.shutdown(Duration::from_secs(3));
         let netns_id = self.cluster.netns().map(|n| n.id.clone());
-        let Session { exp, cluster, network, run_dir, mut problems, .. } = self;
+        let Session { exp, cluster, network, run_dir, mut problems, connect_ms, .. } = self;
         drop(cluster);
         drop(network);
         if let Some(id) = netns_id {
@@ -253,7 +260,11 @@ impl Session {
         let (records, faults, mut trace_problems) = load_traces(&run_dir, &exp.all_ids())?;
         problems.append(&mut trace_problems);
         let run = Execution::new(algorithm.name(), exp.server_ids(), exp.params.clone(), records, faults);
-        let summary = judge(algorithm, &exp.name, "real", exp.seed, &run, interrupted, problems, &run_dir);
+        let mut summary = judge(algorithm, &exp.name, "real", exp.seed, &run, interrupted, problems, &run_dir);
+        if let Some(ms) = connect_ms {
+            // Launch to every node connected to every peer (see `start`).
+            summary.metrics.insert("connect_ms".into(), serde_json::json!((ms * 10.0).round() / 10.0));
+        }
         summary.write(&run_dir)?;
         Ok((summary, run))
     }
