@@ -236,8 +236,9 @@ impl External {
         let kind = intern(body.get("type").and_then(Value::as_str).unwrap_or(""));
         let encoded = rmp_serde::to_vec_named(body).expect("JSON values always encode");
         let (me, name) = (self.me, &self.name);
-        let frame =
-            self.tracer.record_send(name, to, kind, body, |lc, vc| wire::encode_msg(me, to, name, lc, vc, kind, &encoded));
+        let frame = self
+            .tracer
+            .record_send(name, to, kind, body, |lc, vc| wire::encode_msg(me, to, name, lc, vc, kind, &encoded));
         self.links.send(to, Bytes::from(frame));
     }
 

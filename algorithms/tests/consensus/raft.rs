@@ -253,7 +253,8 @@ fn a_follower_behind_the_leaders_snapshot_is_brought_up_by_install_snapshot_over
         assert_eq!(report.verdict(), Verdict::Held, "seed {seed}: {:#?}", report.properties);
         let installs = report.metrics["snapshots"]["installed"].as_array().unwrap();
         assert!(installs.iter().any(|i| i["node"] == 3 && i["from"] == 1), "seed {seed}: {installs:?}");
-        let installed = outcome.run.records.iter().filter(|r| r.node == 3 && r.event_name() == Some("snapshot_installed"));
+        let installed =
+            outcome.run.records.iter().filter(|r| r.node == 3 && r.event_name() == Some("snapshot_installed"));
         assert!(
             installed.count() >= 1,
             "seed {seed}: node 3 installed no snapshot; winners {:?}",
