@@ -39,6 +39,34 @@ fn verdict<'a>(summary: &'a Value, name: &str) -> &'a Value {
     &p.unwrap_or_else(|| panic!("no {name}: {summary:#}"))["verdict"]
 }
 
+/// Runs `configs/<config>.toml` of `algorithm` whole: it must exit 0, leave no node behind and
+/// hold every property the algorithm promises. Returns the run directory (inside `scratch`) and
+/// the summary.
+fn every_property_held(scratch: &Scratch, config: &str, algorithm: &str) -> (std::path::PathBuf, Value) {
+    let out = scratch.path().join("runs");
+    let output = orchestrator(&["run", &format!("configs/{config}.toml"), "--out", out.to_str().unwrap()]);
+    let stdout = text(&output.stdout);
+    let run_dir = latest_run(&out);
+    assert!(processes_mentioning(run_dir.to_str().unwrap()).is_empty(), "nodes left behind");
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", text(&output.stderr));
+    let summary = summary(&run_dir);
+    for p in algorithms::find(algorithm).unwrap().properties() {
+        assert_eq!(verdict(&summary, p.name), "held", "{}: {summary:#}", p.name);
+    }
+    (run_dir, summary)
+}
+
+/// The data of node `node`'s `name` events, in trace order.
+fn events(run_dir: &std::path::Path, node: u32, name: &str) -> Vec<Value> {
+    trace(run_dir, node)
+        .into_iter()
+        .filter_map(|r| match r.what {
+            algorithms::trace::What::Event { name: n, data } if n == name => Some(data),
+            _ => None,
+        })
+        .collect()
+}
+
 #[test]
 fn a_lone_proposer_decides_with_two_acceptors_killed() {
     let (summary, learned) = decides("paxos", "1s");
@@ -68,25 +96,8 @@ fn two_proposers_with_random_backoff_decide_one_value() {
 fn multi_paxos_serves_its_clients_through_the_leaders_death_and_restart() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("consensus-multi-paxos");
-    let out = scratch.path().join("runs");
-    let output = orchestrator(&["run", "configs/multi-paxos.toml", "--out", out.to_str().unwrap()]);
-    let stdout = text(&output.stdout);
-    let run_dir = latest_run(&out);
-    assert!(processes_mentioning(run_dir.to_str().unwrap()).is_empty(), "nodes left behind");
-    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", text(&output.stderr));
-    let summary = summary(&run_dir);
-    for p in algorithms::find("multi-paxos").unwrap().properties() {
-        assert_eq!(verdict(&summary, p.name), "held", "{}: {summary:#}", p.name);
-    }
-    let events = |node: u32, name: &str| -> Vec<Value> {
-        trace(&run_dir, node)
-            .into_iter()
-            .filter_map(|r| match r.what {
-                algorithms::trace::What::Event { name: n, data } if n == name => Some(data),
-                _ => None,
-            })
-            .collect()
-    };
+    let (run_dir, summary) = every_property_held(&scratch, "multi-paxos", "multi-paxos");
+    let events = |node: u32, name: &str| events(&run_dir, node, name);
     let leaders: Vec<u32> = (1..=5).filter(|n| !events(*n, "elected").is_empty()).collect();
     assert!(leaders.len() >= 2, "a new leader after the kill: {leaders:?}");
     let restarted: Vec<u32> = (1..=5).filter(|n| events(*n, "restored").len() == 2).collect();
@@ -127,25 +138,8 @@ fn multi_paxos_without_adoption_fails_in_the_simulator_naming_the_slot() {
 fn zab_serves_its_clients_through_the_leaders_death_and_restart() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new("consensus-zab");
-    let out = scratch.path().join("runs");
-    let output = orchestrator(&["run", "configs/zab.toml", "--out", out.to_str().unwrap()]);
-    let stdout = text(&output.stdout);
-    let run_dir = latest_run(&out);
-    assert!(processes_mentioning(run_dir.to_str().unwrap()).is_empty(), "nodes left behind");
-    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", text(&output.stderr));
-    let summary = summary(&run_dir);
-    for p in algorithms::find("zab").unwrap().properties() {
-        assert_eq!(verdict(&summary, p.name), "held", "{}: {summary:#}", p.name);
-    }
-    let events = |node: u32, name: &str| -> Vec<Value> {
-        trace(&run_dir, node)
-            .into_iter()
-            .filter_map(|r| match r.what {
-                algorithms::trace::What::Event { name: n, data } if n == name => Some(data),
-                _ => None,
-            })
-            .collect()
-    };
+    let (run_dir, summary) = every_property_held(&scratch, "zab", "zab");
+    let events = |node: u32, name: &str| events(&run_dir, node, name);
     let epochs: Vec<u64> =
         (1..=3).flat_map(|n| events(n, "established")).map(|e| e["epoch"].as_u64().unwrap()).collect();
     assert!(epochs.len() >= 2 && epochs.windows(2).any(|w| w[0] != w[1]), "a new leader after the kill: {epochs:?}");
