@@ -144,8 +144,9 @@ fn agreement(chosen: &[Chosen], name: &dyn Fn(u64, Ballot, &str) -> String) -> P
     PropertyResult::held(NAME, first.len(), "slot with a value accepted by a majority in one ballot", detail)
 }
 
-/// Every request a client sent, as the digest of the value a leader would propose for it.
-fn requests(run: &Execution) -> BTreeSet<(NodeId, u64, String)> {
+/// Every request a client sent, as the digest of the value a leader would propose for it (ZAB's
+/// transactions are digested the same way).
+pub(crate) fn requests(run: &Execution) -> BTreeSet<(NodeId, u64, String)> {
     let mut sent = BTreeSet::new();
     for r in run.records.iter().filter(|r| !run.nodes.contains(&r.node)) {
         if let Some(ClientMsg::Request(request)) = shown::<ClientMsg>(r) {

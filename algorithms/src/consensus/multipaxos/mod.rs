@@ -41,7 +41,7 @@
 //! 2(N−1) messages (Prepare, Promise) for all slots at once, plus phase 2 for the slots it
 //! re-proposes.
 
-mod check;
+pub(crate) mod check;
 
 pub use check::{check_multipaxos, chosen, Chosen};
 

@@ -6,15 +6,12 @@
 
 use super::{Origin, ZabEvent, ZabParams, Zxid};
 use crate::algorithm::PropertyInfo;
-use crate::check::election::shown;
 use crate::check::metric::{EntryCost, Metric};
 use crate::check::service;
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
-use crate::consensus::multipaxos::digest;
-use crate::consensus::raft::Op;
+use crate::consensus::multipaxos::check::requests;
 use crate::core::process::{NodeId, MS};
 use crate::core::trace::What;
-use crate::service::ClientMsg;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -126,18 +123,6 @@ pub fn check_zab(run: &Execution, params: &ZabParams) -> CheckReport {
     let mut report = CheckReport { properties, ..Default::default() };
     report.metrics.insert("messages_per_write".into(), write_cost(run));
     report
-}
-
-/// Every request a client sent, by (client, seq), as the digest of the transaction it becomes.
-fn requests(run: &Execution) -> BTreeSet<(NodeId, u64, String)> {
-    let mut sent = BTreeSet::new();
-    for r in run.records.iter().filter(|r| !run.nodes.contains(&r.node)) {
-        if let Some(ClientMsg::Request(request)) = shown::<ClientMsg>(r) {
-            let (client, seq) = (request.client, request.seq);
-            sent.insert((client, seq, digest(&Op::Client(request))));
-        }
-    }
-    sent
 }
 
 fn integrity(
