@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct TestArgs {
-    /// The workload: echo, unique-ids, broadcast
+    /// The workload: echo, unique-ids, broadcast, g-counter, lin-kv
     #[arg(short = 'w', long)]
     pub workload: String,
     /// The node program (an executable; a script needs its #! line)
@@ -218,7 +218,17 @@ pub fn results(summary: &Summary) -> String {
         let _ = writeln!(out, " :availability {a:.3}");
     }
     if let Some(m) = number(summary, "msgs_per_op") {
-        let _ = writeln!(out, " :net          {{:servers {{:msgs-per-op {m:.2}}}}}");
+        match number(summary, "service_msgs_per_op") {
+            Some(s) => {
+                let _ = writeln!(
+                    out,
+                    " :net          {{:servers {{:msgs-per-op {m:.2}}}, :services {{:msgs-per-op {s:.2}}}}}"
+                );
+            }
+            None => {
+                let _ = writeln!(out, " :net          {{:servers {{:msgs-per-op {m:.2}}}}}");
+            }
+        }
     }
     for (name, label) in [("latency_ms", ":latency"), ("stable_latency_ms", ":stable-latencies")] {
         if let Some(Metric::Distribution(d)) = summary.metrics.get(name).map(Metric::of) {

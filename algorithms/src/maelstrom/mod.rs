@@ -18,6 +18,7 @@
 
 pub mod check;
 pub mod client;
+pub mod kv;
 pub mod standin;
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
@@ -78,7 +79,7 @@ pub fn client_name(k: NodeId) -> String {
 }
 
 /// The workloads a [`client::MaelstromClient`] runs (`workload.maelstrom`).
-pub const WORKLOADS: &[&str] = &["echo", "unique-ids", "broadcast"];
+pub const WORKLOADS: &[&str] = &["echo", "unique-ids", "broadcast", "g-counter", "lin-kv"];
 
 /// `[params]` of `maelstrom`: the program each server node runs. Without a `command` the
 /// [`standin::StandIn`] runs instead (and always in the simulator).
