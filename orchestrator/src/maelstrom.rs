@@ -136,6 +136,8 @@ pub fn experiment(args: &TestArgs) -> Result<String, String> {
     let _ = writeln!(toml, "nodes = {}", args.node_count);
     let _ = writeln!(toml, "seed = {}", args.seed);
     let _ = writeln!(toml, "duration = \"{}ms\"", (args.time_limit * 1000.0).round() as u64);
+    // Dozens of nodes on a small machine take longer than the default to connect: 10 s + 0.5 s a node.
+    let _ = writeln!(toml, "connect_timeout = \"{}ms\"", 10_000 + 500 * (args.node_count + clients));
     let commands: Vec<String> = command.iter().map(|c| q(c)).collect();
     let _ = writeln!(toml, "[params]\ncommand = [{}]", commands.join(", "));
     let _ = writeln!(toml, "init_timeout_ms = {}", (args.init_timeout * 1000.0).round() as u64);
