@@ -117,19 +117,24 @@ fn a_killed_node_takes_its_program_along_and_a_restart_starts_it_again() {
     assert_eq!(log.matches("echo node n2 of").count(), 2, "two programs, one per incarnation: {log}");
 }
 
-/// `orchestrator maelstrom test` with a broadcast program under the partition nemesis.
-fn broadcast(tag: &str, program: &str) -> (Option<i32>, String, Scratch) {
+/// `orchestrator maelstrom test -w <workload> --bin <program>` with `extra` flags; returns the exit
+/// code and what it printed.
+fn maelstrom_test(tag: &str, workload: &str, program: &str, extra: &[&str]) -> (Option<i32>, String, Scratch) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new(&format!("maelstrom-{tag}"));
     let out = scratch.path().join("runs");
-    #[rustfmt::skip]
-    let args = [
-        "maelstrom", "test", "-w", "broadcast", "--bin", program, "--node-count", "5", "--time-limit", "4",
-        "--rate", "50", "--nemesis", "partition", "--nemesis-interval", "1", "--out", out.to_str().unwrap(),
-    ];
+    let mut args = vec!["maelstrom", "test", "-w", workload, "--bin", program, "--out", out.to_str().unwrap()];
+    args.extend(extra);
     let output = orchestrator(&args);
     assert!(processes_mentioning(program).is_empty(), "{tag}: programs left running");
     (output.status.code(), text(&output.stdout), scratch)
+}
+
+/// A broadcast program on 5 nodes under the partition nemesis.
+fn broadcast(tag: &str, program: &str) -> (Option<i32>, String, Scratch) {
+    #[rustfmt::skip]
+    let flags = ["--node-count", "5", "--time-limit", "4", "--rate", "50", "--nemesis", "partition", "--nemesis-interval", "1"];
+    maelstrom_test(tag, "broadcast", program, &flags)
 }
 
 #[test]
@@ -146,6 +151,38 @@ fn a_gossiping_broadcast_survives_partitions_and_one_that_forwards_once_loses_a_
     let says = printed.lines().find(|l| l.contains("broadcast_all_read")).unwrap_or_default();
     assert!(says.contains("VIOLATED value ") && says.contains(" was never read at n"), "{printed}");
     assert!(printed.contains(":valid?       false"), "{printed}");
+}
+
+/// Three nodes for a few seconds; operations may wait 2 s. Clients start when the nodes are
+/// connected, not when the programs have answered `init`: on a loaded machine Python takes a
+/// second or two to start, and the first operations are `info`.
+const SHORT: [&str; 8] = ["--node-count", "3", "--time-limit", "5", "--rate", "30", "--timeout", "2"];
+
+#[test]
+fn a_g_counter_over_seq_kv_reads_every_acknowledged_add() {
+    if !python() {
+        return;
+    }
+    let (code, printed, _scratch) = maelstrom_test("g-counter", "g-counter", "tests/maelstrom/g_counter.py", &SHORT);
+    assert_eq!(code, Some(0), "{printed}");
+    assert!(printed.contains("counter_final_reads    held"), "{printed}");
+    assert!(printed.contains(":services {:msgs-per-op "), "the seq-kv traffic is traced and counted: {printed}");
+}
+
+#[test]
+fn a_lin_kv_proxy_is_linearizable_and_one_that_caches_reads_is_not() {
+    if !python() {
+        return;
+    }
+    let (code, printed, _scratch) = maelstrom_test("lin-kv", "lin-kv", "tests/maelstrom/lin_kv.py", &SHORT);
+    assert_eq!(code, Some(0), "{printed}");
+    assert!(printed.contains("linearizable           held"), "{printed}");
+    let mut cached = SHORT.to_vec();
+    cached.extend(["--arg", "--cache-reads"]);
+    let (code, printed, _scratch) = maelstrom_test("lin-kv-cached", "lin-kv", "tests/maelstrom/lin_kv.py", &cached);
+    assert_eq!(code, Some(1), "{printed}");
+    let says = printed.lines().find(|l| l.contains(" linearizable ")).unwrap_or_default();
+    assert!(says.contains("VIOLATED key ") && says.contains("cannot take effect there"), "{printed}");
 }
 
 #[test]

@@ -49,6 +49,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
                 &peers,
                 servers,
                 params,
+                cfg.seed,
                 incarnation,
                 links.clone(),
                 tracer.clone(),
@@ -56,6 +57,10 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
             );
             let addr = external.start();
             routes.insert(inst.name.clone(), addr.clone().recipient());
+            // Maelstrom's services travel in envelopes named after them (see external.rs).
+            for service in algorithms::maelstrom::kv::SERVICES {
+                routes.insert(service.to_string(), addr.clone().recipient());
+            }
             life.add_instance(addr.recipient());
             continue;
         }

@@ -7,7 +7,14 @@
 //! - a line to `n<k>` (another server) or `c<k>` (a client node) travels as the body of a
 //!   clusterlab envelope (MessagePack of the JSON body, kind = the body's `type`) over the node's
 //!   links, so every proxy and iptables fault applies to it, and is traced like any send;
-//! - an envelope from node `k` becomes a line from `n<k>` or `c<k>` on the program's stdin.
+//! - an envelope from node `k` becomes a line from `n<k>` or `c<k>` on the program's stdin;
+//! - a line to `lin-kv`, `seq-kv` or `lww-kv` is a request to clusterlab's own services
+//!   ([`algorithms::maelstrom::kv`]). They live on the lowest server (its node holds the one copy
+//!   of each store, so `lin-kv` is linearizable by construction), reached over the same links in
+//!   envelopes whose instance is the service's name: traced (instance `lin-kv`, kind the body's
+//!   `type`) and faulted like any message. On the host the request is served by this actor
+//!   whatever its program is doing; the answer comes back as a line from `lin-kv`. The host's own
+//!   program reaches them without the network, traced as a send to and a receive from itself.
 //!
 //! The program's stderr is the node's (the node's log). The child stays in the node's process
 //! group, so the orchestrator's pause (SIGSTOP of the group) stops both, and dies with the node on
@@ -21,6 +28,7 @@ use crate::lifecycle::{Lifecycle, Start};
 use crate::tracer::Tracer;
 use crate::transport::{Deliver, Links};
 use actix::prelude::*;
+use algorithms::maelstrom::kv::{Services, SERVICES};
 use algorithms::maelstrom::{client_name, intern, server_name, MaelstromParams};
 use algorithms::trace::What;
 use algorithms::NodeId;
@@ -66,6 +74,8 @@ pub struct External {
     phase: Phase,
     stdin: Option<tokio::sync::mpsc::Sender<String>>,
     early: Vec<Envelope>,
+    /// The services, on the lowest server only, with the rng `seq-kv` and `lww-kv` draw from.
+    services: Option<(Services, rand_chacha::ChaCha8Rng)>,
     links: Links,
     tracer: Arc<Tracer>,
     life: Rc<Lifecycle>,
@@ -80,15 +90,18 @@ impl External {
         peers: &[NodeId],
         servers: Option<&[NodeId]>,
         params: MaelstromParams,
+        seed: u64,
         incarnation: u64,
         links: Links,
         tracer: Arc<Tracer>,
         life: Rc<Lifecycle>,
     ) -> External {
-        let servers = match servers {
+        let servers: BTreeSet<NodeId> = match servers {
             Some(s) => s.iter().copied().chain([me]).collect(),
             None => peers.iter().copied().chain([me]).collect(),
         };
+        let host = servers.first() == Some(&me);
+        let services = host.then(|| (Services::default(), algorithms::core::process::node_rng(seed, me, incarnation)));
         External {
             name: name.to_string(),
             me,
@@ -99,6 +112,7 @@ impl External {
             phase: Phase::Idle,
             stdin: None,
             early: Vec::new(),
+            services,
             links,
             tracer,
             life,
@@ -192,14 +206,20 @@ impl External {
     fn receive(&mut self, envelope: Envelope) {
         let Envelope { from, lc, vc, kind, body, .. } = envelope;
         self.tracer.record_recv(&self.name, from, &kind, lc, &vc);
-        match rmp_serde::from_slice::<Value>(&body) {
-            Ok(body) => self.write(&self.name_of(from), &body),
-            Err(e) => {
+        if let Some(body) = self.decode(&self.name, from, &body) {
+            self.write(&self.name_of(from), &body);
+        }
+    }
+
+    /// A received body as JSON; one that does not decode is counted and traced as malformed.
+    fn decode(&self, instance: &str, from: NodeId, body: &[u8]) -> Option<Value> {
+        rmp_serde::from_slice::<Value>(body)
+            .map_err(|e| {
                 self.links.stats.malformed_frames.fetch_add(1, Relaxed);
                 let reason = format!("a body that is not a Maelstrom message: {e}");
-                self.tracer.record(&self.name, What::Malformed { from: Some(from), reason });
-            }
-        }
+                self.tracer.record(instance, What::Malformed { from: Some(from), reason });
+            })
+            .ok()
     }
 
     /// One line the program printed.
@@ -227,19 +247,68 @@ impl External {
             }
             return;
         }
+        if SERVICES.contains(&dest) {
+            return self.request_service(dest, body.clone());
+        }
         let Some(to) = self.id_of(dest) else {
             tracing::warn!("the program sent a message to {dest:?}, which is no node of the cluster");
             let reason = format!("the program sent a message to {dest:?}, which is no node of the cluster");
             self.tracer.record(&self.name, What::Malformed { from: None, reason });
             return;
         };
+        self.send_as(&self.name, to, body);
+    }
+
+    /// Sends `body` in an envelope of `instance` (this one's, or a service's name) to node `to`.
+    fn send_as(&self, instance: &str, to: NodeId, body: &Value) {
         let kind = intern(body.get("type").and_then(Value::as_str).unwrap_or(""));
         let encoded = rmp_serde::to_vec_named(body).expect("JSON values always encode");
-        let (me, name) = (self.me, &self.name);
+        let me = self.me;
         let frame = self
             .tracer
-            .record_send(name, to, kind, body, |lc, vc| wire::encode_msg(me, to, name, lc, vc, kind, &encoded));
+            .record_send(instance, to, kind, body, |lc, vc| wire::encode_msg(me, to, instance, lc, vc, kind, &encoded));
         self.links.send(to, Bytes::from(frame));
+    }
+
+    /// The program's request to `service`: to the host over the links, or served here.
+    fn request_service(&mut self, service: &str, body: Value) {
+        let host = *self.servers.first().expect("this node is a server");
+        if host != self.me {
+            return self.send_as(service, host, &body);
+        }
+        let me = self.me;
+        self.loop_back(service, &body);
+        let requester = server_name(me);
+        let Some((services, rng)) = &mut self.services else { return };
+        if let Some(reply) = services.handle(service, &requester, &body, rng) {
+            self.loop_back(service, &reply);
+            self.write(service, &reply);
+        }
+    }
+
+    /// A message between this node's program and the services it hosts: traced as a send to this
+    /// node and its receipt.
+    fn loop_back(&self, service: &str, body: &Value) {
+        let kind = intern(body.get("type").and_then(Value::as_str).unwrap_or(""));
+        let (lc, vc) = self.tracer.record_send(service, self.me, kind, body, |lc, vc| (lc, vc.clone()));
+        self.tracer.record_recv(service, self.me, kind, lc, &vc);
+    }
+
+    /// An envelope of a service's instance: a request to the services here, or an answer for the
+    /// program.
+    fn service_envelope(&mut self, envelope: Envelope) {
+        let Envelope { from, lc, vc, kind, body, instance, .. } = envelope;
+        self.tracer.record_recv(&instance, from, &kind, lc, &vc);
+        let Some(body) = self.decode(&instance, from, &body) else { return };
+        let requester = self.name_of(from);
+        if let Some((services, rng)) = &mut self.services {
+            if let Some(reply) = services.handle(&instance, &requester, &body, rng) {
+                return self.send_as(&instance, from, &reply);
+            }
+        }
+        if self.phase == Phase::Ready {
+            self.write(&instance, &body);
+        }
     }
 
     fn ready(&mut self) {
@@ -317,6 +386,10 @@ impl Handler<Deliver> for External {
 
     fn handle(&mut self, Deliver(envelopes): Deliver, _: &mut Self::Context) {
         for envelope in envelopes {
+            if SERVICES.contains(&envelope.instance.as_str()) {
+                self.service_envelope(envelope);
+                continue;
+            }
             match self.phase {
                 Phase::Ready => self.receive(envelope),
                 Phase::Idle | Phase::Init if self.early.len() < EARLY_LIMIT => self.early.push(envelope),

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct TestArgs {
-    /// The workload: echo, unique-ids, broadcast
+    /// The workload: echo, unique-ids, broadcast, g-counter, lin-kv
     #[arg(short = 'w', long)]
     pub workload: String,
     /// The node program (an executable; a script needs its #! line)
@@ -136,6 +136,8 @@ pub fn experiment(args: &TestArgs) -> Result<String, String> {
     let _ = writeln!(toml, "nodes = {}", args.node_count);
     let _ = writeln!(toml, "seed = {}", args.seed);
     let _ = writeln!(toml, "duration = \"{}ms\"", (args.time_limit * 1000.0).round() as u64);
+    // Dozens of nodes on a small machine take longer than the default to connect: 10 s + 0.5 s a node.
+    let _ = writeln!(toml, "connect_timeout = \"{}ms\"", 10_000 + 500 * (args.node_count + clients));
     let commands: Vec<String> = command.iter().map(|c| q(c)).collect();
     let _ = writeln!(toml, "[params]\ncommand = [{}]", commands.join(", "));
     let _ = writeln!(toml, "init_timeout_ms = {}", (args.init_timeout * 1000.0).round() as u64);
@@ -218,7 +220,17 @@ pub fn results(summary: &Summary) -> String {
         let _ = writeln!(out, " :availability {a:.3}");
     }
     if let Some(m) = number(summary, "msgs_per_op") {
-        let _ = writeln!(out, " :net          {{:servers {{:msgs-per-op {m:.2}}}}}");
+        match number(summary, "service_msgs_per_op") {
+            Some(s) => {
+                let _ = writeln!(
+                    out,
+                    " :net          {{:servers {{:msgs-per-op {m:.2}}}, :services {{:msgs-per-op {s:.2}}}}}"
+                );
+            }
+            None => {
+                let _ = writeln!(out, " :net          {{:servers {{:msgs-per-op {m:.2}}}}}");
+            }
+        }
     }
     for (name, label) in [("latency_ms", ":latency"), ("stable_latency_ms", ":stable-latencies")] {
         if let Some(Metric::Distribution(d)) = summary.metrics.get(name).map(Metric::of) {

@@ -32,15 +32,25 @@ impl Event for ServiceEvent {}
 /// The clients' history is linearizable under the `kv` model; `unknown` when no operation
 /// completed, with the checker's explanation of the first key that fails in the detail.
 pub fn linearizable(run: &Execution) -> PropertyResult {
+    linearizable_as(run, ModelKind::Kv)
+}
+
+/// [`linearizable`] under another model (Maelstrom's lin-kv: `cas-register` per key).
+pub fn linearizable_as(run: &Execution, model: ModelKind) -> PropertyResult {
     const NAME: &str = "linearizable";
     let history = History::from_run(run);
     let completed = history.ops().iter().filter(|op| op.status == Status::Ok).count();
     if completed == 0 {
         return PropertyResult::unknown(NAME, "nothing to judge: no operation completed");
     }
-    let report = match check(&history, ModelKind::Kv, CheckOptions::default()) {
+    let report = match check(&history, model, CheckOptions::default()) {
         Ok(report) => report,
-        Err(e) => return PropertyResult::unknown(NAME, format!("the clients' history is not a kv history: {e}")),
+        Err(e) => {
+            return PropertyResult::unknown(
+                NAME,
+                format!("the clients' history is not a {} history: {e}", model.name()),
+            )
+        }
     };
     match report.outcome {
         Outcome::Linearizable => PropertyResult::held(
@@ -58,7 +68,7 @@ pub fn linearizable(run: &Execution) -> PropertyResult {
             let detail = format!(
                 "key {}: {} ({} keys not linearizable)",
                 crate::check::history::key_label(v.key.as_ref()),
-                v.explain(&history, ModelKind::Kv),
+                v.explain(&history, model),
                 report.violations.len()
             );
             PropertyResult::violated(NAME, detail, vec![])

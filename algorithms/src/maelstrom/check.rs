@@ -16,6 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const ECHO: &str = "echo_matches";
 pub const UNIQUE: &str = "ids_unique";
 pub const ALL_READ: &str = "broadcast_all_read";
+pub const COUNTER: &str = "counter_final_reads";
+pub const LINEARIZABLE: &str = "linearizable";
 
 pub fn properties() -> Vec<PropertyInfo> {
     vec![
@@ -24,6 +26,14 @@ pub fn properties() -> Vec<PropertyInfo> {
         PropertyInfo {
             name: ALL_READ,
             promise: "every acknowledged broadcast value is in the last read of every server (values acknowledged within params.settle_ms of that read excepted: they may still be on their way)",
+        },
+        PropertyInfo {
+            name: COUNTER,
+            promise: "g-counter, Maelstrom's bounds: every read is at most the sum of the adds invoked before it returned (ok or indeterminate), and each server's last read at least the sum of the adds acknowledged params.settle_ms before it was invoked",
+        },
+        PropertyInfo {
+            name: LINEARIZABLE,
+            promise: "lin-kv: the clients' reads, writes and cas have a linearization, each key a cas-register",
         },
     ]
 }
@@ -79,6 +89,10 @@ pub fn check(exec: &Execution, settle_ms: f64) -> CheckReport {
     report.properties.push(judged(ECHO, "echo", &|| echo_matches(&ops)));
     report.properties.push(judged(UNIQUE, "generate", &|| ids_unique(&ops)));
     report.properties.push(judged(ALL_READ, "broadcast", &|| all_read(exec, &ops, settle_ms)));
+    report.properties.push(judged(COUNTER, "add", &|| counter_final_reads(exec, &ops, settle_ms)));
+    report.properties.push(judged(LINEARIZABLE, "write", &|| {
+        crate::check::service::linearizable_as(exec, crate::check::history::ModelKind::CasRegister)
+    }));
     if ran.contains(&"broadcast") {
         broadcast_figures(exec, &ops, &mut report.metrics);
     }
@@ -126,6 +140,65 @@ fn ids_unique(ops: &[Op]) -> PropertyResult {
         judged += 1;
     }
     PropertyResult::held(UNIQUE, judged, "generate answered ok", format!("{judged} ids, all distinct"))
+}
+
+/// The g-counter's bounds (see [`COUNTER`]): adds are `(invoked, completed if ok, delta)`.
+fn counter_final_reads(exec: &Execution, ops: &[Op], settle_ms: f64) -> PropertyResult {
+    let adds: Vec<(u64, Option<u64>, u64)> = ops
+        .iter()
+        .filter(|o| o.f == "add")
+        .filter_map(|o| {
+            let delta = o.sent.as_u64()?;
+            match &o.completed {
+                Some((kind, _, _)) if kind == "fail" => None,
+                Some((kind, _, r)) if kind == "ok" => Some((o.invoked.t, Some(r.t), delta)),
+                _ => Some((o.invoked.t, None, delta)),
+            }
+        })
+        .collect();
+    let reads: Vec<(&Op, u64, &TraceRecord)> =
+        ok(ops, "read").filter_map(|(o, v, r)| v.as_u64().map(|v| (o, v, r))).collect();
+    let mut judged = 0;
+    for (op, value, r) in &reads {
+        let upper: u64 = adds.iter().filter(|(invoked, _, _)| invoked < &r.t).map(|(_, _, d)| d).sum();
+        if *value > upper {
+            return PropertyResult::violated(
+                COUNTER,
+                format!(
+                    "{} read {value} at {:.0} ms, but the adds invoked by then sum to {upper}",
+                    op.key,
+                    exec.ms(r.t)
+                ),
+                vec![EventRef::of(op.invoked), EventRef::of(r)],
+            );
+        }
+        judged += 1;
+    }
+    let mut last: BTreeMap<&str, (&Op, u64, &TraceRecord)> = BTreeMap::new();
+    for (op, value, r) in reads {
+        last.insert(op.key.as_str(), (op, value, r));
+    }
+    for (server, (op, value, r)) in last {
+        let before = |done: u64| exec.ms(op.invoked.t) - exec.ms(done) >= settle_ms;
+        let lower: u64 = adds.iter().filter(|(_, done, _)| done.is_some_and(before)).map(|(_, _, d)| d).sum();
+        if value < lower {
+            return PropertyResult::violated(
+                COUNTER,
+                format!(
+                    "{server}'s last read, at {:.0} ms, returned {value}, but the adds acknowledged {settle_ms:.0} ms before it sum to {lower}",
+                    exec.ms(r.t)
+                ),
+                vec![EventRef::of(op.invoked), EventRef::of(r)],
+            );
+        }
+        judged += 1;
+    }
+    PropertyResult::held(
+        COUNTER,
+        judged,
+        "read answered ok",
+        format!("{judged} reads within the bounds (each at most the adds invoked; each server's last at least the adds acknowledged)"),
+    )
 }
 
 /// One ok read: when it completed, the values it returned, its record.
@@ -240,10 +313,15 @@ fn counts(exec: &Execution, ops: &[Op], metrics: &mut BTreeMap<String, Value>) {
     metrics.insert("availability".into(), Metric::Figure(ok as f64 / ops.len() as f64).to_value());
     metrics.insert("latency_ms".into(), Metric::Distribution(Distribution::of(&latency)).to_value());
     let servers: BTreeSet<NodeId> = exec.nodes.iter().copied().collect();
-    let between = exec
-        .records
-        .iter()
+    let service = |r: &TraceRecord| super::kv::SERVICES.contains(&r.instance.as_str());
+    let sends = exec.records.iter().filter(|r| matches!(&r.what, What::Send { .. }));
+    let (to_services, between) = sends
         .filter(|r| servers.contains(&r.node) && matches!(&r.what, What::Send { to, .. } if servers.contains(to)))
-        .count();
+        .fold((0, 0), |(s, b), r| if service(r) { (s + 1, b) } else { (s, b + 1) });
     metrics.insert("msgs_per_op".into(), Metric::Figure(between as f64 / ops.len() as f64).to_value());
+    if to_services > 0 {
+        // Requests to lin-kv/seq-kv/lww-kv and their answers, between a program and its host.
+        let per_op = to_services as f64 / ops.len() as f64;
+        metrics.insert("service_msgs_per_op".into(), Metric::Figure(per_op).to_value());
+    }
 }

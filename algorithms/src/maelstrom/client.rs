@@ -12,6 +12,12 @@
 //! (`workload.topology`, a grid by default); then each operation is a `broadcast` of a value unique
 //! in the run (`1000000 × client + n`) or a `read`, half and half. The `op` event's `key` names
 //! the server (`n2`), whose reads the checker follows.
+//!
+//! `g-counter`: half `add` of a delta from 1 to 5, half `read` (its `value`); `key` names the
+//! server. `lin-kv`: `read`, `write` of a value from 0 to 4, or `cas` `[from, to]`, a third each,
+//! on a key drawn from `0 .. workload.keys`; `key` is that key (the history is checked per key as a
+//! `cas-register`). An `error` reply fails the operation (a read of a missing key, code 20; a cas
+//! whose compare failed, code 22).
 
 use super::Body;
 use crate::core::process::{Ctx, DynProcess, Hosted, Nanos, NoState, NodeId, Process, Status, Timer};
@@ -33,6 +39,8 @@ pub enum Kind {
     Echo,
     UniqueIds,
     Broadcast,
+    GCounter,
+    LinKv,
 }
 
 impl Kind {
@@ -42,6 +50,8 @@ impl Kind {
             "echo" => Ok(Kind::Echo),
             "unique-ids" => Ok(Kind::UniqueIds),
             "broadcast" => Ok(Kind::Broadcast),
+            "g-counter" => Ok(Kind::GCounter),
+            "lin-kv" => Ok(Kind::LinKv),
             other => Err(format!(
                 "workload.maelstrom: unknown workload {other:?}; known workloads: {}",
                 super::WORKLOADS.join(", ")
@@ -55,6 +65,8 @@ impl Kind {
             Kind::Echo => "echo",
             Kind::UniqueIds => "generate",
             Kind::Broadcast => "broadcast",
+            Kind::GCounter => "add",
+            Kind::LinKv => "write",
         }
     }
 }
@@ -74,7 +86,8 @@ impl Timer for MaelstromTimer {}
 struct Pending {
     id: u64,
     f: &'static str,
-    server: NodeId,
+    /// The history's key: the server, or the key of a `lin-kv` operation.
+    key: String,
     sent: Value,
 }
 
@@ -122,23 +135,50 @@ impl MaelstromClient {
                 ("echo", json!({"type": "echo", "msg_id": id, "echo": text}), json!(text))
             }
             Kind::UniqueIds => ("generate", json!({"type": "generate", "msg_id": id}), Value::Null),
+            Kind::GCounter if ctx.rng().random_bool(0.5) => {
+                let delta = ctx.rng().random_range(1..=5u64);
+                ("add", json!({"type": "add", "msg_id": id, "delta": delta}), json!(delta))
+            }
             Kind::Broadcast if ctx.rng().random_bool(0.5) => {
                 let value = u64::from(self.me) * 1_000_000 + self.issued;
                 ("broadcast", json!({"type": "broadcast", "msg_id": id, "message": value}), json!(value))
             }
-            Kind::Broadcast => ("read", json!({"type": "read", "msg_id": id}), Value::Null),
+            Kind::Broadcast | Kind::GCounter => ("read", json!({"type": "read", "msg_id": id}), Value::Null),
+            Kind::LinKv => self.kv_request(ctx, id),
         };
         let server = self.servers[ctx.rng().random_range(0..self.servers.len())];
-        ctx.emit(&op("invoke", f, server, sent.clone()));
-        self.pending = Some(Pending { id, f, server, sent });
+        let key = match self.kind {
+            Kind::LinKv => body["key"].to_string(),
+            _ => super::server_name(server),
+        };
+        ctx.emit(&op("invoke", f, key.clone(), sent.clone()));
+        self.pending = Some(Pending { id, f, key, sent });
         ctx.send(server, &Body(body));
         ctx.set_timer(MaelstromTimer::Timeout, self.workload.timeout.as_nanos() as Nanos);
+    }
+
+    /// A `lin-kv` request: its `f`, body and the history's argument.
+    fn kv_request(&self, ctx: &mut Ctx<MaelstromTimer>, id: u64) -> (&'static str, Value, Value) {
+        let key = ctx.rng().random_range(0..self.workload.keys.max(1));
+        let pick = ctx.rng().random_range(0..3);
+        let mut value = || ctx.rng().random_range(0..5u64);
+        match pick {
+            0 => ("read", json!({"type": "read", "msg_id": id, "key": key}), Value::Null),
+            1 => {
+                let v = value();
+                ("write", json!({"type": "write", "msg_id": id, "key": key, "value": v}), json!(v))
+            }
+            _ => {
+                let (from, to) = (value(), value());
+                ("cas", json!({"type": "cas", "msg_id": id, "key": key, "from": from, "to": to}), json!([from, to]))
+            }
+        }
     }
 
     fn complete(&mut self, ctx: &mut Ctx<MaelstromTimer>, kind: &str, value: Value) {
         let Some(p) = self.pending.take() else { return };
         ctx.cancel_timer(MaelstromTimer::Timeout);
-        ctx.emit(&op(kind, p.f, p.server, value));
+        ctx.emit(&op(kind, p.f, p.key, value));
         if self.workload.rate_per_s.is_none() {
             self.next(ctx);
         }
@@ -152,9 +192,9 @@ impl MaelstromClient {
     }
 }
 
-/// An `op` event; `key` names the server it went to.
-fn op(kind: &str, f: &str, server: NodeId, value: Value) -> ClientEvent {
-    ClientEvent::Op { kind: kind.into(), f: f.into(), key: super::server_name(server), value }
+/// An `op` event; `key` names the server it went to, or a `lin-kv` key.
+fn op(kind: &str, f: &str, key: String, value: Value) -> ClientEvent {
+    ClientEvent::Op { kind: kind.into(), f: f.into(), key, value }
 }
 
 /// Maelstrom's topologies over `servers`: who each server's neighbours are. `grid` (the default):
@@ -232,7 +272,8 @@ impl Process for MaelstromClient {
         let value = match p.f {
             "echo" => body.0.get("echo").cloned().unwrap_or(Value::Null),
             "generate" => body.0.get("id").cloned().unwrap_or(Value::Null),
-            "read" => body.0.get("messages").cloned().unwrap_or(Value::Null),
+            "read" if self.kind == Kind::Broadcast => body.0.get("messages").cloned().unwrap_or(Value::Null),
+            "read" => body.0.get("value").cloned().unwrap_or(Value::Null),
             _ => p.sent.clone(),
         };
         self.complete(ctx, "ok", value);

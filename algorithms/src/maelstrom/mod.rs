@@ -6,11 +6,13 @@
 //! envelope, so every fault applies to it. This module holds what the simulator and the checkers
 //! need, as sans-IO processes:
 //!
-//! - [`client::MaelstromClient`]: the client of a workload (`echo`, `unique-ids`), on client nodes;
+//! - [`client::MaelstromClient`]: the client of a workload (`echo`, `unique-ids`, `broadcast`,
+//!   `g-counter`, `lin-kv`), on client nodes;
 //!   it records each operation as an `op` event (the history convention of [`crate::service`]);
 //! - [`standin::StandIn`]: a Rust node answering every workload, which the simulator runs (and a
 //!   real node without `params.command`) in place of a program;
-//! - [`check`]: the workloads' checkers.
+//! - [`check`]: the workloads' checkers;
+//! - [`kv`]: the `lin-kv`, `seq-kv` and `lww-kv` services clusterlab provides to programs.
 //!
 //! Message cost: one request and one reply per operation for `echo` and `unique-ids`.
 //!
@@ -18,6 +20,7 @@
 
 pub mod check;
 pub mod client;
+pub mod kv;
 pub mod standin;
 
 use crate::algorithm::{Family, Params, PropertyInfo, Spec};
@@ -78,7 +81,7 @@ pub fn client_name(k: NodeId) -> String {
 }
 
 /// The workloads a [`client::MaelstromClient`] runs (`workload.maelstrom`).
-pub const WORKLOADS: &[&str] = &["echo", "unique-ids", "broadcast"];
+pub const WORKLOADS: &[&str] = &["echo", "unique-ids", "broadcast", "g-counter", "lin-kv"];
 
 /// `[params]` of `maelstrom`: the program each server node runs. Without a `command` the
 /// [`standin::StandIn`] runs instead (and always in the simulator).

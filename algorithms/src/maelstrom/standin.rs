@@ -9,13 +9,24 @@
 //! - `broadcast` → `broadcast_ok`; a new value goes at once to every neighbour but the sender as
 //!   `gossip`, and every [`GOSSIP_MS`] each neighbour gets the values it has not acknowledged
 //!   (`gossip_ok`), so values lost to a partition arrive once it heals; `read` → `read_ok` with
-//!   every value known;
+//!   every value known (and, for `g-counter`, the counter's `value`);
+//! - `add` (`g-counter`) → `add_ok`: the delta is added to this node's own count, persisted before
+//!   the reply; the counter is a G-counter (one count per node, merged by maximum): every
+//!   [`GOSSIP_MS`] a node sends its counts as `counter` to each server whose last word
+//!   (`counter`, or the `counter_ok` it answers one with, carrying its merged counts) differed
+//!   from them, and a `read` answers the sum of the counts it knows;
+//! - `read {key}`, `write`, `cas` (`lin-kv`): the lowest server id holds the one copy
+//!   ([`super::kv::LinKv`], the `lin-kv` service's store) and answers them; every other server
+//!   forwards the request to it under a `msg_id` of its own and relays the answer (error codes
+//!   included) to the client;
 //! - any other request → `error` code 10 (not supported), as Maelstrom's protocol says; a reply
 //!   (`in_reply_to` set) is ignored.
 //!
 //! Cost: one reply per request; a broadcast value costs one gossip and one acknowledgement per
-//! edge of the topology when nothing is lost.
+//! edge of the topology when nothing is lost; a `lin-kv` request at a server other than the
+//! lowest, one forward and one answer.
 
+use super::kv::{LinKv, Op};
 use super::{server_name, Body};
 use crate::core::process::{Ctx, NodeId, Process, Status, Timer, MS};
 use serde::{Deserialize, Serialize};
@@ -35,8 +46,23 @@ pub enum StandInTimer {
 
 impl Timer for StandInTimer {}
 
+/// What a stand-in persists: the top of its reserved id block and its own count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Durable {
+    pub ids: u64,
+    pub count: u64,
+}
+
 pub struct StandIn {
     me: NodeId,
+    /// The G-counter: each node's count as this node knows it; what each server last sent.
+    counts: BTreeMap<NodeId, u64>,
+    their_counts: BTreeMap<NodeId, BTreeMap<NodeId, u64>>,
+    /// The `lin-kv` copy (used on the lowest server only), and the requests forwarded to it:
+    /// forward id → (client, the client's `msg_id`).
+    store: LinKv,
+    forwarded: BTreeMap<u64, (NodeId, Value)>,
+    next_forward: u64,
     /// The last id counter used, and the top of the reserved block.
     next: u64,
     reserved: u64,
@@ -49,7 +75,49 @@ pub struct StandIn {
 
 impl StandIn {
     pub fn new(me: NodeId) -> StandIn {
-        StandIn { me, next: 0, reserved: 0, neighbours: None, values: BTreeSet::new(), known: BTreeMap::new() }
+        StandIn {
+            me,
+            counts: BTreeMap::new(),
+            their_counts: BTreeMap::new(),
+            store: LinKv::default(),
+            forwarded: BTreeMap::new(),
+            next_forward: 0,
+            next: 0,
+            reserved: 0,
+            neighbours: None,
+            values: BTreeSet::new(),
+            known: BTreeMap::new(),
+        }
+    }
+
+    fn durable(&self) -> Durable {
+        Durable { ids: self.reserved, count: self.counts.get(&self.me).copied().unwrap_or(0) }
+    }
+
+    /// A `lin-kv` request: answered here on the lowest server, forwarded to it elsewhere.
+    fn kv(&mut self, ctx: &mut Ctx<StandInTimer>, from: NodeId, body: &Body) {
+        let host = ctx.peers().iter().copied().chain([self.me]).min().expect("me");
+        if host == self.me {
+            let reply = match Op::parse(&body.0) {
+                Ok(op) => self.store.handle(&op),
+                Err((code, text)) => json!({"type": "error", "code": code, "text": text}),
+            };
+            return Self::reply(ctx, from, body, reply);
+        }
+        self.next_forward += 1;
+        let mut request = body.0.clone();
+        request["msg_id"] = json!(self.next_forward);
+        self.forwarded.insert(self.next_forward, (from, body.0.get("msg_id").cloned().unwrap_or(Value::Null)));
+        ctx.send(host, &Body(request));
+    }
+
+    fn counts_json(&self) -> Value {
+        json!(self.counts.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<String, Value>>())
+    }
+
+    /// The sum of the counts known.
+    fn counter(&self) -> u64 {
+        self.counts.values().sum()
     }
 
     fn neighbours(&self, ctx: &Ctx<StandInTimer>) -> Vec<NodeId> {
@@ -73,12 +141,15 @@ impl StandIn {
 impl Process for StandIn {
     type Msg = Body;
     type Timer = StandInTimer;
-    /// The top of the reserved id block.
-    type Durable = u64;
+    type Durable = Durable;
 
-    fn on_start(&mut self, ctx: &mut Ctx<StandInTimer>, recovered: Option<u64>) {
-        self.next = recovered.unwrap_or(0);
+    fn on_start(&mut self, ctx: &mut Ctx<StandInTimer>, recovered: Option<Durable>) {
+        let recovered = recovered.unwrap_or_default();
+        self.next = recovered.ids;
         self.reserved = self.next;
+        if recovered.count > 0 {
+            self.counts.insert(self.me, recovered.count);
+        }
         ctx.set_timer(StandInTimer::Gossip, GOSSIP_MS * MS);
     }
 
@@ -86,7 +157,38 @@ impl Process for StandIn {
         let numbers = |field: &str| -> Vec<u64> {
             body.0.get(field).and_then(Value::as_array).map_or(vec![], |a| a.iter().filter_map(Value::as_u64).collect())
         };
+        if let Some(id) = body.id("in_reply_to") {
+            if let Some((client, their_id)) = self.forwarded.remove(&id) {
+                let mut answer = body.0.clone();
+                answer["in_reply_to"] = their_id;
+                ctx.send(client, &Body(answer));
+            }
+            return; // a reply: answering it could loop
+        }
         match body.type_name() {
+            "read" | "write" | "cas" if body.0.get("key").is_some() => self.kv(ctx, from, &body),
+            "add" => {
+                let delta = body.0.get("delta").and_then(Value::as_u64).unwrap_or(0);
+                *self.counts.entry(self.me).or_default() += delta;
+                ctx.persist(&self.durable());
+                Self::reply(ctx, from, &body, json!({"type": "add_ok"}));
+            }
+            kind @ ("counter" | "counter_ok") => {
+                let theirs: BTreeMap<NodeId, u64> = body
+                    .0
+                    .get("counts")
+                    .and_then(Value::as_object)
+                    .map(|m| m.iter().filter_map(|(k, v)| Some((k.parse().ok()?, v.as_u64()?))).collect())
+                    .unwrap_or_default();
+                for (node, n) in &theirs {
+                    let mine = self.counts.entry(*node).or_default();
+                    *mine = (*mine).max(*n);
+                }
+                self.their_counts.insert(from, theirs);
+                if kind == "counter" {
+                    ctx.send(from, &Body(json!({"type": "counter_ok", "counts": self.counts_json()})));
+                }
+            }
             "topology" => {
                 let mine = body.0.get("topology").and_then(|t| t.get(server_name(self.me))).and_then(Value::as_array);
                 let ids = mine.map(|ns| {
@@ -117,7 +219,8 @@ impl Process for StandIn {
             "gossip_ok" => self.known.entry(from).or_default().extend(numbers("messages")),
             "read" => {
                 let values: Vec<u64> = self.values.iter().copied().collect();
-                Self::reply(ctx, from, &body, json!({"type": "read_ok", "messages": values}));
+                let reply = json!({"type": "read_ok", "messages": values, "value": self.counter()});
+                Self::reply(ctx, from, &body, reply);
             }
             "echo" => {
                 let echo = body.0.get("echo").cloned().unwrap_or_default();
@@ -127,12 +230,11 @@ impl Process for StandIn {
                 self.next += 1;
                 if self.next > self.reserved {
                     self.reserved = self.next + ID_BLOCK - 1;
-                    ctx.persist(&self.reserved);
+                    ctx.persist(&self.durable());
                 }
                 let id = format!("{}-{}", server_name(self.me), self.next);
                 Self::reply(ctx, from, &body, json!({"type": "generate_ok", "id": id}));
             }
-            _ if body.id("in_reply_to").is_some() => {} // a reply: answering it could loop
             other => {
                 let text = format!("{other:?} is not supported");
                 Self::reply(ctx, from, &body, json!({"type": "error", "code": 10, "text": text}));
@@ -148,6 +250,13 @@ impl Process for StandIn {
                     let missing =
                         self.values.iter().copied().filter(|v| !known.is_some_and(|k| k.contains(v))).collect();
                     self.gossip(ctx, n, missing);
+                }
+                if !self.counts.is_empty() {
+                    for server in ctx.peers().to_vec() {
+                        if self.their_counts.get(&server) != Some(&self.counts) {
+                            ctx.send(server, &Body(json!({"type": "counter", "counts": self.counts_json()})));
+                        }
+                    }
                 }
                 ctx.set_timer(StandInTimer::Gossip, GOSSIP_MS * MS);
             }

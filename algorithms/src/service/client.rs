@@ -59,7 +59,8 @@ pub struct Workload {
     /// The first operation waits this long after the client starts, so the servers are up.
     #[serde(with = "humantime_serde")]
     pub start_after: Duration,
-    /// The Maelstrom workload a `maelstrom` client runs (`echo`, `unique-ids`; see
+    /// The Maelstrom workload a `maelstrom` client runs (`echo`, `unique-ids`, `broadcast`,
+    /// `g-counter`, `lin-kv`; see
     /// [`crate::maelstrom`]); unset for every other service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maelstrom: Option<String>,

@@ -25,7 +25,10 @@ fn the_stand_in_echoes_generates_ids_above_what_it_reserved_and_refuses_the_rest
     let first = n.deliver(4, body(json!({"type": "generate", "msg_id": 8})));
     assert_eq!(
         first,
-        vec![persist(json!(1000)), send(4, body(json!({"type": "generate_ok", "id": "n2-1", "in_reply_to": 8})))],
+        vec![
+            persist(json!({"ids": 1000, "count": 0})),
+            send(4, body(json!({"type": "generate_ok", "id": "n2-1", "in_reply_to": 8})))
+        ],
         "a block of ids is reserved durably before the first is used"
     );
     let second = n.deliver(4, body(json!({"type": "generate", "msg_id": 9})));
@@ -34,7 +37,10 @@ fn the_stand_in_echoes_generates_ids_above_what_it_reserved_and_refuses_the_rest
     let after = n.deliver(4, body(json!({"type": "generate", "msg_id": 10})));
     assert_eq!(
         after,
-        vec![persist(json!(2000)), send(4, body(json!({"type": "generate_ok", "id": "n2-1001", "in_reply_to": 10})))],
+        vec![
+            persist(json!({"ids": 2000, "count": 0})),
+            send(4, body(json!({"type": "generate_ok", "id": "n2-1001", "in_reply_to": 10})))
+        ],
         "after a restart ids start above the reserved block: none repeats"
     );
     let odd = n.deliver(4, body(json!({"type": "txn", "msg_id": 11})));
@@ -127,7 +133,7 @@ fn the_stand_in_gossips_a_new_value_to_its_neighbours_until_they_acknowledge_it(
         ]
     );
     let read = n.deliver(5, body(json!({"type": "read", "msg_id": 3})));
-    assert_eq!(read, vec![send(5, body(json!({"type": "read_ok", "messages": [7, 9], "in_reply_to": 3})))]);
+    assert_eq!(read, vec![send(5, body(json!({"type": "read_ok", "messages": [7, 9], "value": 0, "in_reply_to": 3})))]);
 }
 
 #[test]
@@ -153,6 +159,136 @@ fn echo_unique_ids_and_broadcast_hold_over_50_seeds_each_and_say_what_they_did_n
             assert_eq!(p.verdict, Verdict::Held, "seed {seed} {workload}: {p:?}");
             assert!(p.judged > 5, "seed {seed} {workload}: {p:?}");
             assert_eq!(property(&report, other).verdict, Verdict::NotPromised, "seed {seed} {workload}");
+        }
+    }
+}
+
+#[test]
+fn lin_kv_answers_reads_writes_and_cas_with_maelstrom_s_error_codes() {
+    use algorithms::maelstrom::kv::Services;
+    let mut kv = Services::default();
+    let mut rng = algorithms::core::process::node_rng(1, 1, 1);
+    let mut ask = |b: serde_json::Value| kv.handle("lin-kv", "n2", &b, &mut rng).unwrap();
+    let missing = ask(json!({"type": "read", "key": 1, "msg_id": 1}));
+    assert_eq!(missing, json!({"type": "error", "code": 20, "text": "key 1 does not exist", "in_reply_to": 1}));
+    assert_eq!(ask(json!({"type": "cas", "key": 1, "from": 0, "to": 1, "msg_id": 2}))["code"], 20, "no key, no create");
+    assert_eq!(
+        ask(json!({"type": "write", "key": 1, "value": 5, "msg_id": 3})),
+        json!({"type": "write_ok", "in_reply_to": 3})
+    );
+    assert_eq!(
+        ask(json!({"type": "read", "key": 1, "msg_id": 4})),
+        json!({"type": "read_ok", "value": 5, "in_reply_to": 4})
+    );
+    let failed = ask(json!({"type": "cas", "key": 1, "from": 4, "to": 6, "msg_id": 5}));
+    assert_eq!(failed, json!({"type": "error", "code": 22, "text": "expected 4, but had 5", "in_reply_to": 5}));
+    assert_eq!(ask(json!({"type": "cas", "key": 1, "from": 5, "to": 6, "msg_id": 6}))["type"], "cas_ok");
+    assert_eq!(ask(json!({"type": "read", "key": 1, "msg_id": 7}))["value"], 6);
+    let created =
+        ask(json!({"type": "cas", "key": "k", "from": 0, "to": 9, "create_if_not_exists": true, "msg_id": 8}));
+    assert_eq!(created["type"], "cas_ok", "create_if_not_exists makes the missing key");
+    assert_eq!(ask(json!({"type": "write", "key": 1, "msg_id": 9}))["code"], 12, "a write without a value");
+    assert_eq!(ask(json!({"type": "txn", "msg_id": 10}))["code"], 10);
+    assert_eq!(kv.handle("lin-kv", "n2", &json!({"type": "read_ok", "in_reply_to": 3}), &mut rng), None, "a reply");
+}
+
+#[test]
+fn seq_kv_may_read_stale_but_never_behind_what_the_client_has_seen() {
+    use algorithms::maelstrom::kv::Services;
+    let mut kv = Services::default();
+    let mut rng = algorithms::core::process::node_rng(7, 1, 1);
+    let write = |kv: &mut Services, rng: &mut _, v: u64| {
+        kv.handle("seq-kv", "n1", &json!({"type": "write", "key": "x", "value": v}), rng).unwrap()
+    };
+    for v in 1..=3 {
+        write(&mut kv, &mut rng, v);
+    }
+    let mut seen = Vec::new();
+    for _ in 0..40 {
+        let r = kv.handle("seq-kv", "n2", &json!({"type": "read", "key": "x"}), &mut rng).unwrap();
+        seen.push(r["value"].as_u64().unwrap_or(0)); // 0: a read of the state before the first write
+    }
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "n2's reads never go back: {seen:?}");
+    assert!(seen[0] < 3, "a fresh client can read an older state (seed 7): {seen:?}");
+    for _ in 0..10 {
+        let r = kv.handle("seq-kv", "n1", &json!({"type": "read", "key": "x"}), &mut rng).unwrap();
+        assert_eq!(r["value"], 3, "the writer reads at least its own write");
+    }
+}
+
+#[test]
+fn lww_kv_replicas_agree_once_the_merges_have_gone_round() {
+    use algorithms::maelstrom::kv::{Services, LWW_REPLICAS};
+    let mut kv = Services::default();
+    let mut rng = algorithms::core::process::node_rng(3, 1, 1);
+    kv.handle("lww-kv", "n1", &json!({"type": "write", "key": "x", "value": 1}), &mut rng).unwrap();
+    for _ in 0..2 * LWW_REPLICAS {
+        kv.handle("lww-kv", "n1", &json!({"type": "write", "key": "y", "value": 0}), &mut rng).unwrap();
+    }
+    for _ in 0..10 {
+        let r = kv.handle("lww-kv", "n2", &json!({"type": "read", "key": "x"}), &mut rng).unwrap();
+        assert_eq!(r["value"], 1, "every replica has the write: {r}");
+    }
+}
+
+#[test]
+fn the_stand_in_counts_adds_in_a_g_counter_and_merges_the_others_counts() {
+    let mut n = Node::new(2, &[1, 3], StandIn::new(2));
+    n.start();
+    let added = n.deliver(4, body(json!({"type": "add", "msg_id": 1, "delta": 3})));
+    assert_eq!(
+        added,
+        vec![persist(json!({"ids": 0, "count": 3})), send(4, body(json!({"type": "add_ok", "in_reply_to": 1})))],
+        "the node's own count is durable before the add is acknowledged"
+    );
+    let from1 = n.deliver(1, body(json!({"type": "counter", "counts": {"1": 5, "2": 1}})));
+    assert_eq!(from1, vec![send(1, body(json!({"type": "counter_ok", "counts": {"1": 5, "2": 3}})))], "max per node");
+    let read = n.deliver(4, body(json!({"type": "read", "msg_id": 2})));
+    assert_eq!(read, vec![send(4, body(json!({"type": "read_ok", "messages": [], "value": 8, "in_reply_to": 2})))]);
+    let gossip = fire(&mut n, "gossip");
+    assert_eq!(
+        gossip,
+        vec![
+            send(1, body(json!({"type": "counter", "counts": {"1": 5, "2": 3}}))),
+            send(3, body(json!({"type": "counter", "counts": {"1": 5, "2": 3}}))),
+            set_timer("gossip", 200),
+        ],
+        "to every other server whose last word differs"
+    );
+    n.deliver(1, body(json!({"type": "counter_ok", "counts": {"1": 5, "2": 3}})));
+    n.deliver(3, body(json!({"type": "counter_ok", "counts": {"1": 5, "2": 3}})));
+    assert_eq!(fire(&mut n, "gossip"), vec![set_timer("gossip", 200)], "everyone agrees: quiet");
+}
+
+#[test]
+fn the_stand_in_forwards_lin_kv_requests_to_the_lowest_server_and_relays_the_answer() {
+    let mut n2 = Node::new(2, &[1, 3], StandIn::new(2));
+    n2.start();
+    let forwarded = n2.deliver(4, body(json!({"type": "write", "msg_id": 9, "key": 0, "value": 2})));
+    assert_eq!(forwarded, vec![send(1, body(json!({"type": "write", "msg_id": 1, "key": 0, "value": 2})))]);
+    let relayed = n2.deliver(1, body(json!({"type": "write_ok", "in_reply_to": 1})));
+    assert_eq!(relayed, vec![send(4, body(json!({"type": "write_ok", "in_reply_to": 9})))]);
+    let mut n1 = Node::new(1, &[2, 3], StandIn::new(1));
+    n1.start();
+    let answered = n1.deliver(2, body(json!({"type": "read", "msg_id": 1, "key": 0})));
+    assert_eq!(
+        answered,
+        vec![send(2, body(json!({"type": "error", "code": 20, "text": "key 0 does not exist", "in_reply_to": 1})))],
+        "the lowest server holds the one copy"
+    );
+}
+
+#[test]
+fn g_counter_and_lin_kv_hold_over_10_seeds_each() {
+    for seed in 0..10 {
+        for (workload, judged) in [("g-counter", "counter_final_reads"), ("lin-kv", "linearizable")] {
+            let cfg = maelstrom(seed, workload);
+            let cfg = SimConfig { params: json!({"settle_ms": 300}), ..cfg };
+            let (_, report) = run(&cfg);
+            let p = property(&report, judged);
+            assert_eq!(p.verdict, Verdict::Held, "seed {seed} {workload}: {p:?}");
+            assert!(p.judged > 5, "seed {seed} {workload}: {p:?}");
+            assert_eq!(property(&report, "broadcast_all_read").verdict, Verdict::NotPromised, "seed {seed}");
         }
     }
 }

@@ -17,7 +17,60 @@ pub const CASES: &[Entry] = &[
     case!("maelstrom", "broadcast_all_read", Violating, maelstrom_a_value_never_reaches_n3),
     case!("maelstrom", "broadcast_all_read", NothingToJudge, maelstrom_no_operation_at_all),
     case!("maelstrom", "broadcast_all_read", NothingToJudge, maelstrom_every_read_comes_within_a_second),
+    case!("maelstrom", "counter_final_reads", Violating, maelstrom_a_read_counts_more_than_was_added),
+    case!("maelstrom", "counter_final_reads", Violating, maelstrom_a_last_read_misses_an_acknowledged_add),
+    case!("maelstrom", "counter_final_reads", NothingToJudge, maelstrom_no_operation_at_all),
+    case!("maelstrom", "counter_final_reads", NothingToJudge, maelstrom_adds_but_no_read_answered),
+    case!("maelstrom", "linearizable", Violating, maelstrom_lin_kv_reads_a_value_overwritten_before),
+    case!("maelstrom", "linearizable", NothingToJudge, maelstrom_no_operation_at_all),
+    case!("maelstrom", "linearizable", NothingToJudge, maelstrom_lin_kv_every_operation_timed_out),
 ];
+
+/// Client 4 adds 3 at n1 (acknowledged at 12 ms); client 5 reads `value` at n2 at `read_ms`.
+fn add_then_read(read_ms: u64, value: u64) -> Execution {
+    let mut t = Trace::new(5).servers(3);
+    on(&mut t, 10, 4, "n1", "invoke", "add", json!(3));
+    on(&mut t, 12, 4, "n1", "ok", "add", json!(3));
+    on(&mut t, read_ms, 5, "n2", "invoke", "read", Value::Null);
+    on(&mut t, read_ms + 2, 5, "n2", "ok", "read", json!(value));
+    t.end(read_ms + 500)
+}
+
+fn maelstrom_a_read_counts_more_than_was_added() -> Execution {
+    add_then_read(100, 4)
+}
+
+fn maelstrom_a_last_read_misses_an_acknowledged_add() -> Execution {
+    add_then_read(2000, 0)
+}
+
+fn maelstrom_adds_but_no_read_answered() -> Execution {
+    let mut t = Trace::new(5).servers(3);
+    on(&mut t, 10, 4, "n1", "invoke", "add", json!(3));
+    on(&mut t, 12, 4, "n1", "ok", "add", json!(3));
+    on(&mut t, 20, 5, "n2", "invoke", "read", Value::Null);
+    on(&mut t, 1020, 5, "n2", "info", "read", Value::Null);
+    t.end(1500)
+}
+
+/// Client 4 writes 1 then 2 to key 0; client 5, invoked after the second write completed, reads 1.
+fn maelstrom_lin_kv_reads_a_value_overwritten_before() -> Execution {
+    let mut t = Trace::new(5).servers(3);
+    on(&mut t, 10, 4, "0", "invoke", "write", json!(1));
+    on(&mut t, 12, 4, "0", "ok", "write", json!(1));
+    on(&mut t, 20, 4, "0", "invoke", "write", json!(2));
+    on(&mut t, 22, 4, "0", "ok", "write", json!(2));
+    on(&mut t, 30, 5, "0", "invoke", "read", Value::Null);
+    on(&mut t, 32, 5, "0", "ok", "read", json!(1));
+    t.end(1000)
+}
+
+fn maelstrom_lin_kv_every_operation_timed_out() -> Execution {
+    let mut t = Trace::new(5).servers(3);
+    on(&mut t, 10, 4, "0", "invoke", "write", json!(1));
+    on(&mut t, 1010, 4, "0", "info", "write", json!(1));
+    t.end(1500)
+}
 
 fn op(t: &mut Trace, ms: u64, client: NodeId, kind: &str, f: &str, value: Value) {
     on(t, ms, client, "n1", kind, f, value);
