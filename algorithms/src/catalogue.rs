@@ -6,7 +6,7 @@
 //! the catalogue-wide tests derive their lists from [`catalogue`].
 
 use crate::algorithm::{Algorithm, Family};
-use crate::{broadcast, consensus, detection, election, load, maelstrom, mutex, replication, stabilizing};
+use crate::{broadcast, consensus, detection, election, load, maelstrom, mutex, replication, stabilizing, template};
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
@@ -34,6 +34,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &consensus::multipaxos::MultiPaxos,
         &consensus::zab::Zab,
         &broadcast::sequencer::Sequencer,
+        &template::Gossip,
         &detection::HeartbeatDetector,
         &detection::PhiAccrualDetector,
         &maelstrom::Maelstrom,

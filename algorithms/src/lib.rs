@@ -23,6 +23,7 @@
 //!   [`consensus`] (single-decree Paxos, and Raft with its key-value store), [`broadcast`] (the
 //!   sequencer's total-order multicast), [`stabilizing`], and [`load`] (the transport
 //!   benchmark's load);
+//! - [`template`]: the bring-your-own example to copy (gossip by flooding, with its checker);
 //! - [`sim`]: the deterministic simulator;
 //! - [`catalogue`](mod@catalogue): every algorithm by name.
 
@@ -43,6 +44,7 @@ pub mod replication;
 pub mod service;
 pub mod sim;
 pub mod stabilizing;
+pub mod template;
 
 pub use crate::core::{process, trace};
 pub use algorithm::Algorithm;

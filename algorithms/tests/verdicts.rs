@@ -83,6 +83,8 @@ macro_rules! case {
 mod detection;
 #[path = "verdicts/election.rs"]
 mod election;
+#[path = "verdicts/gossip.rs"]
+mod gossip;
 #[path = "verdicts/load.rs"]
 mod load;
 #[path = "verdicts/maelstrom.rs"]
@@ -123,6 +125,7 @@ fn cases() -> Vec<&'static Entry> {
         .chain(detection::CASES)
         .chain(zab::CASES)
         .chain(maelstrom::CASES)
+        .chain(gossip::CASES)
         .collect()
 }
 

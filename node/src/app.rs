@@ -61,7 +61,8 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
             for service in algorithms::maelstrom::kv::SERVICES {
                 routes.insert(service.to_string(), addr.clone().recipient());
             }
-            life.add_instance(addr.recipient());
+            life.add_instance(addr.clone().recipient());
+            by_name.insert(inst.name.clone(), control_server::Handle::of(&addr));
             continue;
         }
         let setup = Setup {
@@ -78,7 +79,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
         let addr = instance.start();
         routes.insert(inst.name.clone(), addr.clone().recipient());
         life.add_instance(addr.clone().recipient());
-        by_name.insert(inst.name.clone(), addr);
+        by_name.insert(inst.name.clone(), control_server::Handle::of(&addr));
     }
 
     let gate = node::wire::Gate {

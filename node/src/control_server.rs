@@ -1,7 +1,7 @@
 //! The control endpoint: newline-delimited JSON over a Unix socket (see `node::control`), and the
 //! signal handlers, which end the node the same clean way a `shutdown` request does.
 
-use crate::instance::{Corrupt, GetStatus, Instance, RunCommand};
+use crate::instance::{Corrupt, GetStatus, RunCommand};
 use crate::lifecycle::Lifecycle;
 use crate::transport::{Transport, TransportStatus};
 use actix::prelude::*;
@@ -44,6 +44,28 @@ pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
+/// What the control endpoint asks of one instance: a built-in algorithm's actor or an external
+/// program's bridge, each as the recipient of the three requests.
+#[derive(Clone)]
+pub struct Handle {
+    pub status: Recipient<GetStatus>,
+    pub command: Recipient<RunCommand>,
+    pub corrupt: Recipient<Corrupt>,
+}
+
+impl Handle {
+    pub fn of<A>(addr: &Addr<A>) -> Handle
+    where
+        A: Actor<Context = Context<A>> + Handler<GetStatus> + Handler<RunCommand> + Handler<Corrupt>,
+    {
+        Handle {
+            status: addr.clone().recipient(),
+            command: addr.clone().recipient(),
+            corrupt: addr.clone().recipient(),
+        }
+    }
+}
+
 /// What the request handlers need.
 #[derive(Clone)]
 pub struct Shared {
@@ -51,7 +73,7 @@ pub struct Shared {
     /// Every peer of the node's config (what `await_connected` waits for).
     pub peers: Rc<[NodeId]>,
     pub life: Rc<Lifecycle>,
-    pub instances: Rc<BTreeMap<String, Addr<Instance>>>,
+    pub instances: Rc<BTreeMap<String, Handle>>,
     pub transport: Addr<Transport>,
 }
 
@@ -134,7 +156,7 @@ async fn handle(request: Request, shared: &Shared) -> (Response, Then) {
                     Then::Continue,
                 );
             };
-            let response = match addr.send(RunCommand(args)).await {
+            let response = match addr.command.send(RunCommand(args)).await {
                 Ok(Ok(reply)) => Response { ok: true, reply: Some(reply), ..Default::default() },
                 Ok(Err(error)) => Response::error(error),
                 Err(e) => Response::error(format!("instance {instance:?} is gone: {e}")),
@@ -145,7 +167,7 @@ async fn handle(request: Request, shared: &Shared) -> (Response, Then) {
             let Some(addr) = shared.instances.get(&instance) else {
                 return (Response::error(format!("no instance {instance:?} on this node")), Then::Continue);
             };
-            let response = match addr.send(Corrupt).await {
+            let response = match addr.corrupt.send(Corrupt).await {
                 Ok(Ok(())) => Response::ok(),
                 Ok(Err(error)) => Response::error(error),
                 Err(e) => Response::error(format!("instance {instance:?} is gone: {e}")),
@@ -173,7 +195,7 @@ async fn status(shared: &Shared) -> Result<NodeStatus, String> {
         shared.transport.send(TransportStatus).await.map_err(|e| format!("transport: {e}"))?;
     let mut instances = BTreeMap::new();
     for (name, addr) in shared.instances.iter() {
-        let status = addr.send(GetStatus).await.map_err(|e| format!("instance {name:?}: {e}"))?;
+        let status = addr.status.send(GetStatus).await.map_err(|e| format!("instance {name:?}: {e}"))?;
         instances.insert(name.clone(), status);
     }
     Ok(NodeStatus {

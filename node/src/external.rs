@@ -16,14 +16,20 @@
 //!   whatever its program is doing; the answer comes back as a line from `lin-kv`. The host's own
 //!   program reaches them without the network, traced as a send to and a receive from itself.
 //!
-//! The program's stderr is the node's (the node's log). The child stays in the node's process
-//! group, so the orchestrator's pause (SIGSTOP of the group) stops both, and dies with the node on
-//! every exit path (`PR_SET_PDEATHSIG`, SIGKILL of the node included). A program that exits, prints
+//! The program's stderr is the node's (the node's log). The child, and whatever it starts (a
+//! `sh -c '… & exec …'` leaves grandchildren), stays in the node's process group, which the
+//! orchestrator makes for each node: its pause (SIGSTOP of the group) stops them all, its kill is
+//! a SIGKILL of the group, and it kills the group again once a node has exited, so nothing a
+//! program started outlives its node's run. The child itself also dies with the node on every exit
+//! path (`PR_SET_PDEATHSIG`, SIGKILL of the node included), for nodes started by hand. `status`
+//! lists the instance like any other, its role saying where the program is (`held`, `starting`,
+//! `running`, `exited`). A program that exits, prints
 //! something that is not a message before `init_ok`, or does not answer `init` in time stops the
 //! node with exit 3 and an error naming the node and quoting what it printed; its exit is traced
 //! (a `program_exit` event) and, while the node runs, stops the node the same way, which the
 //! orchestrator reports as a problem of the run.
 
+use crate::instance::{Corrupt, GetStatus, RunCommand};
 use crate::lifecycle::{Lifecycle, Start};
 use crate::tracer::Tracer;
 use crate::transport::{Deliver, Links};
@@ -31,7 +37,7 @@ use actix::prelude::*;
 use algorithms::maelstrom::kv::{Services, SERVICES};
 use algorithms::maelstrom::{client_name, intern, server_name, MaelstromParams};
 use algorithms::trace::What;
-use algorithms::NodeId;
+use algorithms::{NodeId, Status};
 use bytes::Bytes;
 use node::wire::{self, Envelope};
 use serde_json::{json, Value};
@@ -398,6 +404,41 @@ impl Handler<Deliver> for External {
                 }
             }
         }
+    }
+}
+
+/// The instance as `status` lists it: where the program is.
+impl Handler<GetStatus> for External {
+    type Result = MessageResult<GetStatus>;
+
+    fn handle(&mut self, _: GetStatus, _: &mut Self::Context) -> Self::Result {
+        let role = match self.phase {
+            Phase::Idle => "held",
+            Phase::Init => "starting",
+            Phase::Ready => "running",
+            Phase::Gone => "exited",
+        };
+        MessageResult(Status { role: role.into(), leader: None, term: None })
+    }
+}
+
+impl Handler<RunCommand> for External {
+    type Result = Result<String, String>;
+
+    fn handle(&mut self, RunCommand(args): RunCommand, _: &mut Self::Context) -> Self::Result {
+        Err(format!(
+            "instance {:?} is the program {:?}, which takes its input as Maelstrom messages, not commands ({args:?})",
+            self.name,
+            self.program()
+        ))
+    }
+}
+
+impl Handler<Corrupt> for External {
+    type Result = Result<(), String>;
+
+    fn handle(&mut self, _: Corrupt, _: &mut Self::Context) -> Self::Result {
+        Err(algorithms::faults::unsupported_corrupt(&self.name))
     }
 }
 

@@ -323,6 +323,7 @@ impl Cluster {
         for (id, m) in self.members.iter_mut() {
             if let Some(child) = m.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
+                    kill_group(child); // what the node's program started, left behind
                     gone.push((*id, status.code()));
                     m.child = None;
                     m.lifeline = None;
@@ -347,7 +348,7 @@ impl Cluster {
         let mut child = m.child.take().ok_or_else(|| anyhow!("node {id} is not running"))?;
         // SIGKILL before the lifeline closes: a node that saw its lifeline close first would
         // stop gracefully, and a kill must be a crash.
-        child.kill().ok();
+        kill_group(&mut child);
         child.wait().with_context(|| format!("waiting for node {id}"))?;
         m.lifeline = None;
         self.paused.remove(&id);
@@ -395,7 +396,7 @@ impl Cluster {
         for m in self.members.values_mut() {
             m.lifeline = None;
             if let Some(mut child) = m.child.take() {
-                child.kill().ok();
+                kill_group(&mut child);
                 child.wait().ok();
             }
         }
@@ -424,6 +425,16 @@ impl Drop for Cluster {
             let _ = fs::remove_dir_all(dir);
         }
     }
+}
+
+/// SIGKILL to the node's process group (`die_with_orchestrator` makes one per node), so that what
+/// a node's program started (`sh -c 'helper & exec my_node'`) goes with it; and to the node itself
+/// should the group be gone. A node already exited (and reaped) may leave such processes in its
+/// group, which this ends too: the group's id stays taken while any of them lives.
+fn kill_group(child: &mut Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+    child.kill().ok();
 }
 
 /// One node's launch: its control socket opened, the lifeline attached, then `await_connected`
