@@ -344,3 +344,34 @@ fn a_proxy_split_into_shard_processes_applies_every_fault() {
     assert!(network_faults >= 2, "the nemesis cut or slowed links and healed them: {shown}");
     assert!(processes_mentioning("proxy-shard").is_empty(), "a shard outlived its run");
 }
+
+/// A healthy proxy loses nothing: twenty nodes, every message any of them sent is received
+/// (the nodes fall quiet before they stop, so nothing is in flight when they do).
+#[test]
+fn a_healthy_proxy_with_twenty_nodes_delivers_every_message_sent() {
+    let scratch = Scratch::new("proxy-twenty");
+    let config = scratch.write(
+        "twenty.toml",
+        r#"
+algorithm = "raft-election"
+nodes = 20
+seed = 5
+duration = "1s"
+connect_timeout = "60s"
+[params]
+election_timeout_min_ms = 150
+election_timeout_max_ms = 300
+heartbeat_ms = 50
+"#,
+    );
+    let out = scratch.path().join("runs");
+    let output = orchestrator(&["run", config.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let shown = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{shown}");
+    let summary = summary(&latest_run(&out));
+    let messages = &summary["messages"];
+    let sent = messages["total"].as_u64().unwrap();
+    assert!(sent >= 19, "every node asked for votes or heard a leader: {sent} message(s), {shown}");
+    assert_eq!(messages["delivered"].as_u64(), Some(sent), "every message sent was received: {shown}");
+    assert!(summary["metrics"]["connect_ms"].as_f64().is_some(), "{shown}");
+}

@@ -96,6 +96,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
         routes,
         connected: RefCell::new(BTreeSet::new()),
         greeted: RefCell::default(),
+        hello_deadline: Default::default(),
     });
     let addrs = cfg.peers.iter().map(|p| (p.id, p.addr)).collect();
     let transport = Transport::new(net, listener, queues, addrs).start();

@@ -13,6 +13,7 @@
 //! {"op":"drift","rate":1.5}                        → {"ok":true}   (the node's clock runs 1.5× true time)
 //! {"op":"corrupt","instance":"dijkstra-ring"}      → {"ok":true}   (the instance sets arbitrary state)
 //! {"op":"await_connected","timeout_ms":5000}       → {"ok":true}   (once connected to and from every peer)
+//! {"op":"quiesce"}                                 → {"ok":true}   (timers stop; messages still answered)
 //! ```
 
 use algorithms::{NodeId, Status};
@@ -49,6 +50,9 @@ pub enum Request {
     AwaitConnected {
         timeout_ms: u64,
     },
+    /// The run is over: timers stop firing while messages are still received and answered, so
+    /// the cluster falls quiet and nothing in flight is lost when the nodes then stop.
+    Quiesce,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

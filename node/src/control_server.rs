@@ -175,6 +175,10 @@ async fn handle(request: Request, shared: &Shared) -> (Response, Then) {
             (response, Then::Continue)
         }
         Request::Shutdown => (Response::ok(), Then::Shutdown),
+        Request::Quiesce => {
+            shared.life.quiesce();
+            (Response::ok(), Then::Continue)
+        }
         Request::Attach => (Response::ok(), Then::Attach),
         Request::AwaitConnected { timeout_ms } => match await_connected(shared, timeout_ms).await {
             Ok(()) => (Response::ok(), Then::Continue),

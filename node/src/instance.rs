@@ -175,6 +175,9 @@ impl Instance {
         if !self.started || self.timers.get(&name) != Some(&generation) {
             return; // stale: cancelled or replaced
         }
+        if self.life.quiet() {
+            return; // the run is over: the node is falling quiet before it stops
+        }
         self.timers.remove(&name);
         self.tracer.record(&self.name, What::Timer { name: name.clone() });
         let ((), effects) = self.run(|p, w| ((), p.on_timer(w, &name)));

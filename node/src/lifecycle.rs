@@ -27,6 +27,8 @@ pub struct Lifecycle {
     control: Option<PathBuf>,
     stopping: Cell<bool>,
     started: Cell<bool>,
+    /// `quiesce` was asked: timers no longer fire, so the cluster falls quiet before it stops.
+    quiet: Cell<bool>,
     instances: RefCell<Vec<Recipient<Start>>>,
 }
 
@@ -41,6 +43,7 @@ impl Lifecycle {
             control,
             stopping: Cell::new(false),
             started: Cell::new(false),
+            quiet: Cell::new(false),
             instances: RefCell::new(Vec::new()),
         }
     }
@@ -62,6 +65,20 @@ impl Lifecycle {
 
     pub fn started(&self) -> bool {
         self.started.get()
+    }
+
+    /// From now on no timer fires (and none is traced); messages are still received and
+    /// answered. Every message of an algorithm is caused by a timer, a command or another
+    /// message, so a cluster whose nodes all quiesce falls quiet, and what was in flight arrives
+    /// before the nodes stop (a stop while peers still send loses their last messages).
+    pub fn quiesce(&self) {
+        if !self.quiet.replace(true) {
+            tracing::info!("quiescing: timers no longer fire");
+        }
+    }
+
+    pub fn quiet(&self) -> bool {
+        self.quiet.get()
     }
 
     /// Writes the `stop` records (nothing is traced after them), removes the control socket and

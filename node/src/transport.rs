@@ -5,7 +5,8 @@
 //!   [`Frame::Hello`], then fed from the peer's queue. Frames are fed into the codec while more are
 //!   queued and flushed when the queue is empty, so a burst costs one write(2), not one per frame.
 //! - **Inbound**, one reader task per accepted connection: the first frame must be a valid hello
-//!   from a known peer of the same cluster within [`HELLO_TIMEOUT`]; then each frame is decoded
+//!   from a known peer of the same cluster within the [`HelloDeadline`] (which grows each time
+//!   a connection misses it, so a starved proxy is given time rather than churn); then each frame is decoded
 //!   and routed to its instance's actor. What to do with each frame is [`wire::Inbound`]'s
 //!   decision (the same code the fuzz targets run); this task reads, counts and traces. Bad
 //!   input is counted and traced, never fatal: a frame that does not decode is skipped (the
@@ -23,7 +24,7 @@ use algorithms::NodeId;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use node::control::Counters;
-use node::wire::{self, Envelope, Frame, Gate, Inbound, Rejection, Step, WIRE_VERSION};
+use node::wire::{self, Envelope, Frame, Gate, HelloDeadline, Inbound, Rejection, Step, WIRE_VERSION};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
@@ -40,8 +41,6 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 /// Frames waiting for one peer, at most. Beyond this a send is dropped (and counted): a stopped
 /// or slow peer must not make the node's memory grow without bound.
 pub const QUEUE_LIMIT: usize = 10_000;
-/// An inbound connection must say hello within this time.
-pub const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 const BACKOFF_START: Duration = Duration::from_millis(20);
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
 /// A connect that neither succeeds nor fails in this time (a black-holed address) is a failure.
@@ -148,6 +147,8 @@ pub struct Net {
     /// path from them works end to end (through a proxy too, which connects here only once it
     /// has the sender's connection).
     pub greeted: RefCell<BTreeMap<NodeId, usize>>,
+    /// How long an inbound connection may take to say hello.
+    pub hello_deadline: HelloDeadline,
 }
 
 /// One open inbound connection from a peer that said hello, counted in [`Net::greeted`] while
@@ -272,8 +273,12 @@ async fn serve_inbound(stream: TcpStream, remote: SocketAddr, net: Rc<Net>) {
     let _ = stream.set_nodelay(true);
     let mut frames = FramedRead::new(stream, wire::FrameReader::new());
     let mut conn = Inbound::new(&net.gate);
-    let first = match tokio::time::timeout(HELLO_TIMEOUT, frames.next()).await {
-        Err(_) => Step::Rejected(Rejection::Timeout { secs: HELLO_TIMEOUT.as_secs() }),
+    let deadline = net.hello_deadline.get();
+    let first = match tokio::time::timeout(deadline, frames.next()).await {
+        Err(_) => {
+            net.hello_deadline.missed();
+            Step::Rejected(Rejection::Timeout { secs: deadline.as_secs() })
+        }
         Ok(None) => conn.ended().unwrap_or(Step::Rejected(Rejection::Silent)),
         Ok(Some(Err(e))) => conn.unreadable(&e),
         Ok(Some(Ok(bytes))) => {

@@ -69,6 +69,37 @@ pub struct Envelope {
     pub body: Vec<u8>,
 }
 
+/// How long a new connection may stay silent before its hello: 2 s at first, doubled (up to
+/// 32 s) each time a connection misses it. A deadline missed because the other end was starved
+/// of CPU (a proxy relaying hundreds of nodes on two cores) would otherwise close the connection,
+/// so the sender dials again and adds to the load that made it late: connections churn and a
+/// large cluster never connects. A connection that never speaks still costs only a socket.
+#[derive(Debug)]
+pub struct HelloDeadline {
+    ms: std::sync::atomic::AtomicU64,
+}
+
+impl HelloDeadline {
+    pub const FIRST: std::time::Duration = std::time::Duration::from_secs(2);
+    pub const MAX: std::time::Duration = std::time::Duration::from_secs(32);
+
+    pub fn get(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// A connection missed the deadline: later ones get twice as long.
+    pub fn missed(&self) {
+        let longer = (self.get() * 2).min(Self::MAX);
+        self.ms.store(longer.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Default for HelloDeadline {
+    fn default() -> Self {
+        HelloDeadline { ms: std::sync::atomic::AtomicU64::new(Self::FIRST.as_millis() as u64) }
+    }
+}
+
 /// The codec for node-to-node connections, with the frame limit enforced both ways.
 pub fn codec() -> LengthDelimitedCodec {
     LengthDelimitedCodec::builder().max_frame_length(MAX_FRAME).new_codec()
@@ -614,6 +645,18 @@ mod tests {
         });
         assert_eq!(decode(&encode(&frame)).unwrap(), frame);
         assert!(decode(b"\xc1garbage").is_err());
+    }
+
+    #[test]
+    fn a_missed_hello_deadline_doubles_up_to_its_limit() {
+        let deadline = HelloDeadline::default();
+        assert_eq!(deadline.get(), HelloDeadline::FIRST);
+        deadline.missed();
+        assert_eq!(deadline.get(), 2 * HelloDeadline::FIRST);
+        for _ in 0..10 {
+            deadline.missed();
+        }
+        assert_eq!(deadline.get(), HelloDeadline::MAX);
     }
 
     #[test]

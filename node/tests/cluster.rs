@@ -242,3 +242,25 @@ fn a_node_killed_in_the_middle_of_a_flood_loses_no_record_it_wrote() {
     );
     assert!(sent.len() >= received.len(), "node 1 recorded at least what arrived ({} sends)", sent.len());
 }
+
+#[test]
+fn a_quiesced_node_fires_no_timer_but_still_answers() {
+    let params = serde_json::json!({ "heartbeat_ms": 30, "leader_timeout_ms": 200 });
+    let mut cluster = Cluster::configure("quiesce", 2, "bully", params);
+    cluster.spawn(1);
+    let node = cluster.node(1);
+    wait_for(Duration::from_secs(5), "node 1 to lead alone", || {
+        (node.status().instances["bully"].role == "leader").then_some(())
+    });
+    assert!(node.call(&Request::Quiesce).ok);
+    let quiesced = node::monotonic_ns();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(node.call(&Request::Status).ok, "the node still answers");
+    let timers = |records: &[algorithms::trace::TraceRecord], after: bool| {
+        let is_timer = |r: &&algorithms::trace::TraceRecord| matches!(r.what, What::Timer { .. });
+        records.iter().filter(is_timer).filter(|r| (r.t > quiesced) == after).count()
+    };
+    let records = node.trace();
+    assert!(timers(&records, false) > 0, "heartbeat timers fired before: the test judged something");
+    assert_eq!(timers(&records, true), 0, "no timer fires once the node is quiesced");
+}

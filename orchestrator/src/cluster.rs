@@ -25,7 +25,7 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(2);
 /// From this many nodes on, nodes run at a lower CPU priority than the orchestrator: the proxy
 /// relays every node's traffic, so among hundreds of equally weighted node processes on two
 /// cores its few threads starve, hellos miss their deadline and connections churn.
-const LARGE_CLUSTER: usize = 50;
+const LARGE_CLUSTER: usize = 20;
 /// The nice value of nodes in a large cluster (a process may always lower its own priority).
 const NODE_NICE: i32 = 10;
 
@@ -365,19 +365,30 @@ impl Cluster {
         }
     }
 
-    /// Asks every live node to stop, then kills what is left after `grace`.
+    /// Quiesces every live node and waits until what is in flight has arrived (see
+    /// [`Cluster::await_quiet`]), then asks them all to stop and kills what is left after
+    /// `grace`. Stopping nodes one by one while the others still send would lose every message
+    /// sent to a node already stopped: hundreds of nodes take seconds to stop.
     pub fn shutdown(&mut self, grace: Duration) {
         for id in self.paused.clone() {
             let _ = self.signal_pause(id, false);
         }
-        for id in self.live() {
-            let _ = self.request(id, &Request::Shutdown);
-        }
+        let ids = self.live();
+        let live = self.control_sockets(&ids);
+        ask_all(&live, &Request::Quiesce);
+        await_quiet(&live);
+        ask_all(&live, &Request::Shutdown);
         let deadline = Instant::now() + grace;
         while !self.live().is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
         self.kill_all();
+    }
+
+    /// The control sockets of `ids`.
+    fn control_sockets(&self, ids: &[NodeId]) -> Vec<PathBuf> {
+        let sock = |id| self.members.get(id).and_then(|m: &Member| m.config.control.clone());
+        ids.iter().filter_map(sock).collect()
     }
 
     pub fn pid(&self, id: NodeId) -> Option<u32> {
@@ -435,6 +446,39 @@ fn kill_group(child: &mut Child) {
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
     child.kill().ok();
+}
+
+/// Longest wait for a quiesced cluster to fall quiet (a circulating token never does).
+const QUIET_MAX: Duration = Duration::from_secs(1);
+
+/// Sends `request` on each of the control sockets `socks`, all at once (a thread each); the
+/// answers in order, `None` where a node could not be asked.
+fn ask_all(socks: &[PathBuf], request: &Request) -> Vec<Option<Response>> {
+    std::thread::scope(|scope| {
+        let asked: Vec<_> = (socks.iter())
+            .map(|sock| scope.spawn(move || Client::connect(sock, CONTROL_TIMEOUT).ok()?.call(request).ok()))
+            .collect();
+        asked.into_iter().map(|t| t.join().ok().flatten()).collect()
+    })
+}
+
+/// Waits, at most [`QUIET_MAX`], until the quiesced nodes behind `socks` have read as many frames
+/// as they wrote (nothing in flight), or their counters stop moving (frames a fault dropped, or
+/// a restarted node's counters, never balance).
+fn await_quiet(socks: &[PathBuf]) {
+    let deadline = Instant::now() + QUIET_MAX;
+    let mut last = None;
+    loop {
+        let counts: Vec<Option<(u64, u64)>> = (ask_all(socks, &Request::Status).into_iter())
+            .map(|r| r?.status.map(|s| (s.counters.frames_sent, s.counters.frames_received)))
+            .collect();
+        let (sent, received) = counts.iter().flatten().fold((0, 0), |(s, r), (ds, dr)| (s + ds, r + dr));
+        if sent == received || last.as_ref() == Some(&counts) || Instant::now() >= deadline {
+            return;
+        }
+        last = Some(counts);
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// One node's launch: its control socket opened, the lifeline attached, then `await_connected`

@@ -19,7 +19,7 @@ use algorithms::faults::{CutMode, LinkSpec};
 use algorithms::NodeId;
 use anyhow::{bail, Context, Result};
 use bytes::{Bytes, BytesMut};
-use node::wire::{Frame, MAX_FRAME};
+use node::wire::{Frame, HelloDeadline, MAX_FRAME};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -36,8 +36,6 @@ use tokio::time::Instant;
 
 /// How long a reordered frame waits for a successor to overtake it before it goes anyway.
 const REORDER_HOLD: Duration = Duration::from_millis(20);
-/// A connection must send its hello within this time (as the node's own transport demands).
-const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 /// What one read takes from a socket at most: a burst of frames forwarded with one write.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -94,6 +92,8 @@ struct Shared {
     targets: BTreeMap<NodeId, Mutex<SocketAddr>>,
     /// The links that have had a connection or a fault so far.
     links: Mutex<BTreeMap<(NodeId, NodeId), Arc<Link>>>,
+    /// How long a sender's connection may take to say hello (grows as the node's does).
+    hello_deadline: HelloDeadline,
 }
 
 impl Shared {
@@ -228,8 +228,11 @@ impl Relays {
     /// Opens a listener for each of `targets` (destinations and their real addresses), for
     /// connections from any of `senders`.
     pub fn start(senders: BTreeSet<NodeId>, targets: &BTreeMap<NodeId, SocketAddr>, seed: u64) -> Result<Relays> {
+        // A thread per core: among hundreds of node processes, the proxy's share of the CPU is
+        // its threads' share, and it carries everyone's traffic.
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+            .worker_threads(threads)
             .thread_name("proxy")
             .enable_all()
             .build()
@@ -239,6 +242,7 @@ impl Relays {
             senders,
             targets: targets.iter().map(|(id, addr)| (*id, Mutex::new(*addr))).collect(),
             links: Mutex::default(),
+            hello_deadline: HelloDeadline::default(),
         });
         let mut listen = BTreeMap::new();
         for &to in targets.keys() {
@@ -328,8 +332,8 @@ fn sender(hello: &[u8]) -> Option<NodeId> {
 
 /// Reads until `buf` starts with a whole frame, and says its length; `None` if the connection
 /// ends, breaks or stalls first.
-async fn read_hello(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<usize> {
-    let deadline = Instant::now() + HELLO_TIMEOUT;
+async fn read_hello(stream: &mut TcpStream, buf: &mut BytesMut, hello_deadline: &HelloDeadline) -> Option<usize> {
+    let deadline = Instant::now() + hello_deadline.get();
     loop {
         if let Some(len) = complete_frame(buf).ok()? {
             return Some(len);
@@ -337,6 +341,10 @@ async fn read_hello(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<usize>
         buf.reserve(READ_CHUNK);
         match tokio::time::timeout_at(deadline, stream.read_buf(buf)).await {
             Ok(Ok(n)) if n > 0 => {}
+            Err(_) => {
+                hello_deadline.missed();
+                return None;
+            }
             _ => return None,
         }
     }
@@ -347,7 +355,7 @@ async fn read_hello(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<usize>
 async fn serve(mut inbound: TcpStream, to: NodeId, shared: Arc<Shared>) {
     let _ = inbound.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let Some(hello_len) = read_hello(&mut inbound, &mut buf).await else { return };
+    let Some(hello_len) = read_hello(&mut inbound, &mut buf, &shared.hello_deadline).await else { return };
     // A stranger (no hello from a node of this run) is relayed as a healthy link: the node's
     // own gate decides what to do with it.
     let from = sender(&buf[..hello_len]).filter(|from| *from != to && shared.senders.contains(from));
