@@ -101,6 +101,20 @@ fn who(d: &Deliveries) -> String {
 }
 
 pub fn check_zab(run: &Execution, params: &ZabParams) -> CheckReport {
+    let mut properties = zab_properties(run, &requests(run));
+    properties.extend([
+        service::linearizable(run),
+        service::exactly_once(run),
+        service::operations_complete(run, params.operation_bound_ms * MS),
+    ]);
+    let mut report = CheckReport { properties, ..Default::default() };
+    report.metrics.insert("messages_per_write".into(), write_cost(run));
+    report
+}
+
+/// The properties of ZAB itself, whatever machine it replicates: `requests` are what the clients
+/// sent, as (client, seq, digest of the transaction a leader would propose for it).
+pub fn zab_properties(run: &Execution, requests: &BTreeSet<(NodeId, u64, String)>) -> Vec<PropertyResult> {
     let runs = deliveries(run);
     let mut ops: BTreeMap<Tx, String> = BTreeMap::new();
     let mut proposals: BTreeMap<Tx, (NodeId, Origin, EventRef)> = BTreeMap::new();
@@ -110,39 +124,33 @@ pub fn check_zab(run: &Execution, params: &ZabParams) -> CheckReport {
             proposals.entry((zxid, digest)).or_insert((r.node, origin, EventRef::of(r)));
         }
     }
-    let properties = vec![
-        integrity(run, &runs, &proposals, &ops),
+    vec![
+        integrity(requests, &runs, &proposals, &ops),
         total_order(&runs, &ops),
         agreement(&runs, &ops),
         primary_order(&runs, &ops),
         primary_integrity(run, &runs, &ops),
-        service::linearizable(run),
-        service::exactly_once(run),
-        service::operations_complete(run, params.operation_bound_ms * MS),
-    ];
-    let mut report = CheckReport { properties, ..Default::default() };
-    report.metrics.insert("messages_per_write".into(), write_cost(run));
-    report
+    ]
 }
 
 fn integrity(
-    run: &Execution,
+    requests: &BTreeSet<(NodeId, u64, String)>,
     runs: &[Deliveries],
     proposals: &BTreeMap<Tx, (NodeId, Origin, EventRef)>,
     ops: &BTreeMap<Tx, String>,
 ) -> PropertyResult {
     const NAME: &str = "integrity";
-    let requests = requests(run);
     let mut judged: BTreeSet<&Tx> = BTreeSet::new();
     for d in runs {
         for (tx, at) in &d.txns {
             if !judged.insert(tx) {
                 continue;
             }
-            let Some((leader, Origin::Client { client, seq }, proposed)) = proposals.get(tx) else {
+            let Some((leader, origin, proposed)) = proposals.get(tx) else {
                 let detail = format!("{} delivered {} {}, which no leader proposed", who(d), tx.0, short(&tx.1));
                 return PropertyResult::violated(NAME, detail, vec![at.clone()]);
             };
+            let Origin::Client { client, seq } = origin else { continue }; // the leader's own
             if !requests.contains(&(*client, *seq, tx.1.clone())) {
                 let detail = format!(
                     "{} delivered {}, which node {leader} proposed as client {client}'s seq {seq}: that client never sent it",
