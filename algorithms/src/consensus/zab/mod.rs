@@ -47,7 +47,7 @@
 mod check;
 pub mod machine;
 
-pub use check::{check_zab, zab_properties};
+pub use check::{check_zab, write_cost, zab_properties, zab_property_info};
 pub use machine::{KvMachine, Machine};
 
 use crate::algorithm::{ClientFactory, Family, Params, PropertyInfo, Spec};
