@@ -28,7 +28,7 @@ pub fn properties() -> Vec<PropertyInfo> {
         },
         PropertyInfo {
             name: "client_order",
-            promise: "each client's operations take effect in the order it issued them",
+            promise: "each session's operations take effect in the order its client issued them",
         },
         PropertyInfo {
             name: "reads_see_own_writes",
@@ -42,6 +42,7 @@ pub fn properties() -> Vec<PropertyInfo> {
 #[derive(Clone, Debug)]
 pub struct Done {
     pub client: NodeId,
+    pub session: u64,
     pub seq: u64,
     pub f: String,
     pub path: String,
@@ -56,20 +57,22 @@ fn is_write(f: &str) -> bool {
     matches!(f, "create" | "delete" | "set" | "sync")
 }
 
-/// Every completed operation, in each client's order.
+/// Every completed operation, in each session's order (a restarted client opens a new session
+/// and numbers its operations from 1 again).
 pub fn completed(run: &Execution) -> Vec<Done> {
-    let mut invoked: BTreeMap<(NodeId, u64), Nanos> = BTreeMap::new();
+    let mut invoked: BTreeMap<(NodeId, u64, u64), Nanos> = BTreeMap::new();
     let mut done = Vec::new();
     for (r, e) in run.events::<ZkEvent>() {
         match e {
-            ZkEvent::ZkInvoke { seq, .. } => {
-                invoked.insert((r.node, seq), r.t);
+            ZkEvent::ZkInvoke { session, seq, .. } => {
+                invoked.insert((r.node, session, seq), r.t);
             }
-            ZkEvent::ZkDone { seq, f, path, zxid, .. } => {
-                let Some(&at) = invoked.get(&(r.node, seq)) else { continue };
+            ZkEvent::ZkDone { session, seq, f, path, zxid, .. } => {
+                let Some(&at) = invoked.get(&(r.node, session, seq)) else { continue };
                 let write = is_write(&f);
                 done.push(Done {
                     client: r.node,
+                    session,
                     seq,
                     f,
                     path,
@@ -83,7 +86,7 @@ pub fn completed(run: &Execution) -> Vec<Done> {
             _ => {}
         }
     }
-    done.sort_by_key(|d| (d.client, d.seq));
+    done.sort_by_key(|d| (d.client, d.session, d.seq));
     done
 }
 
@@ -128,7 +131,7 @@ pub fn linearizable_writes(done: &[Done]) -> PropertyResult {
 pub fn client_order(done: &[Done]) -> PropertyResult {
     const NAME: &str = "client_order";
     let mut judged = 0;
-    for pair in done.windows(2).filter(|p| p[0].client == p[1].client) {
+    for pair in done.windows(2).filter(|p| (p[0].client, p[0].session) == (p[1].client, p[1].session)) {
         let (a, b) = (&pair[0], &pair[1]);
         judged += 1;
         let bad = if b.write && a.write { b.zxid <= a.zxid } else { b.zxid < a.zxid };
@@ -143,14 +146,14 @@ pub fn client_order(done: &[Done]) -> PropertyResult {
 
 pub fn reads_see_own_writes(done: &[Done]) -> PropertyResult {
     const NAME: &str = "reads_see_own_writes";
-    let mut last: BTreeMap<NodeId, &Done> = BTreeMap::new();
+    let mut last: BTreeMap<(NodeId, u64), &Done> = BTreeMap::new();
     let mut judged = 0;
     for d in done {
         if d.write {
-            last.insert(d.client, d);
+            last.insert((d.client, d.session), d);
             continue;
         }
-        let Some(w) = last.get(&d.client) else { continue };
+        let Some(w) = last.get(&(d.client, d.session)) else { continue };
         judged += 1;
         if d.zxid < w.zxid {
             let detail = format!("{} was answered from a state older than its own {}", name(d), name(w));
