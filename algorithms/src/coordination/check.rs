@@ -10,7 +10,7 @@
 //! - `reads_see_own_writes`: no read is answered from a state older than the client's own last
 //!   write or sync.
 
-use super::client::ZkClientMsg;
+use super::client::{shown_zxid, ZkClientMsg};
 use super::service::{Call, ZkEvent, ZkMachine, ZkOp};
 use crate::algorithm::PropertyInfo;
 use crate::check::election::shown;
@@ -90,12 +90,8 @@ pub fn completed(run: &Execution) -> Vec<Done> {
     done
 }
 
-fn zx(z: u64) -> String {
-    format!("({}, {})", z >> 32, z & 0xffff_ffff)
-}
-
 fn name(d: &Done) -> String {
-    format!("client {}'s {} {} (seq {}, zxid {})", d.client, d.f, d.path, d.seq, zx(d.zxid))
+    format!("client {}'s {} {} (seq {}, zxid {})", d.client, d.f, d.path, d.seq, shown_zxid(d.zxid))
 }
 
 pub fn linearizable_writes(done: &[Done]) -> PropertyResult {

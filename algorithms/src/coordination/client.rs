@@ -236,7 +236,8 @@ impl ZkClient {
         let (f, path) = (p.call.f().to_string(), p.call.path().to_string());
         if p.by_hand {
             self.hand_done += 1;
-            self.last_by_hand = Some(format!("seq {}: {f} {path} → {} at zxid {zxid:x}: {result}", p.seq, ok_word(ok)));
+            self.last_by_hand =
+                Some(format!("seq {}: {f} {path} → {} at zxid {}: {result}", p.seq, ok_word(ok), shown_zxid(zxid)));
         }
         ctx.emit(&ZkEvent::ZkDone { session, seq: p.seq, f, path: path.clone(), zxid, ok, result });
         // A set of an absent znode creates it next.
@@ -257,6 +258,11 @@ impl ZkClient {
             Some(_) => {}
         }
     }
+}
+
+/// A packed zxid as `(epoch, counter)`.
+pub fn shown_zxid(zxid: u64) -> String {
+    format!("({}, {})", zxid >> 32, zxid & 0xffff_ffff)
 }
 
 fn ok_word(ok: bool) -> &'static str {
@@ -322,7 +328,7 @@ impl Process for ZkClient {
             ZkReply::Watch { zxid, path, kind } => {
                 self.seen = self.seen.max(zxid);
                 let session = self.session.unwrap_or_default();
-                self.notifications.push(format!("{kind:?} {path} at zxid {zxid:x}"));
+                self.notifications.push(format!("{kind:?} {path} at zxid {}", shown_zxid(zxid)));
                 ctx.emit(&ZkEvent::ZkWatch { session, zxid, path, kind });
             }
             ZkReply::Answer { outcome: ZkOutcome::Pong, zxid, .. } => self.seen = self.seen.max(zxid),
