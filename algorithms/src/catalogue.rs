@@ -6,7 +6,9 @@
 //! the catalogue-wide tests derive their lists from [`catalogue`].
 
 use crate::algorithm::{Algorithm, Family};
-use crate::{broadcast, consensus, detection, election, load, maelstrom, mutex, replication, stabilizing, template};
+use crate::{
+    broadcast, consensus, coordination, detection, election, load, maelstrom, mutex, replication, stabilizing, template,
+};
 
 /// Every algorithm clusterlab knows, in the order `orchestrator list` shows them.
 pub fn catalogue() -> Vec<&'static dyn Algorithm> {
@@ -33,6 +35,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &consensus::raft::Raft,
         &consensus::multipaxos::MultiPaxos,
         &consensus::zab::Zab,
+        &coordination::service::Coordination,
         &broadcast::sequencer::Sequencer,
         &template::Gossip,
         &detection::HeartbeatDetector,

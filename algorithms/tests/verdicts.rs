@@ -79,6 +79,8 @@ macro_rules! case {
     };
 }
 
+#[path = "verdicts/coordination.rs"]
+mod coordination;
 #[path = "verdicts/detection.rs"]
 mod detection;
 #[path = "verdicts/election.rs"]
@@ -124,6 +126,7 @@ fn cases() -> Vec<&'static Entry> {
         .chain(sequencer::CASES)
         .chain(detection::CASES)
         .chain(zab::CASES)
+        .chain(coordination::CASES)
         .chain(maelstrom::CASES)
         .chain(gossip::CASES)
         .collect()

@@ -131,11 +131,12 @@ impl LiveServer {
                 Ok(LiveRequest::Cmd { node, instance, mut args }) => {
                     // Every node runs one instance, named after the algorithm: `cmd 3 bully elect`
                     // and `cmd 3 elect` say the same.
-                    // A client node runs the service's client: `cmd 6 client put x 1`.
+                    // A client node runs the service's client: `cmd 6 client put x 1`, and the
+                    // coordination service's `cmd 6 zk create /app1/p --ephemeral --sequential`.
                     let client = session.exp.workload.is_some() && node as usize > session.exp.servers();
                     if instance.is_none()
                         && args.len() > 1
-                        && (args[0] == session.exp.algorithm || client && args[0] == "client")
+                        && (args[0] == session.exp.algorithm || client && (args[0] == "client" || args[0] == "zk"))
                     {
                         args.remove(0);
                     }

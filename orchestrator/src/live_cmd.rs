@@ -27,7 +27,7 @@ pub fn live_call(run: &Path, request: LiveRequest, timeout: Duration) -> Result<
     Ok(ExitCode::from(response.code))
 }
 
-/// `cmd 6 client put x 1`: gives the client node the operation, then asks it (`last`) until the
+/// `cmd 6 client put x 1` (or `cmd 6 zk create /app1/p --ephemeral`): gives the client node the operation, then asks it (`last`) until the
 /// operation has completed, and prints its outcome. The orchestrator is not held up meanwhile.
 pub fn client_operation(run: &Path, node: algorithms::NodeId, args: Vec<String>) -> Result<ExitCode, Failure> {
     let call =

@@ -266,6 +266,11 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             apply(&t, Action::Link(spec), &lasting)
         }
         Cmd::Status { json, leader, views, target: t } => live_cmd::status(&t, json, leader, views),
+        Cmd::Cmd { node, args, target: t }
+            if args.len() > 1 && args[0] == "zk" && !matches!(args[1].as_str(), "last" | "notifications") =>
+        {
+            live_cmd::client_operation(&t.run, node, args)
+        }
         Cmd::Cmd { node, args, target: t } if args.len() > 2 && args[0] == "client" => {
             live_cmd::client_operation(&t.run, node, args)
         }

@@ -1,6 +1,9 @@
-//! A ZooKeeper-like coordination service (issue 14), to be served on top of ZAB
-//! ([`crate::consensus::zab`]): so far the znode tree every replica applies committed operations
-//! to ([`tree`]). The service itself (sessions kept alive by pings and expired through ZAB, local
-//! reads, `sync`, its client and checker) and the recipes are not built yet.
+//! A ZooKeeper-like coordination service (issue 14) on top of ZAB ([`crate::consensus::zab`]):
+//! the znode tree every replica applies committed operations to ([`tree`]), the service with its
+//! sessions, local reads, `sync` and watches ([`service`]), its client ([`client`]) and its
+//! checker ([`check`]).
 
+pub mod check;
+pub mod client;
+pub mod service;
 pub mod tree;

@@ -64,6 +64,10 @@ pub struct Workload {
     /// [`crate::maelstrom`]); unset for every other service.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maelstrom: Option<String>,
+    /// The coordination service's session timeout (see [`crate::coordination::service`]): the
+    /// client pings a third of it apart; unset: 1 s. An error for every other service.
+    #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub session_timeout: Option<Duration>,
     /// The `broadcast` workload's topology (Maelstrom's `--topology`: `grid`, `line`, `tree2`…,
     /// `total`); unset: `grid`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,6 +107,7 @@ impl Default for Workload {
             ops: None,
             start_after: Duration::from_millis(100),
             maelstrom: None,
+            session_timeout: None,
             topology: None,
         }
     }
@@ -231,6 +236,9 @@ impl KvClient {
         workload.validate()?;
         if let Some(name) = &workload.maelstrom {
             return Err(format!("workload.maelstrom: {name:?} is a workload of the maelstrom algorithm only"));
+        }
+        if workload.session_timeout.is_some() {
+            return Err("workload.session_timeout: sessions are the coordination service's only".into());
         }
         if servers.is_empty() {
             return Err("workload: a client needs at least one server".into());

@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod coordination;
 mod multipaxos;
 mod paxos;
 mod raft;

@@ -58,20 +58,20 @@ fn z(epoch: u64, counter: u64) -> Zxid {
 }
 
 /// Node 2 delivers (1, 1) as put 1, though the leader of epoch 1 proposed put 2 there.
-fn zab_a_delivered_transaction_no_leader_proposed() -> Execution {
+pub fn zab_a_delivered_transaction_no_leader_proposed() -> Execution {
     let mut t = cluster();
     proposed(&mut t, 5, 1, z(1, 1), 2);
     delivered(&mut t, 20, 2, z(1, 1), 1);
     t.end(1000)
 }
 
-fn zab_proposed_but_never_delivered() -> Execution {
+pub fn zab_proposed_but_never_delivered() -> Execution {
     let mut t = cluster();
     proposed(&mut t, 5, 1, z(1, 1), 1);
     t.end(1000)
 }
 
-fn zab_one_server_delivers_alone() -> Execution {
+pub fn zab_one_server_delivers_alone() -> Execution {
     let mut t = cluster();
     proposed(&mut t, 5, 1, z(1, 1), 1);
     delivered(&mut t, 20, 1, z(1, 1), 1);
@@ -79,7 +79,7 @@ fn zab_one_server_delivers_alone() -> Execution {
 }
 
 /// Node 1 delivers (1, 1) then (1, 2); node 2 delivers (1, 2) then (1, 1).
-fn zab_two_servers_deliver_two_transactions_in_opposite_orders() -> Execution {
+pub fn zab_two_servers_deliver_two_transactions_in_opposite_orders() -> Execution {
     let mut t = cluster();
     proposed(&mut t, 5, 1, z(1, 1), 1);
     proposed(&mut t, 10, 1, z(1, 2), 2);
@@ -91,7 +91,7 @@ fn zab_two_servers_deliver_two_transactions_in_opposite_orders() -> Execution {
 }
 
 /// Node 1 delivers (1, 1); node 2 delivers (2, 1) first, from another leader: no common prefix.
-fn zab_two_servers_deliver_different_transactions_at_one_position() -> Execution {
+pub fn zab_two_servers_deliver_different_transactions_at_one_position() -> Execution {
     let mut t = cluster();
     proposed(&mut t, 5, 1, z(1, 1), 1);
     proposed(&mut t, 10, 2, z(2, 1), 2);
@@ -101,7 +101,7 @@ fn zab_two_servers_deliver_different_transactions_at_one_position() -> Execution
 }
 
 /// The leader of epoch 1 proposes (1, 1) and (1, 2); node 2 delivers (1, 2) without (1, 1).
-fn zab_a_server_skips_a_transaction_of_its_leader() -> Execution {
+pub fn zab_a_server_skips_a_transaction_of_its_leader() -> Execution {
     let mut t = cluster();
     proposed(&mut t, 5, 1, z(1, 1), 1);
     proposed(&mut t, 10, 1, z(1, 2), 2);
@@ -111,7 +111,7 @@ fn zab_a_server_skips_a_transaction_of_its_leader() -> Execution {
 
 /// (1, 1) is delivered by node 1 under the leader of epoch 1; node 2 starts epoch 2 with an
 /// empty history.
-fn zab_a_later_leader_starts_without_a_delivered_transaction() -> Execution {
+pub fn zab_a_later_leader_starts_without_a_delivered_transaction() -> Execution {
     let mut t = cluster();
     proposed(&mut t, 5, 1, z(1, 1), 1);
     delivered(&mut t, 20, 1, z(1, 1), 1);

@@ -65,6 +65,7 @@ mod transfer;
 
 pub use check::check_raft;
 pub use event::{EntryId, RaftEvent};
+pub(crate) use log::fnv;
 pub use log::{Entry, Log, Op};
 pub use membership::{Change, Config};
 pub use snapshot::Snapshot;

@@ -16,6 +16,20 @@ use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn properties() -> Vec<PropertyInfo> {
+    let mut all = zab_property_info();
+    all.extend([
+        PropertyInfo { name: "linearizable", promise: "the clients' history is linearizable as a key-value store" },
+        PropertyInfo { name: "exactly_once", promise: "no server applies a client's command (client, seq) twice" },
+        PropertyInfo {
+            name: "operations_complete",
+            promise: "with a connected majority of servers, every operation completes within operation_bound_ms",
+        },
+    ]);
+    all
+}
+
+/// What [`zab_properties`] judges: ZAB's own promises, whatever machine it replicates.
+pub fn zab_property_info() -> Vec<PropertyInfo> {
     vec![
         PropertyInfo {
             name: "integrity",
@@ -36,12 +50,6 @@ pub fn properties() -> Vec<PropertyInfo> {
         PropertyInfo {
             name: "primary_integrity",
             promise: "a transaction delivered under one leader is in the history of every later leader when it starts to broadcast",
-        },
-        PropertyInfo { name: "linearizable", promise: "the clients' history is linearizable as a key-value store" },
-        PropertyInfo { name: "exactly_once", promise: "no server applies a client's command (client, seq) twice" },
-        PropertyInfo {
-            name: "operations_complete",
-            promise: "with a connected majority of servers, every operation completes within operation_bound_ms",
         },
     ]
 }
@@ -101,6 +109,20 @@ fn who(d: &Deliveries) -> String {
 }
 
 pub fn check_zab(run: &Execution, params: &ZabParams) -> CheckReport {
+    let mut properties = zab_properties(run, &requests(run));
+    properties.extend([
+        service::linearizable(run),
+        service::exactly_once(run),
+        service::operations_complete(run, params.operation_bound_ms * MS),
+    ]);
+    let mut report = CheckReport { properties, ..Default::default() };
+    report.metrics.insert("messages_per_write".into(), write_cost(run));
+    report
+}
+
+/// The properties of ZAB itself, whatever machine it replicates: `requests` are what the clients
+/// sent, as (client, seq, digest of the transaction a leader would propose for it).
+pub fn zab_properties(run: &Execution, requests: &BTreeSet<(NodeId, u64, String)>) -> Vec<PropertyResult> {
     let runs = deliveries(run);
     let mut ops: BTreeMap<Tx, String> = BTreeMap::new();
     let mut proposals: BTreeMap<Tx, (NodeId, Origin, EventRef)> = BTreeMap::new();
@@ -110,39 +132,33 @@ pub fn check_zab(run: &Execution, params: &ZabParams) -> CheckReport {
             proposals.entry((zxid, digest)).or_insert((r.node, origin, EventRef::of(r)));
         }
     }
-    let properties = vec![
-        integrity(run, &runs, &proposals, &ops),
+    vec![
+        integrity(requests, &runs, &proposals, &ops),
         total_order(&runs, &ops),
         agreement(&runs, &ops),
         primary_order(&runs, &ops),
         primary_integrity(run, &runs, &ops),
-        service::linearizable(run),
-        service::exactly_once(run),
-        service::operations_complete(run, params.operation_bound_ms * MS),
-    ];
-    let mut report = CheckReport { properties, ..Default::default() };
-    report.metrics.insert("messages_per_write".into(), write_cost(run));
-    report
+    ]
 }
 
 fn integrity(
-    run: &Execution,
+    requests: &BTreeSet<(NodeId, u64, String)>,
     runs: &[Deliveries],
     proposals: &BTreeMap<Tx, (NodeId, Origin, EventRef)>,
     ops: &BTreeMap<Tx, String>,
 ) -> PropertyResult {
     const NAME: &str = "integrity";
-    let requests = requests(run);
     let mut judged: BTreeSet<&Tx> = BTreeSet::new();
     for d in runs {
         for (tx, at) in &d.txns {
             if !judged.insert(tx) {
                 continue;
             }
-            let Some((leader, Origin::Client { client, seq }, proposed)) = proposals.get(tx) else {
+            let Some((leader, origin, proposed)) = proposals.get(tx) else {
                 let detail = format!("{} delivered {} {}, which no leader proposed", who(d), tx.0, short(&tx.1));
                 return PropertyResult::violated(NAME, detail, vec![at.clone()]);
             };
+            let Origin::Client { client, seq } = origin else { continue }; // the leader's own
             if !requests.contains(&(*client, *seq, tx.1.clone())) {
                 let detail = format!(
                     "{} delivered {}, which node {leader} proposed as client {client}'s seq {seq}: that client never sent it",
@@ -319,7 +335,7 @@ fn primary_integrity(run: &Execution, runs: &[Deliveries], ops: &BTreeMap<Tx, St
 
 /// What a write cost: PROPOSAL, ACK and COMMIT per committed transaction, against the textbook
 /// 3(N−1); forwarding, the election, discovery, synchronization and pings are counted apart.
-fn write_cost(run: &Execution) -> serde_json::Value {
+pub fn write_cost(run: &Execution) -> serde_json::Value {
     let mut sent: BTreeMap<String, u64> = BTreeMap::new();
     for r in run.records.iter().filter(|r| run.nodes.contains(&r.node)) {
         if let What::Send { msg_type, .. } = &r.what {

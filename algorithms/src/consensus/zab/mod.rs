@@ -45,19 +45,18 @@
 //! discovery and 3(N−1) plus the difference for synchronization.
 
 mod check;
+pub mod machine;
 
-pub use check::check_zab;
+pub use check::{check_zab, write_cost, zab_properties, zab_property_info};
+pub use machine::{KvMachine, Machine};
 
 use crate::algorithm::{ClientFactory, Family, Params, PropertyInfo, Spec};
-use crate::check::service::ServiceEvent;
 use crate::check::{CheckReport, Execution};
-use crate::consensus::multipaxos::{describe, digest};
 pub use crate::consensus::raft::Op;
 use crate::core::event::Event;
 use crate::core::process::{Ctx, Message, Nanos, NodeId, Process, Status, Timer, MS};
 use crate::election::event::{ElectionEvent, LeaderLost, LeaderView, Started};
-use crate::service::kv::KvStore;
-use crate::service::{client, Outcome, Reply, Request};
+use crate::service::client;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -89,9 +88,9 @@ impl fmt::Display for Zxid {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Txn {
+pub struct Txn<O = Op> {
     pub zxid: Zxid,
-    pub op: Op,
+    pub op: O,
 }
 
 /// A vote in the fast leader election, ordered as ZooKeeper orders them: by the candidate's
@@ -124,7 +123,8 @@ pub enum SyncMode {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum ZabMsg {
+#[serde(bound = "")]
+pub enum ZabMsg<M: Machine = KvMachine> {
     /// The fast leader election's message: `vote` in election `round`, from a server in `state`.
     Notification {
         vote: Vote,
@@ -151,7 +151,7 @@ pub enum ZabMsg {
     Sync {
         epoch: u64,
         mode: SyncMode,
-        txns: Vec<Txn>,
+        txns: Vec<Txn<M::Op>>,
     },
     /// Synchronization: "my history ends at `last`; take it and `epoch`."
     NewLeader {
@@ -168,7 +168,7 @@ pub enum ZabMsg {
         commit: Zxid,
     },
     Proposal {
-        txn: Txn,
+        txn: Txn<M::Op>,
     },
     /// Cumulative: the follower has logged every transaction up to `zxid`.
     Ack {
@@ -188,14 +188,18 @@ pub enum ZabMsg {
         epoch: u64,
         last: Zxid,
     },
+    /// A follower's news for its leader (which sessions its clients kept alive), with its pong.
+    Touch {
+        sessions: Vec<u64>,
+    },
     /// A client's request, from the follower it reached to the leader.
-    Forward(Request),
+    Forward(M::Request),
     /// A client's command (the service convention: see [`crate::service`]).
-    Request(Request),
-    Reply(Reply),
+    Request(M::Request),
+    Reply(M::Reply),
 }
 
-impl Message for ZabMsg {
+impl<M: Machine> Message for ZabMsg<M> {
     fn kind(&self) -> &'static str {
         match self {
             ZabMsg::Notification { .. } => "notification",
@@ -211,6 +215,7 @@ impl Message for ZabMsg {
             ZabMsg::Commit { .. } => "commit",
             ZabMsg::Ping { .. } => "ping",
             ZabMsg::Pong { .. } => "pong",
+            ZabMsg::Touch { .. } => "touch",
             ZabMsg::Forward(_) => "forward",
             ZabMsg::Request(_) => "request",
             ZabMsg::Reply(_) => "reply",
@@ -240,7 +245,12 @@ impl Timer for ZabTimer {}
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
-    Client { client: NodeId, seq: u64 },
+    Client {
+        client: NodeId,
+        seq: u64,
+    },
+    /// The leader's own transaction (a session's expiry).
+    Leader,
 }
 
 /// What the checkers and the report read, beside the election's shared events (`leader`,
@@ -342,29 +352,29 @@ impl Params for ZabParams {
 }
 
 /// What survives a crash: the accepted and current epochs and the history.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "RawDurable")]
-pub struct Durable {
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawDurable<O>", bound(serialize = "O: Serialize", deserialize = "O: serde::de::DeserializeOwned"))]
+pub struct Durable<O = Op> {
     /// The last NEWEPOCH this server accepted (the paper's f.p).
     pub accepted_epoch: u64,
     /// The last NEWLEADER this server took (the paper's f.a).
     pub current_epoch: u64,
-    pub history: Vec<Txn>,
+    pub history: Vec<Txn<O>>,
 }
 
 /// [`Durable`] as stored, checked before it is trusted.
 #[derive(Deserialize)]
-struct RawDurable {
+struct RawDurable<O> {
     accepted_epoch: u64,
     current_epoch: u64,
-    history: Vec<Txn>,
+    history: Vec<Txn<O>>,
 }
 
-impl TryFrom<RawDurable> for Durable {
+impl<O> TryFrom<RawDurable<O>> for Durable<O> {
     type Error = String;
 
     /// A history out of zxid order, or epochs that contradict it, is corrupt state, not a default.
-    fn try_from(raw: RawDurable) -> Result<Durable, String> {
+    fn try_from(raw: RawDurable<O>) -> Result<Durable<O>, String> {
         if raw.current_epoch > raw.accepted_epoch {
             return Err(format!("current_epoch {} is above accepted_epoch {}", raw.current_epoch, raw.accepted_epoch));
         }
@@ -381,7 +391,13 @@ impl TryFrom<RawDurable> for Durable {
     }
 }
 
-impl Durable {
+impl<O> Default for Durable<O> {
+    fn default() -> Self {
+        Durable { accepted_epoch: 0, current_epoch: 0, history: Vec::new() }
+    }
+}
+
+impl<O> Durable<O> {
     pub fn last(&self) -> Zxid {
         self.history.last().map_or(Zxid::ZERO, |t| t.zxid)
     }
@@ -402,7 +418,7 @@ impl Durable {
 /// Where a follower's history parts from the leader's: the leader's last transaction the
 /// follower also has. Each epoch's transactions come from that epoch's one leader, numbered from
 /// 1 without gaps, so the follower has (e, c) exactly when its epoch-e segment reaches c.
-pub fn common_point(history: &[Txn], segments: &[Zxid]) -> Zxid {
+pub fn common_point<O>(history: &[Txn<O>], segments: &[Zxid]) -> Zxid {
     let has = |z: Zxid| segments.iter().any(|s| s.epoch == z.epoch && s.counter >= z.counter);
     history.iter().rev().map(|t| t.zxid).find(|z| has(*z)).unwrap_or(Zxid::ZERO)
 }
@@ -456,10 +472,10 @@ enum Role {
     Leading(Box<Leading>),
 }
 
-pub struct ZabServer {
+pub struct ZabServer<M: Machine = KvMachine> {
     me: NodeId,
     params: ZabParams,
-    durable: Durable,
+    durable: Durable<M::Op>,
     role: Role,
     /// The election's logical clock.
     round: u64,
@@ -468,19 +484,18 @@ pub struct ZabServer {
     /// one leader only.
     epoch_acked: Option<(u64, NodeId)>,
     /// A follower's history received in synchronization, taken at NEWLEADER.
-    incoming: Option<Vec<Txn>>,
+    incoming: Option<Vec<Txn<M::Op>>>,
     /// Every transaction up to this one is committed.
     commit: Zxid,
     /// The last transaction applied.
     applied: Zxid,
-    store: KvStore,
-    /// Requests that came to this server from their clients: it answers them when applied.
-    clients: BTreeMap<NodeId, u64>,
+    /// The replicated state, and what this server's clients wait for.
+    machine: M,
     /// A leader's requests held until it is established.
-    held: Vec<Request>,
+    held: Vec<M::Request>,
 }
 
-impl ZabServer {
+impl<M: Machine> ZabServer<M> {
     pub fn new(me: NodeId, params: ZabParams) -> Self {
         ZabServer {
             me,
@@ -493,8 +508,7 @@ impl ZabServer {
             incoming: None,
             commit: Zxid::ZERO,
             applied: Zxid::ZERO,
-            store: KvStore::new(),
-            clients: BTreeMap::new(),
+            machine: M::default(),
             held: Vec::new(),
         }
     }
@@ -519,7 +533,7 @@ impl ZabServer {
         }
     }
 
-    fn notification(&self) -> ZabMsg {
+    fn notification(&self) -> ZabMsg<M> {
         ZabMsg::Notification { vote: self.vote, round: self.round, state: self.state() }
     }
 
@@ -545,10 +559,7 @@ impl ZabServer {
         if matches!(self.role, Role::Leading(_)) {
             ctx.cancel_timer(ZabTimer::Tick);
             for request in std::mem::take(&mut self.held) {
-                if self.clients.get(&request.client) == Some(&request.seq) {
-                    let reply = Reply { seq: request.seq, outcome: Outcome::NotLeader { leader: None } };
-                    ctx.send(request.client, &ZabMsg::Reply(reply));
-                }
+                self.machine.refuse(ctx, &request, None);
             }
         }
         if matches!(self.role, Role::Following { .. }) {
@@ -641,7 +652,7 @@ impl ZabServer {
             self.choose_epoch(ctx);
         } else {
             self.role = Role::Following { leader, phase: Phase::Discovery };
-            ctx.send(leader, &ZabMsg::FollowerInfo { accepted_epoch: self.durable.accepted_epoch });
+            ctx.send(leader, &ZabMsg::<M>::FollowerInfo { accepted_epoch: self.durable.accepted_epoch });
             ctx.set_timer(ZabTimer::Connect, self.params.tick_ms * MS);
             ctx.set_timer(ZabTimer::LeaderSilent, self.params.init_limit_ms * MS);
         }
@@ -673,7 +684,7 @@ impl ZabServer {
         self.persist(ctx);
         ctx.emit(&ZabEvent::EpochChosen { epoch, from: from.clone() });
         for f in from.into_iter().filter(|f| *f != me) {
-            ctx.send(f, &ZabMsg::NewEpoch { epoch });
+            ctx.send(f, &ZabMsg::<M>::NewEpoch { epoch });
         }
         let own = (self.durable.current_epoch, self.durable.last(), self.durable.segments());
         self.on_ack_epoch(ctx, me, epoch, own);
@@ -688,7 +699,7 @@ impl ZabServer {
         l.waiting.remove(&from);
         l.heard.insert(from, now);
         match l.epoch {
-            Some(epoch) => ctx.send(from, &ZabMsg::NewEpoch { epoch }),
+            Some(epoch) => ctx.send(from, &ZabMsg::<M>::NewEpoch { epoch }),
             None => {
                 l.infos.insert(from, accepted_epoch);
                 self.choose_epoch(ctx);
@@ -744,7 +755,7 @@ impl ZabServer {
         let (mode, txns) = {
             let history = &self.durable.history;
             let common = common_point(history, &summary.2);
-            let after: Vec<Txn> = history.iter().filter(|t| t.zxid > common).cloned().collect();
+            let after: Vec<Txn<M::Op>> = history.iter().filter(|t| t.zxid > common).cloned().collect();
             if after.len() > max_diff {
                 (SyncMode::Snap, history.clone())
             } else if common < summary.1 {
@@ -761,17 +772,17 @@ impl ZabServer {
         l.forwarding.insert(follower);
         if skip {
             // Meant to fail: "you are up to date", whatever the follower holds.
-            ctx.send(follower, &ZabMsg::Sync { epoch, mode: SyncMode::Diff, txns: vec![] });
-            ctx.send(follower, &ZabMsg::NewLeader { epoch, last: summary.1 });
+            ctx.send(follower, &ZabMsg::<M>::Sync { epoch, mode: SyncMode::Diff, txns: vec![] });
+            ctx.send(follower, &ZabMsg::<M>::NewLeader { epoch, last: summary.1 });
             l.synced.insert(follower);
             if l.established {
-                ctx.send(follower, &ZabMsg::UpToDate { epoch, commit });
+                ctx.send(follower, &ZabMsg::<M>::UpToDate { epoch, commit });
             }
             return;
         }
         ctx.emit(&ZabEvent::SyncSent { follower, mode, txns: txns.len() });
-        ctx.send(follower, &ZabMsg::Sync { epoch, mode, txns });
-        ctx.send(follower, &ZabMsg::NewLeader { epoch, last });
+        ctx.send(follower, &ZabMsg::<M>::Sync { epoch, mode, txns });
+        ctx.send(follower, &ZabMsg::<M>::NewLeader { epoch, last });
     }
 
     fn on_ack_new_leader(&mut self, ctx: &mut Ctx<ZabTimer>, from: NodeId, epoch: u64, last: Zxid) {
@@ -785,7 +796,7 @@ impl ZabServer {
         l.heard.insert(from, now);
         l.synced.insert(from);
         if l.established {
-            ctx.send(from, &ZabMsg::UpToDate { epoch, commit });
+            ctx.send(from, &ZabMsg::<M>::UpToDate { epoch, commit });
             self.acked(ctx, from, last);
         } else if l.synced.len() >= majority {
             self.establish(ctx);
@@ -796,7 +807,7 @@ impl ZabServer {
     fn establish(&mut self, ctx: &mut Ctx<ZabTimer>) {
         let epoch = self.durable.current_epoch;
         let last = self.durable.last();
-        let history = self.durable.history.iter().map(|t| (t.zxid, digest(&t.op))).collect();
+        let history = self.durable.history.iter().map(|t| (t.zxid, M::digest(&t.op))).collect();
         let Some(l) = self.leading() else { return };
         l.established = true;
         l.counter = 0;
@@ -804,9 +815,10 @@ impl ZabServer {
         ctx.emit(&ZabEvent::Established { epoch, history });
         ctx.emit(&ElectionEvent::Leader(LeaderView { leader: self.me, term: Some(epoch), ..LeaderView::default() }));
         for f in synced.into_iter().filter(|f| *f != self.me) {
-            ctx.send(f, &ZabMsg::UpToDate { epoch, commit: last });
+            ctx.send(f, &ZabMsg::<M>::UpToDate { epoch, commit: last });
         }
         self.learn_commit(ctx, last);
+        self.machine.established(ctx.now());
         for request in std::mem::take(&mut self.held) {
             self.propose(ctx, request);
         }
@@ -814,7 +826,11 @@ impl ZabServer {
 
     /// A new transaction: logged by the leader (persisted first), then proposed to every synced
     /// follower.
-    fn propose(&mut self, ctx: &mut Ctx<ZabTimer>, request: Request) {
+    fn propose(&mut self, ctx: &mut Ctx<ZabTimer>, request: M::Request) {
+        self.propose_op(ctx, M::order(request));
+    }
+
+    fn propose_op(&mut self, ctx: &mut Ctx<ZabTimer>, op: M::Op) {
         let me = self.me;
         let epoch = self.durable.current_epoch;
         let Some(l) = self.leading() else { return };
@@ -822,13 +838,13 @@ impl ZabServer {
         let zxid = Zxid::new(epoch, l.counter);
         l.pending.insert(zxid, BTreeSet::from([me]));
         let to: Vec<NodeId> = l.forwarding.iter().copied().collect();
-        let origin = Origin::Client { client: request.client, seq: request.seq };
-        let txn = Txn { zxid, op: Op::Client(request) };
+        let origin = M::origin(&op);
+        let txn = Txn { zxid, op };
         self.durable.history.push(txn.clone());
         self.persist(ctx);
-        ctx.emit(&ZabEvent::Proposed { zxid, digest: digest(&txn.op), op: describe(&txn.op), origin });
+        ctx.emit(&ZabEvent::Proposed { zxid, digest: M::digest(&txn.op), op: M::describe(&txn.op), origin });
         for f in to {
-            ctx.send(f, &ZabMsg::Proposal { txn: txn.clone() });
+            ctx.send(f, &ZabMsg::<M>::Proposal { txn: txn.clone() });
         }
         self.try_commit(ctx); // a cluster of one commits alone
     }
@@ -860,12 +876,12 @@ impl ZabServer {
             .history
             .iter()
             .filter(|t| t.zxid > self.commit && t.zxid <= upto)
-            .map(|t| (t.zxid, digest(&t.op)))
+            .map(|t| (t.zxid, M::digest(&t.op)))
             .collect();
         for (zxid, digest) in newly {
             ctx.emit(&ZabEvent::Committed { zxid, digest });
             for f in &to {
-                ctx.send(*f, &ZabMsg::Commit { zxid });
+                ctx.send(*f, &ZabMsg::<M>::Commit { zxid });
             }
         }
         self.learn_commit(ctx, upto);
@@ -905,7 +921,10 @@ impl ZabServer {
                 return;
             }
             for f in l.forwarding.clone() {
-                ctx.send(f, &ZabMsg::Ping { epoch, commit });
+                ctx.send(f, &ZabMsg::<M>::Ping { epoch, commit });
+            }
+            for op in self.machine.tick(now) {
+                self.propose_op(ctx, op);
             }
         }
         ctx.set_timer(ZabTimer::Tick, self.params.tick_ms * MS);
@@ -954,12 +973,12 @@ impl ZabServer {
         self.epoch_acked = Some((epoch, from));
         let (current_epoch, last, segments) =
             (self.durable.current_epoch, self.durable.last(), self.durable.segments());
-        ctx.send(from, &ZabMsg::AckEpoch { epoch, current_epoch, last, segments });
+        ctx.send(from, &ZabMsg::<M>::AckEpoch { epoch, current_epoch, last, segments });
         self.set_phase(Phase::Sync);
         self.heard_leader(ctx);
     }
 
-    fn on_sync(&mut self, ctx: &mut Ctx<ZabTimer>, from: NodeId, epoch: u64, mode: SyncMode, txns: Vec<Txn>) {
+    fn on_sync(&mut self, ctx: &mut Ctx<ZabTimer>, from: NodeId, epoch: u64, mode: SyncMode, txns: Vec<Txn<M::Op>>) {
         if self.following(from) != Some(Phase::Sync) || epoch != self.durable.accepted_epoch {
             return;
         }
@@ -995,11 +1014,11 @@ impl ZabServer {
         ctx.emit(&ZabEvent::Synced { leader: from, epoch, last });
         ctx.emit(&ElectionEvent::Leader(LeaderView { leader: from, term: Some(epoch), ..LeaderView::default() }));
         self.set_phase(Phase::Broadcast);
-        ctx.send(from, &ZabMsg::AckNewLeader { epoch, last });
+        ctx.send(from, &ZabMsg::<M>::AckNewLeader { epoch, last });
         self.heard_leader(ctx);
     }
 
-    fn on_proposal(&mut self, ctx: &mut Ctx<ZabTimer>, from: NodeId, txn: Txn) {
+    fn on_proposal(&mut self, ctx: &mut Ctx<ZabTimer>, from: NodeId, txn: Txn<M::Op>) {
         if self.following(from) != Some(Phase::Broadcast) {
             return;
         }
@@ -1017,7 +1036,7 @@ impl ZabServer {
         let zxid = txn.zxid;
         self.durable.history.push(txn);
         self.persist(ctx);
-        ctx.send(from, &ZabMsg::Ack { epoch, zxid });
+        ctx.send(from, &ZabMsg::<M>::Ack { epoch, zxid });
     }
 
     fn on_leader_says_committed(&mut self, ctx: &mut Ctx<ZabTimer>, from: NodeId, commit: Zxid) {
@@ -1033,7 +1052,11 @@ impl ZabServer {
             return;
         }
         self.on_leader_says_committed(ctx, from, commit);
-        ctx.send(from, &ZabMsg::Pong { epoch, last: self.durable.last() });
+        ctx.send(from, &ZabMsg::<M>::Pong { epoch, last: self.durable.last() });
+        let sessions = self.machine.touches();
+        if !sessions.is_empty() {
+            ctx.send(from, &ZabMsg::<M>::Touch { sessions });
+        }
     }
 
     // ---- every server ----
@@ -1042,31 +1065,25 @@ impl ZabServer {
     /// clients.
     fn learn_commit(&mut self, ctx: &mut Ctx<ZabTimer>, commit: Zxid) {
         self.commit = self.commit.max(commit);
-        let due: Vec<Txn> =
+        let due: Vec<Txn<M::Op>> =
             self.durable.history.iter().filter(|t| t.zxid > self.applied && t.zxid <= self.commit).cloned().collect();
         for txn in due {
             self.applied = txn.zxid;
-            ctx.emit(&ZabEvent::Delivered { zxid: txn.zxid, digest: digest(&txn.op) });
-            let Op::Client(request) = txn.op else { continue };
-            let applied = self.store.apply_tracked(&request);
-            if applied.is_fresh() {
-                let (client, seq) = (request.client, request.seq);
-                let (f, key) = (request.command.f().to_string(), request.command.key().to_string());
-                ctx.emit(&ServiceEvent::Applied { index: txn.zxid.packed(), client, seq, f, key });
-            }
-            if self.clients.get(&request.client) == Some(&request.seq) {
-                self.clients.remove(&request.client);
-                let reply = Reply { seq: request.seq, outcome: applied.into_outcome() };
-                ctx.send(request.client, &ZabMsg::Reply(reply));
-            }
+            ctx.emit(&ZabEvent::Delivered { zxid: txn.zxid, digest: M::digest(&txn.op) });
+            self.machine.apply(ctx, txn.zxid, &txn.op);
         }
     }
 
-    fn on_client_request(&mut self, ctx: &mut Ctx<ZabTimer>, request: Request) {
-        let not_leader = |leader| Reply { seq: request.seq, outcome: Outcome::NotLeader { leader } };
+    /// Whether this server can answer clients now: it leads, established, or follows a leader.
+    fn serving(&self) -> bool {
+        self.known_leader().is_some()
+    }
+
+    fn on_client_request(&mut self, ctx: &mut Ctx<ZabTimer>, from: NodeId, request: M::Request) {
+        let serving = self.serving();
+        let Some(request) = self.machine.route(ctx, from, request, serving) else { return };
         match &self.role {
             Role::Leading(l) => {
-                self.clients.insert(request.client, request.seq);
                 if l.established {
                     self.propose(ctx, request);
                 } else {
@@ -1075,29 +1092,39 @@ impl ZabServer {
             }
             Role::Following { leader, phase: Phase::Broadcast } => {
                 let leader = *leader;
-                self.clients.insert(request.client, request.seq);
-                ctx.send(leader, &ZabMsg::Forward(request));
+                ctx.send(leader, &ZabMsg::<M>::Forward(request));
             }
-            Role::Following { leader, .. } => ctx.send(request.client, &ZabMsg::Reply(not_leader(Some(*leader)))),
-            Role::Looking { .. } => ctx.send(request.client, &ZabMsg::Reply(not_leader(None))),
+            Role::Following { leader, .. } => {
+                let leader = Some(*leader);
+                self.machine.refuse(ctx, &request, leader);
+            }
+            Role::Looking { .. } => self.machine.refuse(ctx, &request, None),
         }
     }
 
-    fn on_forward(&mut self, ctx: &mut Ctx<ZabTimer>, request: Request) {
+    fn on_forward(&mut self, ctx: &mut Ctx<ZabTimer>, request: M::Request) {
         match &self.role {
             Role::Leading(l) if l.established => self.propose(ctx, request),
             Role::Leading(_) => self.held.push(request),
             _ => {} // the follower's client times out and tries elsewhere
         }
     }
+
+    fn on_touch(&mut self, ctx: &mut Ctx<ZabTimer>, from: NodeId, sessions: &[u64]) {
+        let now = ctx.now();
+        let Some(l) = self.leading() else { return };
+        if l.established && l.synced.contains(&from) {
+            self.machine.touched(now, sessions);
+        }
+    }
 }
 
-impl Process for ZabServer {
-    type Msg = ZabMsg;
+impl<M: Machine> Process for ZabServer<M> {
+    type Msg = ZabMsg<M>;
     type Timer = ZabTimer;
-    type Durable = Durable;
+    type Durable = Durable<M::Op>;
 
-    fn on_start(&mut self, ctx: &mut Ctx<ZabTimer>, recovered: Option<Durable>) {
+    fn on_start(&mut self, ctx: &mut Ctx<ZabTimer>, recovered: Option<Durable<M::Op>>) {
         self.durable = recovered.unwrap_or_default(); // none: the first boot, an empty history
         let d = &self.durable;
         let (accepted_epoch, current_epoch, last, txns) =
@@ -1106,7 +1133,7 @@ impl Process for ZabServer {
         self.look(ctx, "started");
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<ZabTimer>, from: NodeId, msg: ZabMsg) {
+    fn on_message(&mut self, ctx: &mut Ctx<ZabTimer>, from: NodeId, msg: ZabMsg<M>) {
         match msg {
             ZabMsg::Notification { vote, round, state } => self.on_notification(ctx, from, vote, round, state),
             ZabMsg::FollowerInfo { accepted_epoch } => self.on_follower_info(ctx, from, accepted_epoch),
@@ -1127,7 +1154,8 @@ impl Process for ZabServer {
             ZabMsg::Ping { epoch, commit } => self.on_ping(ctx, from, epoch, commit),
             ZabMsg::Pong { epoch, last } => self.on_ack(ctx, from, epoch, last),
             ZabMsg::Forward(request) => self.on_forward(ctx, request),
-            ZabMsg::Request(request) => self.on_client_request(ctx, request),
+            ZabMsg::Touch { sessions } => self.on_touch(ctx, from, &sessions),
+            ZabMsg::Request(request) => self.on_client_request(ctx, from, request),
             ZabMsg::Reply(_) => {} // servers send replies; they do not take them
         }
     }
@@ -1144,7 +1172,7 @@ impl Process for ZabServer {
                 self.look(ctx, &reason);
             }
             (ZabTimer::Connect, Role::Following { leader, phase: Phase::Discovery }) => {
-                ctx.send(*leader, &ZabMsg::FollowerInfo { accepted_epoch: self.durable.accepted_epoch });
+                ctx.send(*leader, &ZabMsg::<M>::FollowerInfo { accepted_epoch: self.durable.accepted_epoch });
                 ctx.set_timer(ZabTimer::Connect, self.params.tick_ms * MS);
             }
             (ZabTimer::Tick, Role::Leading(_)) => self.on_tick(ctx),
@@ -1191,7 +1219,7 @@ impl Spec for Zab {
     const CLIENT: Option<ClientFactory> = Some(client::kv_client);
 
     fn build(me: NodeId, _peers: &[NodeId], p: &ZabParams) -> Result<impl Process, String> {
-        Ok(ZabServer::new(me, p.clone()))
+        Ok(ZabServer::<KvMachine>::new(me, p.clone()))
     }
 
     fn properties() -> Vec<PropertyInfo> {

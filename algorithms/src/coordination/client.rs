@@ -1,0 +1,398 @@
+//! The coordination service's client: a session, kept alive by pings, attached to one server at a
+//! time, and the seeded workload of [`crate::service::client::Workload`] as znode operations.
+//!
+//! - At `start_after` the client opens a session (id: its node id and a number from its RNG)
+//!   with the workload's `session_timeout`, at a random server.
+//! - It pings its server a third of the timeout apart; a server it has heard nothing from for
+//!   two thirds of the timeout, or that says it cannot serve, is left for another one (the same
+//!   session, the operation in flight sent again with its seq). An operation unanswered for the
+//!   workload's `timeout` is sent again at another server.
+//! - An operation's request carries the last zxid the client saw (replies and notifications), so
+//!   no server answers it from an older state.
+//! - An expired session fails its operation (`expired`) and the client opens a new one.
+//! - The workload's mix, on paths `/k1` … `/k<keys>`: `get` reads (leaving a watch one time in
+//!   two), `put` sets (and creates the znode if it is absent), `cas` syncs, `append` creates an
+//!   ephemeral sequential child.
+//!
+//! Traced: `zk_invoke` and `zk_done` per operation (with the zxid it completed at), `zk_watch`
+//! per notification, `session_opened`, `reconnected`: the checker's history.
+
+use super::service::{Call, ZkEvent, ZkOutcome, ZkReply, ZkRequest};
+use super::tree::{SessionId, TreeOp, TreeResult};
+use crate::core::process::{Ctx, DynProcess, Hosted, Message, Nanos, NodeId, Process, Status, Timer, MS};
+use crate::service::client::{Mix, Workload};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// The messages a client exchanges with a coordination server (the service convention).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ZkClientMsg {
+    Request(ZkRequest),
+    Reply(ZkReply),
+}
+
+impl Message for ZkClientMsg {
+    fn kind(&self) -> &'static str {
+        match self {
+            ZkClientMsg::Request(_) => "request",
+            ZkClientMsg::Reply(_) => "reply",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ZkTimer {
+    Next,
+    Retry,
+    Ping,
+}
+
+impl Timer for ZkTimer {}
+
+/// The session timeout when the workload names none.
+pub const DEFAULT_SESSION_MS: u64 = 1000;
+
+#[derive(Clone, Debug)]
+struct Pending {
+    seq: u64,
+    call: Call,
+    by_hand: bool,
+}
+
+pub struct ZkClient {
+    me: NodeId,
+    servers: Vec<NodeId>,
+    workload: Workload,
+    session_ms: u64,
+    session: Option<SessionId>,
+    /// Opening the session is under way.
+    opening: bool,
+    server: NodeId,
+    seq: u64,
+    /// The last zxid seen, packed.
+    seen: u64,
+    heard: Nanos,
+    pending: Option<Pending>,
+    queued: VecDeque<(Call, bool)>,
+    issued: u64,
+    hand_given: u64,
+    hand_done: u64,
+    last_by_hand: Option<String>,
+    notifications: Vec<String>,
+}
+
+/// The [`crate::algorithm::Spec::CLIENT`] of `coordination`.
+pub fn zk_client(me: NodeId, servers: &[NodeId], workload: &Workload) -> Result<Box<dyn DynProcess>, String> {
+    Ok(Hosted::boxed(ZkClient::new(me, servers, workload.clone())?))
+}
+
+impl ZkClient {
+    pub fn new(me: NodeId, servers: &[NodeId], workload: Workload) -> Result<ZkClient, String> {
+        workload.validate()?;
+        if servers.is_empty() {
+            return Err("workload: a client needs at least one server".into());
+        }
+        let session_ms = workload.session_timeout.map_or(DEFAULT_SESSION_MS, |d| d.as_millis() as u64);
+        if session_ms < 30 {
+            return Err(format!("workload.session_timeout ({session_ms} ms) must be at least 30 ms"));
+        }
+        Ok(ZkClient {
+            me,
+            servers: servers.to_vec(),
+            workload,
+            session_ms,
+            session: None,
+            opening: false,
+            server: servers[0],
+            seq: 0,
+            seen: 0,
+            heard: 0,
+            pending: None,
+            queued: VecDeque::new(),
+            issued: 0,
+            hand_given: 0,
+            hand_done: 0,
+            last_by_hand: None,
+            notifications: Vec::new(),
+        })
+    }
+
+    fn other_server(&self, ctx: &mut Ctx<ZkTimer>) -> NodeId {
+        let others: Vec<NodeId> = self.servers.iter().copied().filter(|s| *s != self.server).collect();
+        let from = if others.is_empty() { &self.servers } else { &others };
+        from[ctx.rng().random_range(0..from.len())]
+    }
+
+    fn request(&self, seq: u64, call: Call) -> Option<ZkRequest> {
+        Some(ZkRequest { client: self.me, session: self.session?, seq, seen: self.seen, call })
+    }
+
+    fn send_pending(&mut self, ctx: &mut Ctx<ZkTimer>) {
+        let Some(p) = &self.pending else { return };
+        if let Some(r) = self.request(p.seq, p.call.clone()) {
+            ctx.send(self.server, &ZkClientMsg::Request(r));
+        }
+        ctx.set_timer(ZkTimer::Retry, self.workload.timeout.as_nanos() as Nanos);
+    }
+
+    fn open(&mut self, ctx: &mut Ctx<ZkTimer>) {
+        let session = ((self.me as u64) << 32) | ctx.rng().random::<u32>() as u64;
+        self.session = Some(session);
+        self.opening = true;
+        self.seq += 1;
+        self.pending =
+            Some(Pending { seq: self.seq, call: Call::Open { timeout_ms: self.session_ms }, by_hand: false });
+        self.send_pending(ctx);
+        ctx.set_timer(ZkTimer::Ping, self.session_ms * MS / 3);
+        self.heard = ctx.now();
+    }
+
+    fn more_workload(&self) -> bool {
+        self.workload.ops.is_none_or(|n| self.issued < n)
+    }
+
+    fn draw(&mut self, ctx: &mut Ctx<ZkTimer>) -> Call {
+        let Mix { get, put, cas, append } = self.workload.mix;
+        let path = format!("/{}", self.workload.key(ctx.rng().random_range(0..self.workload.keys)));
+        let data = format!("c{}-{}", self.me, self.seq + 1);
+        let mut pick = ctx.rng().random::<f64>() * (get + put + cas + append);
+        for (weight, f) in [(get, 0), (put, 1), (cas, 2), (append, 3)] {
+            if pick < weight {
+                return match f {
+                    0 => Call::Op(TreeOp::Get { path, watch: ctx.rng().random::<bool>() }),
+                    1 => Call::Op(TreeOp::Set { path, data, version: None }),
+                    2 => Call::Sync,
+                    _ => {
+                        Call::Op(TreeOp::Create { path: format!("{path}-e"), data, ephemeral: true, sequential: true })
+                    }
+                };
+            }
+            pick -= weight;
+        }
+        Call::Sync
+    }
+
+    /// Starts the next operation: one given by hand first, else the workload's.
+    fn next(&mut self, ctx: &mut Ctx<ZkTimer>) {
+        if self.pending.is_some() || self.session.is_none() || self.opening {
+            return;
+        }
+        let (call, by_hand) = match self.queued.pop_front() {
+            Some(q) => q,
+            None if self.more_workload() => {
+                self.issued += 1;
+                (self.draw(ctx), false)
+            }
+            None => return,
+        };
+        self.seq += 1;
+        let session = self.session.unwrap_or_default();
+        let (f, path) = (call.f().to_string(), call.path().to_string());
+        ctx.emit(&ZkEvent::ZkInvoke { session, seq: self.seq, f, path });
+        self.pending = Some(Pending { seq: self.seq, call, by_hand });
+        self.send_pending(ctx);
+    }
+
+    /// Moves the session to another server (or `to`), sending the operation in flight again.
+    fn reconnect(&mut self, ctx: &mut Ctx<ZkTimer>, to: Option<NodeId>) {
+        let to = to.filter(|t| self.servers.contains(t) && *t != self.server).unwrap_or_else(|| self.other_server(ctx));
+        if let Some(session) = self.session {
+            ctx.emit(&ZkEvent::Reconnected { session, from: self.server, to });
+        }
+        self.server = to;
+        self.heard = ctx.now();
+        self.send_pending(ctx);
+    }
+
+    fn done(&mut self, ctx: &mut Ctx<ZkTimer>, zxid: u64, outcome: ZkOutcome) {
+        let Some(p) = self.pending.take() else { return };
+        ctx.cancel_timer(ZkTimer::Retry);
+        let session = self.session.unwrap_or_default();
+        if let Call::Open { .. } = p.call {
+            self.opening = false;
+            if outcome == ZkOutcome::Opened {
+                ctx.emit(&ZkEvent::SessionOpened { session, server: self.server });
+            }
+            return self.next(ctx);
+        }
+        let ok = !matches!(
+            outcome,
+            ZkOutcome::Expired
+                | ZkOutcome::Done(
+                    TreeResult::NoNode { .. }
+                        | TreeResult::NodeExists { .. }
+                        | TreeResult::BadVersion { .. }
+                        | TreeResult::NotEmpty { .. }
+                        | TreeResult::NoChildrenForEphemerals { .. }
+                        | TreeResult::BadPath { .. }
+                )
+        );
+        let result = match &outcome {
+            ZkOutcome::Done(r) => serde_json::to_string(r).unwrap_or_default(),
+            other => serde_json::to_string(other).unwrap_or_default(),
+        };
+        let (f, path) = (p.call.f().to_string(), p.call.path().to_string());
+        if p.by_hand {
+            self.hand_done += 1;
+            self.last_by_hand =
+                Some(format!("seq {}: {f} {path} → {} at zxid {}: {result}", p.seq, ok_word(ok), shown_zxid(zxid)));
+        }
+        ctx.emit(&ZkEvent::ZkDone { session, seq: p.seq, f, path: path.clone(), zxid, ok, result });
+        // A set of an absent znode creates it next.
+        if let (Call::Op(TreeOp::Set { data, .. }), ZkOutcome::Done(TreeResult::NoNode { .. })) = (&p.call, &outcome) {
+            let create = TreeOp::Create { path, data: data.clone(), ephemeral: false, sequential: false };
+            self.queued.push_front((Call::Op(create), p.by_hand));
+            if p.by_hand {
+                self.hand_given += 1;
+            }
+        }
+        if outcome == ZkOutcome::Expired {
+            self.session = None;
+            return self.open(ctx);
+        }
+        match self.workload.rate_per_s {
+            None => self.next(ctx),
+            Some(_) if !self.queued.is_empty() => self.next(ctx),
+            Some(_) => {}
+        }
+    }
+}
+
+/// A packed zxid as `(epoch, counter)`.
+pub fn shown_zxid(zxid: u64) -> String {
+    format!("({}, {})", zxid >> 32, zxid & 0xffff_ffff)
+}
+
+fn ok_word(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "fail"
+    }
+}
+
+/// A by-hand command: `create PATH [DATA] [--ephemeral] [--sequential]`, `delete PATH [VERSION]`,
+/// `set PATH DATA [VERSION]`, `get PATH`, `exists PATH`, `children PATH`, `sync`, `watch PATH`
+/// (exists, leaving a watch).
+pub fn parse_call(args: &[String]) -> Result<Call, String> {
+    let flags: Vec<&str> = args.iter().map(String::as_str).filter(|a| a.starts_with("--")).collect();
+    let words: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with("--")).collect();
+    let s = |w: &str| w.to_string();
+    let version = |w: &str| w.parse::<u64>().map_err(|_| format!("version {w:?} is not a number"));
+    if let Some(bad) = flags.iter().find(|f| !matches!(**f, "--ephemeral" | "--sequential")) {
+        return Err(format!("unknown flag {bad}: create knows --ephemeral and --sequential"));
+    }
+    if !flags.is_empty() && words.first() != Some(&"create") {
+        return Err("--ephemeral and --sequential are create's flags".into());
+    }
+    let (ephemeral, sequential) = (flags.contains(&"--ephemeral"), flags.contains(&"--sequential"));
+    Ok(Call::Op(match words.as_slice() {
+        ["create", path] => TreeOp::Create { path: s(path), data: String::new(), ephemeral, sequential },
+        ["create", path, data] => TreeOp::Create { path: s(path), data: s(data), ephemeral, sequential },
+        ["delete", path] => TreeOp::Delete { path: s(path), version: None },
+        ["delete", path, v] => TreeOp::Delete { path: s(path), version: Some(version(v)?) },
+        ["set", path, data] => TreeOp::Set { path: s(path), data: s(data), version: None },
+        ["set", path, data, v] => TreeOp::Set { path: s(path), data: s(data), version: Some(version(v)?) },
+        ["get", path] => TreeOp::Get { path: s(path), watch: false },
+        ["exists", path] => TreeOp::Exists { path: s(path), watch: false },
+        ["children", path] => TreeOp::Children { path: s(path), watch: false },
+        ["watch", path] => TreeOp::Exists { path: s(path), watch: true },
+        ["sync"] => return Ok(Call::Sync),
+        _ => {
+            return Err(format!(
+                "unknown zk command {args:?}: create PATH [DATA] [--ephemeral] [--sequential] | delete PATH [VERSION] | set PATH DATA [VERSION] | get PATH | exists PATH | children PATH | sync | watch PATH | last | notifications"
+            ))
+        }
+    }))
+}
+
+impl Process for ZkClient {
+    type Msg = ZkClientMsg;
+    type Timer = ZkTimer;
+    type Durable = crate::core::process::NoState;
+
+    fn on_start(&mut self, ctx: &mut Ctx<ZkTimer>, _: Option<crate::core::process::NoState>) {
+        self.server = self.servers[ctx.rng().random_range(0..self.servers.len())];
+        ctx.set_timer(ZkTimer::Next, self.workload.start_after.as_nanos() as Nanos);
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<ZkTimer>, from: NodeId, msg: ZkClientMsg) {
+        let ZkClientMsg::Reply(reply) = msg else { return };
+        if from != self.server {
+            return; // a server this client has left
+        }
+        self.heard = ctx.now();
+        match reply {
+            ZkReply::Watch { zxid, path, kind } => {
+                self.seen = self.seen.max(zxid);
+                let session = self.session.unwrap_or_default();
+                self.notifications.push(format!("{kind:?} {path} at zxid {}", shown_zxid(zxid)));
+                ctx.emit(&ZkEvent::ZkWatch { session, zxid, path, kind });
+            }
+            ZkReply::Answer { outcome: ZkOutcome::Pong, zxid, .. } => self.seen = self.seen.max(zxid),
+            ZkReply::Answer { seq, outcome: ZkOutcome::NotServing { leader }, .. } => {
+                if self.pending.as_ref().is_some_and(|p| p.seq == seq) {
+                    self.reconnect(ctx, leader);
+                }
+            }
+            ZkReply::Answer { seq, zxid, outcome } => {
+                if self.pending.as_ref().is_some_and(|p| p.seq == seq) {
+                    self.seen = self.seen.max(zxid);
+                    self.done(ctx, zxid, outcome);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<ZkTimer>, timer: ZkTimer) {
+        match timer {
+            ZkTimer::Next if self.session.is_none() => self.open(ctx),
+            ZkTimer::Next => self.next(ctx),
+            ZkTimer::Retry => self.reconnect(ctx, None),
+            ZkTimer::Ping => {
+                if ctx.now() >= self.heard + self.session_ms * MS * 2 / 3 {
+                    self.reconnect(ctx, None);
+                }
+                if let Some(r) = self.request(0, Call::Ping) {
+                    ctx.send(self.server, &ZkClientMsg::Request(r));
+                }
+                ctx.set_timer(ZkTimer::Ping, self.session_ms * MS / 3);
+            }
+        }
+        if let (ZkTimer::Next, Some(rate)) = (timer, self.workload.rate_per_s) {
+            if self.more_workload() {
+                let gap = rand_distr::Distribution::sample(&rand_distr::Exp::new(rate).expect("validated"), ctx.rng());
+                ctx.set_timer(ZkTimer::Next, (gap * 1e9) as Nanos);
+            }
+        }
+    }
+
+    /// `create /app1/p --ephemeral --sequential`, `children /app1`, … (see [`parse_call`]);
+    /// `last` answers the last by-hand operation, `notifications` the watches that fired.
+    fn on_command(&mut self, ctx: &mut Ctx<ZkTimer>, args: &[String]) -> Result<String, String> {
+        match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["last"] => {
+                let open = self.hand_given - self.hand_done;
+                return match &self.last_by_hand {
+                    _ if open > 0 => Ok(format!("pending: {open} of the {} operations given by hand", self.hand_given)),
+                    Some(last) => Ok(last.clone()),
+                    None => Err("no operation given by hand has completed".into()),
+                };
+            }
+            ["notifications"] => return Ok(self.notifications.join("\n")),
+            _ => {}
+        }
+        let call = parse_call(args)?;
+        let text = format!("{} {}", call.f(), call.path());
+        self.queued.push_back((call, true));
+        self.hand_given += 1;
+        self.next(ctx);
+        Ok(format!("{text} given to session {:x} at server {}", self.session.unwrap_or_default(), self.server))
+    }
+
+    fn status(&self) -> Status {
+        Status { role: "client".into(), leader: None, term: None }
+    }
+}

@@ -1,0 +1,179 @@
+//! The coordination service: its rules one at a time on one server's machine (the handler
+//! called directly, the exact effects compared), and seeded simulator runs with crashes (the
+//! leader's too), restarts, partitions and a client's death, whose session the leader expires.
+
+use crate::common::rules::{decode, send, Fx};
+use crate::common::*;
+use crate::{clients, crashes_restarts_partitions, service};
+use algorithms::consensus::zab::{Machine, ZabMsg, ZabTimer, Zxid};
+use algorithms::coordination::service::{Call, ZkMachine, ZkOp, ZkOutcome, ZkReply, ZkRequest};
+use algorithms::coordination::tree::{EventKind, TreeOp, TreeResult};
+use algorithms::core::process::{node_rng, Ctx, MS};
+use algorithms::faults::{Action, Target};
+use algorithms::sim::SimConfig;
+use algorithms::{NodeId, Verdict};
+use serde_json::json;
+use std::time::Duration;
+
+type Msg = ZabMsg<ZkMachine>;
+
+/// Runs `f` on server 1's machine at `ms`, returning its effects.
+fn on(m: &mut ZkMachine, ms: u64, f: impl FnOnce(&mut ZkMachine, &mut Ctx<ZabTimer>)) -> Vec<Fx<Msg>> {
+    let mut rng = node_rng(1, 1, 1);
+    let peers = [2, 3];
+    let mut ctx = Ctx::new(1, &peers, ms * MS, &mut rng);
+    f(m, &mut ctx);
+    decode(ctx.into_effects())
+}
+
+fn req(client: NodeId, seq: u64, seen: u64, call: Call) -> ZkRequest {
+    ZkRequest { client, session: client as u64, seq, seen, call }
+}
+
+fn z(counter: u64) -> Zxid {
+    Zxid::new(1, counter)
+}
+
+fn answer(to: NodeId, seq: u64, zxid: Zxid, outcome: ZkOutcome) -> Fx<Msg> {
+    send(to, ZabMsg::Reply(ZkReply::Answer { seq, zxid: zxid.packed(), outcome }))
+}
+
+/// A server with client 4's session open (timeout 300 ms) and its ephemeral /e, applied at (1, 2).
+fn with_session() -> ZkMachine {
+    let mut m = ZkMachine::default();
+    on(&mut m, 0, |m, ctx| {
+        m.apply(ctx, z(1), &ZkOp::Client(req(4, 1, 0, Call::Open { timeout_ms: 300 })));
+        let create = TreeOp::Create { path: "/e".into(), data: "x".into(), ephemeral: true, sequential: false };
+        m.apply(ctx, z(2), &ZkOp::Client(req(4, 2, 0, Call::Op(create))));
+    });
+    m
+}
+
+#[test]
+fn a_read_is_answered_by_the_clients_server_from_its_own_tree() {
+    let mut m = with_session();
+    let get = req(5, 1, 0, Call::Op(TreeOp::Get { path: "/e".into(), watch: false }));
+    let mut routed = None;
+    let fx = on(&mut m, 10, |m, ctx| routed = Some(m.route(ctx, 5, get, true)));
+    assert_eq!(routed, Some(None), "not ordered by the leader");
+    let data = ZkOutcome::Done(TreeResult::Data { data: "x".into(), version: 0 });
+    assert_eq!(fx, vec![answer(5, 1, z(2), data)]);
+}
+
+#[test]
+fn a_write_goes_to_the_leader_and_its_server_answers_once_applied() {
+    let mut m = with_session();
+    let set = req(4, 3, 0, Call::Op(TreeOp::Set { path: "/e".into(), data: "y".into(), version: Some(0) }));
+    let mut routed = None;
+    let fx = on(&mut m, 10, |m, ctx| routed = Some(m.route(ctx, 4, set.clone(), true)));
+    assert_eq!((routed, fx), (Some(Some(set.clone())), vec![]), "to be ordered; no answer yet");
+    let fx = on(&mut m, 20, |m, ctx| m.apply(ctx, z(3), &ZkMachine::order(set.clone())));
+    assert_eq!(
+        fx[0].clone(),
+        Fx::Event(
+            "write_applied".into(),
+            json!({"zxid": z(3).packed(), "client": 4, "session": 4, "seq": 3, "f": "set", "path": "/e"})
+        )
+    );
+    assert_eq!(fx[1..], [answer(4, 3, z(3), ZkOutcome::Done(TreeResult::Stat { version: 1 }))]);
+    // The retry of the same seq, ordered again, is answered from the session table.
+    on(&mut m, 30, |m, ctx| {
+        m.route(ctx, 4, set.clone(), true);
+    });
+    let fx = on(&mut m, 40, |m, ctx| m.apply(ctx, z(4), &ZkMachine::order(set.clone())));
+    assert_eq!(fx, vec![answer(4, 3, z(4), ZkOutcome::Done(TreeResult::Stat { version: 1 }))], "not set twice");
+}
+
+#[test]
+fn a_read_from_a_client_that_saw_more_waits_until_the_server_applied_it() {
+    let mut m = with_session();
+    let exists = req(5, 1, z(3).packed(), Call::Op(TreeOp::Exists { path: "/e".into(), watch: false }));
+    let fx = on(&mut m, 10, |m, ctx| {
+        m.route(ctx, 5, exists, true);
+    });
+    assert_eq!(fx, vec![], "held: this server is at (1, 2), the client saw (1, 3)");
+    let fx = on(&mut m, 20, |m, ctx| m.apply(ctx, z(3), &ZkOp::Client(req(6, 1, 0, Call::Open { timeout_ms: 300 }))));
+    assert_eq!(fx, vec![answer(5, 1, z(3), ZkOutcome::Done(TreeResult::Stat { version: 0 }))]);
+}
+
+#[test]
+fn the_leader_expires_a_silent_session_through_zab_deleting_its_ephemerals_and_firing_watches() {
+    let mut m = with_session();
+    on(&mut m, 0, |m, _| m.established(0));
+    // Client 5 watches /e at this server.
+    on(&mut m, 10, |m, ctx| {
+        m.route(ctx, 5, req(5, 1, 0, Call::Op(TreeOp::Exists { path: "/e".into(), watch: true })), true);
+    });
+    assert_eq!(m.tick(299 * MS), vec![], "client 4's session lives until 300 ms; client 5 opened none");
+    let mut touched = m.clone();
+    touched.touched(100 * MS, &[4]);
+    assert_eq!(touched.tick(350 * MS), vec![], "heard of at 100 ms: alive until 400 ms");
+    assert_eq!(m.tick(300 * MS), vec![ZkOp::Expire { session: 4 }], "silent for its 300 ms");
+    assert_eq!(m.tick(310 * MS), vec![], "proposed once");
+    let fx = on(&mut m, 320, |m, ctx| m.apply(ctx, z(3), &ZkOp::Expire { session: 4 }));
+    let expired = json!({"zxid": z(3).packed(), "session": 4, "ephemerals": ["/e"]});
+    let watch = ZkReply::Watch { zxid: z(3).packed(), path: "/e".into(), kind: EventKind::NodeDeleted };
+    assert_eq!(fx, vec![Fx::Event("session_expired".into(), expired), send(5, ZabMsg::Reply(watch))]);
+    let late = req(4, 3, 0, Call::Op(TreeOp::Delete { path: "/x".into(), version: None }));
+    let fx = on(&mut m, 330, |m, ctx| {
+        m.route(ctx, 4, late.clone(), true);
+        m.apply(ctx, z(4), &ZkMachine::order(late.clone()));
+    });
+    assert_eq!(fx, vec![answer(4, 3, z(4), ZkOutcome::Expired)], "an expired session's write is refused");
+}
+
+#[test]
+fn a_server_that_cannot_serve_sends_a_read_or_ping_away_at_once() {
+    let mut m = with_session();
+    let fx = on(&mut m, 10, |m, ctx| {
+        m.route(ctx, 4, req(4, 0, 0, Call::Ping), false);
+    });
+    assert_eq!(fx, vec![answer(4, 0, z(2), ZkOutcome::NotServing { leader: None })]);
+}
+
+fn coordination(seed: u64, faults: Vec<algorithms::faults::FaultSpec>, session_ms: u64) -> SimConfig {
+    let cfg = service("coordination", 3, seed, 3.0, json!({}), faults);
+    let workload =
+        algorithms::service::client::Workload { session_timeout: Some(Duration::from_millis(session_ms)), ..clients() };
+    SimConfig { workload: Some(workload), ..cfg }
+}
+
+#[test]
+fn every_property_holds_over_12_seeds_with_crashes_restarts_and_partitions() {
+    for seed in 0..12 {
+        let (_, report) = run(&coordination(seed, crashes_restarts_partitions(), 600));
+        for p in &report.properties {
+            assert_eq!(p.verdict, Verdict::Held, "seed {seed}: {p:#?}");
+        }
+    }
+}
+
+/// Client 4 dies at 1 s: its session expires about its timeout later, through ZAB, on every
+/// server, and no other session does.
+#[test]
+fn a_dead_clients_session_expires_after_its_timeout_and_only_its() {
+    for seed in 0..3 {
+        let (out, report) = run(&coordination(seed, vec![fault(1.0, Action::Kill { node: Target::Id(4) })], 400));
+        // No leader change: primary_integrity has nothing to judge.
+        assert!(report.properties.iter().all(|p| p.verdict != Verdict::Violated), "seed {seed}: {report:#?}");
+        let expiries: Vec<(u64, u64)> = out
+            .run
+            .records
+            .iter()
+            .filter_map(|r| match &r.what {
+                algorithms::trace::What::Event { name, data } if name == "session_expired" => {
+                    Some((r.t, data["session"].as_u64().unwrap()))
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(expiries.len(), 3, "seed {seed}: applied by each of the 3 servers: {expiries:?}");
+        for (t, session) in expiries {
+            assert_eq!(session >> 32, 4, "seed {seed}: client 4's session");
+            let after = (t - 1_000 * MS) / MS;
+            // The timeout runs from its last ping (up to a third of it before the kill); the leader
+            // notices within a tick and commits within a round trip.
+            assert!((400 - 134..=400 + 200).contains(&after), "seed {seed}: expired {after} ms after the kill");
+        }
+    }
+}
