@@ -201,9 +201,15 @@ impl StateFiles {
     }
 }
 
-/// The records after the magic, and where the last whole one ends; `Err((byte, record number))`
-/// for a bad checksum with more bytes after it.
-fn parse(bytes: &[u8]) -> Result<(Vec<&[u8]>, usize), (usize, usize)> {
+/// The records after the magic, and the byte where the last whole one ends.
+type Parsed<'a> = (Vec<&'a [u8]>, usize);
+
+/// Where a record fails its checksum with more bytes after it: its byte, its number.
+type Corrupt = (usize, usize);
+
+/// The records after the magic, and where the last whole one ends; the place of a record that
+/// fails its checksum with more bytes after it.
+fn parse(bytes: &[u8]) -> Result<Parsed<'_>, Corrupt> {
     let mut records = Vec::new();
     let mut at = MAGIC.len();
     while at < bytes.len() {
