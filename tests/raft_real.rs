@@ -208,3 +208,58 @@ fn figure_8_with_the_unsafe_rule_fails_in_the_simulator_naming_the_overwritten_e
     assert!(stdout.contains("the committed entry at index 9 (term 4"), "{stdout}");
     assert!(stdout.contains("overwrote it on node"), "{stdout}");
 }
+
+/// Three servers and one idle client, up for live commands.
+const RAFT_BY_HAND: &str = r#"
+algorithm = "raft"
+nodes = 3
+duration = "30s"
+[workload]
+clients = 1
+ops = 0
+"#;
+
+/// Thesis §3.10 by hand: `orchestrator cmd LEADER raft transfer-leadership M` on a cluster that is
+/// up moves the leadership to M (the status names M as leader of a later term); a command at a
+/// follower is refused naming the leader, a `--run` after NODE is refused saying where it goes.
+#[test]
+fn leadership_is_transferred_by_hand_on_a_cluster_that_is_up() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let scratch = Scratch::new("raft-transfer-by-hand");
+    let exp = scratch.write("exp.toml", RAFT_BY_HAND);
+    let out = scratch.path().join("runs");
+    let up = orchestrator(&["up", exp.to_str().unwrap(), "--out", out.to_str().unwrap(), "--detach"]);
+    assert_eq!(up.status.code(), Some(0), "{}{}", text(&up.stdout), text(&up.stderr));
+    let run = latest_run(&out);
+    let run_arg = run.to_str().unwrap();
+    let leader = |agreed: &dyn Fn(u32) -> bool| -> u32 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let s = orchestrator(&["status", "--leader", "--run", run_arg]);
+            if let Ok(id) = text(&s.stdout).trim().parse::<u32>() {
+                if agreed(id) {
+                    return id;
+                }
+            }
+            assert!(std::time::Instant::now() < deadline, "no leader agreed: {}", text(&s.stdout));
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    let old = leader(&|_| true);
+    let to = old % 3 + 1;
+    let follower = to % 3 + 1;
+    let (to_s, follower_s, old_s) = (to.to_string(), follower.to_string(), old.to_string());
+    let refused = orchestrator(&["cmd", "--run", run_arg, &follower_s, "raft", "transfer-leadership", &to_s]);
+    assert_eq!(refused.status.code(), Some(3), "{}{}", text(&refused.stdout), text(&refused.stderr));
+    let misplaced = orchestrator(&["cmd", &old_s, "raft", "transfer-leadership", &to_s, "--run", run_arg]);
+    assert_eq!(misplaced.status.code(), Some(2), "{}", text(&misplaced.stderr));
+    assert!(text(&misplaced.stderr).contains("goes before NODE"), "{}", text(&misplaced.stderr));
+    let moved = orchestrator(&["cmd", "--run", run_arg, &old_s, "raft", "transfer-leadership", &to_s]);
+    assert_eq!(moved.status.code(), Some(0), "{}{}", text(&moved.stdout), text(&moved.stderr));
+    assert!(text(&moved.stdout).contains(&format!("to node {to}")), "{}", text(&moved.stdout));
+    assert_eq!(leader(&|id| id == to), to);
+    let down = orchestrator(&["down", "--run", run_arg]);
+    assert!(processes_mentioning(run_arg).is_empty(), "nodes left behind");
+    let transfers = events(&run, old, "transfer");
+    assert_eq!(transfers.first().map(|t| t["outcome"].clone()), Some("started".into()), "{}", text(&down.stdout));
+}

@@ -7,7 +7,10 @@
 //! - `SetTimer`: `run_later` with a fresh generation number; a fire whose generation is no longer
 //!   the timer's (cancelled, replaced, or set before a restart) is ignored and not traced;
 //! - `CancelTimer`: forget the generation;
-//! - `Persist`: write the state durably *before* the next effect (temp file, fsync, rename);
+//! - `Persist`: write the state durably, whole, *before* the next effect (temp file, fsync,
+//!   rename), dropping the records appended before it;
+//! - `PersistAppend`: append the record to the instance's append log and fsync it *before* the
+//!   next effect (see [`crate::durable`]);
 //! - `Event`: an `event` record.
 //!
 //! Handlers see the node's drifting clock ([`crate::clock`]): `ctx.now()` and timer delays follow
@@ -21,11 +24,11 @@ use algorithms::process::{node_rng, World};
 use algorithms::trace::What;
 use algorithms::{DynProcess, Effect, NodeId, Status};
 use bytes::Bytes;
+use node::durable::StateFiles;
 use node::wire::{self, Envelope};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashMap;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -40,8 +43,9 @@ pub struct Instance {
     process: Box<dyn DynProcess>,
     rng: ChaCha8Rng,
     incarnation: u64,
-    /// Where `Persist` writes the process's state; read back (and decoded) when the node starts.
-    state_path: PathBuf,
+    /// Where `Persist` and `PersistAppend` write the process's state; read back (and decoded)
+    /// when the node starts.
+    files: StateFiles,
     /// Live timers: name → generation.
     timers: HashMap<String, u64>,
     generation: u64,
@@ -70,15 +74,25 @@ impl Instance {
     /// starting from default state would break what the algorithm promised, e.g. forget a vote).
     pub fn new(cfg: &node::config::InstanceConfig, setup: Setup) -> Result<Instance, String> {
         let mut process = cfg.build(setup.me, setup.peers).map_err(|e| format!("instance {:?}: {e}", cfg.name))?;
-        let state_path = setup.data_dir.join(format!("{}.state", cfg.name));
-        match std::fs::read(&state_path) {
-            Ok(bytes) => process.recover(&bytes).map_err(|e| {
-                format!("cannot recover the state of instance {:?} from {}: {e}", cfg.name, state_path.display())
-            })?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(format!("cannot read the state of instance {:?} ({}): {e}", cfg.name, state_path.display()))
-            }
+        let mut files = StateFiles::new(setup.data_dir, &cfg.name);
+        let loaded = files.load().map_err(|e| format!("cannot recover the state of instance {:?}: {e}", cfg.name))?;
+        for note in &loaded.notes {
+            tracing::warn!("instance {:?}: {note}", cfg.name);
+        }
+        if let Some(whole) = &loaded.whole {
+            process.recover(whole).map_err(|e| {
+                format!(
+                    "cannot recover the state of instance {:?} from {}: {e}",
+                    cfg.name,
+                    files.state_path().display()
+                )
+            })?;
+        }
+        for (n, record) in loaded.records.iter().enumerate() {
+            process.replay(record).map_err(|e| {
+                let wal = files.wal_path().display();
+                format!("cannot recover the state of instance {:?}: record {} of {wal}: {e}", cfg.name, n + 1)
+            })?;
         }
         Ok(Instance {
             name: cfg.name.clone(),
@@ -87,7 +101,7 @@ impl Instance {
             process,
             rng: node_rng(setup.seed, setup.me, setup.incarnation),
             incarnation: setup.incarnation,
-            state_path,
+            files,
             timers: HashMap::new(),
             generation: 0,
             started: false,
@@ -127,14 +141,13 @@ impl Instance {
                     self.timers.remove(&name);
                 }
                 Effect::Persist(bytes) => {
-                    if let Err(e) = persist(&self.state_path, &bytes) {
-                        // Going on would break the promise that state is durable before the
-                        // next effect: the node stops instead (exit 3, a runtime failure).
-                        let reason =
-                            format!("cannot persist instance {:?} ({}): {e}", self.name, self.state_path.display());
-                        tracing::error!("{reason}");
-                        self.life.stop(&reason, 3);
-                        return;
+                    if let Err(e) = self.files.rewrite(&bytes) {
+                        return self.cannot_persist(self.files.state_path(), e);
+                    }
+                }
+                Effect::PersistAppend(record) => {
+                    if let Err(e) = self.files.append(&record) {
+                        return self.cannot_persist(self.files.wal_path(), e);
                     }
                 }
                 Effect::Event { name, data } => {
@@ -142,6 +155,14 @@ impl Instance {
                 }
             }
         }
+    }
+
+    /// Going on would break the promise that state is durable before the next effect: the node
+    /// stops instead (exit 3, a runtime failure).
+    fn cannot_persist(&self, path: &Path, e: std::io::Error) {
+        let reason = format!("cannot persist instance {:?} ({}): {e}", self.name, path.display());
+        tracing::error!("{reason}");
+        self.life.stop(&reason, 3);
     }
 
     fn start(&mut self, ctx: &mut Context<Self>) {
@@ -183,20 +204,6 @@ impl Instance {
         let ((), effects) = self.run(|p, w| ((), p.on_timer(w, &name)));
         self.carry_out(ctx, effects);
     }
-}
-
-/// Writes `bytes` so that after a crash the file holds either the old or the new state, whole.
-fn persist(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = path.with_extension("state.tmp");
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::File::open(dir)?.sync_all()?; // the rename itself must survive a crash
-    }
-    Ok(())
 }
 
 impl Actor for Instance {
@@ -298,24 +305,5 @@ impl Handler<GetStatus> for Instance {
         } else {
             MessageResult(Status { role: "held".into(), leader: None, term: None })
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn persist_replaces_the_state_whole_and_leaves_no_temp_file() {
-        let dir = std::env::temp_dir().join(format!("clusterlab-persist-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("bully.state");
-        persist(&path, b"first").unwrap();
-        persist(&path, b"second, longer").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"second, longer");
-        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("bully.state")]);
-        assert!(persist(&dir.join("missing/x.state"), b"x").is_err(), "errors are reported, not ignored");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

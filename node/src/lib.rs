@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod control;
+pub mod durable;
 pub mod trace_file;
 pub mod tracer;
 pub mod wire;

@@ -265,7 +265,7 @@ pub enum Cmd {
         #[command(subcommand)]
         what: history::HistoryCmd,
     },
-    /// Benchmarks that print their figures (not tests): `bench proxy`, `bench history`
+    /// Benchmarks that print their figures (not tests): `bench proxy`, `bench history`, `bench persist`
     Bench {
         #[command(subcommand)]
         what: BenchWhat,
@@ -326,6 +326,19 @@ pub enum BenchWhat {
     },
     /// The linearizability checker: ops checked per second on generated histories
     History(history::BenchArgs),
+    /// Persisting one appended Raft entry at several log lengths: the whole state rewritten
+    /// against one record appended, fsync'd, in the same run
+    Persist {
+        /// Log lengths, comma-separated
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000")]
+        entries: Vec<usize>,
+        /// Entries appended (and persisted) at each length; the figures are means
+        #[arg(long, default_value_t = 50)]
+        appends: usize,
+        /// Where the files go (a scratch directory inside it, removed at the end)
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 /// `orchestrator maelstrom ...`

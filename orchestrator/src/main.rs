@@ -5,6 +5,7 @@
 //! subcommand to the module that does it, [`failure`] says what exit codes mean.
 
 mod bench;
+mod bench_persist;
 mod bench_scale;
 mod child;
 mod cli;
@@ -274,6 +275,11 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
         Cmd::Cmd { node, args, target: t } if args.len() > 2 && args[0] == "client" => {
             live_cmd::client_operation(&t.run, node, args)
         }
+        Cmd::Cmd { node, args, .. } if args.iter().any(|a| a == "--run") => Err(Failure::BadInput(format!(
+            "`--run` goes before NODE (after it, it is taken as part of the command): \
+             `orchestrator cmd --run DIR {node} {}`",
+            args.iter().take_while(|a| *a != "--run").cloned().collect::<Vec<_>>().join(" ")
+        ))),
         Cmd::Cmd { node, args, target: t } => {
             live_call(&t.run, LiveRequest::Cmd { node, instance: None, args }, Duration::from_secs(15))
         }
@@ -290,6 +296,13 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Bench { what: BenchWhat::History(args) } => history::bench(&args),
+        Cmd::Bench { what: BenchWhat::Persist { entries, appends, dir } } => {
+            if appends == 0 || entries.is_empty() {
+                return Err(Failure::BadInput("--appends must be above 0 and --entries name a length".into()));
+            }
+            bench_persist::persist(&entries, appends, &dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Bench { what: BenchWhat::Scale { nodes, algorithms, duration, node_bin: bin } } => {
             bench_scale::scale(&nodes, &algorithms, duration, node_bin(bin.as_ref())?)?;
             Ok(ExitCode::SUCCESS)

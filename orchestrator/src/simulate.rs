@@ -66,7 +66,7 @@ fn judge_seed(algorithm: &dyn Algorithm, exp: &Experiment, seed: u64) -> Result<
 }
 
 /// CPU time this process has used so far, user and system, every thread's.
-fn cpu_time() -> Duration {
+pub(crate) fn cpu_time() -> Duration {
     // SAFETY: getrusage only writes the struct it is handed.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {

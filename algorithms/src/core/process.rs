@@ -94,6 +94,16 @@ pub trait Process: 'static {
     /// persisted.
     fn on_start(&mut self, ctx: &mut Ctx<Self::Timer>, recovered: Option<Self::Durable>);
 
+    /// Rebuilds the durable state at restart from the last whole state persisted (`None`: none
+    /// was) and one record appended after it with [`Ctx::persist_append`]; the host calls it for
+    /// each record in the order they were appended, then hands the result to `on_start`. An
+    /// error stops the host, as state that does not decode does. The default: the process
+    /// appends no records, so one is an error.
+    fn replay(state: Option<Self::Durable>, record: &[u8]) -> Result<Self::Durable, String> {
+        let _ = (state, record);
+        Err(format!("{} appends no records", std::any::type_name::<Self>()))
+    }
+
     /// A message from a peer arrived.
     fn on_message(&mut self, ctx: &mut Ctx<Self::Timer>, from: NodeId, msg: Self::Msg);
 
@@ -137,8 +147,15 @@ pub enum Effect {
     SetTimer { name: String, after: Nanos },
     /// Forget the timer of this name; a fire already on its way is ignored by the host.
     CancelTimer { name: String },
-    /// Store this state durably before any later effect is carried out; handed back on restart.
+    /// Store this state durably, whole, before any later effect is carried out: it replaces what
+    /// was persisted before (the last whole state and every record appended after it), and is
+    /// handed back on restart.
     Persist(Vec<u8>),
+    /// Append one record to the durable state, after the last whole state and the records
+    /// appended since, before any later effect is carried out. On restart the host hands the
+    /// whole state and then each record, in order, to [`Process::replay`]. What a write costs
+    /// grows with the record, not with the state (a log appended to, not rewritten).
+    PersistAppend(Vec<u8>),
     /// An algorithm event for the trace (`elected`, `leader`, `enter_cs`, ...).
     Event { name: String, data: Value },
 }
@@ -240,6 +257,13 @@ impl<'a, T: Timer> Ctx<'a, T> {
         self.effects.push(Effect::Persist(bytes));
     }
 
+    /// Appends `record` to the durable state ([`Effect::PersistAppend`]) before any later effect
+    /// is carried out; the next incarnation gets it through [`Process::replay`].
+    pub fn persist_append<R: Serialize>(&mut self, record: &R) {
+        let bytes = rmp_serde::to_vec_named(record).expect("persisted records always encode");
+        self.effects.push(Effect::PersistAppend(bytes));
+    }
+
     /// [`Ctx::persist`] for state the process encoded itself (as MessagePack with named fields,
     /// what `persist` writes), e.g. to encode a large log without copying it first.
     pub fn push_persisted(&mut self, bytes: Vec<u8>) {
@@ -272,7 +296,8 @@ impl<'a, T: Timer> Ctx<'a, T> {
     /// - a timer is set or cancelled as `timer(nested key)` (e.g. a variant `Election(String)`,
     ///   whose key is `election:<nested key>`);
     /// - a persist is handed to `persist`, which returns the bytes of this process's whole state
-    ///   to persist in its place (the nested state lives inside it);
+    ///   to persist in its place (the nested state lives inside it); a nested process persists
+    ///   whole states only (its records would be replayed as the outer process's);
     /// - an event passes unchanged (an embedded election's `leader` is an election's `leader`).
     pub fn adopt<M: Message>(
         &mut self,
@@ -290,6 +315,7 @@ impl<'a, T: Timer> Ctx<'a, T> {
                 Effect::SetTimer { name, after } => Effect::SetTimer { name: timer(name).key(), after },
                 Effect::CancelTimer { name } => Effect::CancelTimer { name: timer(name).key() },
                 Effect::Persist(bytes) => Effect::Persist(persist(bytes)),
+                Effect::PersistAppend(_) => panic!("a nested process persists whole states only, never records"),
                 event @ Effect::Event { .. } => event,
             };
             self.effects.push(adopted);
@@ -320,6 +346,9 @@ pub trait DynProcess {
     /// before `on_start`, and stops with the error (naming where the state came from) when the
     /// state does not decode.
     fn recover(&mut self, state: &[u8]) -> Result<(), RecoverError>;
+    /// After [`DynProcess::recover`] (or without it, when no whole state was persisted): one
+    /// record appended after that state, in the order appended ([`Process::replay`]).
+    fn replay(&mut self, record: &[u8]) -> Result<(), RecoverError>;
     fn on_start(&mut self, world: World) -> Vec<Effect>;
     /// Decodes `body` and hands it to `on_message`; a body that does not decode changes nothing.
     fn on_body(&mut self, world: World, from: NodeId, body: &[u8]) -> Result<Vec<Effect>, BadBody>;
@@ -356,6 +385,13 @@ impl<P: Process> DynProcess for Hosted<P> {
     fn recover(&mut self, state: &[u8]) -> Result<(), RecoverError> {
         let state = rmp_serde::from_slice(state)
             .map_err(|e| RecoverError { type_name: std::any::type_name::<P::Durable>(), reason: e.to_string() })?;
+        self.recovered = Some(state);
+        Ok(())
+    }
+
+    fn replay(&mut self, record: &[u8]) -> Result<(), RecoverError> {
+        let state = P::replay(self.recovered.take(), record)
+            .map_err(|reason| RecoverError { type_name: std::any::type_name::<P::Durable>(), reason })?;
         self.recovered = Some(state);
         Ok(())
     }
@@ -398,6 +434,43 @@ impl<P: Process> DynProcess for Hosted<P> {
 
     fn status(&self) -> Status {
         self.process.status()
+    }
+}
+
+/// What a host holds durably for one process, as the simulator and the rule tests hold it in
+/// memory: the last whole state and the records appended after it. The real node keeps the same
+/// thing in files (`node/src/durable.rs`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Stored {
+    pub whole: Option<Vec<u8>>,
+    pub appended: Vec<Vec<u8>>,
+}
+
+impl Stored {
+    /// Carries out a persist effect (`Persist` replaces everything, `PersistAppend` adds a
+    /// record); any other effect is handed back.
+    pub fn store(&mut self, effect: Effect) -> Option<Effect> {
+        match effect {
+            Effect::Persist(bytes) => {
+                self.whole = Some(bytes);
+                self.appended.clear();
+            }
+            Effect::PersistAppend(record) => self.appended.push(record),
+            other => return Some(other),
+        }
+        None
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.whole.is_none() && self.appended.is_empty()
+    }
+
+    /// Hands what is stored to a process about to restart: the whole state, then each record.
+    pub fn recover_into(&self, process: &mut dyn DynProcess) -> Result<(), RecoverError> {
+        if let Some(whole) = &self.whole {
+            process.recover(whole)?;
+        }
+        self.appended.iter().try_for_each(|record| process.replay(record))
     }
 }
 

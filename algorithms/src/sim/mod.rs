@@ -6,7 +6,7 @@
 
 use crate::algorithm::Algorithm;
 use crate::check::Execution;
-use crate::core::process::{node_rng, DynProcess, Effect, Nanos, NodeId, Status, World, MS};
+use crate::core::process::{node_rng, DynProcess, Effect, Nanos, NodeId, Status, Stored, World, MS};
 use crate::core::trace::{Clocks, TraceRecord, VectorClock, What};
 use crate::faults::{self, Action, Applied, ClusterOps, Cut, CutMode, Delay, FaultSpec, LinkSpec};
 use crate::faults::{unsupported_corrupt, AppliedFault, FaultRecord, FaultState, NetworkFaults};
@@ -155,7 +155,8 @@ struct SimNode {
     incarnation: u64,
     /// Live timers: name → generation; a fire with another generation is stale.
     timers: BTreeMap<String, u64>,
-    persisted: Option<Vec<u8>>,
+    /// What the process persisted: its last whole state and the records appended after it.
+    persisted: Stored,
     clocks: Clocks,
     rng: ChaCha8Rng,
     /// Events held while the process is paused (SIGSTOP), replayed in order on resume.
@@ -230,7 +231,7 @@ pub fn simulate(algorithm: &dyn Algorithm, cfg: &SimConfig) -> Result<SimOutcome
                 peers: cfg.peers(id),
                 incarnation: 0,
                 timers: BTreeMap::new(),
-                persisted: None,
+                persisted: Stored::default(),
                 clocks: Clocks::new(id),
                 rng: node_rng(cfg.seed, id, 0),
                 // Like a real node held until `start`, a node not started yet keeps what arrives.
@@ -358,7 +359,7 @@ impl Simulation<'_> {
         let mut process = self.cfg.build(self.algorithm, id).expect("parameters were checked");
         let seed = self.cfg.seed;
         let n = self.nodes.get_mut(&id).expect("known node");
-        if let Some(Err(e)) = n.persisted.as_deref().map(|state| process.recover(state)) {
+        if let Err(e) = n.persisted.recover_into(process.as_mut()) {
             // A real node stops here too (exit 3): going on would start from default state.
             self.error = Some(format!("node {id} cannot restart at {} ms: {e}", self.now / MS));
             return;
@@ -451,7 +452,9 @@ impl Simulation<'_> {
             Effect::CancelTimer { name } => {
                 self.nodes.get_mut(&id).unwrap().timers.remove(&name);
             }
-            Effect::Persist(bytes) => self.nodes.get_mut(&id).unwrap().persisted = Some(bytes),
+            persist @ (Effect::Persist(_) | Effect::PersistAppend(_)) => {
+                self.nodes.get_mut(&id).unwrap().persisted.store(persist);
+            }
             Effect::Event { name, data } => {
                 self.record(id, What::Event { name, data });
             }

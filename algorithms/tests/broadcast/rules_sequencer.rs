@@ -42,7 +42,7 @@ impl Member {
             Effect::Send(out) => !matches!(rmp_serde::from_slice(&out.body), Ok(SeqMsg::Election(_))),
             Effect::SetTimer { name, .. } | Effect::CancelTimer { name } => !name.starts_with("election:"),
             Effect::Event { name, .. } => !ELECTION_EVENTS.contains(&name.as_str()),
-            Effect::Persist(_) => true,
+            Effect::Persist(_) | Effect::PersistAppend(_) => true,
         });
         decode(own.collect())
     }

@@ -24,6 +24,8 @@ pub enum Fx<M> {
     CancelTimer(String),
     /// The persisted state, as the JSON its MessagePack decodes to.
     Persist(Value),
+    /// A record appended to the durable state, as the JSON its MessagePack decodes to.
+    Append(Value),
     Event(String, Value),
 }
 
@@ -48,6 +50,10 @@ pub fn persist<M>(state: Value) -> Fx<M> {
     Fx::Persist(state)
 }
 
+pub fn append<M>(record: Value) -> Fx<M> {
+    Fx::Append(record)
+}
+
 pub fn event<M>(name: &str, data: Value) -> Fx<M> {
     Fx::Event(name.into(), data)
 }
@@ -66,6 +72,9 @@ pub fn decode<M: Message>(effects: Vec<Effect>) -> Vec<Fx<M>> {
             Effect::SetTimer { name, after } => Fx::SetTimer(name, after),
             Effect::CancelTimer { name } => Fx::CancelTimer(name),
             Effect::Persist(bytes) => Fx::Persist(rmp_serde::from_slice(&bytes).expect("persisted state decodes")),
+            Effect::PersistAppend(bytes) => {
+                Fx::Append(rmp_serde::from_slice(&bytes).expect("persisted records decode"))
+            }
             Effect::Event { name, data } => Fx::Event(name, data),
         })
         .collect()
@@ -79,13 +88,15 @@ pub struct Node<P: Process> {
     /// The time handlers see; tests move it with [`Node::at`].
     pub now: Nanos,
     rng: ChaCha8Rng,
-    /// What the process last persisted, handed back to it on every call (as the hosts do).
+    /// The last whole state the process persisted, and the records it appended after it:
+    /// handed back to it on a start (as the hosts do).
     pub stored: Option<Vec<u8>>,
+    pub appended: Vec<Vec<u8>>,
 }
 
 impl<P: Process> Node<P> {
     pub fn new(me: NodeId, peers: &[NodeId], process: P) -> Self {
-        Node { process, me, peers: peers.to_vec(), now: 0, rng: node_rng(1, me, 1), stored: None }
+        Node { process, me, peers: peers.to_vec(), now: 0, rng: node_rng(1, me, 1), stored: None, appended: Vec::new() }
     }
 
     /// Moves the clock to `ms` milliseconds.
@@ -99,16 +110,27 @@ impl<P: Process> Node<P> {
         let mut ctx = Ctx::new(self.me, &self.peers, self.now, &mut self.rng);
         f(&mut self.process, &mut ctx);
         let effects = ctx.into_effects();
-        if let Some(Effect::Persist(bytes)) = effects.iter().rfind(|e| matches!(e, Effect::Persist(_))) {
-            self.stored = Some(bytes.clone());
+        for effect in &effects {
+            match effect {
+                Effect::Persist(bytes) => {
+                    self.stored = Some(bytes.clone());
+                    self.appended.clear();
+                }
+                Effect::PersistAppend(record) => self.appended.push(record.clone()),
+                _ => {}
+            }
         }
         decode(effects)
     }
 
-    /// Starts the process with what it last persisted, decoded as the hosts decode it.
+    /// Starts the process with what it last persisted, decoded as the hosts decode it: the whole
+    /// state, then each record appended after it.
     pub fn start(&mut self) -> Vec<Fx<P::Msg>> {
-        let recovered: Option<P::Durable> =
+        let mut recovered: Option<P::Durable> =
             self.stored.as_deref().map(|bytes| rmp_serde::from_slice(bytes).expect("persisted state decodes"));
+        for record in &self.appended {
+            recovered = Some(P::replay(recovered, record).expect("persisted records replay"));
+        }
         self.handle(|p, ctx| p.on_start(ctx, recovered))
     }
 

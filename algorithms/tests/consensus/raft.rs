@@ -244,11 +244,11 @@ fn snapshot_schedule(seed: u64, threshold: u64) -> SimConfig {
 
 /// §7 end to end: the follower that returns behind the leader's snapshot is brought up by
 /// InstallSnapshot (the leader sends it, the follower traces `snapshot_installed`), and every
-/// property holds across the snapshots (liveness included), over 10 seeds (the config's sweep
-/// is 200).
+/// property holds across the snapshots (liveness included), over 4 seeds (the config's sweep
+/// is 200: `orchestrator sim configs/raft-snapshot.toml --seeds 200`).
 #[test]
-fn a_follower_behind_the_leaders_snapshot_is_brought_up_by_install_snapshot_over_10_seeds() {
-    for seed in 0..10 {
+fn a_follower_behind_the_leaders_snapshot_is_brought_up_by_install_snapshot_over_4_seeds() {
+    for seed in 0..4 {
         let (outcome, report) = run(&snapshot_schedule(seed, 20));
         assert_eq!(report.verdict(), Verdict::Held, "seed {seed}: {:#?}", report.properties);
         let installs = report.metrics["snapshots"]["installed"].as_array().unwrap();
@@ -267,11 +267,12 @@ fn a_follower_behind_the_leaders_snapshot_is_brought_up_by_install_snapshot_over
 }
 
 /// Crashes, restarts and partitions with a small threshold: servers restart from snapshot and
-/// log, followers are brought up by snapshots, and every safety property holds, over 100 seeds.
+/// log, followers are brought up by snapshots, and every safety property holds, over 20 seeds
+/// (the wider sweep: `orchestrator sim configs/raft-snapshot.toml --seeds 200`).
 #[test]
-fn snapshots_keep_every_safety_property_over_100_seeds_with_crashes_restarts_and_partitions() {
+fn snapshots_keep_every_safety_property_over_20_seeds_with_crashes_restarts_and_partitions() {
     let (mut installs, mut restores) = (0, 0);
-    for seed in 0..100 {
+    for seed in 0..20 {
         let servers = if seed % 2 == 0 { 3 } else { 5 };
         let params = json!({ "snapshot_threshold": 5 + seed % 10, "fast_backup": seed % 3 == 0 });
         let (outcome, report) = run(&raft(servers, seed, 3.0, params, crashes_restarts_partitions()));
@@ -279,7 +280,7 @@ fn snapshots_keep_every_safety_property_over_100_seeds_with_crashes_restarts_and
         installs += outcome.run.records.iter().filter(|r| r.event_name() == Some("snapshot_installed")).count();
         restores += outcome.run.records.iter().filter(|r| r.event_name() == Some("snapshot_restored")).count();
     }
-    assert!(installs > 30 && restores > 30, "{installs} installs, {restores} restores from snapshots");
+    assert!(installs > 10 && restores > 10, "{installs} installs, {restores} restores from snapshots (33 and 33)");
 }
 
 /// The schedule of `configs/raft-snapshot-unsafe.toml`: the leader and client 6 cut off for 2 s

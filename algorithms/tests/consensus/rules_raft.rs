@@ -3,7 +3,7 @@
 //! compared. The election rules it shares with `raft-election` are tested there
 //! (`tests/election/rules_raft.rs`); here are those that the log changes.
 
-use crate::common::rules::*;
+use crate::common::rules::{append as append_record, *};
 use algorithms::consensus::raft::{Durable, Entry, Log, Op, RaftMsg, RaftParams, RaftServer, ReadMode, Snapshot};
 use algorithms::service::kv::KvStore;
 use algorithms::service::{Command, Outcome, Reply, Request};
@@ -38,9 +38,15 @@ fn shown(e: &Entry) -> Value {
     serde_json::to_value(e).unwrap()
 }
 
-fn durable(term: u64, voted_for: Option<NodeId>, log: &[Entry]) -> Value {
-    let log: Vec<Value> = log.iter().map(shown).collect();
-    json!({ "current_term": term, "voted_for": voted_for, "log": log })
+/// The record a changed term or vote appends to stable storage.
+pub(crate) fn hard_state(term: u64, voted_for: Option<NodeId>) -> Fx<RaftMsg> {
+    append_record(json!({ "hard_state": { "term": term, "voted_for": voted_for } }))
+}
+
+/// The record that writes the log past index `after`: `entries` from `after + 1` on.
+pub(crate) fn entries_after(after: u64, entries: &[Entry]) -> Fx<RaftMsg> {
+    let entries: Vec<Value> = entries.iter().map(shown).collect();
+    append_record(json!({ "entries": { "after": after, "entries": entries } }))
 }
 
 fn id(index: u64, e: &Entry) -> Value {
@@ -138,6 +144,40 @@ fn a_restarted_server_resumes_term_vote_and_log_from_stable_storage() {
     assert_eq!(messages(&fx), vec![(4, Vote { term: 3, granted: false })]);
 }
 
+/// Persistence in records: a term, a vote and the entries are appended as records (not the whole
+/// log rewritten), and a restart replays them, in order, over the last whole state: a conflicting
+/// suffix replaced by a later record is gone, the vote of the latest term stands.
+#[test]
+fn a_restart_replays_the_appended_records_over_the_last_whole_state() {
+    let mut n = server(1, &[noop(1), put(1, 6, 1, "a")]);
+    n.deliver(2, append(2, (2, 1), vec![noop(2)], 0));
+    n.deliver(3, append(3, (1, 1), vec![noop(3)], 0)); // index 2 and 3 replaced
+    n.deliver(4, RequestVote { term: 4, last_log_index: 2, last_log_term: 3, transfer: false });
+    assert_eq!(n.appended.len(), 6, "per term: its hard state, then the entries or the vote");
+    let mut replayed: Durable = rmp_serde::from_slice(n.stored.as_ref().unwrap()).unwrap();
+    for record in &n.appended {
+        replayed = <RaftServer as algorithms::Process>::replay(Some(replayed), record).unwrap();
+    }
+    assert_eq!((replayed.current_term, replayed.voted_for), (4, Some(4)));
+    assert_eq!(replayed.log, Log::from_entries(vec![noop(1), noop(3)]));
+    let fx = n.restart(RaftServer::new(1, params()));
+    assert_eq!(fx[0], event("term", json!({ "term": 4, "reason": "start", "voted_for": 4 })));
+    assert_eq!(fx[1], event("log_restored", json!({ "last_index": 2, "last_term": 3 })));
+}
+
+/// A record that writes past the end of the log it follows (a record lost in between) is no
+/// state: the replay fails, naming the indexes, and the host stops.
+#[test]
+fn a_record_past_the_end_of_the_log_does_not_replay() {
+    let gap =
+        rmp_serde::to_vec_named(&algorithms::consensus::raft::Record::Entries { after: 3, entries: vec![noop(1)] })
+            .unwrap();
+    let err = <RaftServer as algorithms::Process>::replay(None, &gap).unwrap_err();
+    assert!(err.contains("after index 3") && err.contains("indexes 0 to 0"), "{err}");
+    let err = <RaftServer as algorithms::Process>::replay(None, b"\x92\xa3not a record").unwrap_err();
+    assert!(err.contains("does not decode"), "{err}");
+}
+
 /// §5.2 with §5.4.1: a candidate's RequestVote carries the index and term of its last entry;
 /// term, vote and log go to stable storage first.
 #[test]
@@ -145,7 +185,7 @@ fn a_candidate_asks_for_votes_with_its_last_log_index_and_term() {
     let log = [noop(1), noop(2)];
     let mut n = server(2, &log);
     let mut want = vec![
-        persist(durable(3, Some(1), &log)),
+        hard_state(3, Some(1)),
         event("term", json!({ "term": 3, "reason": "candidate" })),
         event("voted", json!({ "term": 3, "for": 1 })),
         event("election_started", json!({ "term": 3, "pre_vote": false })),
@@ -167,12 +207,10 @@ fn a_voter_refuses_a_candidate_whose_log_is_less_up_to_date() {
         let mut n = server(2, &log);
         let fx = n
             .deliver(3, RequestVote { term: 3, last_log_index: last_index, last_log_term: last_term, transfer: false });
-        let mut want = vec![
-            persist(durable(3, None, &log)),
-            event("term", json!({ "term": 3, "reason": "higher term from node 3" })),
-        ];
+        let mut want =
+            vec![hard_state(3, None), event("term", json!({ "term": 3, "reason": "higher term from node 3" }))];
         if granted {
-            want.push(persist(durable(3, Some(3), &log)));
+            want.push(hard_state(3, Some(3)));
             want.push(event("voted", json!({ "term": 3, "for": 3 })));
             want.push(set_timer("election", 150));
         }
@@ -198,7 +236,7 @@ fn a_new_leader_appends_a_no_op_of_its_term_and_sends_it_to_every_follower() {
         cancel_timer("election"),
         event("elected", json!({ "leader": 1, "term": 2, "votes": [1, 2, 3] })),
         event("leader", json!({ "leader": 1, "term": 2 })),
-        persist(durable(2, Some(1), &full)),
+        entries_after(2, &full[2..]),
         appended(3, &noop(2)),
     ];
     want.extend(sends(&PEERS, append(2, (2, 1), vec![noop(2)], 0)));
@@ -320,7 +358,7 @@ fn a_conflicting_entry_is_deleted_with_all_that_follow_and_the_new_ones_appended
         fx,
         vec![
             set_timer("election", 150),
-            persist(durable(2, None, &new)),
+            entries_after(1, &new[1..]),
             event("truncated", json!({ "from": 2, "removed": removed })),
             appended(2, &noop(2)),
             send(2, ok(2, 2)),
@@ -339,7 +377,7 @@ fn a_late_append_entries_does_not_truncate_what_came_after_it() {
         fx,
         vec![event("leader", json!({ "leader": 2, "term": 2 })), set_timer("election", 150), send(2, ok(2, 1))]
     );
-    assert!(n.stored.as_deref().map(|s| rmp_serde::from_slice::<Durable>(s).unwrap().log.last_index()) == Some(3));
+    assert!(n.appended.is_empty(), "nothing written: {:?}", n.appended);
 }
 
 /// Figure 2, AppendEntries 5: "If leaderCommit > commitIndex, set commitIndex = min(leaderCommit,
@@ -355,7 +393,7 @@ fn a_follower_commits_up_to_the_leaders_commit_index_but_not_past_what_it_checke
         fx,
         vec![
             set_timer("election", 150),
-            persist(durable(2, None, &entries[..2])),
+            entries_after(0, &entries[..2]),
             appended(1, &entries[0]),
             appended(2, &entries[1]),
             event("committed", json!({ "index": 2, "term": 2 })),
@@ -413,7 +451,7 @@ fn a_leader_that_sees_a_higher_term_in_a_reply_steps_down() {
         fx,
         vec![
             event("leader_lost", json!({ "leader": 1, "reason": "higher term", "term": 2 })),
-            persist(durable(7, None, &[noop(2)])),
+            hard_state(7, None),
             event("term", json!({ "term": 7, "reason": "higher term from node 4" })),
             cancel_timer("heartbeat"),
             set_timer("election", 150),
@@ -452,7 +490,7 @@ fn the_leader_appends_a_command_replicates_it_and_answers_once_it_is_applied() {
     }
     let cmd = put(1, 6, 1, "a");
     let fx = n.deliver(6, RaftMsg::Request(request(6, 1, "x", "a")));
-    let mut want = vec![persist(durable(1, Some(1), &[noop(1), cmd.clone()])), appended(2, &cmd)];
+    let mut want = vec![entries_after(1, std::slice::from_ref(&cmd)), appended(2, &cmd)];
     want.extend(sends(&PEERS, append(1, (1, 1), vec![cmd.clone()], 1)));
     assert_eq!(fx, want);
     n.deliver(2, ok(1, 2));
@@ -810,7 +848,7 @@ fn timeout_now_starts_an_election_at_once_with_the_transfer_flag() {
     let mut n = server(2, &log);
     assert_eq!(n.deliver(2, TimeoutNow { term: 1 }), vec![], "from an older term");
     let mut want = vec![
-        persist(durable(3, Some(1), &log)),
+        hard_state(3, Some(1)),
         event("term", json!({ "term": 3, "reason": "candidate" })),
         event("voted", json!({ "term": 3, "for": 1 })),
         event("election_started", json!({ "term": 3, "pre_vote": false })),

@@ -3,6 +3,7 @@
 //! configuration is {1, 2, 3} (4 and 5 are spares), one handler called, the exact effects compared.
 
 use crate::common::rules::*;
+use crate::rules_raft::entries_after;
 use algorithms::consensus::raft::{Entry, Op, RaftMsg, RaftParams, RaftServer};
 use algorithms::{NodeId, Status};
 use serde_json::{json, Value};
@@ -22,11 +23,6 @@ fn noop(term: u64) -> Entry {
 
 fn config(term: u64, members: &[NodeId]) -> Entry {
     Entry { term, op: Op::Config { members: members.to_vec() } }
-}
-
-fn durable(term: u64, voted_for: Option<NodeId>, log: &[Entry]) -> Value {
-    let log: Vec<Value> = log.iter().map(|e| serde_json::to_value(e).unwrap()).collect();
-    json!({ "current_term": term, "voted_for": voted_for, "log": log })
 }
 
 fn id(index: u64, e: &Entry) -> Value {
@@ -136,7 +132,7 @@ fn an_added_server_counts_at_once_and_one_change_waits_for_the_last_to_commit() 
     assert_eq!(
         fx,
         vec![
-            persist(durable(1, Some(1), &[noop(1), c.clone()])),
+            entries_after(1, std::slice::from_ref(&c)),
             event("appended", id(2, &c)),
             config_event(2, &[1, 2, 3, 4]),
             send(2, append(1, (1, 1), vec![c.clone()], 1)),

@@ -33,12 +33,13 @@ pub struct NodeLine {
 }
 
 impl ClusterStatus {
-    /// The leader every running, unpaused node names (a leader names itself), if they agree.
+    /// The leader every running, unpaused node names (a leader names itself), if they agree;
+    /// client nodes of a service name none and are not asked.
     pub fn unanimous_leader(&self) -> Option<NodeId> {
         let mut named = self
             .nodes
             .iter()
-            .filter(|n| n.state == "up")
+            .filter(|n| n.state == "up" && n.view.as_ref().is_none_or(|v| v.role != "client"))
             .map(|n| n.view.as_ref().and_then(|v| if v.role == "leader" { Some(n.id) } else { v.leader }));
         let first = named.next()??;
         named.all(|l| l == Some(first)).then_some(first)

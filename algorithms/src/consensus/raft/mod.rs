@@ -7,7 +7,9 @@
 //! - **All servers.** If a request or response carries a term T > currentTerm: set currentTerm =
 //!   T, convert to follower. If commitIndex > lastApplied: apply log[lastApplied+1] and increment
 //!   lastApplied. currentTerm, votedFor and the log are persisted before any reply or request that
-//!   depends on them is sent.
+//!   depends on them is sent: appended as [`Record`]s (a changed term or vote; the entries written
+//!   past an index), so a write costs what changed, not the whole log; a snapshot rewrites the
+//!   durable state whole.
 //! - **Followers** answer RPCs; one that hears nothing from a leader for its election timeout
 //!   (random in `[T, 2T]`) becomes a candidate.
 //! - **Candidates** increment currentTerm, vote for themselves, send RequestVote carrying their
@@ -276,6 +278,48 @@ pub struct Durable {
     pub snapshot: Option<Snapshot>,
 }
 
+/// What a server appends to its durable state between two whole rewrites (a snapshot taken or
+/// installed rewrites it whole): the hosts write a record, not the log, on every change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Record {
+    /// currentTerm and votedFor, after either changed.
+    HardState { term: u64, voted_for: Option<NodeId> },
+    /// The log from index `after + 1` on: the entries past `after` are deleted (a conflicting
+    /// suffix, or none), then these appended.
+    Entries { after: u64, entries: Vec<Entry> },
+}
+
+impl Durable {
+    /// One record, replayed at restart in the order it was appended.
+    pub fn apply(&mut self, record: Record) -> Result<(), String> {
+        match record {
+            Record::HardState { term, voted_for } => {
+                self.current_term = term;
+                self.voted_for = voted_for;
+            }
+            Record::Entries { after, entries } => {
+                if let Some(s) = &self.snapshot {
+                    if self.log.offset() != s.index {
+                        self.log = std::mem::take(&mut self.log).rebase(s.index, s.term);
+                    }
+                }
+                let (offset, last) = (self.log.offset(), self.log.last_index());
+                if after < offset || after > last {
+                    return Err(format!(
+                        "a record writes the log after index {after}, but the log holds indexes {offset} to {last}"
+                    ));
+                }
+                self.log.truncate_from(after + 1);
+                for entry in entries {
+                    self.log.push(entry);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
     Follower,
@@ -389,9 +433,22 @@ impl RaftServer {
         ctx.set_timer(RaftTimer::Election, timeout);
     }
 
-    /// Term, vote and log go to stable storage before any later effect is carried out.
-    fn persist(&self, ctx: &mut Ctx<RaftTimer>) {
+    /// Term, vote, snapshot and log go to stable storage, whole, before any later effect is
+    /// carried out: after a snapshot, which replaces the log's beginning.
+    fn persist_whole(&self, ctx: &mut Ctx<RaftTimer>) {
         ctx.persist(&self.durable);
+    }
+
+    /// A changed term or vote goes to stable storage before any later effect.
+    fn persist_hard_state(&self, ctx: &mut Ctx<RaftTimer>) {
+        ctx.persist_append(&Record::HardState { term: self.term(), voted_for: self.durable.voted_for });
+    }
+
+    /// The log from `from` to its end, just written (appended, or replacing a conflicting
+    /// suffix), goes to stable storage before any later effect.
+    fn persist_entries(&self, ctx: &mut Ctx<RaftTimer>, from: u64) {
+        let entries = self.log().slice(from, usize::MAX);
+        ctx.persist_append(&Record::Entries { after: from - 1, entries });
     }
 
     fn lose_leader(&mut self, ctx: &mut Ctx<RaftTimer>, reason: &str) {
@@ -414,7 +471,7 @@ impl RaftServer {
         self.lose_leader(ctx, "higher term");
         self.durable.current_term = term;
         self.durable.voted_for = None;
-        self.persist(ctx);
+        self.persist_hard_state(ctx);
         ctx.emit(&TermEvent::Term { term, reason: format!("higher term from node {from}"), voted_for: None });
         self.role = Role::Follower;
         if was_leader {
@@ -429,7 +486,7 @@ impl RaftServer {
         self.role = Role::Candidate;
         self.durable.current_term += 1;
         self.durable.voted_for = Some(self.me);
-        self.persist(ctx);
+        self.persist_hard_state(ctx);
         let term = self.term();
         ctx.emit(&TermEvent::Term { term, reason: "candidate".into(), voted_for: None });
         ctx.emit(&TermEvent::Voted { term, candidate: self.me });
@@ -475,8 +532,8 @@ impl RaftServer {
     fn append(&mut self, ctx: &mut Ctx<RaftTimer>, op: Op) {
         let entry = Entry { term: self.term(), op };
         let id = EntryId { index: self.log().last_index() + 1, term: entry.term, digest: entry.digest() };
-        self.durable.log.push(entry);
-        self.persist(ctx);
+        let index = self.durable.log.push(entry);
+        self.persist_entries(ctx, index);
         ctx.emit(&RaftEvent::Appended(id));
         self.refresh_config(ctx);
         self.replicate(ctx);
@@ -704,7 +761,7 @@ impl RaftServer {
             && self.log().admits_candidate(last_term, last_index);
         if grant {
             self.durable.voted_for = Some(from);
-            self.persist(ctx);
+            self.persist_hard_state(ctx);
             ctx.emit(&TermEvent::Voted { term, candidate: from });
             self.reset_election_timer(ctx);
         }
@@ -754,6 +811,7 @@ impl RaftServer {
         // Delete what conflicts, append what is new; entries already there are left alone (a
         // duplicated or late AppendEntries must not cut off entries that came after it).
         let mut changes = Vec::new();
+        let mut first_written = None;
         for (k, entry) in entries.iter().enumerate() {
             let index = prev_log_index + 1 + k as u64;
             match self.log().term_at(index) {
@@ -767,10 +825,11 @@ impl RaftServer {
                 None => {}
             }
             changes.push(RaftEvent::Appended(EntryId { index, term: entry.term, digest: entry.digest() }));
+            first_written.get_or_insert(index);
             self.durable.log.push(entry.clone());
         }
-        if !changes.is_empty() {
-            self.persist(ctx);
+        if let Some(from) = first_written {
+            self.persist_entries(ctx, from); // everything past `from` is new: the log's suffix
         }
         for change in &changes {
             ctx.emit(change);
@@ -889,6 +948,13 @@ impl Process for RaftServer {
     type Msg = RaftMsg;
     type Timer = RaftTimer;
     type Durable = Durable;
+
+    fn replay(state: Option<Durable>, record: &[u8]) -> Result<Durable, String> {
+        let record: Record = rmp_serde::from_slice(record).map_err(|e| format!("a record does not decode: {e}"))?;
+        let mut durable = state.unwrap_or_default(); // records before any whole state: the first boot's
+        durable.apply(record)?;
+        Ok(durable)
+    }
 
     fn on_start(&mut self, ctx: &mut Ctx<RaftTimer>, recovered: Option<Durable>) {
         self.durable = recovered.unwrap_or_default(); // none: the first boot, term 0, no vote, no log

@@ -99,7 +99,7 @@ impl RaftServer {
         let id = snapshot.id();
         self.durable.log.compact(upto);
         self.durable.snapshot = Some(snapshot);
-        self.persist(ctx);
+        self.persist_whole(ctx);
         ctx.emit(&RaftEvent::SnapshotTaken(id));
     }
 
@@ -151,7 +151,7 @@ impl RaftServer {
         self.last_applied = index;
         let id = snapshot.id();
         self.durable.snapshot = Some(snapshot);
-        self.persist(ctx);
+        self.persist_whole(ctx);
         if !removed.is_empty() {
             let removed = (index + 1..).zip(&removed);
             let removed = removed.map(|(i, e)| EntryId { index: i, term: e.term, digest: e.digest() }).collect();
