@@ -322,12 +322,12 @@ mod tests {
     }
 
     /// Every shipped `configs/*-nemesis.toml`, read as `orchestrator sim` reads it, on its first
-    /// `CLUSTERLAB_NEMESIS_SEEDS` seeds (default 20; the README's sweeps run 200): no property
+    /// `CLUSTERLAB_NEMESIS_SEEDS` seeds (default 8; the README's sweeps run 200): no property
     /// may be violated on any seed, and each file must have had something judged (a sweep in
     /// which every property is `unknown` proves nothing). Prints the verdicts per property.
     #[test]
     fn every_nemesis_experiment_holds_over_its_first_seeds() {
-        let seeds: u64 = std::env::var("CLUSTERLAB_NEMESIS_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
+        let seeds: u64 = std::env::var("CLUSTERLAB_NEMESIS_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
         let mut files: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()

@@ -71,15 +71,15 @@ fn sweep(nodes: usize, seeds: std::ops::Range<u64>) -> usize {
 }
 
 #[test]
-fn every_property_holds_over_200_seeds_of_three_with_the_sequencer_killed_partitions_loss_and_duplication() {
-    let handovers = sweep(3, 0..200);
-    assert!(handovers >= 200, "every seed changes sequencer at least once: {handovers}");
+fn every_property_holds_over_60_seeds_of_three_with_the_sequencer_killed_partitions_loss_and_duplication() {
+    let handovers = sweep(3, 0..60);
+    assert!(handovers >= 60, "every seed changes sequencer at least once: {handovers}");
 }
 
 #[test]
-fn every_property_holds_over_30_seeds_of_five() {
-    let handovers = sweep(5, 1000..1030);
-    assert!(handovers >= 30, "every seed changes sequencer at least once: {handovers}");
+fn every_property_holds_over_12_seeds_of_five() {
+    let handovers = sweep(5, 1000..1012);
+    assert!(handovers >= 12, "every seed changes sequencer at least once: {handovers}");
 }
 
 /// Meant to fail: without the collection a new sequencer numbers from its own delivered count,
