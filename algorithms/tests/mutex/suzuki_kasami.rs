@@ -5,8 +5,8 @@ use algorithms::trace::What;
 use serde_json::json;
 
 #[test]
-fn suzuki_kasami_holds_every_property_over_300_seeds() {
-    all_hold(0..300, |seed| experiment("suzuki-kasami", 5, seed, 4.0, json!({ "workload": busy(6.0, 20, "3s") })));
+fn suzuki_kasami_holds_every_property_over_100_seeds() {
+    all_hold(0..100, |seed| experiment("suzuki-kasami", 5, seed, 4.0, json!({ "workload": busy(6.0, 20, "3s") })));
 }
 
 #[test]

@@ -38,7 +38,7 @@ fn busy_ring(seed: u64, faults: Vec<FaultSpec>) -> SimConfig {
 }
 
 #[test]
-fn killing_the_holder_loses_the_token_and_exactly_one_is_regenerated_over_300_seeds() {
+fn killing_the_holder_loses_the_token_and_exactly_one_is_regenerated_over_100_seeds() {
     let faults = || {
         vec![
             FaultSpec::new(at(1500), Action::Kill { node: Target::Leader }),
@@ -46,7 +46,7 @@ fn killing_the_holder_loses_the_token_and_exactly_one_is_regenerated_over_300_se
         ]
     };
     let mut losses = 0;
-    for seed in 0..300 {
+    for seed in 0..100 {
         let cfg = busy_ring(seed, faults());
         let (outcome, report) = run(&cfg);
         assert_eq!(report.verdict(), Verdict::Held, "seed {seed}: {:#?}", report.properties);
@@ -57,7 +57,7 @@ fn killing_the_holder_loses_the_token_and_exactly_one_is_regenerated_over_300_se
         losses += lost;
     }
     // The token is in flight, held by nobody, only a few per cent of the time.
-    assert!(losses >= 270, "the holder was killed with the token in only {losses} of 300 seeds");
+    assert!(losses >= 90, "the holder was killed with the token in only {losses} of 100 seeds");
 }
 
 #[test]
