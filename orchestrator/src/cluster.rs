@@ -366,7 +366,7 @@ impl Cluster {
     }
 
     /// Quiesces every live node and waits until what is in flight has arrived (see
-    /// [`Cluster::await_quiet`]), then asks them all to stop and kills what is left after
+    /// [`await_quiet`]), then asks them all to stop and kills what is left after
     /// `grace`. Stopping nodes one by one while the others still send would lose every message
     /// sent to a node already stopped: hundreds of nodes take seconds to stop.
     pub fn shutdown(&mut self, grace: Duration) {
