@@ -113,9 +113,7 @@ fn a_program_started_by_sh_is_listed_paused_whole_and_leaves_nothing_running() {
     let scratch = Scratch::new("byo-hygiene");
     let exp = scratch.write("exp.toml", &experiment);
     let out = scratch.path().join("runs");
-    let up = orchestrator(&["up", exp.to_str().unwrap(), "--out", out.to_str().unwrap(), "--detach"]);
-    assert_eq!(up.status.code(), Some(0), "{}{}", text(&up.stdout), text(&up.stderr));
-    let run = latest_run(&out);
+    let run = up_detached(&exp, &out);
     let cli = |args: &[&str]| {
         let mut all = vec![args[0], "--run", run.to_str().unwrap()];
         all.extend_from_slice(&args[1..]);

@@ -75,9 +75,7 @@ fn token_ring_regenerates_the_token_lost_with_its_killed_holder() {
     let scratch = Scratch::new("mutex-token-ring-kill");
     let exp = scratch.write("token-ring.toml", TOKEN_RING);
     let out = scratch.path().join("runs");
-    let up = orchestrator(&["up", exp.to_str().unwrap(), "--out", out.to_str().unwrap(), "--detach"]);
-    assert_eq!(up.status.code(), Some(0), "up: {}{}", text(&up.stdout), text(&up.stderr));
-    let run_dir = latest_run(&out);
+    let run_dir = up_detached(&exp, &out);
     let run = run_dir.to_str().unwrap();
     // A live command on this cluster (`--run` goes first: `cmd` takes trailing args).
     let live = |args: &[&str]| {

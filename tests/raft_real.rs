@@ -228,9 +228,7 @@ fn leadership_is_transferred_by_hand_on_a_cluster_that_is_up() {
     let scratch = Scratch::new("raft-transfer-by-hand");
     let exp = scratch.write("exp.toml", RAFT_BY_HAND);
     let out = scratch.path().join("runs");
-    let up = orchestrator(&["up", exp.to_str().unwrap(), "--out", out.to_str().unwrap(), "--detach"]);
-    assert_eq!(up.status.code(), Some(0), "{}{}", text(&up.stdout), text(&up.stderr));
-    let run = latest_run(&out);
+    let run = up_detached(&exp, &out);
     let run_arg = run.to_str().unwrap();
     let leader = |agreed: &dyn Fn(u32) -> bool| -> u32 {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -73,9 +73,7 @@ fn one_operation_by_hand_on_a_cluster_that_is_up() {
     let scratch = Scratch::new("service-by-hand");
     let exp = scratch.write("exp.toml", BY_HAND);
     let out = scratch.path().join("runs");
-    let up = orchestrator(&["up", exp.to_str().unwrap(), "--out", out.to_str().unwrap(), "--detach"]);
-    assert_eq!(up.status.code(), Some(0), "{}{}", text(&up.stdout), text(&up.stderr));
-    let run = latest_run(&out);
+    let run = up_detached(&exp, &out);
     let cmd = |args: &[&str]| {
         let mut all = vec!["cmd", "--run", run.to_str().unwrap()];
         all.extend_from_slice(args);

@@ -143,6 +143,14 @@ pub fn latest_run(out: &Path) -> PathBuf {
     out.join(target)
 }
 
+/// `orchestrator up EXP --out OUT --detach`, which must succeed: the run directory of the cluster
+/// it left up (bring it down with `down`).
+pub fn up_detached(exp: &Path, out: &Path) -> PathBuf {
+    let up = orchestrator(&["up", exp.to_str().unwrap(), "--out", out.to_str().unwrap(), "--detach"]);
+    assert_eq!(up.status.code(), Some(0), "up: {}{}", text(&up.stdout), text(&up.stderr));
+    latest_run(out)
+}
+
 pub fn summary(run_dir: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(run_dir.join("summary.json")).expect("summary.json");
     serde_json::from_str(&text).expect("summary.json parses")
