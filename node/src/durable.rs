@@ -25,24 +25,9 @@ pub const MAGIC: &[u8; 8] = b"clwal01\n";
 /// A record longer than this is read as running past the end (a torn length field).
 const MAX_RECORD: usize = 1 << 30;
 
-/// CRC-32 (IEEE 802.3, reflected, as zlib computes it), from a table built at compile time.
+/// CRC-32 (IEEE 802.3, as zlib computes it), by `crc32fast`.
 pub fn crc32(bytes: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 == 1 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
-    !bytes.iter().fold(!0u32, |c, b| TABLE[((c ^ *b as u32) & 0xff) as usize] ^ (c >> 8))
+    crc32fast::hash(bytes)
 }
 
 /// One record as it is written: length, checksum, payload.
