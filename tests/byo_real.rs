@@ -39,7 +39,7 @@ fn the_template_gossip_runs_in_the_simulator_and_on_real_nodes() {
     assert_eq!(summary["metrics"]["textbook_messages_per_rumor"], 9.0, "{summary:#}");
 }
 
-/// The Rust Maelstrom node, built by `cargo build` (it is a member of the workspace).
+/// The Rust Maelstrom node: `cargo test --workspace` builds it for its own test, `protocol.rs`.
 fn rust_node() -> PathBuf {
     binary("maelstrom-node")
 }

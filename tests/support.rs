@@ -76,7 +76,11 @@ pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
     let path = dir.join(name);
-    assert!(path.is_file(), "{} is missing: run the tests with `cargo test --workspace`", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: `cargo test --workspace` builds it (with `-p`, include its package)",
+        path.display()
+    );
     path
 }
 
