@@ -36,7 +36,7 @@ use crate::transport::{Deliver, Links};
 use actix::prelude::*;
 use algorithms::maelstrom::kv::{Services, SERVICES};
 use algorithms::maelstrom::{client_name, intern, server_name, MaelstromParams};
-use algorithms::trace::What;
+use algorithms::trace::{ShownMsg, What};
 use algorithms::{NodeId, Status};
 use bytes::Bytes;
 use node::wire::{self, Envelope};
@@ -270,9 +270,9 @@ impl External {
         let kind = intern(body.get("type").and_then(Value::as_str).unwrap_or(""));
         let encoded = rmp_serde::to_vec_named(body).expect("JSON values always encode");
         let me = self.me;
-        let frame = self
-            .tracer
-            .record_send(instance, to, kind, body, |lc, vc| wire::encode_msg(me, to, instance, lc, vc, kind, &encoded));
+        let frame = self.tracer.record_send(instance, to, kind, &ShownMsg::of(body), |lc, vc| {
+            wire::encode_msg(me, to, instance, lc, vc, kind, &encoded)
+        });
         self.links.send(to, Bytes::from(frame));
     }
 
@@ -296,7 +296,7 @@ impl External {
     /// node and its receipt.
     fn loop_back(&self, service: &str, body: &Value) {
         let kind = intern(body.get("type").and_then(Value::as_str).unwrap_or(""));
-        let (lc, vc) = self.tracer.record_send(service, self.me, kind, body, |lc, vc| (lc, vc.clone()));
+        let (lc, vc) = self.tracer.record_send(service, self.me, kind, &ShownMsg::of(body), |lc, vc| (lc, vc.clone()));
         self.tracer.record_recv(service, self.me, kind, lc, &vc);
     }
 

@@ -8,7 +8,7 @@
 //! at the next start.
 
 use crate::trace_file::TraceFile;
-use algorithms::trace::{Clocks, RecordRef, TraceRecord, VectorClock, What, WhatRef};
+use algorithms::trace::{Clocks, RecordRef, ShownMsg, TraceRecord, VectorClock, What, WhatRef};
 use algorithms::NodeId;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -109,7 +109,7 @@ impl Tracer {
         instance: &str,
         to: NodeId,
         msg_type: &str,
-        msg: &serde_json::Value,
+        msg: &ShownMsg,
         frame: impl FnOnce(u64, &VectorClock) -> R,
     ) -> R {
         let mut inner = self.lock();
@@ -191,7 +191,7 @@ mod tests {
         assert_eq!(incarnation, 1);
         tracer.record("a", What::Start { incarnation });
         tracer.record("b", What::Start { incarnation });
-        let (lc, vc) = tracer.record_send("a", 2, "m", &serde_json::Value::Null, |lc, vc| (lc, vc.clone()));
+        let (lc, vc) = tracer.record_send("a", 2, "m", &ShownMsg::null(), |lc, vc| (lc, vc.clone()));
         assert_eq!((lc, vc), (3, VectorClock::from([(1, 3)])));
         drop(tracer);
         // A SIGKILL in the middle of a write leaves half a line.
@@ -215,7 +215,7 @@ mod tests {
     fn without_message_tracing_sends_are_stamped_but_not_written() {
         let path = temp_trace("quiet");
         let (tracer, _) = Tracer::open(&path, 1, false).unwrap();
-        let sent_lc = tracer.record_send("a", 2, "m", &serde_json::Value::Null, |lc, _| lc);
+        let sent_lc = tracer.record_send("a", 2, "m", &ShownMsg::null(), |lc, _| lc);
         assert_eq!(sent_lc, 1, "stamped");
         tracer.record_recv("a", 2, "m", 5, &VectorClock::from([(2, 5)]));
         let lc = tracer.record("a", What::Timer { name: "t".into() });

@@ -555,7 +555,7 @@ impl<'g> Inbound<'g> {
         if envelope.lc > MAX_CLOCK {
             return Err(format!("Lamport clock {} is over {MAX_CLOCK}", envelope.lc));
         }
-        for (&node, &count) in &envelope.vc {
+        for (node, count) in envelope.vc.iter() {
             if node != self.gate.me && !self.gate.peers.contains(&node) {
                 return Err(format!("the vector clock names node {node}, which is not in the cluster"));
             }

@@ -211,7 +211,7 @@ impl Gen {
     /// A valid envelope from the peer to this node, whose body no algorithm can decode (0xc1 is
     /// MessagePack's never-used marker), so the node's counts stay predictable.
     fn envelope(&mut self) -> Envelope {
-        let mut vc = BTreeMap::new();
+        let mut vc = algorithms::trace::VectorClock::new();
         for node in [ME, PEER] {
             if self.percent(70) {
                 vc.insert(node, self.below(1 << 40));

@@ -11,7 +11,7 @@
 //! the export says how many differ.
 
 use crate::timeline::Timeline;
-use algorithms::trace::{TraceRecord, What};
+use algorithms::trace::{TraceRecord, VectorClock, What};
 use algorithms::NodeId;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -35,20 +35,17 @@ pub struct Export {
 /// timeline is causally closed, so a cut-short export is still a valid log.
 pub fn export(tl: &Timeline, max_events: Option<usize>) -> Export {
     let mut text = format!("{PARSER}\n\n");
-    let mut clocks: BTreeMap<NodeId, BTreeMap<NodeId, u64>> = BTreeMap::new();
+    let mut clocks: BTreeMap<NodeId, VectorClock> = BTreeMap::new();
     // The clock each exported send carried, for its receives.
-    let mut sent: Vec<Option<BTreeMap<NodeId, u64>>> = vec![None; tl.records.len()];
+    let mut sent: Vec<Option<VectorClock>> = vec![None; tl.records.len()];
     let (mut events, mut differing) = (0, 0);
     for i in tl.record_order().take(max_events.unwrap_or(usize::MAX)) {
         let r = &tl.records[i];
         let clock = clocks.entry(r.node).or_default();
         if let Some(from) = tl.send_of[i].and_then(|s| sent[s].as_ref()) {
-            for (node, count) in from {
-                let mine = clock.entry(*node).or_insert(0);
-                *mine = (*mine).max(*count);
-            }
+            clock.merge(from);
         }
-        *clock.entry(r.node).or_insert(0) += 1;
+        clock.tick(r.node);
         if *clock != r.vc {
             differing += 1;
         }
@@ -56,7 +53,7 @@ pub fn export(tl: &Timeline, max_events: Option<usize>) -> Export {
             sent[i] = Some(clock.clone());
         }
         let json: serde_json::Map<String, serde_json::Value> =
-            clock.iter().filter(|(_, c)| **c > 0).map(|(n, c)| (host(*n), (*c).into())).collect();
+            clock.iter().filter(|&(_, c)| c > 0).map(|(n, c)| (host(n), c.into())).collect();
         let _ = writeln!(text, "{} {}", host(r.node), serde_json::Value::Object(json));
         text += &describe(r);
         text.push('\n');
@@ -70,7 +67,7 @@ pub fn describe(r: &TraceRecord) -> String {
     let text = match &r.what {
         What::Start { incarnation } => format!("start (incarnation {incarnation})"),
         What::Stop { reason } => format!("stop: {reason}"),
-        What::Send { to, msg_type, msg } => format!("send {msg_type} to {} {}", host(*to), short_json(msg, 200)),
+        What::Send { to, msg_type, msg } => format!("send {msg_type} to {} {}", host(*to), short_json(msg.json(), 200)),
         What::Recv { from, msg_type, msg_lc } => {
             format!("recv {msg_type} from {} (sent at its lc {msg_lc})", host(*from))
         }
@@ -79,7 +76,7 @@ pub fn describe(r: &TraceRecord) -> String {
             format!("command {} → {}: {reply}", args.join(" "), if *ok { "ok" } else { "error" })
         }
         What::Event { name, data } if data.as_object().is_some_and(|m| m.is_empty()) || data.is_null() => name.clone(),
-        What::Event { name, data } => format!("{name} {}", short_json(data, 200)),
+        What::Event { name, data } => format!("{name} {}", short_json(&data.to_string(), 200)),
         What::Malformed { from, reason } => match from {
             Some(f) => format!("malformed from {}: {reason}", host(*f)),
             None => format!("malformed: {reason}"),
@@ -90,10 +87,9 @@ pub fn describe(r: &TraceRecord) -> String {
 }
 
 /// Compact JSON, cut at `max` characters.
-pub fn short_json(value: &serde_json::Value, max: usize) -> String {
-    let text = value.to_string();
+pub fn short_json(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
-        return text;
+        return text.to_string();
     }
     let mut cut: String = text.chars().take(max).collect();
     cut.push('…');
@@ -103,8 +99,7 @@ pub fn short_json(value: &serde_json::Value, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use algorithms::trace::Clocks;
-    use serde_json::Value;
+    use algorithms::trace::{Clocks, ShownMsg};
 
     /// ShiViz's rules, checked on an export: own entry +1 per event; other entries never above
     /// that host's count so far... and a receive's clock dominates its send's.
@@ -133,11 +128,11 @@ mod tests {
     fn restarts_and_lost_records_still_give_textbook_clocks() {
         let (mut a, mut b) = (Clocks::new(1), Clocks::new(2));
         let mut records = vec![a.stamp(1, "x", What::Start { incarnation: 1 })];
-        let s = a.stamp(2, "x", What::Send { to: 2, msg_type: "ping".into(), msg: Value::from("hi\nthere") });
+        let s = a.stamp(2, "x", What::Send { to: 2, msg_type: "ping".into(), msg: ShownMsg::of("hi\nthere") });
         records.push(s.clone());
         records.push(b.stamp_receive(3, "x", s.lc, &s.vc, What::Recv { from: 1, msg_type: "ping".into(), msg_lc: 2 }));
         // Node 1 writes a record a SIGKILL cuts off (lost), then restarts from its last record.
-        let lost = a.stamp(4, "x", What::Send { to: 2, msg_type: "ping".into(), msg: Value::Null });
+        let lost = a.stamp(4, "x", What::Send { to: 2, msg_type: "ping".into(), msg: ShownMsg::null() });
         records.push(b.stamp_receive(
             5,
             "x",

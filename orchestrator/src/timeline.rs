@@ -136,11 +136,10 @@ fn merge(records: &[TraceRecord], faults: &[FaultRecord], send_of: &[Option<usiz
 mod tests {
     use super::*;
     use algorithms::faults::AppliedFault;
-    use algorithms::trace::Clocks;
-    use serde_json::Value;
+    use algorithms::trace::{Clocks, ShownMsg};
 
     fn send(c: &mut Clocks, t: u64, to: NodeId) -> TraceRecord {
-        c.stamp(t, "x", What::Send { to, msg_type: "m".into(), msg: Value::Null })
+        c.stamp(t, "x", What::Send { to, msg_type: "m".into(), msg: ShownMsg::null() })
     }
 
     fn recv(c: &mut Clocks, t: u64, s: &TraceRecord) -> TraceRecord {

@@ -581,7 +581,7 @@ impl<'a> SentIndex<'a> {
 /// Decodes the message a `send` record shows (the algorithm's message type, as JSON).
 pub fn shown<M: DeserializeOwned>(send: &TraceRecord) -> Option<M> {
     match &send.what {
-        What::Send { msg, .. } => serde_json::from_value(msg.clone()).ok(),
+        What::Send { msg, .. } => msg.decode(),
         _ => None,
     }
 }

@@ -23,7 +23,7 @@ use crate::check::events::mutex::{MutexEvent, Request, TokenEvent, TokenOp};
 use crate::check::metric::{EntryCost, Metric};
 use crate::check::{count_messages, stats, CheckReport, EventRef, Execution, PropertyInfo, PropertyResult};
 use crate::core::process::{Nanos, NodeId, MS};
-use crate::core::trace::{TraceRecord, VectorClock, What};
+use crate::core::trace::{ShownMsg, TraceRecord, VectorClock, What};
 use crate::faults::AppliedFault;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -247,7 +247,7 @@ impl<'a> History<'a> {
 
 /// Whether everything `a` knew, `b` knew too: the event of `a` happened-before (or is) `b`'s.
 pub fn happened_before(a: &VectorClock, b: &VectorClock) -> bool {
-    a.iter().all(|(node, count)| b.get(node).copied().unwrap_or(0) >= *count)
+    a.iter().all(|(node, count)| b.get(node) >= count)
 }
 
 /// The first two intervals of one resource that overlap: the earlier one did not end (by a
@@ -612,7 +612,7 @@ pub fn event_data(r: &TraceRecord) -> &Value {
 }
 
 /// Every `send` record's message, by its id `(node, lc)`: what a `recv` record received.
-pub fn sends_by_id(run: &Execution) -> BTreeMap<(NodeId, u64), &Value> {
+pub fn sends_by_id(run: &Execution) -> BTreeMap<(NodeId, u64), &ShownMsg> {
     run.records
         .iter()
         .filter_map(|r| match &r.what {
@@ -623,10 +623,11 @@ pub fn sends_by_id(run: &Execution) -> BTreeMap<(NodeId, u64), &Value> {
 }
 
 /// A field of a message as traced: messages are enums, shown as `{"Variant": {fields}}`.
-pub fn message_field(msg: &Value, field: &str) -> Option<String> {
+pub fn message_field(msg: &ShownMsg, field: &str) -> Option<String> {
+    let msg = msg.value();
     let fields = match msg.as_object() {
         Some(map) if map.len() == 1 && !map.contains_key(field) => map.values().next()?,
-        _ => msg,
+        _ => &msg,
     };
     match fields.get(field)? {
         Value::String(s) => Some(s.clone()),

@@ -7,6 +7,7 @@
 //! real processes and the same checkers judge both.
 
 use crate::core::event::Event;
+use crate::core::trace::ShownMsg;
 use rand_chacha::ChaCha8Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -168,7 +169,7 @@ pub struct Outgoing {
     /// The message as MessagePack (rmp-serde, named fields): the envelope's body.
     pub body: Vec<u8>,
     /// The message as JSON, for the trace (what a person reads in the diagram).
-    pub shown: Value,
+    pub shown: ShownMsg,
 }
 
 /// What a host hands each handler: who the process is, the time on its clock and its RNG. A
@@ -223,7 +224,7 @@ impl<'a, T: Timer> Ctx<'a, T> {
 
     pub fn send<M: Message>(&mut self, to: NodeId, msg: &M) {
         let body = rmp_serde::to_vec_named(msg).expect("algorithm messages always encode");
-        let shown = serde_json::to_value(msg).unwrap_or(Value::Null);
+        let shown = ShownMsg::of(msg);
         self.effects.push(Effect::Send(Outgoing { to, kind: msg.kind(), body, shown }));
     }
 
@@ -232,7 +233,7 @@ impl<'a, T: Timer> Ctx<'a, T> {
     pub fn broadcast<M: Message>(&mut self, msg: &M) {
         let Some((&last, others)) = self.world.peers.split_last() else { return };
         let body = rmp_serde::to_vec_named(msg).expect("algorithm messages always encode");
-        let shown = serde_json::to_value(msg).unwrap_or(Value::Null);
+        let shown = ShownMsg::of(msg);
         let kind = msg.kind();
         for &to in others {
             self.effects.push(Effect::Send(Outgoing { to, kind, body: body.clone(), shown: shown.clone() }));
@@ -581,7 +582,7 @@ mod tests {
         assert_eq!(state, &[b"outer:".as_slice(), &rmp_serde::to_vec_named(&7u32).unwrap()].concat());
         for (effect, to) in fx[1..3].iter().zip([2, 3]) {
             let Effect::Send(out) = effect else { panic!("{effect:?}") };
-            assert_eq!((out.to, out.kind, &out.shown), (to, "ping", &serde_json::json!(7)), "the nested kind and JSON");
+            assert_eq!((out.to, out.kind, &out.shown), (to, "ping", &ShownMsg::of(&7)), "the nested kind and JSON");
             let wrapped: Outer = rmp_serde::from_slice(&out.body).unwrap();
             assert_eq!(wrapped, Outer::Inner(inner_ping.clone()), "the body travels inside the outer message");
         }

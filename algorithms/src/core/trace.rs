@@ -8,14 +8,118 @@
 
 use crate::core::event::Event;
 use crate::core::process::{Nanos, NodeId};
-use serde::{Deserialize, Serialize};
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 
-/// A vector clock: node id → number of events of that node known to have happened before.
-pub type VectorClock = BTreeMap<NodeId, u64>;
+/// A vector clock: node id → number of events of that node known to have happened before (a node
+/// absent counts 0). Kept as one sorted list of pairs: every record carries one, a run holds
+/// millions, and clients count as nodes, so a map's nodes and pointers per record (about 1 KB at 35
+/// nodes) would outweigh the rest of the record. Written as a JSON object, `{"1":4,"3":2}`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VectorClock(Vec<(NodeId, u64)>);
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+impl VectorClock {
+    pub fn new() -> VectorClock {
+        VectorClock(Vec::new())
+    }
+
+    /// The count of `node`'s events (0 when the clock has never heard of it).
+    pub fn get(&self, node: NodeId) -> u64 {
+        self.0.binary_search_by_key(&node, |&(n, _)| n).map_or(0, |i| self.0[i].1)
+    }
+
+    /// The entries in ascending node order.
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, u64)> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = u64> + '_ {
+        self.0.iter().map(|&(_, count)| count)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Sets `node`'s count.
+    pub fn insert(&mut self, node: NodeId, count: u64) {
+        match self.0.binary_search_by_key(&node, |&(n, _)| n) {
+            Ok(i) => self.0[i].1 = count,
+            Err(i) => self.0.insert(i, (node, count)),
+        }
+    }
+
+    /// Counts one more event of `node`.
+    pub fn tick(&mut self, node: NodeId) {
+        match self.0.binary_search_by_key(&node, |&(n, _)| n) {
+            Ok(i) => self.0[i].1 += 1,
+            Err(i) => self.0.insert(i, (node, 1)),
+        }
+    }
+
+    /// The element-wise maximum with `other` (what a receive learns from the sender's clock).
+    pub fn merge(&mut self, other: &VectorClock) {
+        for &(node, count) in &other.0 {
+            match self.0.binary_search_by_key(&node, |&(n, _)| n) {
+                Ok(i) => self.0[i].1 = self.0[i].1.max(count),
+                Err(i) => self.0.insert(i, (node, count)),
+            }
+        }
+    }
+}
+
+impl FromIterator<(NodeId, u64)> for VectorClock {
+    /// Entries in any order; of two for one node, the later one counts (as a map's insert).
+    fn from_iter<I: IntoIterator<Item = (NodeId, u64)>>(entries: I) -> VectorClock {
+        let mut list: Vec<(NodeId, u64)> = entries.into_iter().collect();
+        list.reverse();
+        list.sort_by_key(|&(node, _)| node); // stable: the last given of a node comes first
+        list.dedup_by_key(|&mut (node, _)| node);
+        list.shrink_to_fit();
+        VectorClock(list)
+    }
+}
+
+impl<const N: usize> From<[(NodeId, u64); N]> for VectorClock {
+    fn from(entries: [(NodeId, u64); N]) -> VectorClock {
+        entries.into_iter().collect()
+    }
+}
+
+impl Serialize for VectorClock {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(node, count)| (node, count)))
+    }
+}
+
+impl<'de> Deserialize<'de> for VectorClock {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = VectorClock;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a vector clock: a map of node id to count")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<VectorClock, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry::<NodeId, u64>()? {
+                    entries.push(entry);
+                }
+                Ok(entries.into_iter().collect())
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TraceRecord {
     pub t: Nanos,
     pub node: NodeId,
@@ -27,8 +131,9 @@ pub struct TraceRecord {
     pub what: What,
 }
 
-/// What happened. Serialized with a `kind` tag: `{"kind":"send","to":2,...}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// What happened. Serialized with a `kind` tag: `{"kind":"send","to":2,...}`; read back by
+/// [`TraceRecord`]'s own `Deserialize`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum What {
     /// A process (re)started; `incarnation` counts starts of this node, from 1.
@@ -36,7 +141,7 @@ pub enum What {
     /// The node stopped on request (a killed node leaves no such record).
     Stop { reason: String },
     /// A message left; its id is this record's `lc`.
-    Send { to: NodeId, msg_type: String, msg: Value },
+    Send { to: NodeId, msg_type: String, msg: ShownMsg },
     /// A message arrived: the `send` record of `from` whose `lc` is `msg_lc`.
     Recv { from: NodeId, msg_type: String, msg_lc: u64 },
     /// A timer fired (stale fires are not recorded).
@@ -51,6 +156,126 @@ pub enum What {
         from: Option<NodeId>,
         reason: String,
     },
+}
+
+/// A message as the trace shows it: its JSON text, kept as text. Runs hold millions of sends and
+/// few readers look inside one (a checker decoding its own messages, the report's detail), so a
+/// tree of `Value`s per message (hundreds of bytes of maps even for a small message) is built only
+/// when one is read: [`ShownMsg::decode`], [`ShownMsg::value`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ShownMsg(Box<RawValue>);
+
+impl ShownMsg {
+    /// The message `msg` as JSON (`null` for the rare value JSON cannot hold, e.g. a map with
+    /// non-scalar keys: the trace must not fail because a message cannot be shown).
+    pub fn of<M: Serialize + ?Sized>(msg: &M) -> ShownMsg {
+        serde_json::value::to_raw_value(msg).map(ShownMsg).unwrap_or_else(|_| ShownMsg::null())
+    }
+
+    pub fn null() -> ShownMsg {
+        ShownMsg(RawValue::from_string("null".into()).expect("null is JSON"))
+    }
+
+    /// The JSON text, as written in the trace.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The message as `M` (an algorithm's message type), if it is one.
+    pub fn decode<M: DeserializeOwned>(&self) -> Option<M> {
+        serde_json::from_str(self.json()).ok()
+    }
+
+    /// The message as a JSON tree.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(self.json()).unwrap_or(Value::Null)
+    }
+}
+
+impl PartialEq for ShownMsg {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
+
+impl From<Value> for ShownMsg {
+    fn from(value: Value) -> ShownMsg {
+        ShownMsg::of(&value)
+    }
+}
+
+/// A trace line's fields, every kind's in one flat struct: the record is read field by field with
+/// no intermediate tree (serde's `flatten` and internal tags buffer each record as a map of
+/// values, and cannot keep a message as text at all).
+#[derive(Deserialize)]
+struct Line<'a> {
+    t: Nanos,
+    node: NodeId,
+    #[serde(default)]
+    instance: String,
+    lc: u64,
+    vc: VectorClock,
+    #[serde(borrow)]
+    kind: Cow<'a, str>,
+    to: Option<NodeId>,
+    from: Option<NodeId>,
+    msg_type: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    msg: Option<ShownMsg>,
+    msg_lc: Option<u64>,
+    incarnation: Option<u64>,
+    reason: Option<String>,
+    name: Option<String>,
+    args: Option<Vec<String>>,
+    ok: Option<bool>,
+    reply: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    data: Option<Value>,
+}
+
+/// A field that is there, `null` included (a plain `Option` would take `null` for absent).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+impl<'de> Deserialize<'de> for TraceRecord {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let line = Line::deserialize(deserializer)?;
+        fn field<T, E: serde::de::Error>(value: Option<T>, name: &'static str, kind: &str) -> Result<T, E> {
+            value.ok_or_else(|| E::custom(format_args!("missing field `{name}` in a `{kind}` record")))
+        }
+        let kind = line.kind.as_ref();
+        let what = match kind {
+            "start" => What::Start { incarnation: field(line.incarnation, "incarnation", kind)? },
+            "stop" => What::Stop { reason: field(line.reason, "reason", kind)? },
+            "send" => What::Send {
+                to: field(line.to, "to", kind)?,
+                msg_type: field(line.msg_type, "msg_type", kind)?,
+                msg: field(line.msg, "msg", kind)?,
+            },
+            "recv" => What::Recv {
+                from: field(line.from, "from", kind)?,
+                msg_type: field(line.msg_type, "msg_type", kind)?,
+                msg_lc: field(line.msg_lc, "msg_lc", kind)?,
+            },
+            "timer" => What::Timer { name: field(line.name, "name", kind)? },
+            "command" => What::Command {
+                args: field(line.args, "args", kind)?,
+                ok: field(line.ok, "ok", kind)?,
+                reply: field(line.reply, "reply", kind)?,
+            },
+            "event" => What::Event { name: field(line.name, "name", kind)?, data: field(line.data, "data", kind)? },
+            "malformed" => What::Malformed { from: line.from, reason: field(line.reason, "reason", kind)? },
+            other => {
+                return Err(D::Error::unknown_variant(
+                    other,
+                    &["start", "stop", "send", "recv", "timer", "command", "event", "malformed"],
+                ))
+            }
+        };
+        Ok(TraceRecord { t: line.t, node: line.node, instance: line.instance, lc: line.lc, vc: line.vc, what })
+    }
 }
 
 impl TraceRecord {
@@ -109,7 +334,7 @@ pub struct RecordRef<'a> {
 /// The event of a [`RecordRef`]: the two kinds written per message borrowed, any other as it is.
 #[derive(Clone, Copy, Debug)]
 pub enum WhatRef<'a> {
-    Send { to: NodeId, msg_type: &'a str, msg: &'a Value },
+    Send { to: NodeId, msg_type: &'a str, msg: &'a ShownMsg },
     Recv { from: NodeId, msg_type: &'a str, msg_lc: u64 },
     Other(&'a What),
 }
@@ -137,9 +362,9 @@ impl RecordRef<'_> {
                 out.push(b',');
             }
             out.push(b'"');
-            out.extend_from_slice(n.format(*node).as_bytes());
+            out.extend_from_slice(n.format(node).as_bytes());
             out.extend_from_slice(b"\":");
-            out.extend_from_slice(n.format(*count).as_bytes());
+            out.extend_from_slice(n.format(count).as_bytes());
         }
         out.push(b'}');
         match self.what {
@@ -149,7 +374,7 @@ impl RecordRef<'_> {
                 out.extend_from_slice(b",\"msg_type\":");
                 write_str(out, msg_type);
                 out.extend_from_slice(b",\"msg\":");
-                write_value(out, msg);
+                out.extend_from_slice(msg.json().as_bytes());
                 out.push(b'}');
             }
             WhatRef::Recv { from, msg_type, msg_lc } => {
@@ -170,39 +395,6 @@ impl RecordRef<'_> {
             }
         }
         out.push(b'\n');
-    }
-}
-
-/// A JSON value as serde_json writes it, with its strings and keys through [`write_str`] (most
-/// messages are small objects whose keys need no escaping); numbers stay serde_json's.
-fn write_value(out: &mut Vec<u8>, value: &Value) {
-    match value {
-        Value::String(s) => write_str(out, s),
-        Value::Array(items) => {
-            out.push(b'[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_value(out, item);
-            }
-            out.push(b']');
-        }
-        Value::Object(map) => {
-            out.push(b'{');
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_str(out, key);
-                out.push(b':');
-                write_value(out, item);
-            }
-            out.push(b'}');
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {
-            serde_json::to_writer(&mut *out, value).expect("JSON values always encode")
-        }
     }
 }
 
@@ -261,17 +453,14 @@ impl Clocks {
     /// and returns its `lc`: the clocks are then the event's, to read without copying them.
     pub fn tick(&mut self) -> u64 {
         self.lc += 1;
-        *self.vc.entry(self.me).or_insert(0) += 1;
+        self.vc.tick(self.me);
         self.lc
     }
 
     /// Takes in a received message's clocks (element-wise maximum), before the receive's tick.
     pub fn merge(&mut self, sender_lc: u64, sender_vc: &VectorClock) {
         self.lc = self.lc.max(sender_lc);
-        for (node, count) in sender_vc {
-            let mine = self.vc.entry(*node).or_insert(0);
-            *mine = (*mine).max(*count);
-        }
+        self.vc.merge(sender_vc);
     }
 
     /// Stamps a local or send event.
@@ -304,7 +493,7 @@ mod tests {
         let mut b = Clocks::new(2);
         b.stamp(0, "x", What::Timer { name: "t".into() });
         b.stamp(0, "x", What::Timer { name: "t".into() });
-        let send = a.stamp(5, "x", What::Send { to: 2, msg_type: "m".into(), msg: Value::Null });
+        let send = a.stamp(5, "x", What::Send { to: 2, msg_type: "m".into(), msg: ShownMsg::null() });
         let recv =
             b.stamp_receive(9, "x", send.lc, &send.vc, What::Recv { from: 1, msg_type: "m".into(), msg_lc: send.lc });
         assert_eq!(recv.lc, 3);
@@ -319,19 +508,20 @@ mod tests {
         let whats = [
             What::Start { incarnation: 3 },
             What::Stop { reason: nasty.into() },
-            What::Send { to: 2, msg_type: "vote".into(), msg: serde_json::json!({"Vote": {"term": 7, "ok": true}}) },
-            What::Send { to: u32::MAX, msg_type: nasty.into(), msg: serde_json::json!([1.5, -0.0, 1e300, nasty]) },
-            What::Send { to: 0, msg_type: String::new(), msg: Value::Null },
+            What::Send { to: 2, msg_type: "vote".into(), msg: serde_json::json!({"Vote": {"term": 7, "ok": true}}).into() },
+            What::Send { to: u32::MAX, msg_type: nasty.into(), msg: serde_json::json!([1.5, -0.0, 1e300, nasty]).into() },
+            What::Send { to: 0, msg_type: String::new(), msg: ShownMsg::null() },
             What::Send {
                 to: 5,
                 msg_type: "append".into(),
-                msg: serde_json::json!({"Append": {"entries": [{"k": nasty, "v": [true, null, -3, 2.5e-8]}], nasty: {}, "e": []}}),
+                msg: serde_json::json!({"Append": {"entries": [{"k": nasty, "v": [true, null, -3, 2.5e-8]}], nasty: {}, "e": []}}).into(),
             },
             What::Recv { from: 9, msg_type: "vote".into(), msg_lc: u64::MAX },
             What::Recv { from: 1, msg_type: nasty.into(), msg_lc: 0 },
             What::Timer { name: "election".into() },
             What::Command { args: vec!["put".into(), nasty.into()], ok: false, reply: String::new() },
             What::Event { name: "leader".into(), data: serde_json::json!({"leader": 3, "term": 2.25}) },
+            What::Event { name: "quiet".into(), data: Value::Null },
             What::Malformed { from: Some(4), reason: nasty.into() },
             What::Malformed { from: None, reason: "short frame".into() },
         ];
@@ -350,6 +540,7 @@ mod tests {
                     };
                     let derived = serde_json::to_string(&record).unwrap() + "\n";
                     assert_eq!(record.to_json_line(), derived);
+                    assert_eq!(serde_json::from_str::<TraceRecord>(&derived).unwrap(), record, "read back");
                 }
             }
         }
@@ -362,5 +553,60 @@ mod tests {
         let line = r.to_json_line();
         assert!(line.contains(r#""kind":"event""#), "{line}");
         assert_eq!(parse_jsonl(&line).unwrap(), vec![r]);
+    }
+
+    /// A message is read back as its text, not rebuilt: what was written is what a reader sees,
+    /// and it decodes on demand.
+    #[test]
+    fn a_message_stays_its_json_text() {
+        let line = r#"{"t":1,"node":1,"lc":1,"vc":{"1":1},"kind":"send","to":2,"msg_type":"vote","msg":{"Vote":{"term":7, "ok":true}}}"#;
+        let record: TraceRecord = serde_json::from_str(line).unwrap();
+        let What::Send { msg, .. } = &record.what else { panic!("{record:?}") };
+        assert_eq!(msg.json(), r#"{"Vote":{"term":7, "ok":true}}"#);
+        assert_eq!(msg.value(), serde_json::json!({"Vote": {"term": 7, "ok": true}}));
+        assert_eq!(
+            msg.decode::<std::collections::BTreeMap<String, std::collections::BTreeMap<String, Value>>>().unwrap()
+                ["Vote"]["term"],
+            7
+        );
+        assert_eq!(msg.decode::<u64>(), None, "not a number");
+    }
+
+    /// A line that is not a record says which field of which kind it lacks, or which kind it has.
+    #[test]
+    fn a_bad_line_names_what_is_wrong() {
+        let head = r#"{"t":1,"node":1,"lc":1,"vc":{}"#;
+        let err =
+            |rest: &str| serde_json::from_str::<TraceRecord>(&format!("{head},{rest}}}")).unwrap_err().to_string();
+        assert!(err(r#""kind":"send","to":2,"msg_type":"m""#).contains("missing field `msg` in a `send` record"));
+        assert!(err(r#""kind":"recv","from":2,"msg_lc":3"#).contains("missing field `msg_type` in a `recv` record"));
+        assert!(err(r#""kind":"teleport""#).contains("unknown variant `teleport`"));
+        assert!(serde_json::from_str::<TraceRecord>(&format!("{head}}}"))
+            .unwrap_err()
+            .to_string()
+            .contains("missing field `kind`"));
+        let fine = format!(r#"{head},"kind":"malformed","reason":"short","extra":[1]}}"#);
+        assert_eq!(
+            serde_json::from_str::<TraceRecord>(&fine).unwrap().what,
+            What::Malformed { from: None, reason: "short".into() }
+        );
+    }
+
+    #[test]
+    fn a_vector_clock_ticks_merges_and_reads_like_a_map() {
+        let mut a = VectorClock::from([(3, 2), (1, 5), (3, 4)]);
+        assert_eq!(a.iter().collect::<Vec<_>>(), vec![(1, 5), (3, 4)], "sorted; the later of two entries counts");
+        a.tick(2);
+        a.tick(3);
+        a.merge(&VectorClock::from([(1, 2), (4, 9), (2, 7)]));
+        assert_eq!(a, VectorClock::from([(1, 5), (2, 7), (3, 5), (4, 9)]));
+        assert_eq!((a.get(4), a.get(8), a.len(), a.values().sum::<u64>()), (9, 0, 4, 26));
+        a.insert(0, 1);
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, r#"{"0":1,"1":5,"2":7,"3":5,"4":9}"#);
+        assert_eq!(serde_json::from_str::<VectorClock>(r#"{"4":9,"0":1,"3":5,"1":5,"2":7}"#).unwrap(), a, "any order");
+        let packed = rmp_serde::to_vec_named(&a).unwrap();
+        assert_eq!(rmp_serde::from_slice::<VectorClock>(&packed).unwrap(), a, "MessagePack: integer keys");
+        assert!(serde_json::from_str::<VectorClock>(r#"{"x":1}"#).is_err());
     }
 }

@@ -305,7 +305,7 @@ impl Replay {
                 Some(event)
             }
             What::Send { msg_type, msg, .. } if msg_type == "state" => {
-                let value = msg.get("State").and_then(|s| s.get("x")).and_then(Value::as_u64)?;
+                let value = msg.value().get("State").and_then(|s| s.get("x")).and_then(Value::as_u64)?;
                 self.in_flight.entry(r.node).or_default().push((r.lc, value));
                 None
             }

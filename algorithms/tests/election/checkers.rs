@@ -52,7 +52,7 @@ impl Trace {
 
     /// A message from `from` to `to`, sent at `ms` and received 1 ms later.
     fn message<M: Message>(&mut self, ms: u64, from: NodeId, to: NodeId, msg: &M) -> (EventRef, EventRef) {
-        let what = What::Send { to, msg_type: msg.kind().into(), msg: serde_json::to_value(msg).unwrap() };
+        let what = What::Send { to, msg_type: msg.kind().into(), msg: algorithms::trace::ShownMsg::of(msg) };
         let send = self.add(ms, from, what);
         let recv = What::Recv { from, msg_type: msg.kind().into(), msg_lc: send.lc };
         let r = self.clocks.get_mut(&to).unwrap().stamp_receive((ms + 1) * MS, "x", send.lc, &send.vc, recv);

@@ -57,7 +57,7 @@ impl Traces {
     }
 
     fn send(&mut self, from: NodeId, to: NodeId, ms: u64, msg_type: &str, msg: Value) -> TraceRecord {
-        self.push(from, ms, What::Send { to, msg_type: msg_type.into(), msg })
+        self.push(from, ms, What::Send { to, msg_type: msg_type.into(), msg: msg.into() })
     }
 
     fn recv(&mut self, to: NodeId, send: &TraceRecord, ms: u64) -> TraceRecord {

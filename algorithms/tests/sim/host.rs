@@ -150,7 +150,7 @@ fn persisted_state_survives_a_crash_and_restart() {
     // Nothing is recorded for node 2 while it is down.
     assert!(!outcome.run.records.iter().any(|r| r.node == 2 && r.t > 1_050 * MS && r.t < 1_500 * MS));
     // Clocks keep counting across the restart: the node's own entry rises by one per record.
-    let own: Vec<u64> = outcome.run.records.iter().filter(|r| r.node == 2).map(|r| r.vc[&2]).collect();
+    let own: Vec<u64> = outcome.run.records.iter().filter(|r| r.node == 2).map(|r| r.vc.get(2)).collect();
     assert_eq!(own, (1..=own.len() as u64).collect::<Vec<_>>());
 }
 

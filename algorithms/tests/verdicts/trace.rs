@@ -68,7 +68,7 @@ impl Trace {
 
     /// A send that never arrives.
     pub fn send(&mut self, ms: u64, from: NodeId, to: NodeId, msg_type: &str, msg: Value) -> TraceRecord {
-        self.add(ms, from, What::Send { to, msg_type: msg_type.into(), msg })
+        self.add(ms, from, What::Send { to, msg_type: msg_type.into(), msg: msg.into() })
     }
 
     /// The receive of `send` by its addressee at `ms`.

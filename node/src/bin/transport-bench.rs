@@ -245,7 +245,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
 /// `n` records; `Tracer` rows are the whole of what a node does per send or receive.
 fn record_costs(n: u64, cpu: Option<usize>) -> anyhow::Result<()> {
     use algorithms::load::LoadMsg;
-    use algorithms::trace::{Clocks, RecordRef, What, WhatRef};
+    use algorithms::trace::{Clocks, RecordRef, ShownMsg, What, WhatRef};
     use node::trace_file::TraceFile;
     use node::tracer::Tracer;
     use std::hint::black_box;
@@ -262,7 +262,7 @@ fn record_costs(n: u64, cpu: Option<usize>) -> anyhow::Result<()> {
         start.elapsed().as_nanos() as f64 / n as f64
     };
     let msg = LoadMsg::Flood { seq: 123_456, total: 1_000_000 };
-    let shown = serde_json::to_value(&msg)?;
+    let shown = ShownMsg::of(&msg);
     let peer_vc = VectorClock::from([(2, 99_999)]);
     let mut clocks = Clocks::new(1);
     clocks.merge(77_777, &peer_vc);
@@ -275,9 +275,15 @@ fn record_costs(n: u64, cpu: Option<usize>) -> anyhow::Result<()> {
     let mut rows: Vec<(&str, f64)> = Vec::new();
 
     rows.push((
-        "the message as a JSON Value (ctx.send)",
+        "before: the message as a JSON Value (ctx.send)",
         time(&mut |i| {
             drop(black_box(serde_json::to_value(LoadMsg::Flood { seq: i, total: 1_000_000 }).unwrap()));
+        }),
+    ));
+    rows.push((
+        "now: the message as JSON text (ctx.send)",
+        time(&mut |i| {
+            drop(black_box(ShownMsg::of(&LoadMsg::Flood { seq: i, total: 1_000_000 })));
         }),
     ));
     rows.push((
@@ -289,7 +295,7 @@ fn record_costs(n: u64, cpu: Option<usize>) -> anyhow::Result<()> {
     rows.push((
         "before: stamp (records built, vc copied)",
         time(&mut |_| {
-            let what = What::Send { to: 2, msg_type: "flood".into(), msg: Value::Null };
+            let what = What::Send { to: 2, msg_type: "flood".into(), msg: ShownMsg::null() };
             drop(black_box(clocks.stamp(0, "load", what)));
         }),
     ));

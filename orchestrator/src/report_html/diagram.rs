@@ -271,14 +271,14 @@ pub fn data(
         let (kind, text, detail) = match &r.what {
             What::Start { incarnation } => ("start", format!("start #{incarnation}"), String::new()),
             What::Stop { reason } => ("stop", "stop".into(), reason.clone()),
-            What::Send { msg_type, msg, .. } => ("send", msg_type.clone(), short_json(msg, 300)),
+            What::Send { msg_type, msg, .. } => ("send", msg_type.clone(), short_json(msg.json(), 300)),
             What::Recv { msg_type, .. } => ("recv", msg_type.clone(), String::new()),
             What::Timer { name } => ("timer", name.clone(), String::new()),
             What::Command { args, ok, reply } => {
                 ("command", args.join(" "), format!("{}: {reply}", if *ok { "ok" } else { "error" }))
             }
             What::Event { name, data } => {
-                ("event", name.clone(), if data.is_null() { String::new() } else { short_json(data, 300) })
+                ("event", name.clone(), if data.is_null() { String::new() } else { short_json(&data.to_string(), 300) })
             }
             What::Malformed { from, reason } => (
                 "malformed",
@@ -421,7 +421,7 @@ const LEGEND: &str = r##"<div class="legend">
 #[cfg(test)]
 mod tests {
     use super::*;
-    use algorithms::trace::{Clocks, TraceRecord};
+    use algorithms::trace::{Clocks, ShownMsg, TraceRecord};
     use serde_json::Value;
 
     /// Node 1 sends `beats` heartbeats to node 2 (every 10 ns) and one election at t=500.
@@ -431,7 +431,7 @@ mod tests {
         for k in 0..beats {
             let t = k * 10;
             let ty = if t == 500 { "election" } else { "heartbeat" };
-            let s = a.stamp(t, "x", What::Send { to: 2, msg_type: ty.into(), msg: Value::Null });
+            let s = a.stamp(t, "x", What::Send { to: 2, msg_type: ty.into(), msg: ShownMsg::null() });
             records.push(b.stamp_receive(
                 t + 1,
                 "x",
@@ -496,7 +496,7 @@ mod tests {
         let (mut a, mut b) = (Clocks::new(1), Clocks::new(2));
         let mut records: Vec<TraceRecord> =
             (0..100).map(|t| a.stamp(t * 10, "x", What::Event { name: "e".into(), data: Value::Null })).collect();
-        let s = a.stamp(505, "x", What::Send { to: 2, msg_type: "m".into(), msg: Value::Null });
+        let s = a.stamp(505, "x", What::Send { to: 2, msg_type: "m".into(), msg: ShownMsg::null() });
         records.push(b.stamp_receive(
             506,
             "x",

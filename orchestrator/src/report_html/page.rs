@@ -138,7 +138,7 @@ mod tests {
     use algorithms::check::{EventRef, MessageCounts, PropertyResult};
     use algorithms::faults::{AppliedFault, FaultRecord};
     use algorithms::trace::Clocks;
-    use algorithms::trace::What;
+    use algorithms::trace::{ShownMsg, What};
     use serde_json::json;
     use serde_json::Value;
     use std::path::PathBuf;
@@ -166,7 +166,7 @@ mod tests {
     fn the_page_escapes_what_nodes_wrote_and_links_evidence_to_the_diagram() {
         let (mut a, mut b) = (Clocks::new(1), Clocks::new(2));
         let body = json!("</script><script>alert(1)</script>");
-        let s = a.stamp(1_000_000, "x", What::Send { to: 2, msg_type: "evil<b>".into(), msg: body });
+        let s = a.stamp(1_000_000, "x", What::Send { to: 2, msg_type: "evil<b>".into(), msg: ShownMsg::of(&body) });
         let r = b.stamp_receive(
             2_000_000,
             "x",
@@ -175,7 +175,7 @@ mod tests {
             What::Recv { from: 1, msg_type: "evil<b>".into(), msg_lc: s.lc },
         );
         let leader = b.stamp(3_000_000, "x", What::Event { name: "leader".into(), data: json!({"leader": 2}) });
-        let lost = a.stamp(4_000_000, "x", What::Send { to: 2, msg_type: "evil<b>".into(), msg: Value::Null });
+        let lost = a.stamp(4_000_000, "x", What::Send { to: 2, msg_type: "evil<b>".into(), msg: ShownMsg::null() });
         let faults = vec![
             FaultRecord { t: 0, fault: AppliedFault::RunStart { nodes: vec![1, 2] } },
             FaultRecord { t: 3_500_000, fault: AppliedFault::Kill { node: 2, was_leader: true } },

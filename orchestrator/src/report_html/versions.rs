@@ -23,7 +23,7 @@ pub fn section(page: &mut String, tl: &Timeline) {
     for r in &tl.records {
         if let What::Send { to, msg_type, msg } = &r.what {
             if msg_type == "query_reply" {
-                if let Ok(QuorumMsg::QueryReply { op, register, .. }) = serde_json::from_value(msg.clone()) {
+                if let Ok(QuorumMsg::QueryReply { op, register, .. }) = msg.decode().ok_or(()) {
                     replies.insert((*to, op, r.node), register.version);
                 }
             }

@@ -237,7 +237,7 @@ impl History {
 mod tests {
     use super::*;
     use crate::check::history::{check, CheckOptions, ModelKind, Outcome, Status};
-    use crate::trace::Clocks;
+    use crate::trace::{Clocks, ShownMsg};
     use serde_json::json;
 
     fn event(c: &mut Clocks, t: u64, name: &str, data: Value) -> TraceRecord {
@@ -337,7 +337,7 @@ mod tests {
         let mut records = vec![event(&mut a, 5, "request", r.clone()), event(&mut a, 6, "enter_cs", r.clone())];
         records.push(event(&mut b, 7, "request", r.clone()));
         let exit = event(&mut a, 9, "exit_cs", r.clone());
-        let send = a.stamp(9, "x", What::Send { to: 1, msg_type: "release".into(), msg: Value::Null });
+        let send = a.stamp(9, "x", What::Send { to: 1, msg_type: "release".into(), msg: ShownMsg::null() });
         let recv = b.stamp_receive(
             9,
             "x",

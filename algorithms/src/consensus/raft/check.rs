@@ -29,6 +29,8 @@ use crate::core::trace::What;
 use crate::election::raft::RaftEvent as TermEvent;
 use crate::election::ElectionEvent;
 use crate::service::Request;
+use serde::de::IgnoredAny;
+use serde::Deserialize;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -591,7 +593,7 @@ fn deposed_entries(
     for r in &run.records {
         match &r.what {
             What::Send { msg_type, msg, .. } if msg_type == "request" && !run.nodes.contains(&r.node) => {
-                if let Ok(request) = serde_json::from_value::<Request>(msg["Request"].clone()) {
+                if let Some(RequestShown { request }) = msg.decode() {
                     let digest = Entry { term: 0, op: Op::Client(request.clone()) }.digest();
                     requests.entry(digest).or_insert(request);
                 }
@@ -642,7 +644,7 @@ fn replication_cost(run: &Execution, entries: usize, commands: usize) -> serde_j
     for r in &run.records {
         match &r.what {
             What::Send { msg_type, msg, .. } if msg_type == "append_entries" => {
-                let batch = msg["AppendEntries"]["entries"].as_array().map_or(0, Vec::len);
+                let batch = msg.decode::<AppendShown>().map_or(0, |shown| shown.append.entries.len());
                 if batch > 0 {
                     carrying += 1;
                     with_entries.insert((r.node, r.lc));
@@ -657,7 +659,8 @@ fn replication_cost(run: &Execution, entries: usize, commands: usize) -> serde_j
                 replies += 1;
             }
             What::Send { msg_type, msg, .. }
-                if msg_type == "append_entries_reply" && msg["AppendEntriesReply"]["success"] == json!(false) =>
+                if msg_type == "append_entries_reply"
+                    && msg.decode::<ReplyShown>().is_some_and(|shown| !shown.reply.success) =>
             {
                 rejections += 1;
             }
@@ -682,4 +685,34 @@ fn replication_cost(run: &Execution, entries: usize, commands: usize) -> serde_j
         extra: extra.into_iter().map(|(name, count)| (name.to_string(), json!(count))).collect(),
     })
     .to_value()
+}
+
+/// The parts of traced messages the checker reads, decoded without the rest (a run holds
+/// thousands of AppendEntries; their entries are counted, never built).
+#[derive(Deserialize)]
+struct RequestShown {
+    #[serde(rename = "Request")]
+    request: Request,
+}
+
+#[derive(Deserialize)]
+struct AppendShown {
+    #[serde(rename = "AppendEntries")]
+    append: AppendEntriesShown,
+}
+
+#[derive(Deserialize)]
+struct AppendEntriesShown {
+    entries: Vec<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct ReplyShown {
+    #[serde(rename = "AppendEntriesReply")]
+    reply: AppendEntriesReplyShown,
+}
+
+#[derive(Deserialize)]
+struct AppendEntriesReplyShown {
+    success: bool,
 }
