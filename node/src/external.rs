@@ -21,7 +21,9 @@
 //! orchestrator makes for each node: its pause (SIGSTOP of the group) stops them all, its kill is
 //! a SIGKILL of the group, and it kills the group again once a node has exited, so nothing a
 //! program started outlives its node's run. The child itself also dies with the node on every exit
-//! path (`PR_SET_PDEATHSIG`, SIGKILL of the node included), for nodes started by hand. `status`
+//! path (`PR_SET_PDEATHSIG`, SIGKILL of the node included), for nodes started by hand; and when
+//! the node and its orchestrator are both gone (the orchestrator SIGKILLed), a watchdog in the
+//! node's group kills what is left of it ([`guard_process_group`]). `status`
 //! lists the instance like any other, its role saying where the program is (`held`, `starting`,
 //! `running`, `exited`). A program that exits, prints
 //! something that is not a message before `init_ok`, or does not answer `init` in time stops the
@@ -159,6 +161,7 @@ impl External {
 
     fn spawn(&mut self, ctx: &mut Context<Self>) -> Result<(), String> {
         let (program, args) = self.params.command.split_first().ok_or("params.command is empty")?;
+        guard_process_group();
         let mut cmd = std::process::Command::new(program);
         cmd.args(args).envs(&self.params.env).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         if let Some(cwd) = &self.params.cwd {
@@ -324,6 +327,38 @@ impl External {
             self.receive(envelope);
         }
     }
+}
+
+/// What a program started (`sh -c 'helper & exec my_node'`) must not outlive the node, even when
+/// nothing is left to kill it: a node SIGKILLed with its orchestrator (`PR_SET_PDEATHSIG`) takes
+/// its program along, but a grandchild is reparented and goes on. So, once per node, before its
+/// first program: a watchdog shell in the node's process group, blocked reading a pipe whose only
+/// writer is the node. However the node ends, the kernel closes that pipe; the watchdog's read
+/// returns and it SIGKILLs its own process group (`kill -KILL 0`): every process the node's
+/// programs started, and itself. It ignores SIGHUP, which the kernel sends (with SIGCONT) to a
+/// process group orphaned while some of it is stopped (a paused node's), so it wakes and kills
+/// then too. Only when the node leads its own process group (the orchestrator makes one per node):
+/// a node started by hand inside some other group leaves that group alone.
+fn guard_process_group() {
+    static WATCHDOG: std::sync::OnceLock<Option<std::process::ChildStdin>> = std::sync::OnceLock::new();
+    WATCHDOG.get_or_init(|| {
+        // SAFETY: getpgrp and getpid have no preconditions.
+        if unsafe { libc::getpgrp() != libc::getpid() } {
+            return None;
+        }
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "trap '' HUP; read -r _; kill -KILL 0", "clusterlab-watchdog"]);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+        match cmd.spawn() {
+            // The write end stays open for the node's whole life (the static is never dropped);
+            // it is close-on-exec, so no program holds it.
+            Ok(mut watchdog) => watchdog.stdin.take(),
+            Err(e) => {
+                tracing::warn!("cannot start the process group's watchdog (sh): {e}");
+                None
+            }
+        }
+    });
 }
 
 /// At most 200 characters of a line, for error messages.
