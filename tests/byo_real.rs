@@ -179,3 +179,63 @@ fn a_program_started_by_sh_is_listed_paused_whole_and_leaves_nothing_running() {
     assert!(processes_mentioning(run.to_str().unwrap()).is_empty(), "nodes left behind");
     result.unwrap_or_else(|e| panic!("{e}\n{}{}", text(&down.stdout), text(&down.stderr)));
 }
+
+/// The orchestrator SIGKILLed: nothing is left to kill the nodes' process groups, yet the nodes
+/// die with it (`PR_SET_PDEATHSIG`), their programs with them, and each node's watchdog kills
+/// what the programs started, on a running node and on a paused one (stopped, its group orphaned).
+#[test]
+fn the_orchestrator_sigkilled_leaves_no_program_and_no_helper_running() {
+    if !require_tool("python3", "apt-get install python3") {
+        return;
+    }
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let helper = format!("sleep 1000.{}1", std::process::id());
+    let experiment = format!(
+        "algorithm = \"maelstrom\"\nnodes = 2\n[params]\ncommand = [\"sh\", \"-c\", \"{helper} & exec python3 tests/maelstrom/echo.py\"]\ninit_timeout_ms = 10000\n[workload]\nmaelstrom = \"echo\"\nclients = 1\n"
+    );
+    let scratch = Scratch::new("byo-orchestrator-killed");
+    let exp = scratch.write("exp.toml", &experiment);
+    let out = scratch.path().join("runs");
+    let up = orchestrator(&["up", exp.to_str().unwrap(), "--out", out.to_str().unwrap(), "--detach"]);
+    let said = text(&up.stdout);
+    assert_eq!(up.status.code(), Some(0), "up: {said}{}", text(&up.stderr));
+    let pid: i32 = said.split("orchestrator pid ").nth(1).and_then(|r| r.split(')').next()?.parse().ok()).expect(&said);
+    let run = latest_run(&out);
+    let cli = |args: &[&str]| {
+        let mut all = vec![args[0], "--run", run.to_str().unwrap()];
+        all.extend_from_slice(&args[1..]);
+        orchestrator(&all)
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while processes_mentioning(&helper).len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status: Value = serde_json::from_slice(&cli(&["status", "--json"]).stdout).expect("status");
+    let groups: Vec<u32> = (0..2).filter_map(|i| status["nodes"][i]["pid"].as_u64()).map(|p| p as u32).collect();
+    let helpers = processes_mentioning(&helper).len();
+    let paused = cli(&["pause", "2"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let stopped = groups.get(1).map(|g| group(*g)).unwrap_or_default();
+    let kill = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let left = || {
+        let mut left = processes_mentioning(&helper);
+        left.extend(processes_mentioning(run.to_str().unwrap()));
+        left.extend(groups.iter().flat_map(|g| group(*g)).map(|(p, state)| format!("{p} ({state})")));
+        left
+    };
+    while !left().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let left = left();
+    for g in &groups {
+        // What the test left, should the watchdog have failed (the orchestrator cannot be asked).
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(*g as i32), nix::sys::signal::Signal::SIGKILL);
+    }
+    assert_eq!(groups.len(), 2, "{status:#}");
+    assert_eq!(helpers, 2, "each node's program started its helper");
+    assert_eq!(paused.status.code(), Some(0), "{}", text(&paused.stderr));
+    assert!(stopped.len() >= 3 && stopped.iter().all(|(_, s)| *s == 'T'), "node 2's tree paused: {stopped:?}");
+    assert!(kill.is_ok(), "SIGKILL to the orchestrator {pid}: {kill:?}");
+    assert!(left.is_empty(), "left running after the orchestrator was SIGKILLed: {left:?}");
+}

@@ -23,10 +23,23 @@ fn run(
     duration: &str,
     extra: &str,
 ) -> (Option<i32>, String, Value, std::path::PathBuf, Scratch) {
+    run_with(tag, init_timeout_ms, command, workload, duration, extra, "")
+}
+
+/// [`run`], with `workload_extra` lines added to the `[workload]` table.
+fn run_with(
+    tag: &str,
+    init_timeout_ms: u64,
+    command: &str,
+    workload: &str,
+    duration: &str,
+    extra: &str,
+    workload_extra: &str,
+) -> (Option<i32>, String, Value, std::path::PathBuf, Scratch) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let scratch = Scratch::new(&format!("maelstrom-{tag}"));
     let exp = format!(
-        "algorithm = \"maelstrom\"\nnodes = 3\nduration = \"{duration}\"\n{extra}\n[params]\ncommand = {command}\ninit_timeout_ms = {init_timeout_ms}\n[workload]\nmaelstrom = \"{workload}\"\nclients = 2\n"
+        "algorithm = \"maelstrom\"\nnodes = 3\nduration = \"{duration}\"\n{extra}\n[params]\ncommand = {command}\ninit_timeout_ms = {init_timeout_ms}\n[workload]\nmaelstrom = \"{workload}\"\nclients = 2\n{workload_extra}"
     );
     let file = scratch.write("exp.toml", &exp);
     let out = scratch.path().join("runs");
@@ -99,6 +112,38 @@ fn a_program_that_exits_prints_garbage_or_never_answers_is_named_and_nothing_is_
 }
 
 #[test]
+fn clients_start_only_once_every_program_has_answered_init() {
+    if !python() {
+        return;
+    }
+    let marker = format!("slow-marker-{}", std::process::id());
+    // Each program takes 1.5 s (and Python's start) before it answers init; an operation sent
+    // before that would wait longer than the workload's timeout and be indeterminate.
+    let command = format!("[\"sh\", \"-c\", \"sleep 1.5; exec python3 tests/maelstrom/echo.py {marker}\"]");
+    let (code, printed, summary, run_dir, _scratch) =
+        run_with("slow-init", 10_000, &command, "echo", "4s", "", "timeout = \"1s\"\n");
+    assert!(processes_mentioning(&marker).is_empty(), "programs left running");
+    assert_eq!(code, Some(0), "{printed}\n{summary:#}");
+    assert_eq!(verdict(&summary, "echo_matches"), "held", "{summary:#}");
+    let history = std::fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
+    let ops: Vec<Value> = history.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(ops.iter().filter(|op| op["type"] == "ok").count() > 10, "{history}");
+    let info: Vec<&Value> = ops.iter().filter(|op| op["type"] == "info").collect();
+    assert!(info.is_empty(), "operations lost to the programs' start-up: {info:?}");
+    assert!(summary["metrics"].get("operations_info").is_none(), "{summary:#}");
+    // Every program was ready before any client sent its first operation.
+    let ready = (1..=3)
+        .map(|id| trace(&run_dir, id).iter().find(|r| r.event_name() == Some("program_ready")).expect("ready").t)
+        .max()
+        .unwrap();
+    let first_op = (4..=5)
+        .filter_map(|id| trace(&run_dir, id).iter().find(|r| r.event_name() == Some("op")).map(|r| r.t))
+        .min()
+        .expect("the clients ran operations");
+    assert!(first_op > ready, "a client's first operation at {first_op}, the last program ready at {ready}");
+}
+
+#[test]
 fn a_killed_node_takes_its_program_along_and_a_restart_starts_it_again() {
     if !python() {
         return;
@@ -153,9 +198,7 @@ fn a_gossiping_broadcast_survives_partitions_and_one_that_forwards_once_loses_a_
     assert!(printed.contains(":valid?       false"), "{printed}");
 }
 
-/// Three nodes for a few seconds; operations may wait 2 s. Clients start when the nodes are
-/// connected, not when the programs have answered `init`: on a loaded machine Python takes a
-/// second or two to start, and the first operations are `info`.
+/// Three nodes for a few seconds; operations may wait 2 s (a loaded machine is slow to answer).
 const SHORT: [&str; 8] = ["--node-count", "3", "--time-limit", "5", "--rate", "30", "--timeout", "2"];
 
 #[test]

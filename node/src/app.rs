@@ -51,10 +51,12 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
                 params,
                 cfg.seed,
                 incarnation,
+                &cfg.data_dir,
                 links.clone(),
                 tracer.clone(),
                 life.clone(),
-            );
+            )
+            .map_err(anyhow::Error::msg)?;
             let addr = external.start();
             routes.insert(inst.name.clone(), addr.clone().recipient());
             // Maelstrom's services travel in envelopes named after them (see external.rs).

@@ -15,13 +15,18 @@
 //!   `type`) and faulted like any message. On the host the request is served by this actor
 //!   whatever its program is doing; the answer comes back as a line from `lin-kv`. The host's own
 //!   program reaches them without the network, traced as a send to and a receive from itself.
+//!   The host persists their whole state in its data directory (`maelstrom-services.state`)
+//!   after each operation that changed it, before the answer goes out, and recovers it when it
+//!   starts again: a state that does not decode stops the node with a message naming the file.
 //!
 //! The program's stderr is the node's (the node's log). The child, and whatever it starts (a
 //! `sh -c '… & exec …'` leaves grandchildren), stays in the node's process group, which the
 //! orchestrator makes for each node: its pause (SIGSTOP of the group) stops them all, its kill is
 //! a SIGKILL of the group, and it kills the group again once a node has exited, so nothing a
 //! program started outlives its node's run. The child itself also dies with the node on every exit
-//! path (`PR_SET_PDEATHSIG`, SIGKILL of the node included), for nodes started by hand. `status`
+//! path (`PR_SET_PDEATHSIG`, SIGKILL of the node included), for nodes started by hand; and when
+//! the node and its orchestrator are both gone (the orchestrator SIGKILLed), a watchdog in the
+//! node's group kills what is left of it ([`guard_process_group`]). `status`
 //! lists the instance like any other, its role saying where the program is (`held`, `starting`,
 //! `running`, `exited`). A program that exits, prints
 //! something that is not a message before `init_ok`, or does not answer `init` in time stops the
@@ -39,6 +44,7 @@ use algorithms::maelstrom::{client_name, intern, server_name, MaelstromParams};
 use algorithms::trace::{ShownMsg, What};
 use algorithms::{NodeId, Status};
 use bytes::Bytes;
+use node::durable::StateFiles;
 use node::wire::{self, Envelope};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -58,6 +64,8 @@ const STDIN_QUEUE: usize = 10_000;
 const EARLY_LIMIT: usize = 10_000;
 /// The source of `init`: no node of the cluster has id 0.
 const INIT_SRC: &str = "c0";
+/// The services' whole state in the host's data directory: `maelstrom-services.state`.
+pub const SERVICES_STATE: &str = "maelstrom-services";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -82,13 +90,18 @@ pub struct External {
     early: Vec<Envelope>,
     /// The services, on the lowest server only, with the rng `seq-kv` and `lww-kv` draw from.
     services: Option<(Services, rand_chacha::ChaCha8Rng)>,
+    /// Where the host keeps the services' state, and the state last written there.
+    store: Option<(StateFiles, Vec<u8>)>,
     links: Links,
     tracer: Arc<Tracer>,
     life: Rc<Lifecycle>,
 }
 
 impl External {
-    /// `servers`: the service's servers when the cluster has client nodes, else every node.
+    /// `servers`: the service's servers when the cluster has client nodes, else every node. On
+    /// the host of the services, their state is recovered from `data_dir`; state that cannot be
+    /// read or does not decode is an error naming the file (the node stops: serving empty stores
+    /// would lose what they acknowledged).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: &str,
@@ -98,17 +111,23 @@ impl External {
         params: MaelstromParams,
         seed: u64,
         incarnation: u64,
+        data_dir: &std::path::Path,
         links: Links,
         tracer: Arc<Tracer>,
         life: Rc<Lifecycle>,
-    ) -> External {
+    ) -> Result<External, String> {
         let servers: BTreeSet<NodeId> = match servers {
             Some(s) => s.iter().copied().chain([me]).collect(),
             None => peers.iter().copied().chain([me]).collect(),
         };
         let host = servers.first() == Some(&me);
-        let services = host.then(|| (Services::default(), algorithms::core::process::node_rng(seed, me, incarnation)));
-        External {
+        let (mut services, mut store) = (None, None);
+        if host {
+            let (recovered, files, bytes) = recover_services(data_dir)?;
+            services = Some((recovered, algorithms::core::process::node_rng(seed, me, incarnation)));
+            store = Some((files, bytes));
+        }
+        Ok(External {
             name: name.to_string(),
             me,
             servers,
@@ -119,10 +138,26 @@ impl External {
             stdin: None,
             early: Vec::new(),
             services,
+            store,
             links,
             tracer,
             life,
+        })
+    }
+
+    /// Writes the services' state (fsynced, whole: see [`StateFiles::rewrite`]) when an operation
+    /// changed it, before its reply goes out; a state that cannot be written stops the node.
+    fn persist_services(&mut self) {
+        let (Some((services, _)), Some((files, last))) = (&self.services, &mut self.store) else { return };
+        let bytes = serde_json::to_vec(services).expect("the services' state always encodes");
+        if bytes == *last {
+            return;
         }
+        if let Err(e) = files.rewrite(&bytes) {
+            let path = files.state_path().display().to_string();
+            return self.fail(format!("node {}: cannot persist the services' state to {path}: {e}", self.me));
+        }
+        *last = bytes;
     }
 
     fn program(&self) -> String {
@@ -159,6 +194,7 @@ impl External {
 
     fn spawn(&mut self, ctx: &mut Context<Self>) -> Result<(), String> {
         let (program, args) = self.params.command.split_first().ok_or("params.command is empty")?;
+        guard_process_group();
         let mut cmd = std::process::Command::new(program);
         cmd.args(args).envs(&self.params.env).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
         if let Some(cwd) = &self.params.cwd {
@@ -287,6 +323,7 @@ impl External {
         let requester = server_name(me);
         let Some((services, rng)) = &mut self.services else { return };
         if let Some(reply) = services.handle(service, &requester, &body, rng) {
+            self.persist_services();
             self.loop_back(service, &reply);
             self.write(service, &reply);
         }
@@ -309,6 +346,7 @@ impl External {
         let requester = self.name_of(from);
         if let Some((services, rng)) = &mut self.services {
             if let Some(reply) = services.handle(&instance, &requester, &body, rng) {
+                self.persist_services();
                 return self.send_as(&instance, from, &reply);
             }
         }
@@ -324,6 +362,53 @@ impl External {
             self.receive(envelope);
         }
     }
+}
+
+/// The services' state as the host's last incarnation left it in `data_dir` (empty stores when
+/// there is none), its files, and its bytes.
+fn recover_services(data_dir: &std::path::Path) -> Result<(Services, StateFiles, Vec<u8>), String> {
+    let mut files = StateFiles::new(data_dir, SERVICES_STATE);
+    let loaded = files.load().map_err(|e| format!("cannot recover the services' state: {e}"))?;
+    for note in &loaded.notes {
+        tracing::warn!("the services' state: {note}");
+    }
+    let Some(bytes) = loaded.whole else { return Ok((Services::default(), files, Vec::new())) };
+    let services = serde_json::from_slice(&bytes).map_err(|e| {
+        format!("cannot recover the services' state from {}: it does not decode: {e}", files.state_path().display())
+    })?;
+    Ok((services, files, bytes))
+}
+
+/// What a program started (`sh -c 'helper & exec my_node'`) must not outlive the node, even when
+/// nothing is left to kill it: a node SIGKILLed with its orchestrator (`PR_SET_PDEATHSIG`) takes
+/// its program along, but a grandchild is reparented and goes on. So, once per node, before its
+/// first program: a watchdog shell in the node's process group, blocked reading a pipe whose only
+/// writer is the node. However the node ends, the kernel closes that pipe; the watchdog's read
+/// returns and it SIGKILLs its own process group (`kill -KILL 0`): every process the node's
+/// programs started, and itself. It ignores SIGHUP, which the kernel sends (with SIGCONT) to a
+/// process group orphaned while some of it is stopped (a paused node's), so it wakes and kills
+/// then too. Only when the node leads its own process group (the orchestrator makes one per node):
+/// a node started by hand inside some other group leaves that group alone.
+fn guard_process_group() {
+    static WATCHDOG: std::sync::OnceLock<Option<std::process::ChildStdin>> = std::sync::OnceLock::new();
+    WATCHDOG.get_or_init(|| {
+        // SAFETY: getpgrp and getpid have no preconditions.
+        if unsafe { libc::getpgrp() != libc::getpid() } {
+            return None;
+        }
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "trap '' HUP; read -r _; kill -KILL 0", "clusterlab-watchdog"]);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null());
+        match cmd.spawn() {
+            // The write end stays open for the node's whole life (the static is never dropped);
+            // it is close-on-exec, so no program holds it.
+            Ok(mut watchdog) => watchdog.stdin.take(),
+            Err(e) => {
+                tracing::warn!("cannot start the process group's watchdog (sh): {e}");
+                None
+            }
+        }
+    });
 }
 
 /// At most 200 characters of a line, for error messages.

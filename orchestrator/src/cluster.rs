@@ -342,6 +342,28 @@ impl Cluster {
             .collect()
     }
 
+    /// Waits until no instance of `ids` is still starting (role `held` or `starting`: a bridged
+    /// program that has not answered `init`), leaving out nodes that exited, at most until
+    /// `deadline`; returns the nodes still starting then.
+    pub fn await_started(&mut self, ids: &[NodeId], deadline: Instant) -> Vec<NodeId> {
+        let instance = self.spec.instance.name.clone();
+        loop {
+            let live = self.live();
+            let asked: Vec<NodeId> = ids.iter().copied().filter(|id| live.contains(id)).collect();
+            let answers = ask_all(&self.control_sockets(&asked), &Request::Status);
+            let starting = |answer: &Option<Response>| {
+                let role = answer.as_ref().and_then(|r| r.status.as_ref()?.instances.get(&instance).map(|s| &s.role));
+                role.is_none_or(|role| role == "held" || role == "starting")
+            };
+            let waiting: Vec<NodeId> =
+                asked.iter().zip(&answers).filter(|(_, answer)| starting(answer)).map(|(id, _)| *id).collect();
+            if waiting.is_empty() || Instant::now() >= deadline {
+                return waiting;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL, and wait for the process to be gone.
     pub fn kill(&mut self, id: NodeId) -> Result<()> {
         let m = self.member(id)?;

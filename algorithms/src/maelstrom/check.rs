@@ -258,15 +258,19 @@ fn all_read(exec: &Execution, ops: &[Op], settle_ms: f64) -> PropertyResult {
     )
 }
 
-/// Maelstrom's broadcast figure: stable latency, from a value's broadcast until every server's
-/// reads include it from then on.
+/// Maelstrom's broadcast figure, stable latency: from a value's acknowledgement to the last read,
+/// at any server, that missed it (0 when no read missed it after that), over the values in every
+/// server's last read; the rest are `values_never_stable`. Beside it, `visible_everywhere_ms`:
+/// from the broadcast's invocation until every server's reads include the value from then on
+/// (which waits for a read at each server, so it says as much about how often the clients read).
 fn broadcast_figures(exec: &Execution, ops: &[Op], metrics: &mut BTreeMap<String, Value>) {
     let reads = reads(ops);
-    let mut stable = Vec::new();
+    let (mut stable, mut everywhere) = (Vec::new(), Vec::new());
     let mut never = 0u64;
-    for (op, v, _) in ok(ops, "broadcast") {
+    for (op, v, acked) in ok(ops, "broadcast") {
         let Some(v) = v.as_u64() else { continue };
         let mut when: Option<u64> = Some(op.invoked.t);
+        let mut last_missed = acked.t;
         for server in &exec.nodes {
             let name = crate::maelstrom::server_name(*server);
             let Some(rs) = reads.get(&name) else {
@@ -274,8 +278,11 @@ fn broadcast_figures(exec: &Execution, ops: &[Op], metrics: &mut BTreeMap<String
                 break;
             };
             // The first read from which on every read includes v.
-            let from = rs.iter().rposition(|(_, set, _)| !set.contains(&v)).map_or(0, |i| i + 1);
-            match rs.get(from) {
+            let missed = rs.iter().rposition(|(_, set, _)| !set.contains(&v));
+            if let Some(i) = missed {
+                last_missed = last_missed.max(rs[i].0);
+            }
+            match rs.get(missed.map_or(0, |i| i + 1)) {
                 Some((t, _, _)) => when = when.map(|w| w.max(*t)),
                 None => {
                     when = None;
@@ -284,11 +291,15 @@ fn broadcast_figures(exec: &Execution, ops: &[Op], metrics: &mut BTreeMap<String
             }
         }
         match when {
-            Some(t) => stable.push(exec.ms(t) - exec.ms(op.invoked.t)),
+            Some(t) => {
+                stable.push(exec.ms(last_missed) - exec.ms(acked.t));
+                everywhere.push(exec.ms(t) - exec.ms(op.invoked.t));
+            }
             None => never += 1,
         }
     }
     metrics.insert("stable_latency_ms".into(), Metric::Distribution(Distribution::of(&stable)).to_value());
+    metrics.insert("visible_everywhere_ms".into(), Metric::Distribution(Distribution::of(&everywhere)).to_value());
     metrics.insert("values_never_stable".into(), Metric::Count(never).to_value());
 }
 

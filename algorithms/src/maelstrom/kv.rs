@@ -26,6 +26,7 @@
 //! A pure state machine: no IO, randomness only from the rng handed in.
 
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -98,7 +99,8 @@ pub fn apply(op: &Op, current: Option<&Value>) -> (Value, Option<Value>) {
 }
 
 /// `lin-kv`: one map.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LinKv {
     data: BTreeMap<String, Value>,
 }
@@ -114,7 +116,8 @@ impl LinKv {
 }
 
 /// `seq-kv`: versions per key, a floor per client (see the module doc).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SeqKv {
     version: u64,
     /// key → (version, value) from oldest to newest, the last [`SEQ_HISTORY`].
@@ -150,7 +153,8 @@ impl SeqKv {
 }
 
 /// `lww-kv`: replicas of (timestamp, value), merged round robin (see the module doc).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LwwKv {
     replicas: Vec<BTreeMap<String, (u64, Value)>>,
     clock: u64,
@@ -183,8 +187,10 @@ impl LwwKv {
     }
 }
 
-/// The three services one node hosts.
-#[derive(Clone, Debug, Default)]
+/// The three services one node hosts. Their whole state serializes (the host persists it after
+/// every operation that changed it, so a restarted host serves what it acknowledged).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Services {
     pub lin: LinKv,
     pub seq: SeqKv,

@@ -231,6 +231,28 @@ fn lww_kv_replicas_agree_once_the_merges_have_gone_round() {
     }
 }
 
+/// The host persists the services' whole state as JSON: read back, the three stores answer as
+/// the ones written would (the same rng drawn from both).
+#[test]
+fn the_services_state_survives_a_round_trip_through_its_json() {
+    use algorithms::maelstrom::kv::Services;
+    let mut kv = Services::default();
+    let mut rng = algorithms::core::process::node_rng(5, 1, 1);
+    for (service, value) in [("lin-kv", 1), ("seq-kv", 2), ("lww-kv", 3), ("seq-kv", 4)] {
+        kv.handle(service, "n2", &json!({"type": "write", "key": "x", "value": value}), &mut rng).unwrap();
+    }
+    let bytes = serde_json::to_vec(&kv).unwrap();
+    let mut back: Services = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(back, kv);
+    let mut rng_back = rng.clone();
+    for service in ["lin-kv", "seq-kv", "lww-kv"] {
+        let read = json!({"type": "read", "key": "x"});
+        let (a, b) = (kv.handle(service, "n2", &read, &mut rng), back.handle(service, "n2", &read, &mut rng_back));
+        assert_eq!(a, b, "{service}");
+    }
+    assert!(serde_json::from_slice::<Services>(br#"{"lin": {"data": {}}, "extra": 1}"#).is_err(), "unknown fields");
+}
+
 #[test]
 fn the_stand_in_counts_adds_in_a_g_counter_and_merges_the_others_counts() {
     let mut n = Node::new(2, &[1, 3], StandIn::new(2));

@@ -133,3 +133,26 @@ fn maelstrom_two_clients_get_the_same_id() -> Execution {
     op(&mut t, 22, 5, "ok", "generate", json!("n1-1"));
     t.end(1000)
 }
+
+/// Maelstrom's stable latency ends at the last read, at any server, that missed the value;
+/// `visible_everywhere_ms` waits for a read that includes it at every server.
+#[test]
+fn stable_latency_ends_at_the_last_read_that_missed_the_value() {
+    let mut t = Trace::new(5).servers(3);
+    on(&mut t, 10, 4, "n1", "invoke", "broadcast", json!(4000001));
+    on(&mut t, 12, 4, "n1", "ok", "broadcast", json!(4000001));
+    for (at, server, read) in [
+        (20, "n1", json!([4000001])),
+        (30, "n2", json!([])),
+        (100, "n2", json!([4000001])),
+        (300, "n3", json!([4000001])),
+    ] {
+        on(&mut t, at, 5, server, "invoke", "read", Value::Null);
+        on(&mut t, at + 2, 5, server, "ok", "read", read);
+    }
+    let report = algorithms::find("maelstrom").unwrap().check(&t.end(800));
+    let figure = |name: &str| (report.metrics[name]["max"].as_f64(), report.metrics[name]["count"].as_u64());
+    assert_eq!(figure("stable_latency_ms"), (Some(20.0), Some(1)), "n2's miss at 32 ms, 20 ms after the ack");
+    assert_eq!(figure("visible_everywhere_ms"), (Some(292.0), Some(1)), "n3's read at 302 ms, from the invocation");
+    assert_eq!(report.metrics["values_never_stable"], 0);
+}

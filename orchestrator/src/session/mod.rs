@@ -27,6 +27,10 @@ mod status;
 pub use fault_log::FaultLog;
 pub use status::{ClusterStatus, NodeLine};
 
+/// The longest wait for servers to finish starting before the clients start anyway (a program
+/// that never answers `init` stops its own node after `params.init_timeout_ms`).
+const STARTUP_MAX: Duration = Duration::from_secs(120);
+
 /// A cluster that is up, from `prepare` to `finish`.
 pub struct Session {
     pub exp: Experiment,
@@ -120,8 +124,21 @@ impl Session {
         self.connect_ms = Some(self.created.elapsed().as_secs_f64() * 1000.0);
         self.log.record(AppliedFault::RunStart { nodes: self.cluster.ids() });
         self.started = Some(Instant::now());
-        for id in self.cluster.ids() {
-            self.cluster.request(id, &Request::Start)?;
+        // With client nodes, the servers start first, and the clients once every server's
+        // instance is past its start-up (a bridged program has answered `init`, as in Maelstrom).
+        let ids = self.cluster.ids();
+        let (servers, clients) = ids.split_at(if self.exp.workload.is_some() { self.exp.servers() } else { ids.len() });
+        for id in servers {
+            self.cluster.request(*id, &Request::Start)?;
+        }
+        if !clients.is_empty() {
+            let waiting = self.cluster.await_started(servers, Instant::now() + STARTUP_MAX);
+            if !waiting.is_empty() {
+                self.note(format!("nodes {waiting:?} still starting after {STARTUP_MAX:?}: clients started anyway"));
+            }
+        }
+        for id in clients {
+            self.cluster.request(*id, &Request::Start)?;
         }
         Ok(())
     }
