@@ -36,6 +36,8 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &consensus::multipaxos::MultiPaxos,
         &consensus::zab::Zab,
         &coordination::service::Coordination,
+        &coordination::recipes::lock::ZkLock,
+        &coordination::recipes::counter::ZkCounter,
         &broadcast::sequencer::Sequencer,
         &template::Gossip,
         &detection::HeartbeatDetector,
