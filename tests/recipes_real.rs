@@ -47,6 +47,17 @@ fn the_lock_configs_in_the_simulator_hold_or_fail_as_they_say() {
     assert!(stdout.contains("VIOLATED mutual_exclusion") && stdout.contains("without fencing"), "{stdout}");
 }
 
+#[test]
+fn the_election_config_in_the_simulator_hands_over_within_the_bound() {
+    let scratch = Scratch::new("recipes-election-sim");
+    let (code, stdout) = sim(&scratch, "zk-election", &["--seeds", "5"]);
+    assert_eq!(code, Some(0), "held: {stdout}");
+    let (code, _) = sim(&scratch, "zk-election", &["--seed", "1"]);
+    assert_eq!(code, Some(0));
+    let summary = summary(&latest_run(&scratch.path().join("runs")));
+    assert_eq!(summary["metrics"]["election_ms"]["count"], 2, "the start and the takeover: {summary:#}");
+}
+
 /// The class exercise: P1 (node 4) holds, P2 (node 5) and P3 (node 6) wait; P2, with the lower
 /// sequence number, gets the lock.
 #[test]

@@ -38,6 +38,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &coordination::service::Coordination,
         &coordination::recipes::lock::ZkLock,
         &coordination::recipes::counter::ZkCounter,
+        &coordination::recipes::election::ZkElection,
         &broadcast::sequencer::Sequencer,
         &template::Gossip,
         &detection::HeartbeatDetector,

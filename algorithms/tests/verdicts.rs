@@ -131,6 +131,7 @@ fn cases() -> Vec<&'static Entry> {
         .chain(coordination::CASES)
         .chain(recipes::LOCK_CASES)
         .chain(recipes::COUNTER_CASES)
+        .chain(recipes::ELECTION_CASES)
         .chain(maelstrom::CASES)
         .chain(gossip::CASES)
         .collect()

@@ -8,6 +8,7 @@ use crate::common::*;
 use crate::crashes_restarts_partitions;
 use algorithms::coordination::client::{Driver, ZkTimer};
 use algorithms::coordination::recipes::counter::CounterRecipe;
+use algorithms::coordination::recipes::election::ElectionRecipe;
 use algorithms::coordination::recipes::lock::LockRecipe;
 use algorithms::coordination::recipes::RecipeOptions;
 use algorithms::coordination::service::{Call, ZkOutcome};
@@ -293,4 +294,76 @@ fn a_recipe_refuses_an_option_of_another_and_coordination_refuses_a_recipe() {
     cfg.instance = "coordination".into();
     let err = algorithms::sim::simulate(algorithms::find("coordination").unwrap(), &cfg).err().unwrap();
     assert!(err.contains("workload.recipe"), "{err}");
+}
+
+fn candidate(mine: u32) -> ElectionRecipe {
+    let mut e = ElectionRecipe::new(4, 0);
+    let mut fx = vec![];
+    let mut call = None;
+    fx.extend(on(&mut e, |e, ctx| call = e.next(ctx)));
+    assert_eq!(fx, vec![event("election_started", json!({}))], "rule 1");
+    assert_eq!(call, Some(create("/election", false, false)));
+    done(&mut e, create("/election", false, false), TreeResult::Created { path: "/election".into() });
+    let volunteer =
+        op(TreeOp::Create { path: "/election/n-".into(), data: "4".into(), ephemeral: true, sequential: true });
+    assert_eq!(next(&mut e), Some(volunteer.clone()), "its id as the node's data");
+    done(&mut e, volunteer, TreeResult::Created { path: format!("/election/n-{mine:010}") });
+    assert_eq!(next(&mut e), Some(op(TreeOp::Children { path: "/election".into(), watch: false })));
+    e
+}
+
+fn candidates(of: &[u32]) -> TreeResult {
+    let mut names: Vec<String> = of.iter().map(|n| format!("n-{n:010}")).collect();
+    names.push("leader".into());
+    TreeResult::Children { names }
+}
+
+#[test]
+fn election_rule_2_the_lowest_candidate_leads_and_publishes_itself() {
+    let mut e = candidate(3);
+    let fx = done(&mut e, op(TreeOp::Children { path: "/election".into(), watch: false }), candidates(&[3, 7]));
+    assert_eq!(fx, vec![event("elected", json!({ "leader": 4 })), event("leader", json!({ "leader": 4 }))]);
+    let publish =
+        op(TreeOp::Create { path: "/election/leader".into(), data: "4".into(), ephemeral: true, sequential: false });
+    assert_eq!(next(&mut e), Some(publish));
+}
+
+#[test]
+fn election_rules_3_and_4_a_follower_watches_the_next_lower_candidate_and_reads_the_leader() {
+    let mut e = candidate(3);
+    let fx = done(&mut e, op(TreeOp::Children { path: "/election".into(), watch: false }), candidates(&[1, 2, 3]));
+    assert_eq!(fx, vec![event("lock_wait", json!({ "path": "/election/n-0000000002" }))]);
+    let lower = op(TreeOp::Exists { path: "/election/n-0000000002".into(), watch: true });
+    assert_eq!(next(&mut e), Some(lower.clone()));
+    done(&mut e, lower, TreeResult::Stat { version: 0 });
+    let leader = op(TreeOp::Exists { path: "/election/leader".into(), watch: true });
+    assert_eq!(next(&mut e), Some(leader.clone()));
+    done(&mut e, leader, TreeResult::Stat { version: 0 });
+    let get = op(TreeOp::Get { path: "/election/leader".into(), watch: false });
+    assert_eq!(next(&mut e), Some(get.clone()));
+    let fx = done(&mut e, get, TreeResult::Data { data: "6".into(), version: 0 });
+    assert_eq!(fx, vec![event("leader", json!({ "leader": 6 }))]);
+    // The leader's session expires: its nodes go; the follower loses it, then is woken.
+    let fx = on(&mut e, |e, ctx| e.watch(ctx, "/election/leader", EventKind::NodeDeleted));
+    assert_eq!(fx, vec![event("leader_lost", json!({ "leader": 6, "reason": "leader node deleted" }))]);
+    assert_eq!(next(&mut e), Some(op(TreeOp::Exists { path: "/election/leader".into(), watch: true })));
+    on(&mut e, |e, ctx| e.watch(ctx, "/election/n-0000000002", EventKind::NodeDeleted));
+    assert_eq!(next(&mut e), Some(op(TreeOp::Children { path: "/election".into(), watch: false })));
+}
+
+#[test]
+fn the_election_hands_over_when_the_leader_client_is_killed() {
+    for seed in 0..6 {
+        let options = RecipeOptions { stagger: Duration::from_millis(100), ..RecipeOptions::default() };
+        let faults = vec![fault(0.8, Action::Kill { node: Target::Id(4) })];
+        let mut cfg = recipe("zk-election", seed, options, faults);
+        cfg.duration = Duration::from_secs(4);
+        let (_, report) = run(&cfg);
+        assert!(report.properties.iter().all(|p| p.verdict != Verdict::Violated), "seed {seed}: {report:#?}");
+        for name in ["single_leader", "stable_agreement", "election_within_bound"] {
+            assert_eq!(verdict(&report, name), Verdict::Held, "seed {seed}: {name}: {report:#?}");
+        }
+        let elections = report.metrics["election_ms"]["count"].as_u64().unwrap();
+        assert_eq!(elections, 2, "seed {seed}: the start and the takeover");
+    }
 }

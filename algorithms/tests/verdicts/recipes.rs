@@ -16,6 +16,7 @@ use super::zab::{
 };
 use super::{Case::*, Entry};
 use algorithms::check::events::mutex::{MutexEvent, Request};
+use algorithms::check::events::ElectionEvent;
 use algorithms::coordination::recipes::RecipeEvent;
 use algorithms::coordination::service::ZkEvent;
 use algorithms::coordination::tree::EventKind;
@@ -57,6 +58,18 @@ pub const LOCK_CASES: &[Entry] = service_cases!(
         case!("zk-lock", "liveness", NothingToJudge, lock_requests_only),
         case!("zk-lock", "no_herd", Violating, lock_one_release_wakes_two_waiters),
         case!("zk-lock", "no_herd", NothingToJudge, lock_requests_only),
+    ]
+);
+
+pub const ELECTION_CASES: &[Entry] = service_cases!(
+    "zk-election",
+    [
+        case!("zk-election", "single_leader", Violating, election_two_clients_lead_at_once),
+        case!("zk-election", "single_leader", NothingToJudge, election_too_short_to_judge),
+        case!("zk-election", "stable_agreement", Violating, election_a_client_never_names_the_leader),
+        case!("zk-election", "stable_agreement", NothingToJudge, election_too_short_to_judge),
+        case!("zk-election", "election_within_bound", Violating, election_agreed_only_after_the_bound),
+        case!("zk-election", "election_within_bound", NothingToJudge, election_too_short_to_judge),
     ]
 );
 
@@ -174,4 +187,37 @@ fn counter_only_bad_versions() -> Execution {
     let mut t = cluster();
     event(&mut t, 10, 4, &RecipeEvent::Increment { from: 15, to: 16, version: 15, ok: false, zxid: zxid(1, 20) });
     t.end(300)
+}
+
+/// Clients 4 and 5 each believe they lead from 100 and 200 ms.
+fn election_two_clients_lead_at_once() -> Execution {
+    let mut t = cluster();
+    event(&mut t, 100, 4, &ElectionEvent::leader(4));
+    event(&mut t, 200, 5, &ElectionEvent::leader(5));
+    t.end(1000)
+}
+
+/// Nobody names a leader, and the run is shorter than the bound (2000 ms): no reign, no stable
+/// period, no election that could be timed.
+fn election_too_short_to_judge() -> Execution {
+    let mut t = cluster();
+    event(&mut t, 100, 4, &ElectionEvent::started());
+    t.end(1000)
+}
+
+/// Clients 4 and 5 name client 4; client 6 never names anyone, through 3 s.
+fn election_a_client_never_names_the_leader() -> Execution {
+    let mut t = cluster();
+    event(&mut t, 100, 4, &ElectionEvent::leader(4));
+    event(&mut t, 150, 5, &ElectionEvent::leader(4));
+    t.end(3000)
+}
+
+/// The clients agree on client 4 only at 2500 ms, above the bound of 2000 ms.
+fn election_agreed_only_after_the_bound() -> Execution {
+    let mut t = cluster();
+    for (node, ms) in [(4, 2500), (5, 2500), (6, 2500)] {
+        event(&mut t, ms, node, &ElectionEvent::leader(4));
+    }
+    t.end(5000)
 }

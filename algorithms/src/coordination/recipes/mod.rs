@@ -5,10 +5,12 @@
 //!
 //! - [`lock`] (`zk-lock`): the herd-free lock, and its herd variant.
 //! - [`counter`] (`zk-counter`): a shared counter incremented by get-then-set, racing or versioned.
+//! - [`election`] (`zk-election`): leader election by the lock's scheme.
 //!
 //! A recipe's options are the `[workload.recipe]` table ([`RecipeOptions`]).
 
 pub mod counter;
+pub mod election;
 pub mod lock;
 
 use super::client::ZkTimer;
