@@ -48,6 +48,13 @@ fn the_lock_configs_in_the_simulator_hold_or_fail_as_they_say() {
 }
 
 #[test]
+fn the_members_config_in_the_simulator_sees_the_killed_member_leave() {
+    let scratch = Scratch::new("recipes-members-sim");
+    let (code, stdout) = sim(&scratch, "zk-members", &["--seeds", "5"]);
+    assert_eq!(code, Some(0), "held: {stdout}");
+}
+
+#[test]
 fn the_election_config_in_the_simulator_hands_over_within_the_bound() {
     let scratch = Scratch::new("recipes-election-sim");
     let (code, stdout) = sim(&scratch, "zk-election", &["--seeds", "5"]);
@@ -110,4 +117,17 @@ fn a_paused_holder_on_real_processes_holds_the_lock_with_another() {
     assert_eq!(me["verdict"], "violated", "{stdout}");
     let detail = me["detail"].as_str().unwrap();
     assert!(detail.contains("Node 4's session expired") && detail.contains("without fencing"), "{detail}");
+}
+
+/// `configs/zk-members.toml` on real processes: member 6 SIGKILLed at 2 s leaves the watcher's
+/// view about its session timeout later (less: the timeout runs from its last ping).
+#[test]
+fn a_killed_member_on_real_processes_leaves_the_watchers_view_within_its_session_timeout() {
+    let scratch = Scratch::new("recipes-members-real");
+    let (code, stdout, summary) = real(&scratch, "zk-members");
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(property(&summary, "leave_seen")["verdict"], "held", "{stdout}");
+    let vanish = summary["metrics"]["vanish_ms"]["max"].as_f64().unwrap();
+    assert!(vanish > 100.0 && vanish < 2600.0, "{vanish} ms: {stdout}");
+    assert_eq!(summary["metrics"]["session_timeout_ms"], 600, "{stdout}");
 }

@@ -39,6 +39,7 @@ pub fn catalogue() -> Vec<&'static dyn Algorithm> {
         &coordination::recipes::lock::ZkLock,
         &coordination::recipes::counter::ZkCounter,
         &coordination::recipes::election::ZkElection,
+        &coordination::recipes::members::ZkMembers,
         &broadcast::sequencer::Sequencer,
         &template::Gossip,
         &detection::HeartbeatDetector,

@@ -132,6 +132,7 @@ fn cases() -> Vec<&'static Entry> {
         .chain(recipes::LOCK_CASES)
         .chain(recipes::COUNTER_CASES)
         .chain(recipes::ELECTION_CASES)
+        .chain(recipes::MEMBERS_CASES)
         .chain(maelstrom::CASES)
         .chain(gossip::CASES)
         .collect()

@@ -10,6 +10,7 @@ use algorithms::coordination::client::{Driver, ZkTimer};
 use algorithms::coordination::recipes::counter::CounterRecipe;
 use algorithms::coordination::recipes::election::ElectionRecipe;
 use algorithms::coordination::recipes::lock::LockRecipe;
+use algorithms::coordination::recipes::members::MembersRecipe;
 use algorithms::coordination::recipes::RecipeOptions;
 use algorithms::coordination::service::{Call, ZkOutcome};
 use algorithms::coordination::tree::{EventKind, TreeOp, TreeResult};
@@ -365,5 +366,38 @@ fn the_election_hands_over_when_the_leader_client_is_killed() {
         }
         let elections = report.metrics["election_ms"]["count"].as_u64().unwrap();
         assert_eq!(elections, 2, "seed {seed}: the start and the takeover");
+    }
+}
+
+#[test]
+fn members_rules_a_member_joins_with_an_ephemeral_node_and_the_watcher_lists_again_on_each_change() {
+    let mut m = MembersRecipe::new(5, false);
+    let dir = create("/members", false, false);
+    assert_eq!(next(&mut m), Some(dir.clone()), "rule 1");
+    done(&mut m, dir.clone(), TreeResult::NodeExists { path: "/members".into() });
+    let join = op(TreeOp::Create { path: "/members/m5-".into(), data: "5".into(), ephemeral: true, sequential: true });
+    assert_eq!(next(&mut m), Some(join));
+    let mut w = MembersRecipe::new(4, true);
+    next(&mut w);
+    done(&mut w, dir, TreeResult::Created { path: "/members".into() });
+    let watch = op(TreeOp::Children { path: "/members".into(), watch: true });
+    assert_eq!(next(&mut w), Some(watch.clone()), "rule 2");
+    let names = TreeResult::Children { names: vec!["m5-0000000000".into(), "m7-0000000002".into()] };
+    assert_eq!(done(&mut w, watch.clone(), names), vec![event("members", json!({ "alive": [5, 7] }))]);
+    assert_eq!(next(&mut w), None, "it waits for its watch");
+    on(&mut w, |w, ctx| w.watch(ctx, "/members", EventKind::NodeChildrenChanged));
+    assert_eq!(next(&mut w), Some(watch));
+}
+
+#[test]
+fn a_killed_member_leaves_the_watchers_view_about_its_session_timeout_later() {
+    for seed in 0..5 {
+        let faults = vec![fault(1.0, Action::Kill { node: Target::Id(6) })];
+        let mut cfg = recipe("zk-members", seed, RecipeOptions::default(), faults);
+        cfg.workload.as_mut().unwrap().recipe = None;
+        let (_, report) = run(&cfg);
+        assert_eq!(verdict(&report, "leave_seen"), Verdict::Held, "seed {seed}: {report:#?}");
+        let vanish = report.metrics["vanish_ms"]["max"].as_f64().unwrap();
+        assert!((300.0..=800.0).contains(&vanish), "seed {seed}: {vanish} ms for a 600 ms session");
     }
 }

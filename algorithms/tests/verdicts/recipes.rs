@@ -73,6 +73,14 @@ pub const ELECTION_CASES: &[Entry] = service_cases!(
     ]
 );
 
+pub const MEMBERS_CASES: &[Entry] = service_cases!(
+    "zk-members",
+    [
+        case!("zk-members", "leave_seen", Violating, members_a_killed_member_never_leaves_the_view),
+        case!("zk-members", "leave_seen", NothingToJudge, members_nobody_killed),
+    ]
+);
+
 pub const COUNTER_CASES: &[Entry] = service_cases!(
     "zk-counter",
     [
@@ -219,5 +227,23 @@ fn election_agreed_only_after_the_bound() -> Execution {
     for (node, ms) in [(4, 2500), (5, 2500), (6, 2500)] {
         event(&mut t, ms, node, &ElectionEvent::leader(4));
     }
+    t.end(5000)
+}
+
+/// The watcher (client 4) sees members 5 and 6; member 6 is killed at 200 ms and is still in the
+/// view at 5 s, well past its session timeout (1 s when its open is not in the trace) plus 2 s.
+fn members_a_killed_member_never_leaves_the_view() -> Execution {
+    let mut t = cluster();
+    event(&mut t, 100, 4, &RecipeEvent::Members { alive: vec![5, 6] });
+    t.kill(200, 6);
+    event(&mut t, 300, 4, &RecipeEvent::Members { alive: vec![5, 6] });
+    t.end(5000)
+}
+
+/// The watcher's views change, but no member is killed.
+fn members_nobody_killed() -> Execution {
+    let mut t = cluster();
+    event(&mut t, 100, 4, &RecipeEvent::Members { alive: vec![5, 6] });
+    event(&mut t, 300, 4, &RecipeEvent::Members { alive: vec![5] });
     t.end(5000)
 }

@@ -6,12 +6,14 @@
 //! - [`lock`] (`zk-lock`): the herd-free lock, and its herd variant.
 //! - [`counter`] (`zk-counter`): a shared counter incremented by get-then-set, racing or versioned.
 //! - [`election`] (`zk-election`): leader election by the lock's scheme.
+//! - [`members`] (`zk-members`): group membership, a watcher tracking who is alive.
 //!
 //! A recipe's options are the `[workload.recipe]` table ([`RecipeOptions`]).
 
 pub mod counter;
 pub mod election;
 pub mod lock;
+pub mod members;
 
 use super::client::ZkTimer;
 use crate::core::event::Event;
@@ -105,6 +107,8 @@ pub enum RecipeEvent {
     /// `zk-counter`: an increment's set completed at `zxid`: it read `from` (at `version`) and
     /// wrote `to`, or failed on a bad version (`ok` false).
     Increment { from: i64, to: i64, version: u64, ok: bool, zxid: u64 },
+    /// `zk-members`: the watcher's view of who is in the group, after each listing.
+    Members { alive: Vec<NodeId> },
 }
 
 impl Event for RecipeEvent {}
