@@ -131,3 +131,16 @@ fn a_killed_member_on_real_processes_leaves_the_watchers_view_within_its_session
     assert!(vanish > 100.0 && vanish < 2600.0, "{vanish} ms: {stdout}");
     assert_eq!(summary["metrics"]["session_timeout_ms"], 600, "{stdout}");
 }
+
+/// `configs/zk-election.toml` on real processes: the leader client killed, the next candidate
+/// leads, every client agrees on it; the server leader killed too.
+#[test]
+fn the_election_on_real_processes_hands_over_when_the_leader_client_is_killed() {
+    let scratch = Scratch::new("recipes-election-real");
+    let (code, stdout, summary) = real(&scratch, "zk-election");
+    assert_eq!(code, Some(0), "{stdout}");
+    for name in ["single_leader", "stable_agreement", "election_within_bound"] {
+        assert_eq!(property(&summary, name)["verdict"], "held", "{name}: {stdout}");
+    }
+    assert_eq!(summary["metrics"]["election_ms"]["count"], 2, "the start and the takeover: {stdout}");
+}
