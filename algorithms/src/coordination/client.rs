@@ -9,7 +9,8 @@
 //!   workload's `timeout` is sent again at another server.
 //! - An operation's request carries the last zxid the client saw (replies and notifications), so
 //!   no server answers it from an older state.
-//! - An expired session fails its operation (`expired`) and the client opens a new one.
+//! - An expired session fails its operation (`expired`), or is told by a ping's answer when
+//!   nothing is in flight; the client opens a new one (`session_lost`).
 //! - The workload's mix, on paths `/k1` … `/k<keys>`: `get` reads (leaving a watch one time in
 //!   two), `put` sets (and creates the znode if it is absent), `cas` syncs, `append` creates an
 //!   ephemeral sequential child.
@@ -301,6 +302,7 @@ impl ZkClient {
             }
         }
         if outcome == ZkOutcome::Expired {
+            ctx.emit(&ZkEvent::SessionLost { session });
             self.session = None;
             if let Some(driver) = self.driver.as_mut() {
                 driver.session_lost(ctx);
@@ -392,6 +394,19 @@ impl Process for ZkClient {
                 }
             }
             ZkReply::Answer { outcome: ZkOutcome::Pong, zxid, .. } => self.seen = self.seen.max(zxid),
+            // The session expired while nothing was in flight (an operation in flight hears it
+            // in its own reply).
+            ZkReply::Answer { seq: 0, outcome: ZkOutcome::Expired, .. } => {
+                if self.pending.is_none() && !self.opening {
+                    if let Some(session) = self.session.take() {
+                        ctx.emit(&ZkEvent::SessionLost { session });
+                        if let Some(driver) = self.driver.as_mut() {
+                            driver.session_lost(ctx);
+                        }
+                        self.open(ctx);
+                    }
+                }
+            }
             ZkReply::Answer { seq, outcome: ZkOutcome::NotServing { leader }, .. } => {
                 if self.pending.as_ref().is_some_and(|p| p.seq == seq) {
                     self.reconnect(ctx, leader);

@@ -157,6 +157,15 @@ fn rule_6_a_lost_session_makes_a_waiter_create_a_new_node() {
 }
 
 #[test]
+fn rule_6_a_holder_told_its_session_expired_leaves_at_once() {
+    let mut l = lock_with_node(false);
+    done(&mut l, list(false), names(&[3]));
+    let fx = on(&mut l, |l, ctx| l.session_lost(ctx));
+    assert_eq!(fx[0], event("exit_cs", json!({ "resource": "/lock" })));
+    assert!(matches!(&fx[1..], [Fx::SetTimer(name, _)] if name == "recipe"), "then it thinks: {fx:?}");
+}
+
+#[test]
 fn herd_every_waiter_watches_the_directory_and_any_change_wakes_it() {
     let mut l = lock_with_node(true);
     let fx = done(&mut l, list(true), names(&[0, 2, 3]));

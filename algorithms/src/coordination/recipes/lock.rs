@@ -13,11 +13,12 @@
 //! 4. A watch it waits on fired: back to 2. Its session moved to another server while it waits:
 //!    back to 2 as well (a watch stays at the server it was left at; this asks again there).
 //! 5. The hold is over: it leaves (`exit_cs`), deletes its node, and thinks.
-//! 6. An operation answered "session expired": its node went with the session; with the new
-//!    session it creates a new node (back to 1, its request still standing). A holder learns
-//!    nothing while it holds (it asks nothing): one paused past its session timeout goes on
-//!    holding after another client got the lock, and learns it only when its delete fails. That is
-//!    the pitfall of ZooKeeper locks without fencing, which `mutual_exclusion` shows and names.
+//! 6. Its session expired (an operation's answer, or a ping's): its node went with the session;
+//!    with the new session it creates a new node (back to 1, its request still standing). A
+//!    holder leaves at once, but it learns of the expiry only from the service: one paused past
+//!    its session timeout goes on holding after another client got the lock, until it runs again
+//!    and hears it. That is the pitfall of ZooKeeper locks without fencing, which
+//!    `mutual_exclusion` shows and names.
 //!
 //! Each release (a lock node deleted by its holder, or by a session's expiry) wakes exactly one
 //! waiter, the owner of the next node: `no_herd` counts the watch notifications each release
@@ -234,6 +235,11 @@ impl Driver for LockRecipe {
     fn session_lost(&mut self, ctx: &mut Ctx<ZkTimer>) {
         match self.phase {
             Phase::Releasing => self.released(ctx),
+            // Told by a ping's answer: it leaves at once (late: another client may hold it).
+            Phase::Holding => {
+                ctx.emit(&MutexEvent::ExitCs { resource: RESOURCE.into() });
+                self.released(ctx);
+            }
             Phase::Busy | Phase::Waiting => {
                 self.mine = None;
                 self.create_node();
