@@ -101,6 +101,8 @@ mod paxos;
 mod quorum;
 #[path = "verdicts/raft.rs"]
 mod raft;
+#[path = "verdicts/recipes.rs"]
+mod recipes;
 #[path = "verdicts/sequencer.rs"]
 mod sequencer;
 #[path = "verdicts/service.rs"]
@@ -127,6 +129,10 @@ fn cases() -> Vec<&'static Entry> {
         .chain(detection::CASES)
         .chain(zab::CASES)
         .chain(coordination::CASES)
+        .chain(recipes::LOCK_CASES)
+        .chain(recipes::COUNTER_CASES)
+        .chain(recipes::ELECTION_CASES)
+        .chain(recipes::MEMBERS_CASES)
         .chain(maelstrom::CASES)
         .chain(gossip::CASES)
         .collect()

@@ -9,16 +9,21 @@
 //!   workload's `timeout` is sent again at another server.
 //! - An operation's request carries the last zxid the client saw (replies and notifications), so
 //!   no server answers it from an older state.
-//! - An expired session fails its operation (`expired`) and the client opens a new one.
+//! - An expired session fails its operation (`expired`), or is told by a ping's answer when
+//!   nothing is in flight; the client opens a new one (`session_lost`).
 //! - The workload's mix, on paths `/k1` … `/k<keys>`: `get` reads (leaving a watch one time in
 //!   two), `put` sets (and creates the znode if it is absent), `cas` syncs, `append` creates an
 //!   ephemeral sequential child.
+//!
+//! - A recipe ([`super::recipes`]) can take the workload's place: a [`Driver`] then says which
+//!   operation comes next and hears every completion, notification and lost session; the
+//!   session, its pings, reconnections and retries stay the client's.
 //!
 //! Traced: `zk_invoke` and `zk_done` per operation (with the zxid it completed at), `zk_watch`
 //! per notification, `session_opened`, `reconnected`: the checker's history.
 
 use super::service::{Call, ZkEvent, ZkOutcome, ZkReply, ZkRequest};
-use super::tree::{SessionId, TreeOp, TreeResult};
+use super::tree::{EventKind, SessionId, TreeOp, TreeResult};
 use crate::core::process::{Ctx, DynProcess, Hosted, Message, Nanos, NodeId, Process, Status, Timer, MS};
 use crate::service::client::{Mix, Workload};
 use rand::Rng;
@@ -47,9 +52,31 @@ pub enum ZkTimer {
     Next,
     Retry,
     Ping,
+    /// The recipe's own timer (see [`Driver::timer`]).
+    Recipe,
 }
 
 impl Timer for ZkTimer {}
+
+/// What drives a client's operations in the workload's place: a recipe (see [`super::recipes`]).
+/// The client asks [`Driver::next`] whenever it has no operation in flight, and again after each
+/// of the other calls.
+pub trait Driver {
+    /// The operation to issue now, if the recipe has one.
+    fn next(&mut self, ctx: &mut Ctx<ZkTimer>) -> Option<Call>;
+    /// The recipe's operation `call` completed at `zxid` (never `Expired`: that is
+    /// [`Driver::session_lost`]).
+    fn done(&mut self, ctx: &mut Ctx<ZkTimer>, call: &Call, zxid: u64, outcome: &ZkOutcome);
+    /// A watch the session left fired.
+    fn watch(&mut self, ctx: &mut Ctx<ZkTimer>, path: &str, kind: EventKind);
+    /// [`ZkTimer::Recipe`] fired.
+    fn timer(&mut self, ctx: &mut Ctx<ZkTimer>);
+    /// The session expired (its ephemerals and watches are gone); a new one is being opened.
+    fn session_lost(&mut self, ctx: &mut Ctx<ZkTimer>);
+    /// The session moved to another server. Watches stay where they were left (this service has
+    /// no SetWatches), so a recipe waiting on one asks again, leaving it at the new server.
+    fn moved(&mut self, _ctx: &mut Ctx<ZkTimer>) {}
+}
 
 /// The session timeout when the workload names none.
 pub const DEFAULT_SESSION_MS: u64 = 1000;
@@ -81,10 +108,15 @@ pub struct ZkClient {
     hand_done: u64,
     last_by_hand: Option<String>,
     notifications: Vec<String>,
+    /// The recipe in the workload's place, if any.
+    driver: Option<Box<dyn Driver>>,
 }
 
 /// The [`crate::algorithm::Spec::CLIENT`] of `coordination`.
 pub fn zk_client(me: NodeId, servers: &[NodeId], workload: &Workload) -> Result<Box<dyn DynProcess>, String> {
+    if workload.recipe.is_some() {
+        return Err("workload.recipe: coordination runs the workload's mix; a recipe is an algorithm of its own (zk-lock, zk-counter, zk-election, zk-members)".into());
+    }
     Ok(Hosted::boxed(ZkClient::new(me, servers, workload.clone())?))
 }
 
@@ -116,7 +148,14 @@ impl ZkClient {
             hand_done: 0,
             last_by_hand: None,
             notifications: Vec::new(),
+            driver: None,
         })
+    }
+
+    /// The client with `driver` in the workload's place (its mix is not drawn from).
+    pub fn with_driver(mut self, driver: Box<dyn Driver>) -> ZkClient {
+        self.driver = Some(driver);
+        self
     }
 
     fn other_server(&self, ctx: &mut Ctx<ZkTimer>) -> NodeId {
@@ -181,6 +220,10 @@ impl ZkClient {
         }
         let (call, by_hand) = match self.queued.pop_front() {
             Some(q) => q,
+            None if self.driver.is_some() => match self.driver.as_mut().and_then(|d| d.next(ctx)) {
+                Some(call) => (call, false),
+                None => return,
+            },
             None if self.more_workload() => {
                 self.issued += 1;
                 (self.draw(ctx), false)
@@ -204,6 +247,10 @@ impl ZkClient {
         self.server = to;
         self.heard = ctx.now();
         self.send_pending(ctx);
+        if let Some(driver) = self.driver.as_mut() {
+            driver.moved(ctx);
+            self.next(ctx);
+        }
     }
 
     fn done(&mut self, ctx: &mut Ctx<ZkTimer>, zxid: u64, outcome: ZkOutcome) {
@@ -240,8 +287,14 @@ impl ZkClient {
                 Some(format!("seq {}: {f} {path} → {} at zxid {}: {result}", p.seq, ok_word(ok), shown_zxid(zxid)));
         }
         ctx.emit(&ZkEvent::ZkDone { session, seq: p.seq, f, path: path.clone(), zxid, ok, result });
-        // A set of an absent znode creates it next.
-        if let (Call::Op(TreeOp::Set { data, .. }), ZkOutcome::Done(TreeResult::NoNode { .. })) = (&p.call, &outcome) {
+        if let (Some(driver), false, false) = (self.driver.as_mut(), p.by_hand, outcome == ZkOutcome::Expired) {
+            driver.done(ctx, &p.call, zxid, &outcome);
+        }
+        // A set of an absent znode creates it next (the workload's; a recipe sees to its own).
+        let mine = self.driver.is_none() || p.by_hand;
+        if let (true, Call::Op(TreeOp::Set { data, .. }), ZkOutcome::Done(TreeResult::NoNode { .. })) =
+            (mine, &p.call, &outcome)
+        {
             let create = TreeOp::Create { path, data: data.clone(), ephemeral: false, sequential: false };
             self.queued.push_front((Call::Op(create), p.by_hand));
             if p.by_hand {
@@ -249,10 +302,15 @@ impl ZkClient {
             }
         }
         if outcome == ZkOutcome::Expired {
+            ctx.emit(&ZkEvent::SessionLost { session });
             self.session = None;
+            if let Some(driver) = self.driver.as_mut() {
+                driver.session_lost(ctx);
+            }
             return self.open(ctx);
         }
         match self.workload.rate_per_s {
+            _ if self.driver.is_some() => self.next(ctx),
             None => self.next(ctx),
             Some(_) if !self.queued.is_empty() => self.next(ctx),
             Some(_) => {}
@@ -329,9 +387,26 @@ impl Process for ZkClient {
                 self.seen = self.seen.max(zxid);
                 let session = self.session.unwrap_or_default();
                 self.notifications.push(format!("{kind:?} {path} at zxid {}", shown_zxid(zxid)));
-                ctx.emit(&ZkEvent::ZkWatch { session, zxid, path, kind });
+                ctx.emit(&ZkEvent::ZkWatch { session, zxid, path: path.clone(), kind });
+                if let Some(driver) = self.driver.as_mut() {
+                    driver.watch(ctx, &path, kind);
+                    self.next(ctx);
+                }
             }
             ZkReply::Answer { outcome: ZkOutcome::Pong, zxid, .. } => self.seen = self.seen.max(zxid),
+            // The session expired while nothing was in flight (an operation in flight hears it
+            // in its own reply).
+            ZkReply::Answer { seq: 0, outcome: ZkOutcome::Expired, .. } => {
+                if self.pending.is_none() && !self.opening {
+                    if let Some(session) = self.session.take() {
+                        ctx.emit(&ZkEvent::SessionLost { session });
+                        if let Some(driver) = self.driver.as_mut() {
+                            driver.session_lost(ctx);
+                        }
+                        self.open(ctx);
+                    }
+                }
+            }
             ZkReply::Answer { seq, outcome: ZkOutcome::NotServing { leader }, .. } => {
                 if self.pending.as_ref().is_some_and(|p| p.seq == seq) {
                     self.reconnect(ctx, leader);
@@ -360,8 +435,14 @@ impl Process for ZkClient {
                 }
                 ctx.set_timer(ZkTimer::Ping, self.session_ms * MS / 3);
             }
+            ZkTimer::Recipe => {
+                if let Some(driver) = self.driver.as_mut() {
+                    driver.timer(ctx);
+                }
+                self.next(ctx);
+            }
         }
-        if let (ZkTimer::Next, Some(rate)) = (timer, self.workload.rate_per_s) {
+        if let (ZkTimer::Next, Some(rate), None) = (timer, self.workload.rate_per_s, &self.driver) {
             if self.more_workload() {
                 let gap = rand_distr::Distribution::sample(&rand_distr::Exp::new(rate).expect("validated"), ctx.rng());
                 ctx.set_timer(ZkTimer::Next, (gap * 1e9) as Nanos);

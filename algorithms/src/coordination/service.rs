@@ -4,7 +4,8 @@
 //!
 //! Rules, on every server:
 //! - **Sessions.** A client opens a session (a write: `open`, with its timeout) and keeps it
-//!   alive by pinging the server it is attached to; the server answers the ping and tells its
+//!   alive by pinging the server it is attached to; the server answers the ping (`expired` when it
+//!   has applied as far as the client has seen and no longer has the session) and tells its
 //!   leader with its next pong which sessions it heard from (the leader's own clients it notes
 //!   itself). The leader expires a session it has not heard of for its timeout: the expiry is a
 //!   write through ZAB like any other, which deletes the session's ephemerals (firing their
@@ -157,6 +158,8 @@ pub enum ZkEvent {
     ZkWatch { session: SessionId, zxid: u64, path: String, kind: EventKind },
     /// The client opened a session (its first, or a new one after an expiry).
     SessionOpened { session: SessionId, server: NodeId },
+    /// The client learnt that its session expired (it opens a new one).
+    SessionLost { session: SessionId },
     /// The client moved its session to another server.
     Reconnected { session: SessionId, from: NodeId, to: NodeId },
 }
@@ -303,6 +306,11 @@ impl Machine for ZkMachine {
             return Some(r);
         }
         match r.call {
+            // A session this server has applied past the client's view of, and no longer has,
+            // expired: the client learns it from its ping, not only from its next operation.
+            Call::Ping if r.seen > 0 && r.seen <= self.applied.packed() && !self.sessions.contains_key(&r.session) => {
+                self.answer(ctx, &r, self.applied.packed(), ZkOutcome::Expired)
+            }
             Call::Ping => self.answer(ctx, &r, self.applied.packed(), ZkOutcome::Pong),
             _ if r.seen > self.applied.packed() => self.held.push(r),
             _ => self.read(ctx, &r),

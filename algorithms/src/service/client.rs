@@ -68,6 +68,10 @@ pub struct Workload {
     /// client pings a third of it apart; unset: 1 s. An error for every other service.
     #[serde(default, with = "humantime_serde", skip_serializing_if = "Option::is_none")]
     pub session_timeout: Option<Duration>,
+    /// A coordination recipe's options (`[workload.recipe]`, see
+    /// [`crate::coordination::recipes::RecipeOptions`]); an error for every other service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<crate::coordination::recipes::RecipeOptions>,
     /// The `broadcast` workload's topology (Maelstrom's `--topology`: `grid`, `line`, `tree2`…,
     /// `total`); unset: `grid`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,6 +112,7 @@ impl Default for Workload {
             start_after: Duration::from_millis(100),
             maelstrom: None,
             session_timeout: None,
+            recipe: None,
             topology: None,
         }
     }
@@ -239,6 +244,11 @@ impl KvClient {
         }
         if workload.session_timeout.is_some() {
             return Err("workload.session_timeout: sessions are the coordination service's only".into());
+        }
+        if workload.recipe.is_some() {
+            return Err(
+                "workload.recipe: recipes are the coordination service's only (zk-lock, zk-counter, ...)".into()
+            );
         }
         if servers.is_empty() {
             return Err("workload: a client needs at least one server".into());

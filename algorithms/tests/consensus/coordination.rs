@@ -123,6 +123,28 @@ fn the_leader_expires_a_silent_session_through_zab_deleting_its_ephemerals_and_f
 }
 
 #[test]
+fn a_ping_of_a_session_expired_at_this_server_is_answered_expired() {
+    let mut m = with_session();
+    on(&mut m, 0, |m, _| m.established(0));
+    let seen = z(2).packed();
+    let fx = on(&mut m, 10, |m, ctx| {
+        m.route(ctx, 4, req(4, 0, seen, Call::Ping), true);
+    });
+    assert_eq!(fx, vec![answer(4, 0, z(2), ZkOutcome::Pong)], "alive");
+    on(&mut m, 400, |m, ctx| m.apply(ctx, z(3), &ZkOp::Expire { session: 4 }));
+    let fx = on(&mut m, 410, |m, ctx| {
+        m.route(ctx, 4, req(4, 0, seen, Call::Ping), true);
+    });
+    assert_eq!(fx, vec![answer(4, 0, z(3), ZkOutcome::Expired)], "applied past what the client saw, and gone");
+    // A server behind what the client saw may not have applied its open yet: it says nothing of it.
+    let ahead = z(9).packed();
+    let fx = on(&mut m, 420, |m, ctx| {
+        m.route(ctx, 5, req(5, 0, ahead, Call::Ping), true);
+    });
+    assert_eq!(fx, vec![answer(5, 0, z(3), ZkOutcome::Pong)]);
+}
+
+#[test]
 fn a_server_that_cannot_serve_sends_a_read_or_ping_away_at_once() {
     let mut m = with_session();
     let fx = on(&mut m, 10, |m, ctx| {

@@ -10,6 +10,7 @@ mod multipaxos;
 mod paxos;
 mod raft;
 mod raft_membership;
+mod recipes;
 mod rules_multipaxos;
 mod rules_paxos;
 mod rules_raft;

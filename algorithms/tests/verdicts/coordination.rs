@@ -56,7 +56,7 @@ fn op(t: &mut Trace, node: u32, seq: u64, f: &str, (from, to): (u64, u64), zxid:
 }
 
 /// Client 4's set completes at 20 ms with zxid (1, 5); client 5's, invoked at 30 ms, gets (1, 3).
-fn zk_a_later_write_ordered_before_a_completed_one() -> Execution {
+pub fn zk_a_later_write_ordered_before_a_completed_one() -> Execution {
     let mut t = cluster();
     op(&mut t, 4, 1, "set", (10, 20), zxid(1, 5));
     op(&mut t, 5, 1, "set", (30, 40), zxid(1, 3));
@@ -64,7 +64,7 @@ fn zk_a_later_write_ordered_before_a_completed_one() -> Execution {
 }
 
 /// Two writes that overlap in time: either order is linearizable, and nothing is judged.
-fn zk_overlapping_writes_only() -> Execution {
+pub fn zk_overlapping_writes_only() -> Execution {
     let mut t = cluster();
     op(&mut t, 4, 1, "set", (10, 40), zxid(1, 5));
     op(&mut t, 5, 1, "create", (20, 30), zxid(1, 3));
@@ -72,14 +72,14 @@ fn zk_overlapping_writes_only() -> Execution {
 }
 
 /// Client 4 sets (zxid (1, 5)), then creates: the create took effect at (1, 4).
-fn zk_a_clients_second_write_ordered_before_its_first() -> Execution {
+pub fn zk_a_clients_second_write_ordered_before_its_first() -> Execution {
     let mut t = cluster();
     op(&mut t, 4, 1, "set", (10, 20), zxid(1, 5));
     op(&mut t, 4, 2, "create", (30, 40), zxid(1, 4));
     t.end(1000)
 }
 
-fn zk_one_operation_per_client() -> Execution {
+pub fn zk_one_operation_per_client() -> Execution {
     let mut t = cluster();
     op(&mut t, 4, 1, "get", (10, 20), zxid(1, 5));
     op(&mut t, 5, 1, "set", (30, 40), zxid(1, 6));
@@ -87,7 +87,7 @@ fn zk_one_operation_per_client() -> Execution {
 }
 
 /// Client 4's set took effect at (1, 5); its next get is answered from a server at (1, 2).
-fn zk_a_read_older_than_the_clients_own_write() -> Execution {
+pub fn zk_a_read_older_than_the_clients_own_write() -> Execution {
     let mut t = cluster();
     op(&mut t, 4, 1, "set", (10, 20), zxid(1, 5));
     op(&mut t, 4, 2, "get", (30, 40), zxid(1, 2));
@@ -95,7 +95,7 @@ fn zk_a_read_older_than_the_clients_own_write() -> Execution {
 }
 
 /// Reads only, and a write after them: no read follows a write or sync of its client.
-fn zk_reads_before_any_write() -> Execution {
+pub fn zk_reads_before_any_write() -> Execution {
     let mut t = cluster();
     op(&mut t, 4, 1, "get", (10, 20), zxid(1, 2));
     op(&mut t, 4, 2, "set", (30, 40), zxid(1, 5));
