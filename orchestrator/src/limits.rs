@@ -145,13 +145,39 @@ pub fn raise_nofile(wanted: u64) -> std::io::Result<(u64, u64)> {
     Ok((limit.rlim_cur, limit.rlim_max))
 }
 
+/// `MemAvailable` from /proc/meminfo, in bytes.
+pub fn memory_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+}
+
+/// Memory a check takes per byte of JSON-lines trace: 3.3–3.5× measured in release (records,
+/// the checkers' indexes, the timeline), rounded up.
+pub const CHECK_MEMORY_PER_TRACE_BYTE: u64 = 4;
+
+/// Whether checking `trace_bytes` of traces fits in `available` bytes of memory: a run too large to
+/// check is refused with the figures, before the kernel would kill the orchestrator mid-check.
+pub fn traces_fit(trace_bytes: u64, available: Option<u64>) -> Result<(), String> {
+    let need = trace_bytes.saturating_mul(CHECK_MEMORY_PER_TRACE_BYTE);
+    match available {
+        Some(have) if need > have => Err(format!(
+            "checking these traces ({} MiB) needs about {} MiB of memory, but {} MiB are available \
+             (MemAvailable in /proc/meminfo): the traces are kept; judge them where there is more memory \
+             with `orchestrator report RUN_DIR` (after removing summary.json), or make the run shorter or \
+             its clients fewer",
+            trace_bytes >> 20,
+            need >> 20,
+            have >> 20
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// What this machine offers now, after raising the open-file limit towards `wanted_files`.
 fn have(wanted_files: u64) -> std::io::Result<Have> {
     let (files_soft, files_hard) = raise_nofile(wanted_files)?;
-    let memory_available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
-        let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-        Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
-    });
+    let memory_available = memory_available();
     let ephemeral_ports = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|r| {
@@ -246,5 +272,17 @@ mod tests {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    #[test]
+    fn traces_too_large_to_check_are_refused_with_the_figures() {
+        assert_eq!(traces_fit(1 << 30, Some(5 << 30)), Ok(()));
+        assert_eq!(traces_fit(1 << 30, None), Ok(()), "unknown memory: the check goes ahead");
+        let error = traces_fit(3 << 30, Some(8 << 30)).unwrap_err();
+        assert!(
+            error.contains("(3072 MiB) needs about 12288 MiB") && error.contains("8192 MiB are available"),
+            "{error}"
+        );
+        assert!(error.contains("orchestrator report RUN_DIR"), "{error}");
     }
 }

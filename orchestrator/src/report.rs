@@ -40,6 +40,10 @@ pub struct Summary {
 /// and every line that does not parse are problems of the run (named by file and line), never
 /// silently dropped: [`judge`] lets no run with problems be `held`.
 pub fn load_traces(run_dir: &Path, ids: &[NodeId]) -> Result<(Vec<TraceRecord>, Vec<FaultRecord>, Vec<String>)> {
+    let paths = ids.iter().map(|id| run_dir.join(format!("node-{id}.jsonl")));
+    let trace_bytes: u64 = paths.filter_map(|path| std::fs::metadata(path).ok()).map(|m| m.len()).sum();
+    crate::limits::traces_fit(trace_bytes, crate::limits::memory_available())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", run_dir.display()))?;
     let mut records = Vec::new();
     let mut problems = Vec::new();
     for id in ids {
