@@ -43,10 +43,11 @@ use tokio::time::Instant;
 const REORDER_HOLD: Duration = Duration::from_millis(20);
 /// What one read takes from a socket at most: a burst of frames routed from one buffer.
 const READ_CHUNK: usize = 64 * 1024;
-/// Frames waiting for one node's connection, at most. Beyond, a frame for it is dropped (and
+/// Bytes waiting for one node's connection, at most. Beyond, a frame for it is dropped (and
 /// counted on its link): a stopped (SIGSTOP) or slow node must not stall the senders'
-/// connections, which carry their other links too, nor grow the proxy without bound.
-const OUT_LIMIT: usize = 65_536;
+/// connections, which carry their other links too, nor grow the proxy without bound. A flood
+/// of half a million node-sized frames at a node that reads slower fits.
+const OUT_LIMIT: usize = 64 << 20;
 /// Most bytes gathered into one write to a node.
 const WRITE_CHUNK: usize = 256 * 1024;
 
@@ -106,9 +107,28 @@ struct Link {
 struct Endpoint {
     /// Which of the node's connections (a restarted node connects anew).
     conn: u64,
-    out: mpsc::Sender<Bytes>,
+    out: Outbox,
     /// The node's hello, prefix included, passed on to every node the proxy greets for it.
     hello: Bytes,
+}
+
+/// The frames waiting for one node's connection, and their bytes (at most [`OUT_LIMIT`]).
+#[derive(Clone)]
+struct Outbox {
+    frames: mpsc::UnboundedSender<Bytes>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Outbox {
+    /// Queues a frame; `false` when the node's queue is full or its writer is gone.
+    fn put(&self, frame: Bytes) -> bool {
+        let len = frame.len() as u64;
+        if self.bytes.fetch_add(len, Ordering::Relaxed) + len > OUT_LIMIT as u64 {
+            self.bytes.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        self.frames.send(frame).is_ok()
+    }
 }
 
 /// What every task of the proxy shares.
@@ -145,7 +165,7 @@ impl Shared {
     /// is full.
     fn deliver(&self, to: NodeId, frame: Bytes) -> bool {
         let endpoints = self.endpoints.read().expect("proxy endpoints");
-        endpoints.get(&to).is_some_and(|e| e.out.try_send(frame).is_ok())
+        endpoints.get(&to).is_some_and(|e| e.out.put(frame))
     }
 
     /// One frame of a link: straight to its destination, or through the link's task once it
@@ -314,20 +334,21 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
     };
     let hello = buf.split_to(hello_len).freeze();
     let (reader, writer) = stream.into_split();
-    let (out, queued) = mpsc::channel(OUT_LIMIT);
+    let (frames, queued) = mpsc::unbounded_channel();
+    let out = Outbox { frames, bytes: Arc::default() };
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     {
         // Under the lock that routing reads: a peer's hello is queued before any frame of it.
         let mut endpoints = shared.endpoints.write().expect("proxy endpoints");
         for (id, endpoint) in endpoints.iter() {
             if *id != from {
-                let _ = out.try_send(endpoint.hello.clone());
-                let _ = endpoint.out.try_send(hello.clone());
+                out.put(endpoint.hello.clone());
+                endpoint.out.put(hello.clone());
             }
         }
-        endpoints.insert(from, Endpoint { conn, out, hello });
+        endpoints.insert(from, Endpoint { conn, out: out.clone(), hello });
     }
-    let writing = tokio::spawn(write_out(writer, queued));
+    let writing = tokio::spawn(write_out(writer, queued, out.bytes));
     read_in(reader, from, buf, &shared).await;
     {
         let mut endpoints = shared.endpoints.write().expect("proxy endpoints");
@@ -339,7 +360,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
 }
 
 /// Writes what is queued for one node, gathered into few writes, until the node goes.
-async fn write_out(mut writer: OwnedWriteHalf, mut queued: mpsc::Receiver<Bytes>) {
+async fn write_out(mut writer: OwnedWriteHalf, mut queued: mpsc::UnboundedReceiver<Bytes>, bytes: Arc<AtomicU64>) {
     let mut gathered = Vec::with_capacity(WRITE_CHUNK);
     while let Some(frame) = queued.recv().await {
         gathered.extend_from_slice(&frame);
@@ -347,6 +368,7 @@ async fn write_out(mut writer: OwnedWriteHalf, mut queued: mpsc::Receiver<Bytes>
             let Ok(frame) = queued.try_recv() else { break };
             gathered.extend_from_slice(&frame);
         }
+        bytes.fetch_sub(gathered.len() as u64, Ordering::Relaxed);
         if writer.write_all(&gathered).await.is_err() {
             return;
         }
