@@ -36,7 +36,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
     let life = Rc::new(Lifecycle::new(tracer.clone(), names, cfg.control.clone()));
     let peers: Vec<NodeId> = cfg.peer_ids();
     let stats = Arc::new(Stats::default());
-    let (links, queues) = Links::new(&peers, stats.clone());
+    let (links, queues) = Links::new(&peers, stats.clone(), cfg.mux.is_some());
 
     let mut routes = HashMap::new();
     let mut by_name = BTreeMap::new();
@@ -101,7 +101,7 @@ pub async fn start(cfg: NodeConfig) -> anyhow::Result<()> {
         hello_deadline: Default::default(),
     });
     let addrs = cfg.peers.iter().map(|p| (p.id, p.addr)).collect();
-    let transport = Transport::new(net, listener, queues, addrs).start();
+    let transport = Transport::new(net, listener, queues, addrs, cfg.mux).start();
 
     signals.spawn(life.clone());
     if let Some(listener) = control {

@@ -21,6 +21,11 @@ pub struct NodeConfig {
     pub bind: Option<std::net::IpAddr>,
     /// Every other node of the cluster.
     pub peers: Vec<Peer>,
+    /// A multiplexing proxy to reach every peer through: one connection, on which each frame
+    /// names its destination and the proxy greets this node on behalf of each peer (the peers'
+    /// own addresses are then not dialed). The orchestrator's default network sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mux: Option<SocketAddr>,
     /// The trace file, `node-<id>.jsonl`; appended to across restarts.
     pub trace: PathBuf,
     /// Where instances persist state (survives restarts).

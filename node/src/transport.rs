@@ -97,18 +97,33 @@ pub struct Links {
 }
 
 /// The receiving ends of the queues, for the transport's link tasks.
-pub type Queues = Vec<(NodeId, mpsc::Receiver<Bytes>)>;
+pub enum Queues {
+    /// One queue per peer, each written into that peer's own connection.
+    PerPeer(Vec<(NodeId, mpsc::Receiver<Bytes>)>),
+    /// One queue for every peer, written into the one connection to a multiplexing proxy (each
+    /// frame names its destination): [`QUEUE_LIMIT`] frames per peer, shared.
+    Muxed(mpsc::Receiver<Bytes>),
+}
 
 impl Links {
-    pub fn new(peers: &[NodeId], stats: Arc<Stats>) -> (Links, Queues) {
+    /// The queues for `peers`: one each, or one shared by all when the node reaches them
+    /// through a multiplexing proxy (`muxed`).
+    pub fn new(peers: &[NodeId], stats: Arc<Stats>, muxed: bool) -> (Links, Queues) {
         let mut senders = HashMap::new();
+        if muxed {
+            let (tx, rx) = mpsc::channel(QUEUE_LIMIT * peers.len().max(1));
+            for &peer in peers {
+                senders.insert(peer, tx.clone());
+            }
+            return (Links { queues: Rc::new(senders), stats }, Queues::Muxed(rx));
+        }
         let mut receivers = Vec::new();
         for &peer in peers {
             let (tx, rx) = mpsc::channel(QUEUE_LIMIT);
             senders.insert(peer, tx);
             receivers.push((peer, rx));
         }
-        (Links { queues: Rc::new(senders), stats }, receivers)
+        (Links { queues: Rc::new(senders), stats }, Queues::PerPeer(receivers))
     }
 
     /// Queues one encoded frame for `to`; a full queue or an unknown peer drops it (counted).
@@ -211,13 +226,23 @@ impl Net {
 pub struct Transport {
     net: Rc<Net>,
     listener: Option<TcpListener>,
-    queues: Queues,
+    queues: Option<Queues>,
     addrs: HashMap<NodeId, SocketAddr>,
+    /// The multiplexing proxy every peer is reached through, if any.
+    mux: Option<SocketAddr>,
 }
 
 impl Transport {
-    pub fn new(net: Rc<Net>, listener: TcpListener, queues: Queues, addrs: HashMap<NodeId, SocketAddr>) -> Self {
-        Transport { net, listener: Some(listener), queues, addrs }
+    /// `mux`: the proxy that carries every link (then `queues` is [`Queues::Muxed`] and `addrs`
+    /// go unused).
+    pub fn new(
+        net: Rc<Net>,
+        listener: TcpListener,
+        queues: Queues,
+        addrs: HashMap<NodeId, SocketAddr>,
+        mux: Option<SocketAddr>,
+    ) -> Self {
+        Transport { net, listener: Some(listener), queues: Some(queues), addrs, mux }
     }
 }
 
@@ -228,10 +253,19 @@ impl Actor for Transport {
         if let Some(listener) = self.listener.take() {
             ctx.spawn(accept_loop(listener, self.net.clone()).into_actor(self));
         }
-        for (peer, rx) in std::mem::take(&mut self.queues) {
-            if let Some(addr) = self.addrs.get(&peer).copied() {
-                ctx.spawn(link(peer, addr, rx, self.net.clone()).into_actor(self));
+        match (self.queues.take(), self.mux) {
+            (Some(Queues::PerPeer(queues)), _) => {
+                for (peer, rx) in queues {
+                    if let Some(addr) = self.addrs.get(&peer).copied() {
+                        ctx.spawn(link(peer, addr, rx, self.net.clone()).into_actor(self));
+                    }
+                }
             }
+            (Some(Queues::Muxed(rx)), Some(proxy)) => {
+                ctx.spawn(mux_link(proxy, rx, self.net.clone()).into_actor(self));
+            }
+            (Some(Queues::Muxed(_)), None) => tracing::error!("one shared queue, but no proxy to write it to"),
+            (None, _) => {}
         }
     }
 }
@@ -366,6 +400,139 @@ async fn link(peer: NodeId, addr: SocketAddr, mut queue: mpsc::Receiver<Bytes>, 
             }
         }
     }
+}
+
+/// Keeps the node's one connection to a multiplexing proxy for its whole life: frames for every
+/// peer go out on it, frames from every peer come in on it. The node counts as connected to
+/// every peer while it is up, and as greeted by each peer whose hello the proxy passed on.
+async fn mux_link(proxy: SocketAddr, mut queue: mpsc::Receiver<Bytes>, net: Rc<Net>) {
+    let hello = Bytes::from(wire::encode(&Frame::Hello {
+        node: net.gate.me,
+        cluster: net.gate.cluster.clone(),
+        version: WIRE_VERSION,
+    }));
+    let mut backoff = BACKOFF_START;
+    let mut failures = 0u64;
+    loop {
+        match connect(proxy, net.bind).await {
+            Ok(stream) => {
+                backoff = BACKOFF_START;
+                failures = 0;
+                let lost = run_mux(stream, proxy, &hello, &mut queue, &net).await;
+                net.connected.borrow_mut().clear();
+                match lost {
+                    None => return,
+                    Some(reason) => tracing::info!("connection to the proxy at {proxy} lost: {reason}"),
+                }
+            }
+            Err(e) => {
+                let mut dropped = 0;
+                while queue.try_recv().is_ok() {
+                    dropped += 1;
+                }
+                bump(&net.stats.dropped_frames, dropped);
+                failures += 1;
+                if failures == 1 || dropped > 0 {
+                    tracing::debug!("cannot reach the proxy at {proxy}: {e}; dropped {dropped} queued frame(s)");
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+/// Writes the hello and then queued frames, and reads what the proxy relays from the peers,
+/// until the connection breaks (`Some(reason)`) or the queue closes (`None`).
+async fn run_mux(
+    stream: TcpStream,
+    remote: SocketAddr,
+    hello: &Bytes,
+    queue: &mut mpsc::Receiver<Bytes>,
+    net: &Net,
+) -> Option<String> {
+    let (reader, writer) = stream.into_split();
+    let mut sink = FramedWrite::new(writer, wire::codec());
+    if let Err(e) = sink.send(hello.clone()).await {
+        return Some(format!("hello failed: {e}"));
+    }
+    // Hellos on this connection are not counted as frames sent or received: the proxy greets
+    // this node for each peer without a frame from it, and the orchestrator's quiet check
+    // compares frames sent with frames received over the whole cluster.
+    net.connected.borrow_mut().extend(net.gate.peers.iter().copied());
+    tracing::debug!("connected to the proxy at {remote}");
+    let mut conn = wire::Muxed::new(&net.gate);
+    let mut greetings: BTreeMap<NodeId, Greeting<'_>> = BTreeMap::new();
+    let mut batches = FramedRead::new(reader, wire::FrameReader::new()).ready_chunks(MAX_DELIVERY);
+    loop {
+        tokio::select! {
+            frame = queue.recv() => {
+                let first = frame?;
+                let (written, result) = write_batch(&mut sink, first, queue).await;
+                match result {
+                    Ok(()) => bump(&net.stats.frames_sent, written),
+                    Err(e) => {
+                        bump(&net.stats.dropped_frames, written);
+                        return Some(format!("write failed: {e}"));
+                    }
+                }
+            }
+            batch = batches.next() => {
+                let batch = batch.ok_or_else(|| "closed by the proxy".to_string()).ok()?;
+                if let Some(reason) = deliver_muxed(batch, remote, &mut conn, &mut greetings, net) {
+                    return Some(reason);
+                }
+            }
+        }
+    }
+}
+
+/// Hands one batch read from the proxy to the instances; `Some(reason)` when the stream can no
+/// longer be cut into frames.
+fn deliver_muxed<'n>(
+    batch: Vec<io::Result<bytes::BytesMut>>,
+    remote: SocketAddr,
+    conn: &mut wire::Muxed<'_>,
+    greetings: &mut BTreeMap<NodeId, Greeting<'n>>,
+    net: &'n Net,
+) -> Option<String> {
+    let mut deliveries: Vec<(&Recipient<Deliver>, Vec<Envelope>)> = Vec::new();
+    let mut broken = None;
+    for item in batch {
+        let bytes = match item {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                broken = Some(e.to_string());
+                break;
+            }
+        };
+        let step = conn.frame(&bytes);
+        if !matches!(step, Step::Hello(_) | Step::Rejected(_)) {
+            bump(&net.stats.frames_received, 1);
+        }
+        match step {
+            Step::Hello(peer) => {
+                tracing::debug!("the proxy greeted this node for node {peer}");
+                greetings.entry(peer).or_insert_with(|| Greeting::new(net, peer));
+            }
+            Step::Deliver(envelope) => {
+                let addr = &net.routes[&envelope.instance];
+                match deliveries.last_mut() {
+                    Some((last, group)) if *last == addr => group.push(envelope),
+                    _ => deliveries.push((addr, vec![envelope])),
+                }
+            }
+            bad => net.judged(remote, None, &bad),
+        }
+    }
+    for (addr, envelopes) in deliveries {
+        addr.do_send(Deliver(envelopes));
+    }
+    broken.map(|e| {
+        let step = Step::Malformed(wire::Malformed::Unframeable(e.clone()));
+        net.judged(remote, None, &step);
+        format!("unreadable frame: {e}")
+    })
 }
 
 async fn connect(addr: SocketAddr, bind: Option<IpAddr>) -> io::Result<TcpStream> {

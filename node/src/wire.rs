@@ -192,6 +192,56 @@ pub fn encode_msg(
     bytes
 }
 
+/// What a multiplexing proxy needs of a frame: `Some((from, to))` for an envelope, `None` for a
+/// hello or anything that does not decode. An envelope as [`encode`] writes it (a map whose
+/// first entries are `type`, `from` and `to`) is read from its first bytes alone, without
+/// decoding the rest; any other form goes through [`decode`].
+pub fn addressed(bytes: &[u8]) -> Option<(NodeId, NodeId)> {
+    fn head(bytes: &[u8]) -> Option<(NodeId, NodeId)> {
+        let mut r = bytes.get(1..)?;
+        if !(0x83..=0x8f).contains(bytes.first()?) {
+            return None;
+        }
+        fn str_<'a>(r: &mut &'a [u8]) -> Option<&'a [u8]> {
+            let (&tag, rest) = r.split_first()?;
+            let (len, rest) = match tag {
+                0xa0..=0xbf => ((tag & 0x1f) as usize, rest),
+                0xd9 => (*rest.first()? as usize, rest.get(1..)?),
+                _ => return None,
+            };
+            let text = rest.get(..len)?;
+            *r = &rest[len..];
+            Some(text)
+        }
+        let key_type = str_(&mut r)?;
+        let kind = str_(&mut r)?;
+        if key_type != b"type" || kind != b"msg" {
+            return None;
+        }
+        let mut ids = [0 as NodeId; 2];
+        for (id, name) in ids.iter_mut().zip([&b"from"[..], &b"to"[..]]) {
+            if str_(&mut r)? != name {
+                return None;
+            }
+            let (&tag, rest) = r.split_first()?;
+            let (value, used) = match tag {
+                0x00..=0x7f => (tag as u64, 0usize),
+                0xcc => (*rest.first()? as u64, 1),
+                0xcd => (u16::from_be_bytes(rest.get(..2)?.try_into().ok()?) as u64, 2),
+                0xce => (u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as u64, 4),
+                _ => return None,
+            };
+            *id = NodeId::try_from(value).ok()?;
+            r = rest.get(used..)?;
+        }
+        Some((ids[0], ids[1]))
+    }
+    head(bytes).or_else(|| match decode(bytes) {
+        Ok(Frame::Msg(envelope)) => Some((envelope.from, envelope.to)),
+        _ => None,
+    })
+}
+
 /// Decodes one frame, accepting exactly what the derived `Deserialize` of [`Frame`] accepts
 /// (nested at most [`MAX_DEPTH`] deep): see [`decode_derived`], which fuzzing holds it to.
 ///
@@ -496,7 +546,7 @@ impl<'g> Inbound<'g> {
             return match decode(bytes) {
                 Err(e) => Step::Rejected(Rejection::Undecodable(e.to_string())),
                 Ok(Frame::Msg(_)) => Step::Rejected(Rejection::NotHello),
-                Ok(Frame::Hello { node, cluster, version }) => match self.check_hello(node, &cluster, version) {
+                Ok(Frame::Hello { node, cluster, version }) => match self.gate.check_hello(node, &cluster, version) {
                     Err(why) => Step::Rejected(Rejection::Stranger(why)),
                     Ok(()) => {
                         self.peer = Some(node);
@@ -511,15 +561,7 @@ impl<'g> Inbound<'g> {
             Ok(Frame::Msg(envelope)) if envelope.from != peer => {
                 Step::Malformed(Malformed::Impostor { claimed: envelope.from })
             }
-            Ok(Frame::Msg(envelope)) => {
-                if let Err(why) = self.check_clock(&envelope) {
-                    Step::Malformed(Malformed::BadClock(why))
-                } else if envelope.to == self.gate.me && self.gate.instances.contains(&envelope.instance) {
-                    Step::Deliver(envelope)
-                } else {
-                    Step::Unroutable(envelope)
-                }
-            }
+            Ok(Frame::Msg(envelope)) => self.gate.judge(envelope),
         }
     }
 
@@ -536,17 +578,29 @@ impl<'g> Inbound<'g> {
     pub fn ended(&self) -> Option<Step> {
         self.peer.is_none().then_some(Step::Rejected(Rejection::Silent))
     }
+}
+
+impl Gate {
+    /// An envelope from a greeted peer: delivered, or unroutable, or refused for its clocks.
+    fn judge(&self, envelope: Envelope) -> Step {
+        if let Err(why) = self.check_clock(&envelope) {
+            Step::Malformed(Malformed::BadClock(why))
+        } else if envelope.to == self.me && self.instances.contains(&envelope.instance) {
+            Step::Deliver(envelope)
+        } else {
+            Step::Unroutable(envelope)
+        }
+    }
 
     fn check_hello(&self, node: NodeId, cluster: &str, version: u32) -> Result<(), String> {
-        let gate = self.gate;
-        if cluster != gate.cluster {
-            return Err(format!("hello from cluster {}, this node is in {:?}", shown(cluster), gate.cluster));
+        if cluster != self.cluster {
+            return Err(format!("hello from cluster {}, this node is in {:?}", shown(cluster), self.cluster));
         }
         if version != WIRE_VERSION {
             return Err(format!("hello with wire version {version}, this node speaks {WIRE_VERSION}"));
         }
-        if !gate.peers.contains(&node) {
-            return Err(format!("hello from node {node}, which is not a peer of node {}", gate.me));
+        if !self.peers.contains(&node) {
+            return Err(format!("hello from node {node}, which is not a peer of node {}", self.me));
         }
         Ok(())
     }
@@ -556,7 +610,7 @@ impl<'g> Inbound<'g> {
             return Err(format!("Lamport clock {} is over {MAX_CLOCK}", envelope.lc));
         }
         for (node, count) in envelope.vc.iter() {
-            if node != self.gate.me && !self.gate.peers.contains(&node) {
+            if node != self.me && !self.peers.contains(&node) {
                 return Err(format!("the vector clock names node {node}, which is not in the cluster"));
             }
             if count > MAX_CLOCK {
@@ -564,6 +618,41 @@ impl<'g> Inbound<'g> {
             }
         }
         Ok(())
+    }
+}
+
+/// The node's one connection to a multiplexing proxy (`mux` in the node's config), without the
+/// IO. The proxy greets the node on behalf of each peer by passing on that peer's own hello
+/// (again after the peer reconnects), then relays envelopes from any peer it greeted, each
+/// naming its sender. A hello is checked as on a connection of its own; a refused one is
+/// counted and traced but does not close the connection (the other peers' traffic shares it),
+/// and envelopes from a peer not greeted are impostors.
+pub struct Muxed<'g> {
+    gate: &'g Gate,
+    greeted: BTreeSet<NodeId>,
+}
+
+impl<'g> Muxed<'g> {
+    pub fn new(gate: &'g Gate) -> Self {
+        Muxed { gate, greeted: BTreeSet::new() }
+    }
+
+    /// Judges the next frame the codec cut. A `Step::Rejected` here refuses only that hello.
+    pub fn frame(&mut self, bytes: &[u8]) -> Step {
+        match decode(bytes) {
+            Err(e) => Step::Malformed(Malformed::Undecodable(e.to_string())),
+            Ok(Frame::Hello { node, cluster, version }) => match self.gate.check_hello(node, &cluster, version) {
+                Err(why) => Step::Rejected(Rejection::Stranger(why)),
+                Ok(()) => {
+                    self.greeted.insert(node);
+                    Step::Hello(node)
+                }
+            },
+            Ok(Frame::Msg(envelope)) if !self.greeted.contains(&envelope.from) => {
+                Step::Malformed(Malformed::Impostor { claimed: envelope.from })
+            }
+            Ok(Frame::Msg(envelope)) => self.gate.judge(envelope),
+        }
     }
 }
 
@@ -835,5 +924,67 @@ mod tests {
         let long = opening(&hello(2, &"x".repeat(100_000)));
         let reason = long.steps[0].reason(None).unwrap();
         assert!(reason.len() < 500 && reason.contains("100000 bytes"), "{reason}");
+    }
+
+    /// The proxy reads an envelope's sender and destination from its first bytes, whatever its
+    /// size, and falls back to decoding for any other form; a hello names no destination.
+    #[test]
+    fn addressed_reads_from_and_to_of_any_envelope() {
+        for (from, to) in [(1, 2), (200, 7), (70_000, 300), (u32::MAX, 0)] {
+            let bytes = encode_msg(from, to, "raft", 9, &[(1, 2)].into(), "vote", &[7; 300]);
+            assert_eq!(addressed(&bytes), Some((from, to)));
+        }
+        let hello = encode(&Frame::Hello { node: 3, cluster: "c".into(), version: 1 });
+        assert_eq!(addressed(&hello), None);
+        assert_eq!(addressed(b"\xc1garbage"), None);
+        assert_eq!(addressed(&[]), None);
+        // The array form (another writer's choice) takes the decoder's path.
+        let envelope = Envelope {
+            from: 5,
+            to: 6,
+            instance: "x".into(),
+            lc: 1,
+            vc: VectorClock::default(),
+            kind: "k".into(),
+            body: vec![],
+        };
+        let array = rmp_serde::to_vec(&Frame::Msg(envelope.clone())).unwrap();
+        assert_eq!(addressed(&array), decode(&array).ok().map(|_| (5, 6)));
+        // A prefix names nobody until it holds `to` (the rest is the node's to judge), and
+        // never panics.
+        let bytes = encode_msg(5, 6, "x", 1, &VectorClock::default(), "k", &[]);
+        for cut in 0..bytes.len() {
+            let want = (cut >= 20).then_some((5, 6));
+            assert_eq!(addressed(&bytes[..cut]), want, "cut at {cut}");
+        }
+    }
+
+    /// On a muxed connection the proxy greets the node for each peer with the peer's own hello:
+    /// a refused hello refuses only that peer, envelopes from a peer not greeted are impostors,
+    /// and a peer greeted again (it reconnected) stays greeted.
+    #[test]
+    fn a_muxed_connection_is_judged_per_peer() {
+        let gate = gate();
+        let hello = |node, cluster: &str| encode(&Frame::Hello { node, cluster: cluster.into(), version: 1 });
+        let mut conn = Muxed::new(&gate);
+        assert_eq!(
+            conn.frame(&msg(2, 1, "bully", 5, [(2, 5)].into())),
+            Step::Malformed(Malformed::Impostor { claimed: 2 })
+        );
+        assert_eq!(conn.frame(&hello(2, "c")), Step::Hello(2));
+        assert!(matches!(conn.frame(&msg(2, 1, "bully", 5, [(2, 5)].into())), Step::Deliver(e) if e.from == 2));
+        assert!(matches!(conn.frame(&hello(3, "other")), Step::Rejected(Rejection::Stranger(_))));
+        assert!(matches!(conn.frame(&hello(9, "c")), Step::Rejected(Rejection::Stranger(_))));
+        assert_eq!(
+            conn.frame(&msg(3, 1, "bully", 1, [(3, 1)].into())),
+            Step::Malformed(Malformed::Impostor { claimed: 3 })
+        );
+        assert_eq!(conn.frame(&hello(2, "c")), Step::Hello(2), "greeted again after a reconnection");
+        assert!(matches!(conn.frame(&msg(2, 1, "nope", 6, [(2, 6)].into())), Step::Unroutable(_)));
+        assert!(matches!(
+            conn.frame(&msg(2, 1, "bully", MAX_CLOCK + 1, [(2, 6)].into())),
+            Step::Malformed(Malformed::BadClock(_))
+        ));
+        assert!(matches!(conn.frame(b"\xc1"), Step::Malformed(Malformed::Undecodable(_))));
     }
 }

@@ -1,14 +1,15 @@
 //! `orchestrator bench proxy`: what the frame-aware proxy costs, against a direct link measured
 //! in the same run. A sender streams length-delimited frames (the size of a node's envelope, each
-//! carrying its send time) to a receiver, once directly and once through a healthy proxy link;
-//! the receiver records each frame's one-way latency and the rate. Both ends and the proxy run on
-//! their own threads, as they would in separate processes.
+//! carrying its send time) to a receiver, once directly and once through a healthy proxy link
+//! (both ends then connect to the proxy as nodes 1 and 2 and wait to be greeted for each other,
+//! and the frames are envelopes from 1 to 2); the receiver records each frame's one-way latency
+//! and the rate. Both ends and the proxy run on their own threads, as they would in separate
+//! processes.
 
 use crate::proxy::Proxy;
 use anyhow::{anyhow, Result};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{SinkExt, StreamExt};
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
@@ -23,12 +24,22 @@ struct Figures {
     per_second: f64,
 }
 
-/// Frames carry their send time as nanoseconds since `epoch`, padded to a node envelope's size.
+/// Frames are envelopes from node 1 to node 2 of a node envelope's size, whose body ends with
+/// the send time as nanoseconds since `epoch` (so it is the frame's last 8 bytes).
 fn frame(epoch: Instant) -> Bytes {
-    let mut buf = BytesMut::with_capacity(FRAME_BYTES);
-    buf.put_u64(epoch.elapsed().as_nanos() as u64);
-    buf.resize(FRAME_BYTES, 0);
-    buf.freeze()
+    let empty = node::wire::encode_msg(1, 2, "bench", 0, &Default::default(), "b", &[]).len();
+    let mut body = BytesMut::with_capacity(FRAME_BYTES);
+    body.resize(FRAME_BYTES.saturating_sub(empty + 8 + 2), 0);
+    body.put_u64(epoch.elapsed().as_nanos() as u64);
+    Bytes::from(node::wire::encode_msg(1, 2, "bench", 0, &Default::default(), "b", &body))
+}
+
+/// Through the proxy: says hello as node `id` and waits for the proxy's hello for the other end.
+async fn greeted(frames: &mut Framed<TcpStream, tokio_util::codec::LengthDelimitedCodec>, id: u32) -> Result<()> {
+    let hello = node::wire::Frame::Hello { node: id, cluster: "bench".into(), version: node::wire::WIRE_VERSION };
+    frames.send(Bytes::from(node::wire::encode(&hello))).await?;
+    frames.next().await.ok_or_else(|| anyhow!("the proxy closed"))??;
+    Ok(())
 }
 
 /// Paced frames for latency (one at a time, so queues stay empty), then a flood for the rate.
@@ -36,13 +47,8 @@ fn measure(via: Option<&Proxy>, paced: usize, flood: usize) -> Result<Figures> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let target = listener.local_addr()?;
-    let dial: SocketAddr = match via {
-        Some(proxy) => {
-            proxy.retarget(2, target)?;
-            proxy.address(1, 2)
-        }
-        None => target,
-    };
+    let dial: SocketAddr = via.map_or(target, Proxy::address);
+    let proxied = via.is_some();
     let epoch = Instant::now();
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let counted = std::sync::Arc::clone(&done);
@@ -50,13 +56,16 @@ fn measure(via: Option<&Proxy>, paced: usize, flood: usize) -> Result<Figures> {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         rt.block_on(async move {
             let listener = TcpListener::from_std(listener)?;
-            let (stream, _) = listener.accept().await?;
+            let stream = if proxied { TcpStream::connect(dial).await? } else { listener.accept().await?.0 };
             stream.set_nodelay(true)?;
             let mut frames = Framed::new(stream, node::wire::codec());
+            if proxied {
+                greeted(&mut frames, 2).await?;
+            }
             let mut latencies = Vec::with_capacity(paced);
             for _ in 0..paced {
                 let f = frames.next().await.ok_or_else(|| anyhow!("sender closed"))??;
-                let sent = u64::from_be_bytes(f[..8].try_into()?);
+                let sent = u64::from_be_bytes(f[f.len() - 8..].try_into()?);
                 latencies.push(epoch.elapsed() - Duration::from_nanos(sent));
             }
             let first = Instant::now();
@@ -74,6 +83,9 @@ fn measure(via: Option<&Proxy>, paced: usize, flood: usize) -> Result<Figures> {
             let stream = TcpStream::connect(dial).await?;
             stream.set_nodelay(true)?;
             let mut frames = Framed::new(stream, node::wire::codec());
+            if proxied {
+                greeted(&mut frames, 1).await?;
+            }
             for _ in 0..paced {
                 frames.send(frame(epoch)).await?;
                 // tokio's timer ticks in milliseconds; this runtime runs nothing else.
@@ -103,8 +115,7 @@ fn measure(via: Option<&Proxy>, paced: usize, flood: usize) -> Result<Figures> {
 
 pub fn proxy(paced: usize, flood: usize, rounds: usize) -> Result<()> {
     // The proxy needs two nodes to make a link; node 1 is this benchmark's sender.
-    let placeholder: SocketAddr = "127.0.0.1:9".parse()?;
-    let proxy = Proxy::start(&BTreeMap::from([(1, placeholder), (2, placeholder)]), 1)?;
+    let proxy = Proxy::start([1, 2], 1)?;
     println!("proxy benchmark on 127.0.0.1: {paced} paced frames for latency, {flood} for the rate, {rounds} round(s), {FRAME_BYTES}-byte frames\n");
     let mut direct = Vec::new();
     let mut proxied = Vec::new();

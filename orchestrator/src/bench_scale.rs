@@ -1,7 +1,7 @@
 //! `orchestrator bench scale`: how a real cluster on the proxy network grows. For each
 //! algorithm and size it runs the shipped config without its faults and prints the launch time
 //! (`connect_ms`), the time to the first agreed leader, messages delivered of sent, and the peak
-//! resident memory of the orchestrator (with its proxy shards) and of the nodes, sampled from
+//! resident memory of the orchestrator (which hosts the proxy) and of the nodes, sampled from
 //! /proc while the run lasts. After each run it checks that nothing is left behind: no child
 //! process, no descriptor of the orchestrator's own.
 
@@ -21,8 +21,6 @@ struct Peaks {
     nodes_total: u64,
     /// The largest node.
     node_max: u64,
-    /// The proxy shard processes together.
-    shards_total: u64,
 }
 
 /// `VmRSS` or `VmHWM` of a process, in KiB.
@@ -56,18 +54,15 @@ fn sample(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Peaks> {
     std::thread::spawn(move || {
         let mut peaks = Peaks::default();
         while !stop.load(Ordering::Relaxed) {
-            let (mut nodes, mut shards) = (0, 0);
+            let mut nodes = 0;
             for (pid, comm) in children() {
                 let rss = status_kib(&pid, "VmRSS:").unwrap_or(0);
                 if comm == "node" {
                     nodes += rss;
                     peaks.node_max = peaks.node_max.max(status_kib(&pid, "VmHWM:").unwrap_or(rss));
-                } else {
-                    shards += rss;
                 }
             }
             peaks.nodes_total = peaks.nodes_total.max(nodes);
-            peaks.shards_total = peaks.shards_total.max(shards);
             std::thread::sleep(Duration::from_millis(100));
         }
         peaks
@@ -88,7 +83,7 @@ pub fn scale(sizes: &[usize], algorithms: &[String], duration: Duration, node_bi
     }
     let out = std::env::temp_dir().join(format!("clusterlab-bench-scale-{}", std::process::id()));
     let header = format!(
-        "{:<14} {:>5} {:>10} {:>12} {:>19} {:>9} {:>13} {:>13} {:>9}  {}",
+        "{:<14} {:>5} {:>10} {:>12} {:>19} {:>9} {:>13} {:>13} {:>9}",
         "algorithm",
         "nodes",
         "connect_ms",
@@ -98,7 +93,6 @@ pub fn scale(sizes: &[usize], algorithms: &[String], duration: Duration, node_bi
         "orch+proxy MiB",
         "nodes MiB (max)",
         "left",
-        "proxy"
     );
     let mut rows = Vec::new();
     println!("scale benchmark on the proxy network: {} s per run, no faults\n", duration.as_secs_f64());
@@ -133,26 +127,21 @@ pub fn scale(sizes: &[usize], algorithms: &[String], duration: Duration, node_bi
             let metric = |key: &str| summary.metrics.get(key).cloned().unwrap_or_default();
             let connect = metric("connect_ms").as_f64().map_or("-".into(), |ms| format!("{ms:.0}"));
             let first = metric("election_ms")["values"][0].as_f64().map_or("none".into(), |ms| format!("{ms:.0}"));
-            // As `Proxy::start` decides it.
-            let per_process = crate::limits::destinations_per_process(n, crate::limits::raise_nofile(0)?.0).max(1);
-            let shards =
-                if per_process >= n { "in-process".to_string() } else { format!("{} shards", n.div_ceil(per_process)) };
             let row = format!(
-                "{:<14} {:>5} {:>10} {:>12} {:>19} {:>9} {:>13} {:>13} {:>9}  {}",
+                "{:<14} {:>5} {:>10} {:>12} {:>19} {:>9} {:>13} {:>13} {:>9}",
                 algorithm,
                 n,
                 connect,
                 first,
                 format!("{} / {}", summary.messages.delivered, summary.messages.total),
                 format!("{:?}", summary.verdict).to_lowercase(),
-                mib(orchestrator + peaks.shards_total),
+                mib(orchestrator),
                 format!("{} ({})", mib(peaks.nodes_total), mib(peaks.node_max)),
                 if left_processes == 0 && left_descriptors == 0 {
                     "nothing".to_string()
                 } else {
                     format!("{left_processes}p {left_descriptors}fd")
                 },
-                shards
             );
             println!("{row}");
             rows.push(row);
@@ -165,7 +154,7 @@ pub fn scale(sizes: &[usize], algorithms: &[String], duration: Duration, node_bi
     }
     println!(
         "\nconnect_ms: orchestrator start → every node connected to and greeted by every peer; leader_ms: run \
-         start → first agreed leader; memory: peak resident (orchestrator with its proxy shards; every node \
+         start → first agreed leader; memory: peak resident (the orchestrator, which hosts the proxy; every node \
          together, and the largest); left: child processes and descriptors of the orchestrator left after the run"
     );
     Ok(())

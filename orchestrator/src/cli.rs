@@ -278,9 +278,6 @@ pub enum Cmd {
         #[arg(long, default_value_t = report_html::DEFAULT_MAX_EVENTS)]
         max_events: usize,
     },
-    /// Internal: a proxy shard, started by the orchestrator itself (see `proxy_shard.rs`)
-    #[command(hide = true)]
-    ProxyShard,
     /// Write a run's events for another tool to stdout: `export --shiviz RUN_DIR > run.log`
     Export {
         /// ShiViz's log format (<https://bestchai.bitbucket.io/shiviz/>)

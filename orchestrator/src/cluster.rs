@@ -56,6 +56,9 @@ pub struct ClusterSpec {
     /// The address node `from` dials to reach `to`: the proxy's listener for that link, or the
     /// peer's own address.
     pub dial: BTreeMap<(NodeId, NodeId), SocketAddr>,
+    /// The multiplexing proxy every node reaches all its peers through (one connection each), on
+    /// the proxy network.
+    pub mux: Option<SocketAddr>,
     /// Bind outgoing connections to the node's own listen address (iptables rules need it).
     pub bind_own_address: bool,
     /// Start the nodes inside this network namespace.
@@ -128,6 +131,7 @@ impl Cluster {
                 cluster: spec.cluster_id.clone(),
                 listen: spec.listen[&id],
                 bind: spec.bind_own_address.then(|| spec.listen[&id].ip()),
+                mux: spec.mux,
                 peers: ids.iter().filter(|p| **p != id).map(|p| Peer { id: *p, addr: spec.dial[&(id, *p)] }).collect(),
                 trace: spec.run_dir.join(format!("node-{id}.jsonl")),
                 data_dir,

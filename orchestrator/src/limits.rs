@@ -2,13 +2,12 @@
 //! checked before anything starts: past a limit the run would fail half-way (a proxy that cannot
 //! accept, a node that cannot connect), with an error that names nothing useful.
 //!
-//! Open files are the limit that bites first: through the proxy every directed link is two
-//! sockets (N·(N−1) links: 79,600 sockets for 200 nodes), more than one process may hold here
-//! (a hard limit of 20,000), so the proxy shares its destinations out among shard processes
-//! ([`destinations_per_process`]); what must fit one process is then a node's sockets, the
-//! orchestrator's control connections, or the relays into a single destination. The
-//! orchestrator raises its own soft `RLIMIT_NOFILE` as far as it is allowed (to the hard limit,
-//! or past it with CAP_SYS_RESOURCE), and the nodes and shards inherit it.
+//! Open files are the limit that bites first. Through the proxy each node has one connection
+//! (its links share it), so the orchestrator, which hosts the proxy, holds a socket per node
+//! besides a lifeline and a control connection per node; on the other networks each node holds
+//! a connection to and from every peer. The orchestrator raises its own soft `RLIMIT_NOFILE` as
+//! far as it is allowed (to the hard limit, or past it with CAP_SYS_RESOURCE), and the nodes
+//! inherit it.
 
 use crate::network::NetMode;
 
@@ -24,10 +23,8 @@ const CONNECTION_BYTES: u64 = 16 << 10;
 pub struct Need {
     /// Open files in the orchestrator (a lifeline and a control connection per node).
     pub orchestrator_files: u64,
-    /// Open files of the proxy in all: a listener per node and two sockets per directed link.
+    /// Open files of the proxy, in the orchestrator's process: its listener and a socket per node.
     pub proxy_files: u64,
-    /// Open files of the relays into one destination, the least a proxy process must hold.
-    pub proxy_files_per_destination: u64,
     /// Open files in each node (a connection to and from every peer).
     pub node_files: u64,
     pub memory_bytes: u64,
@@ -49,17 +46,17 @@ pub struct Have {
 pub fn need(nodes: usize, net: NetMode) -> Need {
     let n = nodes as u64;
     let links = n * n.saturating_sub(1);
-    let (proxied, per_destination) = match net {
-        // A listener per node; each link a socket from the sender and one to the target.
-        NetMode::Proxy => (n + 2 * links, 2 * n.saturating_sub(1)),
-        NetMode::Iptables | NetMode::Direct => (0, n.saturating_sub(1)),
+    let (proxied, connections, per_destination) = match net {
+        // One listener; each node one connection, which carries all its links.
+        NetMode::Proxy => (1 + n, n, n),
+        // Each link a connection of its own.
+        NetMode::Iptables | NetMode::Direct => (0, links, n.saturating_sub(1)),
     };
     Need {
         orchestrator_files: BASE_FILES + 2 * n,
         proxy_files: proxied,
-        proxy_files_per_destination: if proxied > 0 { 1 + 2 * n.saturating_sub(1) } else { 0 },
         node_files: BASE_FILES + 2 * n,
-        memory_bytes: n * NODE_BYTES + (proxied + links) * CONNECTION_BYTES,
+        memory_bytes: n * NODE_BYTES + 2 * connections * CONNECTION_BYTES,
         connections_per_destination: per_destination,
     }
 }
@@ -102,18 +99,9 @@ pub fn judge(nodes: usize, net: NetMode, need: &Need, have: &Have) -> Result<(),
     Ok(())
 }
 
-/// The open files the busiest single process needs (the proxy's are shared out among shards).
+/// The open files the busiest single process needs (the orchestrator holds the proxy's).
 fn most_files(need: &Need) -> u64 {
-    let one_shard = BASE_FILES + need.proxy_files_per_destination;
-    need.orchestrator_files.max(need.node_files).max(one_shard)
-}
-
-/// How many destinations one process's relays may serve under an open-file limit of `soft`,
-/// besides its other files (the orchestrator's own, for the first): 0 if not even one fits.
-pub fn destinations_per_process(nodes: usize, soft: u64) -> usize {
-    let own = BASE_FILES + 2 * nodes as u64;
-    let per_destination = 1 + 2 * (nodes as u64).saturating_sub(1);
-    (soft.saturating_sub(own) / per_destination).min(nodes as u64) as usize
+    (need.orchestrator_files + need.proxy_files).max(need.node_files)
 }
 
 fn get_nofile() -> std::io::Result<libc::rlimit> {
@@ -191,8 +179,7 @@ fn have(wanted_files: u64) -> std::io::Result<Have> {
 /// Checks that this machine can hold `nodes` nodes on `net`, raising the open-file limit first.
 pub fn check(nodes: usize, net: NetMode) -> Result<(), String> {
     let need = need(nodes, net);
-    let have = have(most_files(&need).max(need.orchestrator_files + need.proxy_files))
-        .map_err(|e| format!("cannot read the open-file limit (RLIMIT_NOFILE): {e}"))?;
+    let have = have(most_files(&need)).map_err(|e| format!("cannot read the open-file limit (RLIMIT_NOFILE): {e}"))?;
     judge(nodes, net, &need, &have)
 }
 
@@ -205,18 +192,16 @@ mod tests {
     }
 
     #[test]
-    fn the_proxy_needs_two_sockets_per_directed_link_shared_among_processes() {
+    fn the_proxy_needs_one_socket_per_node() {
         let need = need(200, NetMode::Proxy);
-        assert_eq!(need.proxy_files, 200 + 2 * 200 * 199);
-        assert_eq!(need.proxy_files_per_destination, 399);
+        assert_eq!(need.proxy_files, 1 + 200);
         assert_eq!((need.orchestrator_files, need.node_files), (64 + 400, 64 + 400));
-        assert_eq!(need.connections_per_destination, 398);
+        assert_eq!(most_files(&need), 64 + 400 + 201, "the proxy's sockets are the orchestrator's");
+        assert_eq!(need.connections_per_destination, 200, "every node dials the proxy's one listener");
         assert_eq!(super::need(200, NetMode::Direct).proxy_files, 0);
         assert!(judge(200, NetMode::Proxy, &need, &plenty()).is_ok());
-        // This machine's hard limit of 20,000 holds 48 destinations a process: 5 shards.
-        assert_eq!(destinations_per_process(200, 20_000), 48);
-        assert_eq!(destinations_per_process(5, 20_000), 5, "a small run stays in one process");
-        assert_eq!(destinations_per_process(200, 800), 0);
+        // This machine's hard limit of 20,000 holds a run of 256 nodes in one process.
+        assert!(most_files(&super::need(256, NetMode::Proxy)) < 20_000);
     }
 
     #[test]
@@ -225,10 +210,10 @@ mod tests {
         let soft_only = Have { files_soft: 200, files_hard: 1 << 20, ..plenty() };
         let error = judge(100, NetMode::Proxy, &need, &soft_only).unwrap_err();
         assert!(error.contains("RLIMIT_NOFILE") && error.contains("is 200"), "{error}");
-        assert!(error.contains("need 264 open files") && error.contains("`ulimit -n 264`"), "{error}");
+        assert!(error.contains("need 365 open files") && error.contains("`ulimit -n 365`"), "{error}");
         let hard_too = Have { files_soft: 200, files_hard: 256, ..plenty() };
         let error = judge(100, NetMode::Proxy, &need, &hard_too).unwrap_err();
-        assert!(error.contains("hard limit 256") && error.contains("`ulimit -Hn 264` as root"), "{error}");
+        assert!(error.contains("hard limit 256") && error.contains("`ulimit -Hn 365` as root"), "{error}");
     }
 
     #[test]
@@ -239,7 +224,7 @@ mod tests {
         assert!(error.contains("MemAvailable") && error.contains("1024 MiB are available"), "{error}");
         let few_ports = Have { ephemeral_ports: 100, ..plenty() };
         let error = judge(200, NetMode::Proxy, &need, &few_ports).unwrap_err();
-        assert!(error.contains("398 connections") && error.contains("ip_local_port_range"), "{error}");
+        assert!(error.contains("200 connections") && error.contains("ip_local_port_range"), "{error}");
     }
 
     /// In a child process (limits are per process): a tiny hard limit that nothing may raise
@@ -254,11 +239,11 @@ mod tests {
             let result = check(50, NetMode::Proxy);
             let hard = get_nofile().unwrap().rlim_max;
             match result {
-                Ok(()) => assert!(hard >= 164, "a run that fits had its hard limit raised, to {hard}"),
+                Ok(()) => assert!(hard >= 215, "a run that fits had its hard limit raised, to {hard}"),
                 Err(e) => {
                     assert_eq!(hard, 128, "{e}");
                     assert!(e.contains("hard limit 128") && e.contains("RLIMIT_NOFILE"), "{e}");
-                    assert!(e.contains("need 164 open files") && e.contains("ulimit -Hn 164"), "{e}");
+                    assert!(e.contains("need 215 open files") && e.contains("ulimit -Hn 215"), "{e}");
                 }
             }
             assert!(check(2, NetMode::Direct).is_ok(), "a small run fits, soft limit raised to 128");

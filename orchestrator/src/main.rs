@@ -26,7 +26,6 @@ mod network;
 mod plots;
 mod progress;
 mod proxy;
-mod proxy_shard;
 mod report;
 mod report_cmd;
 mod report_html;
@@ -291,10 +290,6 @@ fn execute(command: Cmd) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::History { what } => history::run(what),
-        Cmd::ProxyShard => {
-            proxy_shard::serve()?;
-            Ok(ExitCode::SUCCESS)
-        }
         Cmd::Bench { what: BenchWhat::History(args) } => history::bench(&args),
         Cmd::Bench { what: BenchWhat::Persist { entries, appends, dir } } => {
             if appends == 0 || entries.is_empty() {

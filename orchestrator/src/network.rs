@@ -16,7 +16,8 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum NetMode {
-    /// Through the orchestrator's frame-aware proxy: every fault, no root needed.
+    /// Through the orchestrator's frame-aware proxy, one connection per node: every fault, no
+    /// root needed.
     #[default]
     Proxy,
     /// Each node on its own 127.0.0.x in a private network namespace; partitions are iptables
@@ -71,7 +72,7 @@ pub enum Network {
 impl Network {
     /// The network for nodes `ids`: where each node listens, and the backend. iptables mode
     /// creates the run's namespace and gives each node its own 127.0.0.x in it; the others put
-    /// every node on 127.0.0.1 on a free port, the proxy with one listener per destination node.
+    /// every node on 127.0.0.1 on a free port (the proxy: one listener that every node dials once).
     pub fn start(mode: NetMode, ids: &[NodeId], seed: u64) -> Result<(BTreeMap<NodeId, SocketAddr>, Network)> {
         match mode {
             NetMode::Iptables => {
@@ -81,10 +82,7 @@ impl Network {
             }
             NetMode::Proxy => {
                 let listen = loopback(ids)?;
-                let proxy = Proxy::start(&listen, seed)?;
-                if proxy.processes() > 1 {
-                    eprintln!("proxy: {} shard processes (one cannot hold every link's sockets)", proxy.processes());
-                }
+                let proxy = Proxy::start(ids.iter().copied(), seed)?;
                 Ok((listen, Network::Proxy(proxy)))
             }
             NetMode::Direct => Ok((loopback(ids)?, Network::Direct)),
@@ -100,10 +98,16 @@ impl Network {
     }
 
     /// The address node `from` dials to reach `to`, which listens on `listen`.
-    pub fn dial(&self, from: NodeId, to: NodeId, listen: SocketAddr) -> SocketAddr {
+    pub fn dial(&self, _from: NodeId, _to: NodeId, listen: SocketAddr) -> SocketAddr {
+        self.mux().unwrap_or(listen)
+    }
+
+    /// The proxy's address, where every node's one connection carries all its links (the proxy
+    /// network only; on the others each link is its own connection).
+    pub fn mux(&self) -> Option<SocketAddr> {
         match self {
-            Network::Proxy(proxy) => proxy.address(from, to),
-            Network::Iptables(_) | Network::Direct => listen,
+            Network::Proxy(proxy) => Some(proxy.address()),
+            Network::Iptables(_) | Network::Direct => None,
         }
     }
 

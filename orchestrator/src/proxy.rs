@@ -1,18 +1,23 @@
-//! The frame-aware proxy: one listener per destination node, every directed link through it.
+//! The frame-aware proxy: one connection per node, every directed link through it.
 //!
-//! Node i's config names the proxy's listener for node j as j's address; the proxy accepts i's
-//! connection, learns the sender from its first frame (the hello, which names the node), connects
-//! to j's real listener and forwards length-delimited frames. Because it sees whole frames (each
-//! one message), every fault applies per directed link and per message: cut (blackhole: drop
-//! silently, or reset: close the connection), loss, extra delay with jitter, duplication and
-//! reordering. The hello itself is never touched, so a link with faults still connects.
+//! Every node of a run dials the proxy's one listener once (`mux` in its config) and says hello
+//! on it; then it writes the frames for all its peers on that connection, each envelope naming
+//! its destination (`to`), and reads on it the frames of all its peers. The proxy greets each
+//! node on behalf of every other node that is connected, by passing on that node's own hello (so
+//! the node's gate checks cluster and version as before), and routes each frame it reads to its
+//! destination's connection. Because it sees whole frames (each one message) and who sent them,
+//! every fault still applies per directed link and per message: cut (a blackhole; in reset mode
+//! the frames are dropped as well and each counts as a reset, since the sender's connection
+//! carries its other links too), loss, extra delay with jitter, duplication and reordering. The
+//! hellos are never touched, so a link with faults still connects.
 //!
-//! It scales to hundreds of nodes: N listeners rather than N·(N−1), one task per connection (the
-//! answers the target sends back are read in the same task), and a healthy link forwards every
-//! complete frame that has arrived with one write, straight out of the read buffer: no per-frame
-//! task, allocation, clock read or random draw. A link's state (its faults, counters and seeded
-//! RNG) is made when its first connection arrives or its first fault is set; queues exist only
-//! while frames wait on a delayed or reordering link. All random choices come from one RNG per
+//! It scales to hundreds of nodes: N sockets (and N writer tasks) rather than two per directed
+//! link, so 200 nodes need 200 sockets in one process. A link's state (its faults, counters and
+//! seeded RNG) is made when its first frame arrives or its first fault is set; a healthy link's
+//! frame goes straight from the sender's read buffer into the destination's queue: no per-frame
+//! task, clock read or random draw. A link given a fault gets a task of its own that holds its
+//! delayed and reordered frames, and keeps carrying the link's frames after it heals, so each
+//! link stays FIFO (but for the reordering asked for). All random choices come from one RNG per
 //! link seeded from the run's seed. Needs no root: it is a user-space TCP relay on 127.0.0.1.
 
 use algorithms::faults::{CutMode, LinkSpec};
@@ -26,18 +31,25 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 /// How long a reordered frame waits for a successor to overtake it before it goes anyway.
 const REORDER_HOLD: Duration = Duration::from_millis(20);
-/// What one read takes from a socket at most: a burst of frames forwarded with one write.
+/// What one read takes from a socket at most: a burst of frames routed from one buffer.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes waiting for one node's connection, at most. Beyond, a frame for it is dropped (and
+/// counted on its link): a stopped (SIGSTOP) or slow node must not stall the senders'
+/// connections, which carry their other links too, nor grow the proxy without bound. A flood
+/// of half a million node-sized frames at a node that reads slower fits.
+const OUT_LIMIT: usize = 64 << 20;
+/// Most bytes gathered into one write to a node.
+const WRITE_CHUNK: usize = 256 * 1024;
 
 /// What the proxy did on one link, for `status` and tests.
 #[derive(Debug, Default)]
@@ -50,7 +62,7 @@ pub struct LinkCounters {
     pub resets: AtomicU64,
 }
 
-/// [`LinkCounters`] read at one moment, as `status` shows them and a shard process reports them.
+/// [`LinkCounters`] read at one moment, as `status` shows them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub forwarded: u64,
@@ -75,25 +87,61 @@ impl LinkCounters {
     }
 }
 
-/// One directed link's state, shared by its connections (a node reconnects after a reset).
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// One directed link's state, kept across the nodes' reconnections.
 struct Link {
+    to: NodeId,
     faults: watch::Sender<LinkSpec>,
     rng: Mutex<ChaCha8Rng>,
-    counters: Arc<LinkCounters>,
+    counters: LinkCounters,
+    /// Set when the link is first given a fault: from then on its frames go through its own
+    /// task, which applies the faults (and forwards at once while there are none and nothing
+    /// waits), so that frames never overtake the ones it holds.
+    detour: OnceLock<mpsc::UnboundedSender<Bytes>>,
+}
+
+/// A node's connection while it is up.
+struct Endpoint {
+    /// Which of the node's connections (a restarted node connects anew).
+    conn: u64,
+    out: Outbox,
+    /// The node's hello, prefix included, passed on to every node the proxy greets for it.
+    hello: Bytes,
+}
+
+/// The frames waiting for one node's connection, and their bytes (at most [`OUT_LIMIT`]).
+#[derive(Clone)]
+struct Outbox {
+    frames: mpsc::UnboundedSender<Bytes>,
+    bytes: Arc<AtomicU64>,
+}
+
+impl Outbox {
+    /// Queues a frame; `false` when the node's queue is full or its writer is gone.
+    fn put(&self, frame: Bytes) -> bool {
+        let len = frame.len() as u64;
+        if self.bytes.fetch_add(len, Ordering::Relaxed) + len > OUT_LIMIT as u64 {
+            self.bytes.fetch_sub(len, Ordering::Relaxed);
+            return false;
+        }
+        self.frames.send(frame).is_ok()
+    }
 }
 
 /// What every task of the proxy shares.
 struct Shared {
     seed: u64,
     /// Every node of the run: the senders a hello may name.
-    senders: BTreeSet<NodeId>,
-    /// The real listener of each destination this proxy serves (a restarted node may listen
-    /// elsewhere).
-    targets: BTreeMap<NodeId, Mutex<SocketAddr>>,
-    /// The links that have had a connection or a fault so far.
+    nodes: BTreeSet<NodeId>,
+    endpoints: RwLock<BTreeMap<NodeId, Endpoint>>,
+    /// The links that have carried a frame or had a fault so far.
     links: Mutex<BTreeMap<(NodeId, NodeId), Arc<Link>>>,
-    /// How long a sender's connection may take to say hello (grows as the node's does).
+    /// How long a node's connection may take to say hello (grows as the nodes' does).
     hello_deadline: HelloDeadline,
+    next_conn: AtomicU64,
 }
 
 impl Shared {
@@ -103,131 +151,46 @@ impl Shared {
         let link = links.entry((from, to)).or_insert_with(|| {
             let rng = ChaCha8Rng::seed_from_u64(self.seed ^ ((from as u64) << 32 | to as u64) ^ 0x9e37_79b9_7f4a_7c15);
             Arc::new(Link {
+                to,
                 faults: watch::channel(LinkSpec::clear(from, to)).0,
                 rng: Mutex::new(rng),
-                counters: Arc::default(),
+                counters: LinkCounters::default(),
+                detour: OnceLock::new(),
             })
         });
         Arc::clone(link)
     }
+
+    /// Queues a frame for node `to`'s connection; `false` when it is not connected or its queue
+    /// is full.
+    fn deliver(&self, to: NodeId, frame: Bytes) -> bool {
+        let endpoints = self.endpoints.read().expect("proxy endpoints");
+        endpoints.get(&to).is_some_and(|e| e.out.put(frame))
+    }
+
+    /// One frame of a link: straight to its destination, or through the link's task once it
+    /// has had a fault.
+    fn route(&self, link: &Link, frame: Bytes) {
+        if let Some(detour) = link.detour.get() {
+            let _ = detour.send(frame);
+        } else if self.deliver(link.to, frame) {
+            add(&link.counters.forwarded, 1);
+        } else {
+            add(&link.counters.dropped, 1);
+        }
+    }
 }
 
-/// The proxy, in one process or several: a process holds two sockets per directed link into
-/// each destination it serves, and past its open-file limit the destinations are shared out
-/// among shard processes (`orchestrator proxy-shard`), each under its own limit.
+/// The proxy: a listener every node dials once, on its own runtime.
 pub struct Proxy {
-    /// The address every node dials to reach a destination.
-    listen: BTreeMap<NodeId, SocketAddr>,
-    shards: Vec<Shard>,
-    /// The shard serving each destination.
-    owner: BTreeMap<NodeId, usize>,
-}
-
-enum Shard {
-    Local(Relays),
-    Process(crate::proxy_shard::ShardProcess),
+    runtime: tokio::runtime::Runtime,
+    shared: Arc<Shared>,
+    listen: SocketAddr,
 }
 
 impl Proxy {
-    /// Opens a listener for every node of `nodes` (their real addresses): in this process when
-    /// its open-file limit holds them all, in shard processes otherwise.
-    pub fn start(nodes: &BTreeMap<NodeId, SocketAddr>, seed: u64) -> Result<Proxy> {
-        let (soft, _) = crate::limits::raise_nofile(0).context("reading the open-file limit")?;
-        let per_process = crate::limits::destinations_per_process(nodes.len(), soft);
-        let senders: BTreeSet<NodeId> = nodes.keys().copied().collect();
-        let mut proxy = Proxy { listen: BTreeMap::new(), shards: Vec::new(), owner: BTreeMap::new() };
-        if per_process == 0 {
-            bail!("the open-file limit ({soft}) cannot hold the proxy's sockets into even one node");
-        }
-        let all: Vec<(NodeId, SocketAddr)> = nodes.iter().map(|(id, addr)| (*id, *addr)).collect();
-        let groups: Vec<BTreeMap<NodeId, SocketAddr>> =
-            all.chunks(per_process).map(|chunk| chunk.iter().copied().collect()).collect();
-        for targets in groups {
-            let (shard, listen) = if per_process >= nodes.len() {
-                let relays = Relays::start(senders.clone(), &targets, seed)?;
-                let listen = relays.listen.clone();
-                (Shard::Local(relays), listen)
-            } else {
-                let process = crate::proxy_shard::ShardProcess::spawn(&senders, &targets, seed)?;
-                let listen = process.listen.clone();
-                (Shard::Process(process), listen)
-            };
-            for (id, addr) in listen {
-                proxy.owner.insert(id, proxy.shards.len());
-                proxy.listen.insert(id, addr);
-            }
-            proxy.shards.push(shard);
-        }
-        Ok(proxy)
-    }
-
-    /// How many processes carry the proxy's relays (1: this one).
-    pub fn processes(&self) -> usize {
-        self.shards.len()
-    }
-
-    /// The address node `from` dials to reach node `to` through the proxy (every sender dials
-    /// the same one: the proxy tells senders apart by their hello).
-    pub fn address(&self, _from: NodeId, to: NodeId) -> SocketAddr {
-        self.listen[&to]
-    }
-
-    fn shard(&self, to: NodeId) -> Option<&Shard> {
-        self.owner.get(&to).map(|i| &self.shards[*i])
-    }
-
-    /// Points every link into `to` at a new address (new connections only).
-    pub fn retarget(&self, to: NodeId, addr: SocketAddr) -> Result<()> {
-        match self.shard(to) {
-            Some(Shard::Local(relays)) => {
-                relays.retarget(to, addr);
-                Ok(())
-            }
-            Some(Shard::Process(process)) => process.retarget(to, addr),
-            None => bail!("node {to} is not in this run"),
-        }
-    }
-
-    /// Replaces the faults of one directed link.
-    pub fn set(&self, spec: LinkSpec) -> Result<()> {
-        match self.shard(spec.to).filter(|_| spec.from != spec.to && self.owner.contains_key(&spec.from)) {
-            Some(Shard::Local(relays)) => relays.set(spec),
-            Some(Shard::Process(process)) => process.set(spec),
-            None => bail!("there is no link {}→{}", spec.from, spec.to),
-        }
-    }
-
-    /// Every link back to healthy.
-    pub fn clear_all(&self) -> Result<()> {
-        for shard in &self.shards {
-            match shard {
-                Shard::Local(relays) => relays.clear_all(),
-                Shard::Process(process) => process.clear_all()?,
-            }
-        }
-        Ok(())
-    }
-
-    /// What the proxy has done on a link, once the link has been used or given a fault.
-    pub fn counters(&self, from: NodeId, to: NodeId) -> Option<Counts> {
-        match self.shard(to)? {
-            Shard::Local(relays) => relays.counters(from, to),
-            Shard::Process(process) => process.counters(from, to).ok().flatten(),
-        }
-    }
-}
-
-/// The relays of one process: a listener per destination it serves, on its own runtime.
-pub struct Relays {
-    runtime: tokio::runtime::Runtime,
-    shared: Arc<Shared>,
-    pub listen: BTreeMap<NodeId, SocketAddr>,
-}
-
-impl Relays {
-    /// Opens a listener for each of `targets` (destinations and their real addresses), for
-    /// connections from any of `senders`.
-    pub fn start(senders: BTreeSet<NodeId>, targets: &BTreeMap<NodeId, SocketAddr>, seed: u64) -> Result<Relays> {
+    /// Opens the listener for the nodes `nodes` of a run.
+    pub fn start(nodes: impl IntoIterator<Item = NodeId>, seed: u64) -> Result<Proxy> {
         // A thread per core: among hundreds of node processes, the proxy's share of the CPU is
         // its threads' share, and it carries everyone's traffic.
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -239,41 +202,42 @@ impl Relays {
             .context("starting the proxy runtime")?;
         let shared = Arc::new(Shared {
             seed,
-            senders,
-            targets: targets.iter().map(|(id, addr)| (*id, Mutex::new(*addr))).collect(),
+            nodes: nodes.into_iter().collect(),
+            endpoints: RwLock::default(),
             links: Mutex::default(),
             hello_deadline: HelloDeadline::default(),
+            next_conn: AtomicU64::new(0),
         });
-        let mut listen = BTreeMap::new();
-        for &to in targets.keys() {
-            let listener = runtime
-                .block_on(TcpListener::bind("127.0.0.1:0"))
-                .with_context(|| format!("binding the proxy listener for node {to}"))?;
-            listen.insert(to, listener.local_addr()?);
-            runtime.spawn(accept_loop(listener, to, Arc::clone(&shared)));
-        }
-        Ok(Relays { runtime, shared, listen })
+        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).context("binding the proxy's listener")?;
+        let listen = listener.local_addr()?;
+        runtime.spawn(accept_loop(listener, Arc::clone(&shared)));
+        Ok(Proxy { runtime, shared, listen })
     }
 
-    /// Points every link into `to` at a new address (new connections only).
-    pub fn retarget(&self, to: NodeId, addr: SocketAddr) {
-        if let Some(target) = self.shared.targets.get(&to) {
-            *target.lock().expect("proxy target") = addr;
-        }
+    /// The address every node dials, once, to reach all its peers.
+    pub fn address(&self) -> SocketAddr {
+        self.listen
     }
 
     /// Replaces the faults of one directed link.
     pub fn set(&self, spec: LinkSpec) -> Result<()> {
-        let known = self.shared.senders.contains(&spec.from) && self.shared.targets.contains_key(&spec.to);
+        let known = self.shared.nodes.contains(&spec.from) && self.shared.nodes.contains(&spec.to);
         if spec.from == spec.to || !known {
             bail!("there is no link {}→{}", spec.from, spec.to);
         }
-        self.shared.link(spec.from, spec.to).faults.send_replace(spec);
+        let link = self.shared.link(spec.from, spec.to);
+        if !spec.is_clear() && link.detour.get().is_none() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            if link.detour.set(tx).is_ok() {
+                self.runtime.spawn(faulty_link(Arc::clone(&link), rx, Arc::clone(&self.shared)));
+            }
+        }
+        link.faults.send_replace(spec);
         Ok(())
     }
 
     /// Every link back to healthy.
-    pub fn clear_all(&self) {
+    pub fn clear_all(&self) -> Result<()> {
         for (&(from, to), link) in self.shared.links.lock().expect("proxy links").iter() {
             link.faults.send_if_modified(|spec| {
                 let faulty = !spec.is_clear();
@@ -281,17 +245,24 @@ impl Relays {
                 faulty
             });
         }
+        Ok(())
     }
 
     /// What the proxy has done on a link, once the link has been used or given a fault.
     pub fn counters(&self, from: NodeId, to: NodeId) -> Option<Counts> {
         self.shared.links.lock().expect("proxy links").get(&(from, to)).map(|l| l.counters.read())
     }
+
+    /// Nodes connected to the proxy now.
+    #[cfg(test)]
+    pub fn connected(&self) -> Vec<NodeId> {
+        self.shared.endpoints.read().expect("proxy endpoints").keys().copied().collect()
+    }
 }
 
-impl Drop for Relays {
+impl Drop for Proxy {
     fn drop(&mut self) {
-        // Listeners and connections belong to tasks on this runtime; ending it closes them all.
+        // The listener and connections belong to tasks on this runtime; ending it closes them all.
         let runtime = std::mem::replace(
             &mut self.runtime,
             tokio::runtime::Builder::new_current_thread().build().expect("a bare runtime"),
@@ -300,14 +271,14 @@ impl Drop for Relays {
     }
 }
 
-async fn accept_loop(listener: TcpListener, to: NodeId, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
-        let Ok((inbound, _)) = listener.accept().await else {
+        let Ok((stream, _)) = listener.accept().await else {
             // Out of descriptors or similar: back off instead of spinning.
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        tokio::spawn(serve(inbound, to, Arc::clone(&shared)));
+        tokio::spawn(serve(stream, Arc::clone(&shared)));
     }
 }
 
@@ -350,41 +321,91 @@ async fn read_hello(stream: &mut TcpStream, buf: &mut BytesMut, hello_deadline: 
     }
 }
 
-/// One connection from a sender to the destination `to`: its hello names the link, then the
-/// relay runs until either side goes.
-async fn serve(mut inbound: TcpStream, to: NodeId, shared: Arc<Shared>) {
-    let _ = inbound.set_nodelay(true);
+/// One node's connection: its hello names the node; the proxy greets it for every connected
+/// node and every connected node for it, then routes what it sends until it goes.
+async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
+    let _ = stream.set_nodelay(true);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let Some(hello_len) = read_hello(&mut inbound, &mut buf, &shared.hello_deadline).await else { return };
-    // A stranger (no hello from a node of this run) is relayed as a healthy link: the node's
-    // own gate decides what to do with it.
-    let from = sender(&buf[..hello_len]).filter(|from| *from != to && shared.senders.contains(from));
-    let link = from.map(|from| shared.link(from, to));
-    if let Some(link) = &link {
-        let spec = link.faults.borrow().clone();
-        if spec.cut && spec.mode == CutMode::Reset {
-            link.counters.resets.fetch_add(1, Ordering::Relaxed);
-            reset(inbound);
-            return;
+    let Some(hello_len) = read_hello(&mut stream, &mut buf, &shared.hello_deadline).await else { return };
+    // Only nodes of this run are carried; anyone else is closed on.
+    let Some(from) = sender(&buf[..hello_len]).filter(|from| shared.nodes.contains(from)) else {
+        tracing::debug!("proxy: a connection whose first frame is no hello from a node of this run");
+        return;
+    };
+    let hello = buf.split_to(hello_len).freeze();
+    let (reader, writer) = stream.into_split();
+    let (frames, queued) = mpsc::unbounded_channel();
+    let out = Outbox { frames, bytes: Arc::default() };
+    let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    {
+        // Under the lock that routing reads: a peer's hello is queued before any frame of it.
+        let mut endpoints = shared.endpoints.write().expect("proxy endpoints");
+        for (id, endpoint) in endpoints.iter() {
+            if *id != from {
+                out.put(endpoint.hello.clone());
+                endpoint.out.put(hello.clone());
+            }
+        }
+        endpoints.insert(from, Endpoint { conn, out: out.clone(), hello });
+    }
+    let writing = tokio::spawn(write_out(writer, queued, out.bytes));
+    read_in(reader, from, buf, &shared).await;
+    {
+        let mut endpoints = shared.endpoints.write().expect("proxy endpoints");
+        if endpoints.get(&from).is_some_and(|e| e.conn == conn) {
+            endpoints.remove(&from);
         }
     }
-    let target = *shared.targets[&to].lock().expect("proxy target");
-    let Ok(outbound) = TcpStream::connect(target).await else { return };
-    let _ = outbound.set_nodelay(true);
-    let hello = buf.split_to(hello_len);
-    if let Some(link) = &link {
-        link.counters.forwarded.fetch_add(1, Ordering::Relaxed);
-    }
-    relay(inbound, outbound, hello.freeze(), buf, link).await;
+    writing.abort();
 }
 
-/// Closes a connection with a TCP reset (SO_LINGER 0), as `iptables -j REJECT --reject-with
-/// tcp-reset` would.
-fn reset(stream: TcpStream) {
-    // Linger 0 makes close() send RST at once instead of FIN (no blocking: nothing is flushed).
-    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-    let _ = nix::sys::socket::setsockopt(&stream, nix::sys::socket::sockopt::Linger, &linger);
-    drop(stream);
+/// Writes what is queued for one node, gathered into few writes, until the node goes.
+async fn write_out(mut writer: OwnedWriteHalf, mut queued: mpsc::UnboundedReceiver<Bytes>, bytes: Arc<AtomicU64>) {
+    let mut gathered = Vec::with_capacity(WRITE_CHUNK);
+    while let Some(frame) = queued.recv().await {
+        gathered.extend_from_slice(&frame);
+        while gathered.len() < WRITE_CHUNK {
+            let Ok(frame) = queued.try_recv() else { break };
+            gathered.extend_from_slice(&frame);
+        }
+        bytes.fetch_sub(gathered.len() as u64, Ordering::Relaxed);
+        if writer.write_all(&gathered).await.is_err() {
+            return;
+        }
+        gathered.clear();
+    }
+}
+
+/// Routes every frame node `from` sends, each to the node its envelope names, until the
+/// connection ends or cannot be cut into frames.
+async fn read_in(mut reader: OwnedReadHalf, from: NodeId, mut buf: BytesMut, shared: &Shared) {
+    // The links of this sender, so a frame costs no lookup under a shared lock.
+    let mut links: BTreeMap<NodeId, Arc<Link>> = BTreeMap::new();
+    loop {
+        loop {
+            let len = match complete_frame(&buf) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(()) => {
+                    tracing::warn!("proxy: node {from} sent a frame over the size limit; connection closed");
+                    return;
+                }
+            };
+            let frame = buf.split_to(len).freeze();
+            match node::wire::addressed(&frame[4..]) {
+                Some((claimed, to)) if claimed == from && to != from && shared.nodes.contains(&to) => {
+                    let link = links.entry(to).or_insert_with(|| shared.link(from, to));
+                    shared.route(link, frame);
+                }
+                _ => tracing::debug!("proxy: node {from} sent a frame that names no peer (or another sender)"),
+            }
+        }
+        buf.reserve(READ_CHUNK);
+        match reader.read_buf(&mut buf).await {
+            Ok(n) if n > 0 => {}
+            _ => return,
+        }
+    }
 }
 
 /// A frame (prefix included) on its way out, and when it may go.
@@ -393,255 +414,160 @@ struct Timed {
     frame: Bytes,
 }
 
-/// One proxied connection's state: the frames waiting to go out, in order.
-struct Relay {
-    /// `None` for a stranger's connection, which is never faulted.
-    link: Option<Arc<Link>>,
-    faults: Option<watch::Receiver<LinkSpec>>,
+/// The frames a faulty link holds, in order.
+struct Held {
     queue: VecDeque<Timed>,
     /// Due time of the last queued frame: delays keep the link FIFO, like TCP.
     last_due: Instant,
     /// A frame held back to be overtaken by the next one.
-    held: Option<Bytes>,
+    reordered: Option<Bytes>,
 }
 
-/// What the connection does after a frame.
-enum Flow {
-    Go,
-    /// The link was cut in reset mode: close the connection.
-    Reset,
-}
-
-impl Relay {
-    fn healthy(&self) -> bool {
-        self.faults.as_ref().is_none_or(|f| f.borrow().is_clear())
-    }
-
+impl Held {
     fn push(&mut self, due: Instant, frame: Bytes) {
         self.last_due = self.last_due.max(due);
         self.queue.push_back(Timed { due: self.last_due, frame });
     }
 
-    /// Takes the complete frames at the start of `buf`: on a healthy link with nothing waiting,
-    /// all of them as one chunk to write at once; otherwise each through the link's faults into
-    /// the queue. `Err` for a frame over the limit.
-    fn take(&mut self, buf: &mut BytesMut) -> Result<(Option<Bytes>, Flow), ()> {
-        if self.healthy() && self.queue.is_empty() && self.held.is_none() {
-            let (mut end, mut frames) = (0, 0);
-            while let Some(len) = complete_frame(&buf[end..])? {
-                end += len;
-                frames += 1;
-            }
-            if let Some(link) = self.link.as_ref().filter(|_| frames > 0) {
-                link.counters.forwarded.fetch_add(frames, Ordering::Relaxed);
-            }
-            return Ok(((end > 0).then(|| buf.split_to(end).freeze()), Flow::Go));
-        }
-        while let Some(len) = complete_frame(buf)? {
-            let frame = buf.split_to(len).freeze();
-            if let Flow::Reset = self.route(frame) {
-                return Ok((None, Flow::Reset));
-            }
-        }
-        Ok((None, Flow::Go))
+    fn idle(&self) -> bool {
+        self.queue.is_empty() && self.reordered.is_none()
     }
+}
 
-    /// Applies the link's faults to one frame (a link in trouble; strangers are never here).
-    fn route(&mut self, frame: Bytes) -> Flow {
-        let (Some(link), Some(faults)) = (self.link.clone(), self.faults.as_ref()) else {
-            self.push(self.last_due, frame);
-            return Flow::Go;
-        };
-        let counters = &link.counters;
-        let spec = faults.borrow().clone();
-        if spec.is_clear() {
-            // Healed while frames still wait: behind them, with no delay of its own.
-            counters.forwarded.fetch_add(1, Ordering::Relaxed);
-            self.push(self.last_due, frame);
-            return Flow::Go;
-        }
-        if spec.cut {
-            counters.dropped.fetch_add(1, Ordering::Relaxed);
-            if spec.mode == CutMode::Reset {
-                counters.resets.fetch_add(1, Ordering::Relaxed);
-                return Flow::Reset;
+/// Carries a link's frames once it has had a fault, for the rest of the run: each frame goes
+/// through the link's faults as they are when it arrives, and out when it is due.
+async fn faulty_link(link: Arc<Link>, mut frames: mpsc::UnboundedReceiver<Bytes>, shared: Arc<Shared>) {
+    let faults = link.faults.subscribe();
+    let mut held = Held { queue: VecDeque::new(), last_due: Instant::now(), reordered: None };
+    loop {
+        let head = held.queue.front().map(|t| t.due);
+        tokio::select! {
+            frame = frames.recv() => {
+                let Some(frame) = frame else { return };
+                let spec = faults.borrow().clone();
+                apply(&link, &spec, frame, &mut held, &shared);
             }
-            return Flow::Go;
+            _ = tokio::time::sleep_until(head.unwrap_or_else(Instant::now)), if head.is_some() => {}
+            _ = tokio::time::sleep(REORDER_HOLD), if held.reordered.is_some() => {
+                let late = held.reordered.take().expect("checked");
+                held.push(Instant::now(), late);
+            }
         }
         let now = Instant::now();
-        let (lost, copies, extra, reorder) = {
-            // Every random draw of a link comes from its own seeded stream.
-            let mut rng = link.rng.lock().expect("proxy rng");
-            let mut chance = |p: f64| p > 0.0 && rng.random::<f64>() < p;
-            let lost = chance(spec.loss);
-            let copies = if chance(spec.duplicate) { 2 } else { 1 };
-            let reorder = chance(spec.reorder);
-            let extra = spec.delay.as_ref().map_or(0, |d| d.sample(&mut *rng));
-            (lost, copies, Duration::from_nanos(extra), reorder)
-        };
-        if lost {
-            counters.dropped.fetch_add(1, Ordering::Relaxed);
-            return Flow::Go;
+        while held.queue.front().is_some_and(|t| t.due <= now) {
+            let Timed { frame, .. } = held.queue.pop_front().expect("a head");
+            if !shared.deliver(link.to, frame) {
+                add(&link.counters.dropped, 1);
+            }
         }
-        if copies > 1 {
-            counters.duplicated.fetch_add(1, Ordering::Relaxed);
-        }
-        if !extra.is_zero() {
-            counters.delayed.fetch_add(1, Ordering::Relaxed);
-        }
-        if reorder && self.held.is_none() {
-            counters.reordered.fetch_add(1, Ordering::Relaxed);
-            self.held = Some(frame);
-            return Flow::Go;
-        }
-        for _ in 0..copies {
-            counters.forwarded.fetch_add(1, Ordering::Relaxed);
-            self.push(now + extra, frame.clone());
-        }
-        if let Some(late) = self.held.take() {
-            self.push(now + extra, late);
-        }
-        Flow::Go
     }
 }
 
-/// How a relay ended.
-enum End {
-    /// The sender closed: what is queued still goes, each frame at its time.
-    SenderGone,
-    /// The target closed or broke, or a frame could not be followed: close both sides.
-    Broken,
-    /// The link was cut in reset mode.
-    Reset,
-}
-
-/// Relays one connection in one task: frames are read, routed, and written once due; a healthy
-/// link writes what has arrived straight on, one write per read. Bytes the target sends back
-/// (nodes send none) go back verbatim, and its closing closes the sender's side.
-async fn relay(inbound: TcpStream, outbound: TcpStream, hello: Bytes, mut buf: BytesMut, link: Option<Arc<Link>>) {
-    let (mut in_read, mut in_write) = inbound.into_split();
-    let (mut out_read, mut out_write) = outbound.into_split();
-    if out_write.write_all(&hello).await.is_err() {
+/// Applies the link's faults `spec` to one frame: dropped, held, or queued (once or twice) for
+/// when it is due.
+fn apply(link: &Link, spec: &LinkSpec, frame: Bytes, held: &mut Held, shared: &Shared) {
+    let counters = &link.counters;
+    if spec.is_clear() {
+        add(&counters.forwarded, 1);
+        if held.idle() {
+            if !shared.deliver(link.to, frame) {
+                add(&counters.dropped, 1);
+            }
+        } else {
+            // Healed while frames still wait: behind them, with no delay of its own.
+            held.push(held.last_due, frame);
+        }
         return;
     }
-    let faults = link.as_ref().map(|l| l.faults.subscribe());
-    let mut relay = Relay { link, faults, queue: VecDeque::new(), last_due: Instant::now(), held: None };
-    let mut back = [0u8; 512];
-    let mut first = true;
-    let end = loop {
-        let head = relay.queue.front().map(|t| t.due);
-        if first {
-            // Frames that came with the hello.
-            first = false;
-        } else {
-            buf.reserve(READ_CHUNK);
-            tokio::select! {
-                read = in_read.read_buf(&mut buf) => {
-                    if !matches!(read, Ok(n) if n > 0) {
-                        break End::SenderGone;
-                    }
-                }
-                _ = tokio::time::sleep_until(head.unwrap_or_else(Instant::now)), if head.is_some() => {}
-                changed = async { relay.faults.as_mut().expect("checked").changed().await }, if relay.faults.is_some() => {
-                    let spec = relay.faults.as_mut().expect("checked").borrow_and_update().clone();
-                    if changed.is_ok() && spec.cut && spec.mode == CutMode::Reset {
-                        let counters = &relay.link.as_ref().expect("a faulted link").counters;
-                        counters.resets.fetch_add(1, Ordering::Relaxed);
-                        break End::Reset;
-                    }
-                    continue;
-                }
-                _ = tokio::time::sleep(REORDER_HOLD), if relay.held.is_some() => {
-                    let late = relay.held.take().expect("checked");
-                    relay.push(Instant::now(), late);
-                }
-                read = out_read.read(&mut back) => match read {
-                    Ok(n) if n > 0 => {
-                        if in_write.write_all(&back[..n]).await.is_err() {
-                            break End::Broken;
-                        }
-                        continue;
-                    }
-                    _ => break End::Broken,
-                }
-            }
+    if spec.cut {
+        add(&counters.dropped, 1);
+        if spec.mode == CutMode::Reset {
+            add(&counters.resets, 1);
         }
-        match relay.take(&mut buf) {
-            Err(()) => break End::Broken,
-            Ok((_, Flow::Reset)) => break End::Reset,
-            Ok((None, Flow::Go)) => {}
-            Ok((Some(chunk), Flow::Go)) => {
-                if out_write.write_all(&chunk).await.is_err() {
-                    break End::Broken;
-                }
-            }
-        }
-        if write_due(&mut relay.queue, &mut out_write, false).await.is_err() {
-            break End::Broken;
-        }
+        return;
+    }
+    let now = Instant::now();
+    let (lost, copies, extra, reorder) = {
+        // Every random draw of a link comes from its own seeded stream.
+        let mut rng = link.rng.lock().expect("proxy rng");
+        let mut chance = |p: f64| p > 0.0 && rng.random::<f64>() < p;
+        let lost = chance(spec.loss);
+        let copies = if chance(spec.duplicate) { 2 } else { 1 };
+        let reorder = chance(spec.reorder);
+        let extra = spec.delay.as_ref().map_or(0, |d| d.sample(&mut *rng));
+        (lost, copies, Duration::from_nanos(extra), reorder)
     };
-    match end {
-        End::SenderGone => {
-            let _ = write_due(&mut relay.queue, &mut out_write, true).await;
-        }
-        End::Reset => {
-            if let Ok(inbound) = in_read.reunite(in_write) {
-                reset(inbound);
-            }
-        }
-        End::Broken => {}
+    if lost {
+        add(&counters.dropped, 1);
+        return;
     }
-}
-
-/// Writes the frames that are due (all of them, waiting for each, with `all`), gathered into one
-/// write.
-async fn write_due(queue: &mut VecDeque<Timed>, out: &mut OwnedWriteHalf, all: bool) -> std::io::Result<()> {
-    let mut now = Instant::now();
-    let mut gathered = Vec::new();
-    while let Some(head) = queue.front() {
-        if head.due > now {
-            if !all {
-                break;
-            }
-            out.write_all(&gathered).await?;
-            gathered.clear();
-            tokio::time::sleep_until(head.due).await;
-            now = Instant::now();
-        }
-        let Timed { frame, .. } = queue.pop_front().expect("a head");
-        gathered.extend_from_slice(&frame);
+    if copies > 1 {
+        add(&counters.duplicated, 1);
     }
-    if !gathered.is_empty() {
-        out.write_all(&gathered).await?;
+    if !extra.is_zero() {
+        add(&counters.delayed, 1);
     }
-    Ok(())
+    if reorder && held.reordered.is_none() {
+        add(&counters.reordered, 1);
+        held.reordered = Some(frame);
+        return;
+    }
+    for _ in 0..copies {
+        add(&counters.forwarded, 1);
+        held.push(now + extra, frame.clone());
+    }
+    if let Some(late) = held.reordered.take() {
+        held.push(now + extra, late);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use algorithms::trace::VectorClock;
     use std::io::{Read, Write};
 
-    /// A proxy between "node 1" (this test, dialing) and "node 2" (a plain listener).
-    fn setup() -> (Proxy, std::net::TcpListener) {
-        let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let nodes = BTreeMap::from([(1, other.local_addr().unwrap()), (2, target.local_addr().unwrap())]);
-        (Proxy::start(&nodes, 7).unwrap(), target)
+    fn proxy(nodes: &[NodeId]) -> Proxy {
+        Proxy::start(nodes.iter().copied(), 7).unwrap()
     }
 
-    /// Node 1's hello: the proxy learns the sender from it.
-    fn hello() -> Vec<u8> {
-        node::wire::encode(&Frame::Hello { node: 1, cluster: "test".into(), version: node::wire::WIRE_VERSION })
-    }
-
-    fn frame(payload: &[u8]) -> Vec<u8> {
+    fn framed(payload: &[u8]) -> Vec<u8> {
         let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
         bytes.extend_from_slice(payload);
         bytes
     }
 
-    fn read_frames(stream: &mut std::net::TcpStream, wait: Duration) -> Vec<Vec<u8>> {
+    fn hello(node: NodeId) -> Vec<u8> {
+        node::wire::encode(&Frame::Hello { node, cluster: "test".into(), version: node::wire::WIRE_VERSION })
+    }
+
+    /// An envelope from `from` to `to` whose body is `body`.
+    fn msg(from: NodeId, to: NodeId, body: &[u8]) -> Vec<u8> {
+        node::wire::encode_msg(from, to, "t", 1, &VectorClock::default(), "k", body)
+    }
+
+    /// What a node reads on its connection: `hello(n)` as `"hello n"`, an envelope as its body.
+    fn shown(payload: &[u8]) -> String {
+        match node::wire::decode(payload).unwrap() {
+            Frame::Hello { node, .. } => format!("hello {node}"),
+            Frame::Msg(e) => format!("{}>{} {}", e.from, e.to, String::from_utf8_lossy(&e.body)),
+        }
+    }
+
+    /// Node `id`'s connection to the proxy, hello sent.
+    fn join(proxy: &Proxy, id: NodeId) -> std::net::TcpStream {
+        let mut stream = std::net::TcpStream::connect(proxy.address()).unwrap();
+        stream.write_all(&framed(&hello(id))).unwrap();
+        stream
+    }
+
+    fn send(stream: &mut std::net::TcpStream, from: NodeId, to: NodeId, bodies: &[&str]) {
+        let bytes: Vec<u8> = bodies.iter().flat_map(|b| framed(&msg(from, to, b.as_bytes()))).collect();
+        stream.write_all(&bytes).unwrap();
+    }
+
+    /// Every frame that arrives within `wait` of the last one.
+    fn read_frames(stream: &mut std::net::TcpStream, wait: Duration) -> Vec<String> {
         stream.set_read_timeout(Some(wait)).unwrap();
         let mut all = Vec::new();
         let mut buf = [0u8; 4096];
@@ -655,104 +581,145 @@ mod tests {
         let mut rest = &all[..];
         while rest.len() >= 4 {
             let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
-            frames.push(rest[4..4 + len].to_vec());
+            frames.push(shown(&rest[4..4 + len]));
             rest = &rest[4 + len..];
         }
         frames
     }
 
-    fn send_all(proxy: &Proxy, payloads: &[&[u8]]) -> std::net::TcpStream {
-        let mut client = std::net::TcpStream::connect(proxy.address(1, 2)).unwrap();
-        for p in payloads {
-            client.write_all(&frame(p)).unwrap();
+    /// Waits until the proxy has every one of `ids` connected.
+    fn settle(proxy: &Proxy, ids: &[NodeId]) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while proxy.connected() != ids && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
         }
-        client
+        assert_eq!(proxy.connected(), ids);
+    }
+
+    const SHORT: Duration = Duration::from_millis(300);
+
+    #[test]
+    fn each_node_is_greeted_for_every_other_and_frames_reach_the_node_they_name() {
+        let proxy = proxy(&[1, 2, 3]);
+        let (mut one, mut two) = (join(&proxy, 1), join(&proxy, 2));
+        settle(&proxy, &[1, 2]);
+        let mut three = join(&proxy, 3);
+        settle(&proxy, &[1, 2, 3]);
+        send(&mut one, 1, 2, &["a", "b", "c"]);
+        send(&mut one, 1, 3, &["x"]);
+        send(&mut three, 3, 2, &["y"]);
+        assert_eq!(read_frames(&mut one, SHORT), ["hello 2", "hello 3"]);
+        // Each link in order; links into one node interleave as they come.
+        let into_two = read_frames(&mut two, SHORT);
+        assert_eq!(into_two[..2], ["hello 1", "hello 3"]);
+        let from = |sender: &str| into_two.iter().filter(|f| f.starts_with(sender)).cloned().collect::<Vec<_>>();
+        assert_eq!(
+            (from("1>"), from("3>")),
+            (vec!["1>2 a".into(), "1>2 b".into(), "1>2 c".into()], vec!["3>2 y".into()])
+        );
+        assert_eq!(read_frames(&mut three, SHORT), ["hello 1", "hello 2", "1>3 x"]);
+        assert_eq!(proxy.counters(1, 2).unwrap().forwarded, 3);
+        assert!(proxy.counters(2, 1).is_none(), "no state for a link never used");
     }
 
     #[test]
-    fn healthy_links_forward_every_frame_in_order() {
-        let (proxy, target) = setup();
-        let _client = send_all(&proxy, &[&hello(), b"a", b"b", b"c"]);
-        let (mut server, _) = target.accept().unwrap();
-        let got = read_frames(&mut server, Duration::from_millis(300));
-        assert_eq!(got, vec![hello(), b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
-    }
-
-    #[test]
-    fn a_blackholed_link_passes_the_hello_and_drops_the_rest() {
-        let (proxy, target) = setup();
+    fn a_blackholed_link_drops_its_frames_and_the_other_direction_works() {
+        let proxy = proxy(&[1, 2]);
+        let (mut one, mut two) = (join(&proxy, 1), join(&proxy, 2));
+        settle(&proxy, &[1, 2]);
         proxy.set(LinkSpec { cut: true, ..LinkSpec::clear(1, 2) }).unwrap();
-        let _client = send_all(&proxy, &[&hello(), b"a", b"b"]);
-        let (mut server, _) = target.accept().unwrap();
-        assert_eq!(read_frames(&mut server, Duration::from_millis(300)), vec![hello()]);
+        send(&mut one, 1, 2, &["a", "b"]);
+        send(&mut two, 2, 1, &["back"]);
+        assert_eq!(read_frames(&mut two, SHORT), ["hello 1"]);
+        assert_eq!(read_frames(&mut one, SHORT), ["hello 2", "2>1 back"]);
         assert_eq!(proxy.counters(1, 2).unwrap().dropped, 2);
     }
 
     #[test]
+    fn a_reset_link_drops_its_frames_counted_as_resets_and_the_senders_other_links_carry_on() {
+        let proxy = proxy(&[1, 2, 3]);
+        let (mut one, mut two, mut three) = (join(&proxy, 1), join(&proxy, 2), join(&proxy, 3));
+        settle(&proxy, &[1, 2, 3]);
+        proxy.set(LinkSpec { cut: true, mode: CutMode::Reset, ..LinkSpec::clear(1, 2) }).unwrap();
+        send(&mut one, 1, 2, &["cut"]);
+        send(&mut one, 1, 3, &["through"]);
+        let mut into_two = read_frames(&mut two, SHORT);
+        into_two.sort();
+        assert_eq!(into_two, ["hello 1", "hello 3"]);
+        let mut into_three = read_frames(&mut three, SHORT);
+        into_three.sort();
+        assert_eq!(into_three, ["1>3 through", "hello 1", "hello 2"]);
+        let counts = proxy.counters(1, 2).unwrap();
+        assert_eq!((counts.dropped, counts.resets), (1, 1));
+        let mut greetings = read_frames(&mut one, SHORT);
+        greetings.sort();
+        assert_eq!(greetings, ["hello 2", "hello 3"], "node 1's connection stays up");
+    }
+
+    #[test]
     fn duplication_delivers_twice_and_delay_holds_frames_back() {
-        let (proxy, target) = setup();
+        let proxy = proxy(&[1, 2]);
+        let (mut one, mut two) = (join(&proxy, 1), join(&proxy, 2));
+        settle(&proxy, &[1, 2]);
+        assert_eq!(read_frames(&mut two, SHORT), ["hello 1"]);
         let delay = algorithms::faults::Delay::Fixed { ms: 150.0 };
         proxy.set(LinkSpec { duplicate: 1.0, delay: Some(delay), ..LinkSpec::clear(1, 2) }).unwrap();
         let started = std::time::Instant::now();
-        let _client = send_all(&proxy, &[&hello(), b"x"]);
-        let (mut server, _) = target.accept().unwrap();
-        let got = read_frames(&mut server, Duration::from_millis(400));
-        assert_eq!(got, vec![hello(), b"x".to_vec(), b"x".to_vec()]);
+        send(&mut one, 1, 2, &["x"]);
+        assert_eq!(read_frames(&mut two, Duration::from_millis(400)), ["1>2 x", "1>2 x"]);
         assert!(started.elapsed() >= Duration::from_millis(150));
+        let counts = proxy.counters(1, 2).unwrap();
+        assert_eq!((counts.duplicated, counts.delayed, counts.forwarded), (1, 1, 2));
     }
 
     #[test]
     fn reordering_lets_a_later_frame_overtake() {
-        let (proxy, target) = setup();
+        let proxy = proxy(&[1, 2]);
+        let (mut one, mut two) = (join(&proxy, 1), join(&proxy, 2));
+        settle(&proxy, &[1, 2]);
         proxy.set(LinkSpec { reorder: 1.0, ..LinkSpec::clear(1, 2) }).unwrap();
-        let _client = send_all(&proxy, &[&hello(), b"1", b"2", b"3", b"4"]);
-        let (mut server, _) = target.accept().unwrap();
-        let got = read_frames(&mut server, Duration::from_millis(300));
-        assert_eq!(got.len(), 5);
-        assert_ne!(got[1..], [b"1".to_vec(), b"2".to_vec(), b"3".to_vec(), b"4".to_vec()], "some frame overtook");
+        send(&mut one, 1, 2, &["1", "2", "3", "4"]);
+        let got = read_frames(&mut two, SHORT);
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_ne!(got[1..], ["1>2 1", "1>2 2", "1>2 3", "1>2 4"], "some frame overtook");
     }
 
+    /// A link that heals while frames wait keeps them in order: the later ones go behind.
     #[test]
-    fn a_reset_link_closes_connections() {
-        let (proxy, target) = setup();
-        proxy.set(LinkSpec { cut: true, mode: CutMode::Reset, ..LinkSpec::clear(1, 2) }).unwrap();
-        let mut client = send_all(&proxy, &[&hello()]);
-        client.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-        let mut buf = [0u8; 8];
-        let closed = matches!(client.read(&mut buf), Ok(0) | Err(_));
-        assert!(closed, "the proxy closes the connection");
-        target.set_nonblocking(true).unwrap();
-        assert!(target.accept().is_err(), "nothing reaches the target");
+    fn a_link_stays_in_order_across_a_delay_and_its_healing() {
+        let proxy = proxy(&[1, 2]);
+        let (mut one, mut two) = (join(&proxy, 1), join(&proxy, 2));
+        settle(&proxy, &[1, 2]);
+        let delay = algorithms::faults::Delay::Fixed { ms: 100.0 };
+        proxy.set(LinkSpec { delay: Some(delay), ..LinkSpec::clear(1, 2) }).unwrap();
+        send(&mut one, 1, 2, &["a", "b"]);
+        std::thread::sleep(Duration::from_millis(20));
+        proxy.clear_all().unwrap();
+        send(&mut one, 1, 2, &["c", "d"]);
+        assert_eq!(read_frames(&mut two, SHORT), ["hello 1", "1>2 a", "1>2 b", "1>2 c", "1>2 d"]);
     }
 
-    /// Senders share a destination's listener; each one's hello puts it on its own link, and a
-    /// connection whose first frame is no hello is relayed untouched.
+    /// Only nodes of the run are carried, each frame only as its own sender's, to a node of the
+    /// run; a node that reconnects is greeted for again.
     #[test]
-    fn senders_to_one_listener_get_their_own_links() {
-        let target = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let nowhere: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let nodes = BTreeMap::from([(1, nowhere), (2, target.local_addr().unwrap()), (3, nowhere)]);
-        let proxy = Proxy::start(&nodes, 7).unwrap();
-        assert_eq!(proxy.address(1, 2), proxy.address(3, 2), "one listener per destination");
-        assert!(proxy.counters(1, 2).is_none(), "no state for a link never used");
+    fn strangers_impostors_and_unknown_destinations_are_not_carried() {
+        let proxy = proxy(&[1, 2, 3]);
         assert!(proxy.set(LinkSpec::clear(2, 2)).is_err() && proxy.set(LinkSpec::clear(1, 4)).is_err());
-        proxy.set(LinkSpec { cut: true, ..LinkSpec::clear(1, 2) }).unwrap();
-        let hello_3 =
-            node::wire::encode(&Frame::Hello { node: 3, cluster: "test".into(), version: node::wire::WIRE_VERSION });
-        let mut from_1 = std::net::TcpStream::connect(proxy.address(1, 2)).unwrap();
-        from_1.write_all(&[frame(&hello()), frame(b"cut")].concat()).unwrap();
-        let (mut server_1, _) = target.accept().unwrap();
-        let mut from_3 = std::net::TcpStream::connect(proxy.address(3, 2)).unwrap();
-        from_3.write_all(&[frame(&hello_3), frame(b"through")].concat()).unwrap();
-        let (mut server_3, _) = target.accept().unwrap();
-        let mut stranger = std::net::TcpStream::connect(proxy.address(1, 2)).unwrap();
-        stranger.write_all(&[frame(b"not a hello"), frame(b"passes")].concat()).unwrap();
-        let (mut server_s, _) = target.accept().unwrap();
-        assert_eq!(read_frames(&mut server_1, Duration::from_millis(300)), vec![hello()]);
-        assert_eq!(read_frames(&mut server_3, Duration::from_millis(300)), vec![hello_3, b"through".to_vec()]);
-        let stranger_frames = read_frames(&mut server_s, Duration::from_millis(300));
-        assert_eq!(stranger_frames, vec![b"not a hello".to_vec(), b"passes".to_vec()]);
-        assert_eq!(proxy.counters(1, 2).unwrap().dropped, 1);
-        assert_eq!(proxy.counters(3, 2).unwrap().forwarded, 2);
+        let mut stranger = std::net::TcpStream::connect(proxy.address()).unwrap();
+        stranger.write_all(&framed(&msg(1, 2, b"no hello"))).unwrap();
+        let mut nine = join(&proxy, 9);
+        let (mut one, mut two) = (join(&proxy, 1), join(&proxy, 2));
+        settle(&proxy, &[1, 2]);
+        assert!(read_frames(&mut stranger, SHORT).is_empty() && read_frames(&mut nine, SHORT).is_empty());
+        send(&mut one, 3, 2, &["impostor"]);
+        send(&mut one, 1, 4, &["nobody"]);
+        send(&mut one, 1, 2, &["real"]);
+        assert_eq!(read_frames(&mut two, SHORT), ["hello 1", "1>2 real"]);
+        drop(one);
+        let mut one = join(&proxy, 1);
+        std::thread::sleep(Duration::from_millis(50));
+        send(&mut one, 1, 2, &["again"]);
+        assert_eq!(read_frames(&mut two, SHORT), ["hello 1", "1>2 again"]);
+        assert_eq!(read_frames(&mut one, SHORT), ["hello 2"]);
     }
 }

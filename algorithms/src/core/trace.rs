@@ -108,7 +108,8 @@ impl<'de> Deserialize<'de> for VectorClock {
                 f.write_str("a vector clock: a map of node id to count")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<VectorClock, A::Error> {
-                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                // The length a peer's frame claims is not to be trusted: reserve only a little.
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0).min(256));
                 while let Some(entry) = map.next_entry::<NodeId, u64>()? {
                     entries.push(entry);
                 }

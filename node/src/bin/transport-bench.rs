@@ -592,6 +592,7 @@ fn node_figures(bin: &Path, trace_messages: bool, args: &Args) -> anyhow::Result
             cluster: "transport-bench".into(),
             listen: addrs[id as usize - 1],
             bind: None,
+            mux: None,
             peers: vec![Peer { id: other, addr: addrs[other as usize - 1] }],
             trace: dir.join(format!("node-{id}.jsonl")),
             data_dir: dir.join(format!("data-{id}")),

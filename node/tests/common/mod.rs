@@ -142,6 +142,7 @@ impl Cluster {
                     cluster: "test".into(),
                     listen: addr(id),
                     bind: Some("127.0.0.1".parse().unwrap()),
+                    mux: None,
                     peers: (1..=n).filter(|p| *p != id).map(|p| Peer { id: p, addr: addr(p) }).collect(),
                     trace: dir.0.join(format!("node-{id}.jsonl")),
                     data_dir: dir.0.join(format!("data-{id}")),

@@ -93,6 +93,7 @@ impl Session {
             }),
             listen,
             dial,
+            mux: network.mux(),
             bind_own_address: net == NetMode::Iptables,
             netns: network.netns(),
         };
