@@ -9,6 +9,11 @@
 //!   workload's `timeout` is sent again at another server.
 //! - An operation's request carries the last zxid the client saw (replies and notifications), so
 //!   no server answers it from an older state.
+//! - SetWatches: the client keeps the watches it left and has not heard fire (each with the
+//!   server it left it at); when it moves to another server it sends them there with the last
+//!   zxid it saw, again with each ping until the server answers `watches_set`, and the server
+//!   fires at once those whose znode changed since (ZooKeeper's SetWatches). A notification for a
+//!   watch it does not hold (a stale copy left at a server it came back to) is dropped.
 //! - An expired session fails its operation (`expired`), or is told by a ping's answer when
 //!   nothing is in flight; the client opens a new one (`session_lost`).
 //! - The workload's mix, on paths `/k1` … `/k<keys>`: `get` reads (leaving a watch one time in
@@ -23,12 +28,12 @@
 //! per notification, `session_opened`, `reconnected`: the checker's history.
 
 use super::service::{Call, ZkEvent, ZkOutcome, ZkReply, ZkRequest};
-use super::tree::{EventKind, SessionId, TreeOp, TreeResult};
+use super::tree::{EventKind, SessionId, TreeOp, TreeResult, WatchList};
 use crate::core::process::{Ctx, DynProcess, Hosted, Message, Nanos, NodeId, Process, Status, Timer, MS};
 use crate::service::client::{Mix, Workload};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// The messages a client exchanges with a coordination server (the service convention).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,13 +78,20 @@ pub trait Driver {
     fn timer(&mut self, ctx: &mut Ctx<ZkTimer>);
     /// The session expired (its ephemerals and watches are gone); a new one is being opened.
     fn session_lost(&mut self, ctx: &mut Ctx<ZkTimer>);
-    /// The session moved to another server. Watches stay where they were left (this service has
-    /// no SetWatches), so a recipe waiting on one asks again, leaving it at the new server.
+    /// The session moved to another server (the client sends its watches there: SetWatches).
     fn moved(&mut self, _ctx: &mut Ctx<ZkTimer>) {}
 }
 
 /// The session timeout when the workload names none.
 pub const DEFAULT_SESSION_MS: u64 = 1000;
+
+/// A watch's sort, as SetWatches carries it (see [`WatchList`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Sort {
+    Data,
+    Exist,
+    Child,
+}
 
 #[derive(Clone, Debug)]
 struct Pending {
@@ -110,6 +122,11 @@ pub struct ZkClient {
     notifications: Vec<String>,
     /// The recipe in the workload's place, if any.
     driver: Option<Box<dyn Driver>>,
+    /// The watches the session left and has not heard fire: the server each was left at, and the
+    /// zxid of the state it was left on.
+    watches: BTreeMap<(String, Sort), (NodeId, u64)>,
+    /// The current server has not answered the SetWatches sent it yet.
+    rewatch: bool,
 }
 
 /// The [`crate::algorithm::Spec::CLIENT`] of `coordination`.
@@ -149,7 +166,19 @@ impl ZkClient {
             last_by_hand: None,
             notifications: Vec::new(),
             driver: None,
+            watches: BTreeMap::new(),
+            rewatch: false,
         })
+    }
+
+    /// The session open now, if any.
+    pub fn session(&self) -> Option<SessionId> {
+        self.session
+    }
+
+    /// The seq of the operation in flight, if any.
+    pub fn in_flight(&self) -> Option<u64> {
+        self.pending.as_ref().map(|p| p.seq)
     }
 
     /// The client with `driver` in the workload's place (its mix is not drawn from).
@@ -176,7 +205,57 @@ impl ZkClient {
         ctx.set_timer(ZkTimer::Retry, self.workload.timeout.as_nanos() as Nanos);
     }
 
+    /// A read that left a watch completed at `zxid`: the watch, by the sort its answer tells.
+    fn note_watch(&mut self, call: &Call, zxid: u64, outcome: &ZkOutcome) {
+        let ZkOutcome::Done(result) = outcome else { return };
+        let sort = match (call, result) {
+            (Call::Op(TreeOp::Exists { watch: true, .. }), TreeResult::Stat { .. }) => Sort::Data,
+            (Call::Op(TreeOp::Exists { watch: true, .. }), TreeResult::NoNode { .. }) => Sort::Exist,
+            (Call::Op(TreeOp::Get { watch: true, .. }), TreeResult::Data { .. }) => Sort::Data,
+            (Call::Op(TreeOp::Children { watch: true, .. }), TreeResult::Children { .. }) => Sort::Child,
+            _ => return,
+        };
+        self.watches.insert((call.path().to_string(), sort), (self.server, zxid));
+    }
+
+    /// The watch a notification of the change `zxid` fired, taken off the list: the server it
+    /// was left at; `None` if the session holds no such watch left before that change (a stale
+    /// copy's notification, from a server the client came back to).
+    fn take_watch(&mut self, path: &str, kind: EventKind, zxid: u64) -> Option<NodeId> {
+        let sorts: &[Sort] = match kind {
+            EventKind::NodeCreated => &[Sort::Exist, Sort::Data],
+            EventKind::NodeDataChanged => &[Sort::Data, Sort::Exist],
+            EventKind::NodeChildrenChanged => &[Sort::Child],
+            EventKind::NodeDeleted => &[Sort::Data, Sort::Child],
+        };
+        let key = sorts
+            .iter()
+            .map(|sort| (path.to_string(), *sort))
+            .find(|key| self.watches.get(key).is_some_and(|(_, left_on)| *left_on < zxid))?;
+        self.watches.remove(&key).map(|(server, _)| server)
+    }
+
+    /// Sends the current server the session's watches (SetWatches), if it holds any.
+    fn send_watches(&mut self, ctx: &mut Ctx<ZkTimer>) {
+        let mut list = WatchList::default();
+        for (path, sort) in self.watches.keys() {
+            let to = match sort {
+                Sort::Data => &mut list.data,
+                Sort::Exist => &mut list.exist,
+                Sort::Child => &mut list.child,
+            };
+            to.push(path.clone());
+        }
+        self.rewatch = !list.is_empty();
+        if let Some(r) = self.request(0, Call::SetWatches(list)).filter(|_| self.rewatch) {
+            ctx.send(self.server, &ZkClientMsg::Request(r));
+        }
+    }
+
     fn open(&mut self, ctx: &mut Ctx<ZkTimer>) {
+        // A new session: the old one's watches went with it.
+        self.watches.clear();
+        self.rewatch = false;
         let session = ((self.me as u64) << 32) | ctx.rng().random::<u32>() as u64;
         self.session = Some(session);
         self.opening = true;
@@ -246,6 +325,7 @@ impl ZkClient {
         }
         self.server = to;
         self.heard = ctx.now();
+        self.send_watches(ctx);
         self.send_pending(ctx);
         if let Some(driver) = self.driver.as_mut() {
             driver.moved(ctx);
@@ -286,6 +366,7 @@ impl ZkClient {
             self.last_by_hand =
                 Some(format!("seq {}: {f} {path} → {} at zxid {}: {result}", p.seq, ok_word(ok), shown_zxid(zxid)));
         }
+        self.note_watch(&p.call, zxid, &outcome);
         ctx.emit(&ZkEvent::ZkDone { session, seq: p.seq, f, path: path.clone(), zxid, ok, result });
         if let (Some(driver), false, false) = (self.driver.as_mut(), p.by_hand, outcome == ZkOutcome::Expired) {
             driver.done(ctx, &p.call, zxid, &outcome);
@@ -384,16 +465,19 @@ impl Process for ZkClient {
         self.heard = ctx.now();
         match reply {
             ZkReply::Watch { zxid, path, kind } => {
+                let Some(set_at) = self.take_watch(&path, kind, zxid) else { return };
                 self.seen = self.seen.max(zxid);
                 let session = self.session.unwrap_or_default();
                 self.notifications.push(format!("{kind:?} {path} at zxid {}", shown_zxid(zxid)));
-                ctx.emit(&ZkEvent::ZkWatch { session, zxid, path: path.clone(), kind });
+                let server = self.server;
+                ctx.emit(&ZkEvent::ZkWatch { session, zxid, path: path.clone(), kind, server, set_at });
                 if let Some(driver) = self.driver.as_mut() {
                     driver.watch(ctx, &path, kind);
                     self.next(ctx);
                 }
             }
             ZkReply::Answer { outcome: ZkOutcome::Pong, zxid, .. } => self.seen = self.seen.max(zxid),
+            ZkReply::Answer { seq: 0, outcome: ZkOutcome::WatchesSet, .. } => self.rewatch = false,
             // The session expired while nothing was in flight (an operation in flight hears it
             // in its own reply).
             ZkReply::Answer { seq: 0, outcome: ZkOutcome::Expired, .. } => {
@@ -429,6 +513,9 @@ impl Process for ZkClient {
             ZkTimer::Ping => {
                 if ctx.now() >= self.heard + self.session_ms * MS * 2 / 3 {
                     self.reconnect(ctx, None);
+                }
+                if self.rewatch {
+                    self.send_watches(ctx);
                 }
                 if let Some(r) = self.request(0, Call::Ping) {
                     ctx.send(self.server, &ZkClientMsg::Request(r));
