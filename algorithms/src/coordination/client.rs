@@ -25,14 +25,18 @@
 //!   session, its pings, reconnections and retries stay the client's.
 //!
 //! Traced: `zk_invoke` and `zk_done` per operation (with the zxid it completed at), `zk_watch`
-//! per notification, `session_opened`, `reconnected`: the checker's history.
+//! per notification, `session_opened`, `reconnected`: the checker's history. Without a recipe,
+//! also the history convention's `op` events for the writes a `znode` model judges ([`history_op`]):
+//! `create` (not sequential), `set` and `delete`, keyed by path, with the expected version and
+//! a set's version after; reads are left out (served locally, they may be stale by design).
 
 use super::service::{Call, ZkEvent, ZkOutcome, ZkReply, ZkRequest};
 use super::tree::{EventKind, SessionId, TreeOp, TreeResult, WatchList};
 use crate::core::process::{Ctx, DynProcess, Hosted, Message, Nanos, NodeId, Process, Status, Timer, MS};
-use crate::service::client::{Mix, Workload};
+use crate::service::client::{ClientEvent, Mix, Workload};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 use std::collections::{BTreeMap, VecDeque};
 
 /// The messages a client exchanges with a coordination server (the service convention).
@@ -312,6 +316,9 @@ impl ZkClient {
         self.seq += 1;
         let session = self.session.unwrap_or_default();
         let (f, path) = (call.f().to_string(), call.path().to_string());
+        if let (None, Some((f, value))) = (&self.driver, history_op(&call)) {
+            ctx.emit(&ClientEvent::Op { kind: "invoke".into(), f: f.into(), key: path.clone(), value });
+        }
         ctx.emit(&ZkEvent::ZkInvoke { session, seq: self.seq, f, path });
         self.pending = Some(Pending { seq: self.seq, call, by_hand });
         self.send_pending(ctx);
@@ -367,6 +374,10 @@ impl ZkClient {
                 Some(format!("seq {}: {f} {path} → {} at zxid {}: {result}", p.seq, ok_word(ok), shown_zxid(zxid)));
         }
         self.note_watch(&p.call, zxid, &outcome);
+        if let (None, Some((f, _))) = (&self.driver, history_op(&p.call)) {
+            let (kind, value) = history_done(&outcome);
+            ctx.emit(&ClientEvent::Op { kind: kind.into(), f: f.into(), key: path.clone(), value });
+        }
         ctx.emit(&ZkEvent::ZkDone { session, seq: p.seq, f, path: path.clone(), zxid, ok, result });
         if let (Some(driver), false, false) = (self.driver.as_mut(), p.by_hand, outcome == ZkOutcome::Expired) {
             driver.done(ctx, &p.call, zxid, &outcome);
@@ -396,6 +407,29 @@ impl ZkClient {
             Some(_) if !self.queued.is_empty() => self.next(ctx),
             Some(_) => {}
         }
+    }
+}
+
+/// A call as the `znode` history model reads it (`f` and the invoke value), if it is one: a
+/// create that is not sequential, a set, a delete.
+pub fn history_op(call: &Call) -> Option<(&'static str, Value)> {
+    match call {
+        Call::Op(TreeOp::Create { sequential: false, .. }) => Some(("create", Value::Null)),
+        Call::Op(TreeOp::Set { version, .. }) => Some(("set", json!(version))),
+        Call::Op(TreeOp::Delete { version, .. }) => Some(("delete", json!(version))),
+        _ => None,
+    }
+}
+
+/// The history's completion of `call`: `ok` with a set's version after, `fail` for a tree
+/// error (it changed nothing), `info` for an expired session (a retry of a write applied before
+/// the expiry is answered so too).
+fn history_done(outcome: &ZkOutcome) -> (&'static str, Value) {
+    match outcome {
+        ZkOutcome::Done(TreeResult::Stat { version }) => ("ok", json!(version)),
+        ZkOutcome::Done(TreeResult::Created { .. } | TreeResult::Deleted) => ("ok", Value::Null),
+        ZkOutcome::Done(_) => ("fail", Value::Null),
+        _ => ("info", Value::Null),
     }
 }
 

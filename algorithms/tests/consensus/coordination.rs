@@ -373,3 +373,47 @@ fn watches_left_before_a_move_fire_after_it_over_20_seeds_with_leader_kills() {
     eprintln!("{sent} SetWatches done, {moved} watches fired at a server other than the one they were left at");
     assert!(moved >= 20, "{moved} watches fired after a move ({sent} SetWatches)");
 }
+
+fn znode_verdict(history: &algorithms::check::history::History) -> algorithms::check::history::Outcome {
+    use algorithms::check::history::{check, CheckOptions, ModelKind};
+    check(history, ModelKind::Znode, CheckOptions::default()).unwrap().outcome
+}
+
+/// The clients' writes as a history (`op` events): every znode's versions linearizable under
+/// crashes, restarts and partitions, and the model the report picks for it is `znode`.
+#[test]
+fn the_clients_writes_make_a_history_the_znode_model_finds_linearizable() {
+    use algorithms::check::history::{History, ModelKind, Outcome};
+    for seed in 0..6 {
+        let (out, _) = run(&coordination(seed, crashes_restarts_partitions(), 600));
+        let history = History::from_run(&out.run);
+        assert!(history.ops().len() > 10, "seed {seed}: {} operations", history.ops().len());
+        assert!(history.ops().iter().all(|o| ["create", "set", "delete"].contains(&o.f.as_str())));
+        assert_eq!(ModelKind::guess(&history), Some(ModelKind::Znode));
+        assert_eq!(znode_verdict(&history), Outcome::Linearizable, "seed {seed}");
+    }
+}
+
+/// Meant to fail: two sets that both answered version 2 (the second cannot follow the first).
+#[test]
+fn the_znode_model_finds_two_sets_answering_the_same_version_not_linearizable() {
+    use algorithms::check::history::{History, Outcome};
+    let lines = [
+        r#"{"process": 4, "type": "invoke", "f": "create", "key": "/c", "value": null}"#,
+        r#"{"process": 4, "type": "ok", "f": "create", "key": "/c", "value": null}"#,
+        r#"{"process": 4, "type": "invoke", "f": "set", "key": "/c", "value": null}"#,
+        r#"{"process": 4, "type": "ok", "f": "set", "key": "/c", "value": 1}"#,
+        r#"{"process": 4, "type": "invoke", "f": "set", "key": "/c", "value": 1}"#,
+        r#"{"process": 4, "type": "ok", "f": "set", "key": "/c", "value": 2}"#,
+        r#"{"process": 5, "type": "invoke", "f": "set", "key": "/c", "value": null}"#,
+        r#"{"process": 5, "type": "ok", "f": "set", "key": "/c", "value": 2}"#,
+    ];
+    let bad = History::parse(&lines.join("\n")).unwrap();
+    assert_eq!(znode_verdict(&bad), Outcome::NotLinearizable);
+    // Without the last set, and with a crashed set that may have taken effect, it is fine.
+    let info = r#"{"process": 5, "type": "invoke", "f": "set", "key": "/c", "value": null}"#;
+    let after = r#"{"process": 6, "type": "invoke", "f": "set", "key": "/c", "value": null}
+{"process": 6, "type": "ok", "f": "set", "key": "/c", "value": 4}"#;
+    let good = History::parse(&[&lines[..6].join("\n"), info, after].join("\n")).unwrap();
+    assert_eq!(znode_verdict(&good), Outcome::Linearizable);
+}
