@@ -4,9 +4,11 @@
 //! - At `start_after` the client opens a session (id: its node id and a number from its RNG)
 //!   with the workload's `session_timeout`, at a random server.
 //! - It pings its server a third of the timeout apart; a server it has heard nothing from for
-//!   two thirds of the timeout, or that says it cannot serve, is left for another one (the same
+//!   two thirds of the timeout, or that says it cannot serve (at most once per operation
+//!   timeout: during an election every server says so), is left for another one (the same
 //!   session, the operation in flight sent again with its seq). An operation unanswered for the
-//!   workload's `timeout` is sent again at another server.
+//!   workload's `timeout` is sent again: to the same server if it answered anything within the
+//!   last third of the session timeout (alive, only slow), else at another server.
 //! - An operation's request carries the last zxid the client saw (replies and notifications), so
 //!   no server answers it from an older state.
 //! - SetWatches: the client keeps the watches it left and has not heard fire (each with the
@@ -131,6 +133,8 @@ pub struct ZkClient {
     watches: BTreeMap<(String, Sort), (NodeId, u64)>,
     /// The current server has not answered the SetWatches sent it yet.
     rewatch: bool,
+    /// When the session last moved (`None`: never).
+    moved_at: Option<Nanos>,
 }
 
 /// The [`crate::algorithm::Spec::CLIENT`] of `coordination`.
@@ -172,6 +176,7 @@ impl ZkClient {
             driver: None,
             watches: BTreeMap::new(),
             rewatch: false,
+            moved_at: None,
         })
     }
 
@@ -325,13 +330,14 @@ impl ZkClient {
     }
 
     /// Moves the session to another server (or `to`), sending the operation in flight again.
-    fn reconnect(&mut self, ctx: &mut Ctx<ZkTimer>, to: Option<NodeId>) {
+    fn reconnect(&mut self, ctx: &mut Ctx<ZkTimer>, to: Option<NodeId>, why: &str) {
         let to = to.filter(|t| self.servers.contains(t) && *t != self.server).unwrap_or_else(|| self.other_server(ctx));
         if let Some(session) = self.session {
-            ctx.emit(&ZkEvent::Reconnected { session, from: self.server, to });
+            ctx.emit(&ZkEvent::Reconnected { session, from: self.server, to, why: why.into() });
         }
         self.server = to;
         self.heard = ctx.now();
+        self.moved_at = Some(ctx.now());
         self.send_watches(ctx);
         self.send_pending(ctx);
         if let Some(driver) = self.driver.as_mut() {
@@ -526,8 +532,13 @@ impl Process for ZkClient {
                 }
             }
             ZkReply::Answer { seq, outcome: ZkOutcome::NotServing { leader }, .. } => {
-                if self.pending.as_ref().is_some_and(|p| p.seq == seq) {
-                    self.reconnect(ctx, leader);
+                // At most one move per operation timeout: during an election every server may say
+                // so, and moving at each answer would bounce the session between them at network
+                // speed. A later answer waits for the retry (armed when the request was sent).
+                let timeout = self.workload.timeout.as_nanos() as Nanos;
+                let settled = self.moved_at.is_none_or(|t| ctx.now() >= t + timeout);
+                if self.pending.as_ref().is_some_and(|p| p.seq == seq) && settled {
+                    self.reconnect(ctx, leader, "not_serving");
                 }
             }
             ZkReply::Answer { seq, zxid, outcome } => {
@@ -543,10 +554,13 @@ impl Process for ZkClient {
         match timer {
             ZkTimer::Next if self.session.is_none() => self.open(ctx),
             ZkTimer::Next => self.next(ctx),
-            ZkTimer::Retry => self.reconnect(ctx, None),
+            // A server that answered within a ping interval is alive, only slow (a loaded machine,
+            // an election under way): the operation is sent to it again, the session stays.
+            ZkTimer::Retry if ctx.now() < self.heard + self.session_ms * MS / 3 => self.send_pending(ctx),
+            ZkTimer::Retry => self.reconnect(ctx, None, "timeout"),
             ZkTimer::Ping => {
                 if ctx.now() >= self.heard + self.session_ms * MS * 2 / 3 {
-                    self.reconnect(ctx, None);
+                    self.reconnect(ctx, None, "silent");
                 }
                 if self.rewatch {
                     self.send_watches(ctx);

@@ -182,8 +182,16 @@ pub enum ZkEvent {
     SessionOpened { session: SessionId, server: NodeId },
     /// The client learnt that its session expired (it opens a new one).
     SessionLost { session: SessionId },
-    /// The client moved its session to another server.
-    Reconnected { session: SessionId, from: NodeId, to: NodeId },
+    /// The client moved its session to another server, `why`: `timeout` (its operation went
+    /// unanswered for the workload's timeout), `silent` (nothing heard for two thirds of the
+    /// session timeout) or `not_serving` (the server said it cannot serve).
+    Reconnected {
+        session: SessionId,
+        from: NodeId,
+        to: NodeId,
+        #[serde(default)]
+        why: String,
+    },
 }
 
 impl Event for ZkEvent {}

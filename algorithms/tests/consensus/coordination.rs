@@ -417,3 +417,27 @@ fn the_znode_model_finds_two_sets_answering_the_same_version_not_linearizable() 
     let good = History::parse(&[&lines[..6].join("\n"), info, after].join("\n")).unwrap();
     assert_eq!(znode_verdict(&good), Outcome::Linearizable);
 }
+
+/// During an election every server answers "not serving": the session moves once, and a second
+/// such answer within the operation timeout waits for the retry instead of bouncing on at
+/// network speed (what gave the 70 reconnects of one loaded real run).
+#[test]
+fn a_client_told_not_serving_twice_within_its_timeout_moves_once() {
+    let (mut c, first) = client_with_session();
+    c.command(&["get", "/x"]).0.unwrap();
+    let fx = client_answer(&mut c, first, z(1), ZkOutcome::NotServing { leader: None });
+    let moved: Vec<NodeId> = messages(&fx).into_iter().map(|(to, _)| to).collect();
+    assert_eq!(moved.len(), 1, "moved and sent again: {fx:?}");
+    let second = moved[0];
+    c.at(50);
+    let fx = client_answer(&mut c, second, z(1), ZkOutcome::NotServing { leader: None });
+    assert_eq!(fx, vec![], "50 ms after the move: stays until the retry");
+    // The retry (200 ms): the server answered within a ping interval, so it is asked again.
+    c.at(200);
+    let fx = fire(&mut c, "retry");
+    assert_eq!(messages(&fx).into_iter().map(|(to, _)| to).collect::<Vec<_>>(), vec![second]);
+    // Its next "not serving", a timeout after the move, moves the session on.
+    c.at(210);
+    let fx = client_answer(&mut c, second, z(1), ZkOutcome::NotServing { leader: None });
+    assert!(matches!(&fx[0], Fx::Event(name, data) if name == "reconnected" && data["why"] == "not_serving"), "{fx:?}");
+}
