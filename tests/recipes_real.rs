@@ -144,3 +144,27 @@ fn the_election_on_real_processes_hands_over_when_the_leader_client_is_killed() 
     }
     assert_eq!(summary["metrics"]["election_ms"]["count"], 2, "the start and the takeover: {stdout}");
 }
+
+/// `configs/zk-counter-race.toml` on real processes, meant to fail: get-then-set loses
+/// increments (named as the course's race); `zk-counter-versioned.toml`: none lost, the bad
+/// versions retried. The service's own properties hold in both.
+#[test]
+fn the_counter_race_on_real_processes_loses_updates_and_the_versioned_counter_none() {
+    let scratch = Scratch::new("recipes-counter-real");
+    let (code, stdout, summary) = real(&scratch, "zk-counter-race");
+    assert_eq!(code, Some(1), "meant to fail: {stdout}");
+    let lost = property(&summary, "no_lost_updates");
+    assert_eq!(lost["verdict"], "violated", "{stdout}");
+    assert!(lost["detail"].as_str().unwrap().contains("both read it and both wrote"), "{stdout}");
+    assert!(summary["metrics"]["increments"]["lost"].as_u64().unwrap() > 0, "{stdout}");
+    for name in ["linearizable_writes", "client_order", "reads_see_own_writes"] {
+        assert_eq!(property(&summary, name)["verdict"], "held", "{name}: {stdout}");
+    }
+    let (code, stdout, summary) = real(&scratch, "zk-counter-versioned");
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(property(&summary, "no_lost_updates")["verdict"], "held", "{stdout}");
+    let increments = &summary["metrics"]["increments"];
+    assert_eq!(increments["lost"], 0, "{increments:#}");
+    assert_eq!(increments["final"], increments["acknowledged"], "{increments:#}");
+    assert!(increments["acknowledged"].as_u64().unwrap() > 10, "{increments:#}");
+}
