@@ -441,3 +441,18 @@ fn a_client_told_not_serving_twice_within_its_timeout_moves_once() {
     let fx = client_answer(&mut c, second, z(1), ZkOutcome::NotServing { leader: None });
     assert!(matches!(&fx[0], Fx::Event(name, data) if name == "reconnected" && data["why"] == "not_serving"), "{fx:?}");
 }
+
+/// The figures: reads split by the role of the server that answered them, and writes per second.
+#[test]
+fn the_figures_split_reads_by_the_answering_servers_role_and_count_writes_per_second() {
+    let (mut at_leader, mut at_follower) = (0, 0);
+    for seed in 0..4 {
+        let (_, report) = run(&coordination(seed, vec![], 600));
+        let count = |name: &str| report.metrics[name]["count"].as_u64().unwrap();
+        (at_leader, at_follower) = (at_leader + count("read_ms_at_leader"), at_follower + count("read_ms_at_follower"));
+        let per_s = report.metrics["writes_per_s"].as_f64().unwrap();
+        // Three clients at 10 operations/s, 30 % of them sets (and the creates of absent znodes).
+        assert!((3.0..20.0).contains(&per_s), "seed {seed}: {per_s}");
+    }
+    assert!(at_leader > 0 && at_follower > 0, "{at_leader} reads at the leader, {at_follower} at a follower");
+}
