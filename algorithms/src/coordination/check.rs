@@ -9,14 +9,22 @@
 //!   zxids never go back, and each write's is above every earlier one's.
 //! - `reads_see_own_writes`: no read is answered from a state older than the client's own last
 //!   write or sync.
+//!
+//! Figures: `writes_per_s` (the clients' completed creates, sets and deletes over the time from
+//! the first one's invocation to the last one's completion), `read_ms_at_leader` and
+//! `read_ms_at_follower` (each read's invocation to completion, by the role of the server that
+//! answered it: the one the client was attached to then, a leader being the last server
+//! established before it).
 
 use super::client::{shown_zxid, ZkClientMsg};
 use super::service::{Call, ZkEvent, ZkMachine, ZkOp};
 use crate::algorithm::PropertyInfo;
 use crate::check::election::shown;
+use crate::check::metric::{Distribution, Metric};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
-use crate::consensus::zab::{write_cost, zab_properties, zab_property_info, Machine, ZabParams};
-use crate::core::process::{Nanos, NodeId};
+use crate::consensus::zab::{write_cost, zab_properties, zab_property_info, Machine, ZabEvent, ZabParams};
+use crate::core::process::{Nanos, NodeId, MS};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub fn properties() -> Vec<PropertyInfo> {
@@ -174,11 +182,67 @@ fn requests(run: &Execution) -> BTreeSet<(NodeId, u64, String)> {
     sent
 }
 
+/// The latest `(time, value)` at or before `t` in a time-ordered list.
+fn as_of<T: Copy>(changes: &[(Nanos, T)], t: Nanos) -> Option<T> {
+    changes.iter().take_while(|(at, _)| *at <= t).last().map(|(_, v)| *v)
+}
+
+/// `writes_per_s`, `read_ms_at_leader`, `read_ms_at_follower` (see the module doc).
+pub fn figures(run: &Execution, done: &[Done]) -> BTreeMap<String, Value> {
+    let mut leaders: Vec<(Nanos, NodeId)> = Vec::new();
+    for (r, e) in run.events::<ZabEvent>() {
+        if let ZabEvent::Established { .. } = e {
+            leaders.push((r.t, r.node));
+        }
+    }
+    let mut attached: BTreeMap<NodeId, Vec<(Nanos, NodeId)>> = BTreeMap::new();
+    for (r, e) in run.events::<ZkEvent>() {
+        match e {
+            ZkEvent::SessionOpened { server, .. } => attached.entry(r.node).or_default().push((r.t, server)),
+            ZkEvent::Reconnected { to, .. } => attached.entry(r.node).or_default().push((r.t, to)),
+            _ => {}
+        }
+    }
+    leaders.sort();
+    attached.values_mut().for_each(|v| v.sort());
+    let (mut at_leader, mut at_follower) = (Vec::new(), Vec::new());
+    for d in done.iter().filter(|d| !d.write) {
+        let server = attached.get(&d.client).and_then(|a| as_of(a, d.completed));
+        let (Some(server), Some(leader)) = (server, as_of(&leaders, d.completed)) else { continue };
+        let ms = (d.completed - d.invoked) as f64 / MS as f64;
+        if server == leader {
+            at_leader.push(ms);
+        } else {
+            at_follower.push(ms);
+        }
+    }
+    let shown = |values: &[f64]| {
+        let mut d = Distribution::of(values);
+        d.values.clear();
+        Metric::Distribution(d).to_value()
+    };
+    let mut out = BTreeMap::from([
+        ("read_ms_at_leader".to_string(), shown(&at_leader)),
+        ("read_ms_at_follower".to_string(), shown(&at_follower)),
+    ]);
+    let writes: Vec<&Done> = done.iter().filter(|d| matches!(d.f.as_str(), "create" | "set" | "delete")).collect();
+    let first = writes.iter().map(|d| d.invoked).min();
+    let last = writes.iter().map(|d| d.completed).max();
+    if let (Some(first), Some(last)) = (first, last) {
+        if last > first {
+            let per_s = writes.len() as f64 / ((last - first) as f64 / 1e9);
+            out.insert("writes_per_s".into(), Metric::Figure((per_s * 10.0).round() / 10.0).to_value());
+        }
+    }
+    out
+}
+
 pub fn check_coordination(run: &Execution, _params: &ZabParams) -> CheckReport {
     let mut properties = zab_properties(run, &requests(run));
     let done = completed(run);
     properties.extend([linearizable_writes(&done), client_order(&done), reads_see_own_writes(&done)]);
     let mut report = CheckReport { properties, ..Default::default() };
     report.metrics.insert("messages_per_write".into(), write_cost(run));
+    report.metrics.extend(figures(run, &done));
     report
 }

@@ -4,11 +4,18 @@
 //! - At `start_after` the client opens a session (id: its node id and a number from its RNG)
 //!   with the workload's `session_timeout`, at a random server.
 //! - It pings its server a third of the timeout apart; a server it has heard nothing from for
-//!   two thirds of the timeout, or that says it cannot serve, is left for another one (the same
+//!   two thirds of the timeout, or that says it cannot serve (at most once per operation
+//!   timeout: during an election every server says so), is left for another one (the same
 //!   session, the operation in flight sent again with its seq). An operation unanswered for the
-//!   workload's `timeout` is sent again at another server.
+//!   workload's `timeout` is sent again: to the same server if it answered anything within the
+//!   last third of the session timeout (alive, only slow), else at another server.
 //! - An operation's request carries the last zxid the client saw (replies and notifications), so
 //!   no server answers it from an older state.
+//! - SetWatches: the client keeps the watches it left and has not heard fire (each with the
+//!   server it left it at); when it moves to another server it sends them there with the last
+//!   zxid it saw, again with each ping until the server answers `watches_set`, and the server
+//!   fires at once those whose znode changed since (ZooKeeper's SetWatches). A notification for a
+//!   watch it does not hold (a stale copy left at a server it came back to) is dropped.
 //! - An expired session fails its operation (`expired`), or is told by a ping's answer when
 //!   nothing is in flight; the client opens a new one (`session_lost`).
 //! - The workload's mix, on paths `/k1` … `/k<keys>`: `get` reads (leaving a watch one time in
@@ -20,15 +27,19 @@
 //!   session, its pings, reconnections and retries stay the client's.
 //!
 //! Traced: `zk_invoke` and `zk_done` per operation (with the zxid it completed at), `zk_watch`
-//! per notification, `session_opened`, `reconnected`: the checker's history.
+//! per notification, `session_opened`, `reconnected`: the checker's history. Without a recipe,
+//! also the history convention's `op` events for the writes a `znode` model judges ([`history_op`]):
+//! `create` (not sequential), `set` and `delete`, keyed by path, with the expected version and
+//! a set's version after; reads are left out (served locally, they may be stale by design).
 
 use super::service::{Call, ZkEvent, ZkOutcome, ZkReply, ZkRequest};
-use super::tree::{EventKind, SessionId, TreeOp, TreeResult};
+use super::tree::{EventKind, SessionId, TreeOp, TreeResult, WatchList};
 use crate::core::process::{Ctx, DynProcess, Hosted, Message, Nanos, NodeId, Process, Status, Timer, MS};
-use crate::service::client::{Mix, Workload};
+use crate::service::client::{ClientEvent, Mix, Workload};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, VecDeque};
 
 /// The messages a client exchanges with a coordination server (the service convention).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,13 +84,20 @@ pub trait Driver {
     fn timer(&mut self, ctx: &mut Ctx<ZkTimer>);
     /// The session expired (its ephemerals and watches are gone); a new one is being opened.
     fn session_lost(&mut self, ctx: &mut Ctx<ZkTimer>);
-    /// The session moved to another server. Watches stay where they were left (this service has
-    /// no SetWatches), so a recipe waiting on one asks again, leaving it at the new server.
+    /// The session moved to another server (the client sends its watches there: SetWatches).
     fn moved(&mut self, _ctx: &mut Ctx<ZkTimer>) {}
 }
 
 /// The session timeout when the workload names none.
 pub const DEFAULT_SESSION_MS: u64 = 1000;
+
+/// A watch's sort, as SetWatches carries it (see [`WatchList`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Sort {
+    Data,
+    Exist,
+    Child,
+}
 
 #[derive(Clone, Debug)]
 struct Pending {
@@ -110,6 +128,13 @@ pub struct ZkClient {
     notifications: Vec<String>,
     /// The recipe in the workload's place, if any.
     driver: Option<Box<dyn Driver>>,
+    /// The watches the session left and has not heard fire: the server each was left at, and the
+    /// zxid of the state it was left on.
+    watches: BTreeMap<(String, Sort), (NodeId, u64)>,
+    /// The current server has not answered the SetWatches sent it yet.
+    rewatch: bool,
+    /// When the session last moved (`None`: never).
+    moved_at: Option<Nanos>,
 }
 
 /// The [`crate::algorithm::Spec::CLIENT`] of `coordination`.
@@ -149,7 +174,20 @@ impl ZkClient {
             last_by_hand: None,
             notifications: Vec::new(),
             driver: None,
+            watches: BTreeMap::new(),
+            rewatch: false,
+            moved_at: None,
         })
+    }
+
+    /// The session open now, if any.
+    pub fn session(&self) -> Option<SessionId> {
+        self.session
+    }
+
+    /// The seq of the operation in flight, if any.
+    pub fn in_flight(&self) -> Option<u64> {
+        self.pending.as_ref().map(|p| p.seq)
     }
 
     /// The client with `driver` in the workload's place (its mix is not drawn from).
@@ -176,7 +214,57 @@ impl ZkClient {
         ctx.set_timer(ZkTimer::Retry, self.workload.timeout.as_nanos() as Nanos);
     }
 
+    /// A read that left a watch completed at `zxid`: the watch, by the sort its answer tells.
+    fn note_watch(&mut self, call: &Call, zxid: u64, outcome: &ZkOutcome) {
+        let ZkOutcome::Done(result) = outcome else { return };
+        let sort = match (call, result) {
+            (Call::Op(TreeOp::Exists { watch: true, .. }), TreeResult::Stat { .. }) => Sort::Data,
+            (Call::Op(TreeOp::Exists { watch: true, .. }), TreeResult::NoNode { .. }) => Sort::Exist,
+            (Call::Op(TreeOp::Get { watch: true, .. }), TreeResult::Data { .. }) => Sort::Data,
+            (Call::Op(TreeOp::Children { watch: true, .. }), TreeResult::Children { .. }) => Sort::Child,
+            _ => return,
+        };
+        self.watches.insert((call.path().to_string(), sort), (self.server, zxid));
+    }
+
+    /// The watch a notification of the change `zxid` fired, taken off the list: the server it
+    /// was left at; `None` if the session holds no such watch left before that change (a stale
+    /// copy's notification, from a server the client came back to).
+    fn take_watch(&mut self, path: &str, kind: EventKind, zxid: u64) -> Option<NodeId> {
+        let sorts: &[Sort] = match kind {
+            EventKind::NodeCreated => &[Sort::Exist, Sort::Data],
+            EventKind::NodeDataChanged => &[Sort::Data, Sort::Exist],
+            EventKind::NodeChildrenChanged => &[Sort::Child],
+            EventKind::NodeDeleted => &[Sort::Data, Sort::Child],
+        };
+        let key = sorts
+            .iter()
+            .map(|sort| (path.to_string(), *sort))
+            .find(|key| self.watches.get(key).is_some_and(|(_, left_on)| *left_on < zxid))?;
+        self.watches.remove(&key).map(|(server, _)| server)
+    }
+
+    /// Sends the current server the session's watches (SetWatches), if it holds any.
+    fn send_watches(&mut self, ctx: &mut Ctx<ZkTimer>) {
+        let mut list = WatchList::default();
+        for (path, sort) in self.watches.keys() {
+            let to = match sort {
+                Sort::Data => &mut list.data,
+                Sort::Exist => &mut list.exist,
+                Sort::Child => &mut list.child,
+            };
+            to.push(path.clone());
+        }
+        self.rewatch = !list.is_empty();
+        if let Some(r) = self.request(0, Call::SetWatches(list)).filter(|_| self.rewatch) {
+            ctx.send(self.server, &ZkClientMsg::Request(r));
+        }
+    }
+
     fn open(&mut self, ctx: &mut Ctx<ZkTimer>) {
+        // A new session: the old one's watches went with it.
+        self.watches.clear();
+        self.rewatch = false;
         let session = ((self.me as u64) << 32) | ctx.rng().random::<u32>() as u64;
         self.session = Some(session);
         self.opening = true;
@@ -233,19 +321,24 @@ impl ZkClient {
         self.seq += 1;
         let session = self.session.unwrap_or_default();
         let (f, path) = (call.f().to_string(), call.path().to_string());
+        if let (None, Some((f, value))) = (&self.driver, history_op(&call)) {
+            ctx.emit(&ClientEvent::Op { kind: "invoke".into(), f: f.into(), key: path.clone(), value });
+        }
         ctx.emit(&ZkEvent::ZkInvoke { session, seq: self.seq, f, path });
         self.pending = Some(Pending { seq: self.seq, call, by_hand });
         self.send_pending(ctx);
     }
 
     /// Moves the session to another server (or `to`), sending the operation in flight again.
-    fn reconnect(&mut self, ctx: &mut Ctx<ZkTimer>, to: Option<NodeId>) {
+    fn reconnect(&mut self, ctx: &mut Ctx<ZkTimer>, to: Option<NodeId>, why: &str) {
         let to = to.filter(|t| self.servers.contains(t) && *t != self.server).unwrap_or_else(|| self.other_server(ctx));
         if let Some(session) = self.session {
-            ctx.emit(&ZkEvent::Reconnected { session, from: self.server, to });
+            ctx.emit(&ZkEvent::Reconnected { session, from: self.server, to, why: why.into() });
         }
         self.server = to;
         self.heard = ctx.now();
+        self.moved_at = Some(ctx.now());
+        self.send_watches(ctx);
         self.send_pending(ctx);
         if let Some(driver) = self.driver.as_mut() {
             driver.moved(ctx);
@@ -286,6 +379,11 @@ impl ZkClient {
             self.last_by_hand =
                 Some(format!("seq {}: {f} {path} → {} at zxid {}: {result}", p.seq, ok_word(ok), shown_zxid(zxid)));
         }
+        self.note_watch(&p.call, zxid, &outcome);
+        if let (None, Some((f, _))) = (&self.driver, history_op(&p.call)) {
+            let (kind, value) = history_done(&outcome);
+            ctx.emit(&ClientEvent::Op { kind: kind.into(), f: f.into(), key: path.clone(), value });
+        }
         ctx.emit(&ZkEvent::ZkDone { session, seq: p.seq, f, path: path.clone(), zxid, ok, result });
         if let (Some(driver), false, false) = (self.driver.as_mut(), p.by_hand, outcome == ZkOutcome::Expired) {
             driver.done(ctx, &p.call, zxid, &outcome);
@@ -315,6 +413,29 @@ impl ZkClient {
             Some(_) if !self.queued.is_empty() => self.next(ctx),
             Some(_) => {}
         }
+    }
+}
+
+/// A call as the `znode` history model reads it (`f` and the invoke value), if it is one: a
+/// create that is not sequential, a set, a delete.
+pub fn history_op(call: &Call) -> Option<(&'static str, Value)> {
+    match call {
+        Call::Op(TreeOp::Create { sequential: false, .. }) => Some(("create", Value::Null)),
+        Call::Op(TreeOp::Set { version, .. }) => Some(("set", json!(version))),
+        Call::Op(TreeOp::Delete { version, .. }) => Some(("delete", json!(version))),
+        _ => None,
+    }
+}
+
+/// The history's completion of `call`: `ok` with a set's version after, `fail` for a tree
+/// error (it changed nothing), `info` for an expired session (a retry of a write applied before
+/// the expiry is answered so too).
+fn history_done(outcome: &ZkOutcome) -> (&'static str, Value) {
+    match outcome {
+        ZkOutcome::Done(TreeResult::Stat { version }) => ("ok", json!(version)),
+        ZkOutcome::Done(TreeResult::Created { .. } | TreeResult::Deleted) => ("ok", Value::Null),
+        ZkOutcome::Done(_) => ("fail", Value::Null),
+        _ => ("info", Value::Null),
     }
 }
 
@@ -384,16 +505,19 @@ impl Process for ZkClient {
         self.heard = ctx.now();
         match reply {
             ZkReply::Watch { zxid, path, kind } => {
+                let Some(set_at) = self.take_watch(&path, kind, zxid) else { return };
                 self.seen = self.seen.max(zxid);
                 let session = self.session.unwrap_or_default();
                 self.notifications.push(format!("{kind:?} {path} at zxid {}", shown_zxid(zxid)));
-                ctx.emit(&ZkEvent::ZkWatch { session, zxid, path: path.clone(), kind });
+                let server = self.server;
+                ctx.emit(&ZkEvent::ZkWatch { session, zxid, path: path.clone(), kind, server, set_at });
                 if let Some(driver) = self.driver.as_mut() {
                     driver.watch(ctx, &path, kind);
                     self.next(ctx);
                 }
             }
             ZkReply::Answer { outcome: ZkOutcome::Pong, zxid, .. } => self.seen = self.seen.max(zxid),
+            ZkReply::Answer { seq: 0, outcome: ZkOutcome::WatchesSet, .. } => self.rewatch = false,
             // The session expired while nothing was in flight (an operation in flight hears it
             // in its own reply).
             ZkReply::Answer { seq: 0, outcome: ZkOutcome::Expired, .. } => {
@@ -408,8 +532,13 @@ impl Process for ZkClient {
                 }
             }
             ZkReply::Answer { seq, outcome: ZkOutcome::NotServing { leader }, .. } => {
-                if self.pending.as_ref().is_some_and(|p| p.seq == seq) {
-                    self.reconnect(ctx, leader);
+                // At most one move per operation timeout: during an election every server may say
+                // so, and moving at each answer would bounce the session between them at network
+                // speed. A later answer waits for the retry (armed when the request was sent).
+                let timeout = self.workload.timeout.as_nanos() as Nanos;
+                let settled = self.moved_at.is_none_or(|t| ctx.now() >= t + timeout);
+                if self.pending.as_ref().is_some_and(|p| p.seq == seq) && settled {
+                    self.reconnect(ctx, leader, "not_serving");
                 }
             }
             ZkReply::Answer { seq, zxid, outcome } => {
@@ -425,10 +554,16 @@ impl Process for ZkClient {
         match timer {
             ZkTimer::Next if self.session.is_none() => self.open(ctx),
             ZkTimer::Next => self.next(ctx),
-            ZkTimer::Retry => self.reconnect(ctx, None),
+            // A server that answered within a ping interval is alive, only slow (a loaded machine,
+            // an election under way): the operation is sent to it again, the session stays.
+            ZkTimer::Retry if ctx.now() < self.heard + self.session_ms * MS / 3 => self.send_pending(ctx),
+            ZkTimer::Retry => self.reconnect(ctx, None, "timeout"),
             ZkTimer::Ping => {
                 if ctx.now() >= self.heard + self.session_ms * MS * 2 / 3 {
-                    self.reconnect(ctx, None);
+                    self.reconnect(ctx, None, "silent");
+                }
+                if self.rewatch {
+                    self.send_watches(ctx);
                 }
                 if let Some(r) = self.request(0, Call::Ping) {
                     ctx.send(self.server, &ZkClientMsg::Request(r));

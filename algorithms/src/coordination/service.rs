@@ -24,8 +24,12 @@
 //!   the transactions were applied, before the reply of the write that fired them.
 //! - **A server that neither leads nor follows** refuses requests; its clients reconnect to
 //!   another server within their session.
+//! - **SetWatches.** A client that moved to this server sends the watches it left elsewhere and
+//!   not yet heard fire, with the last zxid it saw; once this server has applied that far (held
+//!   like a read), those whose znode changed since fire at once, the others are left here
+//!   ([`super::tree::Tree::set_watches`]), and it answers `watches_set`.
 
-use super::tree::{EventKind, SessionId, Tree, TreeOp, TreeResult};
+use super::tree::{EventKind, SessionId, Tree, TreeOp, TreeResult, WatchList};
 use crate::algorithm::{Family, PropertyInfo, Spec};
 use crate::check::{CheckReport, Execution};
 use crate::consensus::raft::fnv;
@@ -48,6 +52,9 @@ pub enum Call {
     /// The next read is current.
     Sync,
     Op(TreeOp),
+    /// Leaves these watches at this server again (the client moved here); answered at once
+    /// with seq 0, like a ping.
+    SetWatches(WatchList),
 }
 
 impl Call {
@@ -55,7 +62,7 @@ impl Call {
     pub fn is_write(&self) -> bool {
         match self {
             Call::Open { .. } | Call::Sync => true,
-            Call::Ping => false,
+            Call::Ping | Call::SetWatches(_) => false,
             Call::Op(op) => !op.is_read(),
         }
     }
@@ -66,6 +73,7 @@ impl Call {
             Call::Open { .. } => "open",
             Call::Ping => "ping",
             Call::Sync => "sync",
+            Call::SetWatches(_) => "set_watches",
             Call::Op(op) => match op {
                 TreeOp::Create { .. } => "create",
                 TreeOp::Delete { .. } => "delete",
@@ -112,6 +120,8 @@ pub enum ZkOutcome {
     Opened,
     Pong,
     Synced,
+    /// A SetWatches was done.
+    WatchesSet,
     /// The session expired (or was never opened): the client must open a new one.
     Expired,
     /// This server cannot serve now; `leader` is the one it knows.
@@ -154,14 +164,34 @@ pub enum ZkEvent {
     /// The operation completed at the server's applied point `zxid`: `ok` or `fail` (`expired`,
     /// a tree error such as a bad version), with the result for a person.
     ZkDone { session: SessionId, seq: u64, f: String, path: String, zxid: u64, ok: bool, result: String },
-    /// A watch notification reached the client.
-    ZkWatch { session: SessionId, zxid: u64, path: String, kind: EventKind },
+    /// A watch notification reached the client, from `server`; the watch was left at `set_at`
+    /// (by the read that set it), another server when SetWatches carried it over.
+    ZkWatch {
+        session: SessionId,
+        zxid: u64,
+        path: String,
+        kind: EventKind,
+        #[serde(default)]
+        server: NodeId,
+        #[serde(default)]
+        set_at: NodeId,
+    },
+    /// A server did a client's SetWatches: `fired` at once (changed after `seen`), `left` here.
+    WatchesSet { session: SessionId, seen: u64, fired: Vec<String>, left: usize },
     /// The client opened a session (its first, or a new one after an expiry).
     SessionOpened { session: SessionId, server: NodeId },
     /// The client learnt that its session expired (it opens a new one).
     SessionLost { session: SessionId },
-    /// The client moved its session to another server.
-    Reconnected { session: SessionId, from: NodeId, to: NodeId },
+    /// The client moved its session to another server, `why`: `timeout` (its operation went
+    /// unanswered for the workload's timeout), `silent` (nothing heard for two thirds of the
+    /// session timeout) or `not_serving` (the server said it cannot serve).
+    Reconnected {
+        session: SessionId,
+        from: NodeId,
+        to: NodeId,
+        #[serde(default)]
+        why: String,
+    },
 }
 
 impl Event for ZkEvent {}
@@ -204,11 +234,27 @@ impl ZkMachine {
         send(ctx, request.client, ZkReply::Answer { seq: request.seq, zxid, outcome });
     }
 
-    /// A read, from this server's tree.
+    /// A read, or a SetWatches, from this server's tree.
     fn read(&mut self, ctx: &mut Ctx<ZabTimer>, request: &ZkRequest) {
-        let Call::Op(op) = &request.call else { return };
-        let (result, _) = self.tree.apply(request.session, op);
-        self.answer(ctx, request, self.applied.packed(), ZkOutcome::Done(result));
+        let applied = self.applied.packed();
+        match &request.call {
+            Call::Op(op) => {
+                let (result, _) = self.tree.apply(request.session, op);
+                self.answer(ctx, request, applied, ZkOutcome::Done(result));
+            }
+            Call::SetWatches(list) => {
+                let fired = self.tree.set_watches(request.session, request.seen, list);
+                let (session, seen, left) = (request.session, request.seen, list.len() - fired.len());
+                let paths = fired.iter().map(|(e, _)| e.path.clone()).collect();
+                ctx.emit(&ZkEvent::WatchesSet { session, seen, fired: paths, left });
+                for (event, zxid) in fired {
+                    let watch = ZkReply::Watch { zxid: zxid.unwrap_or(applied), path: event.path, kind: event.kind };
+                    send(ctx, request.client, watch);
+                }
+                self.answer(ctx, request, applied, ZkOutcome::WatchesSet);
+            }
+            _ => {}
+        }
     }
 
     /// The watches `fired` for sessions attached here, as notifications.
@@ -231,7 +277,7 @@ impl ZkMachine {
         }
         match &r.call {
             Call::Op(op) => {
-                let (result, fired) = self.tree.apply(r.session, op);
+                let (result, fired) = self.tree.apply_at(zxid.packed(), r.session, op);
                 let (f, path) = (r.call.f().to_string(), r.call.path().to_string());
                 let (client, session, seq) = (r.client, r.session, r.seq);
                 ctx.emit(&ZkEvent::WriteApplied { zxid: zxid.packed(), client, session, seq, f, path });
@@ -347,7 +393,7 @@ impl Machine for ZkMachine {
                 if self.sessions.remove(session).is_some() {
                     self.deadlines.remove(session);
                     self.last.remove(session);
-                    let (result, fired) = self.tree.apply(*session, &TreeOp::CloseSession);
+                    let (result, fired) = self.tree.apply_at(zxid.packed(), *session, &TreeOp::CloseSession);
                     let TreeResult::Closed { ephemerals } = result else { unreachable!("a close answers Closed") };
                     ctx.emit(&ZkEvent::SessionExpired { zxid: zxid.packed(), session: *session, ephemerals });
                     self.notify(ctx, zxid, fired);

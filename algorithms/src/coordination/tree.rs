@@ -10,6 +10,10 @@
 //! - Watches are one-shot: `exists`, `get` and `children` can leave one for the session that
 //!   asked; the next change that concerns it fires it once (NodeCreated, NodeDeleted,
 //!   NodeDataChanged, NodeChildrenChanged) and removes it. A session's end drops its watches.
+//! - Each znode keeps the zxid of its last change (`mzxid`: its creation or last `set`) and of
+//!   its children's last change (`pzxid`), so a client that moves to another server can leave its
+//!   watches there again ([`Tree::set_watches`], ZooKeeper's SetWatches): those whose znode
+//!   changed after the last zxid the client saw fire at once, the others are left as they were.
 //!
 //! Reads and writes here are pure functions of the tree (BTreeMap everywhere), so replicas that
 //! apply the same sequence hold equal trees and fire the same watches in the same order.
@@ -29,6 +33,12 @@ pub struct Znode {
     pub owner: Option<SessionId>,
     /// The next sequence number a sequential child gets.
     pub next_seq: u64,
+    /// The zxid (packed) of the znode's creation or last `set`.
+    #[serde(default)]
+    pub mzxid: u64,
+    /// The zxid (packed) of the last creation or deletion of one of its children.
+    #[serde(default)]
+    pub pzxid: u64,
 }
 
 /// An operation on the tree, as the service orders it.
@@ -137,6 +147,28 @@ pub enum EventKind {
     NodeChildrenChanged,
 }
 
+/// The watches a client left before it moved, as it sends them to its new server (ZooKeeper's
+/// SetWatches): by path, in three sorts, for the tree to tell what changed since.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct WatchList {
+    /// Left by a `get` or `exists` that found the znode: fire on any change.
+    pub data: Vec<String>,
+    /// Left by an `exists` that found no znode: fire on its creation.
+    pub exist: Vec<String>,
+    /// Left by `children`.
+    pub child: Vec<String>,
+}
+
+impl WatchList {
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty() && self.exist.is_empty() && self.child.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len() + self.exist.len() + self.child.len()
+    }
+}
+
 /// A fired watch, for the session that left it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct WatchEvent {
@@ -153,12 +185,15 @@ pub struct Tree {
     /// The watches left, by path: (kind, session).
     #[serde(with = "crate::service::kv::pairs")]
     watches: BTreeMap<String, BTreeSet<(WatchKind, SessionId)>>,
+    /// The zxid (packed) of the write being applied, stamped on what it changes.
+    #[serde(default)]
+    zxid: u64,
 }
 
 impl Default for Tree {
     fn default() -> Self {
-        let root = Znode { data: String::new(), version: 0, owner: None, next_seq: 0 };
-        Tree { nodes: BTreeMap::from([("/".to_string(), root)]), watches: BTreeMap::new() }
+        let root = Znode { data: String::new(), version: 0, owner: None, next_seq: 0, mzxid: 0, pzxid: 0 };
+        Tree { nodes: BTreeMap::from([("/".to_string(), root)]), watches: BTreeMap::new(), zxid: 0 }
     }
 }
 
@@ -203,6 +238,51 @@ impl Tree {
             .filter(|(p, _)| p.len() > prefix.len() && !p[prefix.len()..].contains('/'))
             .map(|(p, _)| p[prefix.len()..].to_string())
             .collect()
+    }
+
+    /// Applies the committed write `op` of transaction `zxid` (packed): as [`Tree::apply`], and
+    /// what it changes carries `zxid` as its `mzxid` or `pzxid`.
+    pub fn apply_at(&mut self, zxid: u64, session: SessionId, op: &TreeOp) -> (TreeResult, Vec<WatchEvent>) {
+        self.zxid = zxid;
+        self.apply(session, op)
+    }
+
+    /// ZooKeeper's SetWatches: `session`, which has seen everything up to `seen` (packed), leaves
+    /// `watches` here again. A data watch fires at once if its znode is gone (NodeDeleted) or
+    /// changed after `seen` (NodeDataChanged); an exist watch if its znode is there now
+    /// (NodeCreated); a child watch if its znode is gone or its children changed after `seen`
+    /// (NodeChildrenChanged). Each fired one is returned with the zxid of the change when the tree
+    /// has it (`None` for a deletion: a deleted znode keeps nothing); the others are left.
+    pub fn set_watches(
+        &mut self,
+        session: SessionId,
+        seen: u64,
+        watches: &WatchList,
+    ) -> Vec<(WatchEvent, Option<u64>)> {
+        let mut fired = Vec::new();
+        let mut fire =
+            |path: &str, kind, zxid| fired.push((WatchEvent { session, path: path.to_string(), kind }, zxid));
+        for path in &watches.data {
+            match self.nodes.get(path) {
+                None => fire(path, EventKind::NodeDeleted, None),
+                Some(n) if n.mzxid > seen => fire(path, EventKind::NodeDataChanged, Some(n.mzxid)),
+                Some(_) => self.watch(path, WatchKind::Data, session),
+            }
+        }
+        for path in &watches.exist {
+            match self.nodes.get(path) {
+                Some(n) => fire(path, EventKind::NodeCreated, Some(n.mzxid)),
+                None => self.watch(path, WatchKind::Data, session),
+            }
+        }
+        for path in &watches.child {
+            match self.nodes.get(path) {
+                None => fire(path, EventKind::NodeDeleted, None),
+                Some(n) if n.pzxid > seen => fire(path, EventKind::NodeChildrenChanged, Some(n.pzxid)),
+                Some(_) => self.watch(path, WatchKind::Children, session),
+            }
+        }
+        fired
     }
 
     /// Applies `op` for `session`: what it returns, and the watches it fired, in order.
@@ -293,7 +373,12 @@ impl Tree {
             return TreeResult::NodeExists { path };
         }
         let owner = ephemeral.then_some(session);
-        self.nodes.insert(path.clone(), Znode { data: data.into(), version: 0, owner, next_seq: 0 });
+        let zxid = self.zxid;
+        if let Some(p) = self.nodes.get_mut(&up) {
+            p.pzxid = zxid;
+        }
+        let node = Znode { data: data.into(), version: 0, owner, next_seq: 0, mzxid: zxid, pzxid: zxid };
+        self.nodes.insert(path.clone(), node);
         self.fire(&path, WatchKind::Data, EventKind::NodeCreated, fired);
         self.fire(&up, WatchKind::Children, EventKind::NodeChildrenChanged, fired);
         TreeResult::Created { path }
@@ -311,6 +396,10 @@ impl Tree {
             return TreeResult::NotEmpty { path: path.into() };
         }
         self.nodes.remove(path);
+        let zxid = self.zxid;
+        if let Some(p) = self.nodes.get_mut(parent(path)) {
+            p.pzxid = zxid;
+        }
         self.fire(path, WatchKind::Data, EventKind::NodeDeleted, fired);
         self.fire(path, WatchKind::Children, EventKind::NodeDeleted, fired);
         self.fire(parent(path), WatchKind::Children, EventKind::NodeChildrenChanged, fired);
@@ -324,6 +413,7 @@ impl Tree {
         }
         n.data = data.into();
         n.version += 1;
+        n.mzxid = self.zxid;
         let version = n.version;
         self.fire(path, WatchKind::Data, EventKind::NodeDataChanged, fired);
         TreeResult::Stat { version }
@@ -447,5 +537,48 @@ mod tests {
         let delete = TreeOp::Delete { path: "/a".into(), version: None };
         assert_eq!(t.apply(1, &delete).0, TreeResult::NotEmpty { path: "/a".into() });
         assert_eq!(t.children("/"), vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn set_watches_fires_at_once_what_changed_after_the_clients_zxid_and_leaves_the_rest() {
+        let mut t = Tree::new();
+        t.apply_at(1, 1, &create("/a", false, false));
+        t.apply_at(2, 1, &create("/b", false, false));
+        t.apply_at(3, 1, &create("/b/x", false, false));
+        t.apply_at(4, 1, &create("/gone", false, false));
+        assert_eq!((t.get("/a").unwrap().mzxid, t.get("/b").unwrap().pzxid), (1, 3));
+        // The client saw up to 4; then /a is set (5), /gone deleted (6), /new created (7).
+        t.apply_at(5, 1, &TreeOp::Set { path: "/a".into(), data: "v".into(), version: None });
+        t.apply_at(6, 1, &TreeOp::Delete { path: "/gone".into(), version: None });
+        t.apply_at(7, 1, &create("/new", false, false));
+        let list = WatchList {
+            data: vec!["/a".into(), "/b".into(), "/gone".into()],
+            exist: vec!["/new".into(), "/none".into()],
+            child: vec!["/b".into(), "/gone".into()],
+        };
+        let fired = t.set_watches(9, 4, &list);
+        let event = |path: &str, kind| WatchEvent { session: 9, path: path.into(), kind };
+        assert_eq!(
+            fired,
+            vec![
+                (event("/a", EventKind::NodeDataChanged), Some(5)),
+                (event("/gone", EventKind::NodeDeleted), None),
+                (event("/new", EventKind::NodeCreated), Some(7)),
+                (event("/gone", EventKind::NodeDeleted), None),
+            ]
+        );
+        // Left: /b's data and children, /none's creation; they fire on the next change.
+        let (_, fired) = t.apply_at(8, 1, &create("/b/y", false, false));
+        assert_eq!(fired, vec![event("/b", EventKind::NodeChildrenChanged)]);
+        assert_eq!(t.apply_at(9, 1, &create("/none", false, false)).1, vec![event("/none", EventKind::NodeCreated)]);
+        let set = TreeOp::Set { path: "/b".into(), data: "w".into(), version: None };
+        assert_eq!(t.apply_at(10, 1, &set).1, vec![event("/b", EventKind::NodeDataChanged)]);
+        // From a client that saw everything, nothing fires; the watches are left.
+        let all = WatchList { data: vec!["/a".into()], exist: vec![], child: vec!["/b".into()] };
+        assert_eq!(t.set_watches(9, 10, &all), vec![]);
+        assert_eq!(
+            t.apply_at(11, 1, &TreeOp::Delete { path: "/a".into(), version: None }).1,
+            vec![event("/a", EventKind::NodeDeleted)]
+        );
     }
 }

@@ -175,6 +175,8 @@ fn lock_one_release_wakes_two_waiters() -> Execution {
             zxid: zxid(1, 9),
             path: "/lock".into(),
             kind: EventKind::NodeChildrenChanged,
+            server: 1,
+            set_at: 1,
         };
         event(&mut t, ms, node, &watch);
     }

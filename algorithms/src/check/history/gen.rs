@@ -221,6 +221,9 @@ pub fn generate(o: &GenOptions) -> Result<History, String> {
     if o.clients == 0 || o.ops == 0 || o.keys == 0 {
         return Err("clients, ops and keys must be at least 1".into());
     }
+    if o.model == ModelKind::Znode {
+        return Err("no generator for znode histories (coordination runs write them); models: register, cas-register, kv, mutex, set, counter".into());
+    }
     if let Some(bug) = o.bug {
         if !bug.fits(o.model) {
             let fitting: Vec<&str> = Bug::ALL.iter().filter(|b| b.fits(o.model)).map(|b| b.name()).collect();
@@ -246,6 +249,7 @@ pub fn generate(o: &GenOptions) -> Result<History, String> {
             ModelKind::Set => Truth::Set(BTreeSet::new()),
             ModelKind::Counter => Truth::Count(0),
             ModelKind::Mutex => Truth::Lock { holders: vec![], waiting: VecDeque::new() },
+            ModelKind::Znode => unreachable!("refused above"),
         })
         .collect();
     let clients = (0..o.clients)
@@ -437,6 +441,7 @@ impl Gen<'_> {
                 }
             }
             ModelKind::Mutex => unreachable!("locks have their own cycle"),
+            ModelKind::Znode => unreachable!("no znode generator"),
         }
     }
 

@@ -52,7 +52,7 @@
 //! No clock is read here: the caller passes a `stop` callback (the orchestrator's checks a
 //! deadline) and the search asks it every 1,024 steps; a stopped key is `unknown`.
 
-use super::model::{Call, Counter, Kv, Model, ModelKind, Mutex, Register, Set, Step};
+use super::model::{Call, Counter, Kv, Model, ModelKind, Mutex, Register, Set, Step, Znode};
 use super::{History, HistoryError, Op, Status};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -162,6 +162,7 @@ pub fn check(history: &History, model: ModelKind, options: CheckOptions) -> Resu
         ModelKind::Mutex => check_with(&Mutex, model, history, options),
         ModelKind::Set => check_with(&Set, model, history, options),
         ModelKind::Counter => check_with(&Counter, model, history, options),
+        ModelKind::Znode => check_with(&Znode, model, history, options),
     }
 }
 

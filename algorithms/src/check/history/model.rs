@@ -14,6 +14,7 @@
 //! | `mutex` | `acquire`, `release` of the lock named by `key`, by `process` (not reentrant) |
 //! | `set` | `add`: element; `read`: → every element, as an array (order ignored) |
 //! | `counter` | `add`: integer; `read`: → the sum |
+//! | `znode` | a znode's version (`null` while absent): `create` → 0 (fails if present); `set`: the expected version or `null` → the version after (one more); `delete`: the expected version or `null`; `read`: → the version or `null` |
 //!
 //! Adding one: implement [`Model`] (usually under 40 lines), add a [`ModelKind`] arm.
 
@@ -561,6 +562,83 @@ impl Model for Counter {
 
 // ---------------------------------------------------------------------------------------------
 
+/// A znode of the coordination service, seen through its version: absent (`None`) or present
+/// with a version that each `set` raises by one. A set's or delete's argument is the version it
+/// expects (`null`: any); a set answers the version after it.
+pub struct Znode;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ZnodeOp {
+    Create,
+    Set(Option<u64>),
+    Delete(Option<u64>),
+    Read,
+}
+
+impl Model for Znode {
+    type State = Option<u64>;
+    type Input = ZnodeOp;
+    type Output = Option<u64>;
+
+    fn name(&self) -> &'static str {
+        "znode"
+    }
+
+    fn init(&self) -> Option<u64> {
+        None
+    }
+
+    fn parse(&self, op: &Op) -> Result<Call<ZnodeOp, Option<u64>>, String> {
+        let version = |what: &str, v: &Value| match v {
+            Value::Null => Ok(None),
+            v => {
+                v.as_u64().map(Some).ok_or_else(|| format!("{what} must be a version (an integer) or null, found {v}"))
+            }
+        };
+        let (input, output) = match op.f.as_str() {
+            "create" => (ZnodeOp::Create, done(op, Some(0))),
+            "set" => (
+                ZnodeOp::Set(version("set's expected version", &op.input)?),
+                ok_output(op, |v| version("a set's version", v))?,
+            ),
+            "delete" => (ZnodeOp::Delete(version("delete's expected version", &op.input)?), done(op, None)),
+            "read" => (ZnodeOp::Read, ok_output(op, |v| version("a read's version", v))?),
+            f => return Err(unknown_f("znode", f, "create, set, delete and read")),
+        };
+        Ok(Call { input, output, status: op.status })
+    }
+
+    fn step(&self, state: &Option<u64>, input: &ZnodeOp, output: Option<&Option<u64>>) -> Step<Option<u64>> {
+        let matches = |expected: &Option<u64>| state.is_some() && expected.is_none_or(|e| Some(e) == *state);
+        match (input, output) {
+            (ZnodeOp::Read, Some(v)) if v != state => Step::Invalid,
+            (ZnodeOp::Read, _) => Step::Same,
+            // `ok`: it took effect, so its condition held here; `info`: it took effect if it held.
+            (ZnodeOp::Create, _) if state.is_none() => Step::To(Some(0)),
+            (ZnodeOp::Set(e), _) if matches(e) => {
+                let after = state.map(|v| v + 1);
+                match output {
+                    Some(v) if *v != after => Step::Invalid,
+                    _ => Step::To(after),
+                }
+            }
+            (ZnodeOp::Delete(e), _) if matches(e) => Step::To(None),
+            (_, Some(_)) => Step::Invalid,
+            (_, None) => Step::Same,
+        }
+    }
+
+    fn read_only(&self, input: &ZnodeOp) -> bool {
+        *input == ZnodeOp::Read
+    }
+
+    fn describe(&self, state: &Option<u64>) -> String {
+        state.map_or("absent".into(), |v| format!("version {v}"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
 /// The models by name, for the command line and the report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ModelKind {
@@ -570,6 +648,9 @@ pub enum ModelKind {
     Mutex,
     Set,
     Counter,
+    /// Not in [`ModelKind::ALL`]: the generator has no znode histories (the coordination
+    /// service's runs write them).
+    Znode,
 }
 
 impl ModelKind {
@@ -590,6 +671,7 @@ impl ModelKind {
             ModelKind::Mutex => "mutex",
             ModelKind::Set => "set",
             ModelKind::Counter => "counter",
+            ModelKind::Znode => "znode",
         }
     }
 
@@ -602,15 +684,16 @@ impl ModelKind {
             ModelKind::Mutex => "acquire/release of named locks (key), by process",
             ModelKind::Set => "add/read of a grow-only set",
             ModelKind::Counter => "add/read of an integer counter (initially 0)",
+            ModelKind::Znode => {
+                "create/set/delete/read of a znode's version (absent until created), with expected versions"
+            }
         }
     }
 
     pub fn parse(name: &str) -> Result<ModelKind, String> {
-        ModelKind::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| {
-            format!(
-                "unknown model {name:?}; known models: {}",
-                ModelKind::ALL.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
-            )
+        let known = ModelKind::ALL.into_iter().chain([ModelKind::Znode]);
+        known.clone().find(|m| m.name() == name).ok_or_else(|| {
+            format!("unknown model {name:?}; known models: {}", known.map(|m| m.name()).collect::<Vec<_>>().join(", "))
         })
     }
 
@@ -621,6 +704,8 @@ impl ModelKind {
         let has = |f: &str| fs.contains(f);
         if has("acquire") || has("release") {
             Some(ModelKind::Mutex)
+        } else if has("create") || (has("set") && !has("put")) {
+            Some(ModelKind::Znode)
         } else if has("get") || has("put") || has("append") {
             Some(ModelKind::Kv)
         } else if has("add") {

@@ -12,8 +12,8 @@
 //!    `get` when it is there (`leader` naming the id read); deleted, the leader is lost
 //!    (`leader_lost`) until the next one publishes itself.
 //! 4. The next lower candidate deleted: back to 2. `/election/leader` created or deleted: back to
-//!    its part of 3. Its session moved to another server: both again (watches stay where they were
-//!    left).
+//!    its part of 3. Its session moved to another server: both again (the client also carries its
+//!    watches over, SetWatches).
 //! 5. Its session expired: its node went with it; with the new session, back to 1.
 //!
 //! The leader's crash expires its session, which deletes its candidate node and

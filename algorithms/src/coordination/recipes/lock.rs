@@ -11,7 +11,8 @@
 //!    node is gone already, back to 2. (The herd variant, `herd = true`: the listing itself leaves
 //!    a watch on the directory's children, and any change of them sends every waiter back to 2.)
 //! 4. A watch it waits on fired: back to 2. Its session moved to another server while it waits:
-//!    back to 2 as well (a watch stays at the server it was left at; this asks again there).
+//!    back to 2 as well (the client carries its watches over, SetWatches; listing again costs one
+//!    read and needs nothing of it).
 //! 5. The hold is over: it leaves (`exit_cs`), deletes its node, and thinks.
 //! 6. Its session expired (an operation's answer, or a ping's): its node went with the session;
 //!    with the new session it creates a new node (back to 1, its request still standing). A

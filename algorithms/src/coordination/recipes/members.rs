@@ -8,7 +8,7 @@
 //! 2. The watcher (the first client) lists `/members` with a watch on its children and traces who
 //!    is in (`members`, the ids read from the names); each change of the children fires the
 //!    watch, and it lists again, watching again. Its session moved to another server: it lists
-//!    again there (watches stay where they were left).
+//!    again there (the client also carries its watches over, SetWatches).
 //!
 //! A member SIGKILLed stops pinging; the leader expires its session after its timeout, which
 //! deletes its node and fires the watcher's watch. `leave_seen` holds the watcher to seeing every
