@@ -50,28 +50,32 @@ impl VectorClock {
 
     /// Sets `node`'s count.
     pub fn insert(&mut self, node: NodeId, count: u64) {
-        match self.0.binary_search_by_key(&node, |&(n, _)| n) {
-            Ok(i) => self.0[i].1 = count,
-            Err(i) => self.0.insert(i, (node, count)),
-        }
+        *self.entry(node) = count;
     }
 
     /// Counts one more event of `node`.
     pub fn tick(&mut self, node: NodeId) {
-        match self.0.binary_search_by_key(&node, |&(n, _)| n) {
-            Ok(i) => self.0[i].1 += 1,
-            Err(i) => self.0.insert(i, (node, 1)),
-        }
+        *self.entry(node) += 1;
     }
 
     /// The element-wise maximum with `other` (what a receive learns from the sender's clock).
     pub fn merge(&mut self, other: &VectorClock) {
         for &(node, count) in &other.0 {
-            match self.0.binary_search_by_key(&node, |&(n, _)| n) {
-                Ok(i) => self.0[i].1 = self.0[i].1.max(count),
-                Err(i) => self.0.insert(i, (node, count)),
-            }
+            let mine = self.entry(node);
+            *mine = (*mine).max(count);
         }
+    }
+
+    /// `node`'s count, made 0 in its place if the clock had none.
+    fn entry(&mut self, node: NodeId) -> &mut u64 {
+        let i = match self.0.binary_search_by_key(&node, |&(n, _)| n) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (node, 0));
+                i
+            }
+        };
+        &mut self.0[i].1
     }
 }
 
