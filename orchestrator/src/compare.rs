@@ -79,6 +79,12 @@ pub struct CompareArgs {
     /// Replicated services: clients during the availability trials
     #[arg(long, default_value_t = 10)]
     pub trial_clients: usize,
+    /// Replicated services: operations per second of each client during the availability trials
+    /// (Poisson; 0: closed loop). Closed loop on a quiet machine leaves traces of several GB per
+    /// run, too many to check in memory; at 50/s ten clients still invoke one every 2 ms on
+    /// average, far finer than a recovery of hundreds of milliseconds
+    #[arg(long, default_value_t = 50.0)]
+    pub trial_rate: f64,
 }
 
 /// One cell of the table: one algorithm at one cluster size.

@@ -17,7 +17,8 @@
 //! delay), so latency / RTT says how many network round trips an operation costs, queueing
 //! included (a commit needs at least one round trip to a majority).
 //!
-//! Availability is one more run per algorithm × servers with `--trial-clients` clients: the
+//! Availability is one more run per algorithm × servers with `--trial-clients` clients, each
+//! invoking `--trial-rate` operations a second (Poisson; 0: closed loop): the
 //! leader is SIGKILLed every 1.2 s (`--trials` times) and restarted 0.8 s later; each trial's
 //! figure is the time from the kill to the first completion of an operation invoked after it (an
 //! operation already in flight may still be answered by a reply the leader sent before it died).
@@ -116,10 +117,11 @@ pub fn compare(configs: &[PathBuf], args: &CompareArgs) -> Result<ExitCode, Fail
         format!("real processes ({:?} network)", args.net).to_lowercase()
     };
     let header = format!(
-        "compare · closed-loop kv clients, {} s per cell; availability: {} SIGKILL(s) of the leader with {} clients · {mode}",
+        "compare · closed-loop kv clients, {} s per cell; availability: {} SIGKILL(s) of the leader with {} clients{} · {mode}",
         duration.as_secs_f64(),
         args.trials,
-        args.trial_clients
+        args.trial_clients,
+        if args.trial_rate > 0.0 { format!(" at {}/s each", args.trial_rate) } else { " in closed loop".into() }
     );
     eprintln!("{header}");
     let total = plans.len() + trials.len();
@@ -187,7 +189,8 @@ fn prepare(
     let base = exp.workload.clone().unwrap_or_default();
     let trial = clients.is_none();
     let clients = clients.unwrap_or(args.trial_clients);
-    exp.workload = Some(Workload { clients, rate_per_s: None, ops: None, ..base });
+    let rate_per_s = (trial && args.trial_rate > 0.0).then_some(args.trial_rate);
+    exp.workload = Some(Workload { clients, rate_per_s, ops: None, ..base });
     exp.name = format!("{}-n{n}-c{clients}{}", exp.name, if trial { "-kills" } else { "" });
     if trial {
         for i in 0..kills {
