@@ -193,6 +193,15 @@ impl Drop for Greeting<'_> {
 }
 
 impl Net {
+    /// The hello this node opens each connection it dials with.
+    fn hello(&self) -> Bytes {
+        Bytes::from(wire::encode(&Frame::Hello {
+            node: self.gate.me,
+            cluster: self.gate.cluster.clone(),
+            version: WIRE_VERSION,
+        }))
+    }
+
     /// Counts a step of an inbound connection from `remote` and traces it if it is bad.
     fn judged(&self, remote: SocketAddr, peer: Option<NodeId>, step: &Step) {
         self.stats.count(step);
@@ -364,18 +373,12 @@ async fn serve_inbound(stream: TcpStream, remote: SocketAddr, net: Rc<Net>) {
 
 /// Keeps one peer connected for the node's whole life and writes its queue into the connection.
 async fn link(peer: NodeId, addr: SocketAddr, mut queue: mpsc::Receiver<Bytes>, net: Rc<Net>) {
-    let hello = Bytes::from(wire::encode(&Frame::Hello {
-        node: net.gate.me,
-        cluster: net.gate.cluster.clone(),
-        version: WIRE_VERSION,
-    }));
-    let mut backoff = BACKOFF_START;
-    let mut failures = 0u64;
+    let hello = net.hello();
+    let mut redial = Redial::new();
     loop {
         match connect(addr, net.bind).await {
             Ok(stream) => {
-                backoff = BACKOFF_START;
-                failures = 0;
+                redial.connected();
                 let lost = run_link(peer, stream, &hello, &mut queue, &net).await;
                 net.connected.borrow_mut().remove(&peer);
                 match lost {
@@ -383,21 +386,7 @@ async fn link(peer: NodeId, addr: SocketAddr, mut queue: mpsc::Receiver<Bytes>, 
                     Some(reason) => tracing::info!("link to node {peer} at {addr} lost: {reason}"),
                 }
             }
-            Err(e) => {
-                // Frames for an unreachable peer are lost, as on a dead link: an algorithm must
-                // not get a burst of stale messages when the peer comes back.
-                let mut dropped = 0;
-                while queue.try_recv().is_ok() {
-                    dropped += 1;
-                }
-                bump(&net.stats.dropped_frames, dropped);
-                failures += 1;
-                if failures == 1 || dropped > 0 {
-                    tracing::debug!("cannot reach node {peer} at {addr}: {e}; dropped {dropped} queued frame(s)");
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
+            Err(e) => redial.failed(&mut queue, &net, &format_args!("node {peer} at {addr}"), &e).await,
         }
     }
 }
@@ -406,18 +395,12 @@ async fn link(peer: NodeId, addr: SocketAddr, mut queue: mpsc::Receiver<Bytes>, 
 /// peer go out on it, frames from every peer come in on it. The node counts as connected to
 /// every peer while it is up, and as greeted by each peer whose hello the proxy passed on.
 async fn mux_link(proxy: SocketAddr, mut queue: mpsc::Receiver<Bytes>, net: Rc<Net>) {
-    let hello = Bytes::from(wire::encode(&Frame::Hello {
-        node: net.gate.me,
-        cluster: net.gate.cluster.clone(),
-        version: WIRE_VERSION,
-    }));
-    let mut backoff = BACKOFF_START;
-    let mut failures = 0u64;
+    let hello = net.hello();
+    let mut redial = Redial::new();
     loop {
         match connect(proxy, net.bind).await {
             Ok(stream) => {
-                backoff = BACKOFF_START;
-                failures = 0;
+                redial.connected();
                 let lost = run_mux(stream, proxy, &hello, &mut queue, &net).await;
                 net.connected.borrow_mut().clear();
                 match lost {
@@ -425,20 +408,47 @@ async fn mux_link(proxy: SocketAddr, mut queue: mpsc::Receiver<Bytes>, net: Rc<N
                     Some(reason) => tracing::info!("connection to the proxy at {proxy} lost: {reason}"),
                 }
             }
-            Err(e) => {
-                let mut dropped = 0;
-                while queue.try_recv().is_ok() {
-                    dropped += 1;
-                }
-                bump(&net.stats.dropped_frames, dropped);
-                failures += 1;
-                if failures == 1 || dropped > 0 {
-                    tracing::debug!("cannot reach the proxy at {proxy}: {e}; dropped {dropped} queued frame(s)");
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
+            Err(e) => redial.failed(&mut queue, &net, &format_args!("the proxy at {proxy}"), &e).await,
         }
+    }
+}
+
+/// A dialling side's retries: a backoff doubling from [`BACKOFF_START`] to [`BACKOFF_MAX`],
+/// started again by each connection.
+struct Redial {
+    backoff: Duration,
+    failures: u64,
+}
+
+impl Redial {
+    fn new() -> Redial {
+        Redial { backoff: BACKOFF_START, failures: 0 }
+    }
+
+    fn connected(&mut self) {
+        *self = Redial::new();
+    }
+
+    /// A dial to `target` failed. Frames queued for it are lost, as on a dead link: an algorithm
+    /// must not get a burst of stale messages when it comes back. Then waits the backoff.
+    async fn failed(
+        &mut self,
+        queue: &mut mpsc::Receiver<Bytes>,
+        net: &Net,
+        target: &dyn std::fmt::Display,
+        error: &io::Error,
+    ) {
+        let mut dropped = 0;
+        while queue.try_recv().is_ok() {
+            dropped += 1;
+        }
+        bump(&net.stats.dropped_frames, dropped);
+        self.failures += 1;
+        if self.failures == 1 || dropped > 0 {
+            tracing::debug!("cannot reach {target}: {error}; dropped {dropped} queued frame(s)");
+        }
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
     }
 }
 
