@@ -167,6 +167,21 @@ fn the_service_table_compares_any_replicated_service() {
     assert_eq!(&availability[3..5], ["2", "2"], "two kills of the leader, both recovered: {stdout}");
 }
 
+/// A compare that could not mean anything is refused before it runs, naming the flag.
+#[test]
+fn compare_refuses_counts_and_rates_that_mean_nothing() {
+    for (flag, value, says) in [
+        ("--nodes", "0", "--nodes: give server counts of 1 or more"),
+        ("--clients", "0", "--clients: give client counts of 1 or more"),
+        ("--trial-rate", "-5", "--trial-rate -5: give operations per second of each client"),
+    ] {
+        let output = orchestrator(&["compare", "configs/raft.toml", &format!("{flag}={value}"), "--sim"]);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(stderr.contains(says), "{flag}: {stderr}");
+    }
+}
+
 #[test]
 fn a_bad_value_from_the_environment_names_the_variable() {
     let run = |variable: &str, value: &str| {

@@ -92,6 +92,12 @@ pub fn compare(configs: &[PathBuf], args: &CompareArgs) -> Result<ExitCode, Fail
     if args.clients.is_empty() || args.clients.contains(&0) {
         return Err(Failure::BadInput("--clients: give client counts of 1 or more, e.g. 1,10,50".into()));
     }
+    if !(args.trial_rate >= 0.0 && args.trial_rate.is_finite()) {
+        return Err(Failure::BadInput(format!(
+            "--trial-rate {}: give operations per second of each client, 0 for closed loop",
+            args.trial_rate
+        )));
+    }
     let duration = args.duration.unwrap_or(Duration::from_secs(4));
     let started = std::time::Instant::now();
     let mut plans = Vec::new();
