@@ -118,11 +118,31 @@ fn main() -> ExitCode {
     }
 }
 
-/// One measurement: round-trip p50 and one-way throughput.
+/// One measurement: round-trip p50, one-way throughput, and the CPU time each end spent per
+/// message of the one-way stream (steadier than throughput on a shared machine: time spent
+/// waiting for a CPU is not counted).
 struct Figures {
     rtt_p50_ns: f64,
     rtt_p99_ns: f64,
     msgs_per_s: f64,
+    send_cpu_ns: f64,
+    recv_cpu_ns: f64,
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu_ns() -> f64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map_or(0.0, |t| t.tv_sec() as f64 * 1e9 + t.tv_nsec() as f64)
+}
+
+/// CPU time of every thread of process `pid` so far (`/proc/PID/task/*/schedstat`: on-CPU ns).
+fn process_cpu_ns(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0.0 };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|text| text.split_whitespace().next()?.parse::<f64>().ok())
+        .sum()
 }
 
 impl Figures {
@@ -137,7 +157,14 @@ impl Figures {
             rtt_p50_ns: pick(|f| f.rtt_p50_ns),
             rtt_p99_ns: pick(|f| f.rtt_p99_ns),
             msgs_per_s: pick(|f| f.msgs_per_s),
+            send_cpu_ns: pick(|f| f.send_cpu_ns),
+            recv_cpu_ns: pick(|f| f.recv_cpu_ns),
         }
+    }
+
+    /// CPU per message of the busier end: what bounds the rate when CPUs are not shared.
+    fn busier_cpu_ns(&self) -> f64 {
+        self.send_cpu_ns.max(self.recv_cpu_ns)
     }
 }
 
@@ -207,21 +234,28 @@ fn run(args: &Args) -> anyhow::Result<()> {
 
     let (raw, coded) = (&rows[0].1, &rows[1].1);
     println!(
-        "{:<30} {:>11} {:>11} {:>12} {:>8} {:>9} {:>11}",
-        "", "RTT p50", "RTT p99", "msgs/s", "RTT/raw", "rate/raw", "rate/coded"
+        "{:<30} {:>11} {:>11} {:>12} {:>8} {:>9} {:>11} {:>17} {:>10}",
+        "", "RTT p50", "RTT p99", "msgs/s", "RTT/raw", "rate/raw", "rate/coded", "CPU/msg send recv", "CPU/coded"
     );
     for (name, f) in &rows {
         println!(
-            "{:<30} {:>8.1} µs {:>8.1} µs {:>12} {:>7.2}× {:>8.2}× {:>10.2}×",
+            "{:<30} {:>8.1} µs {:>8.1} µs {:>12} {:>7.2}× {:>8.2}× {:>10.2}× {:>7.0} {:>6.0} ns {:>9.2}×",
             name,
             f.rtt_p50_ns / 1e3,
             f.rtt_p99_ns / 1e3,
             thousands(f.msgs_per_s),
             f.rtt_p50_ns / raw.rtt_p50_ns,
             f.msgs_per_s / raw.msgs_per_s,
-            f.msgs_per_s / coded.msgs_per_s
+            f.msgs_per_s / coded.msgs_per_s,
+            f.send_cpu_ns,
+            f.recv_cpu_ns,
+            coded.busier_cpu_ns() / f.busier_cpu_ns().max(1.0),
         );
     }
+    println!(
+        "(CPU/coded: the raw MessagePack pair's CPU per message at its busier end over this row's; \
+         the rate a row would reach against that pair with a CPU to each end and nothing else running)"
+    );
     println!();
     let word = |met: bool| if met { "met" } else { "NOT met" };
     for (name, f) in &rows[2..] {
@@ -403,7 +437,7 @@ fn raw_figures(pings: u64, frames: u64, pin: Pin, serialize: bool) -> anyhow::Re
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
-    let server = std::thread::spawn(move || -> anyhow::Result<f64> {
+    let server = std::thread::spawn(move || -> anyhow::Result<(f64, f64)> {
         pin_to(pin.cpu(1))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         rt.block_on(async move {
@@ -425,6 +459,7 @@ fn raw_figures(pings: u64, frames: u64, pin: Pin, serialize: bool) -> anyhow::Re
             let mut sink = Framed::new(stream, wire::codec());
             let (mut first, mut n) = (None, 0u64);
             let mut last = Instant::now();
+            let cpu_start = thread_cpu_ns();
             while let Some(frame) = sink.next().await {
                 let frame = frame?;
                 if serialize {
@@ -434,24 +469,31 @@ fn raw_figures(pings: u64, frames: u64, pin: Pin, serialize: bool) -> anyhow::Re
                 first.get_or_insert(last);
                 n += 1;
             }
+            let cpu = (thread_cpu_ns() - cpu_start) / n.max(1) as f64;
             let first = first.ok_or_else(|| anyhow!("no frame arrived"))?;
-            Ok(n as f64 / (last - first).as_secs_f64())
+            Ok((n as f64 / (last - first).as_secs_f64(), cpu))
         })
     });
-    let client = std::thread::spawn(move || -> anyhow::Result<Vec<f64>> {
+    let client = std::thread::spawn(move || -> anyhow::Result<(Vec<f64>, f64)> {
         pin_to(pin.cpu(0))?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         rt.block_on(raw_client(addr, pings, frames, serialize))
     });
-    let rtts = client.join().map_err(|_| anyhow!("raw client panicked"))??;
-    let rate = server.join().map_err(|_| anyhow!("raw server panicked"))??;
+    let (rtts, send_cpu_ns) = client.join().map_err(|_| anyhow!("raw client panicked"))??;
+    let (rate, recv_cpu_ns) = server.join().map_err(|_| anyhow!("raw server panicked"))??;
     let mut sorted = rtts;
     sorted.sort_by(f64::total_cmp);
-    Ok(Figures { rtt_p50_ns: percentile(&sorted, 0.5), rtt_p99_ns: percentile(&sorted, 0.99), msgs_per_s: rate })
+    Ok(Figures {
+        rtt_p50_ns: percentile(&sorted, 0.5),
+        rtt_p99_ns: percentile(&sorted, 0.99),
+        msgs_per_s: rate,
+        send_cpu_ns,
+        recv_cpu_ns,
+    })
 }
 
 /// Ping-pong on one connection, then a one-way stream on a second.
-async fn raw_client(addr: SocketAddr, pings: u64, frames: u64, serialize: bool) -> anyhow::Result<Vec<f64>> {
+async fn raw_client(addr: SocketAddr, pings: u64, frames: u64, serialize: bool) -> anyhow::Result<(Vec<f64>, f64)> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let mut conn = Framed::new(stream, wire::codec());
@@ -472,12 +514,13 @@ async fn raw_client(addr: SocketAddr, pings: u64, frames: u64, serialize: bool) 
     stream.set_nodelay(true)?;
     let mut conn = Framed::new(stream, wire::codec());
     let template = sample_frame(1);
+    let cpu_start = thread_cpu_ns();
     for seq in 0..frames {
         // The codec's buffer batches the writes.
         conn.feed(if serialize { sample_frame(seq) } else { template.clone() }).await?;
     }
     SinkExt::<Bytes>::flush(&mut conn).await?;
-    Ok(rtts)
+    Ok((rtts, (thread_cpu_ns() - cpu_start) / frames.max(1) as f64))
 }
 
 /// The node binary: given, or beside this executable. Started through cargo (`CARGO` is set),
@@ -637,8 +680,12 @@ fn node_figures(bin: &Path, trace_messages: bool, args: &Args) -> anyhow::Result
     command(&mut one, &["flood".into(), warm.to_string()])?;
     wait_result(&mut two, "flood_done", warm, timeout)?;
     wait_result(&mut one, "flood_sent", warm, timeout)?;
+    let pids = [nodes.children[0].id(), nodes.children[1].id()];
+    let cpu_start = pids.map(process_cpu_ns);
     command(&mut one, &["flood".into(), flood.to_string()])?;
     let done = wait_result(&mut two, "flood_done", flood, timeout)?;
+    wait_result(&mut one, "flood_sent", flood, timeout)?;
+    let cpu = [0, 1].map(|i| (process_cpu_ns(pids[i]) - cpu_start[i]) / flood as f64);
 
     let counters = two.call(&Request::Status)?.status.map(|s| s.counters).unwrap_or_default();
     if counters.dropped_frames + counters.malformed_frames > 0 {
@@ -653,5 +700,7 @@ fn node_figures(bin: &Path, trace_messages: bool, args: &Args) -> anyhow::Result
         rtt_p50_ns: ns(&ping, "rtt_ns_p50")?,
         rtt_p99_ns: ns(&ping, "rtt_ns_p99")?,
         msgs_per_s: flood as f64 * 1e9 / span.max(1.0),
+        send_cpu_ns: cpu[0],
+        recv_cpu_ns: cpu[1],
     })
 }
