@@ -35,10 +35,6 @@ impl DriftClock {
         self.since_drifted.get() + elapsed as Nanos
     }
 
-    pub fn now(&self) -> Nanos {
-        self.at(node::monotonic_ns())
-    }
-
     /// How long in true time a timer of `after` drifted nanoseconds takes.
     pub fn delay(&self, after: Nanos) -> Duration {
         Duration::from_nanos((after as f64 / self.rate.get()) as u64)

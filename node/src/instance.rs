@@ -114,7 +114,16 @@ impl Instance {
 
     /// Runs one handler in the process's world; returns its result and its effects.
     fn run<R>(&mut self, handler: impl FnOnce(&mut dyn DynProcess, World) -> (R, Vec<Effect>)) -> (R, Vec<Effect>) {
-        let now = self.life.clock.now();
+        self.run_at(node::monotonic_ns(), handler)
+    }
+
+    /// [`Instance::run`] at monotonic time `t`, already read.
+    fn run_at<R>(
+        &mut self,
+        t: u64,
+        handler: impl FnOnce(&mut dyn DynProcess, World) -> (R, Vec<Effect>),
+    ) -> (R, Vec<Effect>) {
+        let now = self.life.clock.at(t);
         let world = World { me: self.me, peers: &self.peers, now, rng: &mut self.rng };
         handler(self.process.as_mut(), world)
     }
@@ -180,8 +189,8 @@ impl Instance {
 
     fn receive(&mut self, ctx: &mut Context<Self>, envelope: Envelope) {
         let Envelope { from, lc, vc, kind, body, .. } = envelope;
-        self.tracer.record_recv(&self.name, from, &kind, lc, &vc);
-        let (result, effects) = self.run(|p, w| match p.on_body(w, from, &body) {
+        let t = self.tracer.record_recv(&self.name, from, &kind, lc, &vc);
+        let (result, effects) = self.run_at(t, |p, w| match p.on_body(w, from, &body) {
             Ok(effects) => (Ok(()), effects),
             Err(bad) => (Err(bad), Vec::new()),
         });

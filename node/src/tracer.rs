@@ -98,7 +98,7 @@ impl Tracer {
     pub fn record(&self, instance: &str, what: What) -> u64 {
         let mut inner = self.lock();
         let lc = inner.clocks.tick();
-        inner.write(WhatRef::Other(&what), instance, &self.path);
+        inner.write(crate::monotonic_ns(), WhatRef::Other(&what), instance, &self.path);
         lc
     }
 
@@ -114,16 +114,20 @@ impl Tracer {
     ) -> R {
         let mut inner = self.lock();
         let lc = inner.clocks.tick();
-        inner.write(WhatRef::Send { to, msg_type, msg }, instance, &self.path);
+        inner.write(crate::monotonic_ns(), WhatRef::Send { to, msg_type, msg }, instance, &self.path);
         frame(lc, inner.clocks.vc())
     }
 
-    /// Stamps a receive of the message `(from, lc)` whose send carried `vc`.
-    pub fn record_recv(&self, instance: &str, from: NodeId, msg_type: &str, lc: u64, vc: &VectorClock) {
+    /// Stamps a receive of the message `(from, lc)` whose send carried `vc`; returns the time
+    /// it read (`monotonic_ns`), so the handler that follows runs at that time without reading
+    /// the clock again.
+    pub fn record_recv(&self, instance: &str, from: NodeId, msg_type: &str, lc: u64, vc: &VectorClock) -> u64 {
+        let t = crate::monotonic_ns();
         let mut inner = self.lock();
         inner.clocks.merge(lc, vc);
         inner.clocks.tick();
-        inner.write(WhatRef::Recv { from, msg_type, msg_lc: lc }, instance, &self.path);
+        inner.write(t, WhatRef::Recv { from, msg_type, msg_lc: lc }, instance, &self.path);
+        t
     }
 
     /// Writes a `stop` record for each instance and closes the trace: a stopped node's trace
@@ -136,7 +140,7 @@ impl Tracer {
         let what = What::Stop { reason: reason.to_string() };
         for instance in instances {
             inner.clocks.tick();
-            inner.write(WhatRef::Other(&what), instance, &self.path);
+            inner.write(crate::monotonic_ns(), WhatRef::Other(&what), instance, &self.path);
         }
         inner.closed = true;
         if let Err(e) = inner.file.finish() {
@@ -148,18 +152,12 @@ impl Tracer {
 impl Inner {
     /// Writes the event just stamped (the clocks are its clocks), unless the trace is closed or
     /// it is a message and messages are not traced.
-    fn write(&mut self, what: WhatRef<'_>, instance: &str, path: &Path) {
+    fn write(&mut self, t: u64, what: WhatRef<'_>, instance: &str, path: &Path) {
         if self.closed || (!self.trace_messages && matches!(what, WhatRef::Send { .. } | WhatRef::Recv { .. })) {
             return;
         }
-        let record = RecordRef {
-            t: crate::monotonic_ns(),
-            node: self.clocks.me(),
-            instance,
-            lc: self.clocks.lc(),
-            vc: self.clocks.vc(),
-            what,
-        };
+        let record =
+            RecordRef { t, node: self.clocks.me(), instance, lc: self.clocks.lc(), vc: self.clocks.vc(), what };
         self.line.clear();
         record.write_json_line(&mut self.line);
         if let Err(e) = self.file.append(&self.line) {

@@ -18,6 +18,7 @@ use algorithms::trace::VectorClock;
 use algorithms::NodeId;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use tokio_util::codec::{Decoder, LengthDelimitedCodec};
@@ -267,7 +268,7 @@ fn decode_map(bytes: &[u8]) -> Result<Frame, rmp_serde::decode::Error> {
     de.set_max_depth(MAX_DEPTH);
     let flat = FlatFrame::deserialize(&mut de)?;
     let missing = |field: &'static str| rmp_serde::decode::Error::missing_field(field);
-    match flat.tag.as_str() {
+    match flat.tag.as_ref() {
         "hello" => Ok(Frame::Hello {
             node: flat.node.ok_or_else(|| missing("node"))?,
             cluster: flat.cluster.ok_or_else(|| missing("cluster"))?,
@@ -292,8 +293,9 @@ fn decode_map(bytes: &[u8]) -> Result<Frame, rmp_serde::decode::Error> {
 /// and integer keys (field indices), which the derived [`Frame`] rejects, so the fast path
 /// would take frames the reference decoder refuses. This reads only a map with string (or
 /// binary) keys, and refuses a repeated known key, as the derived decoder does.
-struct FlatFrame {
-    tag: String,
+struct FlatFrame<'a> {
+    /// Borrowed from the frame: no allocation per frame for a word that is read once.
+    tag: Cow<'a, str>,
     node: Option<NodeId>,
     cluster: Option<String>,
     version: Option<u32>,
@@ -331,18 +333,40 @@ impl<'de> Deserialize<'de> for FlatKey {
     }
 }
 
-impl<'de> Deserialize<'de> for FlatFrame {
+/// A string borrowed from the input where the decoder can lend it, copied where it cannot.
+struct BorrowedStr<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for BorrowedStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = BorrowedStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+                Ok(BorrowedStr(Cow::Owned(s.to_string())))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for FlatFrame<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct FlatVisitor;
         impl<'de> Visitor<'de> for FlatVisitor {
-            type Value = FlatFrame;
+            type Value = FlatFrame<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a frame as a map with named fields")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FlatFrame, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FlatFrame<'de>, A::Error> {
                 let mut tag = None;
                 let mut flat = FlatFrame {
-                    tag: String::new(),
+                    tag: Cow::Borrowed(""),
                     node: None,
                     cluster: None,
                     version: None,
@@ -364,7 +388,7 @@ impl<'de> Deserialize<'de> for FlatFrame {
                         return Err(de::Error::duplicate_field(FLAT_FIELDS[index]));
                     }
                     match index {
-                        0 => tag = Some(map.next_value::<String>()?),
+                        0 => tag = Some(map.next_value::<BorrowedStr<'de>>()?.0),
                         1 => flat.node = map.next_value()?,
                         2 => flat.cluster = map.next_value()?,
                         3 => flat.version = map.next_value()?,
