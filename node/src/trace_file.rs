@@ -32,11 +32,22 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-/// The file is prepared this much at a time: small enough that a node that catches up waits
-/// little, large enough that the system calls are few.
-const CHUNK: u64 = 2 << 20;
-/// The preparer keeps this much ready past the last record.
-const AHEAD: u64 = 16 << 20;
+/// How far past the last record the file is kept prepared: a quarter of what the trace holds,
+/// between these bounds. A quiet node (most nodes of a large cluster) holds little prepared,
+/// zero-filled file; a flooding one stays far enough ahead never to wait.
+const MIN_AHEAD: u64 = 256 << 10;
+const MAX_AHEAD: u64 = 16 << 20;
+/// The most prepared in one step: few system calls, short waits for a writer that catches up.
+const MAX_CHUNK: u64 = 2 << 20;
+
+fn ahead(len: u64) -> u64 {
+    (len / 4).clamp(MIN_AHEAD, MAX_AHEAD)
+}
+
+fn chunk(ready: u64) -> u64 {
+    (ready / 8).clamp(MIN_AHEAD, MAX_CHUNK)
+}
+
 /// Address space reserved for the mapping: the largest trace a node can write (pages are only
 /// mapped as they are prepared, so the reservation costs no memory).
 const RESERVE: u64 = 1 << 40;
@@ -99,7 +110,7 @@ impl Prep {
     fn prepare_to(&self, need: u64) -> io::Result<u64> {
         let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
         while *ready < need {
-            let chunk = CHUNK.min(RESERVE - *ready);
+            let chunk = chunk(*ready).min(RESERVE - *ready);
             if chunk == 0 {
                 return Err(io::Error::other(format!("a trace cannot grow past {RESERVE} bytes")));
             }
@@ -119,7 +130,7 @@ impl Prep {
         Ok(*ready)
     }
 
-    /// The preparer's loop: keep [`AHEAD`] bytes ready past the records, sleeping in between.
+    /// The preparer's loop: keep [`ahead`] bytes ready past the records, sleeping in between.
     fn run(&self) {
         // Only idle CPU time: the node's own thread always comes first.
         // SAFETY: sched_setscheduler on the calling thread (pid 0) with a valid parameter.
@@ -131,7 +142,8 @@ impl Prep {
             if self.stop.load(Ordering::Acquire) {
                 return;
             }
-            let target = self.len.load(Ordering::Acquire) + AHEAD;
+            let len = self.len.load(Ordering::Acquire);
+            let target = len + ahead(len);
             if self.ready_hint.load(Ordering::Acquire) < target {
                 // A failure (disk full) is left for the writer to meet and report.
                 if self.prepare_to(target).is_err() {
@@ -141,7 +153,8 @@ impl Prep {
             }
             // Checked again under the lock the writer wakes us under: no wake-up is missed.
             let ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
-            if self.stop.load(Ordering::Acquire) || *ready < self.len.load(Ordering::Acquire) + AHEAD {
+            let len = self.len.load(Ordering::Acquire);
+            if self.stop.load(Ordering::Acquire) || *ready < len + ahead(len) {
                 continue;
             }
             let _unused = self.wake.wait_timeout(ready, std::time::Duration::from_millis(100));
@@ -206,7 +219,7 @@ impl TraceFile {
         self.len = end;
         self.prep.len.store(end, Ordering::Release);
         // Below the low-water mark: wake the preparer, once per prepared end (not per record).
-        if ready.saturating_sub(end) < AHEAD / 2 && self.nudged_at != ready && self.prep.nudge() {
+        if ready.saturating_sub(end) < ahead(end) / 2 && self.nudged_at != ready && self.prep.nudge() {
             self.nudged_at = ready;
         }
         Ok(())
@@ -260,7 +273,7 @@ mod tests {
         // What a SIGKILL would leave: the records, then the allocated tail.
         let bytes = std::fs::read(&path).unwrap();
         let prepared = bytes.len() as u64;
-        assert!((CHUNK..=AHEAD + 2 * CHUNK).contains(&prepared), "prepared ahead of the records: {prepared}");
+        assert!((MIN_AHEAD..=2 * MIN_AHEAD + 16).contains(&prepared), "prepared ahead of the records: {prepared}");
         assert_eq!(written(&bytes), b"{\"a\":1}\n{\"b\":2}\n");
         drop(file);
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\":2}\n", "a clean close trims");
