@@ -25,7 +25,7 @@
 
 use memmap2::{MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -62,17 +62,29 @@ pub fn written(bytes: &[u8]) -> &[u8] {
 
 /// Cuts the unwritten tail off a trace file whose node is gone (no process maps it any more:
 /// truncating a file under a live mapping would fault the writer). A missing file is no error.
+/// Only the tail is read, backwards from the end, so a long trace is not read whole.
 pub fn trim(path: &Path) -> io::Result<()> {
     let mut file = match OpenOptions::new().read(true).write(true).open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e),
     };
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    let len = written(&bytes).len() as u64;
-    if len < bytes.len() as u64 {
-        file.set_len(len)?;
+    let size = file.metadata()?.len();
+    let mut end = size;
+    let mut block = vec![0u8; 64 << 10];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let part = &mut block[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(part)?;
+        if let Some(i) = part.iter().rposition(|&b| b != 0) {
+            end = start + i as u64 + 1;
+            break;
+        }
+        end = start;
+    }
+    if end < size {
+        file.set_len(end)?;
     }
     Ok(())
 }
@@ -233,7 +245,9 @@ impl TraceFile {
             self.prep.wake.notify_one();
             let _ = preparer.join();
         }
-        if self.map.take().is_some() {
+        // Unmapped before the file shrinks.
+        let was_mapped = self.map.take().is_some();
+        if was_mapped {
             self.prep.file.set_len(self.len)?;
         }
         Ok(())
@@ -305,6 +319,15 @@ mod tests {
         trim(&path).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n{\"b\"", "a torn line stays for the reader to report");
         trim(&path.with_file_name("absent.jsonl")).unwrap();
+        // A tail longer than the blocks it is read back in, and a file of zeros only.
+        let mut long = b"{\"a\":1}\n".to_vec();
+        long.resize(200_000, 0);
+        std::fs::write(&path, &long).unwrap();
+        trim(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"{\"a\":1}\n");
+        std::fs::write(&path, vec![0u8; 100_000]).unwrap();
+        trim(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
         let _ = std::fs::remove_dir_all(path.parent().unwrap());
     }
 }
