@@ -98,7 +98,7 @@ impl Tracer {
     pub fn record(&self, instance: &str, what: What) -> u64 {
         let mut inner = self.lock();
         let lc = inner.clocks.tick();
-        inner.write(crate::monotonic_ns(), WhatRef::Other(&what), instance, &self.path);
+        inner.write(None, WhatRef::Other(&what), instance, &self.path);
         lc
     }
 
@@ -114,7 +114,7 @@ impl Tracer {
     ) -> R {
         let mut inner = self.lock();
         let lc = inner.clocks.tick();
-        inner.write(crate::monotonic_ns(), WhatRef::Send { to, msg_type, msg }, instance, &self.path);
+        inner.write(None, WhatRef::Send { to, msg_type, msg }, instance, &self.path);
         frame(lc, inner.clocks.vc())
     }
 
@@ -126,7 +126,7 @@ impl Tracer {
         let mut inner = self.lock();
         inner.clocks.merge(lc, vc);
         inner.clocks.tick();
-        inner.write(t, WhatRef::Recv { from, msg_type, msg_lc: lc }, instance, &self.path);
+        inner.write(Some(t), WhatRef::Recv { from, msg_type, msg_lc: lc }, instance, &self.path);
         t
     }
 
@@ -140,7 +140,7 @@ impl Tracer {
         let what = What::Stop { reason: reason.to_string() };
         for instance in instances {
             inner.clocks.tick();
-            inner.write(crate::monotonic_ns(), WhatRef::Other(&what), instance, &self.path);
+            inner.write(None, WhatRef::Other(&what), instance, &self.path);
         }
         inner.closed = true;
         if let Err(e) = inner.file.finish() {
@@ -150,14 +150,21 @@ impl Tracer {
 }
 
 impl Inner {
-    /// Writes the event just stamped (the clocks are its clocks), unless the trace is closed or
-    /// it is a message and messages are not traced.
-    fn write(&mut self, t: u64, what: WhatRef<'_>, instance: &str, path: &Path) {
+    /// Writes the event just stamped (the clocks are its clocks) at time `t` (read now if
+    /// `None`, and only if the record is written), unless the trace is closed or it is a message
+    /// and messages are not traced.
+    fn write(&mut self, t: Option<u64>, what: WhatRef<'_>, instance: &str, path: &Path) {
         if self.closed || (!self.trace_messages && matches!(what, WhatRef::Send { .. } | WhatRef::Recv { .. })) {
             return;
         }
-        let record =
-            RecordRef { t, node: self.clocks.me(), instance, lc: self.clocks.lc(), vc: self.clocks.vc(), what };
+        let record = RecordRef {
+            t: t.unwrap_or_else(crate::monotonic_ns),
+            node: self.clocks.me(),
+            instance,
+            lc: self.clocks.lc(),
+            vc: self.clocks.vc(),
+            what,
+        };
         self.line.clear();
         record.write_json_line(&mut self.line);
         if let Err(e) = self.file.append(&self.line) {
