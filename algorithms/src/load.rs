@@ -531,7 +531,7 @@ mod tests {
     struct Pair {
         nodes: BTreeMap<NodeId, LoadNode>,
         clocks: BTreeMap<NodeId, Clocks>,
-        wire: VecDeque<(NodeId, NodeId, Vec<u8>)>,
+        wire: VecDeque<(NodeId, NodeId, std::sync::Arc<[u8]>)>,
         now: Nanos,
         records: Vec<TraceRecord>,
         drop_every: Option<usize>,

@@ -304,9 +304,9 @@ impl External {
     /// Sends `body` in an envelope of `instance` (this one's, or a service's name) to node `to`.
     fn send_as(&self, instance: &str, to: NodeId, body: &Value) {
         let kind = intern(body.get("type").and_then(Value::as_str).unwrap_or(""));
-        let encoded = rmp_serde::to_vec_named(body).expect("JSON values always encode");
+        let encoded: std::sync::Arc<[u8]> = rmp_serde::to_vec_named(body).expect("JSON values always encode").into();
         let me = self.me;
-        let frame = self.tracer.record_send(instance, to, kind, &ShownMsg::of(body), |lc, vc| {
+        let frame = self.tracer.record_send(instance, to, kind, &ShownMsg::packed(encoded.clone()), |lc, vc| {
             wire::encode_msg(me, to, instance, lc, vc, kind, &encoded)
         });
         self.links.send(to, Bytes::from(frame));

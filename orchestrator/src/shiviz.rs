@@ -67,7 +67,9 @@ pub fn describe(r: &TraceRecord) -> String {
     let text = match &r.what {
         What::Start { incarnation } => format!("start (incarnation {incarnation})"),
         What::Stop { reason } => format!("stop: {reason}"),
-        What::Send { to, msg_type, msg } => format!("send {msg_type} to {} {}", host(*to), short_json(msg.json(), 200)),
+        What::Send { to, msg_type, msg } => {
+            format!("send {msg_type} to {} {}", host(*to), short_json(&msg.json(), 200))
+        }
         What::Recv { from, msg_type, msg_lc } => {
             format!("recv {msg_type} from {} (sent at its lc {msg_lc})", host(*from))
         }

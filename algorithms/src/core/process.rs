@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt::Debug;
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// Node ids are small positive integers, `1..=N` in orchestrated runs.
 pub type NodeId = u32;
@@ -166,9 +167,11 @@ pub enum Effect {
 pub struct Outgoing {
     pub to: NodeId,
     pub kind: &'static str,
-    /// The message as MessagePack (rmp-serde, named fields): the envelope's body.
-    pub body: Vec<u8>,
-    /// The message as JSON, for the trace (what a person reads in the diagram).
+    /// The message as MessagePack (rmp-serde, named fields): the envelope's body, shared by a
+    /// broadcast's copies.
+    pub body: Arc<[u8]>,
+    /// The message for the trace (what a person reads in the diagram): for a message of this
+    /// process, the same body, shared; its JSON is made only when a trace line is written.
     pub shown: ShownMsg,
 }
 
@@ -222,23 +225,31 @@ impl<'a, T: Timer> Ctx<'a, T> {
         self.world.rng
     }
 
+    /// Sends `msg` to `to`. The message is encoded once, as MessagePack, and the trace shows that
+    /// body: no JSON is made here (a host that writes no trace line never pays for it).
     pub fn send<M: Message>(&mut self, to: NodeId, msg: &M) {
-        let body = rmp_serde::to_vec_named(msg).expect("algorithm messages always encode");
-        let shown = ShownMsg::of(msg);
-        self.effects.push(Effect::Send(Outgoing { to, kind: msg.kind(), body, shown }));
+        let body = encode(msg);
+        self.effects.push(Effect::Send(Outgoing { to, kind: msg.kind(), shown: ShownMsg::packed(body.clone()), body }));
     }
 
     /// Sends to every peer (not to itself), in ascending id order. The message is encoded once
-    /// and its copies cloned: the same bytes and JSON as one `send` per peer, for less.
+    /// and its copies share it: the same bytes as one `send` per peer, for less.
     pub fn broadcast<M: Message>(&mut self, msg: &M) {
-        let Some((&last, others)) = self.world.peers.split_last() else { return };
-        let body = rmp_serde::to_vec_named(msg).expect("algorithm messages always encode");
-        let shown = ShownMsg::of(msg);
-        let kind = msg.kind();
-        for &to in others {
-            self.effects.push(Effect::Send(Outgoing { to, kind, body: body.clone(), shown: shown.clone() }));
+        let peers = self.world.peers;
+        if peers.is_empty() {
+            return;
         }
-        self.effects.push(Effect::Send(Outgoing { to: last, kind, body, shown }));
+        let body = encode(msg);
+        let kind = msg.kind();
+        self.effects.reserve(peers.len());
+        for &to in peers {
+            self.effects.push(Effect::Send(Outgoing {
+                to,
+                kind,
+                body: body.clone(),
+                shown: ShownMsg::packed(body.clone()),
+            }));
+        }
     }
 
     /// Fires `on_timer(timer)` after `after` nanoseconds on this node's clock, replacing the same
@@ -310,7 +321,7 @@ impl<'a, T: Timer> Ctx<'a, T> {
         for effect in effects {
             let adopted = match effect {
                 Effect::Send(out) => {
-                    let body = rmp_serde::to_vec_named(&wrap(out.body)).expect("algorithm messages always encode");
+                    let body = encode(&wrap(out.body.to_vec()));
                     Effect::Send(Outgoing { to: out.to, kind: out.kind, body, shown: out.shown })
                 }
                 Effect::SetTimer { name, after } => Effect::SetTimer { name: timer(name).key(), after },
@@ -322,6 +333,11 @@ impl<'a, T: Timer> Ctx<'a, T> {
             self.effects.push(adopted);
         }
     }
+}
+
+/// An algorithm message as MessagePack with named fields, the envelope's body.
+fn encode<M: Serialize>(msg: &M) -> Arc<[u8]> {
+    rmp_serde::to_vec_named(msg).expect("algorithm messages always encode").into()
 }
 
 /// A body that did not decode as the instance's message type.

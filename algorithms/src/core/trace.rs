@@ -9,10 +9,12 @@
 use crate::core::event::Event;
 use crate::core::process::{Nanos, NodeId};
 use serde::de::{DeserializeOwned, Error as _};
+use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// A vector clock: node id → number of events of that node known to have happened before (a node
 /// absent counts 0). Kept as one sorted list of pairs: every record carries one, a run holds
@@ -163,50 +165,127 @@ pub enum What {
     },
 }
 
-/// A message as the trace shows it: its JSON text, kept as text. Runs hold millions of sends and
-/// few readers look inside one (a checker decoding its own messages, the report's detail), so a
-/// tree of `Value`s per message (hundreds of bytes of maps even for a small message) is built only
-/// when one is read: [`ShownMsg::decode`], [`ShownMsg::value`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ShownMsg(Box<RawValue>);
+/// A message as the trace shows it. A message sent here is kept as the MessagePack body it was
+/// sent as (named fields, what [`crate::core::process::Ctx::send`] encodes), shared by a
+/// broadcast's copies and by the envelopes in flight; one read from a trace is kept as its JSON
+/// text. Runs hold millions of sends and few readers look inside one (a checker decoding its own
+/// messages, the report's detail, a trace line written), so the JSON is made only then:
+/// [`ShownMsg::write_json`] transcodes MessagePack to JSON straight into the output, with no tree
+/// in between, and writes what serde_json writes for the message itself, byte for byte (a test
+/// holds it to that; so did every message of a 3-seed sweep of every config). Two shapes
+/// MessagePack does not keep apart would differ, and no message uses them: a unit struct
+/// (`struct Ping;`, JSON `null`, shown `[]`) and 128-bit integers (shown as bytes).
+#[derive(Clone)]
+pub struct ShownMsg(Shown);
+
+#[derive(Clone)]
+enum Shown {
+    /// MessagePack with named fields, as sent.
+    Packed(Arc<[u8]>),
+    /// JSON text, as read from a trace (or made from a JSON value).
+    Json(Box<RawValue>),
+}
 
 impl ShownMsg {
-    /// The message `msg` as JSON (`null` for the rare value JSON cannot hold, e.g. a map with
-    /// non-scalar keys: the trace must not fail because a message cannot be shown).
+    /// The message `msg` (encoded as MessagePack with named fields; `null` for a value that does
+    /// not encode).
     pub fn of<M: Serialize + ?Sized>(msg: &M) -> ShownMsg {
-        serde_json::value::to_raw_value(msg).map(ShownMsg).unwrap_or_else(|_| ShownMsg::null())
+        rmp_serde::to_vec_named(msg).map(|body| ShownMsg::packed(body.into())).unwrap_or_else(|_| ShownMsg::null())
+    }
+
+    /// The message whose MessagePack body (named fields) is `body`, shared, not copied.
+    pub fn packed(body: Arc<[u8]>) -> ShownMsg {
+        ShownMsg(Shown::Packed(body))
     }
 
     pub fn null() -> ShownMsg {
-        ShownMsg(RawValue::from_string("null".into()).expect("null is JSON"))
+        ShownMsg(Shown::Json(RawValue::from_string("null".into()).expect("null is JSON")))
+    }
+
+    /// Appends the message's JSON to `out`: `null` for the rare value JSON cannot hold, e.g. a
+    /// map with non-scalar keys (the trace must not fail because a message cannot be shown).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match &self.0 {
+            Shown::Json(json) => out.extend_from_slice(json.get().as_bytes()),
+            Shown::Packed(body) => {
+                let start = out.len();
+                let mut from = rmp_serde::Deserializer::from_read_ref(&body[..]);
+                let mut to = serde_json::Serializer::new(&mut *out);
+                if serde_transcode::transcode(&mut from, &mut to).is_err() {
+                    out.truncate(start);
+                    out.extend_from_slice(b"null");
+                }
+            }
+        }
     }
 
     /// The JSON text, as written in the trace.
-    pub fn json(&self) -> &str {
-        self.0.get()
+    pub fn json(&self) -> Cow<'_, str> {
+        match &self.0 {
+            Shown::Json(json) => Cow::Borrowed(json.get()),
+            Shown::Packed(_) => {
+                let mut out = Vec::new();
+                self.write_json(&mut out);
+                Cow::Owned(String::from_utf8(out).expect("JSON is UTF-8"))
+            }
+        }
     }
 
-    /// The message as `M` (an algorithm's message type), if it is one.
+    /// The message as `M` (an algorithm's message type, or a type with the fields a reader needs
+    /// of it), if it is one.
     pub fn decode<M: DeserializeOwned>(&self) -> Option<M> {
-        serde_json::from_str(self.json()).ok()
+        match &self.0 {
+            Shown::Json(json) => serde_json::from_str(json.get()).ok(),
+            Shown::Packed(body) => rmp_serde::from_slice(body).ok(),
+        }
     }
 
     /// The message as a JSON tree.
     pub fn value(&self) -> Value {
-        serde_json::from_str(self.json()).unwrap_or(Value::Null)
+        serde_json::from_str(&self.json()).unwrap_or(Value::Null)
     }
 }
 
 impl PartialEq for ShownMsg {
+    /// The same JSON (equal bodies make equal JSON; anything else is compared as JSON text).
     fn eq(&self, other: &Self) -> bool {
-        self.json() == other.json()
+        match (&self.0, &other.0) {
+            (Shown::Packed(a), Shown::Packed(b)) if a == b => true,
+            _ => self.json() == other.json(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ShownMsg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.json())
+    }
+}
+
+impl Serialize for ShownMsg {
+    /// The JSON text, as [`ShownMsg::write_json`] writes it.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Shown::Json(json) => json.serialize(serializer),
+            Shown::Packed(_) => {
+                let json = RawValue::from_string(self.json().into_owned()).map_err(S::Error::custom)?;
+                json.serialize(serializer)
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ShownMsg {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<RawValue>::deserialize(deserializer).map(|json| ShownMsg(Shown::Json(json)))
     }
 }
 
 impl From<Value> for ShownMsg {
     fn from(value: Value) -> ShownMsg {
-        ShownMsg::of(&value)
+        serde_json::value::to_raw_value(&value)
+            .map(|json| ShownMsg(Shown::Json(json)))
+            .unwrap_or_else(|_| ShownMsg::null())
     }
 }
 
@@ -379,7 +458,7 @@ impl RecordRef<'_> {
                 out.extend_from_slice(b",\"msg_type\":");
                 write_str(out, msg_type);
                 out.extend_from_slice(b",\"msg\":");
-                out.extend_from_slice(msg.json().as_bytes());
+                msg.write_json(out);
                 out.push(b'}');
             }
             WhatRef::Recv { from, msg_type, msg_lc } => {
@@ -516,6 +595,7 @@ mod tests {
             What::Send { to: 2, msg_type: "vote".into(), msg: serde_json::json!({"Vote": {"term": 7, "ok": true}}).into() },
             What::Send { to: u32::MAX, msg_type: nasty.into(), msg: serde_json::json!([1.5, -0.0, 1e300, nasty]).into() },
             What::Send { to: 0, msg_type: String::new(), msg: ShownMsg::null() },
+            What::Send { to: 4, msg_type: "packed".into(), msg: ShownMsg::of(&(7u8, nasty, [1.5, -2.0], ())) },
             What::Send {
                 to: 5,
                 msg_type: "append".into(),
@@ -549,6 +629,87 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A message kept as MessagePack is written as the JSON serde_json writes for the message
+    /// itself, byte for byte: enums of every shape, field order, integer map keys as strings,
+    /// floats, escapes, and `null` for a map JSON cannot hold.
+    #[test]
+    fn a_packed_message_writes_the_json_of_the_message() {
+        use std::collections::BTreeMap;
+        #[derive(Serialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Msg {
+            Unit,
+            Newtype(u64),
+            Tuple(i32, String),
+            Struct { term: u64, zeta: Option<u8>, alpha: Vec<f64>, by_node: BTreeMap<NodeId, bool>, small: f32 },
+            Tagged(Tagged),
+            Keys(BTreeMap<(u8, u8), u8>),
+            Nested(Vec<Msg>, Option<Box<Msg>>),
+        }
+        #[derive(Serialize)]
+        #[serde(tag = "type", rename_all = "snake_case")]
+        enum Tagged {
+            Put { key: String, value: i64, seq: u64 },
+            Empty {},
+        }
+        let nasty = "a \"quoted\" \\ back\nslash \u{1} é 名 \u{7f}";
+        let msgs = [
+            Msg::Unit,
+            Msg::Newtype(u64::MAX),
+            Msg::Tuple(-7, nasty.into()),
+            Msg::Struct {
+                term: 3,
+                zeta: None,
+                alpha: vec![1.5, -0.0, 1e300, 2.0, f64::NAN, 0.1],
+                by_node: BTreeMap::from([(1, true), (10, false), (2, true)]),
+                small: 0.1,
+            },
+            Msg::Struct { term: 0, zeta: Some(255), alpha: vec![], by_node: BTreeMap::new(), small: -3.25e-12 },
+            Msg::Tagged(Tagged::Put { key: nasty.into(), value: i64::MIN, seq: 128 }),
+            Msg::Tagged(Tagged::Empty {}),
+            Msg::Keys(BTreeMap::from([((1, 2), 3)])),
+            Msg::Nested(vec![Msg::Unit, Msg::Newtype(0)], Some(Box::new(Msg::Tuple(i32::MAX, String::new())))),
+        ];
+        for msg in &msgs {
+            let mut written = Vec::new();
+            ShownMsg::of(msg).write_json(&mut written);
+            let direct = serde_json::to_string(msg).unwrap_or_else(|_| "null".into());
+            assert_eq!(String::from_utf8(written).unwrap(), direct);
+            assert_eq!(ShownMsg::of(msg).json(), direct);
+        }
+        assert_eq!(ShownMsg::of(&msgs[7]).json(), "null", "a map with non-scalar keys");
+        let value = serde_json::json!({"b": [1, -2, 2.5, null, true, nasty], "a": {}});
+        assert_eq!(ShownMsg::of(&value), ShownMsg::from(value.clone()), "the same JSON, kept either way");
+        assert_eq!(ShownMsg::of(&value).value(), value);
+    }
+
+    /// A message kept as MessagePack decodes as the type it was sent as, and as a type with only
+    /// some of its fields, as its JSON does.
+    #[test]
+    fn a_packed_message_decodes_on_demand() {
+        #[derive(Serialize, Deserialize, Debug, PartialEq)]
+        enum Msg {
+            Append { term: u64, entries: Vec<String> },
+        }
+        #[derive(Deserialize)]
+        struct Shown {
+            #[serde(rename = "Append")]
+            append: Entries,
+        }
+        #[derive(Deserialize)]
+        struct Entries {
+            entries: Vec<String>,
+        }
+        let msg = Msg::Append { term: 2, entries: vec!["x".into(), "y".into()] };
+        let shown = ShownMsg::of(&msg);
+        assert_eq!(shown.decode::<Msg>(), Some(Msg::Append { term: 2, entries: vec!["x".into(), "y".into()] }));
+        assert_eq!(shown.decode::<Shown>().map(|s| s.append.entries.len()), Some(2));
+        assert_eq!(shown.decode::<u64>(), None, "not a number");
+        let read: ShownMsg = serde_json::from_str(&shown.json()).unwrap();
+        assert_eq!(read, shown, "read back from its JSON");
+        assert_eq!(read.decode::<Msg>(), shown.decode::<Msg>());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The simulated network.
@@ -111,7 +112,8 @@ enum Event {
         lc: u64,
         vc: VectorClock,
         kind: &'static str,
-        body: Vec<u8>,
+        /// Shared with the send's record and a duplicate's copy.
+        body: Arc<[u8]>,
     },
     Timer {
         node: NodeId,

@@ -271,7 +271,7 @@ pub fn data(
         let (kind, text, detail) = match &r.what {
             What::Start { incarnation } => ("start", format!("start #{incarnation}"), String::new()),
             What::Stop { reason } => ("stop", "stop".into(), reason.clone()),
-            What::Send { msg_type, msg, .. } => ("send", msg_type.clone(), short_json(msg.json(), 300)),
+            What::Send { msg_type, msg, .. } => ("send", msg_type.clone(), short_json(&msg.json(), 300)),
             What::Recv { msg_type, .. } => ("recv", msg_type.clone(), String::new()),
             What::Timer { name } => ("timer", name.clone(), String::new()),
             What::Command { args, ok, reply } => {
