@@ -2,5 +2,6 @@
 //! format, and typed algorithm events.
 
 pub mod event;
+pub mod packed_json;
 pub mod process;
 pub mod trace;

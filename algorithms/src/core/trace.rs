@@ -209,6 +209,10 @@ impl ShownMsg {
             Shown::Json(json) => out.extend_from_slice(json.get().as_bytes()),
             Shown::Packed(body) => {
                 let start = out.len();
+                if crate::core::packed_json::write(body, out).is_ok() {
+                    return;
+                }
+                out.truncate(start);
                 let mut from = rmp_serde::Deserializer::from_read_ref(&body[..]);
                 let mut to = serde_json::Serializer::new(&mut *out);
                 if serde_transcode::transcode(&mut from, &mut to).is_err() {

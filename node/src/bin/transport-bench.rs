@@ -315,9 +315,15 @@ fn record_costs(n: u64, cpu: Option<usize>) -> anyhow::Result<()> {
         }),
     ));
     rows.push((
-        "now: the message as JSON text (ctx.send)",
+        "before: the message as JSON text (ctx.send)",
         time(&mut |i| {
-            drop(black_box(ShownMsg::of(&LoadMsg::Flood { seq: i, total: 1_000_000 })));
+            drop(black_box(serde_json::value::to_raw_value(&LoadMsg::Flood { seq: i, total: 1_000_000 }).unwrap()));
+        }),
+    ));
+    rows.push((
+        "now: nothing (the trace shares the body)",
+        time(&mut |_| {
+            drop(black_box(shown.clone()));
         }),
     ));
     rows.push((
@@ -348,9 +354,19 @@ fn record_costs(n: u64, cpu: Option<usize>) -> anyhow::Result<()> {
             black_box(&line);
         }),
     ));
+    let as_text = ShownMsg::from(serde_json::to_value(&msg)?);
+    let borrowed = RecordRef { what: WhatRef::Send { to: 2, msg_type: "flood", msg: &as_text }, ..sample.as_ref() };
+    rows.push((
+        "before: JSON line by hand, message as text",
+        time(&mut |_| {
+            line.clear();
+            borrowed.write_json_line(&mut line);
+            black_box(&line);
+        }),
+    ));
     let borrowed = RecordRef { what: WhatRef::Send { to: 2, msg_type: "flood", msg: &shown }, ..sample.as_ref() };
     rows.push((
-        "now: JSON line, written by hand",
+        "now: JSON line by hand, message from its body",
         time(&mut |_| {
             line.clear();
             borrowed.write_json_line(&mut line);
@@ -360,7 +376,7 @@ fn record_costs(n: u64, cpu: Option<usize>) -> anyhow::Result<()> {
     let record_len = line.len();
     let (mut file, _) = TraceFile::open(&dir.join("append.jsonl"))?;
     rows.push((
-        "copy into the mapping",
+        "copy into the mapping, pages prepared inline",
         time(&mut |_| {
             file.append(&line).unwrap();
         }),
