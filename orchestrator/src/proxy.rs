@@ -15,10 +15,10 @@
 //! link, so 200 nodes need 200 sockets in one process. A link's state (its faults, counters and
 //! seeded RNG) is made when its first frame arrives or its first fault is set; a healthy link's
 //! frame is copied straight from the sender's read buffer into the destination's queue: no
-//! per-frame task, clock read or random draw. Whoever finds the destination's socket free
-//! writes its queue: the task that read the frames, once per read, so a frame on a healthy link
-//! goes out with no wake-up of another task; the destination's writer task only takes over while
-//! the socket is full. A link given a fault gets a task of its own that holds its delayed and
+//! per-frame task, clock read or random draw. A read that carried frames for one node only is
+//! written out by the task that read it, at once, so such a frame goes out with no wake-up of
+//! another task; a read for several nodes leaves each queue to its node's writer task, which
+//! gathers what many senders queued into one write, as it does while the socket is full. A link given a fault gets a task of its own that holds its delayed and
 //! reordered frames, and keeps carrying the link's frames after it heals, so each link stays FIFO
 //! (but for the reordering asked for). All random choices come from one RNG per link seeded from
 //! the run's seed. Needs no root: it is a user-space TCP relay on 127.0.0.1.
@@ -252,7 +252,8 @@ struct Outbox {
     to: NodeId,
     queue: Mutex<Queue>,
     socket: OwnedWriteHalf,
-    /// Tells the writer task that the socket was full with frames queued: it owns the queue now.
+    /// Tells the writer task that it owns the queue now (the socket was full, or a read that
+    /// carried frames for several nodes handed it over).
     stalled: Notify,
     budget: Arc<Budget>,
 }
@@ -260,7 +261,8 @@ struct Outbox {
 struct Queue {
     /// Frames not yet written, prefixes included, oldest first.
     bytes: BytesMut,
-    /// The writer task is waiting for the socket to take more: nobody else writes.
+    /// The writer task owns the queue (it is told, or waits for the socket to take more):
+    /// nobody else writes.
     stalled: bool,
     /// The connection cannot be written any more.
     broken: bool,
@@ -312,6 +314,17 @@ impl Outbox {
         }
     }
 
+    /// Leaves the queue to the writer task, unless it has it already.
+    fn hand_off(&self) {
+        let mut queue = self.queue.lock().expect("proxy queue");
+        if queue.stalled || queue.broken || queue.bytes.is_empty() {
+            return;
+        }
+        queue.stalled = true;
+        drop(queue);
+        self.stalled.notify_one();
+    }
+
     /// Writes the queue until it is empty or the socket is full, without waiting.
     fn write(&self, queue: &mut Queue) -> Wrote {
         while !queue.bytes.is_empty() {
@@ -319,7 +332,8 @@ impl Outbox {
                 Ok(n) if n > 0 => self.written(queue, n),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Wrote::Blocked,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                _ => {
+                other => {
+                    tracing::debug!("proxy: writing to node {} failed: {other:?}", self.to);
                     let all = queue.bytes.len();
                     self.written(queue, all);
                     queue.broken = true;
@@ -347,7 +361,12 @@ impl Drop for Outbox {
     }
 }
 
-/// The queues touched while routing one read, each written once at its end.
+/// The queues touched while routing one read, each written once at its end: by the reading task
+/// itself when the read carried frames for one node only (a frame then leaves with no wake-up of
+/// another task), else by each node's writer task. Handing them over when a read carries frames
+/// for several nodes lets a busy proxy gather the frames of many senders for one node into one
+/// write (its writer task runs once the readers before it have queued theirs) instead of writing
+/// each sender's few frames with a system call of their own.
 #[derive(Default)]
 struct Touched(Vec<Arc<Outbox>>);
 
@@ -359,9 +378,14 @@ impl Touched {
     }
 
     fn flush(&mut self) {
-        for out in self.0.drain(..) {
-            out.flush();
+        if let [one] = &self.0[..] {
+            one.flush();
+        } else {
+            for out in &self.0 {
+                out.hand_off();
+            }
         }
+        self.0.clear();
     }
 }
 
@@ -516,8 +540,24 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         let budget = &self.shared.budget;
         let overflowed = budget.overflowed.load(Ordering::Relaxed);
+        let links = self.shared.links.lock().expect("proxy links");
+        let total = links.values().map(|l| l.counters.read()).fold(Counts::default(), |a, c| Counts {
+            forwarded: a.forwarded + c.forwarded,
+            dropped: a.dropped + c.dropped,
+            overflowed: a.overflowed + c.overflowed,
+            ..a
+        });
+        tracing::info!(
+            "proxy: {} frames forwarded, {} dropped ({} at full queues) on {} links; {} KiB still queued at the end, \
+             at most {} KiB at once",
+            total.forwarded,
+            total.dropped,
+            total.overflowed,
+            links.len(),
+            budget.held.load(Ordering::Relaxed) >> 10,
+            budget.peak() >> 10
+        );
         if overflowed > 0 {
-            let links = self.shared.links.lock().expect("proxy links");
             let full = links.values().filter(|l| l.counters.overflowed.load(Ordering::Relaxed) > 0).count();
             tracing::warn!(
                 "proxy: {overflowed} frames dropped on {full} links because their destination's queue was full \
@@ -527,6 +567,7 @@ impl Drop for Proxy {
                 budget.peak() >> 20
             );
         }
+        drop(links);
         // The listener and connections belong to tasks on this runtime; ending it closes them all.
         let runtime = std::mem::replace(
             &mut self.runtime,
@@ -613,7 +654,9 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
                 touched.note(&endpoint.out);
             }
         }
-        endpoints.insert(from, Endpoint { conn, out: Arc::clone(&out), hello });
+        if endpoints.insert(from, Endpoint { conn, out: Arc::clone(&out), hello }).is_some() {
+            tracing::debug!("proxy: node {from} connected again");
+        }
     }
     touched.flush();
     let writing = tokio::spawn(write_out(Arc::clone(&out)));
@@ -627,9 +670,9 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
     writing.abort();
 }
 
-/// Writes a node's queue while its socket is full: woken when a write found it so, it waits
-/// until the socket takes more and writes, until the queue is empty; then whoever queues frames
-/// writes them again.
+/// Writes a node's queue once it is handed over (by a read that carried frames for several
+/// nodes, or a write that found the socket full): it waits until the socket takes more and
+/// writes, until the queue is empty; then whoever queues frames may write them again.
 async fn write_out(out: Arc<Outbox>) {
     loop {
         out.stalled.notified().await;
@@ -686,7 +729,10 @@ async fn read_in(mut reader: OwnedReadHalf, from: NodeId, mut buf: BytesMut, sha
         buf.reserve(READ_CHUNK);
         match reader.read_buf(&mut buf).await {
             Ok(n) if n > 0 => {}
-            _ => return,
+            other => {
+                tracing::debug!("proxy: node {from}'s connection ended: {other:?}");
+                return;
+            }
         }
     }
 }
