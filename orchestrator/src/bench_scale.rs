@@ -1,8 +1,9 @@
 //! `orchestrator bench scale`: how a real cluster on the proxy network grows. For each
 //! algorithm and size it runs the shipped config without its faults and prints the launch time
 //! (`connect_ms`), the time to the first agreed leader, messages delivered of sent, and the peak
-//! resident memory of the orchestrator (which hosts the proxy) and of the nodes, sampled from
-//! /proc while the run lasts. After each run it checks that nothing is left behind: no child
+//! resident memory of the orchestrator (which hosts the proxy; over the whole run, and while the
+//! nodes were up, before their traces are judged) and of the nodes, sampled from /proc while the
+//! run lasts. After each run it checks that nothing is left behind: no child
 //! process, no descriptor of the orchestrator's own.
 
 use crate::experiment::{Experiment, Overrides};
@@ -21,6 +22,8 @@ struct Peaks {
     nodes_total: u64,
     /// The largest node.
     node_max: u64,
+    /// The orchestrator (with the proxy) while nodes were up: before the traces are judged.
+    orchestrator_up: u64,
 }
 
 /// `VmRSS` or `VmHWM` of a process, in KiB.
@@ -55,14 +58,19 @@ fn sample(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Peaks> {
         let mut peaks = Peaks::default();
         while !stop.load(Ordering::Relaxed) {
             let mut nodes = 0;
+            let mut up = false;
             for (pid, comm) in children() {
                 let rss = status_kib(&pid, "VmRSS:").unwrap_or(0);
                 if comm == "node" {
+                    up = true;
                     nodes += rss;
                     peaks.node_max = peaks.node_max.max(status_kib(&pid, "VmHWM:").unwrap_or(rss));
                 }
             }
             peaks.nodes_total = peaks.nodes_total.max(nodes);
+            if up {
+                peaks.orchestrator_up = peaks.orchestrator_up.max(status_kib("self", "VmRSS:").unwrap_or(0));
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
         peaks
@@ -83,7 +91,7 @@ pub fn scale(sizes: &[usize], algorithms: &[String], duration: Duration, node_bi
     }
     let out = std::env::temp_dir().join(format!("clusterlab-bench-scale-{}", std::process::id()));
     let header = format!(
-        "{:<14} {:>5} {:>10} {:>12} {:>19} {:>9} {:>13} {:>13} {:>9}",
+        "{:<14} {:>5} {:>10} {:>12} {:>19} {:>9} {:>13} {:>13} {:>13} {:>9}",
         "algorithm",
         "nodes",
         "connect_ms",
@@ -91,6 +99,7 @@ pub fn scale(sizes: &[usize], algorithms: &[String], duration: Duration, node_bi
         "delivered / sent",
         "verdict",
         "orch+proxy MiB",
+        "while up MiB",
         "nodes MiB (max)",
         "left",
     );
@@ -128,7 +137,7 @@ pub fn scale(sizes: &[usize], algorithms: &[String], duration: Duration, node_bi
             let connect = metric("connect_ms").as_f64().map_or("-".into(), |ms| format!("{ms:.0}"));
             let first = metric("election_ms")["values"][0].as_f64().map_or("none".into(), |ms| format!("{ms:.0}"));
             let row = format!(
-                "{:<14} {:>5} {:>10} {:>12} {:>19} {:>9} {:>13} {:>13} {:>9}",
+                "{:<14} {:>5} {:>10} {:>12} {:>19} {:>9} {:>13} {:>13} {:>13} {:>9}",
                 algorithm,
                 n,
                 connect,
@@ -136,6 +145,7 @@ pub fn scale(sizes: &[usize], algorithms: &[String], duration: Duration, node_bi
                 format!("{} / {}", summary.messages.delivered, summary.messages.total),
                 format!("{:?}", summary.verdict).to_lowercase(),
                 mib(orchestrator),
+                mib(peaks.orchestrator_up),
                 format!("{} ({})", mib(peaks.nodes_total), mib(peaks.node_max)),
                 if left_processes == 0 && left_descriptors == 0 {
                     "nothing".to_string()
@@ -154,8 +164,9 @@ pub fn scale(sizes: &[usize], algorithms: &[String], duration: Duration, node_bi
     }
     println!(
         "\nconnect_ms: orchestrator start → every node connected to and greeted by every peer; leader_ms: run \
-         start → first agreed leader; memory: peak resident (the orchestrator, which hosts the proxy; every node \
-         together, and the largest); left: child processes and descriptors of the orchestrator left after the run"
+         start → first agreed leader; memory: peak resident (the orchestrator, which hosts the proxy: over the \
+         whole run with the judging of its traces, and while the nodes were up; every node together, and the \
+         largest); left: child processes and descriptors of the orchestrator left after the run"
     );
     Ok(())
 }

@@ -14,48 +14,61 @@
 //! It scales to hundreds of nodes: N sockets (and N writer tasks) rather than two per directed
 //! link, so 200 nodes need 200 sockets in one process. A link's state (its faults, counters and
 //! seeded RNG) is made when its first frame arrives or its first fault is set; a healthy link's
-//! frame goes straight from the sender's read buffer into the destination's queue: no per-frame
-//! task, clock read or random draw. A link given a fault gets a task of its own that holds its
-//! delayed and reordered frames, and keeps carrying the link's frames after it heals, so each
-//! link stays FIFO (but for the reordering asked for). All random choices come from one RNG per
-//! link seeded from the run's seed. Needs no root: it is a user-space TCP relay on 127.0.0.1.
+//! frame is copied straight from the sender's read buffer into the destination's queue: no
+//! per-frame task, clock read or random draw. A read that carried frames for one node only is
+//! written out by the task that read it, at once, so such a frame goes out with no wake-up of
+//! another task; a read for several nodes leaves each queue to its node's writer task, which
+//! gathers what many senders queued into one write, as it does while the socket is full. A link given a fault gets a task of its own that holds its delayed and
+//! reordered frames, and keeps carrying the link's frames after it heals, so each link stays FIFO
+//! (but for the reordering asked for). All random choices come from one RNG per link seeded from
+//! the run's seed. Needs no root: it is a user-space TCP relay on 127.0.0.1.
+//!
+//! Memory: the queues of all nodes together hold at most a budget ([`Budget`]); each node has a
+//! reserve of its own and may draw on a shared pool beyond it, so a node that does not read can
+//! take the pool but never another node's reserve. A frame that does not fit is dropped and
+//! counted on its link (`dropped`, and `overflowed`), so a slow node never holds up its senders'
+//! connections, which carry their other links too.
 
 use algorithms::faults::{CutMode, LinkSpec};
 use algorithms::NodeId;
 use anyhow::{bail, Context, Result};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use node::wire::{Frame, HelloDeadline, MAX_FRAME};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::time::Instant;
 
 /// How long a reordered frame waits for a successor to overtake it before it goes anyway.
 const REORDER_HOLD: Duration = Duration::from_millis(20);
 /// What one read takes from a socket at most: a burst of frames routed from one buffer.
 const READ_CHUNK: usize = 64 * 1024;
-/// Bytes waiting for one node's connection, at most. Beyond, a frame for it is dropped (and
-/// counted on its link): a stopped (SIGSTOP) or slow node must not stall the senders'
-/// connections, which carry their other links too, nor grow the proxy without bound. A flood
-/// of half a million node-sized frames at a node that reads slower fits.
-const OUT_LIMIT: usize = 64 << 20;
-/// Most bytes gathered into one write to a node.
-const WRITE_CHUNK: usize = 256 * 1024;
+/// Bytes waiting for one node's connection, at most, whatever the budget leaves.
+const OUT_LIMIT: u64 = 64 << 20;
+/// The budget of all queues together when `CLUSTERLAB_PROXY_MEMORY_MIB` does not set one: this,
+/// or a quarter of `MemAvailable` at the start if that is less.
+const DEFAULT_BUDGET: u64 = 512 << 20;
+/// The variable that sets the budget, in MiB.
+pub const BUDGET_VARIABLE: &str = "CLUSTERLAB_PROXY_MEMORY_MIB";
+/// A queue's buffer that has grown beyond this is let go once it is empty.
+const KEEP_CAPACITY: usize = 1 << 20;
 
 /// What the proxy did on one link, for `status` and tests.
 #[derive(Debug, Default)]
 pub struct LinkCounters {
     pub forwarded: AtomicU64,
     pub dropped: AtomicU64,
+    /// Of `dropped`: frames whose destination's queue was full (its bound, or the budget).
+    pub overflowed: AtomicU64,
     pub duplicated: AtomicU64,
     pub delayed: AtomicU64,
     pub reordered: AtomicU64,
@@ -67,6 +80,7 @@ pub struct LinkCounters {
 pub struct Counts {
     pub forwarded: u64,
     pub dropped: u64,
+    pub overflowed: u64,
     pub duplicated: u64,
     pub delayed: u64,
     pub reordered: u64,
@@ -79,16 +93,137 @@ impl LinkCounters {
         Counts {
             forwarded: get(&self.forwarded),
             dropped: get(&self.dropped),
+            overflowed: get(&self.overflowed),
             duplicated: get(&self.duplicated),
             delayed: get(&self.delayed),
             reordered: get(&self.reordered),
             resets: get(&self.resets),
         }
     }
+
+    /// Counts a frame handed to the destination's queue, by what became of it.
+    fn count(&self, put: Put) {
+        match put {
+            Put::Queued => add(&self.forwarded, 1),
+            Put::Full => {
+                add(&self.dropped, 1);
+                add(&self.overflowed, 1);
+            }
+            Put::Gone => add(&self.dropped, 1),
+        }
+    }
 }
 
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// The bytes the queues of all nodes may hold together (`total`): each node's queue has
+/// `reserve` bytes of its own and may hold more (up to [`OUT_LIMIT`]) while the shared `pool`
+/// has room. Half the budget is reserves, half the pool: a node that does not read fills its
+/// reserve and at most the pool, and every other node still has its reserve.
+#[derive(Debug)]
+pub struct Budget {
+    pub total: u64,
+    pub reserve: u64,
+    pub pool: u64,
+    pool_used: AtomicU64,
+    /// Bytes in every queue now, and the most they held at once.
+    held: AtomicU64,
+    peak: AtomicU64,
+    /// Frames dropped because their destination's queue was full, over all links.
+    overflowed: AtomicU64,
+    warned: AtomicBool,
+}
+
+impl Budget {
+    pub fn new(total: u64, nodes: usize) -> Budget {
+        let reserve = (total / 2 / nodes.max(1) as u64).min(OUT_LIMIT);
+        Budget {
+            total,
+            reserve,
+            pool: total - reserve * nodes.max(1) as u64,
+            pool_used: AtomicU64::new(0),
+            held: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
+            overflowed: AtomicU64::new(0),
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// [`BUDGET_VARIABLE`] in MiB if set, else [`DEFAULT_BUDGET`] or a quarter of `MemAvailable`,
+    /// whichever is less (at least 16 MiB).
+    pub fn configured() -> Result<u64> {
+        if let Ok(text) = std::env::var(BUDGET_VARIABLE) {
+            let mib: u64 = text.trim().parse().ok().filter(|m| *m > 0).with_context(|| {
+                format!("{BUDGET_VARIABLE}={text:?}: the proxy's memory budget must be a whole number of MiB above 0")
+            })?;
+            return Ok(mib << 20);
+        }
+        let available = crate::limits::memory_available().map_or(u64::MAX, |a| a / 4);
+        Ok(DEFAULT_BUDGET.min(available).max(16 << 20))
+    }
+
+    /// The pool's part of a queue holding `queued` bytes.
+    fn share(&self, queued: u64) -> u64 {
+        queued.saturating_sub(self.reserve)
+    }
+
+    /// A queue grows from `queued` by `len` bytes: `false` if it may not (its bound, or the pool
+    /// is spent), unless `forced`.
+    fn grow(&self, queued: u64, len: u64, forced: bool) -> bool {
+        let more = self.share(queued + len) - self.share(queued);
+        if !forced {
+            if queued + len > OUT_LIMIT {
+                return false;
+            }
+            let drawn = self.pool_used.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                (more == 0 || used + more <= self.pool).then_some(used + more)
+            });
+            if drawn.is_err() {
+                return false;
+            }
+        } else {
+            self.pool_used.fetch_add(more, Ordering::Relaxed);
+        }
+        let held = self.held.fetch_add(len, Ordering::Relaxed) + len;
+        self.peak.fetch_max(held, Ordering::Relaxed);
+        true
+    }
+
+    /// A queue holding `queued` bytes lets go of `len` of them.
+    fn shrink(&self, queued: u64, len: u64) {
+        self.pool_used.fetch_sub(self.share(queued) - self.share(queued - len), Ordering::Relaxed);
+        self.held.fetch_sub(len, Ordering::Relaxed);
+    }
+
+    /// The most bytes every queue together held at once so far.
+    pub fn peak(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    fn overflow(&self, to: NodeId, queued: u64) {
+        self.overflowed.fetch_add(1, Ordering::Relaxed);
+        if !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "proxy: node {to} reads slower than it is sent to ({} KiB queued for it; budget {} MiB, \
+                 {} KiB reserved a node): frames for a full queue are dropped and counted on their links",
+                queued >> 10,
+                self.total >> 20,
+                self.reserve >> 10
+            );
+        }
+    }
+}
+
+/// What became of a frame handed to a node's queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Put {
+    Queued,
+    /// Its queue is at its bound, or the budget's pool is spent: dropped.
+    Full,
+    /// Not connected, or its connection broke: dropped.
+    Gone,
 }
 
 /// One directed link's state, kept across the nodes' reconnections.
@@ -107,27 +242,150 @@ struct Link {
 struct Endpoint {
     /// Which of the node's connections (a restarted node connects anew).
     conn: u64,
-    out: Outbox,
+    out: Arc<Outbox>,
     /// The node's hello, prefix included, passed on to every node the proxy greets for it.
     hello: Bytes,
 }
 
-/// The frames waiting for one node's connection, and their bytes (at most [`OUT_LIMIT`]).
-#[derive(Clone)]
+/// The frames waiting for one node's connection, and the socket they go out on.
 struct Outbox {
-    frames: mpsc::UnboundedSender<Bytes>,
-    bytes: Arc<AtomicU64>,
+    to: NodeId,
+    queue: Mutex<Queue>,
+    socket: OwnedWriteHalf,
+    /// Tells the writer task that it owns the queue now (the socket was full, or a read that
+    /// carried frames for several nodes handed it over).
+    stalled: Notify,
+    budget: Arc<Budget>,
+}
+
+struct Queue {
+    /// Frames not yet written, prefixes included, oldest first.
+    bytes: BytesMut,
+    /// The writer task owns the queue (it is told, or waits for the socket to take more):
+    /// nobody else writes.
+    stalled: bool,
+    /// The connection cannot be written any more.
+    broken: bool,
+}
+
+/// What writing a queue came to.
+#[derive(PartialEq, Eq)]
+enum Wrote {
+    All,
+    /// The socket is full and frames wait.
+    Blocked,
+    Broken,
 }
 
 impl Outbox {
-    /// Queues a frame; `false` when the node's queue is full or its writer is gone.
-    fn put(&self, frame: Bytes) -> bool {
-        let len = frame.len() as u64;
-        if self.bytes.fetch_add(len, Ordering::Relaxed) + len > OUT_LIMIT as u64 {
-            self.bytes.fetch_sub(len, Ordering::Relaxed);
-            return false;
+    fn new(to: NodeId, socket: OwnedWriteHalf, budget: Arc<Budget>) -> Outbox {
+        let queue = Queue { bytes: BytesMut::new(), stalled: false, broken: false };
+        Outbox { to, queue: Mutex::new(queue), socket, stalled: Notify::new(), budget }
+    }
+
+    /// Queues a frame (prefix included) within the queue's bound and the budget, or regardless
+    /// of them when `forced` (hellos).
+    fn put(&self, frame: &[u8], forced: bool) -> Put {
+        let mut queue = self.queue.lock().expect("proxy queue");
+        if queue.broken {
+            return Put::Gone;
         }
-        self.frames.send(frame).is_ok()
+        let queued = queue.bytes.len() as u64;
+        if !self.budget.grow(queued, frame.len() as u64, forced) {
+            self.budget.overflow(self.to, queued);
+            return Put::Full;
+        }
+        queue.bytes.extend_from_slice(frame);
+        Put::Queued
+    }
+
+    /// Writes what is queued, now, unless the writer task waits for the socket: whoever queued
+    /// frames calls this once it has queued them. Hands the rest to the writer task if the socket
+    /// is full.
+    fn flush(&self) {
+        let mut queue = self.queue.lock().expect("proxy queue");
+        if queue.stalled || queue.broken || queue.bytes.is_empty() {
+            return;
+        }
+        if self.write(&mut queue) == Wrote::Blocked {
+            queue.stalled = true;
+            drop(queue);
+            self.stalled.notify_one();
+        }
+    }
+
+    /// Leaves the queue to the writer task, unless it has it already.
+    fn hand_off(&self) {
+        let mut queue = self.queue.lock().expect("proxy queue");
+        if queue.stalled || queue.broken || queue.bytes.is_empty() {
+            return;
+        }
+        queue.stalled = true;
+        drop(queue);
+        self.stalled.notify_one();
+    }
+
+    /// Writes the queue until it is empty or the socket is full, without waiting.
+    fn write(&self, queue: &mut Queue) -> Wrote {
+        while !queue.bytes.is_empty() {
+            match self.socket.try_write(&queue.bytes) {
+                Ok(n) if n > 0 => self.written(queue, n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Wrote::Blocked,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                other => {
+                    tracing::debug!("proxy: writing to node {} failed: {other:?}", self.to);
+                    let all = queue.bytes.len();
+                    self.written(queue, all);
+                    queue.broken = true;
+                    return Wrote::Broken;
+                }
+            }
+        }
+        if queue.bytes.capacity() > KEEP_CAPACITY {
+            queue.bytes = BytesMut::new();
+        }
+        Wrote::All
+    }
+
+    fn written(&self, queue: &mut Queue, n: usize) {
+        self.budget.shrink(queue.bytes.len() as u64, n as u64);
+        queue.bytes.advance(n);
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        // What was queued for a connection that is gone leaves the budget with it.
+        let queue = self.queue.get_mut().expect("proxy queue");
+        self.budget.shrink(queue.bytes.len() as u64, queue.bytes.len() as u64);
+    }
+}
+
+/// The queues touched while routing one read, each written once at its end: by the reading task
+/// itself when the read carried frames for one node only (a frame then leaves with no wake-up of
+/// another task), else by each node's writer task. Handing them over when a read carries frames
+/// for several nodes lets a busy proxy gather the frames of many senders for one node into one
+/// write (its writer task runs once the readers before it have queued theirs) instead of writing
+/// each sender's few frames with a system call of their own.
+#[derive(Default)]
+struct Touched(Vec<Arc<Outbox>>);
+
+impl Touched {
+    fn note(&mut self, out: &Arc<Outbox>) {
+        if !self.0.iter().any(|o| Arc::ptr_eq(o, out)) {
+            self.0.push(Arc::clone(out));
+        }
+    }
+
+    fn flush(&mut self) {
+        if let [one] = &self.0[..] {
+            one.flush();
+        } else {
+            for out in &self.0 {
+                out.hand_off();
+            }
+        }
+        self.0.clear();
     }
 }
 
@@ -142,6 +400,7 @@ struct Shared {
     /// How long a node's connection may take to say hello (grows as the nodes' does).
     hello_deadline: HelloDeadline,
     next_conn: AtomicU64,
+    budget: Arc<Budget>,
 }
 
 impl Shared {
@@ -161,22 +420,24 @@ impl Shared {
         Arc::clone(link)
     }
 
-    /// Queues a frame for node `to`'s connection; `false` when it is not connected or its queue
-    /// is full.
-    fn deliver(&self, to: NodeId, frame: Bytes) -> bool {
+    /// Queues a frame for node `to`'s connection, to be written when `touched` is flushed.
+    fn deliver(&self, to: NodeId, frame: &[u8], touched: &mut Touched) -> Put {
         let endpoints = self.endpoints.read().expect("proxy endpoints");
-        endpoints.get(&to).is_some_and(|e| e.out.put(frame))
+        let Some(endpoint) = endpoints.get(&to) else { return Put::Gone };
+        let put = endpoint.out.put(frame, false);
+        if put == Put::Queued {
+            touched.note(&endpoint.out);
+        }
+        put
     }
 
-    /// One frame of a link: straight to its destination, or through the link's task once it
-    /// has had a fault.
-    fn route(&self, link: &Link, frame: Bytes) {
+    /// One frame of a link: straight to its destination's queue, or through the link's task
+    /// once it has had a fault.
+    fn route(&self, link: &Link, frame: &[u8], touched: &mut Touched) {
         if let Some(detour) = link.detour.get() {
-            let _ = detour.send(frame);
-        } else if self.deliver(link.to, frame) {
-            add(&link.counters.forwarded, 1);
+            let _ = detour.send(Bytes::copy_from_slice(frame));
         } else {
-            add(&link.counters.dropped, 1);
+            link.counters.count(self.deliver(link.to, frame, touched));
         }
     }
 }
@@ -189,8 +450,14 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Opens the listener for the nodes `nodes` of a run.
+    /// Opens the listener for the nodes `nodes` of a run, its queues within the budget
+    /// [`Budget::configured`] gives.
     pub fn start(nodes: impl IntoIterator<Item = NodeId>, seed: u64) -> Result<Proxy> {
+        Proxy::start_with(nodes, seed, Budget::configured()?)
+    }
+
+    /// [`Proxy::start`] with a budget of `budget` bytes for all queues together.
+    pub fn start_with(nodes: impl IntoIterator<Item = NodeId>, seed: u64, budget: u64) -> Result<Proxy> {
         // A thread per core: among hundreds of node processes, the proxy's share of the CPU is
         // its threads' share, and it carries everyone's traffic.
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -200,13 +467,16 @@ impl Proxy {
             .enable_all()
             .build()
             .context("starting the proxy runtime")?;
+        let nodes: BTreeSet<NodeId> = nodes.into_iter().collect();
+        let budget = Arc::new(Budget::new(budget, nodes.len()));
         let shared = Arc::new(Shared {
             seed,
-            nodes: nodes.into_iter().collect(),
+            nodes,
             endpoints: RwLock::default(),
             links: Mutex::default(),
             hello_deadline: HelloDeadline::default(),
             next_conn: AtomicU64::new(0),
+            budget,
         });
         let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).context("binding the proxy's listener")?;
         let listen = listener.local_addr()?;
@@ -217,6 +487,12 @@ impl Proxy {
     /// The address every node dials, once, to reach all its peers.
     pub fn address(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// The queues' budget, and what they have held.
+    #[cfg(test)]
+    pub fn budget(&self) -> &Budget {
+        &self.shared.budget
     }
 
     /// Replaces the faults of one directed link.
@@ -262,6 +538,36 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
+        let budget = &self.shared.budget;
+        let overflowed = budget.overflowed.load(Ordering::Relaxed);
+        let links = self.shared.links.lock().expect("proxy links");
+        let total = links.values().map(|l| l.counters.read()).fold(Counts::default(), |a, c| Counts {
+            forwarded: a.forwarded + c.forwarded,
+            dropped: a.dropped + c.dropped,
+            overflowed: a.overflowed + c.overflowed,
+            ..a
+        });
+        tracing::info!(
+            "proxy: {} frames forwarded, {} dropped ({} at full queues) on {} links; {} KiB still queued at the end, \
+             at most {} KiB at once",
+            total.forwarded,
+            total.dropped,
+            total.overflowed,
+            links.len(),
+            budget.held.load(Ordering::Relaxed) >> 10,
+            budget.peak() >> 10
+        );
+        if overflowed > 0 {
+            let full = links.values().filter(|l| l.counters.overflowed.load(Ordering::Relaxed) > 0).count();
+            tracing::warn!(
+                "proxy: {overflowed} frames dropped on {full} links because their destination's queue was full \
+                 (budget {} MiB for all queues, {} KiB reserved a node; the queues held at most {} MiB at once)",
+                budget.total >> 20,
+                budget.reserve >> 10,
+                budget.peak() >> 20
+            );
+        }
+        drop(links);
         // The listener and connections belong to tasks on this runtime; ending it closes them all.
         let runtime = std::mem::replace(
             &mut self.runtime,
@@ -334,21 +640,26 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
     };
     let hello = buf.split_to(hello_len).freeze();
     let (reader, writer) = stream.into_split();
-    let (frames, queued) = mpsc::unbounded_channel();
-    let out = Outbox { frames, bytes: Arc::default() };
+    let out = Arc::new(Outbox::new(from, writer, Arc::clone(&shared.budget)));
     let conn = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let mut touched = Touched::default();
+    touched.note(&out);
     {
         // Under the lock that routing reads: a peer's hello is queued before any frame of it.
         let mut endpoints = shared.endpoints.write().expect("proxy endpoints");
         for (id, endpoint) in endpoints.iter() {
             if *id != from {
-                out.put(endpoint.hello.clone());
-                endpoint.out.put(hello.clone());
+                out.put(&endpoint.hello, true);
+                endpoint.out.put(&hello, true);
+                touched.note(&endpoint.out);
             }
         }
-        endpoints.insert(from, Endpoint { conn, out: out.clone(), hello });
+        if endpoints.insert(from, Endpoint { conn, out: Arc::clone(&out), hello }).is_some() {
+            tracing::debug!("proxy: node {from} connected again");
+        }
     }
-    let writing = tokio::spawn(write_out(writer, queued, out.bytes));
+    touched.flush();
+    let writing = tokio::spawn(write_out(Arc::clone(&out)));
     read_in(reader, from, buf, &shared).await;
     {
         let mut endpoints = shared.endpoints.write().expect("proxy endpoints");
@@ -359,51 +670,69 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
     writing.abort();
 }
 
-/// Writes what is queued for one node, gathered into few writes, until the node goes.
-async fn write_out(mut writer: OwnedWriteHalf, mut queued: mpsc::UnboundedReceiver<Bytes>, bytes: Arc<AtomicU64>) {
-    let mut gathered = Vec::with_capacity(WRITE_CHUNK);
-    while let Some(frame) = queued.recv().await {
-        gathered.extend_from_slice(&frame);
-        while gathered.len() < WRITE_CHUNK {
-            let Ok(frame) = queued.try_recv() else { break };
-            gathered.extend_from_slice(&frame);
+/// Writes a node's queue once it is handed over (by a read that carried frames for several
+/// nodes, or a write that found the socket full): it waits until the socket takes more and
+/// writes, until the queue is empty; then whoever queues frames may write them again.
+async fn write_out(out: Arc<Outbox>) {
+    loop {
+        out.stalled.notified().await;
+        loop {
+            if out.socket.writable().await.is_err() {
+                let mut queue = out.queue.lock().expect("proxy queue");
+                let all = queue.bytes.len();
+                out.written(&mut queue, all);
+                queue.broken = true;
+                return;
+            }
+            let mut queue = out.queue.lock().expect("proxy queue");
+            match out.write(&mut queue) {
+                Wrote::All => {
+                    queue.stalled = false;
+                    break;
+                }
+                Wrote::Blocked => {}
+                Wrote::Broken => return,
+            }
         }
-        bytes.fetch_sub(gathered.len() as u64, Ordering::Relaxed);
-        if writer.write_all(&gathered).await.is_err() {
-            return;
-        }
-        gathered.clear();
     }
 }
 
 /// Routes every frame node `from` sends, each to the node its envelope names, until the
-/// connection ends or cannot be cut into frames.
+/// connection ends or cannot be cut into frames. The frames of one read are queued first, then
+/// each queue they went to is written once.
 async fn read_in(mut reader: OwnedReadHalf, from: NodeId, mut buf: BytesMut, shared: &Shared) {
     // The links of this sender, so a frame costs no lookup under a shared lock.
     let mut links: BTreeMap<NodeId, Arc<Link>> = BTreeMap::new();
+    let mut touched = Touched::default();
     loop {
         loop {
             let len = match complete_frame(&buf) {
                 Ok(Some(len)) => len,
                 Ok(None) => break,
                 Err(()) => {
+                    touched.flush();
                     tracing::warn!("proxy: node {from} sent a frame over the size limit; connection closed");
                     return;
                 }
             };
-            let frame = buf.split_to(len).freeze();
+            let frame = &buf[..len];
             match node::wire::addressed(&frame[4..]) {
                 Some((claimed, to)) if claimed == from && to != from && shared.nodes.contains(&to) => {
                     let link = links.entry(to).or_insert_with(|| shared.link(from, to));
-                    shared.route(link, frame);
+                    shared.route(link, frame, &mut touched);
                 }
                 _ => tracing::debug!("proxy: node {from} sent a frame that names no peer (or another sender)"),
             }
+            buf.advance(len);
         }
+        touched.flush();
         buf.reserve(READ_CHUNK);
         match reader.read_buf(&mut buf).await {
             Ok(n) if n > 0 => {}
-            _ => return,
+            other => {
+                tracing::debug!("proxy: node {from}'s connection ended: {other:?}");
+                return;
+            }
         }
     }
 }
@@ -439,13 +768,14 @@ impl Held {
 async fn faulty_link(link: Arc<Link>, mut frames: mpsc::UnboundedReceiver<Bytes>, shared: Arc<Shared>) {
     let faults = link.faults.subscribe();
     let mut held = Held { queue: VecDeque::new(), last_due: Instant::now(), reordered: None };
+    let mut touched = Touched::default();
     loop {
         let head = held.queue.front().map(|t| t.due);
         tokio::select! {
             frame = frames.recv() => {
                 let Some(frame) = frame else { return };
                 let spec = faults.borrow().clone();
-                apply(&link, &spec, frame, &mut held, &shared);
+                apply(&link, &spec, frame, &mut held, &shared, &mut touched);
             }
             _ = tokio::time::sleep_until(head.unwrap_or_else(Instant::now)), if head.is_some() => {}
             _ = tokio::time::sleep(REORDER_HOLD), if held.reordered.is_some() => {
@@ -456,23 +786,31 @@ async fn faulty_link(link: Arc<Link>, mut frames: mpsc::UnboundedReceiver<Bytes>
         let now = Instant::now();
         while held.queue.front().is_some_and(|t| t.due <= now) {
             let Timed { frame, .. } = held.queue.pop_front().expect("a head");
-            if !shared.deliver(link.to, frame) {
-                add(&link.counters.dropped, 1);
-            }
+            undelivered(&link, shared.deliver(link.to, &frame, &mut touched));
+        }
+        touched.flush();
+    }
+}
+
+/// Counts a frame of a faulty link that its destination's queue did not take (it was counted as
+/// forwarded when the link let it through).
+fn undelivered(link: &Link, put: Put) {
+    if put != Put::Queued {
+        add(&link.counters.dropped, 1);
+        if put == Put::Full {
+            add(&link.counters.overflowed, 1);
         }
     }
 }
 
 /// Applies the link's faults `spec` to one frame: dropped, held, or queued (once or twice) for
 /// when it is due.
-fn apply(link: &Link, spec: &LinkSpec, frame: Bytes, held: &mut Held, shared: &Shared) {
+fn apply(link: &Link, spec: &LinkSpec, frame: Bytes, held: &mut Held, shared: &Shared, touched: &mut Touched) {
     let counters = &link.counters;
     if spec.is_clear() {
         add(&counters.forwarded, 1);
         if held.idle() {
-            if !shared.deliver(link.to, frame) {
-                add(&counters.dropped, 1);
-            }
+            undelivered(link, shared.deliver(link.to, &frame, touched));
         } else {
             // Healed while frames still wait: behind them, with no delay of its own.
             held.push(held.last_due, frame);
@@ -697,6 +1035,47 @@ mod tests {
         proxy.clear_all().unwrap();
         send(&mut one, 1, 2, &["c", "d"]);
         assert_eq!(read_frames(&mut two, SHORT), ["hello 1", "1>2 a", "1>2 b", "1>2 c", "1>2 d"]);
+    }
+
+    /// The queues of all nodes together stay within the budget: a node that does not read gets
+    /// its reserve and the pool, then frames for it are dropped and counted on their links; the
+    /// other nodes keep their reserves, so their links flow, and what was queued for the silent
+    /// node reaches it, in order, once it reads.
+    #[test]
+    fn a_node_that_does_not_read_fills_at_most_the_budget_and_the_other_links_still_flow() {
+        const BUDGET: u64 = 1 << 20;
+        let proxy = Proxy::start_with([1, 2, 3], 7, BUDGET).unwrap();
+        let (mut one, mut two, mut three) = (join(&proxy, 1), join(&proxy, 2), join(&proxy, 3));
+        settle(&proxy, &[1, 2, 3]);
+        // 48 MiB for node 2, which reads nothing yet: far beyond the budget and the sockets' buffers.
+        let bodies: Vec<String> = (0..48 * 1024).map(|i| format!("{i:08} {}", "x".repeat(1000))).collect();
+        let flood: Vec<u8> = bodies.iter().flat_map(|b| framed(&msg(1, 2, b.as_bytes()))).collect();
+        one.write_all(&flood).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let routed = || proxy.counters(1, 2).map_or(0, |c| c.forwarded + c.dropped);
+        while routed() < bodies.len() as u64 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let counts = proxy.counters(1, 2).unwrap();
+        assert_eq!(counts.forwarded + counts.dropped, bodies.len() as u64);
+        assert!(counts.overflowed > 0 && counts.dropped == counts.overflowed, "{counts:?}");
+        let budget = proxy.budget();
+        assert!(budget.peak() <= BUDGET, "the queues held {} bytes, over the budget of {BUDGET}", budget.peak());
+        assert!(budget.peak() >= budget.reserve, "node 2's queue filled its reserve at least");
+        // The other links flow: node 1 and node 3 still have their reserves.
+        send(&mut one, 1, 3, &["through"]);
+        send(&mut three, 3, 1, &["back"]);
+        assert_eq!(read_frames(&mut three, SHORT), ["hello 1", "hello 2", "1>3 through"]);
+        let into_one = read_frames(&mut one, SHORT);
+        assert_eq!(into_one.len(), 3, "{into_one:?}");
+        assert_eq!(into_one[2], "3>1 back");
+        assert_eq!(proxy.counters(1, 3).unwrap(), Counts { forwarded: 1, ..Counts::default() });
+        // Node 2 reads at last: every frame counted as forwarded, in the order sent.
+        let got = read_frames(&mut two, Duration::from_secs(1));
+        assert_eq!(got[..2], ["hello 1", "hello 3"]);
+        let numbers: Vec<usize> = got[2..].iter().map(|f| f["1>2 ".len()..][..8].parse().unwrap()).collect();
+        assert_eq!(numbers.len() as u64, counts.forwarded);
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "in order");
     }
 
     /// Only nodes of the run are carried, each frame only as its own sender's, to a node of the
