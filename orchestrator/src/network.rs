@@ -111,6 +111,14 @@ impl Network {
         }
     }
 
+    /// What the proxy did over all links (the proxy network only).
+    pub fn proxy_totals(&self) -> Option<crate::proxy::ProxyTotals> {
+        match self {
+            Network::Proxy(proxy) => Some(proxy.totals()),
+            Network::Iptables(_) | Network::Direct => None,
+        }
+    }
+
     /// The namespace the nodes run in, in iptables mode.
     pub fn netns(&self) -> Option<Arc<Netns>> {
         match self {

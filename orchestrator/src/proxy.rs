@@ -529,6 +529,18 @@ impl Proxy {
         self.shared.links.lock().expect("proxy links").get(&(from, to)).map(|l| l.counters.read())
     }
 
+    /// What the proxy has done over all links so far: for the run's summary and its log.
+    pub fn totals(&self) -> ProxyTotals {
+        let links = self.shared.links.lock().expect("proxy links");
+        let mut total = ProxyTotals { peak_queued_bytes: self.shared.budget.peak(), ..ProxyTotals::default() };
+        for counts in links.values().map(|l| l.counters.read()) {
+            total.forwarded += counts.forwarded;
+            total.dropped += counts.dropped;
+            total.overflowed += counts.overflowed;
+        }
+        total
+    }
+
     /// Nodes connected to the proxy now.
     #[cfg(test)]
     pub fn connected(&self) -> Vec<NodeId> {
@@ -536,17 +548,22 @@ impl Proxy {
     }
 }
 
+/// The proxy's counts over all links, and the most its queues held at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ProxyTotals {
+    pub forwarded: u64,
+    /// Every frame the proxy did not pass on: cut, lost, reset, a destination gone or full.
+    pub dropped: u64,
+    /// Of `dropped`: frames whose destination's queue was full (its bound, or the budget).
+    pub overflowed: u64,
+    pub peak_queued_bytes: u64,
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
+        let total = self.totals();
         let budget = &self.shared.budget;
-        let overflowed = budget.overflowed.load(Ordering::Relaxed);
         let links = self.shared.links.lock().expect("proxy links");
-        let total = links.values().map(|l| l.counters.read()).fold(Counts::default(), |a, c| Counts {
-            forwarded: a.forwarded + c.forwarded,
-            dropped: a.dropped + c.dropped,
-            overflowed: a.overflowed + c.overflowed,
-            ..a
-        });
         tracing::info!(
             "proxy: {} frames forwarded, {} dropped ({} at full queues) on {} links; {} KiB still queued at the end, \
              at most {} KiB at once",
@@ -555,16 +572,17 @@ impl Drop for Proxy {
             total.overflowed,
             links.len(),
             budget.held.load(Ordering::Relaxed) >> 10,
-            budget.peak() >> 10
+            total.peak_queued_bytes >> 10
         );
-        if overflowed > 0 {
+        if total.overflowed > 0 {
             let full = links.values().filter(|l| l.counters.overflowed.load(Ordering::Relaxed) > 0).count();
             tracing::warn!(
-                "proxy: {overflowed} frames dropped on {full} links because their destination's queue was full \
+                "proxy: {} frames dropped on {full} links because their destination's queue was full \
                  (budget {} MiB for all queues, {} KiB reserved a node; the queues held at most {} MiB at once)",
+                total.overflowed,
                 budget.total >> 20,
                 budget.reserve >> 10,
-                budget.peak() >> 20
+                total.peak_queued_bytes >> 20
             );
         }
         drop(links);

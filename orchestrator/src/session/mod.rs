@@ -266,6 +266,7 @@ impl Session {
         let netns_id = self.cluster.netns().map(|n| n.id.clone());
         let Session { exp, cluster, network, run_dir, mut problems, connect_ms, .. } = self;
         drop(cluster);
+        let proxy = network.proxy_totals();
         drop(network);
         if let Some(id) = netns_id {
             let left = netns::holders(&id);
@@ -282,6 +283,14 @@ impl Session {
         if let Some(ms) = connect_ms {
             // Launch to every node connected to every peer (see `start`).
             summary.metrics.insert("connect_ms".into(), serde_json::json!((ms * 10.0).round() / 10.0));
+        }
+        if let Some(proxy) = proxy {
+            // What the network itself dropped, beside what the nodes counted.
+            let metrics = &mut summary.metrics;
+            metrics.insert("proxy_frames_forwarded".into(), serde_json::json!(proxy.forwarded));
+            metrics.insert("proxy_frames_dropped".into(), serde_json::json!(proxy.dropped));
+            metrics.insert("proxy_frames_overflowed".into(), serde_json::json!(proxy.overflowed));
+            metrics.insert("proxy_peak_queued_kib".into(), serde_json::json!(proxy.peak_queued_bytes >> 10));
         }
         summary.write(&run_dir)?;
         Ok((summary, run))
