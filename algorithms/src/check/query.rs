@@ -11,7 +11,7 @@ use crate::core::trace::{TraceRecord, What};
 use crate::faults::AppliedFault;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// The records that are events of type `E`, each with the event read back, in record order;
 /// records of other types (and events whose data does not fit `E`) are left out.
@@ -36,23 +36,32 @@ pub struct MessageCounts {
 }
 
 pub fn count_messages(records: &[TraceRecord]) -> MessageCounts {
-    let mut counts = MessageCounts::default();
-    let mut received = BTreeSet::new();
-    for r in records {
-        if let What::Recv { from, msg_lc, .. } = &r.what {
-            received.insert((*from, *msg_lc));
-        }
-    }
+    // Received message ids, sorted for lookup; types counted under borrowed names (a run has a
+    // handful of types and millions of sends: no string is copied per send).
+    let mut received: Vec<(NodeId, u64)> = records
+        .iter()
+        .filter_map(|r| match &r.what {
+            What::Recv { from, msg_lc, .. } => Some((*from, *msg_lc)),
+            _ => None,
+        })
+        .collect();
+    received.sort_unstable();
+    let mut by_type: Vec<(&str, u64)> = Vec::new();
+    let (mut total, mut delivered) = (0, 0);
     for r in records {
         if let What::Send { msg_type, .. } = &r.what {
-            counts.total += 1;
-            *counts.by_type.entry(msg_type.clone()).or_default() += 1;
-            if received.contains(&(r.node, r.lc)) {
-                counts.delivered += 1;
+            total += 1;
+            match by_type.iter_mut().find(|(t, _)| *t == msg_type.as_str()) {
+                Some((_, n)) => *n += 1,
+                None => by_type.push((msg_type, 1)),
+            }
+            if received.binary_search(&(r.node, r.lc)).is_ok() {
+                delivered += 1;
             }
         }
     }
-    counts
+    let by_type = by_type.into_iter().map(|(t, n)| (t.to_string(), n)).collect();
+    MessageCounts { total, by_type, delivered }
 }
 
 /// What one node believed at some moment.

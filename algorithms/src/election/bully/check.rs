@@ -109,8 +109,8 @@ pub fn check_bully(run: &Execution, params: &BullyParams) -> CheckReport {
 /// The records of one run, by node and by message, for following one message through.
 struct Index<'a> {
     by_node: BTreeMap<NodeId, Vec<&'a TraceRecord>>,
-    /// `(sender, lc of the send)` → the first receive of that message.
-    received: BTreeMap<(NodeId, u64), &'a TraceRecord>,
+    /// `(sender, lc of the send)` and the first receive of that message, sorted for lookup.
+    received: Vec<((NodeId, u64), &'a TraceRecord)>,
     /// When each node was killed or exited.
     deaths: BTreeMap<NodeId, Vec<Nanos>>,
     /// When each node's process started or stopped, in order.
@@ -120,18 +120,19 @@ struct Index<'a> {
 impl<'a> Index<'a> {
     fn new(run: &'a Execution) -> Index<'a> {
         let mut by_node: BTreeMap<NodeId, Vec<&TraceRecord>> = BTreeMap::new();
-        let mut received = BTreeMap::new();
+        let mut received = Vec::new();
         let mut restarts: BTreeMap<NodeId, Vec<Nanos>> = BTreeMap::new();
         for r in &run.records {
             by_node.entry(r.node).or_default().push(r);
             match &r.what {
-                What::Recv { from, msg_lc, .. } => {
-                    received.entry((*from, *msg_lc)).or_insert(r);
-                }
+                What::Recv { from, msg_lc, .. } => received.push(((*from, *msg_lc), r)),
                 What::Start { .. } | What::Stop { .. } => restarts.entry(r.node).or_default().push(r.t),
                 _ => {}
             }
         }
+        // Stable: of two receives of one message (a duplicate), the first in the run stays.
+        received.sort_by_key(|(id, _)| *id);
+        received.dedup_by_key(|(id, _)| *id);
         let mut deaths: BTreeMap<NodeId, Vec<Nanos>> = BTreeMap::new();
         for f in &run.faults {
             if let AppliedFault::Kill { node, .. } | AppliedFault::Exited { node, .. } = f.fault {
@@ -146,7 +147,8 @@ impl<'a> Index<'a> {
     }
 
     fn receive_of(&self, send: &TraceRecord) -> Option<&'a TraceRecord> {
-        self.received.get(&(send.node, send.lc)).copied()
+        let id = (send.node, send.lc);
+        self.received.binary_search_by_key(&id, |(id, _)| *id).ok().map(|i| self.received[i].1)
     }
 
     /// Sends of `msg` from `from` to `to` with `after <= t <= until`, in order. A node's records
