@@ -64,9 +64,10 @@ impl<'a> Reader<'a> {
             return Err(NotHandled);
         }
         let marker = self.byte()?;
+        if self.integer(marker, out)? {
+            return Ok(());
+        }
         match marker {
-            0x00..=0x7f => write_int(out, marker as u64),
-            0xe0..=0xff => write_int(out, marker as i8 as i64),
             0x80..=0x8f => return self.map(out, (marker & 0x0f) as usize, depth),
             0x90..=0x9f => return self.array(out, (marker & 0x0f) as usize, depth),
             0xa0..=0xbf => return self.string(out, (marker & 0x1f) as usize),
@@ -87,14 +88,6 @@ impl<'a> Reader<'a> {
             }
             0xca => write_f32(out, f32::from_be_bytes(self.be()?)),
             0xcb => write_f64(out, f64::from_be_bytes(self.be()?)),
-            0xcc => write_int(out, self.byte()? as u64),
-            0xcd => write_int(out, u16::from_be_bytes(self.be()?) as u64),
-            0xce => write_int(out, u32::from_be_bytes(self.be()?) as u64),
-            0xcf => write_int(out, u64::from_be_bytes(self.be()?)),
-            0xd0 => write_int(out, self.byte()? as i8 as i64),
-            0xd1 => write_int(out, i16::from_be_bytes(self.be()?) as i64),
-            0xd2 => write_int(out, i32::from_be_bytes(self.be()?) as i64),
-            0xd3 => write_int(out, i64::from_be_bytes(self.be()?)),
             0xd9..=0xdb => {
                 let n = self.len(1 << (marker - 0xd9))?;
                 return self.string(out, n);
@@ -148,54 +141,39 @@ impl<'a> Reader<'a> {
     /// A map key: a string as it is, an integer quoted (as serde_json writes map keys).
     fn key(&mut self, out: &mut Vec<u8>) -> Result<(), NotHandled> {
         let marker = self.byte()?;
-        let int = |out: &mut Vec<u8>, write: &dyn Fn(&mut Vec<u8>)| {
-            out.push(b'"');
-            write(out);
-            out.push(b'"');
-        };
         match marker {
-            0xa0..=0xbf => self.string(out, (marker & 0x1f) as usize)?,
+            0xa0..=0xbf => self.string(out, (marker & 0x1f) as usize),
             0xd9..=0xdb => {
                 let n = self.len(1 << (marker - 0xd9))?;
-                self.string(out, n)?;
+                self.string(out, n)
             }
-            0x00..=0x7f => int(out, &|o| write_int(o, marker as u64)),
-            0xe0..=0xff => int(out, &|o| write_int(o, marker as i8 as i64)),
-            0xcc => {
-                let v = self.byte()? as u64;
-                int(out, &|o| write_int(o, v));
+            _ => {
+                out.push(b'"');
+                if !self.integer(marker, out)? {
+                    return Err(NotHandled);
+                }
+                out.push(b'"');
+                Ok(())
             }
-            0xcd => {
-                let v = u16::from_be_bytes(self.be()?) as u64;
-                int(out, &|o| write_int(o, v));
-            }
-            0xce => {
-                let v = u32::from_be_bytes(self.be()?) as u64;
-                int(out, &|o| write_int(o, v));
-            }
-            0xcf => {
-                let v = u64::from_be_bytes(self.be()?);
-                int(out, &|o| write_int(o, v));
-            }
-            0xd0 => {
-                let v = self.byte()? as i8 as i64;
-                int(out, &|o| write_int(o, v));
-            }
-            0xd1 => {
-                let v = i16::from_be_bytes(self.be()?) as i64;
-                int(out, &|o| write_int(o, v));
-            }
-            0xd2 => {
-                let v = i32::from_be_bytes(self.be()?) as i64;
-                int(out, &|o| write_int(o, v));
-            }
-            0xd3 => {
-                let v = i64::from_be_bytes(self.be()?);
-                int(out, &|o| write_int(o, v));
-            }
-            _ => return Err(NotHandled),
         }
-        Ok(())
+    }
+
+    /// Writes the integer that `marker` starts, if it starts one; `false` for any other marker.
+    fn integer(&mut self, marker: u8, out: &mut Vec<u8>) -> Result<bool, NotHandled> {
+        match marker {
+            0x00..=0x7f => write_int(out, marker as u64),
+            0xe0..=0xff => write_int(out, marker as i8 as i64),
+            0xcc => write_int(out, self.byte()? as u64),
+            0xcd => write_int(out, u16::from_be_bytes(self.be()?) as u64),
+            0xce => write_int(out, u32::from_be_bytes(self.be()?) as u64),
+            0xcf => write_int(out, u64::from_be_bytes(self.be()?)),
+            0xd0 => write_int(out, self.byte()? as i8 as i64),
+            0xd1 => write_int(out, i16::from_be_bytes(self.be()?) as i64),
+            0xd2 => write_int(out, i32::from_be_bytes(self.be()?) as i64),
+            0xd3 => write_int(out, i64::from_be_bytes(self.be()?)),
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 

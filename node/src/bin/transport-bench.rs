@@ -355,24 +355,20 @@ fn record_costs(n: u64, cpu: Option<usize>) -> anyhow::Result<()> {
         }),
     ));
     let as_text = ShownMsg::from(serde_json::to_value(&msg)?);
-    let borrowed = RecordRef { what: WhatRef::Send { to: 2, msg_type: "flood", msg: &as_text }, ..sample.as_ref() };
-    rows.push((
-        "before: JSON line by hand, message as text",
-        time(&mut |_| {
-            line.clear();
-            borrowed.write_json_line(&mut line);
-            black_box(&line);
-        }),
-    ));
-    let borrowed = RecordRef { what: WhatRef::Send { to: 2, msg_type: "flood", msg: &shown }, ..sample.as_ref() };
-    rows.push((
-        "now: JSON line by hand, message from its body",
-        time(&mut |_| {
-            line.clear();
-            borrowed.write_json_line(&mut line);
-            black_box(&line);
-        }),
-    ));
+    for (name, msg) in [
+        ("before: JSON line by hand, message as text", &as_text),
+        ("now: JSON line by hand, message from its body", &shown),
+    ] {
+        let borrowed = RecordRef { what: WhatRef::Send { to: 2, msg_type: "flood", msg }, ..sample.as_ref() };
+        rows.push((
+            name,
+            time(&mut |_| {
+                line.clear();
+                borrowed.write_json_line(&mut line);
+                black_box(&line);
+            }),
+        ));
+    }
     let record_len = line.len();
     let (mut file, _) = TraceFile::open(&dir.join("append.jsonl"))?;
     rows.push((
