@@ -8,9 +8,10 @@
 //! (exit, panic, SIGKILL). A power failure is another matter; traces never promised to survive
 //! one.
 //!
-//! The file is grown ahead of its records, a chunk at a time, with the blocks allocated up front
-//! (`posix_fallocate`): a store into a hole of a sparse file would raise SIGBUS when the disk is
-//! full, an allocation that fails is an error the tracer reports. So until a clean stop trims it,
+//! The file is grown ahead of its records, a chunk at a time, by writing zero bytes: the blocks
+//! are claimed up front (a store into a hole of a sparse file would raise SIGBUS when the disk is
+//! full, a write that fails is an error the tracer reports) and the pages are in the page cache
+//! before the first record touches them ([`write_zeros`]). So until a clean stop trims it,
 //! the file ends in zero bytes past its last record. [`written`] tells the records from that
 //! tail; the node's next start trims it ([`TraceFile::open`]) and so does the orchestrator when
 //! it collects a run ([`trim`]).
@@ -18,7 +19,7 @@
 use memmap2::{Advice, MmapMut, MmapOptions};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// The file grows by at least this much at a time, and by as much again as it holds, up to
@@ -112,8 +113,7 @@ impl TraceFile {
         let cap = need.max(self.cap) + chunk;
         // Unmap before the file changes size; a failure below leaves the file as it was.
         self.map = None;
-        nix::fcntl::posix_fallocate(self.file.as_raw_fd(), self.cap as i64, (cap - self.cap) as i64)
-            .map_err(io::Error::from)?;
+        write_zeros(&self.file, self.cap, cap)?;
         self.cap = cap;
         let base = self.len - self.len % page_size();
         // SAFETY: the mapping is of a file only this process writes while it runs; the
@@ -139,6 +139,24 @@ impl TraceFile {
         }
         Ok(())
     }
+}
+
+/// Fills `from..to` of the file with zero bytes, a megabyte per write. This is how a chunk's
+/// blocks are claimed (a full disk fails here, not as a SIGBUS on a later store) and how its
+/// pages enter the page cache: large writes fill it with large folios, so the mapping's write
+/// faults find them ready. Measured here (`transport-bench --records-only`), a 169-byte record's
+/// copy into the mapping costs 94-98 ns this way against 231-258 ns after `posix_fallocate`,
+/// whose unwritten extents the kernel prepared one 4 KiB page per fault.
+fn write_zeros(file: &File, from: u64, to: u64) -> io::Result<()> {
+    const BLOCK: usize = 1 << 20;
+    let zeros = vec![0u8; BLOCK.min((to - from) as usize)];
+    let mut at = from;
+    while at < to {
+        let n = ((to - at) as usize).min(zeros.len());
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
 }
 
 fn page_size() -> u64 {
