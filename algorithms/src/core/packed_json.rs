@@ -107,7 +107,17 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self, out: &mut Vec<u8>, n: usize) -> Result<(), NotHandled> {
-        let text = std::str::from_utf8(self.take(n)?).map_err(|_| NotHandled)?;
+        let bytes = self.take(n)?;
+        // Field names and message types are short printable ASCII: valid UTF-8 with nothing to
+        // escape, told apart in one pass and copied as they are.
+        if bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\') {
+            out.reserve(bytes.len() + 2);
+            out.push(b'"');
+            out.extend_from_slice(bytes);
+            out.push(b'"');
+            return Ok(());
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| NotHandled)?;
         write_escaped(out, text);
         Ok(())
     }
