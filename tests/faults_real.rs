@@ -180,6 +180,12 @@ fn live_commands_explain_bad_input_and_a_missing_cluster() {
     assert!(up.ok(&["resume", "2"]).contains("resumed node 2"));
     assert!(up.ok(&["cmd", "1", "bully", "elect"]).contains("election started"));
     assert!(up.ok(&["cmd", "1", "elect"]).contains("election started"), "the instance name is optional");
+    // A killed node's control socket goes with it (a clean stop removes its own); the others stay.
+    let socket = |id: u32| up.run.join(format!("node-{id}.sock"));
+    assert!(socket(1).exists() && socket(3).exists(), "the sockets live in the run directory");
+    up.ok(&["kill", "3"]);
+    assert!(!socket(3).exists(), "a killed node's socket is removed");
+    assert!(socket(1).exists(), "a live node's socket stays");
 }
 
 #[test]

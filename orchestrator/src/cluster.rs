@@ -378,16 +378,25 @@ impl Cluster {
         child.wait().with_context(|| format!("waiting for node {id}"))?;
         m.lifeline = None;
         self.paused.remove(&id);
-        self.trim_trace(id);
+        self.tidy_after_exit(id);
         Ok(())
     }
 
-    /// Cuts the unwritten tail a node that did not stop cleanly leaves after its trace's records
-    /// (see `node::trace_file`); only for a node whose process is gone.
-    fn trim_trace(&self, id: NodeId) {
+    /// Tidies what a node that did not stop cleanly leaves behind; only for a node whose process
+    /// is gone. Its trace's unwritten tail is cut (see `node::trace_file`) and its control socket
+    /// removed: a clean stop removes the socket itself, a SIGKILL leaves it in the run directory
+    /// (a restart binds it again).
+    fn tidy_after_exit(&self, id: NodeId) {
         let path = self.spec.run_dir.join(format!("node-{id}.jsonl"));
         if let Err(e) = node::trace_file::trim(&path) {
             tracing::warn!("cannot trim {}: {e}", path.display());
+        }
+        if let Some(socket) = self.members.get(&id).and_then(|m| m.config.control.as_ref()) {
+            match fs::remove_file(socket) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("cannot remove {}: {e}", socket.display()),
+            }
         }
     }
 
@@ -438,7 +447,7 @@ impl Cluster {
             }
         }
         for id in self.ids() {
-            self.trim_trace(id);
+            self.tidy_after_exit(id);
         }
     }
 
