@@ -4,8 +4,8 @@
 
 use super::{RaftEvent, RaftParams, PRE_VOTE_MESSAGES, VOTE_MESSAGES};
 use crate::check::election::{
-    components, election_latency, episodes, event_data, field, listing, message_metric, sends_by_type,
-    stable_agreement, Elections, Expect, SentIndex, Timed,
+    components, election_latency, episodes, event_data, field, listing, message_metric, stable_agreement, Elections,
+    Expect, SentIndex, Timed,
 };
 use crate::check::events::election::{Elected, ElectionEvent};
 use crate::check::{CheckReport, EventRef, Execution, PropertyResult};
@@ -213,9 +213,89 @@ fn majority_leader(el: &Elections, bound: Nanos, majority: usize) -> PropertyRes
     PropertyResult::held(NAME, judged, &nothing, detail)
 }
 
-/// Messages per measured election, from its episode to the next boundary, and the check that
-/// each candidacy cost at most 2(N−1). Replies sent in the window to requests sent before it
-/// belong to an earlier election and are not counted.
+/// One candidacy (or pre-candidacy) and the messages that belong to it: its requests, and the
+/// replies to them.
+struct Candidacy<'r> {
+    started: &'r crate::core::trace::TraceRecord,
+    pre_vote: bool,
+    term: Option<u64>,
+    /// Sends by message type.
+    counts: BTreeMap<&'static str, u64>,
+}
+
+/// A request's or reply's type as counted, and whether it is a pre-vote's.
+fn vote_message(msg_type: &str) -> Option<(&'static str, bool)> {
+    VOTE_MESSAGES
+        .iter()
+        .map(|k| (*k, false))
+        .chain(PRE_VOTE_MESSAGES.iter().map(|k| (*k, true)))
+        .find(|(k, _)| *k == msg_type)
+}
+
+/// Requests are the first of each pair: `request_vote`, `pre_vote`.
+fn is_request(kind: &str) -> bool {
+    kind == VOTE_MESSAGES[0] || kind == PRE_VOTE_MESSAGES[0]
+}
+
+/// Every candidacy of the run with its messages. A request belongs to the candidacy its sender
+/// was in when it sent it (the node's last `election_started` of that kind); a reply, to the
+/// request its voter received last from that candidate. Messages are attributed, not counted by
+/// time: a real node on a crowded machine can take 100 ms and more to send one broadcast to 199
+/// peers, so counting sends inside a time window gave an election the tail of a broadcast begun
+/// before it (and its replies) without the candidacy that sent it.
+fn candidacies(run: &Execution) -> Vec<Candidacy<'_>> {
+    let sent = SentIndex::new(&run.records);
+    let mut all: Vec<Candidacy> = Vec::new();
+    // Per node, the candidacy each kind (vote, pre-vote) is in.
+    let mut current: BTreeMap<(NodeId, bool), usize> = BTreeMap::new();
+    // The candidacy of each request sent, by (sender, lc).
+    let mut requests: BTreeMap<(NodeId, u64), usize> = BTreeMap::new();
+    for r in &run.records {
+        match &r.what {
+            What::Event { name, data } if name == "election_started" => {
+                let pre_vote = data.get("pre_vote").and_then(Value::as_bool) == Some(true);
+                current.insert((r.node, pre_vote), all.len());
+                all.push(Candidacy { started: r, pre_vote, term: field(data, "term"), counts: BTreeMap::new() });
+            }
+            What::Start { .. } => {
+                // A restarted node is in no candidacy until it starts one.
+                current.retain(|(node, _), _| *node != r.node);
+            }
+            What::Send { msg_type, .. } => {
+                let Some((kind, pre_vote)) = vote_message(msg_type).filter(|(k, _)| is_request(k)) else { continue };
+                if let Some(&c) = current.get(&(r.node, pre_vote)) {
+                    requests.insert((r.node, r.lc), c);
+                    *all[c].counts.entry(kind).or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    // Replies: the voter's next reply to a candidate answers the request it received from it.
+    let mut pending: BTreeMap<(NodeId, NodeId, bool), usize> = BTreeMap::new();
+    for r in &run.records {
+        match &r.what {
+            What::Recv { from, msg_type, .. } => {
+                let Some((_, pre_vote)) = vote_message(msg_type).filter(|(k, _)| is_request(k)) else { continue };
+                if let Some(&c) = sent.send_of(r).and_then(|s| requests.get(&(s.node, s.lc))) {
+                    pending.insert((r.node, *from, pre_vote), c);
+                }
+            }
+            What::Send { to, msg_type, .. } => {
+                let Some((kind, pre_vote)) = vote_message(msg_type).filter(|(k, _)| !is_request(k)) else { continue };
+                if let Some(c) = pending.remove(&(r.node, *to, pre_vote)) {
+                    *all[c].counts.entry(kind).or_default() += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    all
+}
+
+/// Messages per measured election (the candidacies begun from its episode to the next boundary,
+/// each with all its messages), and the check that no candidacy cost more than 2(N−1): N−1
+/// requests and N−1 replies.
 fn election_cost(
     run: &Execution,
     timed: &[Timed],
@@ -223,46 +303,34 @@ fn election_cost(
     pre_vote: bool,
 ) -> (PropertyResult, Vec<BTreeMap<String, u64>>) {
     const NAME: &str = "election_message_cost";
-    let sent = SentIndex::new(&run.records);
     let per = 2 * (n as u64 - 1);
-    let (mut samples, mut candidacies, mut violation) = (Vec::new(), Vec::new(), None);
+    let all = candidacies(run);
+    let types = if pre_vote { [VOTE_MESSAGES, PRE_VOTE_MESSAGES].concat() } else { VOTE_MESSAGES.to_vec() };
+    let (mut samples, mut counted, mut violation) = (Vec::new(), Vec::new(), None);
     for t in timed {
         let (from, to) = (t.episode.t0, t.end);
-        let types = if pre_vote { [VOTE_MESSAGES, PRE_VOTE_MESSAGES].concat() } else { VOTE_MESSAGES.to_vec() };
-        let mut counts = sends_by_type(&run.records, &types, from, to);
-        let (mut candidates, mut pre_candidates) = (0u64, 0u64);
-        for r in run.records.iter().filter(|r| r.t >= from && r.t < to) {
-            if let Some(data) = event_data(r, "election_started") {
-                if data.get("pre_vote").and_then(Value::as_bool) == Some(true) {
-                    pre_candidates += 1;
-                } else {
-                    candidates += 1;
-                }
+        let mut counts: BTreeMap<String, u64> = types.iter().map(|k| (k.to_string(), 0)).collect();
+        let mut candidates = 0u64;
+        for c in all.iter().filter(|c| c.started.t >= from && c.started.t < to) {
+            candidates += 1;
+            for (kind, k) in &c.counts {
+                *counts.entry(kind.to_string()).or_default() += k;
             }
-            if let What::Recv { msg_type, .. } = &r.what {
-                let reply = match msg_type.as_str() {
-                    "request_vote" => "vote",
-                    "pre_vote" => "pre_vote_reply",
-                    _ => continue,
-                };
-                if sent.send_of(r).is_some_and(|s| s.t < from) {
-                    if let Some(c) = counts.get_mut(reply) {
-                        *c = c.saturating_sub(1);
-                    }
-                }
+            let cost: u64 = c.counts.values().sum();
+            if cost > per && violation.is_none() {
+                let detail = format!(
+                    "election after {} at {:.0} ms: the {}candidacy of node {} for term {} cost {cost} messages ({}), above 2(N−1) = {per}",
+                    t.episode.why,
+                    run.ms(from),
+                    if c.pre_vote { "pre-" } else { "" },
+                    c.started.node,
+                    c.term.map_or("?".to_string(), |t| t.to_string()),
+                    c.counts.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+                );
+                violation = Some(PropertyResult::violated(NAME, detail, vec![EventRef::of(c.started)]));
             }
         }
-        let sum = |kinds: &[&str]| kinds.iter().filter_map(|k| counts.get(*k)).sum::<u64>();
-        let (votes, pre) = (sum(&VOTE_MESSAGES), sum(&PRE_VOTE_MESSAGES));
-        if (votes > per * candidates || pre > per * pre_candidates) && violation.is_none() {
-            let detail = format!(
-                "election after {} at {:.0} ms: {votes} vote messages for {candidates} candidacies and {pre} pre-vote messages for {pre_candidates} pre-candidacies, above 2(N−1) = {per} each",
-                t.episode.why,
-                run.ms(from)
-            );
-            violation = Some(PropertyResult::violated(NAME, detail, vec![]));
-        }
-        candidacies.push(candidates);
+        counted.push(candidates);
         samples.push(counts);
     }
     let result = violation.unwrap_or_else(|| {
@@ -270,7 +338,7 @@ fn election_cost(
         let detail = format!(
             "messages per election {} for {} candidacies; textbook: 2(N−1) = {per} per candidate per term",
             listing(&totals),
-            listing(&candidacies)
+            listing(&counted)
         );
         PropertyResult::held(NAME, samples.len(), "election measured (no agreement on a leader)", detail)
     });
