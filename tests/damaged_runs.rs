@@ -94,13 +94,7 @@ fn a_node_that_exits_on_its_own_is_a_problem_and_no_run_is_held_with_it() {
     let scratch = Scratch::new("damaged-exit");
     let exp = scratch.write("exp.toml", BULLIES);
     let out = scratch.path().join("runs");
-    let child = std::process::Command::new(binary("orchestrator"))
-        .args(["run", exp.to_str().unwrap(), "--out", out.to_str().unwrap()])
-        .current_dir(repo())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_run(&exp, &out);
     // Node 1 (not the leader: bully's leader is 3) dies behind the orchestrator's back.
     let deadline = Instant::now() + Duration::from_secs(20);
     let victim = loop {

@@ -377,3 +377,45 @@ heartbeat_ms = 50
     assert_eq!(messages["delivered"].as_u64(), Some(sent), "every message sent was received: {shown}");
     assert!(summary["metrics"]["connect_ms"].as_f64().is_some(), "{shown}");
 }
+
+/// An orchestrator starved of CPU (here: stopped outright for 9 s mid-run) applies its faults and
+/// ends its run seconds later than the experiment says; the run records that as a problem, so no
+/// verdict reads `held` on timing that is not the experiment's.
+#[test]
+fn an_orchestrator_stopped_mid_run_records_its_late_fault_and_end() {
+    let scratch = Scratch::new("overdue");
+    let experiment = "algorithm = \"bully\"\nnodes = 3\nseed = 3\nduration = \"3s\"\n[params]\nheartbeat_ms = 40\n\
+                      [[faults]]\nat = \"2s\"\naction = \"pause\"\nnode = 1\nfor = \"500ms\"\n";
+    let exp = scratch.write("exp.toml", experiment);
+    let out = scratch.path().join("runs");
+    let child = spawn_run(&exp, &out);
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    // Stopped once the run has started (its first record is `run_start`), before the fault is due.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let started = || {
+        let Ok(runs) = std::fs::read_dir(&out) else { return false };
+        runs.flatten().any(|r| {
+            std::fs::read_to_string(r.path().join("orchestrator.jsonl")).is_ok_and(|t| t.contains("run_start"))
+        })
+    };
+    while !started() {
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    // 9 s: the fault due at 2 s comes about 7 s late, the end due at 3 s about 6 s late.
+    std::thread::sleep(Duration::from_secs(9));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let shown = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    let summary = summary(&latest_run(&out));
+    let problems: Vec<String> =
+        summary["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap().to_string()).collect();
+    assert!(
+        problems.iter().any(|p| p.starts_with("the fault scheduled at 2s came ") && p.contains(" s late")),
+        "{problems:?}\n{shown}"
+    );
+    assert!(problems.iter().any(|p| p.starts_with("the run's end came ")), "{problems:?}");
+    assert_ne!(summary["verdict"], "held", "{shown}");
+    assert_eq!(output.status.code(), Some(1), "not held: exit 1\n{shown}");
+}

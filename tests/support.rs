@@ -121,6 +121,18 @@ pub fn orchestrator(args: &[&str]) -> Output {
     Command::new(binary("orchestrator")).args(args).current_dir(repo()).output().expect("run orchestrator")
 }
 
+/// `orchestrator run EXP --out OUT` started in the background, its output captured: for tests
+/// that act on the run (or on the orchestrator itself) while it goes on.
+pub fn spawn_run(exp: &Path, out: &Path) -> std::process::Child {
+    Command::new(binary("orchestrator"))
+        .args(["run", exp.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start orchestrator")
+}
+
 /// Processes whose command line mentions `needle` (e.g. a run directory): a run's leftovers.
 pub fn processes_mentioning(needle: &str) -> Vec<String> {
     let mut found = Vec::new();

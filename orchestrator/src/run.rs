@@ -109,12 +109,15 @@ fn drive(
         if stop.load(Ordering::Relaxed) {
             return Ok((true, None));
         }
-        if !stay_up && session.elapsed() >= exp.duration {
-            return Ok((false, None));
-        }
         session.tick();
         progress.at(session.elapsed());
-        while let Some(fault) = pending.next_if(|f| session.elapsed() >= f.at) {
+        // Only what falls due before the end, as before; the end may come late (see `overdue`).
+        let before_end = |f: &FaultSpec| stay_up || f.at < exp.duration;
+        while let Some(fault) = pending.next_if(|f| session.elapsed() >= f.at && before_end(f)) {
+            let what = format!("the fault scheduled at {}", humantime::format_duration(fault.at));
+            if let Some(problem) = overdue(&what, fault.at, session.elapsed()) {
+                session.note(problem);
+            }
             match session.apply(&fault.action, fault.lasting) {
                 Ok(done) => progress.println(format!("{:>8.3} s  {done}", session.elapsed().as_secs_f64())),
                 Err(e) => session.note(format!("fault at {} skipped: {e:#}", humantime::format_duration(fault.at))),
@@ -126,9 +129,54 @@ fn drive(
                 progress.println(format!("{:>8.3} s  recovery phase: {done}", at.as_secs_f64()));
             }
         }
+        // After the faults: a loop that woke late past the end still applies (and reports) the
+        // faults that fell due before it, rather than skipping them.
+        if !stay_up && session.elapsed() >= exp.duration {
+            if let Some(problem) = overdue("the run's end", exp.duration, session.elapsed()) {
+                session.note(problem);
+            }
+            return Ok((false, None));
+        }
         if let Some(down) = live.poll(session) {
             return Ok((false, Some(down)));
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// How late a scheduled moment may come before the run's timing is no longer the experiment's.
+/// The loop wakes every 5 ms and a fault takes milliseconds to apply, so seconds late means the
+/// orchestrator was starved of CPU (hundreds of nodes in an election storm on two cores once
+/// delayed a kill 106 s): faults, the recovery phase and the end all came at other times than the
+/// experiment says, and a verdict judged on that run must not read `held`.
+const OVERDUE: Duration = Duration::from_secs(5);
+
+/// The problem to record when `what`, due at `due` into the run, came only at `now`.
+fn overdue(what: &str, due: Duration, now: Duration) -> Option<String> {
+    let late = now.checked_sub(due)?;
+    (late > OVERDUE).then(|| {
+        format!(
+            "{what} came {:.1} s late (at {:.1} s): the orchestrator did not get the CPU in time, so the run's timing is not the experiment's",
+            late.as_secs_f64(),
+            now.as_secs_f64()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_moment_seconds_late_is_a_problem_and_milliseconds_late_is_not() {
+        let s = Duration::from_secs;
+        assert_eq!(overdue("the run's end", s(3), s(3) + Duration::from_millis(40)), None);
+        assert_eq!(overdue("the run's end", s(3), s(8)), None, "5 s late is still within the bound");
+        let problem = overdue("the fault scheduled at 2s", s(2), s(108)).expect("106 s late");
+        assert_eq!(
+            problem,
+            "the fault scheduled at 2s came 106.0 s late (at 108.0 s): the orchestrator did not get the CPU in time, so the run's timing is not the experiment's"
+        );
+        assert_eq!(overdue("early", s(5), s(1)), None, "not due yet is not late");
     }
 }
