@@ -11,7 +11,7 @@
 //! The file is grown ahead of its records, a chunk at a time, by writing zero bytes: the blocks
 //! are claimed up front (a store into a hole of a sparse file would raise SIGBUS when the disk is
 //! full, a write that fails is an error the tracer reports) and the pages are in the page cache
-//! before the first record touches them ([`write_zeros`]). So until a clean stop trims it,
+//! before the first record touches them (`write_zeros`). So until a clean stop trims it,
 //! the file ends in zero bytes past its last record. [`written`] tells the records from that
 //! tail; the node's next start trims it ([`TraceFile::open`]) and so does the orchestrator when
 //! it collects a run ([`trim`]).
@@ -25,8 +25,9 @@ use std::path::Path;
 /// The file grows by at least this much at a time, and by as much again as it holds, up to
 /// [`MAX_CHUNK`]: few remaps for a long trace, little unused tail for a short one. Each chunk's
 /// pages are faulted in when it is added, on the writer's thread, so the chunk's size bounds the
-/// writer's stall: preparing 4 MiB of fresh page cache takes about 1–15 ms here, where a 64 MiB
-/// chunk stalled a flooding node for 20–250 ms. (A thread of its own preparing chunks ahead was
+/// writer's stall: preparing 4 MiB of fresh page cache took about 1–15 ms here with the blocks
+/// allocated by `posix_fallocate` (less with [`write_zeros`]), where a 64 MiB chunk stalled a
+/// flooding node for 20–250 ms. (A thread of its own preparing chunks ahead was
 /// tried: it took more of the node's CPU than it saved, and at idle priority it could hold the
 /// writer up.)
 const MIN_CHUNK: u64 = 1 << 20;
